@@ -1,0 +1,1 @@
+//! Shared helpers for the sockops integration tests (the tests live in `tests/tests/`).

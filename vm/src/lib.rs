@@ -1,0 +1,22 @@
+//! `sockops-vm`: the eBPF machine. Instruction set (raw `Insn`, typed `Instruction`,
+//! decoder and encoder), text assembler and disassembler, programs, ELF objects, maps, the
+//! helper table and the checked interpreter. It knows eBPF, not sockets.
+
+pub mod decode;
+pub mod helper;
+pub mod insn;
+pub mod instruction;
+pub mod maps;
+pub mod memory;
+pub mod opcode;
+pub mod program;
+
+pub use decode::{DecodeError, DecodeErrorKind, decode_at, decode_program, decode_slot};
+pub use helper::{
+    ArgKind, Helper, HelperEnv, HelperError, HelperFn, HelperSignature, HelperTable, RetKind,
+};
+pub use insn::{INSN_SIZE, Insn, Reg};
+pub use instruction::*;
+pub use maps::{Map, MapDef, MapType};
+pub use memory::{Access, Memory, MemoryFault, Region, RegionKind};
+pub use program::Program;
