@@ -1,0 +1,46 @@
+//! Argument parsing and dispatch of the `sockops` subcommands. Every subcommand prints its
+//! errors on stderr and returns a non-zero exit code; none panics on bad input.
+
+mod asm;
+mod exec;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// sockops: a userspace runtime for eBPF sock_ops programs.
+#[derive(Parser, Debug)]
+#[command(name = "sockops", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Assemble a text program (bpf_conformance dialect) into raw instruction bytes.
+    Asm(asm::AsmArgs),
+    /// Disassemble a raw program or an ELF object.
+    Disasm(asm::DisasmArgs),
+    /// Run a raw program on memory in the checked interpreter and print r0.
+    Exec(exec::ExecArgs),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Asm(a) => asm::run_asm(a),
+        Command::Disasm(a) => asm::run_disasm(a),
+        Command::Exec(a) => exec::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sockops: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// An error a subcommand reports to the user.
+pub type CliError = Box<dyn std::error::Error>;
