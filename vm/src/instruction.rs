@@ -168,7 +168,12 @@ pub enum CallTarget {
     /// src 1: BPF-to-BPF call; relative slot offset (target = pc + 1 + offset).
     Local(i32),
     /// src 2: kernel function by BTF id (not callable in this runtime).
-    Kfunc(i32),
+    Kfunc {
+        /// BTF id of the function.
+        btf_id: i32,
+        /// Index of the module BTF in the fd array (0 = vmlinux), from the offset field.
+        module: i16,
+    },
     /// `callx` (opcode 0x8d): helper id taken from a register at run time.
     Register(Reg),
 }
