@@ -5,3 +5,5 @@ pub use sockops_ctx as ctx;
 pub use sockops_jit as jit;
 pub use sockops_verifier as verifier;
 pub use sockops_vm as vm;
+
+pub mod cgroup;
