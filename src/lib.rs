@@ -7,3 +7,4 @@ pub use sockops_verifier as verifier;
 pub use sockops_vm as vm;
 
 pub mod cgroup;
+pub mod scenario;
