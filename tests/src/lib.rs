@@ -1,1 +1,4 @@
 //! Shared helpers for the sockops integration tests (the tests live in `tests/tests/`).
+
+/// The kernel oracle: asks the running kernel verifier about sock_ops programs.
+pub mod kernel;
