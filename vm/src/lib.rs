@@ -6,6 +6,7 @@ pub mod decode;
 pub mod helper;
 pub mod insn;
 pub mod instruction;
+pub mod interp;
 pub mod maps;
 pub mod memory;
 pub mod opcode;
@@ -17,6 +18,9 @@ pub use helper::{
 };
 pub use insn::{INSN_SIZE, Insn, Reg};
 pub use instruction::*;
+pub use interp::{
+    ExecError, ExecErrorKind, GuestRegion, Interpreter, RunOptions, RunResult, RunStats,
+};
 pub use maps::{Map, MapDef, MapType};
 pub use memory::{Access, Memory, MemoryFault, Region, RegionKind};
 pub use program::Program;
