@@ -1,4 +1,7 @@
 //! Shared helpers for the sockops integration tests (the tests live in `tests/tests/`).
 
+/// The bpf_conformance suite: `.data` parser and engine runner.
+pub mod conformance;
+
 /// The kernel oracle: asks the running kernel verifier about sock_ops programs.
 pub mod kernel;

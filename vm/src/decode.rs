@@ -181,6 +181,10 @@ fn decode_ld(insn: Insn, next: Option<Insn>) -> Result<Instruction, DecodeErrorK
                 BPF_PSEUDO_MAP_IDX_VALUE => Imm64Kind::MapIdxValue,
                 _ => return Err(DecodeErrorKind::UnrecognizedLdImm64),
             };
+            // resolve_pseudo_ldimm64: a map reference by fd or index has no high half.
+            if matches!(kind, Imm64Kind::MapFd | Imm64Kind::MapIdx) && n.imm != 0 {
+                return Err(DecodeErrorKind::UnrecognizedLdImm64);
+            }
             if insn.off != 0 {
                 return Err(DecodeErrorKind::LdImm64Reserved);
             }

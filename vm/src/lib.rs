@@ -2,7 +2,10 @@
 //! decoder and encoder), text assembler and disassembler, programs, ELF objects, maps, the
 //! helper table and the checked interpreter. It knows eBPF, not sockets.
 
+pub mod asm;
 pub mod decode;
+pub mod disasm;
+pub mod encode;
 pub mod helper;
 pub mod insn;
 pub mod instruction;
@@ -12,7 +15,10 @@ pub mod memory;
 pub mod opcode;
 pub mod program;
 
+pub use asm::{AsmError, AsmErrorKind, assemble};
 pub use decode::{DecodeError, DecodeErrorKind, decode_at, decode_program, decode_slot};
+pub use disasm::{disassemble, disassemble_annotated, disassemble_listing};
+pub use encode::{EncodeError, EncodeErrorKind, EncodedInsn, encode, encode_into, encode_program};
 pub use helper::{
     ArgKind, Helper, HelperEnv, HelperError, HelperFn, HelperSignature, HelperTable, RetKind,
 };
