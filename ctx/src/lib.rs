@@ -1,1 +1,31 @@
 //! `sockops-ctx`: the sock_ops world — `struct bpf_sock_ops`, its field table, the ops and callback flags, synthetic sockets and the sock_ops helpers.
+//!
+//! Modules, one job each:
+//! - `layout`: the `#[repr(C)]` context structs with compile-time offset checks;
+//! - `field_table`: per-field access rules and `check_access` (the verifier's ctx rules);
+//! - `ops`: `BPF_SOCK_OPS_*`, callback flags, TCP states;
+//! - `sysctl`: kernel settings that bound options, HZ and jiffies;
+//! - `socket`: the synthetic `Socket`;
+//! - `sockopt`: bpf_setsockopt / bpf_getsockopt semantics;
+//! - `context`: building the 224-byte context for an op and applying write-backs;
+//! - `hdr_opt`: TCP header options for ops 13-15;
+//! - `printk`: bpf_trace_printk formatting;
+//! - `helper_ids`: kernel helper ids/names and which ones sock_ops may call;
+//! - `helpers`: the helper implementations and their registration.
+
+pub mod errno;
+pub mod field_table;
+pub mod layout;
+pub mod ops;
+pub mod socket;
+pub mod sockopt;
+pub mod sysctl;
+
+pub use field_table::{
+    AccessKind, CtxAccess, CtxAccessError, CtxField, Guard, LoadYields, check_access,
+    check_sock_access,
+};
+pub use layout::{BpfSock, BpfSockOps};
+pub use ops::{SockOp, TcpState};
+pub use socket::{Family, SavedSyn, Socket, SocketKind, TcpMetrics};
+pub use sysctl::Sysctls;
