@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use proptest::prelude::*;
 use sockops_tests::conformance::{
-    Engine, InterpreterEngine, ParsedTest, default_suite_dir, parse_test_file, run_suite,
-    test_files,
+    Engine, InterpreterEngine, ParsedTest, default_suite_dir, parse_test, parse_test_file,
+    run_suite, test_files,
 };
 use sockops_vm::Insn;
 
@@ -146,4 +147,16 @@ fn assembler_agrees_with_run_py() {
     }
     println!("assembler agrees with run.py on {compared} test files");
     assert_eq!(compared, files.len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any text, valid section headers mixed in, parses or errors without panicking.
+    #[test]
+    fn parsing_random_test_files_never_panics(
+        text in "((-- (asm|result|mem|raw|error|c|no register offset|what)|[ -~\u{e9}\r]{0,24}|mov %r0, 1|exit|0x[0-9a-f]{1,18}|-?[0-9]{1,21})\n){0,12}"
+    ) {
+        let _ = parse_test("random.data", &text);
+    }
 }
