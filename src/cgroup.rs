@@ -95,6 +95,9 @@ pub enum AttachError {
     /// More than `MAX_PROGS_PER_CGROUP` programs (-E2BIG).
     #[error("cgroup {0} already has {MAX_PROGS_PER_CGROUP} programs attached (E2BIG)")]
     TooMany(String),
+    /// Detaching from a `multi` cgroup without naming the program (-EINVAL).
+    #[error("detach from {0} needs the program: it has programs attached with multi (EINVAL)")]
+    MultiNeedsProgram(String),
     /// Nothing to detach (-ENOENT).
     #[error("no such program attached to {0} (ENOENT)")]
     NotAttached(String),
@@ -104,7 +107,9 @@ impl AttachError {
     /// The errno the kernel returns for this refusal.
     pub fn errno(&self) -> i32 {
         match self {
-            AttachError::BadPath(_) | AttachError::AlreadyAttached { .. } => 22,
+            AttachError::BadPath(_)
+            | AttachError::AlreadyAttached { .. }
+            | AttachError::MultiNeedsProgram(_) => 22,
             AttachError::AncestorForbids { .. } | AttachError::FlagsMismatch { .. } => 1,
             AttachError::TooMany(_) => 7,
             AttachError::NotAttached(_) => 2,
@@ -213,17 +218,21 @@ impl<T: Clone + PartialEq + fmt::Display> CgroupTree<T> {
         Ok(())
     }
 
-    /// Detaches `prog` (or, for a non-multi cgroup with `prog == None`, its program).
+    /// Detaches a program as `BPF_PROG_DETACH` does (`find_detach_entry`): from a `multi`
+    /// cgroup the named program (-EINVAL when none is named, -ENOENT when it is not attached);
+    /// from a `none`/`override` cgroup its one program, whichever program is named (the
+    /// kernel keeps this for backward compatibility).
     pub fn detach(&mut self, path: &str, prog: Option<&T>) -> Result<(), AttachError> {
         let path = normalize_path(path)?;
         let node = self
             .nodes
             .get_mut(&path)
             .ok_or(AttachError::NotAttached(path.clone()))?;
-        let idx = match prog {
-            Some(p) => node.progs.iter().position(|x| x == p),
-            None if node.flags != AttachFlags::Multi => (!node.progs.is_empty()).then_some(0),
-            None => None,
+        let idx = if node.flags == AttachFlags::Multi {
+            let p = prog.ok_or(AttachError::MultiNeedsProgram(path.clone()))?;
+            node.progs.iter().position(|x| x == p)
+        } else {
+            (!node.progs.is_empty()).then_some(0)
         }
         .ok_or(AttachError::NotAttached(path.clone()))?;
         node.progs.remove(idx);
@@ -354,7 +363,11 @@ mod tests {
             t.detach("/m", Some(&"p0".to_string())).unwrap_err().errno(),
             2
         );
-        assert_eq!(t.detach("/m", None).unwrap_err().errno(), 2);
+        assert_eq!(t.detach("/m", None).unwrap_err().errno(), 22);
+        t.attach("/n", "x".to_string(), AttachFlags::None).unwrap();
+        // A non-multi cgroup's program goes whichever program is named.
+        t.detach("/n", Some(&"other".to_string())).unwrap();
+        assert_eq!(t.detach("/n", None).unwrap_err().errno(), 2);
         t.attach("/n", "x".to_string(), AttachFlags::None).unwrap();
         t.detach("/n", None).unwrap();
         assert!(t.attached("/n").is_none());
