@@ -181,8 +181,11 @@ pub fn patch_map_fds(insns: &[Insn], maps: &[KernelMap]) -> Vec<Insn> {
 
 /// The last error line of a verifier log: the last non-empty line that is not one of the
 /// statistics lines the kernel appends (`processed N insns ...`, `verification time ...`).
+/// The `cur state:` / `old state:` lines after an infinite-loop report are skipped, and a
+/// message glued to a truncated instruction line keeps only the message.
 pub fn last_error_line(log: &str) -> String {
-    log.lines()
+    let line = log
+        .lines()
         .rev()
         .map(str::trim_end)
         .filter(|l| !l.is_empty())
@@ -191,9 +194,15 @@ pub fn last_error_line(log: &str) -> String {
                 && !l.starts_with("verification time")
                 && !l.starts_with("stack depth")
                 && !l.starts_with("mark_precise")
+                && !l.starts_with("cur state:")
+                && !l.starts_with("old state:")
         })
-        .unwrap_or("")
-        .to_string()
+        .unwrap_or("");
+    const GLUED: &str = "BPF program is too large";
+    match line.find(GLUED) {
+        Some(k) => line[k..].to_string(),
+        None => line.to_string(),
+    }
 }
 
 /// Loads `insns` (map fds already patched in) as a sock_ops program with license "GPL".
