@@ -63,7 +63,7 @@ impl Insn {
 
     /// Splits a byte buffer into slots. Fails if the length is not a multiple of 8.
     pub fn slice_from_bytes(bytes: &[u8]) -> Result<Vec<Insn>, TrailingBytes> {
-        if bytes.len() % INSN_SIZE != 0 {
+        if !bytes.len().is_multiple_of(INSN_SIZE) {
             return Err(TrailingBytes { len: bytes.len() });
         }
         Ok(bytes
