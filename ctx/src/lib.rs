@@ -11,20 +11,31 @@
 //! - `hdr_opt`: TCP header options for ops 13-15;
 //! - `printk`: bpf_trace_printk formatting;
 //! - `helper_ids`: kernel helper ids/names and which ones sock_ops may call;
+//! - `env`: `SockOpsEnv`, the helper payload (socket, context, call log, clock, PRNG);
 //! - `helpers`: the helper implementations and their registration.
 
+pub mod context;
+pub mod env;
 pub mod errno;
 pub mod field_table;
+pub mod hdr_opt;
+pub mod helper_ids;
+pub mod helpers;
 pub mod layout;
 pub mod ops;
+pub mod printk;
 pub mod socket;
 pub mod sockopt;
 pub mod sysctl;
 
+pub use context::{OpContext, OpInput, Segment, WriteBack};
+pub use env::{Clock, HelperCall, PerfRecord, Prng, SockOpsEnv};
 pub use field_table::{
     AccessKind, CtxAccess, CtxAccessError, CtxField, Guard, LoadYields, check_access,
     check_sock_access,
 };
+pub use helper_ids::{HelperRefusal, check_helper};
+pub use helpers::{register_sock_ops_helpers, sock_ops_helper_table};
 pub use layout::{BpfSock, BpfSockOps};
 pub use ops::{SockOp, TcpState};
 pub use socket::{Family, SavedSyn, Socket, SocketKind, TcpMetrics};

@@ -600,12 +600,7 @@ fn set_congestion(sock: &mut Socket, optval: &[u8]) -> Result<(), i32> {
     if name == sock.options.congestion {
         return Ok(());
     }
-    if !sock
-        .sysctl
-        .available_congestion_control
-        .iter()
-        .any(|c| *c == name)
-    {
+    if !sock.sysctl.available_congestion_control.contains(&name) {
         return Err(ENOENT);
     }
     sock.options.congestion = name;
