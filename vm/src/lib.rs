@@ -5,6 +5,7 @@
 pub mod asm;
 pub mod decode;
 pub mod disasm;
+pub mod elf;
 pub mod encode;
 pub mod helper;
 pub mod insn;

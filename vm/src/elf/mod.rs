@@ -1,0 +1,161 @@
+//! ELF objects as `clang -O2 -g -target bpf -c prog.c` writes them: 64-bit little-endian
+//! EM_BPF relocatable files. [`Object::parse`] / [`Object::open`] read the programs (one per
+//! function symbol of each code section other than `.text`, with the `.text` sub-programs
+//! they call linked in), the maps (legacy `maps` records, BTF-defined `.maps`, and global data
+//! `.data*` / `.rodata*` / `.bss*` as single-entry arrays), the `license` and the `version`.
+//!
+//! Supported relocations (REL, in code sections): R_BPF_64_64 on LD_IMM64 against a map
+//! symbol (-> BPF_PSEUDO_MAP_FD, imm = map index), against global data (->
+//! BPF_PSEUDO_MAP_VALUE, imm = map index, second imm = symbol value + addend) or against a
+//! function (-> BPF_PSEUDO_FUNC); R_BPF_64_32 on local calls. Rejected with a typed error:
+//! externs (`__ksym`, `__kconfig`, kfuncs, functions of other objects), relocations against
+//! other sections, RELA addends, relocations on other instructions. Relocations in non-code
+//! sections (debug info, `.BTF`, `.maps` `values` initialisers) are not applied.
+//!
+//! Every program's map list is the object's map list (shared `Arc<Map>`s), so map indices in
+//! LD_IMM64 are the same in every program of an object.
+
+pub mod btf;
+mod error;
+mod link;
+mod maps;
+mod sections;
+
+use std::sync::Arc;
+
+pub use error::{ElfError, RelocErrorKind};
+pub use maps::{internal_map_name, object_name_from_path};
+
+use crate::maps::Map;
+use crate::program::Program;
+use link::Code;
+use sections::RawObject;
+
+/// A loaded object: its programs and maps.
+#[derive(Debug, Clone)]
+pub struct Object {
+    name: String,
+    license: String,
+    kernel_version: Option<u32>,
+    programs: Vec<Program>,
+    maps: Vec<Arc<Map>>,
+}
+
+impl Object {
+    /// Reads and parses the object at `path`; its name (for global data maps) is the file
+    /// name up to the first '.', as libbpf derives it.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Object, ElfError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| ElfError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let name = maps::object_name_from_path(&path.to_string_lossy());
+        Object::parse(&name, &bytes)
+    }
+
+    /// Parses an object from its bytes; `name` is the object name libbpf would use (it
+    /// prefixes the global data map names, e.g. `syn_rto.bss`).
+    pub fn parse(name: &str, bytes: &[u8]) -> Result<Object, ElfError> {
+        let raw = RawObject::parse(bytes)?;
+        let license = read_license(&raw)?;
+        let kernel_version = read_version(&raw)?;
+        let table = maps::collect_maps(&raw, name)?;
+        let code = Code::new(&raw)?;
+        code.check_all_relocs(&raw, &table)?;
+        let mut programs = Vec::new();
+        for f in code.programs(&raw) {
+            let insns = code.link(&raw, &table, &f)?;
+            programs.push(Program {
+                name: f.name.clone(),
+                section: raw.section_name(f.section),
+                insns,
+                maps: table.maps.clone(),
+                license: license.clone(),
+            });
+        }
+        Ok(Object {
+            name: name.to_string(),
+            license,
+            kernel_version,
+            programs,
+            maps: table.maps,
+        })
+    }
+
+    /// The object name (prefix of global data map names).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The `license` section's string (empty if none).
+    pub fn license(&self) -> &str {
+        &self.license
+    }
+
+    /// The `version` section's value, if present.
+    pub fn kernel_version(&self) -> Option<u32> {
+        self.kernel_version
+    }
+
+    /// The programs, in section order then symbol order.
+    pub fn programs(&self) -> &[Program] {
+        &self.programs
+    }
+
+    /// The program named `name`.
+    pub fn program(&self, name: &str) -> Result<&Program, ElfError> {
+        self.programs
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| ElfError::NoSuchProgram(name.to_string()))
+    }
+
+    /// The maps, in the order LD_IMM64 map references index them.
+    pub fn maps(&self) -> &[Arc<Map>] {
+        &self.maps
+    }
+
+    /// The map named `name` (a map symbol, or a global data map such as `syn_rto.bss`).
+    pub fn map(&self, name: &str) -> Result<&Arc<Map>, ElfError> {
+        self.maps
+            .iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| ElfError::NoSuchMap(name.to_string()))
+    }
+}
+
+/// The `license` section: a NUL-terminated string.
+fn read_license(raw: &RawObject<'_>) -> Result<String, ElfError> {
+    let Some((_, sec)) = raw.section_by_name("license") else {
+        return Ok(String::new());
+    };
+    let end = sec
+        .data
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(ElfError::BadMetadata {
+            section: "license",
+            reason: "not NUL-terminated".into(),
+        })?;
+    std::str::from_utf8(&sec.data[..end])
+        .map(str::to_string)
+        .map_err(|_| ElfError::BadMetadata {
+            section: "license",
+            reason: "not UTF-8".into(),
+        })
+}
+
+/// The `version` section: one little-endian u32.
+fn read_version(raw: &RawObject<'_>) -> Result<Option<u32>, ElfError> {
+    let Some((_, sec)) = raw.section_by_name("version") else {
+        return Ok(None);
+    };
+    match <[u8; 4]>::try_from(sec.data) {
+        Ok(b) => Ok(Some(u32::from_le_bytes(b))),
+        Err(_) => Err(ElfError::BadMetadata {
+            section: "version",
+            reason: format!("{} bytes, expected 4", sec.data.len()),
+        }),
+    }
+}
