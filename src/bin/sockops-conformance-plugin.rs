@@ -109,7 +109,10 @@ fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     for token in text.split_whitespace() {
         let digits = token.strip_prefix("0x").unwrap_or(token);
-        if digits.len() % 2 != 0 || digits.is_empty() {
+        if digits.is_empty()
+            || !digits.len().is_multiple_of(2)
+            || !digits.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(format!("{token:?} is not whole hex bytes"));
         }
         for i in (0..digits.len()).step_by(2) {
