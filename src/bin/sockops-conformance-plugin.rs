@@ -10,6 +10,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 
+use sockops::jit::{JitOptions, JitProgram};
 use sockops::vm::{
     ArgKind, Helper, HelperEnv, HelperError, HelperSignature, HelperTable, Insn, Interpreter,
     Program, RetKind, RunOptions,
@@ -78,7 +79,20 @@ fn run() -> Result<u64, String> {
                 .map(|r| r.r0)
                 .map_err(|e| format!("run failed: {e}"))
         }
-        Engine::Jit => Err("the JIT is not available yet".into()),
+        Engine::Jit => {
+            // SAFETY: the conformance suite's programs are trusted test inputs that access
+            // only their memory and stack (`compile_unverified` exists for this plugin).
+            let jit = unsafe {
+                JitProgram::compile_unverified(
+                    &program,
+                    &conformance_helpers(),
+                    &JitOptions::default(),
+                )
+            }
+            .map_err(|e| format!("cannot compile the program: {e}"))?;
+            jit.run(&mut memory, &mut ())
+                .map_err(|e| format!("run failed: {e}"))
+        }
     }
 }
 

@@ -1,0 +1,130 @@
+//! The contract between the architecture-neutral part of the JIT (program decoding, run
+//! state, trampolines, executable memory) and one architecture's code generator. A backend
+//! turns decoded instructions into position-independent machine code whose entry follows the
+//! `JitEntry` ABI of `runtime` and whose calls follow its trampoline ABI.
+
+use std::sync::Arc;
+
+use sockops_vm::{Helper, HelperTable, Instruction, Map, Operand, Reg, Region};
+
+use crate::JitOptions;
+use crate::error::JitError;
+
+/// Everything a backend compiles from.
+pub(crate) struct CompileInput<'a> {
+    /// Decoded slots (LD_IMM64 second halves decode to `LdImm64Tail`).
+    pub insns: &'a [Instruction],
+    /// The program's maps, for LD_IMM64 map references.
+    pub maps: &'a [Arc<Map>],
+    /// The helper table calls are resolved against.
+    pub table: &'a HelperTable,
+    /// Compilation options.
+    pub options: &'a JitOptions,
+}
+
+/// A backend's output: code to map executable plus what the run needs to know about it.
+pub(crate) struct MachineCode {
+    /// Machine code; the entry point is at offset 0.
+    pub bytes: Vec<u8>,
+    /// Offset of the code of each eBPF slot in `bytes` (tail slots get the next slot's offset),
+    /// followed by the offset where the body ends.
+    pub insn_offsets: Vec<usize>,
+    /// Helpers called by immediate id, in the slot order call sites use.
+    pub helpers: Vec<Helper>,
+    /// Map values LD_IMM64 references (helpers must see them as guest memory).
+    pub value_regions: Vec<Region>,
+    /// Bytes of eBPF stack the entry reserves.
+    pub stack_len: u64,
+}
+
+/// One architecture's code generator.
+pub(crate) trait Backend {
+    /// Compiles the program, or says which instruction it cannot compile.
+    fn compile(input: &CompileInput<'_>) -> Result<MachineCode, JitError>;
+}
+
+/// A generator of blinding keys (xorshift64*), seeded from the OS-seeded hasher of the standard
+/// library, as the kernel's `bpf_jit_blind_constants` draws a random key per instruction.
+pub(crate) struct Blinder {
+    state: u64,
+}
+
+impl Blinder {
+    /// A generator with a fresh random seed.
+    pub fn new() -> Blinder {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(0x5eed);
+        Blinder {
+            state: hasher.finish() | 1,
+        }
+    }
+
+    /// The next 64-bit key.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// The next 32-bit key.
+    pub fn next_i32(&mut self) -> i32 {
+        (self.next_u64() >> 32) as i32
+    }
+}
+
+/// The bytes of a stack frame, relative to its frame pointer, that a program may read:
+/// `[lo, hi)` with `-512 <= lo <= hi <= 0`, multiples of 8. The interpreter starts every run
+/// with a zeroed stack; the JIT zeroes only what can be read, so the common program that
+/// reads nothing (or a few slots) pays nothing (or a few stores) for it.
+///
+/// Reads through r10 with a constant offset (loads, atomics) are counted exactly; any other
+/// use of r10's value (copied, compared, stored, passed on) lets the program read anywhere
+/// in its frames, and gives the whole frame.
+pub(crate) fn readable_stack(insns: &[Instruction]) -> (i32, i32) {
+    const FULL: (i32, i32) = (-(crate::runtime::FRAME_SIZE as i32), 0);
+    let fp = Reg::R10;
+    let is_fp = |op: Operand| op == Operand::Reg(fp);
+    let (mut lo, mut hi) = (0i32, -(crate::runtime::FRAME_SIZE as i32));
+    let mut read = |off: i16, len: usize| {
+        lo = lo.min(off as i32);
+        hi = hi.max(off as i32 + len as i32);
+    };
+    for insn in insns {
+        match *insn {
+            Instruction::Load { src, off, size, .. } if src == fp => read(off, size.bytes()),
+            Instruction::Atomic {
+                dst,
+                src,
+                off,
+                size,
+                ..
+            } => {
+                if src == fp {
+                    return FULL;
+                }
+                if dst == fp {
+                    read(off, size.bytes());
+                }
+            }
+            Instruction::Alu { dst, src, .. } | Instruction::Jump { dst, src, .. }
+                if dst == fp || is_fp(src) =>
+            {
+                return FULL;
+            }
+            Instruction::Neg { dst, .. } | Instruction::Endian { dst, .. } if dst == fp => {
+                return FULL;
+            }
+            Instruction::Store { src, .. } if is_fp(src) => return FULL,
+            Instruction::LegacyPacketLoad { index: Some(r), .. } if r == fp => return FULL,
+            Instruction::Call(sockops_vm::CallTarget::Register(r)) if r == fp => return FULL,
+            _ => {}
+        }
+    }
+    let lo = lo.clamp(FULL.0, 0).div_euclid(8) * 8;
+    let hi = ((hi.clamp(FULL.0, 0) + 7).div_euclid(8)) * 8;
+    if lo >= hi { (0, 0) } else { (lo, hi) }
+}

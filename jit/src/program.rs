@@ -1,0 +1,283 @@
+//! `JitProgram`: a compiled program in executable memory and its run API, which mirrors the
+//! interpreter's: context bytes (r1 = address, r2 = length), extra regions for helpers, a
+//! helper payload, and r0 or the interpreter's `ExecError` as the result. Tail-call targets
+//! are compiled on first use and cached with the program that reached them.
+
+use std::any::Any;
+use std::ffi::c_void;
+use std::sync::{Arc, Mutex, Weak};
+
+use sockops_vm::{
+    ExecError, ExecErrorKind, Helper, HelperTable, Map, Program, Region, RegionKind, decode_program,
+};
+
+use crate::backend::{Backend, CompileInput};
+use crate::error::JitError;
+use crate::exec_memory::ExecutableMemory;
+use crate::runtime::{JitEntry, MAX_FRAMES, RunState, Status};
+
+/// Compilation options.
+#[derive(Clone, Debug, Default)]
+pub struct JitOptions {
+    /// Blind immediates: every 32- and 64-bit constant of the program is emitted XORed with
+    /// a random key and decoded through a scratch register at run time, as the kernel's
+    /// `bpf_jit_harden` does, so attacker-chosen constants never appear in executable memory.
+    pub constant_blinding: bool,
+}
+
+/// Tail-call targets compiled so far, shared by a root program and every target it reaches.
+#[derive(Default)]
+pub(crate) struct TailCache {
+    entries: Mutex<Vec<(Arc<Program>, Arc<Compiled>)>>,
+}
+
+/// One compiled program and what its run needs besides the code.
+pub(crate) struct Compiled {
+    pub name: String,
+    pub code: ExecutableMemory,
+    pub entry: JitEntry,
+    /// Number of instruction slots.
+    pub len: usize,
+    pub maps: Vec<Arc<Map>>,
+    /// Helpers called by immediate id, indexed by the slot call sites store.
+    pub helpers: Vec<Helper>,
+    /// The whole table, for `callx` and tail-call targets.
+    pub table: Arc<HelperTable>,
+    pub options: JitOptions,
+    /// Bytes of eBPF stack the entry reserves.
+    pub stack_len: u64,
+    /// Map values LD_IMM64 references, visible to helpers.
+    pub value_regions: Vec<Region>,
+    pub insn_offsets: Vec<usize>,
+    pub tail_cache: Weak<TailCache>,
+}
+
+impl Compiled {
+    /// Compiles without verification (see `JitProgram::compile_unverified`).
+    fn compile(
+        program: &Program,
+        table: Arc<HelperTable>,
+        options: &JitOptions,
+        tail_cache: Weak<TailCache>,
+    ) -> Result<Compiled, JitError> {
+        let insns = decode_program(&program.insns)?;
+        let input = CompileInput {
+            insns: &insns,
+            maps: &program.maps,
+            table: &table,
+            options,
+        };
+        #[cfg(target_arch = "x86_64")]
+        let machine = crate::x86_64::X86_64::compile(&input)?;
+        #[cfg(not(target_arch = "x86_64"))]
+        let machine: crate::backend::MachineCode = {
+            let _ = input;
+            return Err(JitError::NoBackend);
+        };
+        let code = ExecutableMemory::new(&machine.bytes)?;
+        // SAFETY: the backend emitted a function with the `JitEntry` ABI at offset 0 of the
+        // code, which is now mapped read-execute for as long as `code` lives; `entry` is only
+        // called while `self` (which owns `code`) is borrowed.
+        let entry = unsafe { std::mem::transmute::<*const u8, JitEntry>(code.as_ptr()) };
+        Ok(Compiled {
+            name: program.name.clone(),
+            code,
+            entry,
+            len: insns.len(),
+            maps: program.maps.clone(),
+            helpers: machine.helpers,
+            table,
+            options: options.clone(),
+            stack_len: machine.stack_len,
+            value_regions: machine.value_regions,
+            insn_offsets: machine.insn_offsets,
+            tail_cache,
+        })
+    }
+
+    /// Address of the code of slot 0, where tail calls enter.
+    pub fn body_address(&self) -> u64 {
+        self.code.as_ptr() as u64 + self.insn_offsets.first().copied().unwrap_or(0) as u64
+    }
+
+    /// The program in slot `index` of the prog array at map index `map`, compiled (once).
+    /// `Ok(None)` for an empty slot: the caller continues after the call.
+    pub fn tail_call_target(
+        &self,
+        map: usize,
+        index: u32,
+    ) -> Result<Option<Arc<Compiled>>, ExecErrorKind> {
+        let prog_array = self
+            .maps
+            .get(map)
+            .ok_or(ExecErrorKind::BadTailCallMap(map))?;
+        let Some(program) = prog_array.prog_array_get(index) else {
+            return Ok(None);
+        };
+        let Some(cache) = self.tail_cache.upgrade() else {
+            return Err(ExecErrorKind::Unsupported(
+                "tail call after the program was dropped",
+            ));
+        };
+        let mut entries = cache.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, compiled)) = entries.iter().find(|(p, _)| Arc::ptr_eq(p, &program)) {
+            return Ok(Some(compiled.clone()));
+        }
+        let compiled = Compiled::compile(
+            &program,
+            self.table.clone(),
+            &self.options,
+            Arc::downgrade(&cache),
+        )
+        .map_err(|e| match e {
+            JitError::Decode(d) => ExecErrorKind::Decode(d.kind),
+            JitError::Unsupported { what, .. } => ExecErrorKind::Unsupported(what),
+            _ => ExecErrorKind::Unsupported("tail-call target the JIT cannot compile"),
+        })?;
+        let compiled = Arc::new(compiled);
+        entries.push((program, compiled.clone()));
+        Ok(Some(compiled))
+    }
+}
+
+/// A program compiled to machine code.
+pub struct JitProgram {
+    root: Compiled,
+    /// Keeps the tail-call targets alive (the programs hold only weak references to it).
+    _tail_cache: Arc<TailCache>,
+}
+
+impl std::fmt::Debug for JitProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitProgram")
+            .field("name", &self.root.name)
+            .field("code_len", &self.root.code.bytes().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JitProgram {
+    /// Compiles a program that has NOT been verified.
+    ///
+    /// Only for the conformance plugin and benchmarks, whose programs are trusted test
+    /// inputs. Everything else must compile verified programs.
+    ///
+    /// # Safety
+    /// Machine code does not check memory accesses: running the result is sound only if the
+    /// program, and every program it reaches by tail calls, accesses nothing but its context,
+    /// its stack frames and memory helpers hand it, within bounds (what the verifier proves),
+    /// and does not write r10.
+    pub unsafe fn compile_unverified(
+        program: &Program,
+        helpers: &HelperTable,
+        options: &JitOptions,
+    ) -> Result<JitProgram, JitError> {
+        let cache = Arc::new(TailCache::default());
+        let root = Compiled::compile(
+            program,
+            Arc::new(helpers.clone()),
+            options,
+            Arc::downgrade(&cache),
+        )?;
+        Ok(JitProgram {
+            root,
+            _tail_cache: cache,
+        })
+    }
+
+    /// The program's name.
+    pub fn name(&self) -> &str {
+        &self.root.name
+    }
+
+    /// The machine code.
+    pub fn code(&self) -> &[u8] {
+        self.root.code.bytes()
+    }
+
+    /// Offset in `code()` of the machine code of each eBPF slot, then the end of the body.
+    pub fn insn_offsets(&self) -> &[usize] {
+        &self.root.insn_offsets
+    }
+
+    /// Runs the program on `ctx` (r1 = its address, or 0 if empty; r2 = its length).
+    pub fn run(&self, ctx: &mut [u8], payload: &mut dyn Any) -> Result<u64, ExecError> {
+        let ctx_region = context_region(ctx);
+        // SAFETY: the context region is `ctx`, mutably borrowed for this call; no other regions.
+        unsafe { self.run_raw(ctx_region, &[], payload) }
+    }
+
+    /// Runs the program with `regions` (packet data, ...) visible to the program and helpers.
+    pub fn run_with_regions(
+        &self,
+        ctx: &mut [u8],
+        regions: &[sockops_vm::GuestRegion<'_>],
+        payload: &mut dyn Any,
+    ) -> Result<u64, ExecError> {
+        let ctx_region = context_region(ctx);
+        let extra: Vec<Region> = regions.iter().map(|r| r.region()).collect();
+        // SAFETY: each `GuestRegion` borrows its bytes for at least this call; `ctx` is
+        // mutably borrowed for this call.
+        unsafe { self.run_raw(ctx_region, &extra, payload) }
+    }
+
+    /// Runs the program with a context and regions given as raw `Region`s (r1 = `ctx.start`,
+    /// r2 = `ctx.len`, or 0 and 0 for `None`), as `Interpreter::run_raw`.
+    ///
+    /// # Safety
+    /// Every region (the context included) must be memory valid for reads (and writes if
+    /// `writable`) for the whole run, not aliased by a live Rust reference (`Memory::add`).
+    pub unsafe fn run_raw(
+        &self,
+        ctx: Option<Region>,
+        regions: &[Region],
+        payload: &mut dyn Any,
+    ) -> Result<u64, ExecError> {
+        let (ctx_addr, ctx_len) = ctx.map_or((0, 0), |c| (c.start, c.len));
+        let mut state = RunState::new(&self.root, ctx, regions, payload);
+        let state_ptr = &mut state as *mut RunState<'_> as *mut c_void;
+        // SAFETY: `entry` is this program's compiled code, called with its ABI; `state` lives
+        // across the call and is only touched by machine code and the trampolines it calls;
+        // the caller guarantees the regions per this function's contract.
+        let result = unsafe { (self.root.entry)(ctx_addr, ctx_len, state_ptr) };
+        if let Some(panic) = state.panic.take() {
+            std::panic::resume_unwind(panic);
+        }
+        let pc = state.fault_pc as usize;
+        // SAFETY: as in `RunState::program`: the root or a cached target, both alive.
+        let len = unsafe { &*state.program }.len;
+        let kind = match Status::from_code(result.status) {
+            Some(Status::Exit) => return Ok(result.r0),
+            Some(Status::Failed) => state.error.take().unwrap_or(ExecErrorKind::Unsupported(
+                "JIT run failed without an error",
+            )),
+            Some(Status::UnknownHelper) => ExecErrorKind::UnknownHelper(state.fault_arg),
+            Some(Status::CallDepth) => ExecErrorKind::CallDepthExceeded { max: MAX_FRAMES },
+            Some(Status::JumpOutOfRange) => ExecErrorKind::JumpOutOfRange {
+                target: state.fault_arg as i64,
+                len,
+            },
+            Some(Status::JumpIntoLdImm64) => ExecErrorKind::JumpIntoLdImm64 {
+                target: state.fault_arg as usize,
+            },
+            Some(Status::FellOffEnd) => ExecErrorKind::FellOffEnd,
+            Some(Status::TailCall | Status::HelperPanicked) | None => {
+                ExecErrorKind::Unsupported("JIT returned an unknown status")
+            }
+        };
+        Err(ExecError::new(pc, kind))
+    }
+}
+
+/// The context as a writable region, or `None` if it is empty (r1 = r2 = 0 then).
+fn context_region(ctx: &mut [u8]) -> Option<Region> {
+    if ctx.is_empty() {
+        return None;
+    }
+    Some(Region {
+        start: ctx.as_mut_ptr() as u64,
+        len: ctx.len() as u64,
+        writable: true,
+        kind: RegionKind::Context,
+    })
+}

@@ -1,0 +1,133 @@
+//! Control flow: conditional jumps (`cmp`/`test` + `jcc` to the target slot's label), helper
+//! calls through the trampolines, `callx`, and local calls that give the callee its own
+//! 512-byte frame and preserve r6-r9 and r10 for the caller.
+
+use dynasmrt::{DynasmApi, DynasmLabelApi};
+use sockops_vm::{CallTarget, JmpCond, Operand, Reg, Width};
+
+use super::regs::{asm, host_reg};
+use super::{Compiler, Src, StubKind};
+use crate::error::JitError;
+use crate::runtime::{
+    FRAME_SIZE, MAX_FRAMES, Status, Trampoline, callx_trampoline, helper_trampoline, offsets,
+};
+
+impl Compiler<'_> {
+    pub(super) fn emit_jump(
+        &mut self,
+        pc: usize,
+        cond: JmpCond,
+        width: Width,
+        dst: Reg,
+        src: Operand,
+        off: i16,
+    ) {
+        let d = host_reg(dst);
+        let src = self.lower(src);
+        let target = self.jump_label(pc, pc as i64 + 1 + off as i64);
+        match (cond == JmpCond::Set, width, src) {
+            (false, Width::W64, Src::Reg(s)) => asm!(self.ops; cmp Rq(d), Rq(s)),
+            (false, Width::W32, Src::Reg(s)) => asm!(self.ops; cmp Rd(d), Rd(s)),
+            (false, Width::W64, Src::Imm(i)) if i8::try_from(i).is_ok() => {
+                asm!(self.ops; cmp Rq(d), BYTE i)
+            }
+            (false, Width::W32, Src::Imm(i)) if i8::try_from(i).is_ok() => {
+                asm!(self.ops; cmp Rd(d), BYTE i)
+            }
+            (false, Width::W64, Src::Imm(i)) => asm!(self.ops; cmp Rq(d), DWORD i),
+            (false, Width::W32, Src::Imm(i)) => asm!(self.ops; cmp Rd(d), DWORD i),
+            (true, Width::W64, Src::Reg(s)) => asm!(self.ops; test Rq(d), Rq(s)),
+            (true, Width::W32, Src::Reg(s)) => asm!(self.ops; test Rd(d), Rd(s)),
+            (true, Width::W64, Src::Imm(i)) => asm!(self.ops; test Rq(d), DWORD i),
+            (true, Width::W32, Src::Imm(i)) => asm!(self.ops; test Rd(d), DWORD i),
+        }
+        match cond {
+            JmpCond::Eq => asm!(self.ops; je =>target),
+            JmpCond::Ne => asm!(self.ops; jne =>target),
+            JmpCond::Set => asm!(self.ops; jnz =>target),
+            JmpCond::Gt => asm!(self.ops; ja =>target),
+            JmpCond::Ge => asm!(self.ops; jae =>target),
+            JmpCond::Lt => asm!(self.ops; jb =>target),
+            JmpCond::Le => asm!(self.ops; jbe =>target),
+            JmpCond::Sgt => asm!(self.ops; jg =>target),
+            JmpCond::Sge => asm!(self.ops; jge =>target),
+            JmpCond::Slt => asm!(self.ops; jl =>target),
+            JmpCond::Sle => asm!(self.ops; jle =>target),
+        }
+    }
+
+    pub(super) fn emit_call(&mut self, pc: usize, target: CallTarget) -> Result<(), JitError> {
+        match target {
+            CallTarget::Helper(id) => {
+                let slot = u32::try_from(id).ok().and_then(|id| self.helper_slot(id));
+                match slot {
+                    Some(slot) => {
+                        let slot = slot as i32;
+                        asm!(self.ops; mov QWORD [state + offsets::HELPER_SLOT], slot);
+                        self.emit_trampoline_call(pc, helper_trampoline);
+                    }
+                    None => {
+                        let stub =
+                            self.stub(pc, StubKind::Fixed(Status::UnknownHelper, id as u32 as u64));
+                        asm!(self.ops; jmp =>stub);
+                    }
+                }
+            }
+            CallTarget::Register(reg) => {
+                let r = host_reg(reg);
+                asm!(self.ops; mov [state + offsets::CALLX_ID], Rq(r));
+                self.emit_trampoline_call(pc, callx_trampoline);
+            }
+            CallTarget::Local(off) => self.emit_local_call(pc, pc as i64 + 1 + off as i64),
+            CallTarget::Kfunc { .. } => {
+                return Err(JitError::Unsupported {
+                    pc,
+                    what: "kernel function call",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// r1..r5 are already in the SysV argument registers; the state goes in r9. The result
+    /// comes back in rax (r0) and the status in rdx; any status but `Exit` leaves the program
+    /// through a stub that records this call's pc.
+    fn emit_trampoline_call(&mut self, pc: usize, trampoline: Trampoline) {
+        let stub = self.stub(pc, StubKind::FromTrampoline);
+        asm!(self.ops
+            ; mov tmp_c, state
+            ; mov rax, QWORD trampoline as usize as i64
+            ; call rax
+            ; test edx, edx
+            ; jnz =>stub
+        );
+    }
+
+    /// A BPF-to-BPF call: check and count the depth, save the caller's r6-r9 and frame
+    /// pointer, give the callee the next 512-byte frame, call; restore on return. Each push
+    /// pair keeps rsp 16-byte aligned at the callee's helper calls (5 pushes + return address).
+    fn emit_local_call(&mut self, pc: usize, target: i64) {
+        let label = self.jump_label(pc, target);
+        let too_deep = self.stub(pc, StubKind::Fixed(Status::CallDepth, MAX_FRAMES as u64));
+        let limit = (MAX_FRAMES - 1) as i32;
+        let frame = FRAME_SIZE as i32;
+        asm!(self.ops
+            ; cmp QWORD [state + offsets::CALL_DEPTH], limit
+            ; jae =>too_deep
+            ; add QWORD [state + offsets::CALL_DEPTH], 1
+            ; push rbx
+            ; push r13
+            ; push r14
+            ; push r15
+            ; push bpf_fp
+            ; sub bpf_fp, frame
+            ; call =>label
+            ; pop bpf_fp
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop rbx
+            ; sub QWORD [state + offsets::CALL_DEPTH], 1
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! Memory instructions: loads (zero- and sign-extending), stores of registers and immediates,
+//! and atomics (`lock`-prefixed add/or/and/xor, `xadd` for fetch-add, `cmpxchg` loops for
+//! fetch-or/and/xor, `xchg`, `cmpxchg`). Accesses are unchecked: the JIT runs verified programs.
+
+use dynasmrt::{DynasmApi, DynasmLabelApi};
+use sockops_vm::{AtomicOp, Operand, Reg, Size};
+
+use super::regs::{asm, host_reg};
+use super::{Compiler, Src};
+use crate::error::JitError;
+
+impl Compiler<'_> {
+    pub(super) fn emit_load(
+        &mut self,
+        pc: usize,
+        size: Size,
+        sign_extend: bool,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) -> Result<(), JitError> {
+        let (d, s, off) = (host_reg(dst), host_reg(src), off as i32);
+        match (size, sign_extend) {
+            (Size::B, false) => asm!(self.ops; movzx Rd(d), BYTE [Rq(s) + off]),
+            (Size::H, false) => asm!(self.ops; movzx Rd(d), WORD [Rq(s) + off]),
+            (Size::W, false) => asm!(self.ops; mov Rd(d), DWORD [Rq(s) + off]),
+            (Size::DW, false) => asm!(self.ops; mov Rq(d), QWORD [Rq(s) + off]),
+            (Size::B, true) => asm!(self.ops; movsx Rq(d), BYTE [Rq(s) + off]),
+            (Size::H, true) => asm!(self.ops; movsx Rq(d), WORD [Rq(s) + off]),
+            (Size::W, true) => asm!(self.ops; movsxd Rq(d), DWORD [Rq(s) + off]),
+            (Size::DW, true) => {
+                return Err(JitError::Unsupported {
+                    pc,
+                    what: "sign-extending 64-bit load",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn emit_store(&mut self, size: Size, dst: Reg, off: i16, src: Operand) {
+        let (d, off) = (host_reg(dst), off as i32);
+        match (size, self.lower(src)) {
+            (Size::B, Src::Reg(s)) => asm!(self.ops; mov BYTE [Rq(d) + off], Rb(s)),
+            (Size::H, Src::Reg(s)) => asm!(self.ops; mov WORD [Rq(d) + off], Rw(s)),
+            (Size::W, Src::Reg(s)) => asm!(self.ops; mov DWORD [Rq(d) + off], Rd(s)),
+            (Size::DW, Src::Reg(s)) => asm!(self.ops; mov QWORD [Rq(d) + off], Rq(s)),
+            (Size::B, Src::Imm(i)) => asm!(self.ops; mov BYTE [Rq(d) + off], i as i8),
+            (Size::H, Src::Imm(i)) => asm!(self.ops; mov WORD [Rq(d) + off], i as i16),
+            (Size::W, Src::Imm(i)) => asm!(self.ops; mov DWORD [Rq(d) + off], i),
+            (Size::DW, Src::Imm(i)) => asm!(self.ops; mov QWORD [Rq(d) + off], i),
+        }
+    }
+
+    /// Atomics on `[dst + off]`. 32-bit forms zero-extend what they write to a register.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit_atomic(
+        &mut self,
+        pc: usize,
+        op: AtomicOp,
+        fetch: bool,
+        size: Size,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) -> Result<(), JitError> {
+        let (d, s, off) = (host_reg(dst), host_reg(src), off as i32);
+        let wide = match size {
+            Size::DW => true,
+            Size::W => false,
+            _ => {
+                return Err(JitError::Unsupported {
+                    pc,
+                    what: "atomic of 1 or 2 bytes",
+                });
+            }
+        };
+        match (op, fetch, wide) {
+            (AtomicOp::Add, false, true) => asm!(self.ops; lock add QWORD [Rq(d) + off], Rq(s)),
+            (AtomicOp::Add, false, false) => asm!(self.ops; lock add DWORD [Rq(d) + off], Rd(s)),
+            (AtomicOp::Or, false, true) => asm!(self.ops; lock or QWORD [Rq(d) + off], Rq(s)),
+            (AtomicOp::Or, false, false) => asm!(self.ops; lock or DWORD [Rq(d) + off], Rd(s)),
+            (AtomicOp::And, false, true) => asm!(self.ops; lock and QWORD [Rq(d) + off], Rq(s)),
+            (AtomicOp::And, false, false) => asm!(self.ops; lock and DWORD [Rq(d) + off], Rd(s)),
+            (AtomicOp::Xor, false, true) => asm!(self.ops; lock xor QWORD [Rq(d) + off], Rq(s)),
+            (AtomicOp::Xor, false, false) => asm!(self.ops; lock xor DWORD [Rq(d) + off], Rd(s)),
+            (AtomicOp::Add, true, true) => asm!(self.ops; lock xadd QWORD [Rq(d) + off], Rq(s)),
+            (AtomicOp::Add, true, false) => asm!(self.ops; lock xadd DWORD [Rq(d) + off], Rd(s)),
+            (AtomicOp::Xchg, _, true) => asm!(self.ops; xchg QWORD [Rq(d) + off], Rq(s)),
+            (AtomicOp::Xchg, _, false) => asm!(self.ops; xchg DWORD [Rq(d) + off], Rd(s)),
+            (AtomicOp::CmpXchg, _, true) => {
+                asm!(self.ops; lock cmpxchg QWORD [Rq(d) + off], Rq(s))
+            }
+            (AtomicOp::CmpXchg, _, false) => asm!(self.ops
+                ; lock cmpxchg DWORD [Rq(d) + off], Rd(s)
+                // A successful 32-bit cmpxchg leaves rax's upper half as it was; r0 must be
+                // the zero-extended old value either way.
+                ; mov bpf_r0_d, bpf_r0_d
+            ),
+            (AtomicOp::Or | AtomicOp::And | AtomicOp::Xor, true, _) => {
+                self.emit_fetch_loop(op, wide, d, s, off)
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetch-or/and/xor: a `lock cmpxchg` loop. rax (r0) is the comparand, so it is pushed;
+    /// `tmp_b` holds the address, `tmp_c` the operand, `tmp_a` the new value.
+    fn emit_fetch_loop(&mut self, op: AtomicOp, wide: bool, d: u8, s: u8, off: i32) {
+        asm!(self.ops
+            ; mov tmp_c, Rq(s)
+            ; lea tmp_b, [Rq(d) + off]
+            ; push bpf_r0
+        );
+        if wide {
+            asm!(self.ops
+                ; mov bpf_r0, QWORD [tmp_b]
+                ; retry:
+                ; mov tmp_a, bpf_r0
+            );
+            match op {
+                AtomicOp::Or => asm!(self.ops; or tmp_a, tmp_c),
+                AtomicOp::And => asm!(self.ops; and tmp_a, tmp_c),
+                _ => asm!(self.ops; xor tmp_a, tmp_c),
+            }
+            asm!(self.ops
+                ; lock cmpxchg QWORD [tmp_b], tmp_a
+                ; jne <retry
+                ; mov tmp_c, bpf_r0
+            );
+        } else {
+            asm!(self.ops
+                ; mov bpf_r0_d, DWORD [tmp_b]
+                ; retry:
+                ; mov tmp_a_d, bpf_r0_d
+            );
+            match op {
+                AtomicOp::Or => asm!(self.ops; or tmp_a_d, tmp_c_d),
+                AtomicOp::And => asm!(self.ops; and tmp_a_d, tmp_c_d),
+                _ => asm!(self.ops; xor tmp_a_d, tmp_c_d),
+            }
+            asm!(self.ops
+                ; lock cmpxchg DWORD [tmp_b], tmp_a_d
+                ; jne <retry
+                ; mov tmp_c_d, bpf_r0_d
+            );
+        }
+        asm!(self.ops
+            ; pop bpf_r0
+            ; mov Rq(s), tmp_c
+        );
+    }
+}
