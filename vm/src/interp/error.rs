@@ -77,6 +77,14 @@ pub enum ExecErrorKind {
     /// A tail call whose map index does not name one of the program's maps.
     #[error("tail call through map index {0}, which the program does not have")]
     BadTailCallMap(usize),
+    /// A tail-call target program that does not decode.
+    #[error("tail call target at index {index} does not decode: {error}")]
+    BadTailCallTarget {
+        /// The prog array index.
+        index: u32,
+        /// The target's decode error (its own slot index).
+        error: crate::decode::DecodeError,
+    },
     /// Something this runtime does not implement (kfunc calls, legacy packet loads, ...).
     #[error("unsupported: {0}")]
     Unsupported(&'static str),

@@ -50,6 +50,8 @@ pub const STACK_FRAME_SIZE: usize = 512;
 pub const MAX_CALL_FRAMES: usize = 8;
 /// Maximum number of tail calls in one run (the kernel's MAX_TAIL_CALL_CNT).
 pub const MAX_TAIL_CALL_CNT: u32 = 33;
+/// Decoded tail-call targets kept between runs before the cache is reset.
+const MAX_CACHED_TAIL_CALL_TARGETS: usize = 64;
 /// Total stack bytes of one run.
 pub const STACK_SIZE: usize = STACK_FRAME_SIZE * MAX_CALL_FRAMES;
 
@@ -277,6 +279,11 @@ impl Interpreter {
         stack[total_words - *dirty_frames * words_per_frame..].fill(0);
         *dirty_frames = 1;
         frames.clear();
+        // Forget cached tail-call targets if prog arrays keep changing (entries keep their
+        // programs alive, and indices into `loaded` are only held during a run).
+        if loaded.len() > MAX_CACHED_TAIL_CALL_TARGETS + 1 {
+            loaded.truncate(1);
+        }
 
         let stack_base = stack.as_mut_ptr() as u64;
         let stack_top = stack_base + STACK_SIZE as u64;
@@ -550,11 +557,19 @@ fn ld_imm64(
             Ok(Arc::as_ptr(map) as u64)
         }
         Imm64Kind::MapValue | Imm64Kind::MapIdxValue => {
+            // Direct value access (global data): the value of key 0 of an array map, at
+            // `offset` < value_size (the kernel's `array_map_direct_value_addr`).
             let index = imm as u32;
             let offset = (imm >> 32) as u32;
-            let _map = map_at(index as u64)?;
-            let _ = memory;
-            Err(ExecErrorKind::BadMapValue { map: index, offset })
+            let region = map_at(u64::from(index))?
+                .value_region(0)
+                .filter(|r| u64::from(offset) < r.len)
+                .ok_or(ExecErrorKind::BadMapValue { map: index, offset })?;
+            // SAFETY: the region is a map value, which lives at a stable address for the
+            // map's lifetime; the running program holds an `Arc` to the map (through
+            // `Interpreter::loaded`) for the whole run. Guest accesses go through `memory`.
+            unsafe { memory.add(region) };
+            Ok(region.start + u64::from(offset))
         }
         Imm64Kind::BtfId => Err(ExecErrorKind::Unsupported(
             "ld_imm64 of a kernel variable (BPF_PSEUDO_BTF_ID)",
@@ -568,16 +583,29 @@ fn ld_imm64(
 /// Resolves a tail call requested from program `prog`: `Ok(Some(i))` with the index of the
 /// (decoded, cached) target in `loaded`, `Ok(None)` if the slot is empty.
 fn tail_call_target(
-    loaded: &mut [Loaded],
+    loaded: &mut Vec<Loaded>,
     prog: usize,
     map_index: usize,
-    _index: u32,
+    index: u32,
 ) -> Result<Option<usize>, ExecErrorKind> {
-    let maps = &loaded[prog].program.maps;
-    let _map = maps
+    let map = loaded[prog]
+        .program
+        .maps
         .get(map_index)
         .ok_or(ExecErrorKind::BadTailCallMap(map_index))?;
-    Err(ExecErrorKind::Unsupported("tail calls"))
+    let Some(target) = map.prog_array_get(index) else {
+        return Ok(None);
+    };
+    if let Some(i) = loaded.iter().position(|l| Arc::ptr_eq(&l.program, &target)) {
+        return Ok(Some(i));
+    }
+    let code = decode_program(&target.insns)
+        .map_err(|error| ExecErrorKind::BadTailCallTarget { index, error })?;
+    loaded.push(Loaded {
+        program: target,
+        code,
+    });
+    Ok(Some(loaded.len() - 1))
 }
 
 /// An atomic read-modify-write of `size` at `addr`; returns the old value (zero-extended).
