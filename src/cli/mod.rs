@@ -3,6 +3,7 @@
 
 mod asm;
 mod exec;
+mod inspect;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ enum Command {
     Disasm(asm::DisasmArgs),
     /// Run a raw program on memory in the checked interpreter and print r0.
     Exec(exec::ExecArgs),
+    /// List the programs and maps of an ELF object (`--json` for tools).
+    Inspect(inspect::InspectArgs),
 }
 
 /// Runs the parsed command line.
@@ -32,6 +35,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Asm(a) => asm::run_asm(a),
         Command::Disasm(a) => asm::run_disasm(a),
         Command::Exec(a) => exec::run(a),
+        Command::Inspect(a) => inspect::run(a),
     };
     match result {
         Ok(code) => code,

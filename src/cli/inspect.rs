@@ -1,0 +1,220 @@
+//! `sockops inspect FILE.o [--json] [--values]`: lists an object's programs and maps.
+//!
+//! The JSON shape is a contract other tools parse:
+//! `{"programs": [{"name", "section", "insns"}], "maps": [{"name", "type", "key_size",
+//! "value_size", "max_entries", "flags"}]}` — `type` is the kernel's map type name without
+//! `BPF_MAP_TYPE_`, lower case; `insns` counts the slots of the linked program (sub-programs
+//! included); `.text` sub-programs are not listed as programs. `--values` adds each map's
+//! current entries (`"entries": [{"key": hex, "value": hex}]`, initial contents at load).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use sockops_vm::Map;
+use sockops_vm::elf::Object;
+
+use super::CliError;
+
+/// Arguments of `sockops inspect`.
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// ELF object built with `clang -target bpf`.
+    file: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Also print the maps' entries (global data sections show their initial values).
+    #[arg(long)]
+    values: bool,
+}
+
+/// One program in the JSON output.
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct ProgramInfo {
+    /// Function symbol.
+    pub name: String,
+    /// ELF section.
+    pub section: String,
+    /// Instruction slots after linking.
+    pub insns: usize,
+}
+
+/// One map entry in the JSON output, as lower-case hex bytes.
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct EntryInfo {
+    /// Key bytes.
+    pub key: String,
+    /// Value bytes (per-CPU maps: every CPU's value, each padded to 8 bytes).
+    pub value: String,
+}
+
+/// One map in the JSON output.
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct MapInfo {
+    /// Map name.
+    pub name: String,
+    /// Kernel map type name in lower case (`array`, `hash`, ...).
+    #[serde(rename = "type")]
+    pub map_type: String,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Maximum entries.
+    pub max_entries: u32,
+    /// map_flags.
+    pub flags: u32,
+    /// Entries (only with `--values`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entries: Option<Vec<EntryInfo>>,
+}
+
+/// The whole JSON document.
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct InspectReport {
+    /// Programs in object order.
+    pub programs: Vec<ProgramInfo>,
+    /// Maps in object order.
+    pub maps: Vec<MapInfo>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn entries(map: &Map) -> Vec<EntryInfo> {
+    map.entries()
+        .into_iter()
+        .map(|(k, v)| EntryInfo {
+            key: hex(&k),
+            value: hex(&v),
+        })
+        .collect()
+}
+
+/// The report for a loaded object.
+pub fn report(object: &Object, values: bool) -> InspectReport {
+    InspectReport {
+        programs: object
+            .programs()
+            .iter()
+            .map(|p| ProgramInfo {
+                name: p.name.clone(),
+                section: p.section.clone(),
+                insns: p.insns.len(),
+            })
+            .collect(),
+        maps: object
+            .maps()
+            .iter()
+            .map(|m| {
+                let d = m.def();
+                MapInfo {
+                    name: m.name().to_string(),
+                    map_type: d.map_type.name().to_string(),
+                    key_size: d.key_size,
+                    value_size: d.value_size,
+                    max_entries: d.max_entries,
+                    flags: d.map_flags,
+                    entries: values.then(|| entries(m)),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The text form of a report.
+pub fn render_text(object: &Object, r: &InspectReport) -> String {
+    let mut out = String::new();
+    let license = if object.license().is_empty() {
+        "(none)"
+    } else {
+        object.license()
+    };
+    out.push_str(&format!("object {}  license {license}\n", object.name()));
+    out.push_str(&format!("programs ({}):\n", r.programs.len()));
+    for p in &r.programs {
+        out.push_str(&format!(
+            "  {:<24} section {:<20} {} insns\n",
+            p.name, p.section, p.insns
+        ));
+    }
+    out.push_str(&format!("maps ({}):\n", r.maps.len()));
+    for m in &r.maps {
+        out.push_str(&format!(
+            "  {:<24} {:<14} key {:<4} value {:<6} max_entries {:<8} flags {:#x}\n",
+            m.name, m.map_type, m.key_size, m.value_size, m.max_entries, m.flags
+        ));
+        for e in m.entries.iter().flatten() {
+            out.push_str(&format!("    [{}] = {}\n", e.key, e.value));
+        }
+    }
+    out
+}
+
+/// Runs `sockops inspect`.
+pub fn run(args: InspectArgs) -> Result<ExitCode, CliError> {
+    let object = Object::open(&args.file)?;
+    let r = report(&object, args.values);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", render_text(&object, &r));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> Object {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
+        Object::open(path).unwrap()
+    }
+
+    #[test]
+    fn json_has_the_contract_shape() {
+        let o = example("op_count.o");
+        let v = serde_json::to_value(report(&o, false)).unwrap();
+        let insns = o.programs()[0].insns.len();
+        let want = serde_json::json!({
+            "programs": [{"name": "count_ops", "section": "sockops", "insns": insns}],
+            "maps": [
+                {"name": "op_count", "type": "array", "key_size": 4, "value_size": 8,
+                 "max_entries": 16, "flags": 0},
+                {"name": "established_by_port", "type": "hash", "key_size": 2,
+                 "value_size": 8, "max_entries": 1024, "flags": 0}
+            ]
+        });
+        assert_eq!(v, want);
+        // Key order is part of the contract.
+        let text = serde_json::to_string(&report(&o, false)).unwrap();
+        assert!(
+            text.starts_with(r#"{"programs":[{"name":"count_ops","section":"sockops","insns":"#)
+        );
+        assert!(text.contains(r#"{"name":"op_count","type":"array","key_size":4,"value_size":8,"max_entries":16,"flags":0}"#));
+    }
+
+    #[test]
+    fn values_show_global_data_and_text_lists_everything() {
+        let o = example("syn_rto.o");
+        let r = report(&o, true);
+        let rodata = r.maps.iter().find(|m| m.name == "syn_rto.rodata").unwrap();
+        // dc_rto_ms = 10, default_rto_ms = 1000, little-endian.
+        assert_eq!(
+            rodata.entries.as_deref().unwrap(),
+            [EntryInfo {
+                key: "00000000".into(),
+                value: "0a000000e8030000".into()
+            }]
+        );
+        let text = render_text(&o, &r);
+        assert!(text.contains("syn_rto"));
+        assert!(text.contains("flags 0x480"));
+        assert!(text.contains("syn_rto.bss"));
+    }
+}
