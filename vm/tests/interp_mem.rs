@@ -117,6 +117,13 @@ fn stack_is_512_bytes_below_r10_and_zeroed() {
     );
     assert_eq!(vm.run_plain(&mut []).unwrap().r0, 0);
     assert_eq!(vm.run_plain(&mut []).unwrap().r0, 0);
+    // Also the deepest frame's bytes, which the entry frame can reach (8 x 512 bytes).
+    let mut vm = interp(
+        &[ldx(8, R0, R10, -4096), st(8, R10, -4096, 9), exit()],
+        &HelperTable::new(),
+    );
+    assert_eq!(vm.run_plain(&mut []).unwrap().r0, 0);
+    assert_eq!(vm.run_plain(&mut []).unwrap().r0, 0);
 }
 
 #[test]

@@ -150,16 +150,23 @@ struct Frame {
 
 /// The checked interpreter for one program (and the tail-call targets it reaches). Decodes
 /// once; reuses its stack and frame buffers across runs.
-#[derive(Debug)]
 pub struct Interpreter {
     /// Index 0: the entry program; then tail-call targets as they are first called.
     loaded: Vec<Loaded>,
     helpers: HelperTable,
     /// The stack of all frames, as u64 words so atomics on it are naturally aligned.
     stack: Vec<u64>,
-    /// Frames the previous run touched (zeroed before the next run).
-    dirty_frames: usize,
     frames: Vec<Frame>,
+}
+
+impl std::fmt::Debug for Interpreter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interpreter")
+            .field("program", &self.loaded[0].program.name)
+            .field("slots", &self.loaded[0].code.len())
+            .field("cached_tail_call_targets", &(self.loaded.len() - 1))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Interpreter {
@@ -178,7 +185,6 @@ impl Interpreter {
             loaded: vec![Loaded { program, code }],
             helpers: helpers.clone(),
             stack: vec![0; STACK_SIZE / 8],
-            dirty_frames: 0,
             frames: Vec::with_capacity(MAX_CALL_FRAMES),
         })
     }
@@ -269,15 +275,12 @@ impl Interpreter {
             loaded,
             helpers,
             stack,
-            dirty_frames,
             frames,
         } = self;
 
-        // Zero the frames the previous run used (frame k is the k-th slice from the top).
-        let words_per_frame = STACK_FRAME_SIZE / 8;
-        let total_words = stack.len();
-        stack[total_words - *dirty_frames * words_per_frame..].fill(0);
-        *dirty_frames = 1;
+        // Zero the whole stack: any frame's bytes are reachable from any frame (and from
+        // helpers), so runs stay independent and deterministic.
+        stack.fill(0);
         frames.clear();
         // Forget cached tail-call targets if prog arrays keep changing (entries keep their
         // programs alive, and indices into `loaded` are only held during a run).
@@ -445,7 +448,6 @@ impl Interpreter {
                             regs[10] = stack_top - (frames.len() * STACK_FRAME_SIZE) as u64;
                             stats.local_calls += 1;
                             stats.max_call_depth = stats.max_call_depth.max(depth);
-                            *dirty_frames = (*dirty_frames).max(depth);
                             pc = target;
                             continue;
                         }
