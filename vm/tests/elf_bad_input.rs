@@ -14,7 +14,13 @@ fn example_bytes(name: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-const EXAMPLES: [&str; 4] = ["op_count.o", "syn_rto.o", "tcp_tuning.o", "legacy_maps.o"];
+const EXAMPLES: [&str; 5] = [
+    "op_count.o",
+    "syn_rto.o",
+    "tcp_tuning.o",
+    "legacy_maps.o",
+    "tail_call.o",
+];
 
 /// File offset and size of section `name`, and the offset of its header.
 fn section(bytes: &[u8], name: &str) -> (usize, usize, usize) {

@@ -62,7 +62,13 @@ fn call_targets(p: &Program) -> Vec<usize> {
 
 #[test]
 fn every_example_program_decodes() {
-    for n in ["op_count.o", "syn_rto.o", "tcp_tuning.o", "legacy_maps.o"] {
+    for n in [
+        "op_count.o",
+        "syn_rto.o",
+        "tcp_tuning.o",
+        "legacy_maps.o",
+        "tail_call.o",
+    ] {
         let o = open(n);
         assert!(!o.programs().is_empty(), "{n}");
         for p in o.programs() {
