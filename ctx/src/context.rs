@@ -9,8 +9,8 @@ use std::ptr::NonNull;
 use sockops_vm::{Memory, Region, RegionKind};
 
 use crate::layout::*;
-use crate::ops::{PacketView, SockOp};
-use crate::socket::Socket;
+use crate::ops::{PacketView, SockOp, TcpState};
+use crate::socket::{Family, Socket};
 
 /// The skb an op carries: a synthetic TCP segment.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -338,7 +338,13 @@ impl OpContext {
             remote_ip4: Socket::ip4_field(&s.remote),
             local_ip4: Socket::ip4_field(&s.local),
             remote_ip6: Socket::ip6_words(&s.remote),
-            local_ip6: Socket::ip6_words(&s.local),
+            // An AF_INET socket that only bound (a listener) has no v4-mapped
+            // skc_v6_rcv_saddr: the kernel sets it on connect / accept.
+            local_ip6: if s.family == Family::Inet && s.state == TcpState::Listen {
+                [0; 4]
+            } else {
+                Socket::ip6_words(&s.local)
+            },
             remote_port: s.remote_port_field(),
             local_port: u32::from(s.local.port()),
             is_fullsock: u32::from(self.full),

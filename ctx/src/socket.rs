@@ -414,7 +414,8 @@ pub struct Socket {
     pub local: SocketAddr,
     /// Remote address and port (unspecified:0 for a listener).
     pub remote: SocketAddr,
-    /// `sk_ipv6only` (IPv6 sockets bound to a non-mapped address are v6-only).
+    /// `sk_ipv6only`: false by default (connected clients and children of a listener on
+    /// `::`); `bind()` to a specific non-mapped IPv6 address (e.g. `::1`) makes it true.
     pub v6only: bool,
     /// The cgroup path the socket belongs to (a request socket: the listener's).
     pub cgroup: String,
@@ -445,7 +446,7 @@ pub struct Socket {
 impl Socket {
     /// A full, established TCP socket from `local` to `remote` with default metrics and
     /// options under default sysctls. The family follows `local` (IPv4 or IPv6; a v4-mapped
-    /// IPv6 address gives an AF_INET6 socket that is not v6-only).
+    /// IPv6 address gives an AF_INET6 socket); `v6only` starts false.
     pub fn new(local: SocketAddr, remote: SocketAddr) -> Socket {
         Socket::with_sysctl(local, remote, Sysctls::default())
     }
@@ -457,10 +458,6 @@ impl Socket {
         } else {
             Family::Inet6
         };
-        let v6only = match local.ip() {
-            IpAddr::V6(v6) => !v6.is_unspecified() && v6.to_ipv4_mapped().is_none(),
-            IpAddr::V4(_) => false,
-        };
         let cookie = NEXT_COOKIE.fetch_add(1, Ordering::Relaxed);
         let tcp = TcpMetrics {
             sk_txhash: txhash_of(cookie),
@@ -470,7 +467,7 @@ impl Socket {
             family,
             local,
             remote,
-            v6only,
+            v6only: false,
             cgroup: "/".to_string(),
             state: TcpState::Established,
             kind: SocketKind::Full,

@@ -782,8 +782,20 @@ fn sol_ip_set(sock: &mut Socket, optname: i32, optval: &[u8]) -> Result<(), i32>
     }
     let val = int_of(optval);
     let old = sock.options.tos;
-    sock.options.tos = ((val & !3) as u8) | (old & 3);
+    // __ip_sock_set_tos: stream sockets keep their ECN bits; a change also sets sk_priority.
+    let tos = ((val & !3) as u8) | (old & 3);
+    if tos != old {
+        sock.options.tos = tos;
+        sock.options.priority = rt_tos2priority(tos);
+    }
     Ok(())
+}
+
+/// `rt_tos2priority`: `ip_tos2prio[IPTOS_TOS(tos) >> 1]` (TC_PRIO_BESTEFFORT 0, BULK 2,
+/// INTERACTIVE_BULK 4, INTERACTIVE 6).
+fn rt_tos2priority(tos: u8) -> u32 {
+    const IP_TOS2PRIO: [u32; 16] = [0, 0, 0, 0, 2, 2, 2, 2, 6, 6, 6, 6, 4, 4, 4, 4];
+    IP_TOS2PRIO[usize::from((tos & 0x1e) >> 1)]
 }
 
 fn sol_ip_get(sock: &Socket, optname: i32, buf: &mut [u8]) -> Result<usize, i32> {

@@ -17,10 +17,12 @@ fn v4() -> Socket {
 }
 
 fn v6() -> Socket {
-    Socket::new(
+    let mut s = Socket::new(
         "[2001:db8::1]:40000".parse().unwrap(),
         "[2001:db8::2]:443".parse().unwrap(),
-    )
+    );
+    s.v6only = true; // as after bind() to a specific IPv6 address
+    s
 }
 
 fn set_int(s: &mut Socket, level: i32, opt: i32, v: i32) -> i64 {
@@ -236,9 +238,19 @@ fn ip_and_ipv6_levels_follow_the_family() {
     let mut s4 = v4();
     assert_eq!(set_int(&mut s4, SOL_IP, IP_TOS, 0x10), 0);
     assert_eq!(get_int(&s4, SOL_IP, IP_TOS), (0, 0x10));
+    // A TOS change also sets sk_priority: rt_tos2priority(0x10) = TC_PRIO_INTERACTIVE (6).
+    assert_eq!(get_int(&s4, SOL_SOCKET, SO_PRIORITY), (0, 6));
+    assert_eq!(set_int(&mut s4, SOL_SOCKET, SO_PRIORITY, 3), 0);
+    assert_eq!(set_int(&mut s4, SOL_IP, IP_TOS, 0x10), 0); // unchanged TOS: priority stays
+    assert_eq!(get_int(&s4, SOL_SOCKET, SO_PRIORITY), (0, 3));
+    let mut s6_any = Socket::new(
+        "[2001:db8::1]:40000".parse().unwrap(),
+        "[2001:db8::2]:443".parse().unwrap(),
+    );
+    assert!(!s6_any.v6only);
+    assert_eq!(set_int(&mut s6_any, SOL_IP, IP_TOS, 0x10), 0);
     assert_eq!(set_int(&mut s4, SOL_IPV6, IPV6_TCLASS, 0x10), EINVAL);
     let mut s6 = v6();
-    assert!(s6.v6only);
     assert_eq!(set_int(&mut s6, SOL_IP, IP_TOS, 0x10), EINVAL);
     assert_eq!(set_int(&mut s6, SOL_IPV6, IPV6_TCLASS, 0x10), 0);
     assert_eq!(get_int(&s6, SOL_IPV6, IPV6_TCLASS), (0, 0x10));
