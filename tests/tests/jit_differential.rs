@@ -441,7 +441,8 @@ fn helper_calls_arguments_errors_and_callx() {
         obs.result.unwrap_err().kind,
         ExecErrorKind::UnknownHelper(9998)
     );
-    expect_r0("mov %r1, 4\nmov %r2, 100\ncall %r2\nexit", &[], 12);
+    // record(4, 100, 0, 0, 0) = 4 * 3 + (100 rotl 7).
+    expect_r0("mov %r1, 4\nmov %r2, 100\ncall %r2\nexit", &[], 12 + 12800);
 }
 
 #[test]
