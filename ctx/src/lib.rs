@@ -6,6 +6,7 @@
 //! - `ops`: `BPF_SOCK_OPS_*`, callback flags, TCP states;
 //! - `sysctl`: kernel settings that bound options, HZ and jiffies;
 //! - `socket`: the synthetic `Socket`;
+//! - `optnames`: option levels/names and their kernel constant names;
 //! - `sockopt`: bpf_setsockopt / bpf_getsockopt semantics;
 //! - `context`: building the 224-byte context for an op and applying write-backs;
 //! - `hdr_opt`: TCP header options for ops 13-15;
@@ -23,6 +24,7 @@ pub mod helper_ids;
 pub mod helpers;
 pub mod layout;
 pub mod ops;
+pub mod optnames;
 pub mod printk;
 pub mod socket;
 pub mod sockopt;
