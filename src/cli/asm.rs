@@ -1,7 +1,7 @@
 //! `sockops asm` and `sockops disasm`: text (bpf_conformance dialect, see `sockops_vm::asm`)
 //! to raw instruction bytes and back. `disasm` prints assembler input, so
 //! `sockops disasm p.bin > p.s && sockops asm p.s -o q.bin` reproduces `p.bin`.
-//! ELF objects are not disassembled yet (the ELF loader will add them).
+//! ELF objects are disassembled per program, relocated, maps named (`inspect::disasm_object`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +31,9 @@ pub struct DisasmArgs {
     /// Prefix every line with its slot index (the output is then not assembler input).
     #[arg(long)]
     pc: bool,
+    /// For an ELF object: only the program with this function name.
+    #[arg(long)]
+    program: Option<String>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -53,11 +56,10 @@ pub fn run_asm(args: AsmArgs) -> Result<ExitCode, CliError> {
 pub fn run_disasm(args: DisasmArgs) -> Result<ExitCode, CliError> {
     let bytes = read(&args.file)?;
     if bytes.starts_with(ELF_MAGIC) {
-        return Err(format!(
-            "{}: ELF objects are not supported by disasm yet; give a raw program (8-byte slots)",
-            args.file.display()
-        )
-        .into());
+        let text =
+            super::inspect::disasm_object(&args.file, &bytes, args.program.as_deref(), args.pc)?;
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
     }
     let slots =
         Insn::slice_from_bytes(&bytes).map_err(|e| format!("{}: {e}", args.file.display()))?;

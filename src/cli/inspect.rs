@@ -165,6 +165,60 @@ pub fn run(args: InspectArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `sockops disasm FILE.o [--program NAME]`: the programs of an object (or the one named),
+/// relocated, with LD_IMM64 map references annotated with the map's name (and offset for
+/// global data). Called by `asm::run_disasm` for ELF input.
+pub fn disasm_object(
+    path: &std::path::Path,
+    bytes: &[u8],
+    program: Option<&str>,
+    pc: bool,
+) -> Result<String, CliError> {
+    let name = sockops_vm::elf::object_name_from_path(&path.to_string_lossy());
+    let object = Object::parse(&name, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let programs: Vec<_> = match program {
+        Some(n) => vec![object.program(n)?],
+        None => object.programs().iter().collect(),
+    };
+    let mut out = String::new();
+    for (i, p) in programs.into_iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "; program {} (section {}), {} slots\n",
+            p.name,
+            p.section,
+            p.insns.len()
+        ));
+        let annotate = |_: usize, insn: &sockops_vm::Instruction| map_annotation(p, insn);
+        let text = if pc {
+            sockops_vm::disassemble_listing(&p.insns, annotate)
+        } else {
+            sockops_vm::disassemble_annotated(&p.insns, annotate)
+        }
+        .map_err(|e| format!("{}: program {}: {e}", path.display(), p.name))?;
+        out.push_str(&text);
+    }
+    Ok(out)
+}
+
+/// `map NAME` for a map reference, `map NAME + OFFSET` for a map value (global data).
+fn map_annotation(p: &sockops_vm::Program, insn: &sockops_vm::Instruction) -> Option<String> {
+    use sockops_vm::{Imm64Kind, Instruction};
+    let Instruction::LdImm64 { kind, imm, .. } = insn else {
+        return None;
+    };
+    let map = |i: u64| p.maps.get(i as usize).map(|m| m.name().to_string());
+    match kind {
+        Imm64Kind::MapFd | Imm64Kind::MapIdx => map(imm & 0xffff_ffff).map(|n| format!("map {n}")),
+        Imm64Kind::MapValue | Imm64Kind::MapIdxValue => {
+            map(imm & 0xffff_ffff).map(|n| format!("map {n} + {}", imm >> 32))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +270,19 @@ mod tests {
         assert!(text.contains("syn_rto"));
         assert!(text.contains("flags 0x480"));
         assert!(text.contains("syn_rto.bss"));
+    }
+
+    #[test]
+    fn disasm_names_maps_and_offsets() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/syn_rto.o");
+        let bytes = std::fs::read(&path).unwrap();
+        let text = disasm_object(&path, &bytes, Some("syn_rto"), false).unwrap();
+        assert!(text.starts_with("; program syn_rto (section sockops)"));
+        assert!(text.contains("map syn_rto.bss + 8"), "{text}");
+        assert!(text.contains("map syn_rto.rodata + 4"));
+        assert!(text.contains("map syn_rto.data + 0"));
+        assert!(disasm_object(&path, &bytes, Some("nope"), false).is_err());
+        let all = disasm_object(&path, &bytes, None, true).unwrap();
+        assert!(all.contains("exit"));
     }
 }
