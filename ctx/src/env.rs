@@ -115,6 +115,9 @@ pub struct SockOpsEnv {
     pub cpu: u32,
     /// `bpf_get_numa_node_id`.
     pub numa_node: u32,
+    /// sk_storage values deleted during the run: kept alive until the environment is
+    /// dropped, since the program may still hold pointers to them (the kernel frees by RCU).
+    pub(crate) retired: Vec<crate::guest_buf::GuestBuf>,
 }
 
 impl SockOpsEnv {
@@ -131,7 +134,14 @@ impl SockOpsEnv {
             prng: Prng::default(),
             cpu: 0,
             numa_node: 0,
+            retired: Vec::new(),
         }
+    }
+
+    /// The `struct bpf_sock` pointer `ctx->sk` holds (0 for request sockets).
+    pub fn sk_addr(&self) -> u64 {
+        let b = self.context.ctx_bytes();
+        u64::from_ne_bytes(b[184..192].try_into().unwrap_or([0; 8]))
     }
 
     /// The context pointer for r1.

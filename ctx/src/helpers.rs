@@ -45,6 +45,10 @@ pub mod id {
     pub const STORE_HDR_OPT: u32 = 143;
     /// bpf_reserve_hdr_opt
     pub const RESERVE_HDR_OPT: u32 = 144;
+    /// bpf_sk_storage_get
+    pub const SK_STORAGE_GET: u32 = 107;
+    /// bpf_sk_storage_delete
+    pub const SK_STORAGE_DELETE: u32 = 108;
     /// bpf_ktime_get_coarse_ns
     pub const KTIME_GET_COARSE_NS: u32 = 160;
     /// bpf_ktime_get_tai_ns
@@ -164,6 +168,21 @@ pub const SOCK_OPS_HELPERS: &[Helper] = &[
         id: id::RESERVE_HDR_OPT,
         signature: sig("bpf_reserve_hdr_opt", &[Ctx, Anything, Anything], false),
         func: bpf_reserve_hdr_opt,
+    },
+    Helper {
+        id: id::SK_STORAGE_GET,
+        signature: HelperSignature {
+            name: "bpf_sk_storage_get",
+            args: &[ConstMapPtr, SockCommonOrNull, MapValueOrNull, Anything],
+            ret: RetKind::MapValueOrNull,
+            gpl_only: false,
+        },
+        func: bpf_sk_storage_get,
+    },
+    Helper {
+        id: id::SK_STORAGE_DELETE,
+        signature: sig("bpf_sk_storage_delete", &[ConstMapPtr, SockCommon], false),
+        func: bpf_sk_storage_delete,
     },
 ];
 
@@ -439,5 +458,82 @@ fn bpf_reserve_hdr_opt(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, Help
     with_world(env, id::RESERVE_HDR_OPT, a, |w, _, a| {
         check_ctx(w, "bpf_reserve_hdr_opt", a[0])?;
         Ok(hdr_opt::reserve_hdr_opt(&mut w.context, a[1] as u32, a[2]))
+    })
+}
+
+/// `BPF_SK_STORAGE_GET_F_CREATE`.
+const BPF_SK_STORAGE_GET_F_CREATE: u64 = 1;
+
+/// The sk_storage map argument: (name, value size), or BadArgument.
+fn sk_storage_map(
+    env: &HelperEnv<'_>,
+    helper: &'static str,
+    ptr: u64,
+) -> Result<(String, u32), HelperError> {
+    let (_, map) = env
+        .map_by_ptr(ptr)
+        .ok_or_else(|| HelperError::BadArgument {
+            helper,
+            arg: 1,
+            reason: format!("{ptr:#x} is not a map of this program"),
+        })?;
+    if map.map_type() != MapType::SkStorage {
+        return Err(HelperError::BadArgument {
+            helper,
+            arg: 1,
+            reason: format!(
+                "map {} is a {} map, not sk_storage",
+                map.name(),
+                map.map_type()
+            ),
+        });
+    }
+    Ok((map.name().to_string(), map.def().value_size))
+}
+
+fn bpf_sk_storage_get(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (name, size) = sk_storage_map(env, "bpf_sk_storage_get", a[0])?;
+    with_world(env, id::SK_STORAGE_GET, a, |w, mem, a| {
+        // Only this run's socket is reachable (ctx->sk, non-NULL for full sockets).
+        if a[1] == 0
+            || a[1] != w.sk_addr()
+            || !w.socket.is_fullsock()
+            || a[3] > BPF_SK_STORAGE_GET_F_CREATE
+        {
+            return Ok(0);
+        }
+        let region = match w.socket.sk_storage.region(&name) {
+            Some(r) => r,
+            None if a[3] == BPF_SK_STORAGE_GET_F_CREATE => {
+                let init = if a[2] == 0 {
+                    Vec::new()
+                } else {
+                    mem.read_bytes(a[2], u64::from(size))?
+                };
+                w.socket.sk_storage.create(&name, size as usize, &init)
+            }
+            None => return Ok(0),
+        };
+        // SAFETY: the value buffer is owned by the socket inside the run's payload; if a
+        // program deletes it, `bpf_sk_storage_delete` moves it to `retired`, which lives as
+        // long as the environment, i.e. longer than this run's memory.
+        unsafe { mem.add(region) };
+        Ok(region.start as i64)
+    })
+}
+
+fn bpf_sk_storage_delete(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (name, _) = sk_storage_map(env, "bpf_sk_storage_delete", a[0])?;
+    with_world(env, id::SK_STORAGE_DELETE, a, |w, _, a| {
+        if a[1] == 0 || a[1] != w.sk_addr() || !w.socket.is_fullsock() {
+            return Ok(-i64::from(EINVAL));
+        }
+        match w.socket.sk_storage.remove(&name) {
+            Some(buf) => {
+                w.retired.push(buf);
+                Ok(0)
+            }
+            None => Ok(-i64::from(ENOENT)),
+        }
     })
 }

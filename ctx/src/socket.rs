@@ -439,6 +439,8 @@ pub struct Socket {
     pub syn_data: bool,
     /// The saved SYN (TCP_SAVED_SYN, TCP_BPF_SYN*), or for a request socket the SYN it answers.
     pub saved_syn: Option<SavedSyn>,
+    /// Values of sk_storage maps attached to this socket.
+    pub sk_storage: crate::sk_storage::SkStorage,
     /// Options a program set, by (level, optname), with the value set (for reports).
     pub options_set: BTreeMap<(i32, i32), crate::sockopt::OptionValue>,
 }
@@ -479,6 +481,7 @@ impl Socket {
             netns_cookie: 1,
             syn_data: false,
             saved_syn: None,
+            sk_storage: Default::default(),
             options_set: BTreeMap::new(),
         }
     }
