@@ -76,6 +76,9 @@ impl Blinder {
     }
 }
 
+/// Helper id of `bpf_tail_call`.
+const TAIL_CALL: i32 = 12;
+
 /// The bytes of a stack frame, relative to its frame pointer, that a program may read:
 /// `[lo, hi)` with `-512 <= lo <= hi <= 0`, multiples of 8. The interpreter starts every run
 /// with a zeroed stack; the JIT zeroes only what can be read, so the common program that
@@ -83,7 +86,8 @@ impl Blinder {
 ///
 /// Reads through r10 with a constant offset (loads, atomics) are counted exactly; any other
 /// use of r10's value (copied, compared, stored, passed on) lets the program read anywhere
-/// in its frames, and gives the whole frame.
+/// in its frames, and gives the whole frame. So does a possible tail call (`bpf_tail_call`,
+/// helper 12, or a `callx`): the target runs in this frame and its reads are not known here.
 pub(crate) fn readable_stack(insns: &[Instruction]) -> (i32, i32) {
     const FULL: (i32, i32) = (-(crate::runtime::FRAME_SIZE as i32), 0);
     let fp = Reg::R10;
@@ -120,7 +124,9 @@ pub(crate) fn readable_stack(insns: &[Instruction]) -> (i32, i32) {
             }
             Instruction::Store { src, .. } if is_fp(src) => return FULL,
             Instruction::LegacyPacketLoad { index: Some(r), .. } if r == fp => return FULL,
-            Instruction::Call(sockops_vm::CallTarget::Register(r)) if r == fp => return FULL,
+            Instruction::Call(
+                sockops_vm::CallTarget::Register(_) | sockops_vm::CallTarget::Helper(TAIL_CALL),
+            ) => return FULL,
             _ => {}
         }
     }

@@ -130,7 +130,7 @@ impl Compiled {
             Arc::downgrade(&cache),
         )
         .map_err(|e| match e {
-            JitError::Decode(d) => ExecErrorKind::Decode(d.kind),
+            JitError::Decode(error) => ExecErrorKind::BadTailCallTarget { index, error },
             JitError::Unsupported { what, .. } => ExecErrorKind::Unsupported(what),
             _ => ExecErrorKind::Unsupported("tail-call target the JIT cannot compile"),
         })?;
