@@ -352,4 +352,156 @@ mod tests {
             "a_very_long_obj"
         );
     }
+
+    /// A tiny BTF writer: types as (name, info, size_or_type, extra words), then strings.
+    struct BtfBuilder {
+        types: Vec<u32>,
+        strings: Vec<u8>,
+    }
+
+    impl BtfBuilder {
+        fn new() -> Self {
+            BtfBuilder {
+                types: Vec::new(),
+                strings: vec![0],
+            }
+        }
+        fn s(&mut self, name: &str) -> u32 {
+            if name.is_empty() {
+                return 0;
+            }
+            let off = self.strings.len() as u32;
+            self.strings.extend(name.as_bytes());
+            self.strings.push(0);
+            off
+        }
+        fn t(&mut self, name: &str, kind: u32, vlen: u32, size_or_type: u32, extra: &[u32]) {
+            let n = self.s(name);
+            self.types.extend([n, (kind << 24) | vlen, size_or_type]);
+            self.types.extend(extra);
+        }
+        fn bytes(&self) -> Vec<u8> {
+            let tlen = (self.types.len() * 4) as u32;
+            let mut out = Vec::new();
+            out.extend(0xeb9fu16.to_le_bytes());
+            out.extend([1, 0]);
+            for w in [24, 0, tlen, tlen, self.strings.len() as u32] {
+                out.extend(w.to_le_bytes());
+            }
+            for w in &self.types {
+                out.extend(w.to_le_bytes());
+            }
+            out.extend(&self.strings);
+            out
+        }
+    }
+
+    /// `struct { __uint(type, T); __uint(max_entries, 10); __type(key, const my_key_t);
+    /// __type(value, u64); <extra member> } m SEC(".maps");` with `my_key_t` a typedef of a
+    /// 12-byte struct. `extra` adds a member named so, of type `__uint(x, 4)`.
+    fn map_btf(map_type: u32, extra: Option<&str>) -> Vec<u8> {
+        let mut b = BtfBuilder::new();
+        b.t("int", 1, 0, 4, &[32]); // 1
+        b.t("", 3, 0, 0, &[1, 1, map_type]); // 2: int[T]
+        b.t("", 2, 0, 2, &[]); // 3: ptr
+        b.t("", 3, 0, 0, &[1, 1, 10]); // 4: int[10]
+        b.t("", 2, 0, 4, &[]); // 5
+        b.t("key_t", 4, 0, 12, &[]); // 6: struct of 12 bytes
+        b.t("my_key_t", 8, 0, 6, &[]); // 7: typedef
+        b.t("", 10, 0, 7, &[]); // 8: const
+        b.t("", 2, 0, 8, &[]); // 9: ptr to const my_key_t
+        b.t("u64", 1, 0, 8, &[64]); // 10
+        b.t("", 2, 0, 10, &[]); // 11
+        b.t("", 3, 0, 0, &[1, 1, 4]); // 12: int[4]
+        b.t("", 2, 0, 12, &[]); // 13
+        let mut members = Vec::new();
+        for (name, ty) in [("type", 3), ("max_entries", 5), ("key", 9), ("value", 11)]
+            .into_iter()
+            .chain(extra.map(|e| (e, 13)))
+        {
+            members.extend([b.s(name), ty, 0]);
+        }
+        let n = (members.len() / 3) as u32;
+        b.t("", 4, n, 8 * n, &members); // 14: the map struct
+        b.t("m", 14, 0, 14, &[1]); // 15: var
+        b.t(".maps", 15, 1, 8 * n, &[15, 0, 8 * n]); // 16: datasec
+        b.bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<MapDef, ElfError> {
+        let btf = Btf::parse(bytes)?;
+        let ds = btf.datasec(".maps").unwrap();
+        let var = btf.type_by_id(ds.members[0].type_id).unwrap();
+        let (_, st) = btf.skip_mods(var.size_or_type)?;
+        btf_map_def(&btf, "m", st)
+    }
+
+    #[test]
+    fn btf_map_definitions_follow_libbpf_conventions() {
+        let d = decode(&map_btf(1, None)).unwrap();
+        assert_eq!(
+            d,
+            MapDef {
+                map_type: MapType::Hash,
+                key_size: 12,
+                value_size: 8,
+                max_entries: 10,
+                map_flags: 0
+            }
+        );
+        let d = decode(&map_btf(2, Some("map_flags"))).unwrap();
+        assert_eq!((d.map_type, d.map_flags), (MapType::Array, 4));
+        // key_size 4 conflicts with `key` of 12 bytes.
+        assert!(matches!(
+            decode(&map_btf(1, Some("key_size"))),
+            Err(ElfError::BtfMap { reason, .. }) if reason.contains("conflicting key")
+        ));
+        assert!(matches!(
+            decode(&map_btf(1, Some("colour"))),
+            Err(ElfError::BtfMap { reason, .. }) if reason.contains("unknown field `colour`")
+        ));
+        assert!(matches!(
+            decode(&map_btf(4242, None)),
+            Err(ElfError::UnknownMapType { type_id: 4242, .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_btf_is_an_error() {
+        let good = map_btf(1, None);
+        // Every truncation fails cleanly (or parses a prefix whose types are consistent).
+        for len in 0..good.len() {
+            let _ = decode_checked(&good[..len]);
+        }
+        // A typedef cycle: resolve_size reports it instead of recursing forever.
+        let mut b = BtfBuilder::new();
+        b.t("a", 8, 0, 2, &[]);
+        b.t("b", 8, 0, 1, &[]);
+        let btf = Btf::parse(&b.bytes()).unwrap();
+        assert!(btf.resolve_size(1).is_err());
+        // An array whose size overflows.
+        let mut b = BtfBuilder::new();
+        b.t("big", 1, 0, 0xffff_ffff, &[32]);
+        b.t("", 3, 0, 0, &[1, 1, 0xffff_ffff]);
+        b.t("", 3, 0, 0, &[2, 1, 0xffff_ffff]);
+        let btf = Btf::parse(&b.bytes()).unwrap();
+        assert!(btf.resolve_size(3).is_err());
+        // Strings out of range, type ids out of range: None / errors, no panic.
+        assert_eq!(btf.string(1 << 30), None);
+        assert!(btf.type_by_id(0).is_none() && btf.type_by_id(99).is_none());
+        assert!(btf.skip_mods(99).is_err());
+    }
+
+    fn decode_checked(bytes: &[u8]) -> Result<(), ElfError> {
+        let btf = Btf::parse(bytes)?;
+        if let Some(ds) = btf.datasec(".maps") {
+            for m in &ds.members {
+                if let Some(v) = btf.type_by_id(m.type_id) {
+                    let (_, st) = btf.skip_mods(v.size_or_type)?;
+                    btf_map_def(&btf, "m", st)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
