@@ -212,3 +212,14 @@ fn legacy_maps_section() {
         BTreeSet::from(["ops_seen".to_string(), "srtt_by_port".to_string()])
     );
 }
+
+#[test]
+fn load_options_set_the_cpu_count_of_maps() {
+    let bytes = std::fs::read(example("op_count.o")).unwrap();
+    let opts = sockops_vm::elf::LoadOptions { ncpus: 4 };
+    let o = Object::parse_with_options("op_count", &bytes, &opts).unwrap();
+    assert!(o.maps().iter().all(|m| m.ncpus() == 4));
+    assert_eq!(o.name(), "op_count");
+    let o = Object::parse("op_count", &bytes).unwrap();
+    assert!(o.maps().iter().all(|m| m.ncpus() == 1));
+}

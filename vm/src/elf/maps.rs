@@ -25,6 +25,8 @@ pub(crate) struct MapTable {
     pub(crate) by_location: HashMap<(usize, u64), usize>,
     /// Global data section index -> map index.
     pub(crate) data_by_section: HashMap<usize, usize>,
+    /// CPUs per-CPU maps are created with.
+    ncpus: usize,
 }
 
 /// The object name libbpf derives from a path: the file name up to its first '.', at most
@@ -70,14 +72,22 @@ fn map_type(map: &str, type_id: u32) -> Result<MapType, ElfError> {
 }
 
 fn add_map(table: &mut MapTable, name: &str, def: MapDef) -> Result<usize, ElfError> {
-    let map = Map::try_new(name, def)?;
+    let map = Map::try_with_cpus(name, def, table.ncpus)?;
     table.maps.push(Arc::new(map));
     Ok(table.maps.len() - 1)
 }
 
-/// Builds the map table of `raw`; `object` is the object name for global data maps.
-pub(crate) fn collect_maps(raw: &RawObject<'_>, object: &str) -> Result<MapTable, ElfError> {
-    let mut table = MapTable::default();
+/// Builds the map table of `raw`; `object` is the object name for global data maps, `ncpus`
+/// the number of CPUs per-CPU maps keep values for.
+pub(crate) fn collect_maps(
+    raw: &RawObject<'_>,
+    object: &str,
+    ncpus: usize,
+) -> Result<MapTable, ElfError> {
+    let mut table = MapTable {
+        ncpus,
+        ..MapTable::default()
+    };
     if let Some((idx, _)) = raw
         .section_by_name("maps")
         .filter(|(_, s)| s.kind == SectionKind::LegacyMaps)

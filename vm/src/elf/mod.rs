@@ -31,6 +31,19 @@ use crate::program::Program;
 use link::Code;
 use sections::RawObject;
 
+/// How to load an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Number of CPUs per-CPU maps keep values for (at least 1).
+    pub ncpus: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { ncpus: 1 }
+    }
+}
+
 /// A loaded object: its programs and maps.
 #[derive(Debug, Clone)]
 pub struct Object {
@@ -57,10 +70,19 @@ impl Object {
     /// Parses an object from its bytes; `name` is the object name libbpf would use (it
     /// prefixes the global data map names, e.g. `syn_rto.bss`).
     pub fn parse(name: &str, bytes: &[u8]) -> Result<Object, ElfError> {
+        Object::parse_with_options(name, bytes, &LoadOptions::default())
+    }
+
+    /// As [`Object::parse`], with options (e.g. the CPU count of per-CPU maps).
+    pub fn parse_with_options(
+        name: &str,
+        bytes: &[u8],
+        options: &LoadOptions,
+    ) -> Result<Object, ElfError> {
         let raw = RawObject::parse(bytes)?;
         let license = read_license(&raw)?;
         let kernel_version = read_version(&raw)?;
-        let table = maps::collect_maps(&raw, name)?;
+        let table = maps::collect_maps(&raw, name, options.ncpus.max(1))?;
         let code = Code::new(&raw)?;
         code.check_all_relocs(&raw, &table)?;
         let mut programs = Vec::new();
