@@ -144,17 +144,45 @@ impl Compiler<'_> {
     fn emit_div(&mut self, op: AluOp, width: Width, d: u8, src: Src) {
         let signed = matches!(op, AluOp::SDiv | AluOp::SMod);
         let remainder = matches!(op, AluOp::Mod | AluOp::SMod);
+        // A known divisor decides the guards at compile time.
+        let known = match src {
+            Src::Imm(i) => Some(i),
+            Src::Reg(_) => None,
+        };
+        match (known, remainder, width) {
+            (Some(0), false, _) => {
+                asm!(self.ops; xor Rd(d), Rd(d));
+                return;
+            }
+            (Some(0), true, Width::W32) => {
+                asm!(self.ops; mov Rd(d), Rd(d));
+                return;
+            }
+            (Some(0), true, Width::W64) => return,
+            (Some(-1), _, _) if signed => {
+                match (remainder, width) {
+                    (true, _) => asm!(self.ops; xor Rd(d), Rd(d)),
+                    (false, Width::W64) => asm!(self.ops; neg Rq(d)),
+                    (false, Width::W32) => asm!(self.ops; neg Rd(d)),
+                }
+                return;
+            }
+            _ => {}
+        }
+        let guarded = known.is_none();
         match (width, src) {
             (Width::W64, Src::Reg(s)) => asm!(self.ops; mov tmp_a, Rq(s)),
             (Width::W32, Src::Reg(s)) => asm!(self.ops; mov tmp_a_d, Rd(s)),
             (Width::W64, Src::Imm(i)) => asm!(self.ops; mov tmp_a, DWORD i),
             (Width::W32, Src::Imm(i)) => asm!(self.ops; mov tmp_a_d, DWORD i),
         }
-        match width {
-            Width::W64 => asm!(self.ops; test tmp_a, tmp_a; jz >zero),
-            Width::W32 => asm!(self.ops; test tmp_a_d, tmp_a_d; jz >zero),
+        if guarded {
+            match width {
+                Width::W64 => asm!(self.ops; test tmp_a, tmp_a; jz >zero),
+                Width::W32 => asm!(self.ops; test tmp_a_d, tmp_a_d; jz >zero),
+            }
         }
-        if signed {
+        if signed && guarded {
             match width {
                 Width::W64 => asm!(self.ops; cmp tmp_a, -1; je >minus_one),
                 Width::W32 => asm!(self.ops; cmp tmp_a_d, -1; je >minus_one),
@@ -195,6 +223,11 @@ impl Compiler<'_> {
             ; mov bpf_r0, tmp_b
             ; mov bpf_r3, tmp_c
             ; mov Rq(d), tmp_a
+        );
+        if !guarded {
+            return;
+        }
+        asm!(self.ops
             ; jmp >done
             ; zero:
         );

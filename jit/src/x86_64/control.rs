@@ -28,11 +28,8 @@ impl Compiler<'_> {
         match (cond == JmpCond::Set, width, src) {
             (false, Width::W64, Src::Reg(s)) => asm!(self.ops; cmp Rq(d), Rq(s)),
             (false, Width::W32, Src::Reg(s)) => asm!(self.ops; cmp Rd(d), Rd(s)),
-            (false, Width::W64, Src::Imm(i)) if i8::try_from(i).is_ok() => {
-                asm!(self.ops; cmp Rq(d), BYTE i)
-            }
-            (false, Width::W32, Src::Imm(i)) if i8::try_from(i).is_ok() => {
-                asm!(self.ops; cmp Rd(d), BYTE i)
+            (false, _, Src::Imm(i)) if i8::try_from(i).is_ok() => {
+                self.emit_cmp_imm8(width, d, i as i8)
             }
             (false, Width::W64, Src::Imm(i)) => asm!(self.ops; cmp Rq(d), DWORD i),
             (false, Width::W32, Src::Imm(i)) => asm!(self.ops; cmp Rd(d), DWORD i),
@@ -54,6 +51,14 @@ impl Compiler<'_> {
             JmpCond::Slt => asm!(self.ops; jl =>target),
             JmpCond::Sle => asm!(self.ops; jle =>target),
         }
+    }
+
+    /// `cmp reg, imm8` (opcode 83 /7 ib, sign-extended), encoded here because dynasm picks
+    /// the imm32 form for a run-time immediate even when told `BYTE`.
+    fn emit_cmp_imm8(&mut self, width: Width, d: u8, imm: i8) {
+        let rex_w = if width == Width::W64 { 0x08 } else { 0 };
+        let rex = 0x40 | rex_w | (d >> 3);
+        self.ops.extend([rex, 0x83, 0xf8 | (d & 7), imm as u8]);
     }
 
     pub(super) fn emit_call(&mut self, pc: usize, target: CallTarget) -> Result<(), JitError> {

@@ -9,6 +9,27 @@ use super::regs::{asm, host_reg};
 use super::{Compiler, Src};
 use crate::error::JitError;
 
+/// A load `mn reg, size [base + off]`, with a one-byte displacement when `off` fits (dynasm
+/// cannot pick the encoding of a run-time displacement itself).
+macro_rules! load {
+    ($c:expr; $mn:ident $rk:ident($d:expr), $sz:ident [$s:expr, $off:expr]) => {
+        match i8::try_from($off) {
+            Ok(o) => asm!($c.ops; $mn $rk($d), $sz [BYTE Rq($s) + o]),
+            Err(_) => asm!($c.ops; $mn $rk($d), $sz [Rq($s) + $off]),
+        }
+    };
+}
+
+/// A store `mov size [base + off], src`, with a one-byte displacement when `off` fits.
+macro_rules! store {
+    ($c:expr; $sz:ident [$d:expr, $off:expr], $($src:tt)+) => {
+        match i8::try_from($off) {
+            Ok(o) => asm!($c.ops; mov $sz [BYTE Rq($d) + o], $($src)+),
+            Err(_) => asm!($c.ops; mov $sz [Rq($d) + $off], $($src)+),
+        }
+    };
+}
+
 impl Compiler<'_> {
     pub(super) fn emit_load(
         &mut self,
@@ -21,13 +42,13 @@ impl Compiler<'_> {
     ) -> Result<(), JitError> {
         let (d, s, off) = (host_reg(dst), host_reg(src), off as i32);
         match (size, sign_extend) {
-            (Size::B, false) => asm!(self.ops; movzx Rd(d), BYTE [Rq(s) + off]),
-            (Size::H, false) => asm!(self.ops; movzx Rd(d), WORD [Rq(s) + off]),
-            (Size::W, false) => asm!(self.ops; mov Rd(d), DWORD [Rq(s) + off]),
-            (Size::DW, false) => asm!(self.ops; mov Rq(d), QWORD [Rq(s) + off]),
-            (Size::B, true) => asm!(self.ops; movsx Rq(d), BYTE [Rq(s) + off]),
-            (Size::H, true) => asm!(self.ops; movsx Rq(d), WORD [Rq(s) + off]),
-            (Size::W, true) => asm!(self.ops; movsxd Rq(d), DWORD [Rq(s) + off]),
+            (Size::B, false) => load!(self; movzx Rd(d), BYTE [s, off]),
+            (Size::H, false) => load!(self; movzx Rd(d), WORD [s, off]),
+            (Size::W, false) => load!(self; mov Rd(d), DWORD [s, off]),
+            (Size::DW, false) => load!(self; mov Rq(d), QWORD [s, off]),
+            (Size::B, true) => load!(self; movsx Rq(d), BYTE [s, off]),
+            (Size::H, true) => load!(self; movsx Rq(d), WORD [s, off]),
+            (Size::W, true) => load!(self; movsxd Rq(d), DWORD [s, off]),
             (Size::DW, true) => {
                 return Err(JitError::Unsupported {
                     pc,
@@ -41,14 +62,14 @@ impl Compiler<'_> {
     pub(super) fn emit_store(&mut self, size: Size, dst: Reg, off: i16, src: Operand) {
         let (d, off) = (host_reg(dst), off as i32);
         match (size, self.lower(src)) {
-            (Size::B, Src::Reg(s)) => asm!(self.ops; mov BYTE [Rq(d) + off], Rb(s)),
-            (Size::H, Src::Reg(s)) => asm!(self.ops; mov WORD [Rq(d) + off], Rw(s)),
-            (Size::W, Src::Reg(s)) => asm!(self.ops; mov DWORD [Rq(d) + off], Rd(s)),
-            (Size::DW, Src::Reg(s)) => asm!(self.ops; mov QWORD [Rq(d) + off], Rq(s)),
-            (Size::B, Src::Imm(i)) => asm!(self.ops; mov BYTE [Rq(d) + off], i as i8),
-            (Size::H, Src::Imm(i)) => asm!(self.ops; mov WORD [Rq(d) + off], i as i16),
-            (Size::W, Src::Imm(i)) => asm!(self.ops; mov DWORD [Rq(d) + off], i),
-            (Size::DW, Src::Imm(i)) => asm!(self.ops; mov QWORD [Rq(d) + off], i),
+            (Size::B, Src::Reg(s)) => store!(self; BYTE [d, off], Rb(s)),
+            (Size::H, Src::Reg(s)) => store!(self; WORD [d, off], Rw(s)),
+            (Size::W, Src::Reg(s)) => store!(self; DWORD [d, off], Rd(s)),
+            (Size::DW, Src::Reg(s)) => store!(self; QWORD [d, off], Rq(s)),
+            (Size::B, Src::Imm(i)) => store!(self; BYTE [d, off], i as i8),
+            (Size::H, Src::Imm(i)) => store!(self; WORD [d, off], i as i16),
+            (Size::W, Src::Imm(i)) => store!(self; DWORD [d, off], i),
+            (Size::DW, Src::Imm(i)) => store!(self; QWORD [d, off], i),
         }
     }
 

@@ -209,8 +209,16 @@ pub type Build<'a> = &'a dyn Fn() -> Program;
 /// Runs the program `build` makes on both engines (plain and with constant blinding) and
 /// panics with the differences if any; returns the interpreter's observation.
 pub fn differential(build: Build<'_>, ctx: &[u8]) -> Observation {
-    let helpers = test_helpers();
-    let interp = observe_interpreter(&build(), &helpers, ctx);
+    differential_with_helpers(build, &test_helpers(), ctx)
+}
+
+/// `differential` with a given helper table.
+pub fn differential_with_helpers(
+    build: Build<'_>,
+    helpers: &HelperTable,
+    ctx: &[u8],
+) -> Observation {
+    let interp = observe_interpreter(&build(), helpers, ctx);
     if let Err(ExecError {
         kind: ExecErrorKind::BudgetExhausted { .. },
         ..
@@ -222,7 +230,7 @@ pub fn differential(build: Build<'_>, ctx: &[u8]) -> Observation {
         let options = JitOptions {
             constant_blinding: blinding,
         };
-        let jit = observe_jit(&build(), &helpers, ctx, &options);
+        let jit = observe_jit(&build(), helpers, ctx, &options);
         if let Err(diff) = compare(&interp, &jit) {
             panic!("engines differ (blinding {blinding}):\n{diff}");
         }

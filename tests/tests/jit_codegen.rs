@@ -1,0 +1,231 @@
+//! Properties of the generated machine code: bytes per eBPF instruction are bounded (per
+//! instruction kind and overall), constant blinding keeps the program's immediates out of
+//! executable memory, compile errors name the instruction, and the conformance suite runs
+//! on the JIT and agrees with the interpreter file by file.
+
+mod jit_support;
+
+use sockops::jit::{JitError, JitOptions, JitProgram};
+use sockops_tests::conformance::{
+    Engine, ParsedTest, conformance_helpers, default_suite_dir, run_suite, test_files,
+};
+use sockops_vm::{Insn, Program, assemble, decode_program};
+
+fn compile(text: &str, options: &JitOptions) -> JitProgram {
+    let program = Program::from_insns("t", assemble(text).unwrap());
+    // SAFETY: compiled only, never run.
+    unsafe { JitProgram::compile_unverified(&program, &jit_support::test_helpers(), options) }
+        .unwrap()
+}
+
+/// Machine-code bytes of each slot of `text` (the LD_IMM64 tail slot counts 0).
+fn bytes_per_slot(text: &str, options: &JitOptions) -> Vec<(String, usize)> {
+    let jit = compile(text, options);
+    let insns = assemble(text).unwrap();
+    let decoded = decode_program(&insns).unwrap();
+    let offsets = jit.insn_offsets();
+    decoded
+        .iter()
+        .enumerate()
+        .map(|(pc, insn)| (format!("{insn:?}"), offsets[pc + 1] - offsets[pc]))
+        .collect()
+}
+
+/// One of every instruction shape, with the awkward registers (r0/r3/r4 are rax/rdx/rcx).
+const EVERY_SHAPE: &str = "
+mov %r0, 1
+mov %r3, -1
+lddw %r4, 0x123456789abcdef0
+add %r1, %r2
+add32 %r1, 100000
+sub %r9, -1
+mul %r3, %r4
+mul32 %r3, 7
+div %r3, %r0
+div32 %r0, %r3
+sdiv %r4, -1
+smod32 %r3, %r4
+mod %r0, 0
+lsh %r4, %r4
+rsh32 %r3, %r4
+arsh %r0, 63
+movsx864 %r1, %r2
+movsx3264 %r3, %r4
+neg32 %r5
+be16 %r6
+bswap64 %r7
+ldxb %r0, [%r1+1]
+ldxsw %r3, [%r10-512]
+stxdw [%r10-8], %r9
+stw [%r1+4000], -2
+lock add [%r10-8], %r1
+lock fetch and32 [%r10-16], %r0
+lock fetch xor [%r10-16], %r4
+lock xchg [%r10-8], %r0
+lock cmpxchg32 [%r10-8], %r3
+jsgt %r3, %r4, +1
+jset32 %r0, 0x7fffffff, +0
+call 100
+call %r2
+call local f
+ja32 +0
+exit
+f:
+mov %r0, 0
+exit
+";
+
+#[test]
+fn machine_code_per_instruction_is_bounded() {
+    // The largest sequences: a fetch-xor cmpxchg loop (~40 bytes), a signed division by a
+    // register with its zero and -1 guards and rax/rdx saves (~66), a local call with its
+    // depth check and frame switch (~70); blinding adds the two instructions that decode a
+    // blinded immediate, and turns a known divisor back into a guarded one.
+    const PLAIN_MAX: usize = 72;
+    const BLINDED_MAX: usize = 96;
+    for (options, max) in [
+        (JitOptions::default(), PLAIN_MAX),
+        (
+            JitOptions {
+                constant_blinding: true,
+            },
+            BLINDED_MAX,
+        ),
+    ] {
+        let sizes = bytes_per_slot(EVERY_SHAPE, &options);
+        if std::env::var_os("JIT_PRINT_SIZES").is_some() {
+            for (insn, bytes) in &sizes {
+                println!("{bytes:3} {insn}");
+            }
+        }
+        for (insn, bytes) in &sizes {
+            assert!(*bytes <= max, "{insn}: {bytes} bytes (limit {max})");
+        }
+        let total: usize = sizes.iter().map(|(_, b)| b).sum();
+        assert!(
+            total <= sizes.len() * 24,
+            "{total} bytes for {} slots",
+            sizes.len()
+        );
+    }
+    // Simple ALU and memory instructions stay short.
+    for (text, max) in [
+        ("add %r1, %r2\nexit", 3),
+        ("add32 %r1, 5\nexit", 4),
+        ("ldxdw %r0, [%r1+8]\nexit", 5),
+        ("stxw [%r10-8], %r6\nexit", 5),
+        ("jeq %r1, 5, +0\nexit", 10),
+    ] {
+        let (insn, bytes) = &bytes_per_slot(text, &JitOptions::default())[0];
+        if std::env::var_os("JIT_PRINT_SIZES").is_some() {
+            let jit = compile(text, &JitOptions::default());
+            let o = jit.insn_offsets();
+            println!("{insn}: {:02x?}", &jit.code()[o[0]..o[1]]);
+        }
+        assert!(bytes <= &max, "{insn}: {bytes} bytes (limit {max})");
+    }
+}
+
+#[test]
+fn constant_blinding_hides_immediates() {
+    let text = "mov %r0, 0x5a5a1234\nadd %r0, 0x12345a5a\nlddw %r1, 0x1122334455667788\nexit";
+    let needles: [&[u8]; 3] = [
+        &0x5a5a_1234u32.to_le_bytes(),
+        &0x1234_5a5au32.to_le_bytes(),
+        &0x1122_3344_5566_7788u64.to_le_bytes(),
+    ];
+    let contains = |code: &[u8], needle: &[u8]| code.windows(needle.len()).any(|w| w == needle);
+    let plain = compile(text, &JitOptions::default());
+    assert!(needles.iter().all(|n| contains(plain.code(), n)));
+    let blinded = compile(
+        text,
+        &JitOptions {
+            constant_blinding: true,
+        },
+    );
+    assert!(needles.iter().all(|n| !contains(blinded.code(), n)));
+    // And the blinded program still computes the same (differential runs both modes).
+    jit_support::expect_r0(text, &[], 0x5a5a_1234u64 + 0x1234_5a5a);
+}
+
+#[test]
+fn unsupported_instructions_are_compile_errors_with_their_slot() {
+    let cases = [
+        ("mov %r0, 0\nldabsw 4\nexit", 1),
+        ("mov %r0, 0\ncall runtime 7\nexit", 1),
+        ("lddw %r0, map_fd 0\nexit", 0),
+    ];
+    for (text, pc) in cases {
+        let program = Program::from_insns("t", assemble(text).unwrap());
+        // SAFETY: compile only.
+        let err = unsafe {
+            JitProgram::compile_unverified(
+                &program,
+                &jit_support::test_helpers(),
+                &JitOptions::default(),
+            )
+        }
+        .unwrap_err();
+        let at = match err {
+            JitError::Unsupported { pc, .. } | JitError::BadMapIndex { pc, .. } => pc,
+            other => panic!("{text}: unexpected {other}"),
+        };
+        assert_eq!(at, pc, "{text}");
+    }
+    let program = Program::from_insns("t", vec![Insn::new(0xff, 0, 0, 0, 0)]);
+    // SAFETY: compile only.
+    let err = unsafe {
+        JitProgram::compile_unverified(
+            &program,
+            &jit_support::test_helpers(),
+            &JitOptions::default(),
+        )
+    }
+    .unwrap_err();
+    assert!(matches!(err, JitError::Decode(_)));
+}
+
+/// The JIT as a conformance engine.
+struct JitEngine;
+
+impl Engine for JitEngine {
+    fn name(&self) -> &str {
+        "jit"
+    }
+    fn run(&self, program: &[Insn], memory: &mut [u8]) -> Result<u64, String> {
+        let program = Program::from_insns("conformance", program.to_vec());
+        // SAFETY: the suite's programs touch only their memory and stack.
+        let jit = unsafe {
+            JitProgram::compile_unverified(&program, &conformance_helpers(), &JitOptions::default())
+        }
+        .map_err(|e| e.to_string())?;
+        jit.run(memory, &mut ()).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn conformance_suite_on_the_jit_and_against_the_interpreter() {
+    let dir = default_suite_dir();
+    let files = match test_files(&dir) {
+        Ok(files) if !files.is_empty() => files,
+        _ => {
+            eprintln!("skipping: conformance suite not found at {}", dir.display());
+            return;
+        }
+    };
+    let report = run_suite(&files, &JitEngine);
+    println!("{}", report.summary());
+    let failures: Vec<_> = report.failures().collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(report.ran() > 0);
+    // File by file, the differential harness (memory after the run, errors, blinding).
+    for file in &files {
+        let parsed = sockops_tests::conformance::parse_test_file(file).unwrap();
+        let ParsedTest::Run(test) = parsed else {
+            continue;
+        };
+        let insns = test.program.clone();
+        let build = || Program::from_insns("conformance", insns.clone());
+        jit_support::differential_with_helpers(&build, &conformance_helpers(), &test.memory);
+    }
+}
