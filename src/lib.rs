@@ -7,4 +7,5 @@ pub use sockops_verifier as verifier;
 pub use sockops_vm as vm;
 
 pub mod cgroup;
+pub mod runtime;
 pub mod scenario;

@@ -3,6 +3,7 @@
 
 mod asm;
 mod exec;
+mod run;
 mod inspect;
 
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Command {
     Disasm(asm::DisasmArgs),
     /// Run a raw program on memory in the checked interpreter and print r0.
     Exec(exec::ExecArgs),
+    /// Replay a connection scenario (TOML) through attached sock_ops programs.
+    Run(run::RunArgs),
     /// List the programs and maps of an ELF object (`--json` for tools).
     Inspect(inspect::InspectArgs),
 }
@@ -35,6 +38,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Asm(a) => asm::run_asm(a),
         Command::Disasm(a) => asm::run_disasm(a),
         Command::Exec(a) => exec::run(a),
+        Command::Run(a) => run::run(a),
         Command::Inspect(a) => inspect::run(a),
     };
     match result {

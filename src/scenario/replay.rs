@@ -1,0 +1,249 @@
+//! Replaying a prepared scenario through the runtime: load each object once (programs of one
+//! object share its maps), load and attach the programs in file order, then deliver the
+//! events in order, each as the kernel would (a gated op runs nothing). Everything is
+//! collected into a `Replay`; nothing is printed here, so a failure leaves no partial output.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use sockops_ctx::context::tcp_flags;
+use sockops_ctx::sockopt::{OptionValue, options_report};
+use sockops_ctx::{OpInput, Segment, SockOp, Socket};
+use sockops_vm::MapType;
+
+use crate::cgroup::AttachFlags;
+use crate::runtime::{Decision, Engine, ObjectId, Runtime};
+use crate::scenario::prepare::{Scenario, ScenarioError};
+
+/// A program as the replay loaded and attached it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachedProgram {
+    /// Function name.
+    pub name: String,
+    /// ELF section.
+    pub section: String,
+    /// Object file name.
+    pub object: String,
+    /// Cgroup path.
+    pub cgroup: String,
+    /// Attach flags.
+    pub flags: AttachFlags,
+}
+
+/// One replayed event.
+#[derive(Clone, Debug)]
+pub struct EventOutcome {
+    /// Event index in the file.
+    pub index: usize,
+    /// Socket name.
+    pub socket: String,
+    /// The socket's addresses and cgroup, for display.
+    pub socket_desc: String,
+    /// The socket's HZ (for jiffies in reports).
+    pub hz: u32,
+    /// The args the op was delivered with.
+    pub args: [u32; 4],
+    /// Fields the event set before the op.
+    pub set: Vec<(String, u64)>,
+    /// What the programs decided.
+    pub decision: Decision,
+    /// Options a program set on the socket so far, valued as bpf_getsockopt returns them.
+    pub options: Vec<(&'static str, OptionValue)>,
+    /// `bpf_sock_ops_cb_flags` after the event.
+    pub cb_flags: u32,
+    /// The bpf_sock_ops metric fields and `state` after the event.
+    pub tcp: Vec<(&'static str, u64)>,
+}
+
+/// One map's contents after the last event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapDump {
+    /// Map name (`object:name` when two objects have a map of that name).
+    pub name: String,
+    /// (key, value) bytes in memory order: every index of an array map in index order, the
+    /// entries of other maps sorted by key bytes.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The whole replay.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    /// The engine used.
+    pub engine: Engine,
+    /// The PRNG seed used.
+    pub seed: u64,
+    /// Programs, in attach order.
+    pub programs: Vec<AttachedProgram>,
+    /// Events, in order.
+    pub events: Vec<EventOutcome>,
+    /// Maps of every loaded object, in load order.
+    pub maps: Vec<MapDump>,
+}
+
+/// Replays `scenario` with `engine`; `seed` overrides the file's seed.
+pub fn replay(
+    scenario: &Scenario,
+    engine: Engine,
+    seed: Option<u64>,
+) -> Result<Replay, ScenarioError> {
+    let seed = seed.unwrap_or(scenario.seed);
+    let mut rt = Runtime::new();
+    rt.set_seed(seed);
+    let mut objects: Vec<(PathBuf, ObjectId)> = Vec::new();
+    let mut programs = Vec::with_capacity(scenario.programs.len());
+    for (i, plan) in scenario.programs.iter().enumerate() {
+        let place = format!("program {i} ({})", plan.object.display());
+        let wrap = |source| ScenarioError::Runtime {
+            place: place.clone(),
+            source: Box::new(source),
+        };
+        let key = plan
+            .object
+            .canonicalize()
+            .unwrap_or_else(|_| plan.object.clone());
+        let obj = match objects.iter().find(|(p, _)| *p == key) {
+            Some((_, id)) => *id,
+            None => {
+                let id = rt.load_object_file(&plan.object).map_err(wrap)?;
+                objects.push((key, id));
+                id
+            }
+        };
+        let prog = rt
+            .load_program(obj, plan.selector.as_deref(), engine)
+            .map_err(wrap)?;
+        rt.attach(prog, &plan.cgroup, plan.flags).map_err(wrap)?;
+        let info = rt.program_info(prog).map_err(wrap)?;
+        programs.push(AttachedProgram {
+            name: info.name,
+            section: info.section,
+            object: rt.object_name(obj).map_err(wrap)?.to_string(),
+            cgroup: plan.cgroup.clone(),
+            flags: plan.flags,
+        });
+    }
+
+    let mut sockets: Vec<Socket> = scenario.sockets.iter().map(|(_, s)| s.clone()).collect();
+    // Per socket: option bytes reserved by the last HDR_OPT_LEN_CB (for WRITE_HDR_OPT_CB).
+    let mut reserved: Vec<u32> = vec![0; sockets.len()];
+    let mut events = Vec::with_capacity(scenario.events.len());
+    for (index, ev) in scenario.events.iter().enumerate() {
+        let place = format!("event {index}");
+        let socket = &mut sockets[ev.socket];
+        for (field, value) in &ev.set {
+            socket
+                .set_field(field, *value)
+                .map_err(|e| ScenarioError::Invalid {
+                    place: place.clone(),
+                    message: format!("set: {e}"),
+                })?;
+        }
+        let input = op_input(ev.op, ev.args, socket, reserved[ev.socket]);
+        let decision = rt
+            .call_input(input, socket)
+            .map_err(|source| ScenarioError::Runtime {
+                place: place.clone(),
+                source: Box::new(source),
+            })?;
+        if let Some(r) = decision
+            .write_back
+            .as_ref()
+            .and_then(|w| w.hdr_opt_reserved)
+        {
+            reserved[ev.socket] = r;
+        }
+        let mut tcp = socket.metrics();
+        tcp.push(("state", u64::from(socket.state.number())));
+        events.push(EventOutcome {
+            index,
+            socket: scenario.sockets[ev.socket].0.clone(),
+            socket_desc: format!(
+                "{} -> {}, cgroup {}",
+                socket.local, socket.remote, socket.cgroup
+            ),
+            hz: socket.sysctl.hz,
+            args: ev.args,
+            set: ev.set.clone(),
+            decision,
+            options: options_report(socket),
+            cb_flags: socket.cb_flags,
+            tcp,
+        });
+    }
+    Ok(Replay {
+        engine,
+        seed,
+        programs,
+        events,
+        maps: dump_maps(&rt),
+    })
+}
+
+/// The skb an op carries, as a synthetic TCP segment of `socket` (SOCK_OPS.md §3: the
+/// received SYN-ACK for ACTIVE_ESTABLISHED, the third ACK for PASSIVE_ESTABLISHED, ...).
+fn op_input(op: SockOp, args: [u32; 4], socket: &Socket, reserved: u32) -> OpInput {
+    // MSS 1460, SACK permitted, timestamps, NOP + window scale 7: a SYN-ACK's options.
+    const SYN_OPTIONS: [u8; 20] = [
+        2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 1, 1, 3, 3, 7,
+    ];
+    // NOP, NOP, timestamps: an established segment's options.
+    const TS_OPTIONS: [u8; 12] = [1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1];
+    let mut input = OpInput::new(op).with_args(&args);
+    let segment = match op {
+        SockOp::ActiveEstablishedCb => Some(Segment::synthetic(
+            socket,
+            true,
+            tcp_flags::SYN | tcp_flags::ACK,
+            &SYN_OPTIONS,
+            0,
+        )),
+        SockOp::PassiveEstablishedCb | SockOp::ParseHdrOptCb => Some(Segment::synthetic(
+            socket,
+            true,
+            tcp_flags::ACK,
+            &TS_OPTIONS,
+            0,
+        )),
+        SockOp::HdrOptLenCb | SockOp::WriteHdrOptCb => {
+            if op == SockOp::WriteHdrOptCb {
+                input.hdr_opt_space = Some(reserved);
+            }
+            Some(Segment::synthetic(
+                socket,
+                false,
+                tcp_flags::ACK,
+                &TS_OPTIONS,
+                0,
+            ))
+        }
+        _ if op.is_tstamp() => Some(Segment::flags_only(tcp_flags::ACK, 52)),
+        _ => None,
+    };
+    if let Some(s) = segment {
+        input = input.with_segment(s);
+    }
+    input
+}
+
+/// Every map of every object, named uniquely.
+fn dump_maps(rt: &Runtime) -> Vec<MapDump> {
+    let all: Vec<(ObjectId, &sockops_vm::Map)> = rt.maps().collect();
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, m) in &all {
+        *count.entry(m.name()).or_default() += 1;
+    }
+    all.iter()
+        .map(|(obj, m)| {
+            let name = if count[m.name()] > 1 {
+                format!("{}:{}", rt.object_name(*obj).unwrap_or("?"), m.name())
+            } else {
+                m.name().to_string()
+            };
+            let mut entries = m.entries();
+            if !matches!(m.map_type(), MapType::Array | MapType::PercpuArray) {
+                entries.sort();
+            }
+            MapDump { name, entries }
+        })
+        .collect()
+}
