@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use sockops::runtime::Engine;
-use sockops::scenario::{Scenario, render_json, render_table, replay};
+use sockops::scenario::run_scenario_file;
 
 use super::CliError;
 
@@ -34,13 +34,7 @@ fn parse_engine(text: &str) -> Result<Engine, String> {
 
 /// Runs `sockops run`.
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
-    let scenario = Scenario::read(&args.scenario)?;
-    let result = replay(&scenario, args.engine, args.seed)?;
-    let text = if args.json {
-        render_json(&result)
-    } else {
-        render_table(&result)
-    };
+    let text = run_scenario_file(&args.scenario, args.engine, args.seed, args.json)?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;

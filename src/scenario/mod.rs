@@ -14,3 +14,24 @@ pub use format::{
 pub use prepare::{EventPlan, ProgramPlan, Scenario, ScenarioError};
 pub use replay::{AttachedProgram, EventOutcome, MapDump, Replay, replay};
 pub use report::{hex, render_json, render_table};
+
+use std::path::Path;
+
+use crate::runtime::Engine;
+
+/// What `sockops run` prints for the scenario at `path`: the table, or the JSON lines with
+/// `json`. The replay completes before any text exists, so an error means no output at all.
+pub fn run_scenario_file(
+    path: &Path,
+    engine: Engine,
+    seed: Option<u64>,
+    json: bool,
+) -> Result<String, ScenarioError> {
+    let scenario = Scenario::read(path)?;
+    let result = replay(&scenario, engine, seed)?;
+    Ok(if json {
+        render_json(&result)
+    } else {
+        render_table(&result)
+    })
+}

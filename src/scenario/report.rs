@@ -356,6 +356,9 @@ fn render_event(out: &mut String, e: &EventOutcome) {
 
 fn render_maps(out: &mut String, maps: &[MapDump]) {
     let _ = writeln!(out, "maps after the last event:");
+    if maps.is_empty() {
+        let _ = writeln!(out, "  (the programs have no maps)");
+    }
     for m in maps {
         if m.entries.is_empty() {
             let _ = writeln!(out, "  {}: empty", m.name);
