@@ -46,6 +46,15 @@ pub enum ArgKind {
     Func,
     /// ARG_PTR_TO_STACK_OR_NULL (callback context).
     StackOrNull,
+    /// ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_WRITE | MEM_ALIGNED of this many bytes
+    /// (e.g. `bpf_strtol`'s `long *res`).
+    FixedSizeUninitMem(u32),
+    /// ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only (frozen) map value.
+    ConstStr,
+    /// ARG_CONST_ALLOC_SIZE_OR_ZERO: a constant size for memory the helper allocates.
+    ConstAllocSizeOrZero,
+    /// ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: a record from `bpf_ringbuf_reserve`, released.
+    RingbufMemRelease,
 }
 
 /// What a helper returns, for the verifier (kernel `enum bpf_return_type`).

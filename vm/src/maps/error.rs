@@ -19,6 +19,10 @@ pub mod errno {
     pub const EINVAL: i32 = 22;
     /// Operation not supported on this map type (by this runtime, for now).
     pub const EOPNOTSUPP: i32 = 95;
+    /// Try again (ring buffer full: `bpf_ringbuf_output`).
+    pub const EAGAIN: i32 = 11;
+    /// No space (socket map value too small to hold a cookie).
+    pub const ENOSPC: i32 = 28;
 }
 
 /// A map operation or definition the kernel would refuse.
@@ -105,6 +109,24 @@ pub enum MapError {
         /// What is wrong.
         reason: String,
     },
+    /// A sockmap slot out of range or holding no socket, on delete (EINVAL, as
+    /// `sock_map_delete_elem`).
+    #[error("map {map}: slot {index} holds no socket")]
+    EmptySocketSlot {
+        /// Map name.
+        map: String,
+        /// The slot index.
+        index: u32,
+    },
+    /// A user-space lookup in a socket map whose value_size is not 8: the cookie does not
+    /// fit (ENOSPC, as `sock_map_lookup_sys`).
+    #[error("map {map}: value_size {value_size} cannot hold a socket cookie (needs 8)")]
+    CookieDoesNotFit {
+        /// Map name.
+        map: String,
+        /// The map's value size.
+        value_size: u32,
+    },
     /// The map would need more memory than this runtime allows for one map (ENOMEM).
     #[error("map {map}: needs {bytes} bytes, more than the {limit} bytes allowed per map")]
     TooLarge {
@@ -124,7 +146,9 @@ impl MapError {
             MapError::KeySize { .. }
             | MapError::ValueSize { .. }
             | MapError::InvalidFlags { .. }
-            | MapError::InvalidDefinition { .. } => errno::EINVAL,
+            | MapError::InvalidDefinition { .. }
+            | MapError::EmptySocketSlot { .. } => errno::EINVAL,
+            MapError::CookieDoesNotFit { .. } => errno::ENOSPC,
             MapError::NotFound { .. } => errno::ENOENT,
             MapError::Exists { .. } => errno::EEXIST,
             MapError::Full { .. } => errno::E2BIG,

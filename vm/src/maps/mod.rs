@@ -33,6 +33,8 @@ mod hash;
 pub mod helpers;
 mod prog_array;
 mod queue;
+mod ringbuf;
+mod sock;
 mod storage;
 
 use std::sync::Arc;
@@ -46,6 +48,12 @@ pub use error::{MapError, errno};
 use hash::HashStorage;
 use prog_array::ProgArrayStorage;
 use queue::QueueStorage;
+use ringbuf::RingbufStorage;
+pub use ringbuf::{
+    BPF_RB_AVAIL_DATA, BPF_RB_CONS_POS, BPF_RB_PROD_POS, BPF_RB_RING_SIZE, BPF_RINGBUF_HDR_SZ,
+    RINGBUF_MAX_RECORD_SZ,
+};
+use sock::SockStorage;
 
 /// Update flag: create or replace.
 pub const BPF_ANY: u64 = 0;
@@ -137,8 +145,12 @@ enum Storage {
     Hash(HashStorage),
     Queue(QueueStorage),
     ProgArray(ProgArrayStorage),
-    /// Types whose behaviour comes with the socket model (sockmap, sockhash, sk_storage) or
-    /// that sock_ops programs do not use here (perf event array, ring buffer).
+    /// Sockmap and sockhash: socket cookies by key.
+    Sock(SockStorage),
+    /// Ring buffer: positions and committed records.
+    Ringbuf(RingbufStorage),
+    /// Types whose values live elsewhere (sk_storage: with each socket) or that hold no
+    /// values (perf event array: records go to the helper's caller).
     DefinitionOnly,
 }
 
@@ -202,11 +214,10 @@ impl Map {
             MapType::Queue => Storage::Queue(QueueStorage::new(false)),
             MapType::Stack => Storage::Queue(QueueStorage::new(true)),
             MapType::ProgArray => Storage::ProgArray(ProgArrayStorage::new(&meta)),
-            MapType::PerfEventArray
-            | MapType::Sockmap
-            | MapType::Sockhash
-            | MapType::SkStorage
-            | MapType::Ringbuf => Storage::DefinitionOnly,
+            MapType::Sockmap => Storage::Sock(SockStorage::new(false)),
+            MapType::Sockhash => Storage::Sock(SockStorage::new(true)),
+            MapType::Ringbuf => Storage::Ringbuf(RingbufStorage::new(def.max_entries)),
+            MapType::PerfEventArray | MapType::SkStorage => Storage::DefinitionOnly,
         };
         Ok(Map {
             meta,
@@ -297,7 +308,19 @@ impl Map {
             Storage::Hash(h) => h.lookup(&self.meta, key),
             Storage::Queue(_) => Err(self.meta.not_supported("lookup", errno::EINVAL)),
             Storage::ProgArray(_) => Err(self.meta.not_supported("lookup", errno::EINVAL)),
-            Storage::DefinitionOnly => Err(self.definition_only("lookup")),
+            Storage::Sock(s) => {
+                if self.meta.def.value_size != 8 {
+                    return Err(MapError::CookieDoesNotFit {
+                        map: self.meta.name.clone(),
+                        value_size: self.meta.def.value_size,
+                    });
+                }
+                let cookie = s.cookie(key).ok_or_else(|| MapError::NotFound {
+                    map: self.meta.name.clone(),
+                })?;
+                Ok(cookie.to_ne_bytes().to_vec())
+            }
+            Storage::Ringbuf(_) | Storage::DefinitionOnly => Err(self.definition_only("lookup")),
         }
     }
 
@@ -322,7 +345,10 @@ impl Map {
             Storage::Hash(h) => h.update(&self.meta, key, value, flags, origin),
             Storage::Queue(_) => Err(self.meta.not_supported("update", errno::EINVAL)),
             Storage::ProgArray(_) => Err(self.meta.not_supported("update", errno::EINVAL)),
-            Storage::DefinitionOnly => Err(self.definition_only("update")),
+            // Sockets go in with `sock_update` (the kernel takes a socket fd or pointer).
+            Storage::Sock(_) | Storage::Ringbuf(_) | Storage::DefinitionOnly => {
+                Err(self.definition_only("update"))
+            }
         }
     }
 
@@ -339,7 +365,8 @@ impl Map {
             Storage::Hash(h) => h.delete(&self.meta, key),
             Storage::Queue(_) => Err(self.meta.not_supported("delete", errno::EINVAL)),
             Storage::ProgArray(p) => p.delete(&self.meta, key_index(key)),
-            Storage::DefinitionOnly => Err(self.definition_only("delete")),
+            Storage::Sock(s) => s.delete(&self.meta, key),
+            Storage::Ringbuf(_) | Storage::DefinitionOnly => Err(self.definition_only("delete")),
         }
     }
 
@@ -369,8 +396,9 @@ impl Map {
                 Ok(idx.to_le_bytes().to_vec())
             }
             Storage::Hash(h) => h.next_key(&self.meta, key),
+            Storage::Sock(s) => s.next_key(&self.meta, key),
             Storage::Queue(_) => Err(self.meta.not_supported("next_key", errno::EINVAL)),
-            Storage::DefinitionOnly => Err(self.definition_only("next_key")),
+            Storage::Ringbuf(_) | Storage::DefinitionOnly => Err(self.definition_only("next_key")),
         }
     }
 
@@ -389,10 +417,26 @@ impl Map {
     }
 
     /// Every (key, value) pair, in `next_key` order, values as `lookup` returns them.
-    /// Queues and stacks yield their elements oldest first, with empty keys.
+    /// Queues and stacks yield their elements oldest first, with empty keys. Socket maps
+    /// yield their filled entries with the socket cookie (8 bytes, host order) as the value,
+    /// whatever their value_size (`lookup` follows the kernel and needs value_size 8).
+    /// Ring buffers yield their submitted, unconsumed records, with empty keys.
     pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        if let Storage::Queue(q) = &self.storage {
-            return q.snapshot().into_iter().map(|v| (Vec::new(), v)).collect();
+        match &self.storage {
+            Storage::Queue(q) => {
+                return q.snapshot().into_iter().map(|v| (Vec::new(), v)).collect();
+            }
+            Storage::Sock(s) => {
+                return s
+                    .entries()
+                    .into_iter()
+                    .map(|(k, c)| (k, c.to_ne_bytes().to_vec()))
+                    .collect();
+            }
+            Storage::Ringbuf(r) => {
+                return r.pending().into_iter().map(|v| (Vec::new(), v)).collect();
+            }
+            _ => {}
         }
         self.keys()
             .into_iter()
@@ -407,6 +451,8 @@ impl Map {
             Storage::Hash(h) => h.len(),
             Storage::Queue(q) => q.len(),
             Storage::ProgArray(p) => p.filled(),
+            Storage::Sock(s) => s.len(),
+            Storage::Ringbuf(r) => r.pending().len(),
             Storage::DefinitionOnly => 0,
         }
     }
@@ -545,6 +591,86 @@ impl Map {
         match &self.storage {
             Storage::ProgArray(p) => p.set(&self.meta, index, program),
             _ => Err(self.meta.not_supported("prog_array_set", errno::EINVAL)),
+        }
+    }
+
+    // ---- socket maps (sockmap, sockhash) ----
+
+    /// Puts socket `cookie` under `key` of a sockmap or sockhash, as `bpf_sock_map_update` /
+    /// `bpf_sock_hash_update` do after their own checks: BPF_ANY / BPF_NOEXIST / BPF_EXIST
+    /// (others EINVAL), EEXIST / ENOENT, E2BIG for a sockmap index >= max_entries or a new
+    /// sockhash key when the map is full. EINVAL for other map types and wrong key sizes.
+    pub fn sock_update(&self, key: &[u8], cookie: u64, flags: u64) -> Result<(), MapError> {
+        let Storage::Sock(s) = &self.storage else {
+            return Err(self.meta.not_supported("sock_update", errno::EINVAL));
+        };
+        self.meta.check_key(key)?;
+        s.update(&self.meta, key, cookie, flags)
+    }
+
+    /// The cookie of the socket under `key` of a socket map (`None`: empty, or not a socket
+    /// map, or a key of the wrong size).
+    pub fn sock_cookie(&self, key: &[u8]) -> Option<u64> {
+        match &self.storage {
+            Storage::Sock(s) if key.len() == self.meta.def.key_size as usize => s.cookie(key),
+            _ => None,
+        }
+    }
+
+    /// Every (key, socket cookie) of a socket map, in `next_key` order (empty for other maps).
+    pub fn sock_entries(&self) -> Vec<(Vec<u8>, u64)> {
+        match &self.storage {
+            Storage::Sock(s) => s.entries(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Removes socket `cookie` from every entry of a socket map that holds it, as the kernel
+    /// does when the socket closes; returns how many entries went (0 for other maps).
+    pub fn sock_remove(&self, cookie: u64) -> usize {
+        match &self.storage {
+            Storage::Sock(s) => s.remove_socket(cookie),
+            _ => 0,
+        }
+    }
+
+    // ---- ring buffers ----
+
+    /// Reserves a record of `size` bytes in a ring buffer (`__bpf_ringbuf_reserve`): its
+    /// position, to pass to `ringbuf_commit`, or `None` if it does not fit (or this is not a
+    /// ring buffer). The caller keeps the record's bytes until it commits them.
+    pub fn ringbuf_reserve(&self, size: u64) -> Option<u64> {
+        match &self.storage {
+            Storage::Ringbuf(r) => r.reserve(size),
+            _ => None,
+        }
+    }
+
+    /// Submits (`Some(bytes)`) or discards (`None`) the record reserved at `pos`; false if no
+    /// record is being written there.
+    pub fn ringbuf_commit(&self, pos: u64, data: Option<&[u8]>) -> bool {
+        match &self.storage {
+            Storage::Ringbuf(r) => r.commit(pos, data),
+            _ => false,
+        }
+    }
+
+    /// Reads the submitted records as a user-space consumer does (up to the first record still
+    /// being written), freeing their space; oldest first. Until someone consumes, records
+    /// keep their space and reservations eventually fail, as in the kernel.
+    pub fn ringbuf_consume(&self) -> Vec<Vec<u8>> {
+        match &self.storage {
+            Storage::Ringbuf(r) => r.consume(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `bpf_ringbuf_query(map, flags)`: BPF_RB_AVAIL_DATA, BPF_RB_RING_SIZE,
+    /// BPF_RB_CONS_POS, BPF_RB_PROD_POS; 0 for other flags or maps.
+    pub fn ringbuf_query(&self, flags: u64) -> u64 {
+        match &self.storage {
+            Storage::Ringbuf(r) => r.query(flags),
+            _ => 0,
         }
     }
 
