@@ -205,6 +205,18 @@ impl Runtime {
         Ok(self.object(id)?.object.name())
     }
 
+    /// The function name of the program `selector` picks from object `obj` (see
+    /// [`Runtime::load_program`]), without loading it.
+    pub fn select_program(
+        &self,
+        obj: ObjectId,
+        selector: Option<&str>,
+    ) -> Result<String, RuntimeError> {
+        Ok(select_program(&self.object(obj)?.object, selector)?
+            .name
+            .clone())
+    }
+
     /// Loads a program of object `obj`: `selector` is a section name or a function name
     /// (optional when the object has one program). Checks it, verifies it and prepares it
     /// for `engine`.

@@ -1,5 +1,5 @@
 //! Replaying a prepared scenario through the runtime: load each object once (programs of one
-//! object share its maps), load and attach the programs in file order, then deliver the
+//! object share its maps) and each of its programs once, attach them in file order, then deliver the
 //! events in order, each as the kernel would (a gated op runs nothing). Everything is
 //! collected into a `Replay`; nothing is printed here, so a failure leaves no partial output.
 
@@ -12,7 +12,7 @@ use sockops_ctx::{OpInput, Segment, SockOp, Socket};
 use sockops_vm::MapType;
 
 use crate::cgroup::AttachFlags;
-use crate::runtime::{Decision, Engine, ObjectId, Runtime};
+use crate::runtime::{Decision, Engine, ObjectId, ProgId, Runtime};
 use crate::scenario::prepare::{Scenario, ScenarioError};
 
 /// A program as the replay loaded and attached it.
@@ -90,6 +90,7 @@ pub fn replay(
     let mut rt = Runtime::new();
     rt.set_seed(seed);
     let mut objects: Vec<(PathBuf, ObjectId)> = Vec::new();
+    let mut loaded: Vec<(ObjectId, String, ProgId)> = Vec::new();
     let mut programs = Vec::with_capacity(scenario.programs.len());
     for (i, plan) in scenario.programs.iter().enumerate() {
         let place = format!("program {i} ({})", plan.object.display());
@@ -109,9 +110,21 @@ pub fn replay(
                 id
             }
         };
-        let prog = rt
-            .load_program(obj, plan.selector.as_deref(), engine)
+        // One program per (object, function), as when an object is loaded once and its
+        // program attached to several cgroups.
+        let name = rt
+            .select_program(obj, plan.selector.as_deref())
             .map_err(wrap)?;
+        let prog = match loaded.iter().find(|(o, n, _)| *o == obj && *n == name) {
+            Some((_, _, id)) => *id,
+            None => {
+                let id = rt
+                    .load_program(obj, plan.selector.as_deref(), engine)
+                    .map_err(wrap)?;
+                loaded.push((obj, name, id));
+                id
+            }
+        };
         rt.attach(prog, &plan.cgroup, plan.flags).map_err(wrap)?;
         let info = rt.program_info(prog).map_err(wrap)?;
         programs.push(AttachedProgram {
