@@ -60,6 +60,8 @@ pub struct EventOutcome {
 pub struct MapDump {
     /// Map name (`object:name` when two objects have a map of that name).
     pub name: String,
+    /// Programs may only read it (`.rodata`): it holds constants.
+    pub read_only: bool,
     /// (key, value) bytes in memory order: every index of an array map in index order, the
     /// entries of other maps sorted by key bytes.
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
@@ -74,6 +76,8 @@ pub struct Replay {
     pub seed: u64,
     /// Programs, in attach order.
     pub programs: Vec<AttachedProgram>,
+    /// Number of sockets.
+    pub sockets: usize,
     /// Events, in order.
     pub events: Vec<EventOutcome>,
     /// Maps of every loaded object, in load order.
@@ -187,6 +191,7 @@ pub fn replay(
         engine,
         seed,
         programs,
+        sockets: sockets.len(),
         events,
         maps: dump_maps(&rt),
     })
@@ -256,7 +261,11 @@ fn dump_maps(rt: &Runtime) -> Vec<MapDump> {
             if !matches!(m.map_type(), MapType::Array | MapType::PercpuArray) {
                 entries.sort();
             }
-            MapDump { name, entries }
+            MapDump {
+                name,
+                read_only: m.is_read_only_for_programs(),
+                entries,
+            }
         })
         .collect()
 }

@@ -302,7 +302,15 @@ fn render_event(out: &mut String, e: &EventOutcome) {
         .map(|r| format!("{} -> {}", r.name, r.ret))
         .collect();
     rows(out, "programs", &[progs.join(", ")]);
+    let uses_reply = matches!(
+        d.op,
+        SockOp::TimeoutInit | SockOp::RwndInit | SockOp::NeedsEcn | SockOp::BaseRtt
+    );
     let result = match d.result {
+        Some(r) if !uses_reply => format!(
+            "the kernel's caller gets {r} (reply {}), and ignores it for this op",
+            d.reply as i32
+        ),
         Some(r) if d.runs.iter().all(|p| p.ret as u32 != 0) => {
             format!("reply {}, the kernel's caller gets {r}", d.reply as i32)
         }
@@ -356,10 +364,11 @@ fn render_event(out: &mut String, e: &EventOutcome) {
 
 fn render_maps(out: &mut String, maps: &[MapDump]) {
     let _ = writeln!(out, "maps after the last event:");
-    if maps.is_empty() {
-        let _ = writeln!(out, "  (the programs have no maps)");
+    let shown: Vec<&MapDump> = maps.iter().filter(|m| !m.read_only).collect();
+    if shown.is_empty() {
+        let _ = writeln!(out, "  (no writable maps)");
     }
-    for m in maps {
+    for m in shown {
         if m.entries.is_empty() {
             let _ = writeln!(out, "  {}: empty", m.name);
             continue;
@@ -369,6 +378,21 @@ fn render_maps(out: &mut String, maps: &[MapDump]) {
             let _ = writeln!(out, "    {} => {}", hex(k), hex(v));
         }
     }
+    let hidden = maps.iter().filter(|m| m.read_only).count();
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            "  ({hidden} read-only data map(s) not shown; --json lists every map)"
+        );
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// The readable report: the attached programs, one block per event, then the maps.
@@ -376,9 +400,10 @@ pub fn render_table(replay: &Replay) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} program(s), {} event(s); engine {}, seed {}",
-        replay.programs.len(),
-        replay.events.len(),
+        "{}, {}, {}; engine {}, seed {}",
+        plural(replay.programs.len(), "program"),
+        plural(replay.sockets, "socket"),
+        plural(replay.events.len(), "event"),
         replay.engine,
         replay.seed
     );

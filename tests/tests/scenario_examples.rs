@@ -284,3 +284,13 @@ fn replays_are_deterministic() {
     let b = sockops::scenario::render_json(&replay_example("datacenter.toml"));
     assert_eq!(a, b);
 }
+
+#[test]
+fn the_readme_shows_the_main_command_output() {
+    let readme = std::fs::read_to_string(examples().join("../README.md")).unwrap();
+    let cmd = "$ cargo run --release -- run examples/scenarios/datacenter.toml\n";
+    let start = readme.find(cmd).expect("the README shows the main command") + cmd.len();
+    let shown = &readme[start..start + readme[start..].find("```").unwrap()];
+    let actual = sockops::scenario::render_table(&replay_example("datacenter.toml"));
+    assert_eq!(shown, actual, "README.md's output section is stale");
+}
