@@ -44,7 +44,7 @@ fn harness_detects_each_kind_of_difference() {
     assert!(compare(&same_a, &failed).unwrap_err().contains("result"));
     // Map contents.
     let map_prog = |update: bool| {
-        let map = Arc::new(Map::new("m", array_def(8)));
+        let map = Arc::new(Map::try_new("m", array_def(8)).expect("valid map definition"));
         let text = if update {
             "stw [%r10-4], 0\nstdw [%r10-16], 9\nlddw %r1, map_fd 0\nmov %r2, %r10\nadd %r2, -4\nmov %r3, %r10\nadd %r3, -16\nmov %r4, 0\ncall 2\nmov %r0, 1\nexit"
         } else {
@@ -388,7 +388,9 @@ fn ld_imm64_constants_and_map_references() {
     let build = || {
         let text = "stw [%r10-4], 1\nstdw [%r10-16], 0x77\nlddw %r1, map_fd 0\nmov %r2, %r10\nadd %r2, -4\nmov %r3, %r10\nadd %r3, -16\nmov %r4, 0\ncall 2\nstw [%r10-4], 1\nlddw %r1, map_fd 0\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, +2\nldxdw %r0, [%r0+0]\nexit\nmov %r0, -1\nexit";
         Program {
-            maps: vec![Arc::new(Map::new("m", array_def(8)))],
+            maps: vec![Arc::new(
+                Map::try_new("m", array_def(8)).expect("valid map definition"),
+            )],
             ..Program::from_insns("t", assemble(text).unwrap())
         }
     };

@@ -15,16 +15,19 @@ use sockops_vm::{
 };
 
 fn prog_array() -> Arc<Map> {
-    Arc::new(Map::new(
-        "jumps",
-        MapDef {
-            map_type: MapType::ProgArray,
-            key_size: 4,
-            value_size: 4,
-            max_entries: 4,
-            map_flags: 0,
-        },
-    ))
+    Arc::new(
+        Map::try_new(
+            "jumps",
+            MapDef {
+                map_type: MapType::ProgArray,
+                key_size: 4,
+                value_size: 4,
+                max_entries: 4,
+                map_flags: 0,
+            },
+        )
+        .expect("valid map definition"),
+    )
 }
 
 fn program(text: &str, maps: Vec<Arc<Map>>) -> Program {

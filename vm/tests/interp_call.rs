@@ -315,16 +315,19 @@ fn local_call_out_of_range_is_an_error() {
 }
 
 fn array_map() -> Arc<Map> {
-    Arc::new(Map::new(
-        "m",
-        MapDef {
-            map_type: MapType::Array,
-            key_size: 4,
-            value_size: 8,
-            max_entries: 1,
-            map_flags: 0,
-        },
-    ))
+    Arc::new(
+        Map::try_new(
+            "m",
+            MapDef {
+                map_type: MapType::Array,
+                key_size: 4,
+                value_size: 8,
+                max_entries: 1,
+                map_flags: 0,
+            },
+        )
+        .expect("valid map definition"),
+    )
 }
 
 #[test]

@@ -17,16 +17,19 @@ use sockops_vm::{
 };
 
 fn map(map_type: MapType, value_size: u32, max_entries: u32, map_flags: u32) -> Arc<Map> {
-    Arc::new(Map::new(
-        "m",
-        MapDef {
-            map_type,
-            key_size: 4,
-            value_size,
-            max_entries,
-            map_flags,
-        },
-    ))
+    Arc::new(
+        Map::try_new(
+            "m",
+            MapDef {
+                map_type,
+                key_size: 4,
+                value_size,
+                max_entries,
+                map_flags,
+            },
+        )
+        .expect("valid map definition"),
+    )
 }
 
 fn program(insns: Vec<Insn>, maps: &[&Arc<Map>]) -> Program {

@@ -172,18 +172,6 @@ fn key_index(key: &[u8]) -> u32 {
 }
 
 impl Map {
-    /// Creates an empty map (zeroed values for arrays) on one CPU.
-    ///
-    /// # Panics
-    /// If the definition is one the kernel rejects; use [`Map::try_new`] for definitions
-    /// that come from untrusted input.
-    pub fn new(name: impl Into<String>, def: MapDef) -> Map {
-        match Map::try_new(name, def) {
-            Ok(m) => m,
-            Err(e) => panic!("Map::new: {e}"),
-        }
-    }
-
     /// Creates an empty map on one CPU, or says why the kernel would refuse the definition.
     pub fn try_new(name: impl Into<String>, def: MapDef) -> Result<Map, MapError> {
         Map::try_with_cpus(name, def, 1)
