@@ -118,6 +118,15 @@ pub struct SockOpsEnv {
     /// sk_storage values deleted during the run: kept alive until the environment is
     /// dropped, since the program may still hold pointers to them (the kernel frees by RCU).
     pub(crate) retired: Vec<crate::guest_buf::GuestBuf>,
+    /// The task `bpf_get_current_pid_tgid` / `_uid_gid` / `_cgroup_id` report.
+    pub task: crate::task::CurrentTask,
+    /// Records submitted with `bpf_ringbuf_output` / `bpf_ringbuf_submit`, in order.
+    pub ringbuf: Vec<crate::ringbuf::RingbufRecord>,
+    /// The `struct bpf_tcp_sock` view `bpf_tcp_sock` returns (made on first use, refreshed
+    /// after every sock_ops helper call).
+    pub(crate) tcp_sock: Option<crate::guest_buf::GuestBuf>,
+    /// Ring buffer records reserved during the run.
+    pub(crate) reservations: crate::ringbuf::Reservations,
 }
 
 impl SockOpsEnv {
@@ -135,6 +144,10 @@ impl SockOpsEnv {
             cpu: 0,
             numa_node: 0,
             retired: Vec::new(),
+            task: Default::default(),
+            ringbuf: Vec::new(),
+            tcp_sock: None,
+            reservations: Default::default(),
         }
     }
 
@@ -142,6 +155,19 @@ impl SockOpsEnv {
     pub fn sk_addr(&self) -> u64 {
         let b = self.context.ctx_bytes();
         u64::from_ne_bytes(b[184..192].try_into().unwrap_or([0; 8]))
+    }
+
+    /// The `struct bpf_tcp_sock` pointer `bpf_tcp_sock` returns in this run (0 before the
+    /// first call).
+    pub fn tcp_sock_addr(&self) -> u64 {
+        self.tcp_sock.as_ref().map_or(0, |b| b.addr())
+    }
+
+    /// Rewrites the `struct bpf_tcp_sock` view (if a program asked for it) from the socket.
+    pub(crate) fn refresh_tcp_sock(&self) {
+        if let Some(buf) = &self.tcp_sock {
+            buf.write(0, &crate::tcp_sock::BpfTcpSock::of(&self.socket).to_bytes());
+        }
     }
 
     /// The context pointer for r1.

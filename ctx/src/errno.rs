@@ -23,6 +23,10 @@ pub const ENOSPC: i32 = 28;
 pub const ENOMSG: i32 = 42;
 /// Protocol not available (set of TCP_SAVED_SYN).
 pub const ENOPROTOOPT: i32 = 92;
+/// Try again (ring buffer full in `bpf_ringbuf_output`).
+pub const EAGAIN: i32 = 11;
+/// Result out of range (`bpf_strtol` / `bpf_strtoul` overflow).
+pub const ERANGE: i32 = 34;
 /// Operation not supported (TSTAMP ops).
 pub const EOPNOTSUPP: i32 = 95;
 /// Kernel-internal "operation not supported" (TCP_CONGESTION "cdg").
@@ -41,6 +45,8 @@ pub fn errno_name(code: i32) -> &'static str {
         EINVAL => "EINVAL",
         ENOSPC => "ENOSPC",
         ENOMSG => "ENOMSG",
+        EAGAIN => "EAGAIN",
+        ERANGE => "ERANGE",
         ENOPROTOOPT => "ENOPROTOOPT",
         EOPNOTSUPP => "EOPNOTSUPP",
         ENOTSUPP => "ENOTSUPP",

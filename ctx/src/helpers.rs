@@ -53,6 +53,36 @@ pub mod id {
     pub const KTIME_GET_COARSE_NS: u32 = 160;
     /// bpf_ktime_get_tai_ns
     pub const KTIME_GET_TAI_NS: u32 = 208;
+    /// bpf_get_current_pid_tgid
+    pub const GET_CURRENT_PID_TGID: u32 = 14;
+    /// bpf_get_current_uid_gid
+    pub const GET_CURRENT_UID_GID: u32 = 15;
+    /// bpf_sock_map_update
+    pub const SOCK_MAP_UPDATE: u32 = 53;
+    /// bpf_sock_hash_update
+    pub const SOCK_HASH_UPDATE: u32 = 70;
+    /// bpf_get_current_cgroup_id
+    pub const GET_CURRENT_CGROUP_ID: u32 = 80;
+    /// bpf_tcp_sock
+    pub const TCP_SOCK: u32 = 96;
+    /// bpf_strtol
+    pub const STRTOL: u32 = 105;
+    /// bpf_strtoul
+    pub const STRTOUL: u32 = 106;
+    /// bpf_jiffies64
+    pub const JIFFIES64: u32 = 118;
+    /// bpf_ringbuf_output
+    pub const RINGBUF_OUTPUT: u32 = 130;
+    /// bpf_ringbuf_reserve
+    pub const RINGBUF_RESERVE: u32 = 131;
+    /// bpf_ringbuf_submit
+    pub const RINGBUF_SUBMIT: u32 = 132;
+    /// bpf_ringbuf_discard
+    pub const RINGBUF_DISCARD: u32 = 133;
+    /// bpf_ringbuf_query
+    pub const RINGBUF_QUERY: u32 = 134;
+    /// bpf_strncmp
+    pub const STRNCMP: u32 = 182;
 }
 
 const fn sig(name: &'static str, args: &'static [ArgKind], gpl_only: bool) -> HelperSignature {
@@ -186,11 +216,20 @@ pub const SOCK_OPS_HELPERS: &[Helper] = &[
     },
 ];
 
-/// Registers the sock_ops helpers and the vm's map helpers (lookup/update/delete,
-/// push/pop/peek, percpu lookup, tail call) into `table`.
+/// Every helper of this crate: `SOCK_OPS_HELPERS`, the socket-map and tcp_sock helpers
+/// (`socket_helpers`) and the base helpers (`base_helpers`).
+pub fn all_sock_ops_helpers() -> impl Iterator<Item = &'static Helper> {
+    SOCK_OPS_HELPERS
+        .iter()
+        .chain(crate::socket_helpers::SOCKET_HELPERS)
+        .chain(crate::base_helpers::BASE_HELPERS)
+}
+
+/// Registers the sock_ops helpers (`all_sock_ops_helpers`) and the vm's map helpers
+/// (lookup/update/delete, push/pop/peek, percpu lookup, tail call) into `table`.
 pub fn register_sock_ops_helpers(table: &mut HelperTable) {
     register_map_helpers(table);
-    for h in SOCK_OPS_HELPERS {
+    for h in all_sock_ops_helpers() {
         table.register(*h);
     }
 }
@@ -203,15 +242,16 @@ pub fn sock_ops_helper_table() -> HelperTable {
 }
 
 fn signature_of(id: u32) -> &'static HelperSignature {
-    &SOCK_OPS_HELPERS
-        .iter()
+    &all_sock_ops_helpers()
         .find(|h| h.id == id)
-        .expect("helper ids in this module are registered in SOCK_OPS_HELPERS")
+        .expect("helper ids of this crate are registered in its helper lists")
         .signature
 }
 
-/// Runs helper `id`'s body with the sock_ops world, then logs the call.
-fn with_world(
+/// Runs helper `id`'s body with the sock_ops world, then refreshes the `struct bpf_tcp_sock`
+/// view (helpers change the socket) and logs the call; helpers returning a pointer are logged
+/// with `ret` 1 (non-NULL) or 0, so logs never show host addresses.
+pub(crate) fn with_world(
     env: &mut HelperEnv<'_>,
     id: u32,
     a: [u64; 5],
@@ -228,18 +268,27 @@ fn with_world(
                 reason: "the run has no sock_ops environment (payload is not a SockOpsEnv)".into(),
             })?;
     let ret = body(world, memory, a)?;
+    world.refresh_tcp_sock();
+    let logged = match signature_of(id).ret {
+        RetKind::Integer | RetKind::Void => ret,
+        _ => i64::from(ret != 0),
+    };
     let sockopt = matches!(id, id::SETSOCKOPT | id::GETSOCKOPT).then(|| (a[1] as i32, a[2] as i32));
     world.calls.push(HelperCall {
         id,
         name,
         args: a,
-        ret,
+        ret: logged,
         sockopt,
     });
     Ok(ret as u64)
 }
 
-fn check_ctx(world: &SockOpsEnv, helper: &'static str, ptr: u64) -> Result<(), HelperError> {
+pub(crate) fn check_ctx(
+    world: &SockOpsEnv,
+    helper: &'static str,
+    ptr: u64,
+) -> Result<(), HelperError> {
     if ptr != world.ctx_addr() {
         return Err(HelperError::BadArgument {
             helper,
@@ -250,7 +299,12 @@ fn check_ctx(world: &SockOpsEnv, helper: &'static str, ptr: u64) -> Result<(), H
     Ok(())
 }
 
-fn size_arg(helper: &'static str, arg: u8, v: u64, zero_ok: bool) -> Result<u64, HelperError> {
+pub(crate) fn size_arg(
+    helper: &'static str,
+    arg: u8,
+    v: u64,
+    zero_ok: bool,
+) -> Result<u64, HelperError> {
     let n = v as u32 as i32;
     if n < 0 || (n == 0 && !zero_ok) {
         return Err(HelperError::BadArgument {

@@ -14,8 +14,14 @@
 //! - `printk`: bpf_trace_printk formatting;
 //! - `helper_ids`: kernel helper ids/names and which ones sock_ops may call;
 //! - `env`: `SockOpsEnv`, the helper payload (socket, context, call log, clock, PRNG);
-//! - `helpers`: the helper implementations and their registration.
+//! - `helpers`: the helper implementations and their registration;
+//! - `socket_helpers`: bpf_sock_map_update, bpf_sock_hash_update, bpf_tcp_sock;
+//! - `base_helpers`: current task ids, jiffies64, strtol/strtoul/strncmp, ring buffer;
+//! - `tcp_sock`: `struct bpf_tcp_sock` and its field table;
+//! - `strtox`: the kernel's string-to-integer and strncmp arithmetic;
+//! - `ringbuf`: ring buffer records of a run; `task`: the current task's identity.
 
+pub mod base_helpers;
 pub mod context;
 pub mod env;
 pub mod errno;
@@ -28,10 +34,15 @@ pub mod layout;
 pub mod ops;
 pub mod optnames;
 pub mod printk;
+pub mod ringbuf;
 pub mod sk_storage;
 pub mod socket;
+pub mod socket_helpers;
 pub mod sockopt;
+pub mod strtox;
 pub mod sysctl;
+pub mod task;
+pub mod tcp_sock;
 
 pub use context::{OpContext, OpInput, Segment, WriteBack};
 pub use env::{Clock, HelperCall, PerfRecord, Prng, SockOpsEnv};
@@ -43,5 +54,8 @@ pub use helper_ids::{HelperRefusal, check_helper};
 pub use helpers::{register_sock_ops_helpers, sock_ops_helper_table};
 pub use layout::{BpfSock, BpfSockOps};
 pub use ops::{SockOp, TcpState};
+pub use ringbuf::RingbufRecord;
 pub use socket::{Family, SavedSyn, Socket, SocketKind, TcpMetrics};
 pub use sysctl::Sysctls;
+pub use task::CurrentTask;
+pub use tcp_sock::{BpfTcpSock, TcpSockAccessError, check_tcp_sock_access};

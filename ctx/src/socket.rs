@@ -87,6 +87,14 @@ pub struct TcpMetrics {
     pub bytes_received: u64,
     /// Bytes acked.
     pub bytes_acked: u64,
+    /// DSACK blocks received (`struct bpf_tcp_sock` only, not in `bpf_sock_ops`).
+    pub dsack_dups: u32,
+    /// Data packets delivered incl. retransmits (`struct bpf_tcp_sock` only).
+    pub delivered: u32,
+    /// ECE-marked packets delivered (`struct bpf_tcp_sock` only).
+    pub delivered_ce: u32,
+    /// Unrecovered RTO timeouts, `icsk_retransmits` (`struct bpf_tcp_sock` only).
+    pub icsk_retransmits: u8,
 }
 
 impl Default for TcpMetrics {
@@ -115,6 +123,10 @@ impl Default for TcpMetrics {
             sk_txhash: 0,
             bytes_received: 0,
             bytes_acked: 0,
+            dsack_dups: 0,
+            delivered: 0,
+            delivered_ce: 0,
+            icsk_retransmits: 0,
         }
     }
 }
@@ -534,7 +546,9 @@ impl Socket {
         }
     }
 
-    /// Reads a bpf_sock_ops metric (or `state`, `bpf_sock_ops_cb_flags`) by field name.
+    /// Reads a bpf_sock_ops metric (or `state`, `bpf_sock_ops_cb_flags`, or one of the
+    /// `bpf_tcp_sock`-only metrics dsack_dups, delivered, delivered_ce, icsk_retransmits)
+    /// by field name.
     pub fn field(&self, name: &str) -> Option<u64> {
         let t = &self.tcp;
         Some(match name {
@@ -561,14 +575,18 @@ impl Socket {
             "sk_txhash" => t.sk_txhash.into(),
             "bytes_received" => t.bytes_received,
             "bytes_acked" => t.bytes_acked,
+            "dsack_dups" => t.dsack_dups.into(),
+            "delivered" => t.delivered.into(),
+            "delivered_ce" => t.delivered_ce.into(),
+            "icsk_retransmits" => t.icsk_retransmits.into(),
             "state" => self.state.number().into(),
             "bpf_sock_ops_cb_flags" | "cb_flags" => self.cb_flags.into(),
             _ => return None,
         })
     }
 
-    /// Sets a bpf_sock_ops metric (or `state`, `bpf_sock_ops_cb_flags`) by field name, as the
-    /// raw field value.
+    /// Sets a bpf_sock_ops metric (or `state`, `bpf_sock_ops_cb_flags`, or a
+    /// `bpf_tcp_sock`-only metric) by field name, as the raw field value.
     pub fn set_field(&mut self, name: &str, value: u64) -> Result<(), SocketFieldError> {
         let out_of_range = || SocketFieldError::OutOfRange {
             name: name.to_string(),
@@ -579,6 +597,9 @@ impl Socket {
         match name {
             "bytes_received" => t.bytes_received = value,
             "bytes_acked" => t.bytes_acked = value,
+            "icsk_retransmits" => {
+                t.icsk_retransmits = u8::try_from(value).map_err(|_| out_of_range())?
+            }
             "state" => {
                 self.state = v32
                     .ok()
@@ -608,6 +629,9 @@ impl Socket {
                     "lost_out" => &mut t.lost_out,
                     "sacked_out" => &mut t.sacked_out,
                     "sk_txhash" => &mut t.sk_txhash,
+                    "dsack_dups" => &mut t.dsack_dups,
+                    "delivered" => &mut t.delivered,
+                    "delivered_ce" => &mut t.delivered_ce,
                     "bpf_sock_ops_cb_flags" | "cb_flags" => &mut self.cb_flags,
                     _ => return Err(SocketFieldError::Unknown(name.to_string())),
                 };
