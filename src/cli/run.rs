@@ -40,3 +40,34 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(scenario: &str, engine: Engine) -> RunArgs {
+        RunArgs {
+            scenario: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/scenarios")
+                .join(scenario),
+            engine,
+            seed: None,
+            json: true,
+        }
+    }
+
+    #[test]
+    fn engines_parse_by_name() {
+        assert_eq!(parse_engine("interp"), Ok(Engine::Interpreter));
+        assert_eq!(parse_engine("jit"), Ok(Engine::Jit));
+        assert!(parse_engine("llvm").unwrap_err().contains("interp or jit"));
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let e = run(args("no-such-scenario.toml", Engine::Interpreter)).unwrap_err();
+        assert!(e.to_string().contains("cannot read scenario"), "{e}");
+        let e = run(args("datacenter.toml", Engine::Jit)).unwrap_err();
+        assert!(e.to_string().contains("not available"), "{e}");
+    }
+}
