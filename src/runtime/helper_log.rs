@@ -1,6 +1,7 @@
 //! The helper table the runtime gives sock_ops programs: `sockops_ctx`'s sock_ops helpers
 //! (which log themselves in `SockOpsEnv::calls`) plus the vm's map helpers wrapped so that
-//! they are logged too, in call order. Helpers that return a pointer (map lookups) are logged
+//! they are logged too, in call order (helpers the sock_ops crate implements itself are left
+//! as they are). Helpers that return a pointer (map lookups) are logged
 //! with `ret` 1 for a non-NULL pointer and 0 for NULL, so reports never show host addresses.
 
 use std::sync::OnceLock;
@@ -80,7 +81,12 @@ pub fn runtime_helper_table() -> HelperTable {
     let mut table = HelperTable::new();
     register_sock_ops_helpers(&mut table);
     for h in vm_map_helpers().iter() {
-        if let Some(func) = wrapper_of(h.id) {
+        // Wrap only the vm's own implementation: a helper the sock_ops crate registered in
+        // its place logs itself. (A false "replaced" only loses the log entry.)
+        let still_vm = table
+            .get(h.id)
+            .is_some_and(|current| current.func as usize == h.func as usize);
+        if let (true, Some(func)) = (still_vm, wrapper_of(h.id)) {
             table.register(Helper { func, ..*h });
         }
     }
