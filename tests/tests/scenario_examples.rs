@@ -294,3 +294,29 @@ fn the_readme_shows_the_main_command_output() {
     let actual = sockops::scenario::render_table(&replay_example("datacenter.toml"));
     assert_eq!(shown, actual, "README.md's output section is stale");
 }
+
+#[test]
+fn request_sockets_see_addresses_but_cannot_set_options() {
+    // A request socket (the SYN-ACK side, is_fullsock = 0) runs the listener's programs;
+    // family, addresses and ports are valid there (SOCK_OPS.md §7.7), so the SYN-ACK RTO
+    // still follows the prefix, but bpf_setsockopt on it returns -EINVAL (§6.3).
+    let r = replay_text(
+        r#"
+[[program]]
+object = "dc_tuning.o"
+[[socket]]
+local = "10.0.0.1:443"
+remote = "10.9.9.9:40000"
+is_fullsock = 0
+[[event]]
+op = "TIMEOUT_INIT"
+[[event]]
+op = "TCP_CONNECT_CB"
+"#,
+    );
+    assert_eq!(r.events[0].decision.result, Some(10));
+    assert_eq!(tcp(&r.events[0], "state"), 12);
+    assert_eq!(sockopt_rets(&r.events[1], SO_SNDBUF), vec![-22]);
+    assert_eq!(sockopt_rets(&r.events[1], TCP_CONGESTION), vec![-22]);
+    assert!(r.events[1].options.is_empty());
+}
