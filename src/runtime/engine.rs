@@ -87,7 +87,7 @@ pub fn is_gpl_compatible(license: &str) -> bool {
 pub fn check_program(program: &Program, helpers: &HelperTable) -> Result<(), RuntimeError> {
     let code = decode_program(&program.insns).map_err(|source| RuntimeError::Decode {
         program: program.name.clone(),
-        source,
+        source: Box::new(source),
     })?;
     for (pc, insn) in code.iter().enumerate() {
         let Instruction::Call(target) = insn else {
@@ -148,7 +148,7 @@ impl Executor {
                 .map_err(|e| RuntimeError::Exec {
                     program: program.name.clone(),
                     op: "load".into(),
-                    source: e,
+                    source: Box::new(e),
                 }),
             Engine::Jit => Err(RuntimeError::EngineUnavailable {
                 program: program.name.clone(),

@@ -29,7 +29,7 @@ pub enum RuntimeError {
         /// Object name.
         object: String,
         /// The loader's error.
-        source: ElfError,
+        source: Box<ElfError>,
     },
     /// The object has no program matching the selector (or none at all).
     #[error("object {object}: no program {wanted} (programs: {available})")]
@@ -61,7 +61,7 @@ pub enum RuntimeError {
         /// Program name.
         program: String,
         /// The decoder's error (names the instruction index).
-        source: DecodeError,
+        source: Box<DecodeError>,
     },
     /// The program calls a helper sock_ops may not call, or that this runtime does not
     /// provide (the kernel's words: `program of this type cannot use helper bpf_x#N`).
@@ -146,6 +146,6 @@ pub enum RuntimeError {
         /// The op being run.
         op: String,
         /// The engine's error.
-        source: ExecError,
+        source: Box<ExecError>,
     },
 }

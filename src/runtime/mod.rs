@@ -188,7 +188,7 @@ impl Runtime {
     ) -> Result<ObjectId, RuntimeError> {
         let object = Object::parse(name, bytes).map_err(|source| RuntimeError::Elf {
             object: name.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         self.objects.push(LoadedObject { object });
         Ok(ObjectId(self.objects.len() - 1))
@@ -394,10 +394,10 @@ impl Runtime {
             return Err(RuntimeError::Exec {
                 program: String::new(),
                 op: op.name().into(),
-                source: sockops_vm::ExecError::new(
+                source: Box::new(sockops_vm::ExecError::new(
                     0,
                     sockops_vm::ExecErrorKind::Unsupported("the op context has no memory"),
-                ),
+                )),
             });
         };
         let mut runs = Vec::with_capacity(progs.len());
@@ -419,7 +419,7 @@ impl Runtime {
                     outcome = Err(RuntimeError::Exec {
                         program: p.program.name.clone(),
                         op: op.name().into(),
-                        source,
+                        source: Box::new(source),
                     });
                     break;
                 }
