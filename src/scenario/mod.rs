@@ -12,7 +12,7 @@ pub use format::{
     EventSpec, FormatError, OpSpec, ProgramSpec, ScenarioFile, SocketSpec, SysctlValue,
 };
 pub use prepare::{EventPlan, ProgramPlan, Scenario, ScenarioError};
-pub use replay::{AttachedProgram, EventOutcome, MapDump, Replay, replay};
+pub use replay::{AttachedProgram, EventOutcome, MapDump, Replay, op_input, replay};
 pub use report::{hex, render_json, render_table};
 
 use std::path::Path;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use sockops_ctx::context::tcp_flags;
 use sockops_ctx::sockopt::{OptionValue, options_report};
-use sockops_ctx::{OpInput, Segment, SockOp, Socket};
+use sockops_ctx::{OpInput, Segment, SockOp, Socket, TcpState};
 use sockops_vm::MapType;
 
 use crate::cgroup::AttachFlags;
@@ -198,9 +198,11 @@ pub fn replay(
 }
 
 /// The skb an op carries, as a synthetic TCP segment of `socket` (SOCK_OPS.md §3: the
-/// received SYN-ACK for ACTIVE_ESTABLISHED, the third ACK for PASSIVE_ESTABLISHED, ...).
-fn op_input(op: SockOp, args: [u32; 4], socket: &Socket, reserved: u32) -> OpInput {
-    // MSS 1460, SACK permitted, timestamps, NOP + window scale 7: a SYN-ACK's options.
+/// received SYN-ACK for ACTIVE_ESTABLISHED, the third ACK for PASSIVE_ESTABLISHED, the
+/// segment being built for the header-option ops, with the live kernel's skb_len and flags).
+/// `reserved` is what the last HDR_OPT_LEN_CB reserved (the space WRITE_HDR_OPT_CB gets).
+pub fn op_input(op: SockOp, args: [u32; 4], socket: &Socket, reserved: u32) -> OpInput {
+    // MSS 1460, SACK permitted, timestamps, NOP + window scale 7: a SYN's / SYN-ACK's options.
     const SYN_OPTIONS: [u8; 20] = [
         2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 1, 1, 3, 3, 7,
     ];
@@ -226,13 +228,18 @@ fn op_input(op: SockOp, args: [u32; 4], socket: &Socket, reserved: u32) -> OpInp
             if op == SockOp::WriteHdrOptCb {
                 input.hdr_opt_space = Some(reserved);
             }
-            Some(Segment::synthetic(
-                socket,
-                false,
-                tcp_flags::ACK,
-                &TS_OPTIONS,
-                0,
-            ))
+            // The segment being built: the client's SYN, a request socket's SYN-ACK, or an
+            // ACK. `skb->len` does not count the header yet (live: 0 for a SYN).
+            let (flags, options): (u8, &[u8]) = if !socket.is_fullsock() {
+                (tcp_flags::SYN | tcp_flags::ACK, &SYN_OPTIONS)
+            } else if socket.state == TcpState::SynSent {
+                (tcp_flags::SYN, &SYN_OPTIONS)
+            } else {
+                (tcp_flags::ACK, &TS_OPTIONS)
+            };
+            let mut segment = Segment::synthetic(socket, false, flags, options, 0);
+            segment.skb_len = 0;
+            Some(segment)
         }
         _ if op.is_tstamp() => Some(Segment::flags_only(tcp_flags::ACK, 52)),
         _ => None,

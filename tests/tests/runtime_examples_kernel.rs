@@ -9,7 +9,13 @@ use sockops::vm::MapDef;
 use sockops::vm::elf::Object;
 use sockops_tests::kernel::Oracle;
 
-const EXAMPLES: [&str; 4] = ["dc_tuning.o", "conn_monitor.o", "cwnd_tuning.o", "chain.o"];
+const EXAMPLES: [&str; 5] = [
+    "dc_tuning.o",
+    "conn_monitor.o",
+    "cwnd_tuning.o",
+    "chain.o",
+    "ctx_probe.o",
+];
 
 #[test]
 fn the_kernel_verifier_accepts_the_scenario_examples() {
@@ -38,6 +44,6 @@ fn the_kernel_verifier_accepts_the_scenario_examples() {
             loaded += 1;
         }
     }
-    // dc_tuning, conn_monitor, cwnd_tuning, and chain's four programs.
-    assert_eq!(loaded, 7);
+    // dc_tuning, conn_monitor, cwnd_tuning, chain's four programs, ctx_probe.
+    assert_eq!(loaded, 8);
 }
