@@ -128,6 +128,24 @@ pub enum RuntimeError {
         /// The cgroup tree's refusal (with the kernel's errno).
         source: AttachError,
     },
+    /// The object has no map of that name.
+    #[error("object {object}: no map named {map:?}")]
+    NoSuchMap {
+        /// Object name.
+        object: String,
+        /// The map asked for.
+        map: String,
+    },
+    /// A map operation failed.
+    #[error("object {object}: map {map}: {source}")]
+    Map {
+        /// Object name.
+        object: String,
+        /// Map name.
+        map: String,
+        /// The map's error.
+        source: Box<sockops_vm::maps::MapError>,
+    },
     /// A socket's cgroup path is malformed.
     #[error("socket cgroup: {0}")]
     BadCgroup(AttachError),

@@ -329,6 +329,32 @@ impl Runtime {
         o.object.map(name).ok().map(|m| &**m)
     }
 
+    /// Puts program `prog` (or nothing, with `None`) in slot `index` of the prog array `map`
+    /// of object `obj`, as user space fills a tail-call table with `bpf_map_update_elem`.
+    /// The program passed the same load-time checks as every loaded program.
+    pub fn set_tail_call(
+        &mut self,
+        obj: ObjectId,
+        map: &str,
+        index: u32,
+        prog: Option<ProgId>,
+    ) -> Result<(), RuntimeError> {
+        let program = prog
+            .map(|id| self.loaded(id).map(|p| p.program.clone()))
+            .transpose()?;
+        let object = &self.object(obj)?.object;
+        let m = object.map(map).map_err(|_| RuntimeError::NoSuchMap {
+            object: object.name().to_string(),
+            map: map.to_string(),
+        })?;
+        m.prog_array_set(index, program)
+            .map_err(|source| RuntimeError::Map {
+                object: object.name().to_string(),
+                map: map.to_string(),
+                source: Box::new(source),
+            })
+    }
+
     /// Every map of every loaded object, in load order, with its object's id.
     pub fn maps(&self) -> impl Iterator<Item = (ObjectId, &Map)> {
         self.objects

@@ -338,3 +338,37 @@ fn syn_rto_example_by_prefix() {
         Some(-1)
     );
 }
+
+#[test]
+fn tail_calls_go_through_a_prog_array_filled_by_the_embedder() {
+    let mut rt = Runtime::new();
+    let obj = rt.load_object_file(examples().join("tail_call.o")).unwrap();
+    let dispatch = rt
+        .load_program(obj, Some("sockops"), Engine::Interpreter)
+        .unwrap();
+    let handler = rt
+        .load_program(obj, Some("sockops/timeout_init"), Engine::Interpreter)
+        .unwrap();
+    rt.attach(dispatch, "/", AttachFlags::None).unwrap();
+    rt.set_tail_call(obj, "handlers", SockOp::TimeoutInit.number(), Some(handler))
+        .unwrap();
+    let mut s = socket();
+    // TIMEOUT_INIT (1) tail-calls the handler, which replies 50 jiffies.
+    let d = rt.call(SockOp::TimeoutInit, &mut s).unwrap();
+    assert_eq!(d.result, Some(50));
+    assert_eq!(d.helper_calls[0].name, "bpf_tail_call");
+    // TCP_CONNECT_CB (3) has no handler: the call falls through, reply -1.
+    assert_eq!(
+        rt.call(SockOp::TcpConnectCb, &mut s).unwrap().result,
+        Some(-1)
+    );
+    // Slots beyond max_entries (8) and unknown maps are errors.
+    assert!(rt.set_tail_call(obj, "handlers", 8, Some(handler)).is_err());
+    let e = rt.set_tail_call(obj, "nope", 0, None).unwrap_err();
+    assert!(e.to_string().contains("no map named \"nope\""), "{e}");
+    rt.set_tail_call(obj, "handlers", 1, None).unwrap();
+    assert_eq!(
+        rt.call(SockOp::TimeoutInit, &mut s).unwrap().result,
+        Some(-1)
+    );
+}
