@@ -9,12 +9,13 @@ use sockops::vm::MapDef;
 use sockops::vm::elf::Object;
 use sockops_tests::kernel::Oracle;
 
-const EXAMPLES: [&str; 5] = [
+const EXAMPLES: [&str; 6] = [
     "dc_tuning.o",
     "conn_monitor.o",
     "cwnd_tuning.o",
     "chain.o",
     "ctx_probe.o",
+    "syn_jitter.o",
 ];
 
 #[test]
@@ -44,6 +45,6 @@ fn the_kernel_verifier_accepts_the_scenario_examples() {
             loaded += 1;
         }
     }
-    // dc_tuning, conn_monitor, cwnd_tuning, chain's four programs, ctx_probe.
-    assert_eq!(loaded, 8);
+    // dc_tuning, conn_monitor, cwnd_tuning, chain's four programs, ctx_probe, syn_jitter.
+    assert_eq!(loaded, 9);
 }

@@ -320,3 +320,25 @@ op = "TCP_CONNECT_CB"
     assert_eq!(sockopt_rets(&r.events[1], TCP_CONGESTION), vec![-22]);
     assert!(r.events[1].options.is_empty());
 }
+
+#[test]
+fn the_seed_drives_prandom_and_seed_overrides_the_file() {
+    let path = examples().join("scenarios/jitter.toml");
+    let scenario = Scenario::read(&path).unwrap();
+    let results = |seed: Option<u64>| -> Vec<i32> {
+        replay(&scenario, Engine::Interpreter, seed)
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.decision.result.unwrap())
+            .collect()
+    };
+    // The file's seed (7): one PRNG per replay, drawn in event order.
+    let mut prng = sockops::ctx::Prng::new(7);
+    let expected: Vec<i32> = (0..3).map(|_| 25 + (prng.next_u32() % 25) as i32).collect();
+    assert_eq!(results(None), expected);
+    assert_eq!(results(Some(7)), expected);
+    let other = results(Some(8));
+    assert_ne!(other, expected);
+    assert!(other.iter().all(|r| (25..50).contains(r)), "{other:?}");
+}
