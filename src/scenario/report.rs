@@ -352,6 +352,18 @@ fn render_event(out: &mut String, e: &EventOutcome) {
         changed.push("nothing".into());
     }
     rows(out, "changed", &changed);
+    if let Some(w) = &d.write_back {
+        let mut header = Vec::new();
+        if let Some(n) = w.hdr_opt_reserved {
+            header.push(format!("{n} bytes of option space reserved"));
+        }
+        if let Some(bytes) = w.hdr_opt_written.as_deref().filter(|b| !b.is_empty()) {
+            header.push(format!("options written: {}", hex(bytes)));
+        }
+        if !header.is_empty() {
+            rows(out, "header", &header);
+        }
+    }
     if !d.trace.is_empty() {
         let lines: Vec<String> = d
             .trace

@@ -342,3 +342,26 @@ fn the_seed_drives_prandom_and_seed_overrides_the_file() {
     assert_ne!(other, expected);
     assert!(other.iter().all(|r| (25..50).contains(r)), "{other:?}");
 }
+
+#[test]
+fn header_options_are_reserved_rounded_written_and_padded() {
+    let r = replay_example("hdr_opt.toml");
+    let e = &r.events;
+    // WRITE_HDR_OPT (0x40) | PARSE_ALL_HDR_OPT (0x10).
+    assert_eq!(e[0].cb_flags, 0x50);
+    // 5 bytes reserved; the kernel rounds the BPF option space up to a multiple of 4.
+    let reserve = e[1].decision.write_back.as_ref().unwrap();
+    assert_eq!(e[1].decision.helper_calls[0].ret, 0);
+    assert_eq!(reserve.hdr_opt_reserved, Some(8));
+    // The option as written, then NOP (1) padding up to the reserved 8 bytes.
+    let write = e[2].decision.write_back.as_ref().unwrap();
+    assert_eq!(e[2].decision.helper_calls[0].ret, 0);
+    assert_eq!(
+        write.hdr_opt_written.as_deref(),
+        Some(&[254, 5, 0xeb, 0x9f, 0x2a, 1, 1, 1][..])
+    );
+    // The peer's segment carries only timestamps: -ENOMSG.
+    assert_eq!(e[3].decision.helper_calls[0].name, "bpf_load_hdr_opt");
+    assert_eq!(e[3].decision.helper_calls[0].ret, -42);
+    assert_eq!(map_value(&r, "results", 2), -42);
+}
