@@ -20,6 +20,9 @@ pub(crate) struct CompileInput<'a> {
     pub table: &'a HelperTable,
     /// Compilation options.
     pub options: &'a JitOptions,
+    /// The program is compiled as a tail-call target: it runs in the frame of a root program
+    /// with calls, so it must use the full (run-state) convention even without calls.
+    pub tail_target: bool,
 }
 
 /// A backend's output: code to map executable plus what the run needs to know about it.
@@ -29,8 +32,11 @@ pub(crate) struct MachineCode {
     /// Offset of the code of each eBPF slot in `bytes` (tail slots get the next slot's offset),
     /// followed by the offset where the body ends.
     pub insn_offsets: Vec<usize>,
-    /// Helpers called by immediate id, in the slot order call sites use.
-    pub helpers: Vec<Helper>,
+    /// Helpers called by immediate id; call sites hold the addresses of these entries, so the
+    /// slice must stay where it is (boxed) for as long as the code lives.
+    pub helpers: Box<[Helper]>,
+    /// The code is lean: it makes no calls and ignores the run-state argument of its entry.
+    pub lean: bool,
     /// Map values LD_IMM64 references (helpers must see them as guest memory).
     pub value_regions: Vec<Region>,
     /// Bytes of eBPF stack the entry reserves.
@@ -74,6 +80,40 @@ impl Blinder {
     pub fn next_i32(&mut self) -> i32 {
         (self.next_u64() >> 32) as i32
     }
+}
+
+/// Whether the program calls anything (a helper, `callx` or a local function): such code
+/// needs the run state; code without calls is lean.
+pub(crate) fn has_calls(insns: &[Instruction]) -> bool {
+    insns.iter().any(|i| matches!(i, Instruction::Call(_)))
+}
+
+/// The eBPF registers (bit `n` for rN) the program names anywhere, implicitly used operands
+/// (r0 of `cmpxchg`) included.
+pub(crate) fn named_registers(insns: &[Instruction]) -> u16 {
+    let bit = |r: Reg| 1u16 << r.index();
+    let op = |o: Operand| match o {
+        Operand::Reg(r) => bit(r),
+        Operand::Imm(_) => 0,
+    };
+    insns.iter().fold(0, |acc, insn| {
+        acc | match *insn {
+            Instruction::Alu { dst, src, .. } | Instruction::Jump { dst, src, .. } => {
+                bit(dst) | op(src)
+            }
+            Instruction::Store { dst, src, .. } => bit(dst) | op(src),
+            Instruction::Neg { dst, .. }
+            | Instruction::Endian { dst, .. }
+            | Instruction::LdImm64 { dst, .. } => bit(dst),
+            Instruction::Load { dst, src, .. } => bit(dst) | bit(src),
+            Instruction::Atomic { dst, src, .. } => bit(dst) | bit(src) | bit(Reg::R0),
+            Instruction::LegacyPacketLoad { index, .. } => index.map_or(0, bit) | bit(Reg::R0),
+            Instruction::Call(sockops_vm::CallTarget::Register(r)) => bit(r) | 0x3f,
+            Instruction::Call(_) => 0x3f,
+            Instruction::Exit => bit(Reg::R0),
+            Instruction::Ja { .. } | Instruction::LdImm64Tail => 0,
+        }
+    })
 }
 
 /// Helper id of `bpf_tail_call`.

@@ -14,7 +14,7 @@ use sockops_vm::{
 use crate::backend::{Backend, CompileInput};
 use crate::error::JitError;
 use crate::exec_memory::ExecutableMemory;
-use crate::runtime::{JitEntry, MAX_FRAMES, RunState, Status};
+use crate::runtime::{CallResult, JitEntry, MAX_FRAMES, RunState, Status};
 
 /// Compilation options.
 #[derive(Clone, Debug, Default)]
@@ -39,8 +39,12 @@ pub(crate) struct Compiled {
     /// Number of instruction slots.
     pub len: usize,
     pub maps: Vec<Arc<Map>>,
-    /// Helpers called by immediate id, indexed by the slot call sites store.
-    pub helpers: Vec<Helper>,
+    /// Helpers called by immediate id; call sites hold the addresses of its entries, so it is
+    /// only kept (in place), never read from Rust.
+    #[allow(dead_code, reason = "owned for the machine code, which reads it")]
+    pub helpers: Box<[Helper]>,
+    /// Lean code: no calls, the entry ignores its run-state argument.
+    pub lean: bool,
     /// The whole table, for `callx` and tail-call targets.
     pub table: Arc<HelperTable>,
     pub options: JitOptions,
@@ -59,6 +63,7 @@ impl Compiled {
         table: Arc<HelperTable>,
         options: &JitOptions,
         tail_cache: Weak<TailCache>,
+        tail_target: bool,
     ) -> Result<Compiled, JitError> {
         let insns = decode_program(&program.insns)?;
         let input = CompileInput {
@@ -66,6 +71,7 @@ impl Compiled {
             maps: &program.maps,
             table: &table,
             options,
+            tail_target,
         };
         #[cfg(target_arch = "x86_64")]
         let machine = crate::x86_64::X86_64::compile(&input)?;
@@ -86,6 +92,7 @@ impl Compiled {
             len: insns.len(),
             maps: program.maps.clone(),
             helpers: machine.helpers,
+            lean: machine.lean,
             table,
             options: options.clone(),
             stack_len: machine.stack_len,
@@ -128,6 +135,7 @@ impl Compiled {
             self.table.clone(),
             &self.options,
             Arc::downgrade(&cache),
+            true,
         )
         .map_err(|e| match e {
             JitError::Decode(error) => ExecErrorKind::BadTailCallTarget { index, error },
@@ -178,6 +186,7 @@ impl JitProgram {
             Arc::new(helpers.clone()),
             options,
             Arc::downgrade(&cache),
+            false,
         )?;
         Ok(JitProgram {
             root,
@@ -201,10 +210,28 @@ impl JitProgram {
     }
 
     /// Runs the program on `ctx` (r1 = its address, or 0 if empty; r2 = its length).
+    #[inline(always)]
     pub fn run(&self, ctx: &mut [u8], payload: &mut dyn Any) -> Result<u64, ExecError> {
+        if self.root.lean {
+            // No calls: no helper can see memory or the payload, and there is no run state.
+            let (addr, len) = context_words(ctx);
+            // SAFETY: `entry` is this program's lean code, called with its ABI (the state
+            // argument is unused); `ctx` is mutably borrowed for the call.
+            let result = unsafe { (self.root.entry)(addr, len, std::ptr::null_mut()) };
+            if result.status == Status::Exit as u64 {
+                return Ok(result.r0);
+            }
+            return Err(self.lean_error(result));
+        }
+        self.run_with_state(ctx, payload)
+    }
+
+    /// `run` of full code: the run state and its slow paths stay out of the inlined `run`.
+    #[inline(never)]
+    fn run_with_state(&self, ctx: &mut [u8], payload: &mut dyn Any) -> Result<u64, ExecError> {
         let ctx_region = context_region(ctx);
         // SAFETY: the context region is `ctx`, mutably borrowed for this call; no other regions.
-        unsafe { self.run_raw(ctx_region, &[], payload) }
+        unsafe { self.run_full(ctx_region, &[], payload) }
     }
 
     /// Runs the program with `regions` (packet data, ...) visible to the program and helpers.
@@ -227,7 +254,33 @@ impl JitProgram {
     /// # Safety
     /// Every region (the context included) must be memory valid for reads (and writes if
     /// `writable`) for the whole run, not aliased by a live Rust reference (`Memory::add`).
+    #[inline]
     pub unsafe fn run_raw(
+        &self,
+        ctx: Option<Region>,
+        regions: &[Region],
+        payload: &mut dyn Any,
+    ) -> Result<u64, ExecError> {
+        if self.root.lean {
+            let (addr, len) = ctx.map_or((0, 0), |c| (c.start, c.len));
+            // SAFETY: lean code touches only the context (valid per this function's
+            // contract) and its own stack frame; the state argument is unused.
+            let result = unsafe { (self.root.entry)(addr, len, std::ptr::null_mut()) };
+            if result.status == Status::Exit as u64 {
+                return Ok(result.r0);
+            }
+            return Err(self.lean_error(result));
+        }
+        // SAFETY: forwarded contract.
+        unsafe { self.run_full(ctx, regions, payload) }
+    }
+
+    /// Runs full code (with calls) with a run state.
+    ///
+    /// # Safety
+    /// As `run_raw`.
+    #[inline]
+    unsafe fn run_full(
         &self,
         ctx: Option<Region>,
         regions: &[Region],
@@ -240,32 +293,63 @@ impl JitProgram {
         // across the call and is only touched by machine code and the trampolines it calls;
         // the caller guarantees the regions per this function's contract.
         let result = unsafe { (self.root.entry)(ctx_addr, ctx_len, state_ptr) };
-        if let Some(panic) = state.panic.take() {
-            std::panic::resume_unwind(panic);
+        if result.status == Status::Exit as u64 {
+            return Ok(result.r0);
         }
-        let pc = state.fault_pc as usize;
-        // SAFETY: as in `RunState::program`: the root or a cached target, both alive.
-        let len = unsafe { &*state.program }.len;
-        let kind = match Status::from_code(result.status) {
-            Some(Status::Exit) => return Ok(result.r0),
-            Some(Status::Failed) => state.error.take().unwrap_or(ExecErrorKind::Unsupported(
-                "JIT run failed without an error",
-            )),
-            Some(Status::UnknownHelper) => ExecErrorKind::UnknownHelper(state.fault_arg),
-            Some(Status::CallDepth) => ExecErrorKind::CallDepthExceeded { max: MAX_FRAMES },
-            Some(Status::JumpOutOfRange) => ExecErrorKind::JumpOutOfRange {
-                target: state.fault_arg as i64,
-                len,
-            },
-            Some(Status::JumpIntoLdImm64) => ExecErrorKind::JumpIntoLdImm64 {
-                target: state.fault_arg as usize,
-            },
-            Some(Status::FellOffEnd) => ExecErrorKind::FellOffEnd,
-            Some(Status::TailCall | Status::HelperPanicked) | None => {
-                ExecErrorKind::Unsupported("JIT returned an unknown status")
-            }
-        };
-        Err(ExecError::new(pc, kind))
+        Err(full_error(result, state))
+    }
+
+    /// The error lean code reported.
+    #[cold]
+    #[inline(never)]
+    fn lean_error(&self, result: CallResult) -> ExecError {
+        error_of(result, &self.root, None)
+    }
+}
+
+/// The error full code reported (or the helper panic it caught, resumed here).
+#[cold]
+#[inline(never)]
+fn full_error(result: CallResult, mut state: RunState<'_>) -> ExecError {
+    if let Some(panic) = state.panic.take() {
+        std::panic::resume_unwind(panic);
+    }
+    let program = state.program();
+    error_of(result, program, state.error.take())
+}
+
+/// The interpreter's error for the returned words `result` of `program` (the one running when
+/// the run ended); `error` is the run state's stored error, if any.
+fn error_of(result: CallResult, program: &Compiled, error: Option<ExecErrorKind>) -> ExecError {
+    let arg = result.r0;
+    let kind = match Status::from_code(result.status_code()) {
+        Some(Status::Failed) => error.unwrap_or(ExecErrorKind::Unsupported(
+            "JIT run failed without an error",
+        )),
+        Some(Status::UnknownHelper) => ExecErrorKind::UnknownHelper(arg),
+        Some(Status::CallDepth) => ExecErrorKind::CallDepthExceeded { max: MAX_FRAMES },
+        Some(Status::JumpOutOfRange) => ExecErrorKind::JumpOutOfRange {
+            target: arg as i64,
+            len: program.len,
+        },
+        Some(Status::JumpIntoLdImm64) => ExecErrorKind::JumpIntoLdImm64 {
+            target: arg as usize,
+        },
+        Some(Status::FellOffEnd) => ExecErrorKind::FellOffEnd,
+        Some(Status::Exit | Status::TailCall | Status::HelperPanicked) | None => {
+            ExecErrorKind::Unsupported("JIT returned an unknown status")
+        }
+    };
+    ExecError::new(result.pc(), kind)
+}
+
+/// r1 and r2 for `ctx`: its address and length, or 0 and 0 if it is empty.
+#[inline(always)]
+fn context_words(ctx: &mut [u8]) -> (u64, u64) {
+    if ctx.is_empty() {
+        (0, 0)
+    } else {
+        (ctx.as_mut_ptr() as u64, ctx.len() as u64)
     }
 }
 

@@ -1,8 +1,12 @@
 //! What compiled code runs against: the `#[repr(C)]` run state machine code reads and writes
-//! at fixed offsets, the status codes it returns, and the `extern "sysv64"` trampolines through
-//! which it calls helpers. Nothing unwinds into machine code: helper errors and panics are
-//! stored in the run state and reported as a status; the run function turns them back into
-//! the interpreter's `ExecError` (or resumes the panic) once machine code has returned.
+//! at fixed offsets, the encoding of the two words every entry and trampoline returns, and the
+//! `extern "sysv64"` trampolines through which machine code calls helpers. Nothing unwinds
+//! into machine code: helper errors and panics are stored in the run state and reported as a
+//! status; the run function turns them back into the interpreter's `ExecError` (or resumes
+//! the panic) once machine code has returned.
+//!
+//! Programs without calls ("lean" code) run without any run state: their entry gets a null
+//! state pointer and reports errors in the returned words alone.
 //!
 //! Tail calls follow the interpreter (and the kernel): the target replaces the running program
 //! in the current frame. The trampoline resolves and (once) compiles the target, and machine
@@ -13,7 +17,9 @@ use std::any::Any;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use sockops_vm::{ExecErrorKind, Helper, HelperEnv, HelperTable, Memory, Region, RegionKind};
+use sockops_vm::{
+    ExecErrorKind, Helper, HelperEnv, HelperError, HelperTable, Memory, Region, RegionKind,
+};
 
 use crate::program::Compiled;
 
@@ -24,8 +30,11 @@ pub const MAX_FRAMES: usize = 8;
 /// Maximum number of tail calls in one run (`MAX_TAIL_CALL_CNT`).
 pub const MAX_TAIL_CALLS: u32 = 33;
 
-/// How machine code (or a trampoline) ended; returned in `rdx` next to r0 in `rax`.
-#[repr(u64)]
+/// How machine code (or a trampoline) ended: the low 32 bits of the status word returned in
+/// `rdx` next to r0 in `rax`. For every status but `Exit`, the high 32 bits of the status
+/// word hold the slot index of the failing instruction and `rax` holds the status's extra
+/// word (helper id, jump target).
+#[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
     /// The program exited (or the helper returned normally); r0 is the result.
@@ -34,13 +43,13 @@ pub(crate) enum Status {
     Failed = 1,
     /// A helper requested a tail call whose target is in `RunState::tail_target`.
     TailCall = 2,
-    /// A call to an unknown helper id (`fault_arg`).
+    /// A call to an unknown helper id (the extra word).
     UnknownHelper = 3,
     /// A local call past `MAX_FRAMES`.
     CallDepth = 4,
-    /// A jump or call to the slot `fault_arg`, outside the program.
+    /// A jump or call to the slot in the extra word, outside the program.
     JumpOutOfRange = 5,
-    /// A jump or call to the slot `fault_arg`, the second half of an LD_IMM64.
+    /// A jump or call to the slot in the extra word, the second half of an LD_IMM64.
     JumpIntoLdImm64 = 6,
     /// Execution ran past the last slot.
     FellOffEnd = 7,
@@ -50,7 +59,7 @@ pub(crate) enum Status {
 
 impl Status {
     /// The status with code `code`, if it is one.
-    pub(crate) fn from_code(code: u64) -> Option<Status> {
+    pub(crate) fn from_code(code: u32) -> Option<Status> {
         const ALL: [Status; 9] = [
             Status::Exit,
             Status::Failed,
@@ -62,7 +71,12 @@ impl Status {
             Status::FellOffEnd,
             Status::HelperPanicked,
         ];
-        ALL.into_iter().find(|s| *s as u64 == code)
+        ALL.into_iter().find(|s| *s as u32 == code)
+    }
+
+    /// The status word an error stub of slot `pc` returns.
+    pub(crate) fn word_at(self, pc: usize) -> u64 {
+        ((pc as u64) << 32) | self as u64
     }
 }
 
@@ -71,38 +85,45 @@ impl Status {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CallResult {
-    /// r0.
+    /// r0, or the extra word of an error status.
     pub r0: u64,
-    /// A `Status` code.
+    /// The status word (see `Status`).
     pub status: u64,
 }
 
 impl CallResult {
+    /// A result with status `status` (no pc: trampolines leave that to the call site).
+    #[inline(always)]
     fn new(r0: u64, status: Status) -> CallResult {
         CallResult {
             r0,
             status: status as u64,
         }
     }
+
+    /// The `Status` part of the status word.
+    pub fn status_code(&self) -> u32 {
+        self.status as u32
+    }
+
+    /// The slot index part of the status word.
+    pub fn pc(&self) -> usize {
+        (self.status >> 32) as usize
+    }
 }
 
-/// The state of one run, shared by the run function, machine code and the trampolines.
-/// The first fields are read and written by machine code at `offset_of!` offsets.
+/// The state of one run of code with calls, shared by the run function, machine code and the
+/// trampolines. The first fields are read and written by machine code at `offset_of!`
+/// offsets; the rest is only touched by Rust on the slow paths.
 #[repr(C)]
 pub(crate) struct RunState<'a> {
     /// Host `rsp` right after the entry saved the callee-saved registers; the epilogue (and
-    /// so every error stub) resets to it.
+    /// so every error stub) resets to it. The eBPF stack block lies just below it.
     pub saved_rsp: u64,
-    /// Lowest address of the eBPF stack block (the prologue stores it).
-    pub stack_lo: u64,
     /// Number of local-call frames above the main one.
     pub call_depth: u64,
-    /// Slot index of the instruction that ended the run with an error.
-    pub fault_pc: u64,
-    /// Extra word of the error (helper id, jump target).
-    pub fault_arg: u64,
-    /// Index into the running program's helpers of the helper being called.
-    pub helper_slot: u64,
+    /// The helper a `call` site is calling (stored by the call site before the trampoline).
+    pub helper: *const Helper,
     /// Helper id of a `callx`.
     pub callx_id: u64,
     /// Body address of a tail-call target.
@@ -136,16 +157,10 @@ pub(crate) mod offsets {
     use std::mem::offset_of;
     /// `saved_rsp`
     pub const SAVED_RSP: i32 = offset_of!(RunState<'static>, saved_rsp) as i32;
-    /// `stack_lo`
-    pub const STACK_LO: i32 = offset_of!(RunState<'static>, stack_lo) as i32;
     /// `call_depth`
     pub const CALL_DEPTH: i32 = offset_of!(RunState<'static>, call_depth) as i32;
-    /// `fault_pc`
-    pub const FAULT_PC: i32 = offset_of!(RunState<'static>, fault_pc) as i32;
-    /// `fault_arg`
-    pub const FAULT_ARG: i32 = offset_of!(RunState<'static>, fault_arg) as i32;
-    /// `helper_slot`
-    pub const HELPER_SLOT: i32 = offset_of!(RunState<'static>, helper_slot) as i32;
+    /// `helper`
+    pub const HELPER: i32 = offset_of!(RunState<'static>, helper) as i32;
     /// `callx_id`
     pub const CALLX_ID: i32 = offset_of!(RunState<'static>, callx_id) as i32;
     /// `tail_target`
@@ -156,6 +171,7 @@ pub(crate) mod offsets {
 
 impl<'a> RunState<'a> {
     /// A fresh state for running `program`.
+    #[inline(always)]
     pub fn new(
         program: &'a Compiled,
         ctx: Option<Region>,
@@ -164,11 +180,8 @@ impl<'a> RunState<'a> {
     ) -> RunState<'a> {
         RunState {
             saved_rsp: 0,
-            stack_lo: 0,
             call_depth: 0,
-            fault_pc: 0,
-            fault_arg: 0,
-            helper_slot: 0,
+            helper: std::ptr::null(),
             callx_id: 0,
             tail_target: 0,
             tail_r1: 0,
@@ -185,110 +198,144 @@ impl<'a> RunState<'a> {
     }
 
     /// The running program.
-    fn program(&self) -> &'a Compiled {
+    #[inline(always)]
+    pub fn program(&self) -> &'a Compiled {
         // SAFETY: `program` always points to the root `Compiled` (borrowed for 'a by the run
         // function) or to a tail-call target held by the root's cache, which never drops
         // entries while the root lives.
         unsafe { &*self.program }
     }
 
-    /// The memory helpers see: context, the run's stack block, the extra regions and the map
-    /// values the programs reference.
-    fn memory(&mut self) -> &mut Memory {
-        let program = self.program();
-        let (ctx, extra, stack_lo, stack_len) =
-            (self.ctx, self.extra, self.stack_lo, self.stack_len);
-        self.memory.get_or_insert_with(|| {
-            let mut memory = Memory::new();
-            // SAFETY: the context is the `&mut [u8]` the run function borrows for the whole
-            // run; the stack block is reserved on the host stack by the entry prologue for
-            // as long as machine code runs, and helpers run only while it does; extra
-            // regions come with the run function's own safety contract; map value regions
-            // live as long as the program's maps. No Rust reference to these bytes is used
-            // while the program runs.
-            unsafe {
-                if let Some(ctx) = ctx {
-                    memory.add(ctx);
-                }
-                memory.add(Region {
-                    start: stack_lo,
-                    len: stack_len,
-                    writable: true,
-                    kind: RegionKind::Stack,
-                });
-                for &region in extra.iter().chain(&program.value_regions) {
-                    memory.add(region);
-                }
-            }
-            memory
-        })
+    /// Calls `helper` with r1..r5, catching a panic (stored, reported as `HelperPanicked`).
+    #[inline(always)]
+    fn call(&mut self, helper: &'a Helper, args: [u64; 5]) -> CallResult {
+        match catch_unwind(AssertUnwindSafe(|| self.call_unprotected(helper, args))) {
+            Ok(result) => result,
+            Err(panic) => self.helper_panicked(panic),
+        }
     }
 
-    /// Calls `helper` with r1..r5 and turns its outcome into a `CallResult`.
-    fn invoke(&mut self, helper: Helper, args: [u64; 5]) -> CallResult {
+    /// Calls `helper` and turns its outcome into a `CallResult`; only the plain return is
+    /// inline, errors and tail calls go to cold functions.
+    #[inline(always)]
+    fn call_unprotected(&mut self, helper: &'a Helper, args: [u64; 5]) -> CallResult {
         let program = self.program();
-        self.memory();
-        let RunState {
-            memory, payload, ..
-        } = self;
-        let Some(memory) = memory.as_mut() else {
-            return CallResult::new(0, Status::HelperPanicked);
+        let (ctx, extra, saved_rsp, stack_len) =
+            (self.ctx, self.extra, self.saved_rsp, self.stack_len);
+        let memory = self
+            .memory
+            .get_or_insert_with(|| build_memory(ctx, extra, saved_rsp, stack_len, program));
+        let mut env = HelperEnv {
+            memory,
+            maps: &program.maps,
+            payload: &mut *self.payload,
+            tail_call: None,
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut env = HelperEnv {
-                memory,
-                maps: &program.maps,
-                payload: &mut **payload,
-                tail_call: None,
-            };
-            let result = (helper.func)(&mut env, args);
-            (result, env.tail_call)
-        }));
-        match outcome {
-            Err(panic) => {
-                self.panic = Some(panic);
-                CallResult::new(0, Status::HelperPanicked)
+        let result = (helper.func)(&mut env, args);
+        let tail_call = env.tail_call;
+        match result {
+            Ok(r0) => match tail_call {
+                None => CallResult::new(r0, Status::Exit),
+                Some((map, index)) => self.tail_call(r0, map, index, args[0]),
+            },
+            Err(source) => self.helper_failed(helper, source),
+        }
+    }
+
+    /// Records a helper's panic payload.
+    #[cold]
+    #[inline(never)]
+    fn helper_panicked(&mut self, panic: Box<dyn Any + Send>) -> CallResult {
+        self.panic = Some(panic);
+        CallResult::new(0, Status::HelperPanicked)
+    }
+
+    /// Records a helper's error as the interpreter reports it.
+    #[cold]
+    #[inline(never)]
+    fn helper_failed(&mut self, helper: &Helper, source: HelperError) -> CallResult {
+        self.error = Some(ExecErrorKind::Helper {
+            name: helper.signature.name,
+            source,
+        });
+        CallResult::new(0, Status::Failed)
+    }
+
+    /// A helper returned `r0` and asked for a tail call into slot `index` of the prog array
+    /// at map index `map`: resolve (and compile once) the target and switch the state to it,
+    /// or continue after the call as the interpreter does (empty slot, limit reached).
+    #[cold]
+    #[inline(never)]
+    fn tail_call(&mut self, r0: u64, map: usize, index: u32, r1: u64) -> CallResult {
+        if self.tail_calls >= MAX_TAIL_CALLS {
+            return CallResult::new(r0, Status::Exit);
+        }
+        match self.program().tail_call_target(map, index) {
+            Err(kind) => {
+                self.error = Some(kind);
+                CallResult::new(r0, Status::Failed)
             }
-            Ok((Err(source), _)) => {
-                self.error = Some(ExecErrorKind::Helper {
-                    name: helper.signature.name,
-                    source,
-                });
-                CallResult::new(0, Status::Failed)
-            }
-            Ok((Ok(r0), Some((map, index)))) if self.tail_calls < MAX_TAIL_CALLS => {
-                match program.tail_call_target(map, index) {
-                    Err(kind) => {
-                        self.error = Some(kind);
-                        CallResult::new(r0, Status::Failed)
-                    }
-                    Ok(None) => CallResult::new(r0, Status::Exit),
-                    Ok(Some(target)) => {
-                        self.tail_calls += 1;
-                        self.tail_target = target.body_address();
-                        self.tail_r1 = args[0];
-                        self.program = std::sync::Arc::as_ptr(&target);
-                        if let Some(memory) = self.memory.as_mut() {
-                            for &region in &target.value_regions {
-                                // SAFETY: map value regions live as long as the target's
-                                // maps, which the tail-call cache keeps for the run.
-                                unsafe { memory.add(region) };
-                            }
-                        }
-                        CallResult::new(r0, Status::TailCall)
+            Ok(None) => CallResult::new(r0, Status::Exit),
+            Ok(Some(target)) => {
+                self.tail_calls += 1;
+                self.tail_target = target.body_address();
+                self.tail_r1 = r1;
+                self.program = std::sync::Arc::as_ptr(&target);
+                if let Some(memory) = self.memory.as_mut() {
+                    for &region in &target.value_regions {
+                        // SAFETY: map value regions live as long as the target's maps,
+                        // which the tail-call cache keeps for the run.
+                        unsafe { memory.add(region) };
                     }
                 }
+                CallResult::new(r0, Status::TailCall)
             }
-            Ok((Ok(r0), _)) => CallResult::new(r0, Status::Exit),
         }
     }
 }
 
-/// Calls the running program's helper number `state.helper_slot`; r1..r5 arrive in the SysV
+/// The memory helpers see, built on the first helper call of a run: the context, the run's
+/// stack block (`stack_len` bytes below `saved_rsp`, reserved by the root program's entry; a
+/// tail-call target runs in the same block), the extra regions and the map values `program`
+/// references.
+#[cold]
+#[inline(never)]
+fn build_memory(
+    ctx: Option<Region>,
+    extra: &[Region],
+    saved_rsp: u64,
+    stack_len: u64,
+    program: &Compiled,
+) -> Memory {
+    let mut memory = Memory::new();
+    // SAFETY: the context is the memory the run function borrows for the whole run; the
+    // stack block is reserved on the host stack by the entry prologue for as long as machine
+    // code runs, and helpers run only while it does; extra regions come with the run
+    // function's own safety contract; map value regions live as long as the program's maps.
+    // No Rust reference to these bytes is used while the program runs.
+    unsafe {
+        if let Some(ctx) = ctx {
+            memory.add(ctx);
+        }
+        memory.add(Region {
+            start: saved_rsp - stack_len,
+            len: stack_len,
+            writable: true,
+            kind: RegionKind::Stack,
+        });
+        for &region in extra.iter().chain(&program.value_regions) {
+            memory.add(region);
+        }
+    }
+    memory
+}
+
+/// Calls the helper the call site stored in `state.helper`; r1..r5 arrive in the SysV
 /// argument registers exactly where the register map keeps them, the state in r9.
 ///
 /// # Safety
-/// `state` must be the `RunState` of the run in progress (machine code passes its r12).
+/// `state` must be the `RunState` of the run in progress (machine code passes its r12), and
+/// `state.helper` must point to a helper of the running program.
 pub(crate) unsafe extern "sysv64" fn helper_trampoline(
     r1: u64,
     r2: u64,
@@ -300,17 +347,16 @@ pub(crate) unsafe extern "sysv64" fn helper_trampoline(
     // SAFETY: per the contract, `state` points to the live `RunState` of this run, which the
     // run function does not touch while machine code (and so this trampoline) runs.
     let state = unsafe { &mut *(state as *mut RunState<'_>) };
-    let Some(&helper) = state.program().helpers.get(state.helper_slot as usize) else {
-        state.fault_arg = state.helper_slot;
-        return CallResult::new(0, Status::UnknownHelper);
-    };
-    state.invoke(helper, [r1, r2, r3, r4, r5])
+    // SAFETY: the call site stored a pointer into the running program's helper list, which
+    // lives (unmoved, in a boxed slice) as long as the program.
+    let helper = unsafe { &*state.helper };
+    state.call(helper, [r1, r2, r3, r4, r5])
 }
 
 /// Calls the helper whose id is `state.callx_id` (`callx`), or reports it unknown.
 ///
 /// # Safety
-/// As `helper_trampoline`.
+/// As `helper_trampoline` (without the `helper` requirement).
 pub(crate) unsafe extern "sysv64" fn callx_trampoline(
     r1: u64,
     r2: u64,
@@ -324,11 +370,8 @@ pub(crate) unsafe extern "sysv64" fn callx_trampoline(
     let id = state.callx_id;
     let table: &HelperTable = &state.program().table;
     match u32::try_from(id).ok().and_then(|id| table.get(id)) {
-        Some(&helper) => state.invoke(helper, [r1, r2, r3, r4, r5]),
-        None => {
-            state.fault_arg = id;
-            CallResult::new(0, Status::UnknownHelper)
-        }
+        Some(helper) => state.call(helper, [r1, r2, r3, r4, r5]),
+        None => CallResult::new(id, Status::UnknownHelper),
     }
 }
 
@@ -336,5 +379,6 @@ pub(crate) unsafe extern "sysv64" fn callx_trampoline(
 pub(crate) type Trampoline =
     unsafe extern "sysv64" fn(u64, u64, u64, u64, u64, *mut c_void) -> CallResult;
 
-/// Signature of a compiled program's entry: context pointer, context length, run state.
+/// Signature of a compiled program's entry: context pointer, context length, run state
+/// (null for lean code, which has no calls).
 pub(crate) type JitEntry = unsafe extern "sysv64" fn(u64, u64, *mut c_void) -> CallResult;

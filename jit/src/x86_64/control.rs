@@ -64,11 +64,15 @@ impl Compiler<'_> {
     pub(super) fn emit_call(&mut self, pc: usize, target: CallTarget) -> Result<(), JitError> {
         match target {
             CallTarget::Helper(id) => {
-                let slot = u32::try_from(id).ok().and_then(|id| self.helper_slot(id));
-                match slot {
-                    Some(slot) => {
-                        let slot = slot as i32;
-                        asm!(self.ops; mov QWORD [state + offsets::HELPER_SLOT], slot);
+                let helper = u32::try_from(id)
+                    .ok()
+                    .and_then(|id| self.helper_address(id));
+                match helper {
+                    Some(helper) => {
+                        asm!(self.ops
+                            ; mov rax, QWORD helper as usize as i64
+                            ; mov [state + offsets::HELPER], rax
+                        );
                         self.emit_trampoline_call(pc, helper_trampoline);
                     }
                     None => {

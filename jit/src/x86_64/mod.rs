@@ -1,8 +1,18 @@
 //! The x86-64 backend: one dynamic label per eBPF slot, straight-line emission of each
 //! instruction (`alu`, `memory`, `control`), out-of-line error stubs, and the entry
-//! prologue/epilogue that sets up the run-state register and the eBPF stack block.
+//! prologue/epilogue.
 //!
-//! Frame layout of a run (host stack grows down):
+//! Two entry conventions:
+//! - lean code (no calls of any kind): the prologue saves only the callee-saved host registers
+//!   the program names, reserves one 512-byte frame if the program uses r10, and falls into
+//!   slot 0; every `exit` restores and returns inline; error stubs put the error in the
+//!   returned words and leave through the shared epilogue. No run state is touched.
+//! - full code (helper calls, `callx`, local calls, tail-call targets): frame layout below,
+//!   `state` (r12) holds the run state, and every way out ends in the shared epilogue that
+//!   resets rsp from `saved_rsp`, so error stubs work at any call depth and a tail-call
+//!   target's stubs can leave through it too.
+//!
+//! Full-code frame layout of a run (host stack grows down):
 //! ```text
 //!   [caller's return address]
 //!   rbp rbx r12 r13 r14 r15       saved by the prologue; saved_rsp points at r15
@@ -11,9 +21,7 @@
 //!   [return address into entry]   pushed by `call main`
 //!   ...pushes of local calls and helper calls
 //! ```
-//! Every way out (main's `exit` returning into the entry, error stubs from any depth) ends in
-//! the shared epilogue, which resets rsp from `saved_rsp`: it does not depend on the block
-//! size, so a tail-call target's stubs can leave through it too.
+//! Both conventions return r0 in rax and the status word (`runtime::Status`) in rdx.
 
 mod alu;
 mod control;
@@ -22,11 +30,14 @@ pub(crate) mod regs;
 
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
-use sockops_vm::{Helper, Instruction, Operand, Region};
+use sockops_vm::{CallTarget, Helper, Instruction, Operand, Region};
 
-use crate::backend::{Backend, Blinder, CompileInput, MachineCode, readable_stack};
+use crate::backend::{
+    Backend, Blinder, CompileInput, MachineCode, has_calls, named_registers, readable_stack,
+};
 use crate::error::JitError;
 use crate::runtime::{FRAME_SIZE, MAX_FRAMES, Status, offsets};
+use regs::host::{self, R13, R14, R15, RBX};
 use regs::{TMP_A, asm};
 
 /// The x86-64 code generator.
@@ -69,14 +80,16 @@ pub(super) struct Compiler<'a> {
     input: &'a CompileInput<'a>,
     /// The label of each eBPF slot.
     slot_labels: Vec<DynamicLabel>,
-    /// Where the body falls through past its last slot.
-    end_label: DynamicLabel,
     stubs: Vec<Stub>,
-    helpers: Vec<Helper>,
+    /// Helpers called by immediate id; call sites embed the address of their entry.
+    helpers: Box<[Helper]>,
     value_regions: Vec<Region>,
-    helper_ids: Vec<u32>,
     blinder: Option<Blinder>,
     stack_len: u64,
+    /// Lean code (see the module doc): no calls, no run state.
+    lean: bool,
+    /// Host registers lean code saves in its prologue, in push order.
+    saved: Vec<u8>,
 }
 
 impl<'a> Compiler<'a> {
@@ -85,25 +98,44 @@ impl<'a> Compiler<'a> {
         let slot_labels = (0..input.insns.len())
             .map(|_| ops.new_dynamic_label())
             .collect();
-        let end_label = ops.new_dynamic_label();
-        // Local calls need the callee frames; any helper call may be a tail call into a
-        // program with local calls, running in this block.
-        let has_calls = input
-            .insns
-            .iter()
-            .any(|i| matches!(i, Instruction::Call(_)));
-        let frames = if has_calls { MAX_FRAMES as u64 } else { 1 };
+        let has_calls = has_calls(input.insns);
+        let lean = !has_calls && !input.tail_target;
+        let named = named_registers(input.insns);
+        let names = |r: usize| named & (1 << r) != 0;
+        let (stack_len, saved) = if lean {
+            // rbp holds r10 (the frame pointer), rbx/r13/r14/r15 hold r6-r9.
+            let saved: Vec<u8> = [(10, host::RBP), (6, RBX), (7, R13), (8, R14), (9, R15)]
+                .into_iter()
+                .filter(|&(r, _)| names(r))
+                .map(|(_, host)| host)
+                .collect();
+            (if names(10) { FRAME_SIZE } else { 0 }, saved)
+        } else {
+            // Local calls need the callee frames; any helper call may be a tail call into a
+            // program with local calls, running in this block.
+            let frames = if has_calls { MAX_FRAMES as u64 } else { 1 };
+            (frames * FRAME_SIZE, Vec::new())
+        };
+        let mut helpers: Vec<Helper> = Vec::new();
+        for insn in input.insns {
+            if let Instruction::Call(CallTarget::Helper(id)) = *insn
+                && let Some(helper) = u32::try_from(id).ok().and_then(|id| input.table.get(id))
+                && !helpers.iter().any(|h| h.id == helper.id)
+            {
+                helpers.push(*helper);
+            }
+        }
         Compiler {
             ops,
             input,
             slot_labels,
-            end_label,
             stubs: Vec::new(),
-            helpers: Vec::new(),
+            helpers: helpers.into_boxed_slice(),
             value_regions: Vec::new(),
-            helper_ids: Vec::new(),
             blinder: input.options.constant_blinding.then(Blinder::new),
-            stack_len: frames * FRAME_SIZE,
+            stack_len,
+            lean,
+            saved,
         }
     }
 
@@ -131,13 +163,13 @@ impl<'a> Compiler<'a> {
             self.emit_instruction(pc, insn)?;
         }
         insn_offsets.push(self.ops.offset().0);
-        // Falling through the last slot: the interpreter reports the last slot.
-        let (end, pc) = (self.end_label, self.input.insns.len() - 1);
-        self.stubs.push(Stub {
-            label: end,
-            pc,
-            kind: StubKind::Fixed(Status::FellOffEnd, 0),
-        });
+        // Falling through the last slot lands here: the interpreter reports the last slot.
+        let last = self.input.insns.len() - 1;
+        self.emit_stub(last, StubKind::Fixed(Status::FellOffEnd, 0));
+        if self.lean {
+            asm!(self.ops; ->epilogue:);
+            self.emit_lean_leave();
+        }
         self.emit_stubs();
         let bytes = self
             .ops
@@ -147,16 +179,76 @@ impl<'a> Compiler<'a> {
             bytes,
             insn_offsets,
             helpers: self.helpers,
+            lean: self.lean,
             value_regions: self.value_regions,
             stack_len: self.stack_len,
         })
     }
 
-    /// Entry: save callee-saved registers, reserve the eBPF stack block, set the state and
-    /// frame-pointer registers, zero the eBPF registers that are not arguments and the stack
-    /// bytes the program can read, call the main function; then the shared epilogue (status
-    /// in rdx) and the tail-call jump.
+    /// The entry of lean or full code (see the module doc).
     fn emit_prologue(&mut self) {
+        if self.lean {
+            self.emit_lean_prologue();
+        } else {
+            self.emit_full_prologue();
+        }
+    }
+
+    /// Lean entry: save the named callee-saved registers, reserve the frame if r10 is used,
+    /// zero the named registers that are not arguments and the readable stack bytes; then
+    /// fall into slot 0.
+    fn emit_lean_prologue(&mut self) {
+        for i in 0..self.saved.len() {
+            let r = self.saved[i];
+            asm!(self.ops; push Rq(r));
+        }
+        if self.stack_len > 0 {
+            let stack = self.stack_len as i32;
+            asm!(self.ops
+                ; mov bpf_fp, rsp
+                ; sub rsp, stack
+            );
+        }
+        let named = named_registers(self.input.insns);
+        // r1 and r2 are the entry's arguments, r10 was just set.
+        for r in [0usize, 3, 4, 5, 6, 7, 8, 9] {
+            if named & (1 << r) != 0 {
+                let host = regs::REGISTER_MAP[r];
+                asm!(self.ops; xor Rd(host), Rd(host));
+            }
+        }
+        self.emit_stack_zeroing();
+    }
+
+    /// Lean exit: undo the prologue and return (r0 in rax, the status word in rdx).
+    fn emit_lean_leave(&mut self) {
+        if self.stack_len > 0 {
+            let stack = self.stack_len as i32;
+            asm!(self.ops; add rsp, stack);
+        }
+        for i in (0..self.saved.len()).rev() {
+            let r = self.saved[i];
+            asm!(self.ops; pop Rq(r));
+        }
+        asm!(self.ops; ret);
+    }
+
+    /// `exit` of the main program (lean code) or of any function (full code, where main is
+    /// called by the entry).
+    fn emit_exit(&mut self) {
+        if self.lean {
+            asm!(self.ops; xor edx, edx);
+            self.emit_lean_leave();
+        } else {
+            asm!(self.ops; ret);
+        }
+    }
+
+    /// Full entry: save callee-saved registers, reserve the eBPF stack block, set the state
+    /// and frame-pointer registers, zero the eBPF registers that are not arguments and the
+    /// stack bytes the program can read, call the main function; then the shared epilogue
+    /// (status in rdx) and the tail-call jump.
+    fn emit_full_prologue(&mut self) {
         let stack = self.stack_len as i32;
         let main = self.slot_labels[0];
         asm!(self.ops
@@ -170,7 +262,6 @@ impl<'a> Compiler<'a> {
             ; mov [state + offsets::SAVED_RSP], rsp
             // 6 pushes + return address: rsp is 8 mod 16 here and stays so after the block.
             ; sub rsp, stack
-            ; mov [state + offsets::STACK_LO], rsp
             ; lea bpf_fp, [rsp + stack]
             ; xor eax, eax
             ; xor edx, edx
@@ -204,21 +295,22 @@ impl<'a> Compiler<'a> {
     }
 
     /// Zeroes the readable bytes (`readable_stack`) of every frame the run may use, as the
-    /// interpreter's zeroed stack has them: a few stores of the zero in rax, or `rep stosq`
-    /// over the span (r1 in rdi is kept in tmp_b meanwhile; rax and rcx are zero after).
+    /// interpreter's zeroed stack has them: a few stores of a zero register, or `rep stosq`
+    /// over the span (r1 in rdi and r4 in rcx are kept in tmp_b/tmp_c meanwhile).
     fn emit_stack_zeroing(&mut self) {
         let (lo, hi) = readable_stack(self.input.insns);
-        if lo == hi {
+        if lo == hi || self.stack_len == 0 {
             return;
         }
         let frames = (self.stack_len / FRAME_SIZE) as i32;
         let frame = FRAME_SIZE as i32;
         let words_per_frame = (hi - lo) / 8;
         if words_per_frame * frames <= 16 {
+            asm!(self.ops; xor tmp_a_d, tmp_a_d);
             for f in 0..frames {
                 for w in 0..words_per_frame {
                     let off = lo + 8 * w - f * frame;
-                    asm!(self.ops; mov [bpf_fp + off], rax);
+                    asm!(self.ops; mov [bpf_fp + off], tmp_a);
                 }
             }
         } else {
@@ -226,10 +318,15 @@ impl<'a> Compiler<'a> {
             let words = (hi - start) / 8;
             asm!(self.ops
                 ; mov tmp_b, rdi
+                ; mov tmp_c, rcx
+                ; mov tmp_a, rax
+                ; xor eax, eax
                 ; lea rdi, [bpf_fp + start]
                 ; mov ecx, words
                 ; rep stosq
                 ; mov rdi, tmp_b
+                ; mov rcx, tmp_c
+                ; mov rax, tmp_a
             );
         }
     }
@@ -294,7 +391,7 @@ impl<'a> Compiler<'a> {
             }
             Instruction::Call(target) => self.emit_call(pc, target),
             Instruction::Exit => {
-                asm!(self.ops; ret);
+                self.emit_exit();
                 Ok(())
             }
         }
@@ -323,33 +420,38 @@ impl<'a> Compiler<'a> {
         label
     }
 
-    /// Emits every stub: record pc (and the extra word), set the status, leave through the
-    /// epilogue. A trampoline's `TailCall` status goes to the tail-call jump instead.
+    /// Emits every stub queued so far.
     fn emit_stubs(&mut self) {
         for stub in std::mem::take(&mut self.stubs) {
             let label = stub.label;
-            let pc = stub.pc as i32;
             asm!(self.ops; =>label);
-            match stub.kind {
-                StubKind::Fixed(status, arg) => {
-                    let status = status as i32;
-                    asm!(self.ops
-                        ; mov QWORD [state + offsets::FAULT_PC], pc
-                        ; mov tmp_a, QWORD arg as i64
-                        ; mov [state + offsets::FAULT_ARG], tmp_a
-                        ; mov edx, status
-                        ; jmp ->epilogue
-                    );
-                }
-                StubKind::FromTrampoline => {
-                    let tail = Status::TailCall as i32;
-                    asm!(self.ops
-                        ; cmp edx, tail
-                        ; je ->tail_call
-                        ; mov QWORD [state + offsets::FAULT_PC], pc
-                        ; jmp ->epilogue
-                    );
-                }
+            self.emit_stub(stub.pc, stub.kind);
+        }
+    }
+
+    /// One stub for the instruction at `pc`: the extra word in rax, the status word (status
+    /// and pc) in rdx, out through the epilogue. A trampoline's `TailCall` status goes to the
+    /// tail-call jump instead; its other statuses get the pc added.
+    fn emit_stub(&mut self, pc: usize, kind: StubKind) {
+        match kind {
+            StubKind::Fixed(status, arg) => {
+                self.emit_load_u64(regs::host::RAX, arg);
+                let word = status.word_at(pc);
+                asm!(self.ops
+                    ; mov rdx, QWORD word as i64
+                    ; jmp ->epilogue
+                );
+            }
+            StubKind::FromTrampoline => {
+                let tail = Status::TailCall as i32;
+                let pc_bits = Status::Exit.word_at(pc);
+                asm!(self.ops
+                    ; cmp edx, tail
+                    ; je ->tail_call
+                    ; mov rcx, QWORD pc_bits as i64
+                    ; or rdx, rcx
+                    ; jmp ->epilogue
+                );
             }
         }
     }
@@ -374,14 +476,11 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// Index of helper `id` in the program's helper list, registering it on first use.
-    fn helper_slot(&mut self, id: u32) -> Option<usize> {
-        if let Some(i) = self.helper_ids.iter().position(|&h| h == id) {
-            return Some(i);
-        }
-        let helper = self.input.table.get(id)?;
-        self.helper_ids.push(id);
-        self.helpers.push(*helper);
-        Some(self.helpers.len() - 1)
+    /// Address of the entry of helper `id` in the program's helper list.
+    fn helper_address(&self, id: u32) -> Option<*const Helper> {
+        self.helpers
+            .iter()
+            .find(|h| h.id == id)
+            .map(|h| h as *const Helper)
     }
 }
