@@ -1,1 +1,181 @@
 //! `sockops-verifier`: judges `BPF_PROG_TYPE_SOCK_OPS` programs by the Linux kernel's rules.
+//!
+//! `verify` runs the kernel's passes in the kernel's order — subprogram and jump checks
+//! (`cfg`), the per-instruction pass over opcodes and LD_IMM64 (`resolve`), the control-flow
+//! walk (`cfg`), then path exploration with state pruning (`check`) — and either returns a
+//! `Verified` program, which only this crate can construct, or a `VerifyError` carrying the
+//! instruction index and the kernel's message for the first error.
+//!
+//! Two privilege modes: root (default; CAP_BPF + CAP_PERFMON, how sock_ops programs are
+//! normally loaded) and strict (`VerifyOptions::strict`: no CAP_PERFMON, so pointer leaks,
+//! pointer comparisons and uninitialised stack reads are refused).
+
+pub mod cfg;
+mod check;
+pub mod error;
+pub mod helpers;
+pub mod reg;
+pub mod request;
+pub mod resolve;
+pub mod scalar;
+pub mod stack;
+pub mod state;
+pub mod tnum;
+
+use sockops_vm::{HelperTable, Insn, MapDef, Program};
+
+pub use error::VerifyError;
+pub use request::{StreamRequest, StreamResponse, verify_request};
+
+/// How to verify.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// Verify as a loader without CAP_PERFMON (`--strict`).
+    pub strict: bool,
+    /// The program's license is GPL-compatible (GPL-only helpers are callable).
+    pub gpl_compatible: bool,
+    /// `nr_cpu_ids`, the bound of `bpf_get_smp_processor_id`.
+    pub nr_cpu_ids: u32,
+    /// Refuse helpers the given `HelperTable` does not implement (as "unsupported").
+    /// Off, the verifier judges only as the kernel would.
+    pub require_runtime_helpers: bool,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            strict: false,
+            gpl_compatible: true,
+            nr_cpu_ids: 1,
+            require_runtime_helpers: true,
+        }
+    }
+}
+
+/// Statistics of a verification (the kernel's "processed N insns ..." line).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Instructions processed over all paths.
+    pub insns_processed: u64,
+    /// States stored for pruning.
+    pub total_states: u64,
+    /// Most states alive at once.
+    pub peak_states: u64,
+    /// Stack depth per subprogram, in bytes.
+    pub stack_depth: Vec<i32>,
+}
+
+/// A program the verifier accepted. Only `verify` creates one; the engines take it as proof.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    program: Program,
+    stats: Stats,
+    subprog_starts: Vec<usize>,
+}
+
+impl Verified {
+    /// The verified program.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Verification statistics.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Start slot of every subprogram (0 first).
+    pub fn subprog_starts(&self) -> &[usize] {
+        &self.subprog_starts
+    }
+
+    /// Gives the program back.
+    pub fn into_program(self) -> Program {
+        self.program
+    }
+}
+
+/// True for the license strings the kernel treats as GPL-compatible (`license_is_gpl_compatible`).
+pub fn license_is_gpl_compatible(license: &str) -> bool {
+    matches!(
+        license,
+        "GPL"
+            | "GPL v2"
+            | "GPL and additional rights"
+            | "Dual BSD/GPL"
+            | "Dual MIT/GPL"
+            | "Dual MPL/GPL"
+    )
+}
+
+/// Verifies raw slots against map definitions (LD_IMM64 src 1/2 imm = index into `maps`).
+pub fn verify_insns(
+    insns: &[Insn],
+    maps: &[MapDef],
+    helpers: &HelperTable,
+    opts: &VerifyOptions,
+) -> Result<Stats, VerifyError> {
+    verify_inner(insns, maps, helpers, opts).map(|(s, _)| s)
+}
+
+fn verify_inner(
+    insns: &[Insn],
+    maps: &[MapDef],
+    helpers: &HelperTable,
+    opts: &VerifyOptions,
+) -> Result<(Stats, Vec<usize>), VerifyError> {
+    let fail = |r: error::Reject, log: String| VerifyError {
+        pc: r.pc,
+        message: r.msg.clone(),
+        log: format!("{log}{}\n", r.msg),
+        unsupported: r.unsupported,
+    };
+    if insns.is_empty() {
+        return Err(VerifyError {
+            pc: 0,
+            message: String::new(),
+            log: String::new(),
+            unsupported: false,
+        });
+    }
+    if insns.len() > 1_000_000 {
+        return Err(VerifyError {
+            pc: 0,
+            message: String::new(),
+            log: String::new(),
+            unsupported: false,
+        });
+    }
+    let starts = cfg::check_subprogs(insns).map_err(|r| fail(r, String::new()))?;
+    resolve::resolve(insns, maps).map_err(|r| fail(r, String::new()))?;
+    let cfg = cfg::check_cfg(insns, starts).map_err(|r| fail(r, String::new()))?;
+    let mut env = check::Env::new(insns, maps, helpers, opts, &cfg);
+    match env.run() {
+        Ok(stats) => Ok((stats, cfg.subprog_starts.clone())),
+        Err(r) => {
+            let log = std::mem::take(&mut env.log);
+            Err(fail(r, log))
+        }
+    }
+}
+
+/// Verifies a program: the maps it references come from `program.maps`, GPL-only helpers
+/// need a GPL-compatible `program.license` (an empty license counts as GPL, as for raw
+/// programs). Returns the `Verified` program or the kernel's first error.
+pub fn verify(
+    program: &Program,
+    helpers: &HelperTable,
+    opts: &VerifyOptions,
+) -> Result<Verified, VerifyError> {
+    let maps: Vec<MapDef> = program.maps.iter().map(|m| *m.def()).collect();
+    let mut o = opts.clone();
+    if !program.license.is_empty() {
+        o.gpl_compatible = license_is_gpl_compatible(&program.license);
+    }
+    let (stats, subprog_starts) = verify_inner(&program.insns, &maps, helpers, &o)?;
+    Ok(Verified {
+        program: program.clone(),
+        stats,
+        subprog_starts,
+    })
+}

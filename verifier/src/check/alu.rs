@@ -1,0 +1,494 @@
+//! ALU instructions (`check_alu_op`, `adjust_reg_min_max_vals`, `adjust_ptr_min_max_vals`):
+//! reserved fields, division by an immediate zero, shift ranges, pointer arithmetic rules and
+//! the scalar transfer functions.
+
+use sockops_vm::Insn;
+use sockops_vm::opcode::*;
+
+use super::Env;
+use crate::error::Reject;
+use crate::reg::{RegState, RegType};
+use crate::scalar::{Scalar, ScalarOp, alu};
+use crate::tnum::Tnum;
+
+/// `bpf_alu_string`, indexed by `op >> 4`.
+const ALU_STR: [&str; 14] = [
+    "+=", "-=", "*=", "/=", "|=", "&=", "<<=", ">>=", "neg", "%=", "^=", "=", "s>>=", "endian",
+];
+
+/// `BPF_MAX_VAR_OFF`.
+const MAX_VAR_OFF: i64 = 1 << 29;
+
+fn op_str(opcode: u8) -> &'static str {
+    ALU_STR[(op(opcode) >> 4) as usize % ALU_STR.len()]
+}
+
+fn bswap_tnum(t: Tnum, bits: i32, swap: bool) -> Tnum {
+    let f = |v: u64| -> u64 {
+        match (bits, swap) {
+            (16, true) => (v as u16).swap_bytes() as u64,
+            (32, true) => (v as u32).swap_bytes() as u64,
+            (64, true) => v.swap_bytes(),
+            (16, false) => v as u16 as u64,
+            (32, false) => v as u32 as u64,
+            _ => v,
+        }
+    };
+    Tnum {
+        value: f(t.value),
+        mask: f(t.mask),
+    }
+}
+
+impl Env<'_> {
+    /// True if `r` holds a pointer that counts as such for leak rules (`is_pointer_value`).
+    pub fn is_pointer_value(&self, r: u8) -> bool {
+        self.strict() && self.regs()[r as usize].is_pointer()
+    }
+
+    pub(super) fn check_alu(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
+        let opc = op(insn.opcode);
+        let is_x = source(insn.opcode) == BPF_X;
+        let alu64 = class(insn.opcode) == BPF_ALU64;
+        let dst = insn.dst;
+        if opc == BPF_END || opc == BPF_NEG {
+            if opc == BPF_NEG {
+                if is_x || insn.src != 0 || insn.off != 0 || insn.imm != 0 {
+                    return Err(Reject::new(pc, "BPF_NEG uses reserved fields"));
+                }
+            } else if insn.src != 0
+                || insn.off != 0
+                || !matches!(insn.imm, 16 | 32 | 64)
+                || (alu64 && is_x)
+            {
+                return Err(Reject::new(pc, "BPF_END uses reserved fields"));
+            }
+            self.check_src(pc, dst)?;
+            if self.is_pointer_value(dst) {
+                return Err(Reject::new(
+                    pc,
+                    format!("R{dst} pointer arithmetic prohibited"),
+                ));
+            }
+            self.check_dst(pc, dst)?;
+            let r = self.regs()[dst as usize];
+            let new = if r.typ != RegType::Scalar {
+                Scalar::UNKNOWN
+            } else if opc == BPF_NEG {
+                alu(ScalarOp::Sub, &Scalar::konst(0), &r.var, !alu64)
+            } else {
+                let swap = alu64 || is_x;
+                let t = bswap_tnum(r.var.var_off, insn.imm, swap);
+                let mut s = Scalar::UNKNOWN;
+                s.var_off = t;
+                s.sync();
+                s
+            };
+            self.regs_mut()[dst as usize] = RegState::scalar(new);
+            return Ok(());
+        }
+        if opc == BPF_MOV {
+            if is_x {
+                let ok = if alu64 {
+                    matches!(insn.off, 0 | 8 | 16 | 32)
+                } else {
+                    matches!(insn.off, 0 | 8 | 16)
+                };
+                if alu64 && insn.off == 1 {
+                    if insn.imm != 1 && insn.imm != 1 << 16 {
+                        return Err(Reject::new(
+                            pc,
+                            "addr_space_cast insn can only convert between address space 1 and 0",
+                        ));
+                    }
+                    return Err(Reject::new(
+                        pc,
+                        "addr_space_cast insn can only be used in a program that has an associated arena",
+                    ));
+                }
+                if !ok || insn.imm != 0 {
+                    return Err(Reject::new(pc, "BPF_MOV uses reserved fields"));
+                }
+                self.check_src(pc, insn.src)?;
+            } else if insn.src != 0 || insn.off != 0 {
+                return Err(Reject::new(pc, "BPF_MOV uses reserved fields"));
+            }
+            self.check_dst(pc, dst)?;
+            if is_x {
+                let src = self.regs()[insn.src as usize];
+                let new = if alu64 {
+                    if insn.off == 0 {
+                        src
+                    } else if self.is_pointer_value(insn.src) {
+                        return Err(Reject::new(
+                            pc,
+                            format!("R{} sign-extension part of pointer", insn.src),
+                        ));
+                    } else if src.typ == RegType::Scalar {
+                        let mut v = src.var;
+                        v.sext_from((insn.off / 8) as u8);
+                        RegState::scalar(v)
+                    } else {
+                        RegState::unknown()
+                    }
+                } else if self.is_pointer_value(insn.src) {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{} partial copy of pointer", insn.src),
+                    ));
+                } else if src.typ == RegType::Scalar {
+                    let mut v = src.var;
+                    if insn.off == 0 {
+                        v.zext32();
+                        v.sync();
+                    } else {
+                        v.sext32_from((insn.off / 8) as u8);
+                    }
+                    RegState::scalar(v)
+                } else {
+                    let mut v = Scalar::UNKNOWN;
+                    v.zext32();
+                    v.sync();
+                    RegState::scalar(v)
+                };
+                self.regs_mut()[dst as usize] = new;
+            } else {
+                let v = if alu64 {
+                    insn.imm as i64 as u64
+                } else {
+                    insn.imm as u32 as u64
+                };
+                self.regs_mut()[dst as usize] = RegState::konst(v);
+            }
+            return Ok(());
+        }
+        if opc > BPF_END {
+            return Err(Reject::new(pc, format!("invalid BPF_ALU opcode {:x}", opc)));
+        }
+        let signed_ok = opc == BPF_MOD || opc == BPF_DIV;
+        let bad_off = (insn.off != 0 && insn.off != 1) || (insn.off == 1 && !signed_ok);
+        if is_x {
+            if insn.imm != 0 || bad_off {
+                return Err(Reject::new(pc, "BPF_ALU uses reserved fields"));
+            }
+            self.check_src(pc, insn.src)?;
+        } else if insn.src != 0 || bad_off {
+            return Err(Reject::new(pc, "BPF_ALU uses reserved fields"));
+        }
+        self.check_src(pc, dst)?;
+        if signed_ok && !is_x && insn.imm == 0 {
+            return Err(Reject::new(pc, "div by zero"));
+        }
+        if matches!(opc, BPF_LSH | BPF_RSH | BPF_ARSH) && !is_x {
+            let size = if alu64 { 64 } else { 32 };
+            if insn.imm < 0 || insn.imm >= size {
+                return Err(Reject::new(pc, format!("invalid shift {}", insn.imm)));
+            }
+        }
+        self.check_dst(pc, dst)?;
+        self.adjust_reg_min_max_vals(pc, insn)
+    }
+
+    fn adjust_reg_min_max_vals(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
+        let opc = op(insn.opcode);
+        let alu64 = class(insn.opcode) == BPF_ALU64;
+        let dst_reg = self.regs()[insn.dst as usize];
+        let (src_reg, src_is_reg) = if source(insn.opcode) == BPF_X {
+            (self.regs()[insn.src as usize], true)
+        } else {
+            (RegState::konst(insn.imm as i64 as u64), false)
+        };
+        if src_reg.is_pointer() {
+            if dst_reg.is_pointer() {
+                if opc == BPF_SUB && !self.strict() {
+                    self.regs_mut()[insn.dst as usize] = RegState::unknown();
+                    return Ok(());
+                }
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "R{} pointer {} pointer prohibited",
+                        insn.dst,
+                        op_str(insn.opcode)
+                    ),
+                ));
+            }
+            return self.adjust_ptr(pc, insn, src_reg, dst_reg, true, src_is_reg);
+        }
+        if dst_reg.is_pointer() {
+            return self.adjust_ptr(pc, insn, dst_reg, src_reg, false, src_is_reg);
+        }
+        let sop = match opc {
+            BPF_ADD => Some(ScalarOp::Add),
+            BPF_SUB => Some(ScalarOp::Sub),
+            BPF_MUL => Some(ScalarOp::Mul),
+            BPF_AND => Some(ScalarOp::And),
+            BPF_OR => Some(ScalarOp::Or),
+            BPF_XOR => Some(ScalarOp::Xor),
+            BPF_LSH => Some(ScalarOp::Lsh),
+            BPF_RSH => Some(ScalarOp::Rsh),
+            BPF_ARSH => Some(ScalarOp::Arsh),
+            _ => None,
+        };
+        let new = match sop {
+            Some(o) => alu(o, &dst_reg.var, &src_reg.var, !alu64),
+            None => {
+                let mut u = Scalar::UNKNOWN;
+                if !alu64 {
+                    u.zext32();
+                    u.sync();
+                }
+                u
+            }
+        };
+        self.regs_mut()[insn.dst as usize] = RegState::scalar(new);
+        Ok(())
+    }
+
+    fn check_sane_offset(&self, pc: usize, r: &RegState, typ: RegType) -> Result<(), Reject> {
+        let name = typ.name();
+        if r.var.is_const() {
+            let val = r.var.value() as i64;
+            if !(-MAX_VAR_OFF + 1..MAX_VAR_OFF).contains(&val) {
+                return Err(Reject::new(
+                    pc,
+                    format!("math between {name} pointer and {val} is not allowed"),
+                ));
+            }
+        }
+        if !(-MAX_VAR_OFF + 1..MAX_VAR_OFF).contains(&(r.off as i64)) {
+            return Err(Reject::new(
+                pc,
+                format!("{name} pointer offset {} is not allowed", r.off),
+            ));
+        }
+        if r.var.smin == i64::MIN {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "math between {name} pointer and register with unbounded min value is not allowed"
+                ),
+            ));
+        }
+        if !(-MAX_VAR_OFF + 1..MAX_VAR_OFF).contains(&r.var.smin) {
+            return Err(Reject::new(
+                pc,
+                format!("value {} makes {name} pointer be out of bounds", r.var.smin),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `adjust_ptr_min_max_vals`; `swapped` is true for `scalar += pointer`.
+    fn adjust_ptr(
+        &mut self,
+        pc: usize,
+        insn: Insn,
+        ptr: RegState,
+        off_reg: RegState,
+        swapped: bool,
+        src_is_reg: bool,
+    ) -> Result<(), Reject> {
+        let opc = op(insn.opcode);
+        let dst = insn.dst;
+        let o = &off_reg.var;
+        let known = o.is_const();
+        if (known && (o.smin != o.smax || o.umin != o.umax)) || o.smin > o.smax || o.umin > o.umax {
+            self.regs_mut()[dst as usize] = RegState::unknown();
+            return Ok(());
+        }
+        if class(insn.opcode) != BPF_ALU64 {
+            if opc == BPF_SUB && !self.strict() {
+                self.regs_mut()[dst as usize] = RegState::unknown();
+                return Ok(());
+            }
+            return Err(Reject::new(
+                pc,
+                format!("R{dst} 32-bit pointer arithmetic prohibited"),
+            ));
+        }
+        if ptr.typ.maybe_null() {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "R{dst} pointer arithmetic on {} prohibited, null-check it first",
+                    ptr.typ.name()
+                ),
+            ));
+        }
+        let allowed = match ptr.typ {
+            RegType::Ctx | RegType::MapValue | RegType::Stack | RegType::Pkt | RegType::Mem => true,
+            RegType::MapPtr => known && o.smin == 0 && opc == BPF_ADD,
+            _ => false,
+        };
+        if !allowed {
+            return Err(Reject::new(
+                pc,
+                format!("R{dst} pointer arithmetic on {} prohibited", ptr.typ.name()),
+            ));
+        }
+        self.check_sane_offset(pc, &off_reg, ptr.typ)?;
+        self.check_sane_offset(pc, &ptr, ptr.typ)?;
+        let sanitize = self.strict() && (opc == BPF_ADD || opc == BPF_SUB) && src_is_reg;
+        if sanitize {
+            if !matches!(ptr.typ, RegType::Stack | RegType::MapValue) {
+                let r = if swapped { insn.src } else { dst };
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "R{r} has pointer with unsupported alu operation, pointer arithmetic with it prohibited for !root"
+                    ),
+                ));
+            }
+            if !known && (o.smin < 0) != (o.smax < 0) {
+                let r = if swapped { dst } else { insn.src };
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "R{r} has unknown scalar with mixed signed bounds, pointer arithmetic with it prohibited for !root"
+                    ),
+                ));
+            }
+        }
+        let mut d = ptr;
+        d.var.unbound32();
+        let p = &ptr.var;
+        match opc {
+            BPF_ADD => {
+                let sum = ptr.off as i64 + o.smin;
+                if known && sum == sum as i32 as i64 {
+                    d.var = ptr.var;
+                    d.off = sum as i32;
+                } else {
+                    d.var.smin = p.smin.checked_add(o.smin).unwrap_or(i64::MIN);
+                    d.var.smax = p.smax.checked_add(o.smax).unwrap_or(i64::MAX);
+                    if p.smin.checked_add(o.smin).is_none() || p.smax.checked_add(o.smax).is_none()
+                    {
+                        d.var.smin = i64::MIN;
+                        d.var.smax = i64::MAX;
+                    }
+                    match (p.umin.checked_add(o.umin), p.umax.checked_add(o.umax)) {
+                        (Some(a), Some(b)) => {
+                            d.var.umin = a;
+                            d.var.umax = b;
+                        }
+                        _ => {
+                            d.var.umin = 0;
+                            d.var.umax = u64::MAX;
+                        }
+                    }
+                    d.var.var_off = p.var_off.add(o.var_off);
+                    d.var.unbound32();
+                    if ptr.typ == RegType::Pkt {
+                        d.id = self.new_id();
+                        d.range = 0;
+                    }
+                }
+            }
+            BPF_SUB => {
+                if swapped {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{dst} tried to subtract pointer from scalar"),
+                    ));
+                }
+                if ptr.typ == RegType::Stack {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{dst} subtraction from stack pointer prohibited"),
+                    ));
+                }
+                let diff = ptr.off as i64 - o.smin;
+                if known && diff == diff as i32 as i64 {
+                    d.var = ptr.var;
+                    d.off = diff as i32;
+                } else {
+                    match (p.smin.checked_sub(o.smax), p.smax.checked_sub(o.smin)) {
+                        (Some(a), Some(b)) => {
+                            d.var.smin = a;
+                            d.var.smax = b;
+                        }
+                        _ => {
+                            d.var.smin = i64::MIN;
+                            d.var.smax = i64::MAX;
+                        }
+                    }
+                    if p.umin < o.umax {
+                        d.var.umin = 0;
+                        d.var.umax = u64::MAX;
+                    } else {
+                        d.var.umin = p.umin - o.umax;
+                        d.var.umax = p.umax - o.umin;
+                    }
+                    d.var.var_off = p.var_off.sub(o.var_off);
+                    d.var.unbound32();
+                    if ptr.typ == RegType::Pkt {
+                        d.id = self.new_id();
+                        if o.smin < 0 {
+                            d.range = 0;
+                        }
+                    }
+                }
+            }
+            BPF_AND | BPF_OR | BPF_XOR => {
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "R{dst} bitwise operator {} on pointer prohibited",
+                        op_str(insn.opcode)
+                    ),
+                ));
+            }
+            _ => {
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "R{dst} pointer arithmetic with {} operator prohibited",
+                        op_str(insn.opcode)
+                    ),
+                ));
+            }
+        }
+        self.check_sane_offset(pc, &d, ptr.typ)?;
+        d.var.sync();
+        if self.strict() {
+            match d.typ {
+                RegType::Stack => {
+                    let off = d.off as i64 + d.var.var_off.value as i64;
+                    if !d.var.is_const() {
+                        return Err(Reject::new(
+                            pc,
+                            format!(
+                                "R{dst} variable stack access prohibited for !root, var_off={} off={}",
+                                d.var.var_off, off
+                            ),
+                        ));
+                    }
+                    if !(-512..0).contains(&off) {
+                        return Err(Reject::new(
+                            pc,
+                            format!(
+                                "R{dst} stack pointer arithmetic goes out of range, prohibited for !root; off={off}"
+                            ),
+                        ));
+                    }
+                }
+                RegType::MapValue
+                    if self
+                        .check_map_access(pc, dst, &d, d.off as i64, 1, false)
+                        .is_err() =>
+                {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "R{dst} pointer arithmetic of map value goes out of range, prohibited for !root"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        self.regs_mut()[dst as usize] = d;
+        Ok(())
+    }
+}

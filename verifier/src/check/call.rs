@@ -1,0 +1,512 @@
+//! Calls: helper calls checked against the kernel's sock_ops prototypes (`check_helper_call`,
+//! `check_func_arg`, `check_mem_size_reg`, `check_map_func_compatibility`) and BPF-to-BPF
+//! calls (`check_func_call`: new frame, depth limit).
+
+use sockops_ctx::helper_ids::helper_id;
+use sockops_vm::{Insn, MapType};
+
+use super::{Env, MAX_CALL_FRAMES, Step};
+use crate::error::Reject;
+use crate::helpers::{Arg, MEM_TYPES, Ret, SOCK_TYPES, might_sleep, needs_perfmon, proto};
+use crate::reg::{RegState, RegType};
+use crate::stack::{ByteType, Stack};
+use crate::state::Frame;
+
+/// `BPF_MAX_VAR_SIZ`.
+const MAX_VAR_SIZ: u64 = 1 << 29;
+/// `__BPF_FUNC_MAX_ID` on the reference kernel.
+const FUNC_MAX_ID: i32 = 212;
+
+#[derive(Default)]
+struct Meta {
+    map: Option<u32>,
+    /// (register, byte count) of an uninitialised-memory argument to mark written.
+    raw: Option<(u8, i64)>,
+    raw_mode: bool,
+    const_key: Option<u64>,
+}
+
+fn func_name(id: i32) -> String {
+    match u32::try_from(id).ok().and_then(helper_id) {
+        Some(h) => format!("bpf_{}", h.name),
+        None => "unknown".to_string(),
+    }
+}
+
+impl Env<'_> {
+    pub(super) fn check_func_call(&mut self, pc: usize, insn: Insn) -> Result<Step, Reject> {
+        let target = (pc as i64 + insn.imm as i64 + 1) as usize;
+        let curframe = self.cur.curframe();
+        if curframe + 1 >= MAX_CALL_FRAMES {
+            return Err(Reject::new(
+                pc,
+                format!("the call stack of {} frames is too deep", curframe + 2),
+            ));
+        }
+        let callee_sub = self.cfg.subprog_of(target);
+        let caller_sub = self.cur.cur().subprog;
+        if !self.call_edges.contains(&(caller_sub, callee_sub)) {
+            self.call_edges.push((caller_sub, callee_sub));
+        }
+        let mut regs = [RegState::NOT_INIT; 11];
+        regs[1..6].copy_from_slice(&self.regs()[1..6]);
+        regs[10] = RegState {
+            frameno: (curframe + 1) as u8,
+            ..RegState::pointer(RegType::Stack)
+        };
+        for r in 0..6 {
+            self.regs_mut()[r] = RegState::NOT_INIT;
+        }
+        self.cur.frames.push(Frame {
+            regs,
+            stack: Stack::default(),
+            callsite: pc,
+            subprog: callee_sub,
+        });
+        Ok(Step::Goto(target))
+    }
+
+    fn arg_type_error(&self, pc: usize, regno: u8, reg: &RegState, expected: &str) -> Reject {
+        Reject::new(
+            pc,
+            format!("R{regno} type={} expected={expected}", reg.typ.name()),
+        )
+    }
+
+    /// `check_helper_mem_access`.
+    fn check_helper_mem_access(
+        &mut self,
+        pc: usize,
+        regno: u8,
+        size: i64,
+        write: bool,
+        zero_ok: bool,
+        raw: bool,
+    ) -> Result<(), Reject> {
+        let reg = self.regs()[regno as usize];
+        match reg.typ {
+            RegType::Pkt => {
+                self.check_packet_access(pc, regno, &reg, reg.off as i64, size, zero_ok)
+            }
+            RegType::MapValue => {
+                self.check_map_access(pc, regno, &reg, reg.off as i64, size, zero_ok)
+            }
+            RegType::Stack => {
+                if size == 0 && !zero_ok {
+                    return Err(Reject::new(pc, "invalid zero-sized read"));
+                }
+                self.check_stack_range_initialized(
+                    pc,
+                    regno,
+                    &reg,
+                    reg.off as i64,
+                    size,
+                    write,
+                    raw,
+                )
+            }
+            _ => {
+                if zero_ok && size == 0 && reg.is_const(0) {
+                    return Ok(());
+                }
+                Err(Reject::new(
+                    pc,
+                    format!("R{regno} type={} expected=fp", reg.typ.name()),
+                ))
+            }
+        }
+    }
+
+    /// `check_mem_size_reg`.
+    fn check_mem_size_reg(
+        &mut self,
+        pc: usize,
+        regno: u8,
+        write: bool,
+        zero_ok: bool,
+        meta: &mut Meta,
+    ) -> Result<(), Reject> {
+        let reg = self.regs()[regno as usize];
+        let raw = meta.raw_mode && reg.var.is_const();
+        if reg.var.smin < 0 {
+            return Err(Reject::new(
+                pc,
+                format!("R{regno} min value is negative, either use unsigned or 'var &= const'"),
+            ));
+        }
+        if reg.var.umin == 0 && !zero_ok {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "R{regno} invalid zero-sized read: u64=[{},{}]",
+                    reg.var.umin, reg.var.umax
+                ),
+            ));
+        }
+        if reg.var.umax >= MAX_VAR_SIZ {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "R{regno} unbounded memory access, use 'var &= const' or 'if (var < const)'"
+                ),
+            ));
+        }
+        let size = reg.var.umax as i64;
+        self.check_helper_mem_access(pc, regno - 1, size, write, zero_ok, raw)?;
+        if raw {
+            meta.raw = Some((regno - 1, size));
+        }
+        Ok(())
+    }
+
+    /// Reads a constant array key from the stack (`get_constant_map_key`).
+    fn constant_map_key(&self, key: &RegState, key_size: i64) -> Option<u64> {
+        if key.typ != RegType::Stack || !key.var.is_const() {
+            return None;
+        }
+        let off = key.off as i64 + key.var.value() as i64;
+        let stack = &self.cur.frames.get(key.frameno as usize)?.stack;
+        let (_, first) = Stack::locate(off as i32);
+        let slot = stack.slot(off as i32)?;
+        let mut zeros = 0;
+        let mut i = first as i64;
+        while i >= 0 && slot.bytes[i as usize] == ByteType::Zero {
+            zeros += 1;
+            i -= 1;
+        }
+        if zeros >= key_size {
+            return Some(0);
+        }
+        if slot.bytes[7] != ByteType::Spill || slot.spilled.typ != RegType::Scalar {
+            return None;
+        }
+        let mut spill = 0;
+        let mut i = first as i64;
+        while i >= 0 && slot.bytes[i as usize] == ByteType::Spill {
+            spill += 1;
+            i -= 1;
+        }
+        if spill != key_size || !slot.spilled.var.is_const() {
+            return None;
+        }
+        Some(slot.spilled.var.value())
+    }
+
+    fn check_func_arg(
+        &mut self,
+        pc: usize,
+        i: usize,
+        arg: Arg,
+        args: &[Arg],
+        meta: &mut Meta,
+    ) -> Result<(), Reject> {
+        let regno = (i + 1) as u8;
+        self.check_src(pc, regno)?;
+        let reg = self.regs()[regno as usize];
+        if arg == Arg::Anything {
+            if self.is_pointer_value(regno) {
+                return Err(Reject::new(
+                    pc,
+                    format!("R{regno} leaks addr into helper function"),
+                ));
+            }
+            return Ok(());
+        }
+        let mem_arg = matches!(
+            arg,
+            Arg::MapKey
+                | Arg::MapValue
+                | Arg::UninitMapValue
+                | Arg::MemRead
+                | Arg::MemReadWrite
+                | Arg::UninitMem
+                | Arg::LongOut
+        );
+        if reg.typ == RegType::Pkt && mem_arg {
+            return Err(Reject::new(
+                pc,
+                "helper access to the packet is not allowed",
+            ));
+        }
+        let null_ok = matches!(arg, Arg::CtxOrNull);
+        if !(null_ok && reg.is_const(0)) {
+            let ok = match arg {
+                Arg::Ctx | Arg::CtxOrNull => reg.typ == RegType::Ctx,
+                Arg::ConstMapPtr => reg.typ == RegType::MapPtr,
+                Arg::SockCommon => {
+                    matches!(
+                        reg.typ,
+                        RegType::Sock | RegType::SockCommon | RegType::TcpSock
+                    )
+                }
+                Arg::ConstSize | Arg::ConstSizeOrZero => reg.typ == RegType::Scalar,
+                _ if mem_arg => matches!(
+                    reg.typ,
+                    RegType::Stack | RegType::Pkt | RegType::MapValue | RegType::Mem
+                ),
+                _ => false,
+            };
+            if !ok {
+                let expected = match arg {
+                    Arg::Ctx | Arg::CtxOrNull => "ctx",
+                    Arg::ConstMapPtr => "map_ptr",
+                    Arg::SockCommon => SOCK_TYPES,
+                    Arg::ConstSize | Arg::ConstSizeOrZero => "scalar",
+                    _ => MEM_TYPES,
+                };
+                return Err(self.arg_type_error(pc, regno, &reg, expected));
+            }
+            // check_func_arg_reg_off: only memory-like pointers may carry an offset.
+            if !matches!(
+                reg.typ,
+                RegType::Stack | RegType::Pkt | RegType::MapValue | RegType::Mem | RegType::Scalar
+            ) {
+                if reg.off < 0 {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "negative offset {} ptr R{regno} off={} disallowed",
+                            reg.typ.name(),
+                            reg.off
+                        ),
+                    ));
+                }
+                if reg.off != 0 {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "dereference of modified {} ptr R{regno} off={} disallowed",
+                            reg.typ.name(),
+                            reg.off
+                        ),
+                    ));
+                }
+                if !reg.var.is_const() || reg.var.value() != 0 {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "variable {} access var_off={} disallowed",
+                            reg.typ.name(),
+                            reg.var.var_off
+                        ),
+                    ));
+                }
+            }
+        }
+        match arg {
+            Arg::ConstMapPtr => meta.map = Some(reg.map),
+            Arg::MapKey => {
+                let Some(m) = meta.map.and_then(|m| self.maps.get(m as usize).copied()) else {
+                    return Err(Reject::new(pc, "invalid map_ptr to access map->key"));
+                };
+                self.check_helper_mem_access(pc, regno, m.key_size as i64, false, false, false)?;
+                if matches!(m.map_type, MapType::Array | MapType::PercpuArray) {
+                    meta.const_key = self.constant_map_key(&reg, m.key_size as i64);
+                }
+            }
+            Arg::MapValue | Arg::UninitMapValue => {
+                let Some(m) = meta.map.and_then(|m| self.maps.get(m as usize).copied()) else {
+                    return Err(Reject::new(pc, "invalid map_ptr to access map->value"));
+                };
+                let uninit = arg == Arg::UninitMapValue;
+                self.check_helper_mem_access(
+                    pc,
+                    regno,
+                    m.value_size as i64,
+                    uninit,
+                    false,
+                    uninit,
+                )?;
+                if uninit && reg.typ == RegType::Stack && reg.var.is_const() {
+                    meta.raw = Some((regno, m.value_size as i64));
+                }
+            }
+            Arg::MemRead | Arg::MemReadWrite => meta.raw_mode = false,
+            Arg::UninitMem => meta.raw_mode = true,
+            Arg::ConstSize | Arg::ConstSizeOrZero => {
+                let write = matches!(args.get(i.wrapping_sub(1)), Some(Arg::UninitMem));
+                self.check_mem_size_reg(pc, regno, write, arg == Arg::ConstSizeOrZero, meta)?;
+            }
+            Arg::LongOut => {
+                self.check_helper_mem_access(pc, regno, 8, true, false, true)?;
+                if reg.typ == RegType::Stack && reg.var.is_const() {
+                    meta.raw = Some((regno, 8));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn map_func_compatible(&self, pc: usize, map: Option<u32>, id: u32) -> Result<(), Reject> {
+        let Some(m) = map else { return Ok(()) };
+        let Some(def) = self.maps.get(m as usize) else {
+            return Ok(());
+        };
+        let t = def.map_type;
+        let ok_map_side = match t {
+            MapType::ProgArray => id == 12,
+            MapType::PerfEventArray => matches!(id, 22 | 25 | 55),
+            MapType::Ringbuf => matches!(id, 130 | 131 | 134 | 198 | 199 | 200),
+            MapType::Sockmap => {
+                if matches!(id, 2) {
+                    return Err(Reject::new(pc, "cannot update sockmap in this context"));
+                }
+                matches!(id, 1 | 3 | 53)
+            }
+            MapType::Sockhash => {
+                if matches!(id, 2) {
+                    return Err(Reject::new(pc, "cannot update sockmap in this context"));
+                }
+                matches!(id, 1 | 3 | 70)
+            }
+            MapType::Queue | MapType::Stack => matches!(id, 87..=89),
+            MapType::SkStorage => matches!(id, 107 | 108 | 194),
+            _ => true,
+        };
+        let ok_func_side = match id {
+            12 => t == MapType::ProgArray,
+            22 | 25 | 55 => t == MapType::PerfEventArray,
+            130 | 131 | 134 => t == MapType::Ringbuf,
+            37 => false,
+            53 => t == MapType::Sockmap,
+            70 => t == MapType::Sockhash,
+            87..=89 => matches!(t, MapType::Queue | MapType::Stack),
+            195 => matches!(
+                t,
+                MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash
+            ),
+            107 | 108 => t == MapType::SkStorage,
+            _ => true,
+        };
+        if ok_map_side && ok_func_side {
+            Ok(())
+        } else {
+            Err(Reject::new(
+                pc,
+                format!(
+                    "cannot pass map_type {} into func {}#{}",
+                    t.kernel_id(),
+                    func_name(id as i32),
+                    id
+                ),
+            ))
+        }
+    }
+
+    pub(super) fn check_helper_call(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
+        let id = insn.imm;
+        if !(0..FUNC_MAX_ID).contains(&id) {
+            return Err(Reject::new(
+                pc,
+                format!("invalid func {}#{id}", func_name(id)),
+            ));
+        }
+        let uid = id as u32;
+        let info = helper_id(uid);
+        let callable = info.map(|h| h.sock_ops_callable).unwrap_or(false)
+            && !(self.opts.strict && needs_perfmon(uid));
+        if !callable {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "program of this type cannot use helper {}#{id}",
+                    func_name(id)
+                ),
+            ));
+        }
+        if info.map(|h| h.gpl_only).unwrap_or(false) && !self.opts.gpl_compatible {
+            return Err(Reject::new(
+                pc,
+                "cannot call GPL-restricted function from non-GPL compatible program",
+            ));
+        }
+        if might_sleep(uid) {
+            return Err(Reject::new(
+                pc,
+                "helper call might sleep in a non-sleepable prog",
+            ));
+        }
+        let Some(p) = proto(uid) else {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "helper {}#{id} is not supported by this verifier",
+                    func_name(id)
+                ),
+            )
+            .unsupported());
+        };
+        if self.opts.require_runtime_helpers && self.helpers.get(uid).is_none() {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "helper {}#{id} is not implemented by this runtime",
+                    func_name(id)
+                ),
+            )
+            .unsupported());
+        }
+        let mut meta = Meta::default();
+        for (i, a) in p.args.iter().enumerate() {
+            if let Arg::Unmodelled(what) = a {
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "helper {}#{id} argument {what} is not supported",
+                        func_name(id)
+                    ),
+                )
+                .unsupported());
+            }
+            self.check_func_arg(pc, i, *a, p.args, &mut meta)?;
+        }
+        if let Some((regno, n)) = meta.raw {
+            for k in 0..n {
+                self.check_mem_access(pc, regno, k, 1, true, super::mem::Val::None, false, false)?;
+            }
+        }
+        for r in 1..6 {
+            self.regs_mut()[r] = RegState::NOT_INIT;
+        }
+        let r0 = match p.ret {
+            Ret::Integer => RegState::unknown(),
+            Ret::Void => RegState::NOT_INIT,
+            Ret::CpuId => Self::bounded_scalar(self.opts.nr_cpu_ids.saturating_sub(1) as u64),
+            Ret::TcpSockOrNull => RegState {
+                id: self.new_id(),
+                ..RegState::pointer(RegType::TcpSockOrNull)
+            },
+            Ret::MapValueOrNull => {
+                let map = meta.map.unwrap_or(0);
+                let def = self.maps.get(map as usize).copied();
+                let non_null = uid == 1
+                    && def.is_some_and(|d| {
+                        matches!(d.map_type, MapType::Array | MapType::PercpuArray)
+                            && meta.const_key.is_some_and(|k| k < d.max_entries as u64)
+                    });
+                if non_null {
+                    RegState {
+                        map,
+                        ..RegState::pointer(RegType::MapValue)
+                    }
+                } else {
+                    RegState {
+                        map,
+                        id: self.new_id(),
+                        ..RegState::pointer(RegType::MapValueOrNull)
+                    }
+                }
+            }
+        };
+        self.regs_mut()[0] = r0;
+        self.map_func_compatible(pc, meta.map, uid)?;
+        if uid == 12 && self.cfg.subprog_starts.len() > 1 {
+            return Err(Reject::new(
+                pc,
+                "mixing of tail_calls and bpf-to-bpf calls is not supported",
+            ));
+        }
+        Ok(())
+    }
+}

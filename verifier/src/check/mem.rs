@@ -1,0 +1,1012 @@
+//! Memory instructions (`check_mem_access` and friends): loads, stores, atomics and LD_IMM64
+//! against the context (through the sock_ops field table), the stack (slot states, spills and
+//! fills), map values, packet data and socket pointers.
+
+use sockops_ctx::field_table::{AccessKind, LoadYields, check_access, check_sock_access};
+use sockops_vm::Insn;
+use sockops_vm::opcode::*;
+
+use super::Env;
+use crate::error::Reject;
+use crate::reg::{RegState, RegType};
+use crate::scalar::Scalar;
+use crate::stack::{ByteType, MAX_STACK, Slot};
+use crate::tnum::Tnum;
+
+/// `BPF_MAX_VAR_OFF`.
+const MAX_VAR_OFF: i64 = 1 << 29;
+
+/// Formats a tnum as the kernel's messages do (a plain number when constant).
+pub(crate) fn tn(t: Tnum) -> String {
+    if t.is_const() {
+        format!("{}", t.value as i64)
+    } else {
+        format!("{t}")
+    }
+}
+
+fn size_bytes(opcode: u8) -> i64 {
+    match size(opcode) {
+        BPF_B => 1,
+        BPF_H => 2,
+        BPF_W => 4,
+        _ => 8,
+    }
+}
+
+/// Where the value of a store comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum Val {
+    /// A load into this register.
+    Load(u8),
+    /// A store of this register.
+    Reg(u8),
+    /// A store of an immediate (BPF_ST).
+    Imm(i32),
+    /// No register involved (atomics' checks, helper writes).
+    None,
+}
+
+impl Val {
+    fn regno(self) -> Option<u8> {
+        match self {
+            Val::Load(r) | Val::Reg(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+fn sock_type(t: RegType) -> bool {
+    matches!(t, RegType::Sock | RegType::SockCommon | RegType::TcpSock)
+}
+
+/// `bpf_tcp_sock_is_valid_access`.
+fn tcp_sock_access_ok(off: i64, size: i64) -> bool {
+    if !(0..112).contains(&off) || off % size != 0 {
+        return false;
+    }
+    match off {
+        80 | 88 => size == 8,
+        _ => size == 4,
+    }
+}
+
+fn is_spilled(slot: &Slot) -> bool {
+    slot.bytes[7] == ByteType::Spill
+}
+
+impl Env<'_> {
+    fn save_aux_ptr_type(&mut self, pc: usize, t: RegType) -> Result<(), Reject> {
+        let mismatch_ok = |t: RegType| {
+            !matches!(
+                t,
+                RegType::Ctx | RegType::Sock | RegType::SockCommon | RegType::TcpSock
+            )
+        };
+        match self.aux_ptr.get(&pc) {
+            None => {
+                self.aux_ptr.insert(pc, t);
+                Ok(())
+            }
+            Some(&prev) if prev != t && (!mismatch_ok(t) || !mismatch_ok(prev)) => Err(
+                Reject::new(pc, "same insn cannot be used with different pointers"),
+            ),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub(super) fn check_ldx(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
+        self.check_src(pc, insn.src)?;
+        self.check_dst(pc, insn.dst)?;
+        let t = self.regs()[insn.src as usize].typ;
+        let sx = mode(insn.opcode) == BPF_MEMSX;
+        self.check_mem_access(
+            pc,
+            insn.src,
+            insn.off as i64,
+            size_bytes(insn.opcode),
+            false,
+            Val::Load(insn.dst),
+            sx,
+            false,
+        )?;
+        self.save_aux_ptr_type(pc, t)
+    }
+
+    pub(super) fn check_stx(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
+        self.check_src(pc, insn.src)?;
+        self.check_src(pc, insn.dst)?;
+        let t = self.regs()[insn.dst as usize].typ;
+        self.check_mem_access(
+            pc,
+            insn.dst,
+            insn.off as i64,
+            size_bytes(insn.opcode),
+            true,
+            Val::Reg(insn.src),
+            false,
+            false,
+        )?;
+        self.save_aux_ptr_type(pc, t)
+    }
+
+    pub(super) fn check_st(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
+        self.check_src(pc, insn.dst)?;
+        let t = self.regs()[insn.dst as usize].typ;
+        self.check_mem_access(
+            pc,
+            insn.dst,
+            insn.off as i64,
+            size_bytes(insn.opcode),
+            true,
+            Val::Imm(insn.imm),
+            false,
+            false,
+        )?;
+        self.save_aux_ptr_type(pc, t)
+    }
+
+    pub(super) fn check_atomic(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
+        let imm = insn.imm;
+        let valid = [
+            BPF_ADD as i32,
+            BPF_ADD as i32 | BPF_FETCH,
+            BPF_AND as i32,
+            BPF_AND as i32 | BPF_FETCH,
+            BPF_OR as i32,
+            BPF_OR as i32 | BPF_FETCH,
+            BPF_XOR as i32,
+            BPF_XOR as i32 | BPF_FETCH,
+            BPF_XCHG,
+            BPF_CMPXCHG,
+        ];
+        if !valid.contains(&imm) {
+            if imm == 0x100 || imm == 0x110 {
+                return Err(Reject::new(
+                    pc,
+                    "load-acquire/store-release are not supported by this runtime",
+                ));
+            }
+            return Err(Reject::new(
+                pc,
+                format!("BPF_ATOMIC uses invalid atomic opcode {:02x}", imm),
+            ));
+        }
+        let sz = size(insn.opcode);
+        if sz != BPF_W && sz != BPF_DW {
+            return Err(Reject::new(pc, "invalid atomic operand size"));
+        }
+        self.check_src(pc, insn.src)?;
+        self.check_src(pc, insn.dst)?;
+        if imm == BPF_CMPXCHG {
+            self.check_src(pc, 0)?;
+            if self.is_pointer_value(0) {
+                return Err(Reject::new(pc, "R0 leaks addr into mem"));
+            }
+        }
+        if self.is_pointer_value(insn.src) {
+            return Err(Reject::new(
+                pc,
+                format!("R{} leaks addr into mem", insn.src),
+            ));
+        }
+        let dt = self.regs()[insn.dst as usize].typ;
+        if matches!(
+            dt,
+            RegType::Ctx | RegType::Pkt | RegType::Sock | RegType::SockCommon | RegType::TcpSock
+        ) {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "BPF_ATOMIC stores into R{} {} is not allowed",
+                    insn.dst,
+                    dt.name()
+                ),
+            ));
+        }
+        let load_reg = if imm & BPF_FETCH != 0 {
+            let r = if imm == BPF_CMPXCHG { 0 } else { insn.src };
+            self.check_dst(pc, r)?;
+            Some(r)
+        } else {
+            None
+        };
+        let sz = size_bytes(insn.opcode);
+        self.check_mem_access(
+            pc,
+            insn.dst,
+            insn.off as i64,
+            sz,
+            false,
+            Val::None,
+            false,
+            true,
+        )?;
+        if let Some(r) = load_reg {
+            self.check_mem_access(
+                pc,
+                insn.dst,
+                insn.off as i64,
+                sz,
+                false,
+                Val::Load(r),
+                false,
+                true,
+            )?;
+        }
+        self.check_mem_access(
+            pc,
+            insn.dst,
+            insn.off as i64,
+            sz,
+            true,
+            Val::None,
+            false,
+            true,
+        )
+    }
+
+    pub(super) fn check_ld_imm(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
+        if size(insn.opcode) != BPF_DW {
+            return Err(Reject::new(pc, "invalid BPF_LD_IMM insn"));
+        }
+        if insn.off != 0 {
+            return Err(Reject::new(pc, "BPF_LD_IMM64 uses reserved fields"));
+        }
+        self.check_dst(pc, insn.dst)?;
+        let hi = self.insns.get(pc + 1).map(|i| i.imm).unwrap_or(0);
+        let r = match insn.src {
+            0 => RegState::konst((insn.imm as u32 as u64) | ((hi as u32 as u64) << 32)),
+            BPF_PSEUDO_MAP_FD => RegState {
+                map: insn.imm as u32,
+                ..RegState::pointer(RegType::MapPtr)
+            },
+            BPF_PSEUDO_MAP_VALUE => RegState {
+                map: insn.imm as u32,
+                off: hi,
+                ..RegState::pointer(RegType::MapValue)
+            },
+            _ => {
+                return Err(Reject::new(
+                    pc,
+                    "this kind of LD_IMM64 is not supported by this runtime",
+                ));
+            }
+        };
+        self.regs_mut()[insn.dst as usize] = r;
+        Ok(())
+    }
+
+    fn check_ptr_alignment(
+        &self,
+        pc: usize,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        strict_once: bool,
+    ) -> Result<(), Reject> {
+        let (desc, strict) = match reg.typ {
+            RegType::Pkt => return Ok(()), // no strict alignment on this architecture
+            RegType::MapValue => ("value ", strict_once),
+            RegType::Ctx => ("context ", strict_once),
+            RegType::Stack => ("stack ", true),
+            RegType::Sock => ("sock ", strict_once),
+            RegType::SockCommon => ("sock_common ", strict_once),
+            RegType::TcpSock => ("tcp_sock ", strict_once),
+            _ => ("", strict_once),
+        };
+        if !strict || size == 1 {
+            return Ok(());
+        }
+        let t = reg
+            .var
+            .var_off
+            .add(Tnum::konst((reg.off as i64 + off) as u64));
+        if !t.is_aligned(size as u64) {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "misaligned {desc}access off {}+{}+{} size {}",
+                    tn(reg.var.var_off),
+                    reg.off,
+                    off,
+                    size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `__check_mem_access` for a region of `mem_size` bytes.
+    fn mem_in_range(off: i64, size: i64, mem_size: i64, zero_ok: bool) -> bool {
+        let size_ok = size > 0 || (size == 0 && zero_ok);
+        off >= 0 && size_ok && off + size <= mem_size
+    }
+
+    /// `check_mem_region_access` / `check_map_access` for a map value.
+    pub(crate) fn check_map_access(
+        &self,
+        pc: usize,
+        regno: u8,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        zero_ok: bool,
+    ) -> Result<(), Reject> {
+        let mem_size = self
+            .maps
+            .get(reg.map as usize)
+            .map(|m| m.value_size as i64)
+            .unwrap_or(0);
+        self.check_region(pc, regno, reg, off, size, mem_size, zero_ok)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_region(
+        &self,
+        pc: usize,
+        regno: u8,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        mem_size: i64,
+        zero_ok: bool,
+    ) -> Result<(), Reject> {
+        let v = &reg.var;
+        if v.smin < 0
+            && (v.smin == i64::MIN
+                || (off + v.smin) != (off + v.smin) as i32 as i64
+                || v.smin + off < 0)
+        {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "R{regno} min value is negative, either use unsigned index or do a if (index >=0) check."
+                ),
+            ));
+        }
+        if !Self::mem_in_range(v.smin + off, size, mem_size, zero_ok) {
+            return Err(Reject::new(
+                pc,
+                format!("R{regno} min value is outside of the allowed memory range"),
+            ));
+        }
+        if v.umax >= MAX_VAR_OFF as u64 {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "R{regno} unbounded memory access, make sure to bounds check any such access"
+                ),
+            ));
+        }
+        if !Self::mem_in_range(v.umax as i64 + off, size, mem_size, zero_ok) {
+            return Err(Reject::new(
+                pc,
+                format!("R{regno} max value is outside of the allowed memory range"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `check_packet_access`.
+    pub(crate) fn check_packet_access(
+        &self,
+        pc: usize,
+        regno: u8,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        zero_ok: bool,
+    ) -> Result<(), Reject> {
+        if reg.var.smin < 0 {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "R{regno} min value is negative, either use unsigned index or do a if (index >=0) check."
+                ),
+            ));
+        }
+        if reg.range < 0 || !Self::mem_in_range(off, size, reg.range as i64, zero_ok) {
+            return Err(Reject::new(
+                pc,
+                format!("R{regno} offset is outside of the packet"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `check_mem_access`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn check_mem_access(
+        &mut self,
+        pc: usize,
+        regno: u8,
+        off: i64,
+        size: i64,
+        write: bool,
+        val: Val,
+        is_ldsx: bool,
+        strict_once: bool,
+    ) -> Result<(), Reject> {
+        let reg = self.regs()[regno as usize];
+        self.check_ptr_alignment(pc, &reg, off, size, strict_once)?;
+        let off = off + reg.off as i64;
+        let leaks = |env: &Env<'_>| -> bool {
+            write && matches!(val, Val::Reg(r) if env.is_pointer_value(r))
+        };
+        match reg.typ {
+            RegType::MapValue => {
+                if leaks(self) {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{} leaks addr into map", val.regno().unwrap_or(0)),
+                    ));
+                }
+                self.check_map_access(pc, regno, &reg, off, size, false)?;
+                if let Val::Load(d) = val {
+                    self.regs_mut()[d as usize] = RegState::unknown();
+                }
+            }
+            RegType::Mem | RegType::MemOrNull => {
+                if reg.typ == RegType::MemOrNull {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{regno} invalid mem access '{}'", reg.typ.name()),
+                    ));
+                }
+                if leaks(self) {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{} leaks addr into mem", val.regno().unwrap_or(0)),
+                    ));
+                }
+                self.check_region(pc, regno, &reg, off, size, reg.map as i64, false)?;
+                if let Val::Load(d) = val {
+                    self.regs_mut()[d as usize] = RegState::unknown();
+                }
+            }
+            RegType::Ctx => {
+                if leaks(self) {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{} leaks addr into ctx", val.regno().unwrap_or(0)),
+                    ));
+                }
+                if reg.off < 0 {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "negative offset ctx ptr R{regno} off={} disallowed",
+                            reg.off
+                        ),
+                    ));
+                }
+                if reg.off != 0 {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "dereference of modified ctx ptr R{regno} off={} disallowed",
+                            reg.off
+                        ),
+                    ));
+                }
+                if !reg.var.is_const() || reg.var.value() != 0 {
+                    return Err(Reject::new(
+                        pc,
+                        format!("variable ctx access var_off={} disallowed", reg.var.var_off),
+                    ));
+                }
+                let kind = match val {
+                    Val::Imm(_) => AccessKind::StoreImm,
+                    _ if write => AccessKind::StoreReg,
+                    _ => AccessKind::Load,
+                };
+                let acc = check_access(off, size as u32, kind)
+                    .map_err(|e| Reject::new(pc, e.to_string()))?;
+                if let Val::Load(d) = val {
+                    let r = match acc.yields {
+                        LoadYields::Scalar => RegState::unknown(),
+                        LoadYields::SocketOrNull => RegState {
+                            id: self.new_id(),
+                            ..RegState::pointer(RegType::SockOrNull)
+                        },
+                        LoadYields::Packet => RegState::pointer(RegType::Pkt),
+                        LoadYields::PacketEnd => RegState::pointer(RegType::PktEnd),
+                    };
+                    self.regs_mut()[d as usize] = r;
+                }
+            }
+            RegType::Stack => {
+                self.check_stack_within_bounds(pc, regno, &reg, off, size, write)?;
+                if write {
+                    self.check_stack_write(pc, &reg, off, size, val)?;
+                } else {
+                    self.check_stack_read(pc, regno, &reg, off, size, val)?;
+                }
+            }
+            RegType::Pkt => {
+                if write {
+                    return Err(Reject::new(pc, "cannot write into packet"));
+                }
+                self.check_packet_access(pc, regno, &reg, off, size, false)?;
+                if let Val::Load(d) = val {
+                    self.regs_mut()[d as usize] = RegState::unknown();
+                }
+            }
+            t if sock_type(t) => {
+                if write {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{regno} cannot write into {}", t.name()),
+                    ));
+                }
+                if reg.var.smin < 0 {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "R{regno} min value is negative, either use unsigned index or do a if (index >=0) check."
+                        ),
+                    ));
+                }
+                let ok = match t {
+                    RegType::Sock => check_sock_access(off, size as u32).is_ok(),
+                    RegType::TcpSock => tcp_sock_access_ok(off, size),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{regno} invalid {} access off={off} size={size}", t.name()),
+                    ));
+                }
+                if let Val::Load(d) = val {
+                    self.regs_mut()[d as usize] = RegState::unknown();
+                }
+            }
+            RegType::MapPtr => {
+                return Err(Reject::new(
+                    pc,
+                    "'struct bpf_map' access is not supported by this runtime",
+                ));
+            }
+            t => {
+                return Err(Reject::new(
+                    pc,
+                    format!("R{regno} invalid mem access '{}'", t.name()),
+                ));
+            }
+        }
+        if let Val::Load(d) = val
+            && size < 8
+            && self.regs()[d as usize].typ == RegType::Scalar
+        {
+            let r = &mut self.regs_mut()[d as usize];
+            if is_ldsx {
+                r.var.coerce_to_size(size as u8);
+                r.var.sext_from(size as u8);
+            } else {
+                r.var.coerce_to_size(size as u8);
+            }
+        }
+        Ok(())
+    }
+
+    /// `check_stack_access_within_bounds`.
+    pub(crate) fn check_stack_within_bounds(
+        &mut self,
+        pc: usize,
+        regno: u8,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        write: bool,
+    ) -> Result<(), Reject> {
+        let extra = if write { " write to" } else { " read from" };
+        let (min_off, max_off) = if reg.var.is_const() {
+            let m = reg.var.value() as i64 + off;
+            (m, m + size)
+        } else {
+            if reg.var.smax >= MAX_VAR_OFF || reg.var.smin <= -MAX_VAR_OFF {
+                return Err(Reject::new(
+                    pc,
+                    format!("invalid unbounded variable-offset{extra} stack R{regno}"),
+                ));
+            }
+            (reg.var.smin + off, reg.var.smax + off + size)
+        };
+        let frame = reg.frameno as usize;
+        let allocated = self
+            .cur
+            .frames
+            .get(frame)
+            .map(|f| f.stack.depth())
+            .unwrap_or(0) as i64;
+        let min_valid = if write || !self.opts.strict {
+            -(MAX_STACK as i64)
+        } else {
+            -allocated
+        };
+        let bad = min_off < min_valid || min_off > -1 || max_off > 0 || size < 0;
+        if bad {
+            return Err(Reject::new(
+                pc,
+                if reg.var.is_const() {
+                    format!("invalid{extra} stack R{regno} off={off} size={size}")
+                } else {
+                    format!(
+                        "invalid variable-offset{extra} stack R{regno} var_off={} off={off} size={size}",
+                        tn(reg.var.var_off)
+                    )
+                },
+            ));
+        }
+        if let Some(f) = self.cur.frames.get_mut(frame) {
+            f.stack.grow_to(min_off as i32);
+        }
+        self.note_stack_depth(frame, -min_off as i32);
+        Ok(())
+    }
+
+    fn check_stack_write(
+        &mut self,
+        pc: usize,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        val: Val,
+    ) -> Result<(), Reject> {
+        let frame = reg.frameno as usize;
+        if !reg.var.is_const() {
+            return self.check_stack_write_var(pc, reg, off, size, val);
+        }
+        let off = (off + reg.var.value() as i64) as i32;
+        let size = size as usize;
+        let cur_frame = self.cur.curframe();
+        let value = val.regno().map(|r| self.regs()[r as usize]);
+        let strict = self.opts.strict;
+        let slot = *self.cur.frames[frame].stack.slot_mut(off);
+        if strict && is_spilled(&slot) && slot.spilled.typ != RegType::Scalar && size != 8 {
+            return Err(Reject::new(
+                pc,
+                "attempt to corrupt spilled pointer on stack",
+            ));
+        }
+        let aligned = off % 8 == 0;
+        let spill = |stack_slot: &mut Slot, r: RegState, size: usize| {
+            stack_slot.spilled = r;
+            for i in (8 - size)..8 {
+                stack_slot.bytes[i] = ByteType::Spill;
+            }
+            for i in 0..(8 - size) {
+                if !matches!(stack_slot.bytes[i], ByteType::Zero | ByteType::Invalid) {
+                    stack_slot.bytes[i] = ByteType::Misc;
+                }
+            }
+        };
+        match (value, val) {
+            (Some(r), _) if aligned && r.typ == RegType::Scalar => {
+                let s = self.cur.frames[frame].stack.slot_mut(off);
+                spill(s, r, size);
+            }
+            (None, Val::Imm(imm)) if aligned => {
+                let s = self.cur.frames[frame].stack.slot_mut(off);
+                spill(s, RegState::konst(imm as i64 as u64), size);
+            }
+            (Some(r), _) if r.is_pointer() => {
+                if size != 8 {
+                    return Err(Reject::new(pc, "invalid size of register spill"));
+                }
+                if frame != cur_frame && r.typ == RegType::Stack {
+                    return Err(Reject::new(
+                        pc,
+                        "cannot spill pointers to stack into stack frame of the caller",
+                    ));
+                }
+                let s = self.cur.frames[frame].stack.slot_mut(off);
+                spill(s, r, size);
+            }
+            _ => {
+                let zero = matches!(value, Some(r) if r.is_const(0)) || matches!(val, Val::Imm(0));
+                let s = self.cur.frames[frame].stack.slot_mut(off);
+                s.spilled = RegState::NOT_INIT;
+                if is_spilled(s) {
+                    for b in s.bytes.iter_mut() {
+                        if *b != ByteType::Invalid {
+                            *b = ByteType::Misc;
+                        }
+                    }
+                }
+                let t = if zero { ByteType::Zero } else { ByteType::Misc };
+                for i in 0..size as i32 {
+                    self.cur.frames[frame].stack.set_byte(off + i, t);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_stack_write_var(
+        &mut self,
+        pc: usize,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        val: Val,
+    ) -> Result<(), Reject> {
+        let frame = reg.frameno as usize;
+        let value = val.regno().map(|r| self.regs()[r as usize]);
+        let zero = matches!(value, Some(r) if r.is_const(0)) || matches!(val, Val::Imm(0));
+        let min_off = reg.var.smin + off;
+        let max_off = reg.var.smax + off + size;
+        let strict = self.opts.strict;
+        for i in min_off..max_off {
+            let i = i as i32;
+            let stack = &mut self.cur.frames[frame].stack;
+            let b = stack.byte(i);
+            if strict && b != ByteType::Misc && b != ByteType::Zero {
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "spilled ptr in range of var-offset stack write; insn {pc}, ptr off: {i}"
+                    ),
+                ));
+            }
+            let slot = *stack.slot_mut(i);
+            if zero
+                && b == ByteType::Spill
+                && slot.spilled.typ == RegType::Scalar
+                && slot.spilled.is_const(0)
+            {
+                continue;
+            }
+            stack.slot_mut(i).spilled = RegState::NOT_INIT;
+            let nt = if zero && b == ByteType::Zero {
+                ByteType::Zero
+            } else {
+                ByteType::Misc
+            };
+            stack.set_byte(i, nt);
+        }
+        Ok(())
+    }
+
+    fn check_stack_read(
+        &mut self,
+        pc: usize,
+        regno: u8,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        val: Val,
+    ) -> Result<(), Reject> {
+        let var = !reg.var.is_const();
+        let dst = match val {
+            Val::Load(d) => Some(d),
+            _ => None,
+        };
+        if dst.is_none() && var {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "variable offset stack pointer cannot be passed into helper function; var_off={} off={off} size={size}",
+                    tn(reg.var.var_off)
+                ),
+            ));
+        }
+        if var {
+            if self.opts.strict {
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "R{regno} variable offset stack access prohibited for !root, var_off={}",
+                        tn(reg.var.var_off)
+                    ),
+                ));
+            }
+            self.check_stack_range_initialized(pc, regno, reg, off, size, false, false)?;
+            let min_off = reg.var.smin + off;
+            let max_off = reg.var.smax + off + size;
+            let frame = reg.frameno as usize;
+            let all_zero = (min_off..max_off)
+                .all(|i| self.cur.frames[frame].stack.byte(i as i32) == ByteType::Zero);
+            if let Some(d) = dst {
+                self.regs_mut()[d as usize] = if all_zero {
+                    RegState::konst(0)
+                } else {
+                    RegState::unknown()
+                };
+            }
+            return Ok(());
+        }
+        let off = (off + reg.var.value() as i64) as i32;
+        self.check_stack_read_fixed(pc, reg.frameno as usize, off, size as i32, dst)
+    }
+
+    fn check_stack_read_fixed(
+        &mut self,
+        pc: usize,
+        frame: usize,
+        off: i32,
+        size: i32,
+        dst: Option<u8>,
+    ) -> Result<(), Reject> {
+        let allow_uninit = !self.opts.strict;
+        let slot = self.cur.frames[frame]
+            .stack
+            .slot(off)
+            .copied()
+            .unwrap_or(Slot::INVALID);
+        let (_, first) = crate::stack::Stack::locate(off);
+        let first = first as i32;
+        if is_spilled(&slot) {
+            let mut spill_size = 1;
+            let mut i = 7;
+            while i > 0 && slot.bytes[i - 1] == ByteType::Spill {
+                spill_size += 1;
+                i -= 1;
+            }
+            let sp = slot.spilled;
+            if size != 8 || spill_size != 8 {
+                if sp.typ != RegType::Scalar {
+                    return Err(Reject::new(pc, "invalid size of register fill"));
+                }
+                let Some(d) = dst else { return Ok(()) };
+                if size <= spill_size && off % 8 == 0 {
+                    self.regs_mut()[d as usize] = sp;
+                } else {
+                    let (mut spill_cnt, mut zero_cnt) = (0, 0);
+                    for k in 0..size {
+                        let idx = (first - k).rem_euclid(8) as usize;
+                        match slot.bytes[idx] {
+                            ByteType::Spill => spill_cnt += 1,
+                            ByteType::Misc => {}
+                            ByteType::Zero => zero_cnt += 1,
+                            ByteType::Invalid if allow_uninit => {}
+                            ByteType::Invalid => {
+                                return Err(Reject::new(
+                                    pc,
+                                    format!("invalid read from stack off {off}+{k} size {size}"),
+                                ));
+                            }
+                        }
+                    }
+                    let r = if (spill_cnt == size && sp.is_const(0)) || zero_cnt == size {
+                        RegState::konst(0)
+                    } else {
+                        RegState::unknown()
+                    };
+                    self.regs_mut()[d as usize] = r;
+                }
+            } else if let Some(d) = dst {
+                self.regs_mut()[d as usize] = sp;
+            } else if self.opts.strict && sp.is_pointer() {
+                return Err(Reject::new(
+                    pc,
+                    format!("leaking pointer from stack off {off}"),
+                ));
+            }
+            return Ok(());
+        }
+        let stack = &self.cur.frames[frame].stack;
+        let mut zeros = 0;
+        for k in 0..size {
+            match stack.byte(off + k) {
+                ByteType::Misc => {}
+                ByteType::Zero => zeros += 1,
+                ByteType::Invalid if allow_uninit => {}
+                _ => {
+                    return Err(Reject::new(
+                        pc,
+                        format!("invalid read from stack off {off}+{k} size {size}"),
+                    ));
+                }
+            }
+        }
+        if let Some(d) = dst {
+            self.regs_mut()[d as usize] = if zeros == size {
+                RegState::konst(0)
+            } else {
+                RegState::unknown()
+            };
+        }
+        Ok(())
+    }
+
+    /// `check_stack_range_initialized`: helper access to `size` stack bytes at `reg + off`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn check_stack_range_initialized(
+        &mut self,
+        pc: usize,
+        regno: u8,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        write: bool,
+        raw: bool,
+    ) -> Result<(), Reject> {
+        self.check_stack_within_bounds(pc, regno, reg, off, size, write)?;
+        let (min_off, max_off) = if reg.var.is_const() {
+            let m = reg.var.value() as i64 + off;
+            (m, m)
+        } else {
+            if self.opts.strict {
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "R{regno} variable offset stack access prohibited for !root, var_off={}",
+                        tn(reg.var.var_off)
+                    ),
+                ));
+            }
+            (reg.var.smin + off, reg.var.smax + off)
+        };
+        if raw && reg.var.is_const() {
+            return Ok(());
+        }
+        let frame = reg.frameno as usize;
+        let allow_uninit = !self.opts.strict;
+        let strict = self.opts.strict;
+        for i in min_off..max_off + size {
+            let i = i as i32;
+            let stack = &mut self.cur.frames[frame].stack;
+            let b = stack.byte(i);
+            match b {
+                ByteType::Misc => continue,
+                ByteType::Zero => {
+                    if write {
+                        stack.set_byte(i, ByteType::Misc);
+                    }
+                    continue;
+                }
+                ByteType::Invalid if allow_uninit => {
+                    if write {
+                        stack.set_byte(i, ByteType::Misc);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let slot = *stack.slot_mut(i);
+            if is_spilled(&slot) && (slot.spilled.typ == RegType::Scalar || !strict) {
+                if write {
+                    let s = stack.slot_mut(i);
+                    s.spilled = RegState::unknown();
+                    for bt in s.bytes.iter_mut() {
+                        if *bt != ByteType::Invalid {
+                            *bt = ByteType::Misc;
+                        }
+                    }
+                }
+                continue;
+            }
+            if reg.var.is_const() {
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "invalid read from stack R{regno} off {}+{} size {size}",
+                        min_off,
+                        i as i64 - min_off
+                    ),
+                ));
+            }
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "invalid read from stack R{regno} var_off {}+{} size {size}",
+                    tn(reg.var.var_off),
+                    i as i64 - min_off
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A scalar known to be in `[0, n)`, for helpers.
+    pub(crate) fn bounded_scalar(max_inclusive: u64) -> RegState {
+        let mut s = Scalar::UNKNOWN;
+        s.umin = 0;
+        s.umax = max_inclusive;
+        s.sync();
+        RegState::scalar(s)
+    }
+}

@@ -1,0 +1,470 @@
+//! Path exploration (`do_check` in kernel/bpf/verifier.c): walks every path from the entry,
+//! one instruction at a time, pushing the other side of each undecided branch, and prunes a
+//! path when its state at a prune point is covered by an explored one (`is_state_visited`).
+//! The per-instruction rules live in the sibling modules.
+
+mod alu;
+mod call;
+mod jmp;
+mod mem;
+
+use std::collections::HashMap;
+
+use sockops_vm::{HelperTable, Insn, MapDef};
+
+use crate::cfg::Cfg;
+use crate::error::Reject;
+use crate::reg::{RegState, RegType};
+use crate::stack::Stack;
+use crate::state::{Frame, State, states_equal};
+use crate::{Stats, VerifyOptions};
+
+/// The kernel's processed-instruction limit (`BPF_COMPLEXITY_LIMIT_INSNS`).
+pub const INSN_LIMIT: u64 = 1_000_000;
+/// The kernel's limit on pending branches (`BPF_COMPLEXITY_LIMIT_JMP_SEQ`).
+pub const JMP_SEQ_LIMIT: usize = 8192;
+/// Maximum call depth (`MAX_CALL_FRAMES`).
+pub const MAX_CALL_FRAMES: usize = 8;
+
+/// A checkpoint: an explored state stored at a prune point.
+struct Node {
+    state: State,
+    pc: usize,
+    /// Hash of the current frame's registers (quick filter for the loop check).
+    regs_hash: u64,
+    branches: u32,
+    parent: Option<usize>,
+    hit: u32,
+    miss: u32,
+}
+
+fn regs_hash(state: &State) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    state.cur().regs.hash(&mut h);
+    state.frames.len().hash(&mut h);
+    h.finish()
+}
+
+/// A path waiting to be explored.
+struct Pending {
+    state: State,
+    pc: usize,
+    prev_pc: usize,
+    parent: Option<usize>,
+}
+
+/// What an instruction step does to the path.
+pub(crate) enum Step {
+    /// Continue at this instruction.
+    Goto(usize),
+    /// The path ended at an `exit` of the main program.
+    Done,
+}
+
+/// The verifier environment for one program.
+pub(crate) struct Env<'a> {
+    pub insns: &'a [Insn],
+    pub maps: &'a [MapDef],
+    pub helpers: &'a HelperTable,
+    pub opts: &'a VerifyOptions,
+    pub cfg: &'a Cfg,
+    /// Stack depth used per subprogram.
+    pub subprog_depth: Vec<i32>,
+    /// Call edges seen: (caller subprog, callee subprog).
+    pub call_edges: Vec<(usize, usize)>,
+    pub id_gen: u32,
+    pub insn_processed: u64,
+    jmps_processed: u64,
+    prev_jmps: u64,
+    prev_insns: u64,
+    nodes: Vec<Node>,
+    /// Explored states whose paths are all finished, per instruction (usable for pruning).
+    complete: HashMap<usize, Vec<usize>>,
+    /// Number of stored states per instruction whose paths are still being explored.
+    in_progress: HashMap<usize, usize>,
+    /// In-progress states by (instruction, register hash), for infinite-loop detection.
+    in_progress_by_hash: HashMap<(usize, u64), Vec<usize>>,
+    pending: Vec<Pending>,
+    peak_states: usize,
+    live_states: usize,
+    /// The current path's state.
+    pub cur: State,
+    cur_parent: Option<usize>,
+    /// The log (kernel style, for `-v`).
+    pub log: String,
+    /// Pointer type each load/store instruction was first seen with (`save_aux_ptr_type`).
+    pub aux_ptr: HashMap<usize, RegType>,
+}
+
+impl<'a> Env<'a> {
+    pub(crate) fn new(
+        insns: &'a [Insn],
+        maps: &'a [MapDef],
+        helpers: &'a HelperTable,
+        opts: &'a VerifyOptions,
+        cfg: &'a Cfg,
+    ) -> Env<'a> {
+        let mut regs = [RegState::NOT_INIT; 11];
+        regs[1] = RegState::pointer(RegType::Ctx);
+        regs[10] = RegState::pointer(RegType::Stack);
+        let cur = State {
+            frames: vec![Frame {
+                regs,
+                stack: Stack::default(),
+                callsite: 0,
+                subprog: 0,
+            }],
+        };
+        Env {
+            insns,
+            maps,
+            helpers,
+            opts,
+            cfg,
+            subprog_depth: vec![0; cfg.subprog_starts.len()],
+            call_edges: Vec::new(),
+            id_gen: 0,
+            insn_processed: 0,
+            jmps_processed: 0,
+            prev_jmps: 0,
+            prev_insns: 0,
+            nodes: Vec::new(),
+            complete: HashMap::new(),
+            in_progress: HashMap::new(),
+            in_progress_by_hash: HashMap::new(),
+            pending: Vec::new(),
+            peak_states: 0,
+            live_states: 0,
+            cur,
+            cur_parent: None,
+            log: String::new(),
+            aux_ptr: HashMap::new(),
+        }
+    }
+
+    /// True in strict mode (no CAP_PERFMON): pointer leaks and comparisons are refused.
+    pub fn strict(&self) -> bool {
+        self.opts.strict
+    }
+
+    /// A fresh id.
+    pub fn new_id(&mut self) -> u32 {
+        self.id_gen += 1;
+        self.id_gen
+    }
+
+    /// Registers of the current frame.
+    pub fn regs(&self) -> &[RegState; 11] {
+        &self.cur.cur().regs
+    }
+
+    /// Registers of the current frame, mutably.
+    pub fn regs_mut(&mut self) -> &mut [RegState; 11] {
+        &mut self.cur.cur_mut().regs
+    }
+
+    /// Pushes the other side of a branch (`push_stack`).
+    pub fn push_branch(&mut self, state: State, pc: usize, prev_pc: usize) -> Result<(), Reject> {
+        if self.pending.len() + 1 > JMP_SEQ_LIMIT {
+            return Err(Reject::new(
+                prev_pc,
+                format!(
+                    "The sequence of {} jumps is too complex.",
+                    self.pending.len() + 1
+                ),
+            ));
+        }
+        if let Some(p) = self.cur_parent {
+            self.nodes[p].branches += 1;
+        }
+        self.pending.push(Pending {
+            state,
+            pc,
+            prev_pc,
+            parent: self.cur_parent,
+        });
+        Ok(())
+    }
+
+    fn update_branch_counts(&mut self, mut node: Option<usize>) {
+        while let Some(n) = node {
+            self.nodes[n].branches = self.nodes[n].branches.saturating_sub(1);
+            if self.nodes[n].branches > 0 {
+                break;
+            }
+            let (pc, h) = (self.nodes[n].pc, self.nodes[n].regs_hash);
+            if let Some(c) = self.in_progress.get_mut(&pc) {
+                *c = c.saturating_sub(1);
+            }
+            if let Some(v) = self.in_progress_by_hash.get_mut(&(pc, h)) {
+                v.retain(|&x| x != n);
+                if v.is_empty() {
+                    self.in_progress_by_hash.remove(&(pc, h));
+                }
+            }
+            self.complete.entry(pc).or_default().push(n);
+            node = self.nodes[n].parent;
+        }
+    }
+
+    /// `is_state_visited`: true if the current path can be pruned here.
+    fn is_state_visited(&mut self, pc: usize) -> Result<bool, Reject> {
+        let mut add_new_state =
+            self.jmps_processed - self.prev_jmps >= 2 && self.insn_processed - self.prev_insns >= 8;
+        let allow_uninit = !self.opts.strict;
+        let cur_hash = regs_hash(&self.cur);
+        if self.in_progress.get(&pc).copied().unwrap_or(0) > 0 {
+            if let Some(ids) = self.in_progress_by_hash.get(&(pc, cur_hash)) {
+                for &id in ids {
+                    let node = &self.nodes[id];
+                    if node.branches > 0
+                        && node.state.frames.len() == self.cur.frames.len()
+                        && node.state.cur().regs == self.cur.cur().regs
+                        && states_equal(&node.state, &self.cur, true, allow_uninit)
+                    {
+                        return Err(Reject::new(
+                            pc,
+                            format!("infinite loop detected at insn {pc}"),
+                        ));
+                    }
+                }
+            }
+            if self.jmps_processed - self.prev_jmps < 20
+                && self.insn_processed - self.prev_insns < 100
+            {
+                add_new_state = false;
+            }
+        }
+        let list = self.complete.remove(&pc).unwrap_or_default();
+        let mut evict = Vec::new();
+        let mut pruned = false;
+        for &id in &list {
+            let node = &self.nodes[id];
+            if states_equal(&node.state, &self.cur, false, allow_uninit) {
+                self.nodes[id].hit += 1;
+                pruned = true;
+                break;
+            }
+            if add_new_state {
+                self.nodes[id].miss += 1;
+            }
+            let n = &self.nodes[id];
+            if n.miss > n.hit * 3 + 3 {
+                evict.push(id);
+            }
+        }
+        let mut list = list;
+        if !evict.is_empty() {
+            list.retain(|id| !evict.contains(id));
+            self.live_states -= evict.len();
+        }
+        self.complete.insert(pc, list);
+        if pruned {
+            return Ok(true);
+        }
+        if !add_new_state {
+            return Ok(false);
+        }
+        self.prev_jmps = self.jmps_processed;
+        self.prev_insns = self.insn_processed;
+        let id = self.nodes.len();
+        self.nodes.push(Node {
+            state: self.cur.clone(),
+            pc,
+            regs_hash: cur_hash,
+            branches: 1,
+            parent: self.cur_parent,
+            hit: 0,
+            miss: 0,
+        });
+        self.cur_parent = Some(id);
+        *self.in_progress.entry(pc).or_default() += 1;
+        self.in_progress_by_hash
+            .entry((pc, cur_hash))
+            .or_default()
+            .push(id);
+        self.live_states += 1;
+        self.peak_states = self.peak_states.max(self.live_states);
+        Ok(false)
+    }
+
+    /// Pops the next pending path into `cur`; false when none is left.
+    fn pop_path(&mut self) -> Option<(usize, usize)> {
+        let p = self.pending.pop()?;
+        self.cur = p.state;
+        self.cur_parent = p.parent;
+        Some((p.pc, p.prev_pc))
+    }
+
+    /// Explores every path. Returns the statistics on success.
+    pub(crate) fn run(&mut self) -> Result<Stats, Reject> {
+        let mut pc = 0usize;
+        loop {
+            self.insn_processed += 1;
+            if self.insn_processed > INSN_LIMIT {
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "BPF program is too large. Processed {} insn",
+                        self.insn_processed
+                    ),
+                ));
+            }
+            let pruned = if self.cfg.prune_point.get(pc).copied().unwrap_or(false) {
+                self.is_state_visited(pc)?
+            } else {
+                false
+            };
+            let ended = if pruned {
+                true
+            } else {
+                let insn = self.insns.get(pc).copied().ok_or_else(|| {
+                    Reject::new(
+                        pc,
+                        format!("invalid insn idx {pc} insn_cnt {}", self.insns.len()),
+                    )
+                })?;
+                if matches!(insn.opcode & 7, 5 | 6) {
+                    self.jmps_processed += 1;
+                }
+                match self.step(pc, insn)? {
+                    Step::Goto(next) => {
+                        pc = next;
+                        false
+                    }
+                    Step::Done => true,
+                }
+            };
+            if ended {
+                let parent = self.cur_parent;
+                self.update_branch_counts(parent);
+                match self.pop_path() {
+                    Some((next, _prev)) => pc = next,
+                    None => break,
+                }
+            }
+        }
+        self.check_max_stack_depth()?;
+        Ok(Stats {
+            insns_processed: self.insn_processed,
+            total_states: self.nodes.len() as u64,
+            peak_states: self.peak_states as u64,
+            stack_depth: self.subprog_depth.clone(),
+        })
+    }
+
+    fn step(&mut self, pc: usize, insn: Insn) -> Result<Step, Reject> {
+        use sockops_vm::opcode::*;
+        match class(insn.opcode) {
+            BPF_ALU | BPF_ALU64 => {
+                self.check_alu(pc, insn)?;
+                Ok(Step::Goto(pc + 1))
+            }
+            BPF_LDX => {
+                self.check_ldx(pc, insn)?;
+                Ok(Step::Goto(pc + 1))
+            }
+            BPF_STX => {
+                if mode(insn.opcode) == BPF_ATOMIC {
+                    self.check_atomic(pc, insn)?;
+                } else if mode(insn.opcode) != BPF_MEM || insn.imm != 0 {
+                    return Err(Reject::new(pc, "BPF_STX uses reserved fields"));
+                } else {
+                    self.check_stx(pc, insn)?;
+                }
+                Ok(Step::Goto(pc + 1))
+            }
+            BPF_ST => {
+                if mode(insn.opcode) != BPF_MEM || insn.src != 0 {
+                    return Err(Reject::new(pc, "BPF_ST uses reserved fields"));
+                }
+                self.check_st(pc, insn)?;
+                Ok(Step::Goto(pc + 1))
+            }
+            BPF_JMP | BPF_JMP32 => self.check_jmp(pc, insn),
+            _ => {
+                // BPF_LD
+                let m = mode(insn.opcode);
+                if m == BPF_ABS || m == BPF_IND {
+                    return Err(Reject::new(
+                        pc,
+                        "BPF_LD_[ABS|IND] instructions not allowed for this program type",
+                    ));
+                }
+                self.check_ld_imm(pc, insn)?;
+                Ok(Step::Goto(pc + 2))
+            }
+        }
+    }
+
+    /// `check_reg_arg(regno, SRC_OP)`.
+    pub fn check_src(&self, pc: usize, r: u8) -> Result<(), Reject> {
+        if r > 10 {
+            return Err(Reject::new(pc, format!("R{r} is invalid")));
+        }
+        if self.regs()[r as usize].typ == RegType::NotInit {
+            return Err(Reject::new(pc, format!("R{r} !read_ok")));
+        }
+        Ok(())
+    }
+
+    /// `check_reg_arg(regno, DST_OP)`.
+    pub fn check_dst(&self, pc: usize, r: u8) -> Result<(), Reject> {
+        if r > 10 {
+            return Err(Reject::new(pc, format!("R{r} is invalid")));
+        }
+        if r == 10 {
+            return Err(Reject::new(pc, "frame pointer is read only"));
+        }
+        Ok(())
+    }
+
+    /// Records stack use of the current subprogram.
+    pub fn note_stack_depth(&mut self, frame: usize, depth: i32) {
+        let sub = self.cur.frames[frame].subprog;
+        if let Some(d) = self.subprog_depth.get_mut(sub) {
+            *d = (*d).max(depth);
+        }
+    }
+
+    /// `check_max_stack_depth`: the deepest call chain's combined (16-byte rounded) stack.
+    fn check_max_stack_depth(&self) -> Result<(), Reject> {
+        let round = |d: i32| (d + 15) / 16 * 16;
+        // Depth-first over the call graph from subprog 0.
+        fn walk(
+            env: &Env<'_>,
+            sub: usize,
+            depth: i32,
+            frames: usize,
+            seen: &mut Vec<usize>,
+            round: &dyn Fn(i32) -> i32,
+        ) -> Result<(), Reject> {
+            let d = depth + round(env.subprog_depth[sub]);
+            if d > 512 {
+                return Err(Reject::new(
+                    env.cfg.subprog_starts[sub],
+                    format!("combined stack size of {frames} calls is {d}. Too large"),
+                ));
+            }
+            if seen.contains(&sub) {
+                return Ok(());
+            }
+            seen.push(sub);
+            let mut callees: Vec<usize> = env
+                .call_edges
+                .iter()
+                .filter(|(a, _)| *a == sub)
+                .map(|(_, b)| *b)
+                .collect();
+            callees.sort_unstable();
+            callees.dedup();
+            for c in callees {
+                walk(env, c, d, frames + 1, seen, round)?;
+            }
+            seen.pop();
+            Ok(())
+        }
+        walk(self, 0, 0, 1, &mut Vec::new(), &round)
+    }
+}

@@ -1,0 +1,140 @@
+//! Helper prototypes as the kernel declares them for sock_ops programs (`sock_ops_func_proto`
+//! and `bpf_base_func_proto`): argument types with the kernel's compatible register types,
+//! return types, and which helpers need CAP_PERFMON.
+
+/// A helper argument type (kernel `enum bpf_arg_type`, with the flags that matter here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// ARG_ANYTHING.
+    Anything,
+    /// ARG_PTR_TO_CTX.
+    Ctx,
+    /// ARG_PTR_TO_CTX_OR_NULL.
+    CtxOrNull,
+    /// ARG_CONST_MAP_PTR.
+    ConstMapPtr,
+    /// ARG_PTR_TO_MAP_KEY.
+    MapKey,
+    /// ARG_PTR_TO_MAP_VALUE (read).
+    MapValue,
+    /// ARG_PTR_TO_MAP_VALUE | MEM_UNINIT | MEM_WRITE.
+    UninitMapValue,
+    /// ARG_PTR_TO_MEM | MEM_RDONLY.
+    MemRead,
+    /// ARG_PTR_TO_MEM (read and write).
+    MemReadWrite,
+    /// ARG_PTR_TO_UNINIT_MEM (written).
+    UninitMem,
+    /// ARG_CONST_SIZE.
+    ConstSize,
+    /// ARG_CONST_SIZE_OR_ZERO.
+    ConstSizeOrZero,
+    /// ARG_PTR_TO_SOCK_COMMON.
+    SockCommon,
+    /// ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_WRITE of 8 bytes (`long *res`).
+    LongOut,
+    /// An argument type this verifier does not model; the call is refused as unsupported.
+    Unmodelled(&'static str),
+}
+
+/// A helper return type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ret {
+    /// RET_INTEGER.
+    Integer,
+    /// RET_VOID.
+    Void,
+    /// RET_PTR_TO_MAP_VALUE_OR_NULL.
+    MapValueOrNull,
+    /// RET_PTR_TO_TCP_SOCK_OR_NULL.
+    TcpSockOrNull,
+    /// An integer in `[0, nr_cpu_ids - 1]` (get_smp_processor_id).
+    CpuId,
+}
+
+/// A kernel helper prototype.
+#[derive(Clone, Copy, Debug)]
+pub struct Proto {
+    /// Arguments r1.. (fewer than five means the rest are ARG_DONTCARE).
+    pub args: &'static [Arg],
+    /// Return type.
+    pub ret: Ret,
+}
+
+const fn p(args: &'static [Arg], ret: Ret) -> Proto {
+    Proto { args, ret }
+}
+
+use Arg::*;
+
+/// The prototype of helper `id` for sock_ops, if this verifier models it.
+pub fn proto(id: u32) -> Option<Proto> {
+    let i = Ret::Integer;
+    Some(match id {
+        1 => p(&[ConstMapPtr, MapKey], Ret::MapValueOrNull),
+        2 => p(&[ConstMapPtr, MapKey, MapValue, Anything], i),
+        3 => p(&[ConstMapPtr, MapKey], i),
+        5 | 7 | 14 | 15 | 17 | 35 | 42 | 80 | 118 | 125 | 160 | 208 => p(&[], i),
+        8 => p(&[], Ret::CpuId),
+        6 => p(&[MemRead, ConstSize], i),
+        12 => p(&[Ctx, ConstMapPtr, Anything], Ret::Void),
+        16 => p(&[UninitMem, ConstSize], i),
+        22 => p(&[ConstMapPtr, Anything], i),
+        25 => p(&[Ctx, ConstMapPtr, Anything, MemRead, ConstSizeOrZero], i),
+        37 => p(&[ConstMapPtr, Anything], i),
+        46 => p(&[Ctx], i),
+        49 => p(&[Ctx, Anything, Anything, MemRead, ConstSize], i),
+        53 | 70 => p(&[Ctx, ConstMapPtr, MapKey, Anything], i),
+        57 => p(&[Ctx, Anything, Anything, UninitMem, ConstSize], i),
+        59 => p(&[Ctx, Anything], i),
+        87 => p(&[ConstMapPtr, MapValue, Anything], i),
+        88 | 89 => p(&[ConstMapPtr, UninitMapValue], i),
+        96 => p(&[SockCommon], Ret::TcpSockOrNull),
+        105 | 106 => p(&[MemRead, ConstSize, Anything, LongOut], i),
+        109 | 117 => p(&[Anything], i),
+        120 => p(&[Anything, Anything, UninitMem, ConstSize], i),
+        122 => p(&[CtxOrNull], i),
+        123 => p(&[Anything], i),
+        130 => p(&[ConstMapPtr, MemRead, ConstSizeOrZero, Anything], i),
+        134 => p(&[ConstMapPtr, Anything], i),
+        142 => p(&[Ctx, MemReadWrite, ConstSize, Anything], i),
+        143 => p(&[Ctx, MemRead, ConstSize, Anything], i),
+        144 => p(&[Ctx, Anything, Anything], i),
+        195 => p(&[ConstMapPtr, MapKey, Anything], Ret::MapValueOrNull),
+        _ => return None,
+    })
+}
+
+/// Helpers the kernel offers sock_ops only to `perfmon_capable()` loaders.
+pub fn needs_perfmon(id: u32) -> bool {
+    matches!(
+        id,
+        6 | 16
+            | 22
+            | 35
+            | 55
+            | 109
+            | 112..=115
+            | 117
+            | 136..=141
+            | 148
+            | 149
+            | 158
+            | 165
+            | 175..=178
+            | 180
+            | 191
+            | 196
+    )
+}
+
+/// Helpers that might sleep (refused in sock_ops, which is not sleepable).
+pub fn might_sleep(id: u32) -> bool {
+    matches!(id, 148 | 191)
+}
+
+/// The kernel's list of register types accepted for a memory argument.
+pub const MEM_TYPES: &str =
+    "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
+/// The kernel's list of register types accepted for ARG_PTR_TO_SOCK_COMMON.
+pub const SOCK_TYPES: &str = "sock_common, sock, tcp_sock, xdp_sock";

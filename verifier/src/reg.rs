@@ -1,0 +1,213 @@
+//! Register state: the abstract type of a register (kernel `enum bpf_reg_type` as far as
+//! sock_ops programs can reach) plus its offset, scalar bounds and identity.
+
+use std::fmt;
+
+use crate::scalar::Scalar;
+
+/// The abstract type of a register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegType {
+    /// Never written (reading it is an error).
+    NotInit,
+    /// A number.
+    Scalar,
+    /// The context pointer (`struct bpf_sock_ops *`).
+    Ctx,
+    /// A pointer into a stack frame.
+    Stack,
+    /// A map (from LD_IMM64).
+    MapPtr,
+    /// A pointer into a map value.
+    MapValue,
+    /// A map value pointer not yet null-checked.
+    MapValueOrNull,
+    /// `struct bpf_sock *`.
+    Sock,
+    /// `struct bpf_sock *` or NULL.
+    SockOrNull,
+    /// `struct bpf_sock_common *` (helper results).
+    SockCommon,
+    /// `struct bpf_tcp_sock *`.
+    TcpSock,
+    /// `struct bpf_tcp_sock *` or NULL.
+    TcpSockOrNull,
+    /// Packet data.
+    Pkt,
+    /// End of packet data.
+    PktEnd,
+    /// Helper-allocated memory of a known size (ringbuf reserve).
+    Mem,
+    /// Helper-allocated memory or NULL.
+    MemOrNull,
+}
+
+impl RegType {
+    /// The kernel's name of the type (`reg_type_str`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RegType::NotInit => "?",
+            RegType::Scalar => "scalar",
+            RegType::Ctx => "ctx",
+            RegType::Stack => "fp",
+            RegType::MapPtr => "map_ptr",
+            RegType::MapValue => "map_value",
+            RegType::MapValueOrNull => "map_value_or_null",
+            RegType::Sock => "sock",
+            RegType::SockOrNull => "sock_or_null",
+            RegType::SockCommon => "sock_common",
+            RegType::TcpSock => "tcp_sock",
+            RegType::TcpSockOrNull => "tcp_sock_or_null",
+            RegType::Pkt => "pkt",
+            RegType::PktEnd => "pkt_end",
+            RegType::Mem => "ringbuf_mem",
+            RegType::MemOrNull => "ringbuf_mem_or_null",
+        }
+    }
+
+    /// True for every pointer type.
+    pub fn is_pointer(self) -> bool {
+        !matches!(self, RegType::NotInit | RegType::Scalar)
+    }
+
+    /// True for the `*_or_null` types.
+    pub fn maybe_null(self) -> bool {
+        matches!(
+            self,
+            RegType::MapValueOrNull
+                | RegType::SockOrNull
+                | RegType::TcpSockOrNull
+                | RegType::MemOrNull
+        )
+    }
+
+    /// The type after a successful null check.
+    pub fn not_null(self) -> RegType {
+        match self {
+            RegType::MapValueOrNull => RegType::MapValue,
+            RegType::SockOrNull => RegType::Sock,
+            RegType::TcpSockOrNull => RegType::TcpSock,
+            RegType::MemOrNull => RegType::Mem,
+            t => t,
+        }
+    }
+}
+
+/// The state of one register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RegState {
+    /// Abstract type.
+    pub typ: RegType,
+    /// Fixed offset of a pointer.
+    pub off: i32,
+    /// Scalar value, or the variable part of a pointer's offset.
+    pub var: Scalar,
+    /// Identity shared by copies (null checks and packet ranges propagate through it).
+    pub id: u32,
+    /// Proven readable bytes after a packet pointer.
+    pub range: i32,
+    /// Map index (map pointers and map values) or memory size (helper memory).
+    pub map: u32,
+    /// Frame number of a stack pointer.
+    pub frameno: u8,
+}
+
+impl RegState {
+    /// A never-written register.
+    pub const NOT_INIT: RegState = RegState {
+        typ: RegType::NotInit,
+        off: 0,
+        var: Scalar::UNKNOWN,
+        id: 0,
+        range: 0,
+        map: 0,
+        frameno: 0,
+    };
+
+    /// An unknown scalar.
+    pub fn unknown() -> RegState {
+        RegState {
+            typ: RegType::Scalar,
+            ..RegState::NOT_INIT
+        }
+    }
+
+    /// A scalar with the given bounds.
+    pub fn scalar(var: Scalar) -> RegState {
+        RegState {
+            typ: RegType::Scalar,
+            var,
+            ..RegState::NOT_INIT
+        }
+    }
+
+    /// A known constant.
+    pub fn konst(v: u64) -> RegState {
+        RegState::scalar(Scalar::konst(v))
+    }
+
+    /// A pointer of type `typ` with zero offset.
+    pub fn pointer(typ: RegType) -> RegState {
+        RegState {
+            typ,
+            var: Scalar::konst(0),
+            ..RegState::NOT_INIT
+        }
+    }
+
+    /// True if this is a scalar known to be `v`.
+    pub fn is_const(&self, v: u64) -> bool {
+        self.typ == RegType::Scalar && self.var.is_const() && self.var.value() == v
+    }
+
+    /// True for pointers.
+    pub fn is_pointer(&self) -> bool {
+        self.typ.is_pointer()
+    }
+}
+
+/// Formats a scalar as the kernel's log does (`R2=42`, `R2=scalar(smin=..)`) — a compact
+/// subset used in the `-v` log.
+impl fmt::Display for RegState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.typ {
+            RegType::Scalar if self.var.is_const() => write!(f, "{}", self.var.value() as i64),
+            RegType::Scalar => {
+                let v = &self.var;
+                write!(f, "scalar(")?;
+                let mut parts = Vec::new();
+                if v.smin != i64::MIN {
+                    parts.push(format!("smin={}", v.smin));
+                }
+                if v.smax != i64::MAX {
+                    parts.push(format!("smax={}", v.smax));
+                }
+                if v.umin != 0 {
+                    parts.push(format!("umin={}", v.umin));
+                }
+                if v.umax != u64::MAX {
+                    parts.push(format!("umax={}", v.umax));
+                }
+                if !v.var_off.is_const() && v.var_off.mask != u64::MAX {
+                    parts.push(format!("var_off={}", v.var_off));
+                }
+                write!(f, "{})", parts.join(","))
+            }
+            RegType::Stack => write!(f, "fp{}", self.off),
+            t => {
+                write!(f, "{}(", t.name())?;
+                let mut parts = Vec::new();
+                if self.id != 0 {
+                    parts.push(format!("id={}", self.id));
+                }
+                if self.off != 0 {
+                    parts.push(format!("off={}", self.off));
+                }
+                if t == RegType::Pkt {
+                    parts.push(format!("r={}", self.range));
+                }
+                write!(f, "{})", parts.join(","))
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Verifier states: the registers and stack of every active frame, and the comparison used
+//! for pruning (`states_equal` / `regsafe` / `stacksafe` in kernel/bpf/verifier.c, without
+//! the kernel's liveness and precision marks, so it is stricter — never more permissive).
+
+use std::collections::HashMap;
+
+use crate::reg::{RegState, RegType};
+use crate::stack::{ByteType, Stack};
+
+/// One function frame.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Frame {
+    /// r0..r10.
+    pub regs: [RegState; 11],
+    /// The frame's stack.
+    pub stack: Stack,
+    /// Instruction index of the call that created the frame (0 for the main frame).
+    pub callsite: usize,
+    /// Index of the subprogram running in this frame.
+    pub subprog: usize,
+}
+
+/// A whole verifier state: frames from the main program to the current function.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    /// Active frames; the last is current.
+    pub frames: Vec<Frame>,
+}
+
+impl State {
+    /// The current frame.
+    pub fn cur(&self) -> &Frame {
+        &self.frames[self.frames.len() - 1]
+    }
+
+    /// The current frame, mutably.
+    pub fn cur_mut(&mut self) -> &mut Frame {
+        let n = self.frames.len() - 1;
+        &mut self.frames[n]
+    }
+
+    /// Index of the current frame.
+    pub fn curframe(&self) -> usize {
+        self.frames.len() - 1
+    }
+}
+
+fn range_within(old: &RegState, cur: &RegState) -> bool {
+    let (o, c) = (&old.var, &cur.var);
+    o.umin <= c.umin
+        && o.umax >= c.umax
+        && o.smin <= c.smin
+        && o.smax >= c.smax
+        && o.u32_min <= c.u32_min
+        && o.u32_max >= c.u32_max
+        && o.s32_min <= c.s32_min
+        && o.s32_max >= c.s32_max
+        && o.var_off.contains(c.var_off)
+}
+
+/// Maps ids of the old state to ids of the current one; a mismatch makes states different.
+#[derive(Default)]
+pub struct IdMap(HashMap<u32, u32>, HashMap<u32, u32>);
+
+impl IdMap {
+    fn check(&mut self, old: u32, cur: u32) -> bool {
+        if old == 0 && cur == 0 {
+            return true;
+        }
+        if old == 0 || cur == 0 {
+            return false;
+        }
+        let a = *self.0.entry(old).or_insert(cur);
+        let b = *self.1.entry(cur).or_insert(old);
+        a == cur && b == old
+    }
+}
+
+/// `regsafe`: is every run from `cur` covered by what was proven from `old`?
+/// `exact` asks for identical states (infinite-loop detection).
+pub fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap, exact: bool) -> bool {
+    if exact {
+        return old.typ == cur.typ
+            && old.off == cur.off
+            && old.var == cur.var
+            && old.range == cur.range
+            && old.map == cur.map
+            && old.frameno == cur.frameno
+            && ids.check(old.id, cur.id);
+    }
+    if old.typ == RegType::NotInit {
+        return true;
+    }
+    if old.typ != cur.typ {
+        return false;
+    }
+    match old.typ {
+        RegType::NotInit => true,
+        RegType::Scalar => range_within(old, cur),
+        RegType::Ctx | RegType::PktEnd => old.off == cur.off && range_within(old, cur),
+        RegType::Stack => old.off == cur.off && old.frameno == cur.frameno && old.var == cur.var,
+        RegType::MapPtr => old.map == cur.map,
+        RegType::Pkt => {
+            old.off == cur.off
+                && cur.range >= old.range
+                && range_within(old, cur)
+                && ids.check(old.id, cur.id)
+        }
+        _ => {
+            old.off == cur.off
+                && old.map == cur.map
+                && range_within(old, cur)
+                && ids.check(old.id, cur.id)
+        }
+    }
+}
+
+fn stacksafe(old: &Stack, cur: &Stack, ids: &mut IdMap, exact: bool, allow_uninit: bool) -> bool {
+    if exact && old != cur {
+        // Byte types must match exactly; spilled registers are compared below.
+        if old.slots.len() != cur.slots.len() {
+            return false;
+        }
+    }
+    for (i, os) in old.slots.iter().enumerate() {
+        let cs = cur.slots.get(i);
+        for b in 0..8 {
+            let ob = os.bytes[b];
+            let cb = cs.map(|s| s.bytes[b]).unwrap_or(ByteType::Invalid);
+            if !exact {
+                if ob == ByteType::Invalid {
+                    continue;
+                }
+                if allow_uninit && ob == ByteType::Misc && cb != ByteType::Spill {
+                    continue;
+                }
+                if ob == ByteType::Misc && cb == ByteType::Zero {
+                    continue;
+                }
+            }
+            if ob != cb {
+                return false;
+            }
+        }
+        if os.has_spill() {
+            let Some(cs) = cs else { return false };
+            if !regsafe(&os.spilled, &cs.spilled, ids, exact) {
+                return false;
+            }
+        }
+    }
+    if exact {
+        for s in cur.slots.iter().skip(old.slots.len()) {
+            if s.bytes.iter().any(|b| *b != ByteType::Invalid) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// `states_equal`: true if `cur` is covered by the explored `old` state.
+pub fn states_equal(old: &State, cur: &State, exact: bool, allow_uninit: bool) -> bool {
+    if old.frames.len() != cur.frames.len() {
+        return false;
+    }
+    let mut ids = IdMap::default();
+    for (of, cf) in old.frames.iter().zip(cur.frames.iter()) {
+        if of.callsite != cf.callsite {
+            return false;
+        }
+        for r in 0..11 {
+            if !regsafe(&of.regs[r], &cf.regs[r], &mut ids, exact) {
+                return false;
+            }
+        }
+        if !stacksafe(&of.stack, &cf.stack, &mut ids, exact, allow_uninit) {
+            return false;
+        }
+    }
+    true
+}
