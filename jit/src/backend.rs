@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use sockops_vm::{Helper, HelperTable, Instruction, Map, Operand, Reg, Region};
+use sockops_vm::{CallTarget, Helper, HelperTable, Instruction, Map, Operand, Reg, Region};
+
+use crate::runtime::FRAME_SIZE;
 
 use crate::JitOptions;
 use crate::error::JitError;
@@ -82,95 +84,180 @@ impl Blinder {
     }
 }
 
-/// Whether the program calls anything (a helper, `callx` or a local function): such code
-/// needs the run state; code without calls is lean.
-pub(crate) fn has_calls(insns: &[Instruction]) -> bool {
-    insns.iter().any(|i| matches!(i, Instruction::Call(_)))
-}
-
-/// The eBPF registers (bit `n` for rN) the program names anywhere, implicitly used operands
-/// (r0 of `cmpxchg`) included.
-pub(crate) fn named_registers(insns: &[Instruction]) -> u16 {
-    let bit = |r: Reg| 1u16 << r.index();
-    let op = |o: Operand| match o {
-        Operand::Reg(r) => bit(r),
-        Operand::Imm(_) => 0,
-    };
-    insns.iter().fold(0, |acc, insn| {
-        acc | match *insn {
-            Instruction::Alu { dst, src, .. } | Instruction::Jump { dst, src, .. } => {
-                bit(dst) | op(src)
-            }
-            Instruction::Store { dst, src, .. } => bit(dst) | op(src),
-            Instruction::Neg { dst, .. }
-            | Instruction::Endian { dst, .. }
-            | Instruction::LdImm64 { dst, .. } => bit(dst),
-            Instruction::Load { dst, src, .. } => bit(dst) | bit(src),
-            Instruction::Atomic { dst, src, .. } => bit(dst) | bit(src) | bit(Reg::R0),
-            Instruction::LegacyPacketLoad { index, .. } => index.map_or(0, bit) | bit(Reg::R0),
-            Instruction::Call(sockops_vm::CallTarget::Register(r)) => bit(r) | 0x3f,
-            Instruction::Call(_) => 0x3f,
-            Instruction::Exit => bit(Reg::R0),
-            Instruction::Ja { .. } | Instruction::LdImm64Tail => 0,
-        }
-    })
+/// What the backend needs to know about a whole program, gathered in one pass over it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProgramFacts {
+    /// The program calls something (a helper, `callx` or a local function): its code needs
+    /// the run state; code without calls is lean.
+    pub has_calls: bool,
+    /// The eBPF registers (bit `n` for rN) the program names anywhere, implicitly used
+    /// operands (r0 of `cmpxchg` and `exit`, r1-r5 of calls) included.
+    pub named_registers: u16,
+    /// The 8-byte words of a stack frame that must start zeroed: bit `w` stands for the
+    /// frame bytes `[8w - 512, 8w - 504)` below the frame pointer.
+    pub zeroed_words: u64,
 }
 
 /// Helper id of `bpf_tail_call`.
 const TAIL_CALL: i32 = 12;
 
-/// The bytes of a stack frame, relative to its frame pointer, that a program may read:
-/// `[lo, hi)` with `-512 <= lo <= hi <= 0`, multiples of 8. The interpreter starts every run
-/// with a zeroed stack; the JIT zeroes only what can be read, so the common program that
-/// reads nothing (or a few slots) pays nothing (or a few stores) for it.
-///
-/// Reads through r10 with a constant offset (loads, atomics) are counted exactly; any other
-/// use of r10's value (copied, compared, stored, passed on) lets the program read anywhere
-/// in its frames, and gives the whole frame. So does a possible tail call (`bpf_tail_call`,
-/// helper 12, or a `callx`): the target runs in this frame and its reads are not known here.
-pub(crate) fn readable_stack(insns: &[Instruction]) -> (i32, i32) {
-    const FULL: (i32, i32) = (-(crate::runtime::FRAME_SIZE as i32), 0);
-    let fp = Reg::R10;
-    let is_fp = |op: Operand| op == Operand::Reg(fp);
-    let (mut lo, mut hi) = (0i32, -(crate::runtime::FRAME_SIZE as i32));
-    let mut read = |off: i16, len: usize| {
-        lo = lo.min(off as i32);
-        hi = hi.max(off as i32 + len as i32);
-    };
-    for insn in insns {
-        match *insn {
-            Instruction::Load { src, off, size, .. } if src == fp => read(off, size.bytes()),
-            Instruction::Atomic {
-                dst,
-                src,
-                off,
-                size,
-                ..
-            } => {
-                if src == fp {
-                    return FULL;
-                }
-                if dst == fp {
-                    read(off, size.bytes());
-                }
-            }
-            Instruction::Alu { dst, src, .. } | Instruction::Jump { dst, src, .. }
-                if dst == fp || is_fp(src) =>
-            {
-                return FULL;
-            }
-            Instruction::Neg { dst, .. } | Instruction::Endian { dst, .. } if dst == fp => {
-                return FULL;
-            }
-            Instruction::Store { src, .. } if is_fp(src) => return FULL,
-            Instruction::LegacyPacketLoad { index: Some(r), .. } if r == fp => return FULL,
-            Instruction::Call(
-                sockops_vm::CallTarget::Register(_) | sockops_vm::CallTarget::Helper(TAIL_CALL),
-            ) => return FULL,
-            _ => {}
+/// Frame bytes as a bit set: bit `b` of the set is frame byte `b - 512`.
+#[derive(Default)]
+struct FrameBytes([u64; 8]);
+
+impl FrameBytes {
+    /// The frame bytes of an access of `len` bytes at `off` from the frame pointer, clamped
+    /// to the frame.
+    fn span(off: i16, len: usize) -> std::ops::Range<usize> {
+        let frame = FRAME_SIZE as i32;
+        let lo = (i32::from(off) + frame).clamp(0, frame) as usize;
+        let hi = (i32::from(off) + len as i32 + frame).clamp(0, frame) as usize;
+        lo..hi
+    }
+
+    fn insert(&mut self, bytes: std::ops::Range<usize>) {
+        for b in bytes {
+            self.0[b / 64] |= 1 << (b % 64);
         }
     }
-    let lo = lo.clamp(FULL.0, 0).div_euclid(8) * 8;
-    let hi = ((hi.clamp(FULL.0, 0) + 7).div_euclid(8)) * 8;
-    if lo >= hi { (0, 0) } else { (lo, hi) }
+
+    fn contains(&self, b: usize) -> bool {
+        self.0[b / 64] & (1 << (b % 64)) != 0
+    }
+}
+
+impl ProgramFacts {
+    /// The facts of `insns`.
+    ///
+    /// The stack: the interpreter starts every run with a zeroed stack; the JIT zeroes only
+    /// the words that can be read before they are written, so the common program that reads
+    /// nothing, or only what it stored first, pays nothing for it. Reads through r10 with a
+    /// constant offset (loads, atomics) are counted exactly. Writes count only in the
+    /// straight-line start of a program without calls (before its first jump, call or exit,
+    /// every instruction runs once and in order, and local calls would use other frames).
+    /// Any other use of r10's value (copied, compared, stored, passed on) lets the program
+    /// read anywhere in its frames, and gives the whole frame; so does a possible tail call
+    /// (`bpf_tail_call`, helper 12, or a `callx`): the target runs in this frame and its
+    /// reads are not known here.
+    pub fn of(insns: &[Instruction]) -> ProgramFacts {
+        let fp = Reg::R10;
+        let bit = |r: Reg| 1u16 << r.index();
+        let op = |o: Operand| match o {
+            Operand::Reg(r) => bit(r),
+            Operand::Imm(_) => 0,
+        };
+        let mut has_calls = false;
+        let mut named = 0u16;
+        let mut whole_frame = false;
+        let mut straight = true;
+        let mut written = FrameBytes::default();
+        // Words read anywhere, and words read before the straight-line start wrote them.
+        let (mut read_words, mut unwritten_words) = (0u64, 0u64);
+        let mut read = |off: i16, len: usize, written: &FrameBytes| {
+            for b in FrameBytes::span(off, len) {
+                read_words |= 1 << (b / 8);
+                if !written.contains(b) {
+                    unwritten_words |= 1 << (b / 8);
+                }
+            }
+        };
+        for insn in insns {
+            named |= match *insn {
+                Instruction::Alu { dst, src, .. } | Instruction::Jump { dst, src, .. } => {
+                    whole_frame |= dst == fp || src == Operand::Reg(fp);
+                    bit(dst) | op(src)
+                }
+                Instruction::Store {
+                    dst,
+                    src,
+                    off,
+                    size,
+                } => {
+                    whole_frame |= src == Operand::Reg(fp);
+                    if dst == fp && straight {
+                        written.insert(FrameBytes::span(off, size.bytes()));
+                    }
+                    bit(dst) | op(src)
+                }
+                Instruction::Neg { dst, .. } | Instruction::Endian { dst, .. } => {
+                    whole_frame |= dst == fp;
+                    bit(dst)
+                }
+                Instruction::LdImm64 { dst, .. } => bit(dst),
+                Instruction::Load {
+                    dst,
+                    src,
+                    off,
+                    size,
+                    ..
+                } => {
+                    if src == fp {
+                        read(off, size.bytes(), &written);
+                    }
+                    bit(dst) | bit(src)
+                }
+                Instruction::Atomic {
+                    dst,
+                    src,
+                    off,
+                    size,
+                    ..
+                } => {
+                    whole_frame |= src == fp;
+                    if dst == fp {
+                        read(off, size.bytes(), &written);
+                    }
+                    bit(dst) | bit(src) | bit(Reg::R0)
+                }
+                Instruction::LegacyPacketLoad { index, .. } => {
+                    whole_frame |= index == Some(fp);
+                    index.map_or(0, bit) | bit(Reg::R0)
+                }
+                Instruction::Call(target) => {
+                    has_calls = true;
+                    straight = false;
+                    match target {
+                        CallTarget::Register(r) => {
+                            whole_frame = true;
+                            bit(r) | 0x3f
+                        }
+                        CallTarget::Helper(TAIL_CALL) => {
+                            whole_frame = true;
+                            0x3f
+                        }
+                        _ => 0x3f,
+                    }
+                }
+                Instruction::Exit => {
+                    straight = false;
+                    bit(Reg::R0)
+                }
+                Instruction::Ja { .. } => {
+                    straight = false;
+                    0
+                }
+                Instruction::LdImm64Tail => 0,
+            };
+            if matches!(insn, Instruction::Jump { .. }) {
+                straight = false;
+            }
+        }
+        let zeroed_words = if whole_frame {
+            u64::MAX
+        } else if has_calls {
+            read_words
+        } else {
+            unwritten_words
+        };
+        ProgramFacts {
+            has_calls,
+            named_registers: named,
+            zeroed_words,
+        }
+    }
+
+    /// Whether the program names eBPF register `r`.
+    pub fn names(&self, r: usize) -> bool {
+        self.named_registers & (1 << r) != 0
+    }
 }

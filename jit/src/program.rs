@@ -8,7 +8,8 @@ use std::ffi::c_void;
 use std::sync::{Arc, Mutex, Weak};
 
 use sockops_vm::{
-    ExecError, ExecErrorKind, Helper, HelperTable, Map, Program, Region, RegionKind, decode_program,
+    ExecError, ExecErrorKind, Helper, HelperTable, Instruction, Map, Program, Region, RegionKind,
+    decode_program,
 };
 
 use crate::backend::{Backend, CompileInput};
@@ -45,8 +46,8 @@ pub(crate) struct Compiled {
     pub helpers: Box<[Helper]>,
     /// Lean code: no calls, the entry ignores its run-state argument.
     pub lean: bool,
-    /// The whole table, for `callx` and tail-call targets.
-    pub table: Arc<HelperTable>,
+    /// The whole table, for `callx` and tail-call targets (only kept by code with calls).
+    pub table: Option<Arc<HelperTable>>,
     pub options: JitOptions,
     /// Bytes of eBPF stack the entry reserves.
     pub stack_len: u64,
@@ -56,20 +57,43 @@ pub(crate) struct Compiled {
     pub tail_cache: Weak<TailCache>,
 }
 
+/// Where a compilation gets its helper table and tail-call cache from.
+enum Origin<'t> {
+    /// A program given to `compile_unverified`: the table is copied, and a tail-call cache
+    /// made, only if the program calls anything.
+    Root(&'t HelperTable),
+    /// A tail-call target: shares its root's.
+    TailTarget(Arc<HelperTable>, Weak<TailCache>),
+}
+
 impl Compiled {
-    /// Compiles without verification (see `JitProgram::compile_unverified`).
+    /// Compiles without verification (see `JitProgram::compile_unverified`); a root program
+    /// with calls also gets the tail-call cache it must keep alive.
     fn compile(
         program: &Program,
-        table: Arc<HelperTable>,
+        origin: Origin<'_>,
         options: &JitOptions,
-        tail_cache: Weak<TailCache>,
-        tail_target: bool,
-    ) -> Result<Compiled, JitError> {
+    ) -> Result<(Compiled, Option<Arc<TailCache>>), JitError> {
         let insns = decode_program(&program.insns)?;
+        let has_calls = insns.iter().any(|i| matches!(i, Instruction::Call(_)));
+        let tail_target = matches!(origin, Origin::TailTarget(..));
+        let (table, tail_cache, root_cache) = match origin {
+            Origin::TailTarget(table, cache) => (Some(table), cache, None),
+            Origin::Root(table) if has_calls => {
+                let cache = Arc::new(TailCache::default());
+                (
+                    Some(Arc::new(table.clone())),
+                    Arc::downgrade(&cache),
+                    Some(cache),
+                )
+            }
+            Origin::Root(_) => (None, Weak::new(), None),
+        };
+        let empty = HelperTable::new();
         let input = CompileInput {
             insns: &insns,
             maps: &program.maps,
-            table: &table,
+            table: table.as_deref().unwrap_or(&empty),
             options,
             tail_target,
         };
@@ -85,7 +109,7 @@ impl Compiled {
         // code, which is now mapped read-execute for as long as `code` lives; `entry` is only
         // called while `self` (which owns `code`) is borrowed.
         let entry = unsafe { std::mem::transmute::<*const u8, JitEntry>(code.as_ptr()) };
-        Ok(Compiled {
+        let compiled = Compiled {
             name: program.name.clone(),
             code,
             entry,
@@ -99,7 +123,8 @@ impl Compiled {
             value_regions: machine.value_regions,
             insn_offsets: machine.insn_offsets,
             tail_cache,
-        })
+        };
+        Ok((compiled, root_cache))
     }
 
     /// Address of the code of slot 0, where tail calls enter.
@@ -126,22 +151,22 @@ impl Compiled {
                 "tail call after the program was dropped",
             ));
         };
+        let Some(table) = self.table.clone() else {
+            return Err(ExecErrorKind::Unsupported(
+                "tail call from a program compiled without calls",
+            ));
+        };
         let mut entries = cache.entries.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, compiled)) = entries.iter().find(|(p, _)| Arc::ptr_eq(p, &program)) {
             return Ok(Some(compiled.clone()));
         }
-        let compiled = Compiled::compile(
-            &program,
-            self.table.clone(),
-            &self.options,
-            Arc::downgrade(&cache),
-            true,
-        )
-        .map_err(|e| match e {
-            JitError::Decode(error) => ExecErrorKind::BadTailCallTarget { index, error },
-            JitError::Unsupported { what, .. } => ExecErrorKind::Unsupported(what),
-            _ => ExecErrorKind::Unsupported("tail-call target the JIT cannot compile"),
-        })?;
+        let origin = Origin::TailTarget(table, Arc::downgrade(&cache));
+        let (compiled, _) =
+            Compiled::compile(&program, origin, &self.options).map_err(|e| match e {
+                JitError::Decode(error) => ExecErrorKind::BadTailCallTarget { index, error },
+                JitError::Unsupported { what, .. } => ExecErrorKind::Unsupported(what),
+                _ => ExecErrorKind::Unsupported("tail-call target the JIT cannot compile"),
+            })?;
         let compiled = Arc::new(compiled);
         entries.push((program, compiled.clone()));
         Ok(Some(compiled))
@@ -151,8 +176,9 @@ impl Compiled {
 /// A program compiled to machine code.
 pub struct JitProgram {
     root: Compiled,
-    /// Keeps the tail-call targets alive (the programs hold only weak references to it).
-    _tail_cache: Arc<TailCache>,
+    /// Keeps the tail-call targets alive (the programs hold only weak references to it);
+    /// only programs with calls have one.
+    _tail_cache: Option<Arc<TailCache>>,
 }
 
 impl std::fmt::Debug for JitProgram {
@@ -180,14 +206,7 @@ impl JitProgram {
         helpers: &HelperTable,
         options: &JitOptions,
     ) -> Result<JitProgram, JitError> {
-        let cache = Arc::new(TailCache::default());
-        let root = Compiled::compile(
-            program,
-            Arc::new(helpers.clone()),
-            options,
-            Arc::downgrade(&cache),
-            false,
-        )?;
+        let (root, cache) = Compiled::compile(program, Origin::Root(helpers), options)?;
         Ok(JitProgram {
             root,
             _tail_cache: cache,
@@ -287,7 +306,8 @@ impl JitProgram {
         payload: &mut dyn Any,
     ) -> Result<u64, ExecError> {
         let (ctx_addr, ctx_len) = ctx.map_or((0, 0), |c| (c.start, c.len));
-        let mut state = RunState::new(&self.root, ctx, regions, payload);
+        let mut memory = None;
+        let mut state = RunState::new(&self.root, ctx, regions, payload, &mut memory);
         let state_ptr = &mut state as *mut RunState<'_> as *mut c_void;
         // SAFETY: `entry` is this program's compiled code, called with its ABI; `state` lives
         // across the call and is only touched by machine code and the trampolines it calls;

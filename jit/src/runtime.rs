@@ -112,9 +112,25 @@ impl CallResult {
     }
 }
 
+/// What helpers see of a run: nothing yet (the pieces to build it from), or the environment
+/// built on the first helper call and reused by every later one.
+pub(crate) enum Helpers<'a> {
+    /// No helper has been called yet.
+    Pending {
+        /// The embedder's payload.
+        payload: &'a mut dyn Any,
+        /// Where the run's checked memory will live (a local of the run function).
+        memory: &'a mut Option<Memory>,
+    },
+    /// The environment of every helper call of the run.
+    Ready(HelperEnv<'a>),
+    /// Only while switching from `Pending` to `Ready`.
+    Switching,
+}
+
 /// The state of one run of code with calls, shared by the run function, machine code and the
 /// trampolines. The first fields are read and written by machine code at `offset_of!`
-/// offsets; the rest is only touched by Rust on the slow paths.
+/// offsets; the rest is only touched by Rust.
 #[repr(C)]
 pub(crate) struct RunState<'a> {
     /// Host `rsp` right after the entry saved the callee-saved registers; the epilogue (and
@@ -133,20 +149,20 @@ pub(crate) struct RunState<'a> {
     /// The program running now (changes on tail calls). Points into the root program or its
     /// tail-call cache, both of which outlive the run.
     pub program: *const Compiled,
-    /// The embedder's payload for helpers.
-    pub payload: &'a mut dyn Any,
+    /// The helpers' environment (or what to build it from).
+    helpers: Helpers<'a>,
     /// The context region, if the context is not empty.
-    pub ctx: Option<Region>,
+    ctx: Option<Region>,
     /// Extra regions helpers may access.
-    pub extra: &'a [Region],
+    extra: &'a [Region],
     /// Length of the eBPF stack block the root program's entry reserved.
-    pub stack_len: u64,
-    /// Helper-visible memory, built on the first helper call of the run.
-    pub memory: Option<Memory>,
+    stack_len: u64,
+    /// The error the helper being called returned.
+    helper_error: Option<HelperError>,
     /// Why the run failed (`Status::Failed`).
     pub error: Option<ExecErrorKind>,
     /// Tail calls done so far in this run.
-    pub tail_calls: u32,
+    tail_calls: u32,
     /// A helper's panic payload, resumed once machine code has returned.
     pub panic: Option<Box<dyn Any + Send>>,
 }
@@ -170,13 +186,15 @@ pub(crate) mod offsets {
 }
 
 impl<'a> RunState<'a> {
-    /// A fresh state for running `program`.
+    /// A fresh state for running `program`; `memory` is an empty slot the helpers' memory
+    /// is built in on the first helper call.
     #[inline(always)]
     pub fn new(
         program: &'a Compiled,
         ctx: Option<Region>,
         extra: &'a [Region],
         payload: &'a mut dyn Any,
+        memory: &'a mut Option<Memory>,
     ) -> RunState<'a> {
         RunState {
             saved_rsp: 0,
@@ -186,11 +204,11 @@ impl<'a> RunState<'a> {
             tail_target: 0,
             tail_r1: 0,
             program,
-            payload,
+            helpers: Helpers::Pending { payload, memory },
             ctx,
             extra,
             stack_len: program.stack_len,
-            memory: None,
+            helper_error: None,
             error: None,
             tail_calls: 0,
             panic: None,
@@ -206,40 +224,87 @@ impl<'a> RunState<'a> {
         unsafe { &*self.program }
     }
 
-    /// Calls `helper` with r1..r5, catching a panic (stored, reported as `HelperPanicked`).
+    /// Builds the helpers' environment on the first helper call: the memory they see is the
+    /// context, the run's stack block (`stack_len` bytes below `saved_rsp`, reserved by the
+    /// root program's entry; a tail-call target runs in the same block), the extra regions
+    /// and the map values the running program references.
+    #[cold]
+    #[inline(never)]
+    fn build_env(&mut self) {
+        let Helpers::Pending { payload, memory } =
+            std::mem::replace(&mut self.helpers, Helpers::Switching)
+        else {
+            return;
+        };
+        let program = self.program();
+        let memory = memory.insert(Memory::new());
+        // SAFETY: the context is the memory the run function borrows for the whole run; the
+        // stack block is reserved on the host stack by the entry prologue for as long as
+        // machine code runs, and helpers run only while it does; extra regions come with the
+        // run function's own safety contract; map value regions live as long as the
+        // program's maps. No Rust reference to these bytes is used while the program runs.
+        unsafe {
+            if let Some(ctx) = self.ctx {
+                memory.add(ctx);
+            }
+            memory.add(Region {
+                start: self.saved_rsp - self.stack_len,
+                len: self.stack_len,
+                writable: true,
+                kind: RegionKind::Stack,
+            });
+            for &region in self.extra.iter().chain(&program.value_regions) {
+                memory.add(region);
+            }
+        }
+        self.helpers = Helpers::Ready(HelperEnv {
+            memory,
+            maps: &program.maps,
+            payload,
+            tail_call: None,
+        });
+    }
+
+    /// Calls the helper at `self.helper` with r1..r5 and turns its outcome into a
+    /// `CallResult`. Only the helper call itself runs under `catch_unwind` (a panic is
+    /// stored and reported as `HelperPanicked`), with the arguments as plain values and the
+    /// result reduced to two words before it leaves the closure, so nothing crosses the
+    /// unwind boundary as a memory copy. Only the run state is live across the helper call:
+    /// building the environment (first call), errors and tail calls are cold functions.
     #[inline(always)]
-    fn call(&mut self, helper: &'a Helper, args: [u64; 5]) -> CallResult {
-        match catch_unwind(AssertUnwindSafe(|| self.call_unprotected(helper, args))) {
-            Ok(result) => result,
+    fn call(&mut self, args: [u64; 5]) -> CallResult {
+        // r1 of a tail call; a store is cheaper than keeping it across the call.
+        self.tail_r1 = args[0];
+        let Helpers::Ready(ref mut env) = self.helpers else {
+            return self.first_call(args);
+        };
+        // SAFETY: `helper` points into the running program's helper list or its helper
+        // table (see the trampolines), both alive for the run.
+        let func = unsafe { (*self.helper).func };
+        let error = &mut self.helper_error;
+        let outcome = catch_unwind(AssertUnwindSafe(|| match func(env, args) {
+            Ok(r0) => (r0, env.tail_call.is_some()),
+            Err(source) => {
+                *error = Some(source);
+                (0, true)
+            }
+        }));
+        match outcome {
+            Ok((r0, false)) => CallResult::new(r0, Status::Exit),
+            Ok((r0, true)) => self.after_call(r0),
             Err(panic) => self.helper_panicked(panic),
         }
     }
 
-    /// Calls `helper` and turns its outcome into a `CallResult`; only the plain return is
-    /// inline, errors and tail calls go to cold functions.
-    #[inline(always)]
-    fn call_unprotected(&mut self, helper: &'a Helper, args: [u64; 5]) -> CallResult {
-        let program = self.program();
-        let (ctx, extra, saved_rsp, stack_len) =
-            (self.ctx, self.extra, self.saved_rsp, self.stack_len);
-        let memory = self
-            .memory
-            .get_or_insert_with(|| build_memory(ctx, extra, saved_rsp, stack_len, program));
-        let mut env = HelperEnv {
-            memory,
-            maps: &program.maps,
-            payload: &mut *self.payload,
-            tail_call: None,
-        };
-        let result = (helper.func)(&mut env, args);
-        let tail_call = env.tail_call;
-        match result {
-            Ok(r0) => match tail_call {
-                None => CallResult::new(r0, Status::Exit),
-                Some((map, index)) => self.tail_call(r0, map, index, args[0]),
-            },
-            Err(source) => self.helper_failed(helper, source),
+    /// The first helper call of a run: builds the environment, then calls.
+    #[cold]
+    #[inline(never)]
+    fn first_call(&mut self, args: [u64; 5]) -> CallResult {
+        self.build_env();
+        if !matches!(self.helpers, Helpers::Ready(_)) {
+            return CallResult::new(0, Status::Failed);
         }
+        self.call(args)
     }
 
     /// Records a helper's panic payload.
@@ -250,23 +315,33 @@ impl<'a> RunState<'a> {
         CallResult::new(0, Status::HelperPanicked)
     }
 
-    /// Records a helper's error as the interpreter reports it.
+    /// The unusual ends of a helper call: its error (recorded as the interpreter reports it)
+    /// or its tail-call request.
     #[cold]
     #[inline(never)]
-    fn helper_failed(&mut self, helper: &Helper, source: HelperError) -> CallResult {
-        self.error = Some(ExecErrorKind::Helper {
-            name: helper.signature.name,
-            source,
-        });
-        CallResult::new(0, Status::Failed)
+    fn after_call(&mut self, r0: u64) -> CallResult {
+        if let Some(source) = self.helper_error.take() {
+            // SAFETY: as in `call`.
+            let helper = unsafe { &*self.helper };
+            self.error = Some(ExecErrorKind::Helper {
+                name: helper.signature.name,
+                source,
+            });
+            return CallResult::new(0, Status::Failed);
+        }
+        let Helpers::Ready(env) = &mut self.helpers else {
+            return CallResult::new(r0, Status::Exit);
+        };
+        match env.tail_call.take() {
+            Some((map, index)) => self.tail_call(r0, map, index),
+            None => CallResult::new(r0, Status::Exit),
+        }
     }
 
     /// A helper returned `r0` and asked for a tail call into slot `index` of the prog array
     /// at map index `map`: resolve (and compile once) the target and switch the state to it,
     /// or continue after the call as the interpreter does (empty slot, limit reached).
-    #[cold]
-    #[inline(never)]
-    fn tail_call(&mut self, r0: u64, map: usize, index: u32, r1: u64) -> CallResult {
+    fn tail_call(&mut self, r0: u64, map: usize, index: u32) -> CallResult {
         if self.tail_calls >= MAX_TAIL_CALLS {
             return CallResult::new(r0, Status::Exit);
         }
@@ -279,55 +354,20 @@ impl<'a> RunState<'a> {
             Ok(Some(target)) => {
                 self.tail_calls += 1;
                 self.tail_target = target.body_address();
-                self.tail_r1 = r1;
                 self.program = std::sync::Arc::as_ptr(&target);
-                if let Some(memory) = self.memory.as_mut() {
-                    for &region in &target.value_regions {
+                let program = self.program();
+                if let Helpers::Ready(env) = &mut self.helpers {
+                    env.maps = &program.maps;
+                    for &region in &program.value_regions {
                         // SAFETY: map value regions live as long as the target's maps,
                         // which the tail-call cache keeps for the run.
-                        unsafe { memory.add(region) };
+                        unsafe { env.memory.add(region) };
                     }
                 }
                 CallResult::new(r0, Status::TailCall)
             }
         }
     }
-}
-
-/// The memory helpers see, built on the first helper call of a run: the context, the run's
-/// stack block (`stack_len` bytes below `saved_rsp`, reserved by the root program's entry; a
-/// tail-call target runs in the same block), the extra regions and the map values `program`
-/// references.
-#[cold]
-#[inline(never)]
-fn build_memory(
-    ctx: Option<Region>,
-    extra: &[Region],
-    saved_rsp: u64,
-    stack_len: u64,
-    program: &Compiled,
-) -> Memory {
-    let mut memory = Memory::new();
-    // SAFETY: the context is the memory the run function borrows for the whole run; the
-    // stack block is reserved on the host stack by the entry prologue for as long as machine
-    // code runs, and helpers run only while it does; extra regions come with the run
-    // function's own safety contract; map value regions live as long as the program's maps.
-    // No Rust reference to these bytes is used while the program runs.
-    unsafe {
-        if let Some(ctx) = ctx {
-            memory.add(ctx);
-        }
-        memory.add(Region {
-            start: saved_rsp - stack_len,
-            len: stack_len,
-            writable: true,
-            kind: RegionKind::Stack,
-        });
-        for &region in extra.iter().chain(&program.value_regions) {
-            memory.add(region);
-        }
-    }
-    memory
 }
 
 /// Calls the helper the call site stored in `state.helper`; r1..r5 arrive in the SysV
@@ -347,10 +387,9 @@ pub(crate) unsafe extern "sysv64" fn helper_trampoline(
     // SAFETY: per the contract, `state` points to the live `RunState` of this run, which the
     // run function does not touch while machine code (and so this trampoline) runs.
     let state = unsafe { &mut *(state as *mut RunState<'_>) };
-    // SAFETY: the call site stored a pointer into the running program's helper list, which
-    // lives (unmoved, in a boxed slice) as long as the program.
-    let helper = unsafe { &*state.helper };
-    state.call(helper, [r1, r2, r3, r4, r5])
+    // The call site stored a pointer into the running program's helper list, which lives
+    // (unmoved, in a boxed slice) as long as the program.
+    state.call([r1, r2, r3, r4, r5])
 }
 
 /// Calls the helper whose id is `state.callx_id` (`callx`), or reports it unknown.
@@ -368,9 +407,12 @@ pub(crate) unsafe extern "sysv64" fn callx_trampoline(
     // SAFETY: as in `helper_trampoline`.
     let state = unsafe { &mut *(state as *mut RunState<'_>) };
     let id = state.callx_id;
-    let table: &HelperTable = &state.program().table;
-    match u32::try_from(id).ok().and_then(|id| table.get(id)) {
-        Some(helper) => state.call(helper, [r1, r2, r3, r4, r5]),
+    let table: Option<&HelperTable> = state.program().table.as_deref();
+    match u32::try_from(id).ok().and_then(|id| table?.get(id)) {
+        Some(helper) => {
+            state.helper = helper;
+            state.call([r1, r2, r3, r4, r5])
+        }
         None => CallResult::new(id, Status::UnknownHelper),
     }
 }

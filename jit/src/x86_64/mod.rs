@@ -32,9 +32,7 @@ use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use sockops_vm::{CallTarget, Helper, Instruction, Operand, Region};
 
-use crate::backend::{
-    Backend, Blinder, CompileInput, MachineCode, has_calls, named_registers, readable_stack,
-};
+use crate::backend::{Backend, Blinder, CompileInput, MachineCode, ProgramFacts};
 use crate::error::JitError;
 use crate::runtime::{FRAME_SIZE, MAX_FRAMES, Status, offsets};
 use regs::host::{self, R13, R14, R15, RBX};
@@ -90,18 +88,21 @@ pub(super) struct Compiler<'a> {
     lean: bool,
     /// Host registers lean code saves in its prologue, in push order.
     saved: Vec<u8>,
+    /// What the whole program does (calls, registers, stack reads).
+    facts: ProgramFacts,
 }
 
 impl<'a> Compiler<'a> {
     fn new(input: &'a CompileInput<'a>) -> Compiler<'a> {
-        let mut ops = VecAssembler::new(0);
-        let slot_labels = (0..input.insns.len())
-            .map(|_| ops.new_dynamic_label())
-            .collect();
-        let has_calls = has_calls(input.insns);
+        let n = input.insns.len();
+        // Sized for typical code (under 8 bytes per instruction, a jump per instruction or
+        // fewer) so that compiling rarely reallocates.
+        let mut ops = VecAssembler::new_with_capacity(0, 8 * n + 256, 8, 4, n + 8, 16, n + 8);
+        let slot_labels = (0..n).map(|_| ops.new_dynamic_label()).collect();
+        let facts = ProgramFacts::of(input.insns);
+        let has_calls = facts.has_calls;
         let lean = !has_calls && !input.tail_target;
-        let named = named_registers(input.insns);
-        let names = |r: usize| named & (1 << r) != 0;
+        let names = |r: usize| facts.names(r);
         let (stack_len, saved) = if lean {
             // rbp holds r10 (the frame pointer), rbx/r13/r14/r15 hold r6-r9.
             let saved: Vec<u8> = [(10, host::RBP), (6, RBX), (7, R13), (8, R14), (9, R15)]
@@ -117,7 +118,7 @@ impl<'a> Compiler<'a> {
             (frames * FRAME_SIZE, Vec::new())
         };
         let mut helpers: Vec<Helper> = Vec::new();
-        for insn in input.insns {
+        for insn in input.insns.iter().filter(|_| has_calls) {
             if let Instruction::Call(CallTarget::Helper(id)) = *insn
                 && let Some(helper) = u32::try_from(id).ok().and_then(|id| input.table.get(id))
                 && !helpers.iter().any(|h| h.id == helper.id)
@@ -136,6 +137,7 @@ impl<'a> Compiler<'a> {
             stack_len,
             lean,
             saved,
+            facts,
         }
     }
 
@@ -209,10 +211,9 @@ impl<'a> Compiler<'a> {
                 ; sub rsp, stack
             );
         }
-        let named = named_registers(self.input.insns);
         // r1 and r2 are the entry's arguments, r10 was just set.
         for r in [0usize, 3, 4, 5, 6, 7, 8, 9] {
-            if named & (1 << r) != 0 {
+            if self.facts.names(r) {
                 let host = regs::REGISTER_MAP[r];
                 asm!(self.ops; xor Rd(host), Rd(host));
             }
@@ -294,41 +295,61 @@ impl<'a> Compiler<'a> {
         );
     }
 
-    /// Zeroes the readable bytes (`readable_stack`) of every frame the run may use, as the
-    /// interpreter's zeroed stack has them: a few stores of a zero register, or `rep stosq`
-    /// over the span (r1 in rdi and r4 in rcx are kept in tmp_b/tmp_c meanwhile).
+    /// Zeroes the stack words that can be read before they are written
+    /// (`ProgramFacts::zeroed_words`) in every frame the run may use, as the interpreter's
+    /// zeroed stack has them: a few 8-byte stores of a zero register, 16-byte SSE stores over
+    /// a span of up to 1 KiB (xmm registers are caller-saved and unused otherwise), or
+    /// `rep stosq` beyond (r1 in rdi, r4 in rcx and r0 in rax are kept in the scratch
+    /// registers meanwhile).
     fn emit_stack_zeroing(&mut self) {
-        let (lo, hi) = readable_stack(self.input.insns);
-        if lo == hi || self.stack_len == 0 {
+        let words = self.facts.zeroed_words;
+        if words == 0 || self.stack_len == 0 {
             return;
         }
         let frames = (self.stack_len / FRAME_SIZE) as i32;
         let frame = FRAME_SIZE as i32;
-        let words_per_frame = (hi - lo) / 8;
-        if words_per_frame * frames <= 16 {
+        let word_offset = |w: u32| 8 * w as i32 - frame;
+        if words.count_ones() as i32 * frames <= 16 {
             asm!(self.ops; xor tmp_a_d, tmp_a_d);
             for f in 0..frames {
-                for w in 0..words_per_frame {
-                    let off = lo + 8 * w - f * frame;
+                for w in (0..64).filter(|w| words & (1 << w) != 0) {
+                    let off = word_offset(w) - f * frame;
                     asm!(self.ops; mov [bpf_fp + off], tmp_a);
                 }
             }
-        } else {
-            let start = lo - (frames - 1) * frame;
-            let words = (hi - start) / 8;
-            asm!(self.ops
-                ; mov tmp_b, rdi
-                ; mov tmp_c, rcx
-                ; mov tmp_a, rax
-                ; xor eax, eax
-                ; lea rdi, [bpf_fp + start]
-                ; mov ecx, words
-                ; rep stosq
-                ; mov rdi, tmp_b
-                ; mov rcx, tmp_c
-                ; mov rax, tmp_a
-            );
+            return;
         }
+        // One span over every frame, from the lowest zeroed word of the deepest frame to the
+        // end of the highest zeroed word of the entry frame.
+        let lo = word_offset(words.trailing_zeros());
+        let hi = word_offset(64 - words.leading_zeros());
+        let start = lo - (frames - 1) * frame;
+        let bytes = hi - start;
+        if bytes <= 1024 {
+            asm!(self.ops; xorps xmm0, xmm0);
+            let mut off = start;
+            while off + 16 <= hi {
+                asm!(self.ops; movups [bpf_fp + off], xmm0);
+                off += 16;
+            }
+            if off < hi {
+                asm!(self.ops; movsd [bpf_fp + off], xmm0);
+            }
+            return;
+        }
+        let words = bytes / 8;
+        asm!(self.ops
+            ; mov tmp_b, rdi
+            ; mov tmp_c, rcx
+            ; mov tmp_a, rax
+            ; xor eax, eax
+            ; lea rdi, [bpf_fp + start]
+            ; mov ecx, words
+            ; rep stosq
+            ; mov rdi, tmp_b
+            ; mov rcx, tmp_c
+            ; mov rax, tmp_a
+        );
     }
 
     fn emit_instruction(&mut self, pc: usize, insn: &Instruction) -> Result<(), JitError> {
