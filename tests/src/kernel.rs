@@ -207,7 +207,22 @@ pub fn last_error_line(log: &str) -> String {
 
 /// Loads `insns` (map fds already patched in) as a sock_ops program with license "GPL".
 /// `log_level` 1 gives the error path; 2 the full state log. The program fd is closed at once.
+/// A load that fails only because the log overflowed (ENOSPC: the program verified but its
+/// log did not fit) is repeated without a log, so the verdict is the verifier's.
 pub fn load_raw(insns: &[Insn], log_level: u32, log: &mut [u8]) -> KernelVerdict {
+    let v = load_once(insns, log_level, log);
+    if !v.accepted && v.errno == libc::ENOSPC && log_level > 0 {
+        let mut quiet = load_once(insns, 0, &mut []);
+        quiet.log = v.log;
+        if !quiet.accepted {
+            quiet.message = v.message;
+        }
+        return quiet;
+    }
+    v
+}
+
+fn load_once(insns: &[Insn], log_level: u32, log: &mut [u8]) -> KernelVerdict {
     let license = c"GPL";
     let bytes: Vec<u8> = Insn::slice_to_bytes(insns);
     log.fill(0);
@@ -218,7 +233,11 @@ pub fn load_raw(insns: &[Insn], log_level: u32, log: &mut [u8]) -> KernelVerdict
         license: license.as_ptr() as u64,
         log_level,
         log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
+        log_buf: if log.is_empty() {
+            0
+        } else {
+            log.as_mut_ptr() as u64
+        },
         ..ProgLoadAttr::default()
     };
     let size = std::mem::size_of::<ProgLoadAttr>();

@@ -22,6 +22,12 @@ impl Reject {
         }
     }
 
+    /// True for errors the kernel does not turn into a speculation barrier (-E2BIG and the
+    /// like): they reject even on a speculative path.
+    pub fn fatal(&self) -> bool {
+        self.unsupported || self.msg.starts_with("the call stack of")
+    }
+
     /// Marks the rejection as "not supported by this runtime".
     pub fn unsupported(mut self) -> Reject {
         self.unsupported = true;

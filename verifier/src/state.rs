@@ -25,6 +25,9 @@ pub struct Frame {
 pub struct State {
     /// Active frames; the last is current.
     pub frames: Vec<Frame>,
+    /// A path the CPU may only take speculatively (strict mode explores the side of a
+    /// decided branch that is never taken, as the kernel does for Spectre v1).
+    pub speculative: bool,
 }
 
 impl State {
@@ -96,7 +99,7 @@ pub fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap, exact: bool) -> 
     }
     match old.typ {
         RegType::NotInit => true,
-        RegType::Scalar => range_within(old, cur),
+        RegType::Scalar => range_within(old, cur) && (old.id == 0 || ids.check(old.id, cur.id)),
         RegType::Ctx | RegType::PktEnd => old.off == cur.off && range_within(old, cur),
         RegType::Stack => old.off == cur.off && old.frameno == cur.frameno && old.var == cur.var,
         RegType::MapPtr => old.map == cur.map,
@@ -128,7 +131,10 @@ fn stacksafe(old: &Stack, cur: &Stack, ids: &mut IdMap, exact: bool, allow_unini
             let ob = os.bytes[b];
             let cb = cs.map(|s| s.bytes[b]).unwrap_or(ByteType::Invalid);
             if !exact {
-                if ob == ByteType::Invalid {
+                // An unwritten byte in the explored state may have been read as an unknown
+                // scalar there (root may read uninitialised stack), so only non-pointer
+                // contents are covered by it.
+                if ob == ByteType::Invalid && (cb != ByteType::Spill || !allow_uninit) {
                     continue;
                 }
                 if allow_uninit && ob == ByteType::Misc && cb != ByteType::Spill {
@@ -162,6 +168,9 @@ fn stacksafe(old: &Stack, cur: &Stack, ids: &mut IdMap, exact: bool, allow_unini
 /// `states_equal`: true if `cur` is covered by the explored `old` state.
 pub fn states_equal(old: &State, cur: &State, exact: bool, allow_uninit: bool) -> bool {
     if old.frames.len() != cur.frames.len() {
+        return false;
+    }
+    if old.speculative && !cur.speculative {
         return false;
     }
     let mut ids = IdMap::default();

@@ -7,7 +7,7 @@ use sockops_tests::kernel::Oracle;
 use sockops_vm::{Insn, MapDef, MapType};
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

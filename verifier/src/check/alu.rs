@@ -115,9 +115,15 @@ impl Env<'_> {
             }
             self.check_dst(pc, dst)?;
             if is_x {
-                let src = self.regs()[insn.src as usize];
+                let mut src = self.regs()[insn.src as usize];
                 let new = if alu64 {
                     if insn.off == 0 {
+                        // assign_scalar_id_before_mov: link the copies so a later branch
+                        // on one refines the other (sync_linked_regs).
+                        if src.typ == RegType::Scalar && src.id == 0 && !src.var.is_const() {
+                            src.id = self.new_id();
+                            self.regs_mut()[insn.src as usize].id = src.id;
+                        }
                         src
                     } else if self.is_pointer_value(insn.src) {
                         return Err(Reject::new(
@@ -241,6 +247,7 @@ impl Env<'_> {
                 u
             }
         };
+        // Any arithmetic breaks the link with copies (the new value has id 0).
         self.regs_mut()[insn.dst as usize] = RegState::scalar(new);
         Ok(())
     }

@@ -420,6 +420,18 @@ fn for_each_reg(state: &mut State, mut f: impl FnMut(&mut RegState)) {
     }
 }
 
+/// `sync_linked_regs`: every scalar copy sharing `id` learns the refined bounds.
+fn sync_linked_regs(state: &mut State, id: u32, known: Scalar) {
+    if id == 0 {
+        return;
+    }
+    for_each_reg(state, |r| {
+        if r.typ == RegType::Scalar && r.id == id {
+            r.var = known;
+        }
+    });
+}
+
 /// `mark_ptr_or_null_regs`.
 fn mark_ptr_or_null(state: &mut State, id: u32, is_null: bool) {
     if id == 0 {
@@ -557,11 +569,24 @@ impl Env<'_> {
         };
         let target = (pc as i64 + insn.off as i64 + 1) as usize;
         let pred = branch_taken(&dst_reg, &src_reg, opc, w32);
-        if pred == 1 {
-            return Ok(Step::Goto(target));
-        }
-        if pred == 0 {
-            return Ok(Step::Goto(pc + 1));
+        if pred >= 0 {
+            let (taken, other_side) = if pred == 1 {
+                (target, pc + 1)
+            } else {
+                (pc + 1, target)
+            };
+            if self.strict() {
+                // sanitize_speculative_path: explore the side the CPU may mispredict, with
+                // the compared registers unknown.
+                let mut spec = self.cur.clone();
+                spec.speculative = true;
+                spec.cur_mut().regs[insn.dst as usize] = RegState::unknown();
+                if is_x {
+                    spec.cur_mut().regs[insn.src as usize] = RegState::unknown();
+                }
+                self.push_branch(spec, other_side, pc)?;
+            }
+            return Ok(Step::Goto(taken));
         }
         let mut other = self.cur.clone();
         if dst_reg.typ == RegType::Scalar && src_reg.typ == RegType::Scalar {
@@ -587,9 +612,13 @@ impl Env<'_> {
             }
             other.cur_mut().regs[insn.dst as usize].var = t1;
             self.regs_mut()[insn.dst as usize].var = f1;
+            sync_linked_regs(&mut other, dst_reg.id, t1);
+            sync_linked_regs(&mut self.cur, dst_reg.id, f1);
             if is_x {
                 other.cur_mut().regs[insn.src as usize].var = t2;
                 self.regs_mut()[insn.src as usize].var = f2;
+                sync_linked_regs(&mut other, src_reg.id, t2);
+                sync_linked_regs(&mut self.cur, src_reg.id, f2);
             }
         }
         if !w32

@@ -686,6 +686,8 @@ impl Env<'_> {
         match (value, val) {
             (Some(r), _) if aligned && r.typ == RegType::Scalar => {
                 let s = self.cur.frames[frame].stack.slot_mut(off);
+                // A narrowing spill breaks the link with the register's copies.
+                let r = if size < 8 { RegState { id: 0, ..r } } else { r };
                 spill(s, r, size);
             }
             (None, Val::Imm(imm)) if aligned => {
@@ -852,7 +854,8 @@ impl Env<'_> {
                 }
                 let Some(d) = dst else { return Ok(()) };
                 if size <= spill_size && off % 8 == 0 {
-                    self.regs_mut()[d as usize] = sp;
+                    // A narrowing fill breaks the link with other copies.
+                    self.regs_mut()[d as usize] = RegState { id: 0, ..sp };
                 } else {
                     let (mut spill_cnt, mut zero_cnt) = (0, 0);
                     for k in 0..size {

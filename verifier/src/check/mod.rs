@@ -95,6 +95,8 @@ pub(crate) struct Env<'a> {
     pub log: String,
     /// Pointer type each load/store instruction was first seen with (`save_aux_ptr_type`).
     pub aux_ptr: HashMap<usize, RegType>,
+    /// Instructions a speculative path found unsafe (`nospec`): speculative paths stop there.
+    nospec: std::collections::HashSet<usize>,
 }
 
 impl<'a> Env<'a> {
@@ -115,6 +117,7 @@ impl<'a> Env<'a> {
                 callsite: 0,
                 subprog: 0,
             }],
+            speculative: false,
         };
         Env {
             insns,
@@ -140,6 +143,7 @@ impl<'a> Env<'a> {
             cur_parent: None,
             log: String::new(),
             aux_ptr: HashMap::new(),
+            nospec: std::collections::HashSet::new(),
         }
     }
 
@@ -328,12 +332,23 @@ impl<'a> Env<'a> {
                 if matches!(insn.opcode & 7, 5 | 6) {
                     self.jmps_processed += 1;
                 }
-                match self.step(pc, insn)? {
-                    Step::Goto(next) => {
-                        pc = next;
-                        false
+                if self.cur.speculative && self.nospec.contains(&pc) {
+                    true
+                } else {
+                    match self.step(pc, insn) {
+                        Ok(Step::Goto(next)) => {
+                            pc = next;
+                            false
+                        }
+                        Ok(Step::Done) => true,
+                        // A speculative path that would fault is cut with a barrier
+                        // (`error_recoverable_with_nospec`), not rejected.
+                        Err(r) if self.cur.speculative && !r.fatal() => {
+                            self.nospec.insert(pc);
+                            true
+                        }
+                        Err(r) => return Err(r),
                     }
-                    Step::Done => true,
                 }
             };
             if ended {

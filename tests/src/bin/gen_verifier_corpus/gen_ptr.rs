@@ -8,7 +8,7 @@ use sockops_vm::MapType;
 use sockops_vm::opcode::*;
 
 #[derive(Clone, Copy)]
-enum Ptr {
+enum PtrKind {
     Ctx,
     Fp,
     FpOff,
@@ -20,33 +20,33 @@ enum Ptr {
     Scalar,
 }
 
-const ALL: [Ptr; 9] = [
-    Ptr::Ctx,
-    Ptr::Fp,
-    Ptr::FpOff,
-    Ptr::Pkt,
-    Ptr::PktEnd,
-    Ptr::Sk,
-    Ptr::MapPtr,
-    Ptr::MapValue,
-    Ptr::Scalar,
+const ALL: [PtrKind; 9] = [
+    PtrKind::Ctx,
+    PtrKind::Fp,
+    PtrKind::FpOff,
+    PtrKind::Pkt,
+    PtrKind::PktEnd,
+    PtrKind::Sk,
+    PtrKind::MapPtr,
+    PtrKind::MapValue,
+    PtrKind::Scalar,
 ];
 
 /// Loads a pointer of kind `k` into `dst` (r1 must still be ctx; uses r0 for map values).
-fn load_ptr(p: &mut P, k: Ptr, dst: u8) {
+fn load_ptr(p: &mut P, k: PtrKind, dst: u8) {
     match k {
-        Ptr::Ctx => p.i(mov64_reg(dst, R1)),
-        Ptr::Fp => p.i(mov64_reg(dst, R10)),
-        Ptr::FpOff => p.i(mov64_reg(dst, R10)).i(alu64_imm(BPF_ADD, dst, -16)),
-        Ptr::Pkt => p.i(ldx(8, dst, R1, 192)),
-        Ptr::PktEnd => p.i(ldx(8, dst, R1, 200)),
-        Ptr::Sk => p
+        PtrKind::Ctx => p.i(mov64_reg(dst, R1)),
+        PtrKind::Fp => p.i(mov64_reg(dst, R10)),
+        PtrKind::FpOff => p.i(mov64_reg(dst, R10)).i(alu64_imm(BPF_ADD, dst, -16)),
+        PtrKind::Pkt => p.i(ldx(8, dst, R1, 192)),
+        PtrKind::PktEnd => p.i(ldx(8, dst, R1, 200)),
+        PtrKind::Sk => p
             .i(ldx(8, dst, R1, 184))
             .i(jmp_imm(BPF_JNE, dst, 0, 2))
             .ret(1),
-        Ptr::MapPtr => p.w(ld_map(dst, 0)),
-        Ptr::MapValue => p.w(ld_map_value(dst, 0, 8)),
-        Ptr::Scalar => p.i(ldx(4, dst, R1, 0)),
+        PtrKind::MapPtr => p.w(ld_map(dst, 0)),
+        PtrKind::MapValue => p.w(ld_map_value(dst, 0, 8)),
+        PtrKind::Scalar => p.i(ldx(4, dst, R1, 0)),
     };
 }
 
@@ -107,7 +107,12 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
             p.i(alu64_imm(op, R7, imm)).ret(1);
             out.push_maps(p.done(), m.clone());
         }
-        for b in [Ptr::Scalar, Ptr::Fp, Ptr::Ctx, Ptr::MapValue] {
+        for b in [
+            PtrKind::Scalar,
+            PtrKind::Fp,
+            PtrKind::Ctx,
+            PtrKind::MapValue,
+        ] {
             for op in [BPF_ADD, BPF_SUB] {
                 let mut p = P::new();
                 p.i(mov64_reg(R6, R1));
@@ -127,11 +132,11 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
     }
     // Unbounded / bounded scalar added to stack and map value pointers.
     for (mask, target) in [
-        (-1i32, Ptr::Fp),
-        (0xff, Ptr::MapValue),
-        (7, Ptr::MapValue),
-        (-1, Ptr::MapValue),
-        (7, Ptr::FpOff),
+        (-1i32, PtrKind::Fp),
+        (0xff, PtrKind::MapValue),
+        (7, PtrKind::MapValue),
+        (-1, PtrKind::MapValue),
+        (7, PtrKind::FpOff),
     ] {
         let mut p = P::new();
         p.i(st(8, R10, -8, 0)).i(st(8, R10, -16, 0));
@@ -196,9 +201,9 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
     ];
     for op in ops {
         for size in [4u8, 8] {
-            for target in [Ptr::Fp, Ptr::MapValue, Ptr::Pkt, Ptr::Sk] {
+            for target in [PtrKind::Fp, PtrKind::MapValue, PtrKind::Pkt, PtrKind::Sk] {
                 for init in [true, false] {
-                    if !init && !matches!(target, Ptr::Fp) {
+                    if !init && !matches!(target, PtrKind::Fp) {
                         continue;
                     }
                     let mut p = P::new();
@@ -207,7 +212,7 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
                     }
                     load_ptr(&mut p, target, R7);
                     p.i(mov64_imm(R2, 1)).i(mov64_imm(R0, 0));
-                    let off = if matches!(target, Ptr::Fp) { -8 } else { 0 };
+                    let off = if matches!(target, PtrKind::Fp) { -8 } else { 0 };
                     p.i(atomic(size, R7, R2, off, op));
                     if op & BPF_FETCH != 0 {
                         p.i(mov64_reg(R3, if op == BPF_CMPXCHG { R0 } else { R2 }));

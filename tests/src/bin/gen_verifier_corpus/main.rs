@@ -5,8 +5,9 @@
 //!   "verdict","msg","strict_verdict","strict_msg"}`.
 //! In `insns_hex`, an LD_IMM64 with src 1 or 2 holds an index into `maps`.
 //!
-//! Usage: `gen_verifier_corpus [OUT_DIR] [SEED]` (defaults: `tests/corpus`, 1). The same seed
-//! gives the same programs; the labels are whatever the running kernel says.
+//! Usage: `gen_verifier_corpus [OUT_DIR] [SEED] [CATEGORY,...]` (defaults: `tests/corpus`, 1,
+//! all categories). The same seed gives the same programs; the labels are whatever the running
+//! kernel says. With a category list only those files are (re)written.
 
 mod asm;
 mod gen_ctx;
@@ -14,6 +15,7 @@ mod gen_flow;
 mod gen_helpers;
 mod gen_mem;
 mod gen_ptr;
+mod gen_random;
 mod gen_real;
 mod rng;
 
@@ -91,6 +93,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let out_dir = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("tests/corpus"));
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let only: Option<Vec<String>> = args
+        .get(3)
+        .map(|s| s.split(',').map(str::to_string).collect());
     let mut oracle = match Oracle::new() {
         Ok(o) => o,
         Err(e) => {
@@ -109,11 +114,17 @@ fn main() {
     gen_helpers::generate(&mut rng, &mut out);
     gen_ptr::generate(&mut rng, &mut out);
     gen_real::generate(&mut rng, &mut out);
+    gen_random::generate(&mut rng, &mut out);
 
     let mut files: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
     for case in &out.cases {
+        if let Some(only) = &only
+            && !only.iter().any(|c| c == case.category)
+        {
+            continue;
+        }
         let key = (hex(&case.insns), format!("{:?}", case.maps));
         if !seen.insert(key) {
             continue;
