@@ -3,8 +3,9 @@
 
 mod asm;
 mod exec;
-mod run;
 mod inspect;
+mod run;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ enum Command {
     Run(run::RunArgs),
     /// List the programs and maps of an ELF object (`--json` for tools).
     Inspect(inspect::InspectArgs),
+    /// Verify programs as the kernel's sock_ops verifier would (exit 0 accept, 1 reject).
+    Verify(verify::VerifyArgs),
 }
 
 /// Runs the parsed command line.
@@ -40,6 +43,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Exec(a) => exec::run(a),
         Command::Run(a) => run::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Verify(a) => verify::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,179 @@
+//! `sockops verify`: the verifier's verdict on the programs of an ELF object, on a raw
+//! program, or on a stream of JSON requests (one per line, answered in order). Judges as the
+//! kernel does for `BPF_PROG_TYPE_SOCK_OPS`; exit 0 = accepted, 1 = rejected, 2 = usage/I/O.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use sockops_verifier::{StreamRequest, StreamResponse, VerifyOptions, verify, verify_request};
+use sockops_vm::elf::Object;
+use sockops_vm::{HelperTable, Insn, Program};
+
+use super::CliError;
+
+/// Arguments of `sockops verify`.
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// ELF object (or, with `--raw`, a raw program of 8-byte slots).
+    #[arg(required_unless_present = "stream")]
+    file: Option<PathBuf>,
+    /// Verify only this program (function or section name) of the object.
+    #[arg(long, conflicts_with_all = ["raw", "stream"])]
+    program: Option<String>,
+    /// The file is a raw program, not an ELF object.
+    #[arg(long, conflicts_with = "stream")]
+    raw: bool,
+    /// With `--raw`: JSON list of the maps its LD_IMM64 map references index
+    /// (`[{"type": "array", "key_size": 4, "value_size": 8, "max_entries": 4, "map_flags": 0}]`).
+    #[arg(long, requires = "raw")]
+    maps: Option<PathBuf>,
+    /// Read JSON-lines requests on stdin and answer each with one JSON line.
+    #[arg(long, conflicts_with = "file")]
+    stream: bool,
+    /// Judge as a loader without CAP_PERFMON (no uninitialised stack reads, pointer leaks, ...).
+    #[arg(long)]
+    strict: bool,
+    /// Print the verifier log of each program.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn options(strict: bool) -> VerifyOptions {
+    VerifyOptions {
+        strict,
+        require_runtime_helpers: false,
+        ..VerifyOptions::default()
+    }
+}
+
+fn helper_table() -> HelperTable {
+    let mut table = HelperTable::new();
+    sockops_ctx::helpers::register_sock_ops_helpers(&mut table);
+    table
+}
+
+/// Runs `sockops verify`.
+pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
+    let helpers = helper_table();
+    let opts = options(args.strict);
+    if args.stream {
+        return stream(&helpers, &opts);
+    }
+    let path = args
+        .file
+        .as_ref()
+        .ok_or("a file is needed unless --stream is given")?;
+    let programs: Vec<Program> = if args.raw {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let insns =
+            Insn::slice_from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let maps = match &args.maps {
+            Some(m) => raw_maps(m)?,
+            None => Vec::new(),
+        };
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        vec![Program {
+            name,
+            insns,
+            maps,
+            ..Program::default()
+        }]
+    } else {
+        let object = Object::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        match &args.program {
+            Some(n) => vec![object.program(n)?.clone()],
+            None => object.programs().to_vec(),
+        }
+    };
+    if programs.is_empty() {
+        return Err(format!("{}: the object has no programs", path.display()).into());
+    }
+    let mut all_ok = true;
+    for p in &programs {
+        let label = if p.section.is_empty() {
+            p.name.clone()
+        } else {
+            format!("{} ({})", p.name, p.section)
+        };
+        match verify(p, &helpers, &opts) {
+            Ok(v) => {
+                let s = v.stats();
+                println!(
+                    "{label}: accepted: processed {} insns, {} states (peak {}), stack depth {}",
+                    s.insns_processed,
+                    s.total_states,
+                    s.peak_states,
+                    s.stack_depth
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                );
+            }
+            Err(e) => {
+                all_ok = false;
+                if args.verbose {
+                    print!("{}", e.log);
+                }
+                let kind = if e.unsupported {
+                    "not supported by this runtime"
+                } else {
+                    "rejected"
+                };
+                println!("{label}: {kind}: insn {}: {}", e.pc, e.message);
+            }
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Reads the `--maps` file: map definitions in the `--stream` request format.
+fn raw_maps(path: &PathBuf) -> Result<Vec<std::sync::Arc<sockops_vm::Map>>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let list: Vec<sockops_verifier::request::StreamMap> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let defs = sockops_verifier::request::map_defs(&list)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    defs.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            sockops_vm::Map::try_new(format!("map{i}"), *d)
+                .map(std::sync::Arc::new)
+                .map_err(|e| format!("{}: map {i}: {e}", path.display()).into())
+        })
+        .collect()
+}
+
+/// `--stream`: one JSON request per input line, one JSON answer per line, flushed each time.
+fn stream(helpers: &HelperTable, opts: &VerifyOptions) -> Result<ExitCode, CliError> {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let response = match serde_json::from_str::<StreamRequest>(&line) {
+            Ok(req) => verify_request(&req, helpers, opts),
+            Err(e) => StreamResponse {
+                id: serde_json::Value::Null,
+                verdict: "reject".into(),
+                msg: format!("bad request: {e}"),
+            },
+        };
+        serde_json::to_writer(&mut out, &response)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
