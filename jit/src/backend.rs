@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use sockops_vm::{CallTarget, Helper, HelperTable, Instruction, Map, Operand, Reg, Region};
+use sockops_vm::{
+    AluOp, AtomicOp, CallTarget, Helper, HelperTable, Instruction, Map, Operand, Reg, Region,
+};
 
 use crate::runtime::FRAME_SIZE;
 
@@ -93,6 +95,10 @@ pub(crate) struct ProgramFacts {
     /// The eBPF registers (bit `n` for rN) the program names anywhere, implicitly used
     /// operands (r0 of `cmpxchg` and `exit`, r1-r5 of calls) included.
     pub named_registers: u16,
+    /// The eBPF registers a run may read before writing them (besides r1, r2 and r10, which
+    /// the entry sets): exactly what lean code must zero. Writes count only in the
+    /// straight-line start, as for the stack.
+    pub zeroed_registers: u16,
     /// The 8-byte words of a stack frame that must start zeroed: bit `w` stands for the
     /// frame bytes `[8w - 512, 8w - 504)` below the frame pointer.
     pub zeroed_words: u64,
@@ -161,7 +167,13 @@ impl ProgramFacts {
                 }
             }
         };
+        let (mut regs_written, mut regs_read_first) = (0u16, 0u16);
         for insn in insns {
+            let (reads, writes) = registers_read_and_written(insn);
+            regs_read_first |= reads & !regs_written;
+            if straight {
+                regs_written |= writes;
+            }
             named |= match *insn {
                 Instruction::Alu { dst, src, .. } | Instruction::Jump { dst, src, .. } => {
                     whole_frame |= dst == fp || src == Operand::Reg(fp);
@@ -249,15 +261,118 @@ impl ProgramFacts {
         } else {
             unwritten_words
         };
+        let entry_set = bit(Reg::R1) | bit(Reg::R2) | bit(Reg::R10);
         ProgramFacts {
             has_calls,
             named_registers: named,
+            zeroed_registers: regs_read_first & !entry_set,
             zeroed_words,
         }
+    }
+
+    /// Whether lean code must zero eBPF register `r` at entry.
+    pub fn zeroes(&self, r: usize) -> bool {
+        self.zeroed_registers & (1 << r) != 0
     }
 
     /// Whether the program names eBPF register `r`.
     pub fn names(&self, r: usize) -> bool {
         self.named_registers & (1 << r) != 0
+    }
+}
+
+/// The eBPF registers `insn` reads and writes (bit `n` for rN), implicit operands included.
+fn registers_read_and_written(insn: &Instruction) -> (u16, u16) {
+    let bit = |r: Reg| 1u16 << r.index();
+    let op = |o: Operand| match o {
+        Operand::Reg(r) => bit(r),
+        Operand::Imm(_) => 0,
+    };
+    let args = 0b11_1110;
+    match *insn {
+        Instruction::Alu {
+            op: AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32,
+            dst,
+            src,
+            ..
+        } => (op(src), bit(dst)),
+        Instruction::Alu { dst, src, .. } => (bit(dst) | op(src), bit(dst)),
+        Instruction::Neg { dst, .. } | Instruction::Endian { dst, .. } => (bit(dst), bit(dst)),
+        Instruction::LdImm64 { dst, .. } => (0, bit(dst)),
+        Instruction::Load { dst, src, .. } => (bit(src), bit(dst)),
+        Instruction::Store { dst, src, .. } | Instruction::Jump { dst, src, .. } => {
+            (bit(dst) | op(src), 0)
+        }
+        Instruction::Atomic {
+            op: atomic,
+            fetch,
+            dst,
+            src,
+            ..
+        } => match atomic {
+            AtomicOp::CmpXchg => (bit(dst) | bit(src) | bit(Reg::R0), bit(Reg::R0)),
+            AtomicOp::Xchg => (bit(dst) | bit(src), bit(src)),
+            _ if fetch => (bit(dst) | bit(src), bit(src)),
+            _ => (bit(dst) | bit(src), 0),
+        },
+        Instruction::LegacyPacketLoad { index, .. } => {
+            (index.map_or(0, bit) | bit(Reg::R6), bit(Reg::R0) | args)
+        }
+        Instruction::Call(CallTarget::Register(r)) => (bit(r) | args, bit(Reg::R0) | args),
+        Instruction::Call(_) => (args, bit(Reg::R0) | args),
+        Instruction::Exit => (bit(Reg::R0), 0),
+        Instruction::Ja { .. } | Instruction::LdImm64Tail => (0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockops_vm::{assemble, decode_program};
+
+    fn facts(text: &str) -> ProgramFacts {
+        ProgramFacts::of(&decode_program(&assemble(text).unwrap()).unwrap())
+    }
+
+    /// The zeroed-word bit of the 8 bytes at `off` from the frame pointer.
+    fn word(off: i32) -> u64 {
+        1 << ((off + FRAME_SIZE as i32) / 8)
+    }
+
+    #[test]
+    fn stack_words_to_zero() {
+        assert_eq!(facts("mov %r0, 0\nexit").zeroed_words, 0);
+        assert_eq!(facts("ldxw %r0, [%r10-8]\nexit").zeroed_words, word(-8));
+        // An unaligned 8-byte read touches two words.
+        assert_eq!(
+            facts("ldxdw %r0, [%r10-12]\nexit").zeroed_words,
+            word(-16) | word(-8)
+        );
+        assert_eq!(
+            facts("stdw [%r10-8], 1\nldxdw %r0, [%r10-8]\nexit").zeroed_words,
+            0
+        );
+        assert_eq!(
+            facts("ja +0\nstdw [%r10-8], 1\nldxdw %r0, [%r10-8]\nexit").zeroed_words,
+            word(-8)
+        );
+        // With calls, writes do not count (other frames read the same offsets).
+        assert_eq!(
+            facts("stdw [%r10-8], 1\nldxdw %r0, [%r10-8]\ncall 1\nexit").zeroed_words,
+            word(-8)
+        );
+        assert_eq!(facts("mov %r1, %r10\nexit").zeroed_words, u64::MAX);
+        assert_eq!(facts("call 12\nexit").zeroed_words, u64::MAX);
+    }
+
+    #[test]
+    fn registers_to_zero_and_calls() {
+        let f = facts("mov %r0, %r6\nmov %r7, 1\nadd %r7, %r8\nexit");
+        assert_eq!(f.zeroed_registers, 1 << 6 | 1 << 8);
+        assert!(!f.has_calls);
+        assert!(f.names(7) && !f.names(9));
+        let f = facts("mov %r2, 1\njeq %r2, 1, +1\nmov %r7, 9\nmov %r0, %r7\nexit");
+        assert_eq!(f.zeroed_registers, 1 << 7 | 1 << 0);
+        assert!(facts("call local f\nexit\nf:\nmov %r0, 0\nexit").has_calls);
     }
 }

@@ -213,7 +213,7 @@ impl<'a> Compiler<'a> {
         }
         // r1 and r2 are the entry's arguments, r10 was just set.
         for r in [0usize, 3, 4, 5, 6, 7, 8, 9] {
-            if self.facts.names(r) {
+            if self.facts.zeroes(r) {
                 let host = regs::REGISTER_MAP[r];
                 asm!(self.ops; xor Rd(host), Rd(host));
             }
