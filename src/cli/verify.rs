@@ -154,11 +154,26 @@ fn raw_maps(path: &PathBuf) -> Result<Vec<std::sync::Arc<sockops_vm::Map>>, CliE
         .collect()
 }
 
-/// `--stream`: one JSON request per input line, one JSON answer per line, flushed each time.
+/// `--stream` on stdin and stdout.
 fn stream(helpers: &HelperTable, opts: &VerifyOptions) -> Result<ExitCode, CliError> {
-    let stdin = std::io::stdin();
-    let mut out = std::io::stdout().lock();
-    for line in stdin.lock().lines() {
+    stream_io(
+        std::io::stdin().lock(),
+        &mut std::io::stdout().lock(),
+        helpers,
+        opts,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One JSON request per input line, one JSON answer per line, flushed each time. A line that
+/// is not a request is answered with a rejection whose id is null.
+fn stream_io(
+    input: impl BufRead,
+    out: &mut impl Write,
+    helpers: &HelperTable,
+    opts: &VerifyOptions,
+) -> Result<(), CliError> {
+    for line in input.lines() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
@@ -171,9 +186,76 @@ fn stream(helpers: &HelperTable, opts: &VerifyOptions) -> Result<ExitCode, CliEr
                 msg: format!("bad request: {e}"),
             },
         };
-        serde_json::to_writer(&mut out, &response)?;
+        serde_json::to_writer(&mut *out, &response)?;
         out.write_all(b"\n")?;
         out.flush()?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answers(input: &str, strict: bool) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        stream_io(
+            input.as_bytes(),
+            &mut out,
+            &helper_table(),
+            &options(strict),
+        )
+        .unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn request(id: &str, asm: &str) -> String {
+        let insns = sockops_vm::asm::assemble(asm).unwrap();
+        let hex: String = Insn::slice_to_bytes(&insns)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!(r#"{{"id": "{id}", "prog_type": "sock_ops", "insns_hex": "{hex}", "maps": []}}"#)
+    }
+
+    #[test]
+    fn stream_answers_each_line_in_order() {
+        let input = format!(
+            "{}\n\n{}\n{}\nnot json\n",
+            request("a", "ldxw %r2, [%r1+0]\nmov %r0, 1\nexit"),
+            request("b", "ldxb %r2, [%r1+5]\nmov %r0, 1\nexit"),
+            r#"{"id": 7, "insns_hex": "b70000000100000095000000000000000", "maps": []}"#,
+        );
+        let a = answers(&input, false);
+        assert_eq!(a.len(), 4, "{a:?}");
+        assert_eq!(
+            (&a[0]["id"], &a[0]["verdict"]),
+            (&"a".into(), &"accept".into()),
+            "{a:?}"
+        );
+        // A narrow load of `reply` is refused in the kernel's words.
+        assert_eq!(a[1]["verdict"], "reject");
+        assert_eq!(a[1]["msg"], "invalid bpf_context access off=5 size=1");
+        // An odd number of hex digits is a rejection naming the problem, with the request's id.
+        assert_eq!(
+            (&a[2]["id"], &a[2]["verdict"]),
+            (&7.into(), &"reject".into())
+        );
+        assert_eq!(a[3]["id"], serde_json::Value::Null);
+        assert!(a[3]["msg"].as_str().unwrap().starts_with("bad request"));
+    }
+
+    #[test]
+    fn return_value_outside_0_1_is_refused() {
+        let a = answers(&format!("{}\n", request("r", "mov %r0, 2\nexit")), true);
+        assert_eq!(a[0]["verdict"], "reject");
+        assert_eq!(
+            a[0]["msg"],
+            "At program exit the register R0 has smin=2 smax=2 should have been in [0, 1]"
+        );
+    }
 }
