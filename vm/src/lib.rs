@@ -15,6 +15,7 @@ pub mod maps;
 pub mod memory;
 pub mod opcode;
 pub mod program;
+pub mod verified;
 
 pub use asm::{AsmError, AsmErrorKind, assemble};
 pub use decode::{DecodeError, DecodeErrorKind, decode_at, decode_program, decode_slot};
@@ -28,6 +29,7 @@ pub use instruction::*;
 pub use interp::{
     ExecError, ExecErrorKind, GuestRegion, Interpreter, RunOptions, RunResult, RunStats,
 };
-pub use maps::{Map, MapDef, MapType};
+pub use maps::{Map, MapDef, MapType, ProgArrayEntry};
 pub use memory::{Access, Memory, MemoryFault, Region, RegionKind};
 pub use program::Program;
+pub use verified::VerifiedProgram;

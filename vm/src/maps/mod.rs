@@ -154,6 +154,15 @@ enum Storage {
     DefinitionOnly,
 }
 
+/// A filled slot of a prog array.
+#[derive(Debug, Clone)]
+pub struct ProgArrayEntry {
+    /// The program a tail call jumps to.
+    pub program: Arc<Program>,
+    /// Whether it was stored as a `VerifiedProgram`.
+    pub verified: bool,
+}
+
 /// A map instance shared (through `Arc`) by every program of an object and by the embedder.
 /// `Map` is `Send + Sync`; all operations take `&self`. See the module docs for the memory
 /// contract of values.
@@ -564,8 +573,35 @@ impl Map {
     /// prog array).
     pub fn prog_array_get(&self, index: u32) -> Option<Arc<Program>> {
         match &self.storage {
-            Storage::ProgArray(p) => p.get(index),
+            Storage::ProgArray(p) => p.get(index).map(|(program, _)| program),
             _ => None,
+        }
+    }
+
+    /// Slot `index` of a prog array with whether its program was stored verified
+    /// (`prog_array_set_verified`). Engines that run programs unchecked (the JIT) tail-call
+    /// only into verified entries.
+    pub fn prog_array_entry(&self, index: u32) -> Option<ProgArrayEntry> {
+        match &self.storage {
+            Storage::ProgArray(p) => p
+                .get(index)
+                .map(|(program, verified)| ProgArrayEntry { program, verified }),
+            _ => None,
+        }
+    }
+
+    /// Fills slot `index` of a prog array with a verified program (E2BIG out of range, EINVAL
+    /// for other map types).
+    pub fn prog_array_set_verified(
+        &self,
+        index: u32,
+        program: &crate::verified::VerifiedProgram,
+    ) -> Result<(), MapError> {
+        match &self.storage {
+            Storage::ProgArray(p) => p.set_verified(&self.meta, index, program),
+            _ => Err(self
+                .meta
+                .not_supported("prog_array_set_verified", errno::EINVAL)),
         }
     }
 

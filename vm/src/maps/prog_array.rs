@@ -10,11 +10,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{MapError, MapMeta};
 use crate::program::Program;
+use crate::verified::VerifiedProgram;
+
+/// One filled slot: the program, and whether it was stored as a `VerifiedProgram`.
+#[derive(Debug, Clone)]
+struct Slot {
+    program: Arc<Program>,
+    verified: bool,
+}
 
 /// The slots of a prog array.
 #[derive(Debug)]
 pub(crate) struct ProgArrayStorage {
-    slots: Mutex<Vec<Option<Arc<Program>>>>,
+    slots: Mutex<Vec<Option<Slot>>>,
 }
 
 impl ProgArrayStorage {
@@ -25,22 +33,50 @@ impl ProgArrayStorage {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Option<Arc<Program>>>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<Option<Slot>>> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The program in slot `index`.
-    pub(crate) fn get(&self, index: u32) -> Option<Arc<Program>> {
-        self.lock().get(index as usize).cloned().flatten()
+    /// The program in slot `index`, and whether it was stored verified.
+    pub(crate) fn get(&self, index: u32) -> Option<(Arc<Program>, bool)> {
+        let slots = self.lock();
+        let slot = slots.get(index as usize)?.as_ref()?;
+        Some((slot.program.clone(), slot.verified))
     }
 
-    /// Fills or clears slot `index` (E2BIG when out of range, as the kernel's fd array).
+    /// Fills (with an unverified program) or clears slot `index`.
     pub(crate) fn set(
         &self,
         meta: &MapMeta,
         index: u32,
         program: Option<Arc<Program>>,
     ) -> Result<(), MapError> {
+        self.put(
+            meta,
+            index,
+            program.map(|program| Slot {
+                program,
+                verified: false,
+            }),
+        )
+    }
+
+    /// Fills slot `index` with a verified program.
+    pub(crate) fn set_verified(
+        &self,
+        meta: &MapMeta,
+        index: u32,
+        program: &VerifiedProgram,
+    ) -> Result<(), MapError> {
+        let slot = Slot {
+            program: program.program_arc().clone(),
+            verified: true,
+        };
+        self.put(meta, index, Some(slot))
+    }
+
+    /// Fills or clears slot `index` (E2BIG when out of range, as the kernel's fd array).
+    fn put(&self, meta: &MapMeta, index: u32, program: Option<Slot>) -> Result<(), MapError> {
         let mut slots = self.lock();
         let slot = slots
             .get_mut(index as usize)
