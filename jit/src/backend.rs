@@ -87,8 +87,10 @@ impl Blinder {
 }
 
 /// What the backend needs to know about a whole program, gathered in one pass over it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ProgramFacts {
+    /// Slots some jump or local call targets (bit `pc % 64` of word `pc / 64`).
+    pub jump_targets: Vec<u64>,
     /// The program calls something (a helper, `callx` or a local function): its code needs
     /// the run state; code without calls is lean.
     pub has_calls: bool,
@@ -168,7 +170,20 @@ impl ProgramFacts {
             }
         };
         let (mut regs_written, mut regs_read_first) = (0u16, 0u16);
-        for insn in insns {
+        let mut jump_targets = vec![0u64; insns.len().div_ceil(64)];
+        for (pc, insn) in insns.iter().enumerate() {
+            let offset = match *insn {
+                Instruction::Ja { off, .. } | Instruction::Call(CallTarget::Local(off)) => {
+                    Some(i64::from(off))
+                }
+                Instruction::Jump { off, .. } => Some(i64::from(off)),
+                _ => None,
+            };
+            if let Some(target) = offset.and_then(|off| usize::try_from(pc as i64 + 1 + off).ok())
+                && target < insns.len()
+            {
+                jump_targets[target / 64] |= 1 << (target % 64);
+            }
             let (reads, writes) = registers_read_and_written(insn);
             regs_read_first |= reads & !regs_written;
             if straight {
@@ -263,11 +278,19 @@ impl ProgramFacts {
         };
         let entry_set = bit(Reg::R1) | bit(Reg::R2) | bit(Reg::R10);
         ProgramFacts {
+            jump_targets,
             has_calls,
             named_registers: named,
             zeroed_registers: regs_read_first & !entry_set,
             zeroed_words,
         }
+    }
+
+    /// Whether some jump or local call targets slot `pc`.
+    pub fn is_jump_target(&self, pc: usize) -> bool {
+        self.jump_targets
+            .get(pc / 64)
+            .is_some_and(|w| w & (1 << (pc % 64)) != 0)
     }
 
     /// Whether lean code must zero eBPF register `r` at entry.

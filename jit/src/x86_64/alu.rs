@@ -167,6 +167,10 @@ impl Compiler<'_> {
                 }
                 return;
             }
+            (Some(i), _, _) if i > 0 && !signed => {
+                self.emit_unsigned_div_by_constant(remainder, width, d, i as u32);
+                return;
+            }
             _ => {}
         }
         let guarded = known.is_none();

@@ -25,7 +25,9 @@
 
 mod alu;
 mod control;
+mod divide;
 mod memory;
+mod peephole;
 pub(crate) mod regs;
 
 use dynasmrt::x64::X64Relocation;
@@ -147,8 +149,15 @@ impl<'a> Compiler<'a> {
         }
         self.emit_prologue();
         let mut insn_offsets = Vec::with_capacity(self.input.insns.len() + 1);
+        // The second slot of a fused pair: no code of its own (see `peephole`).
+        let mut fused = false;
         for (pc, insn) in self.input.insns.iter().enumerate() {
             insn_offsets.push(self.ops.offset().0);
+            if std::mem::take(&mut fused) {
+                let label = self.slot_labels[pc];
+                asm!(self.ops; =>label);
+                continue;
+            }
             if matches!(insn, Instruction::LdImm64Tail) {
                 // Never a jump target (`jump_label` sends those to a stub); bound to a stub
                 // anyway so that no label is left undefined.
@@ -162,7 +171,10 @@ impl<'a> Compiler<'a> {
             }
             let label = self.slot_labels[pc];
             asm!(self.ops; =>label);
-            self.emit_instruction(pc, insn)?;
+            fused = self.emit_fused_pair(pc);
+            if !fused {
+                self.emit_instruction(pc, insn)?;
+            }
         }
         insn_offsets.push(self.ops.offset().0);
         // Falling through the last slot lands here: the interpreter reports the last slot.
