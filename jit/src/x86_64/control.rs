@@ -22,9 +22,24 @@ impl Compiler<'_> {
         src: Operand,
         off: i16,
     ) {
+        let target = (pc, pc as i64 + 1 + off as i64);
+        self.emit_conditional_jump(cond, false, width, dst, src, target);
+    }
+
+    /// Compare-and-branch to `target` = (slot whose jump it is, target slot): taken when
+    /// `cond` holds, or when it does not if `negate`.
+    pub(super) fn emit_conditional_jump(
+        &mut self,
+        cond: JmpCond,
+        negate: bool,
+        width: Width,
+        dst: Reg,
+        src: Operand,
+        (jump_pc, target): (usize, i64),
+    ) {
         let d = host_reg(dst);
         let src = self.lower(src);
-        let target = self.jump_label(pc, pc as i64 + 1 + off as i64);
+        let target = self.jump_label(jump_pc, target);
         match (cond == JmpCond::Set, width, src) {
             (false, Width::W64, Src::Reg(s)) => asm!(self.ops; cmp Rq(d), Rq(s)),
             (false, Width::W32, Src::Reg(s)) => asm!(self.ops; cmp Rd(d), Rd(s)),
@@ -38,18 +53,19 @@ impl Compiler<'_> {
             (true, Width::W64, Src::Imm(i)) => asm!(self.ops; test Rq(d), DWORD i),
             (true, Width::W32, Src::Imm(i)) => asm!(self.ops; test Rd(d), DWORD i),
         }
-        match cond {
-            JmpCond::Eq => asm!(self.ops; je =>target),
-            JmpCond::Ne => asm!(self.ops; jne =>target),
-            JmpCond::Set => asm!(self.ops; jnz =>target),
-            JmpCond::Gt => asm!(self.ops; ja =>target),
-            JmpCond::Ge => asm!(self.ops; jae =>target),
-            JmpCond::Lt => asm!(self.ops; jb =>target),
-            JmpCond::Le => asm!(self.ops; jbe =>target),
-            JmpCond::Sgt => asm!(self.ops; jg =>target),
-            JmpCond::Sge => asm!(self.ops; jge =>target),
-            JmpCond::Slt => asm!(self.ops; jl =>target),
-            JmpCond::Sle => asm!(self.ops; jle =>target),
+        match (cond, negate) {
+            (JmpCond::Eq, false) | (JmpCond::Ne, true) => asm!(self.ops; je =>target),
+            (JmpCond::Ne, false) | (JmpCond::Eq, true) => asm!(self.ops; jne =>target),
+            (JmpCond::Set, false) => asm!(self.ops; jnz =>target),
+            (JmpCond::Set, true) => asm!(self.ops; jz =>target),
+            (JmpCond::Gt, false) | (JmpCond::Le, true) => asm!(self.ops; ja =>target),
+            (JmpCond::Ge, false) | (JmpCond::Lt, true) => asm!(self.ops; jae =>target),
+            (JmpCond::Lt, false) | (JmpCond::Ge, true) => asm!(self.ops; jb =>target),
+            (JmpCond::Le, false) | (JmpCond::Gt, true) => asm!(self.ops; jbe =>target),
+            (JmpCond::Sgt, false) | (JmpCond::Sle, true) => asm!(self.ops; jg =>target),
+            (JmpCond::Sge, false) | (JmpCond::Slt, true) => asm!(self.ops; jge =>target),
+            (JmpCond::Slt, false) | (JmpCond::Sge, true) => asm!(self.ops; jl =>target),
+            (JmpCond::Sle, false) | (JmpCond::Sgt, true) => asm!(self.ops; jle =>target),
         }
     }
 

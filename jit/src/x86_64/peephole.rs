@@ -1,7 +1,9 @@
-//! Pairs of instructions compiled as one: the shift pairs compilers emit to extend a value,
-//! `lsh k` then `rsh k` (clear the top `k` bits) and `lsh k` then `arsh k` (sign-extend the
-//! low `64 - k` bits), each of which is one short instruction off the dependency chain's two.
-//! A pair is fused only when nothing jumps to its second slot and immediates are not blinded.
+//! Pairs of instructions compiled as one, when nothing jumps to the second slot:
+//! - the shift pairs compilers emit to extend a value, `lsh k` then `rsh k` (clear the top
+//!   `k` bits) and `lsh k` then `arsh k` (sign-extend the low `64 - k` bits), each one short
+//!   instruction instead of two on the dependency chain (not with blinded immediates);
+//! - a conditional jump over an unconditional one (`jeq r, k, +1` then `ja L`), one inverted
+//!   conditional jump to `L`.
 
 use dynasmrt::DynasmApi;
 use sockops_vm::{AluOp, Instruction, Operand, Width};
