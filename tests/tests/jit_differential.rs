@@ -267,9 +267,12 @@ fn loads_stores_and_sign_extending_loads() {
     expect_r0("mov %r2, %r10\nldxdw %r0, [%r2-100]\nexit", &[], 0);
 }
 
+/// How an atomic operation combines the old memory value and the operand.
+type Combine = fn(u64, u64) -> u64;
+
 #[test]
 fn atomics_32_and_64() {
-    let ops: [(&str, fn(u64, u64) -> u64); 4] = [
+    let ops: [(&str, Combine); 4] = [
         ("add", |o, s| o.wrapping_add(s)),
         ("or", |o, s| o | s),
         ("and", |o, s| o & s),

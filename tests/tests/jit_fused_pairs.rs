@@ -67,9 +67,12 @@ fn pairs_that_must_not_fuse() {
     expect_r0(&text, &[], u64::from(((value as u32) << 16) >> 16));
 }
 
+/// Whether a jump condition holds for `(dst, src)`.
+type Decide = fn(u64, u64) -> bool;
+
 /// Each condition with how it decides `a ? b` (a, b as the 64-bit values, or their low
 /// halves for the 32-bit forms).
-const CONDITIONS: [(&str, fn(u64, u64) -> bool); 11] = [
+const CONDITIONS: [(&str, Decide); 11] = [
     ("jeq", |a, b| a == b),
     ("jne", |a, b| a != b),
     ("jset", |a, b| a & b != 0),

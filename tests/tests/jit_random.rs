@@ -280,7 +280,7 @@ fn random_programs_agree_on_both_engines() {
     let seed = std::env::var("JIT_RANDOM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0f_b0f);
+        .unwrap_or(0x0005_eed0_fb0f);
     let programs: usize = std::env::var("JIT_RANDOM_PROGRAMS")
         .ok()
         .and_then(|s| s.parse().ok())
