@@ -2,7 +2,7 @@
 //! its twin written in Rust, plus the helper they call. Per instruction class: an empty
 //! program (per-call cost), a 30-compare decision tree (jumps), a 1000-iteration ALU loop,
 //! 256 stack stores then 256 loads (memory), 100 helper calls (calls), a div/mod loop
-//! (division); per sock_ops callback: a SYN-RTO program reading op, family, addresses and
+//! (division), one helper call (the per-run cost of code with calls); per sock_ops callback: a SYN-RTO program reading op, family, addresses and
 //! ports, and one callback-dispatch program run for five ops. No twin is allowed to
 //! constant-fold its input: the context and loop bounds go through `black_box`.
 
@@ -314,6 +314,11 @@ pub fn plus_one(a: u64) -> u64 {
 }
 
 #[inline(never)]
+fn helper1_native(_: &mut [u8]) -> u64 {
+    plus_one(black_box(41))
+}
+
+#[inline(never)]
 fn helpers_native(_: &mut [u8]) -> u64 {
     let mut r1 = black_box(0);
     for _ in 0..100 {
@@ -402,6 +407,13 @@ pub fn cases() -> Vec<Case> {
             text: stack_text(),
             ctx: timeout_init_ctx,
             native: stack_native,
+        },
+        Case {
+            name: "helper1",
+            class: "calls",
+            text: "mov %r1, 41\ncall 1\nexit".into(),
+            ctx: timeout_init_ctx,
+            native: helper1_native,
         },
         Case {
             name: "helpers100",

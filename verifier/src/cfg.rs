@@ -118,7 +118,12 @@ pub fn check_cfg(insns: &[Insn], subprog_starts: Vec<usize>) -> Result<Cfg, Reje
         });
     }
     state[0] = DISCOVERED;
-    let push = |t: usize, w: i64, e: u8, state: &mut Vec<u8>, stack: &mut Vec<usize>| {
+    let push = |t: usize,
+                w: i64,
+                e: u8,
+                state: &mut Vec<u8>,
+                stack: &mut Vec<usize>,
+                prune: &mut Vec<bool>| {
         if e == FALLTHROUGH && state[t] >= (DISCOVERED | FALLTHROUGH) {
             return Ok(Push::Done);
         }
@@ -132,6 +137,10 @@ pub fn check_cfg(insns: &[Insn], subprog_starts: Vec<usize>) -> Result<Cfg, Reje
             ));
         }
         let w = w as usize;
+        if e == BRANCH {
+            // mark branch target for state pruning
+            prune[w] = true;
+        }
         if state[w] == 0 {
             state[t] = DISCOVERED | e;
             state[w] = DISCOVERED;
@@ -149,7 +158,14 @@ pub fn check_cfg(insns: &[Insn], subprog_starts: Vec<usize>) -> Result<Cfg, Reje
         let cls = class(insn.opcode);
         let r = if is_pseudo_func(&insn) || (cls == BPF_JMP && op(insn.opcode) == BPF_CALL) {
             let sz = if insn.opcode == LD_IMM64 { 2 } else { 1 };
-            match push(t, (t + sz) as i64, FALLTHROUGH, &mut state, &mut stack)? {
+            match push(
+                t,
+                (t + sz) as i64,
+                FALLTHROUGH,
+                &mut state,
+                &mut stack,
+                &mut prune,
+            )? {
                 Push::Keep => Push::Keep,
                 Push::Done => {
                     if t + sz < n {
@@ -163,6 +179,7 @@ pub fn check_cfg(insns: &[Insn], subprog_starts: Vec<usize>) -> Result<Cfg, Reje
                             BRANCH,
                             &mut state,
                             &mut stack,
+                            &mut prune,
                         )?
                     } else {
                         Push::Done
@@ -171,7 +188,14 @@ pub fn check_cfg(insns: &[Insn], subprog_starts: Vec<usize>) -> Result<Cfg, Reje
             }
         } else if cls != BPF_JMP && cls != BPF_JMP32 {
             let sz = if insn.opcode == LD_IMM64 { 2 } else { 1 };
-            push(t, (t + sz) as i64, FALLTHROUGH, &mut state, &mut stack)?
+            push(
+                t,
+                (t + sz) as i64,
+                FALLTHROUGH,
+                &mut state,
+                &mut stack,
+                &mut prune,
+            )?
         } else {
             match op(insn.opcode) {
                 BPF_EXIT => Push::Done,
@@ -182,7 +206,7 @@ pub fn check_cfg(insns: &[Insn], subprog_starts: Vec<usize>) -> Result<Cfg, Reje
                         insn.imm as i64
                     };
                     let w = t as i64 + off + 1;
-                    let r = push(t, w, FALLTHROUGH, &mut state, &mut stack)?;
+                    let r = push(t, w, FALLTHROUGH, &mut state, &mut stack, &mut prune)?;
                     if let Push::Done = r {
                         prune[w as usize] = true;
                     }
@@ -190,7 +214,14 @@ pub fn check_cfg(insns: &[Insn], subprog_starts: Vec<usize>) -> Result<Cfg, Reje
                 }
                 _ => {
                     prune[t] = true;
-                    match push(t, t as i64 + 1, FALLTHROUGH, &mut state, &mut stack)? {
+                    match push(
+                        t,
+                        t as i64 + 1,
+                        FALLTHROUGH,
+                        &mut state,
+                        &mut stack,
+                        &mut prune,
+                    )? {
                         Push::Keep => Push::Keep,
                         Push::Done => push(
                             t,
@@ -198,6 +229,7 @@ pub fn check_cfg(insns: &[Insn], subprog_starts: Vec<usize>) -> Result<Cfg, Reje
                             BRANCH,
                             &mut state,
                             &mut stack,
+                            &mut prune,
                         )?,
                     }
                 }

@@ -33,7 +33,9 @@ pub enum Arg {
     SockCommon,
     /// ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_WRITE of 8 bytes (`long *res`).
     LongOut,
-    /// An argument type this verifier does not model; the call is refused as unsupported.
+    /// An argument type this verifier does not model, with the kernel's list of accepted
+    /// register types: a register of another type is rejected with the kernel's message, one
+    /// of an accepted type makes the call "not supported by this runtime".
     Unmodelled(&'static str),
 }
 
@@ -101,6 +103,35 @@ pub fn proto(id: u32) -> Option<Proto> {
         143 => p(&[Ctx, MemRead, ConstSize, Anything], i),
         144 => p(&[Ctx, Anything, Anything], i),
         195 => p(&[ConstMapPtr, MapKey, Anything], Ret::MapValueOrNull),
+        182 => p(&[MemRead, ConstSize, Unmodelled("map_value")], i),
+        55 => p(&[ConstMapPtr, Anything, UninitMem, ConstSize], i),
+        112..=115 => p(&[UninitMem, ConstSizeOrZero, Anything], i),
+        176 => p(&[UninitMem, ConstSizeOrZero, Anything], i),
+        149 => p(&[MemReadWrite, ConstSize, MemRead, ConstSize, Anything], i),
+        165 | 177 => p(&[MemReadWrite, ConstSize, Unmodelled("map_value")], i),
+        81 | 107 | 108 | 131 | 156 | 157 | 164 | 198 | 209 | 210 | 211 => {
+            p(&[Unmodelled("map_ptr")], i)
+        }
+        93 | 94 | 194 => p(&[Unmodelled("map_value, ptr_")], i),
+        169..=172 => p(&[Unmodelled("map_value")], i),
+        132 | 133 => p(&[Unmodelled("ringbuf_mem")], i),
+        136..=140 | 178 => p(
+            &[Unmodelled(
+                "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",
+            )],
+            i,
+        ),
+        196 => p(&[Unmodelled(SOCK_TYPES)], i),
+        141 | 175 | 180 => p(&[Unmodelled("ptr_, trusted_ptr_, rcu_ptr_")], i),
+        153 | 154 => p(
+            &[Unmodelled(
+                "percpu_ptr_, percpu_rcu_ptr_, percpu_trusted_ptr_",
+            )],
+            i,
+        ),
+        181 => p(&[Anything, Unmodelled("func")], i),
+        197 | 201 => p(&[Unmodelled(MEM_TYPES)], i),
+        199 | 200 | 202 | 203 => p(&[Unmodelled("fp, dynptr_ptr")], i),
         _ => return None,
     })
 }

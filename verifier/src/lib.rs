@@ -14,6 +14,7 @@ pub mod cfg;
 mod check;
 pub mod error;
 pub mod helpers;
+pub mod precision;
 pub mod reg;
 pub mod request;
 pub mod resolve;

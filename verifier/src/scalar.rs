@@ -545,12 +545,8 @@ pub fn alu(op: ScalarOp, dst: &Scalar, src: &Scalar, alu32: bool) -> Scalar {
     };
     let shift = matches!(op, ScalarOp::Lsh | ScalarOp::Rsh | ScalarOp::Arsh);
     if shift && !(src_const && src.umax < bitness) {
-        let mut u = Scalar::UNKNOWN;
-        if alu32 {
-            u.zext32();
-            u.sync();
-        }
-        return u;
+        // The kernel marks the whole register unknown and returns before zero-extending.
+        return Scalar::UNKNOWN;
     }
     let mut d = *dst;
     let s = src;
@@ -748,7 +744,9 @@ mod tests {
     }
 
     #[test]
-    fn variable_shift_is_unknown() {
+    fn variable_shift_is_unknown_even_in_32_bits() {
+        let r = alu(ScalarOp::Lsh, &Scalar::konst(1), &Scalar::UNKNOWN, true);
+        assert_eq!(r, Scalar::UNKNOWN);
         let r = alu(ScalarOp::Lsh, &Scalar::konst(1), &Scalar::UNKNOWN, false);
         assert_eq!(r, Scalar::UNKNOWN);
     }

@@ -118,7 +118,14 @@ pub fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap, exact: bool) -> 
     }
 }
 
-fn stacksafe(old: &Stack, cur: &Stack, ids: &mut IdMap, exact: bool, allow_uninit: bool) -> bool {
+fn stacksafe(
+    old: &Stack,
+    cur: &Stack,
+    ids: &mut IdMap,
+    exact: bool,
+    allow_uninit: bool,
+    imprecise_slots: u64,
+) -> bool {
     if exact && old != cur {
         // Byte types must match exactly; spilled registers are compared below.
         if old.slots.len() != cur.slots.len() {
@@ -150,7 +157,10 @@ fn stacksafe(old: &Stack, cur: &Stack, ids: &mut IdMap, exact: bool, allow_unini
         }
         if os.has_spill() {
             let Some(cs) = cs else { return false };
-            if !regsafe(&os.spilled, &cs.spilled, ids, exact) {
+            let both_scalar =
+                os.spilled.typ == RegType::Scalar && cs.spilled.typ == RegType::Scalar;
+            let skip = !exact && both_scalar && i < 64 && imprecise_slots & (1 << i) != 0;
+            if !skip && !regsafe(&os.spilled, &cs.spilled, ids, exact) {
                 return false;
             }
         }
@@ -165,8 +175,30 @@ fn stacksafe(old: &Stack, cur: &Stack, ids: &mut IdMap, exact: bool, allow_unini
     true
 }
 
-/// `states_equal`: true if `cur` is covered by the explored `old` state.
-pub fn states_equal(old: &State, cur: &State, exact: bool, allow_uninit: bool) -> bool {
+/// Registers and stack slots of the current frame whose scalar values do not matter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Imprecise {
+    /// Registers (bit r).
+    pub regs: u16,
+    /// Stack slots (bit k for fp-8k-8..fp-8k-1).
+    pub slots: u64,
+}
+
+impl Imprecise {
+    /// Everything matters.
+    pub const NONE: Imprecise = Imprecise { regs: 0, slots: 0 };
+}
+
+/// `states_equal`: true if `cur` is covered by the explored `old` state. Scalars of the
+/// current frame marked in `imprecise` are compared by type only (the kernel's imprecise
+/// scalars; see `precision`).
+pub fn states_equal(
+    old: &State,
+    cur: &State,
+    exact: bool,
+    allow_uninit: bool,
+    imprecise: Imprecise,
+) -> bool {
     if old.frames.len() != cur.frames.len() {
         return false;
     }
@@ -174,16 +206,27 @@ pub fn states_equal(old: &State, cur: &State, exact: bool, allow_uninit: bool) -
         return false;
     }
     let mut ids = IdMap::default();
-    for (of, cf) in old.frames.iter().zip(cur.frames.iter()) {
+    let last = old.frames.len() - 1;
+    for (k, (of, cf)) in old.frames.iter().zip(cur.frames.iter()).enumerate() {
         if of.callsite != cf.callsite {
             return false;
         }
         for r in 0..11 {
-            if !regsafe(&of.regs[r], &cf.regs[r], &mut ids, exact) {
+            let (o, c) = (&of.regs[r], &cf.regs[r]);
+            if !exact
+                && k == last
+                && imprecise.regs & (1 << r) != 0
+                && o.typ == RegType::Scalar
+                && c.typ == RegType::Scalar
+            {
+                continue;
+            }
+            if !regsafe(o, c, &mut ids, exact) {
                 return false;
             }
         }
-        if !stacksafe(&of.stack, &cf.stack, &mut ids, exact, allow_uninit) {
+        let slots = if k == last { imprecise.slots } else { 0 };
+        if !stacksafe(&of.stack, &cf.stack, &mut ids, exact, allow_uninit, slots) {
             return false;
         }
     }

@@ -407,7 +407,10 @@ fn decode_jmp(insn: Insn) -> Result<Instruction, DecodeErrorKind> {
             Ok(Instruction::Call(match insn.src {
                 BPF_PSEUDO_HELPER => CallTarget::Helper(insn.imm),
                 BPF_PSEUDO_CALL => CallTarget::Local(insn.imm),
-                _ => CallTarget::Kfunc { btf_id: insn.imm, module: insn.off },
+                _ => CallTarget::Kfunc {
+                    btf_id: insn.imm,
+                    module: insn.off,
+                },
             }))
         }
         BPF_EXIT => {

@@ -238,14 +238,9 @@ impl Env<'_> {
         };
         let new = match sop {
             Some(o) => alu(o, &dst_reg.var, &src_reg.var, !alu64),
-            None => {
-                let mut u = Scalar::UNKNOWN;
-                if !alu64 {
-                    u.zext32();
-                    u.sync();
-                }
-                u
-            }
+            // Division, modulo: the kernel marks the register unknown and returns before
+            // zero-extending, even for 32-bit instructions.
+            None => Scalar::UNKNOWN,
         };
         // Any arithmetic breaks the link with copies (the new value has id 0).
         self.regs_mut()[insn.dst as usize] = RegState::scalar(new);

@@ -449,12 +449,34 @@ impl Env<'_> {
         }
         let mut meta = Meta::default();
         for (i, a) in p.args.iter().enumerate() {
-            if let Arg::Unmodelled(what) = a {
+            if let Arg::Unmodelled(expected) = a {
+                let regno = (i + 1) as u8;
+                self.check_src(pc, regno)?;
+                let reg = self.regs()[regno as usize];
+                let accepted = match *expected {
+                    "map_ptr" => reg.typ == RegType::MapPtr,
+                    "map_value" | "map_value, ptr_" => reg.typ == RegType::MapValue,
+                    "ringbuf_mem" => reg.typ == RegType::Mem,
+                    "fp, dynptr_ptr" => reg.typ == RegType::Stack,
+                    e if e == MEM_TYPES => matches!(
+                        reg.typ,
+                        RegType::Stack | RegType::Pkt | RegType::MapValue | RegType::Mem
+                    ),
+                    e if e.starts_with("sock_common") => matches!(
+                        reg.typ,
+                        RegType::Sock | RegType::SockCommon | RegType::TcpSock
+                    ),
+                    _ => false,
+                };
+                if !accepted {
+                    return Err(self.arg_type_error(pc, regno, &reg, expected));
+                }
                 return Err(Reject::new(
                     pc,
                     format!(
-                        "helper {}#{id} argument {what} is not supported",
-                        func_name(id)
+                        "helper {}#{id} argument {} is not supported by this verifier",
+                        func_name(id),
+                        i + 1
                     ),
                 )
                 .unsupported());

@@ -97,6 +97,8 @@ pub(crate) struct Env<'a> {
     pub aux_ptr: HashMap<usize, RegType>,
     /// Instructions a speculative path found unsafe (`nospec`): speculative paths stop there.
     nospec: std::collections::HashSet<usize>,
+    /// Per instruction, the registers and stack slots whose values may still matter.
+    needed: Vec<crate::precision::Needed>,
 }
 
 impl<'a> Env<'a> {
@@ -144,6 +146,7 @@ impl<'a> Env<'a> {
             log: String::new(),
             aux_ptr: HashMap::new(),
             nospec: std::collections::HashSet::new(),
+            needed: crate::precision::needed(insns),
         }
     }
 
@@ -218,6 +221,18 @@ impl<'a> Env<'a> {
             self.jmps_processed - self.prev_jmps >= 2 && self.insn_processed - self.prev_insns >= 8;
         let allow_uninit = !self.opts.strict;
         let cur_hash = regs_hash(&self.cur);
+        let need = self
+            .needed
+            .get(pc)
+            .copied()
+            .unwrap_or(crate::precision::Needed {
+                regs: 0x7ff,
+                slots: u64::MAX,
+            });
+        let imprecise = crate::state::Imprecise {
+            regs: !need.regs & 0x3ff,
+            slots: !need.slots,
+        };
         if self.in_progress.get(&pc).copied().unwrap_or(0) > 0 {
             if let Some(ids) = self.in_progress_by_hash.get(&(pc, cur_hash)) {
                 for &id in ids {
@@ -225,7 +240,13 @@ impl<'a> Env<'a> {
                     if node.branches > 0
                         && node.state.frames.len() == self.cur.frames.len()
                         && node.state.cur().regs == self.cur.cur().regs
-                        && states_equal(&node.state, &self.cur, true, allow_uninit)
+                        && states_equal(
+                            &node.state,
+                            &self.cur,
+                            true,
+                            allow_uninit,
+                            crate::state::Imprecise::NONE,
+                        )
                     {
                         return Err(Reject::new(
                             pc,
@@ -245,7 +266,7 @@ impl<'a> Env<'a> {
         let mut pruned = false;
         for &id in &list {
             let node = &self.nodes[id];
-            if states_equal(&node.state, &self.cur, false, allow_uninit) {
+            if states_equal(&node.state, &self.cur, false, allow_uninit, imprecise) {
                 self.nodes[id].hit += 1;
                 pruned = true;
                 break;

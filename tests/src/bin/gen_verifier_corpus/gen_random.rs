@@ -43,7 +43,7 @@ fn snippet(rng: &mut Rng, p: &mut P) {
         0 | 1 => {
             // ctx load (r6 holds ctx)
             let (off, size) = rng.pick(CTX_OFFS);
-            p.i(ldx(size, reg(rng).max(R2).min(R9), R6, off));
+            p.i(ldx(size, reg(rng).clamp(R2, R9), R6, off));
         }
         2 => {
             // stack store

@@ -1,0 +1,279 @@
+//! A static stand-in for the kernel's precision tracking (`mark_chain_precision`): a backward
+//! data-flow pass that finds, at every instruction, the registers whose scalar value can
+//! still matter — reach a branch, an address, a helper argument, a store, or the return value
+//! — before being overwritten. The kernel compares only "precise" scalars when pruning; we
+//! may ignore the value of a scalar register that nothing downstream depends on.
+//!
+//! The pass over-approximates what matters (every register an instruction reads counts,
+//! except that a `mov`/ALU result that is itself unused does not make its operands used), so
+//! it never lets pruning treat as equal two states the kernel would keep apart on a path it
+//! explores. Stack slots written and read only through `r10` with constant offsets are
+//! tracked the same way; any other memory access or call makes every slot matter. Caller
+//! frames are always compared exactly.
+
+use sockops_vm::Insn;
+use sockops_vm::opcode::*;
+
+/// Bit set of registers r0..r10.
+type Regs = u16;
+
+const ARGS: Regs = 0b11_1110; // r1..r5
+const CALLER_SAVED: Regs = 0b11_1111; // r0..r5
+
+fn bit(r: u8) -> Regs {
+    if r < 11 { 1 << r } else { 0 }
+}
+
+/// Registers read (`uses`) and written (`defs`) by `insn`, and for ALU/MOV the special rule:
+/// the destination's "needed" flows to the operands only if the destination is needed.
+struct Effect {
+    uses: Regs,
+    defs: Regs,
+    /// For `dst = dst op src` / `dst = src`: (dst, operands that matter only if dst does).
+    flow: Option<(u8, Regs)>,
+}
+
+fn effect(insn: &Insn) -> Effect {
+    let cls = class(insn.opcode);
+    let (d, s) = (insn.dst, insn.src);
+    let none = Effect {
+        uses: 0,
+        defs: 0,
+        flow: None,
+    };
+    match cls {
+        BPF_ALU | BPF_ALU64 => {
+            let o = op(insn.opcode);
+            let x = source(insn.opcode) == BPF_X;
+            if o == BPF_MOV {
+                Effect {
+                    uses: 0,
+                    defs: bit(d),
+                    flow: Some((d, if x { bit(s) } else { 0 })),
+                }
+            } else if o == BPF_NEG || o == BPF_END {
+                Effect {
+                    uses: 0,
+                    defs: bit(d),
+                    flow: Some((d, bit(d))),
+                }
+            } else {
+                // The operand of pointer arithmetic always matters; we cannot tell pointers
+                // from scalars statically, so the source always counts as used.
+                Effect {
+                    uses: if x { bit(s) } else { 0 },
+                    defs: bit(d),
+                    flow: Some((d, bit(d) | if x { bit(s) } else { 0 })),
+                }
+            }
+        }
+        BPF_LDX => Effect {
+            uses: bit(s),
+            defs: bit(d),
+            flow: None,
+        },
+        BPF_ST => Effect {
+            uses: bit(d),
+            ..none
+        },
+        BPF_STX => {
+            if mode(insn.opcode) == BPF_ATOMIC {
+                Effect {
+                    uses: bit(d) | bit(s) | bit(0),
+                    defs: 0,
+                    flow: None,
+                }
+            } else {
+                Effect {
+                    uses: bit(d) | bit(s),
+                    ..none
+                }
+            }
+        }
+        BPF_JMP | BPF_JMP32 => match op(insn.opcode) {
+            BPF_CALL => Effect {
+                uses: ARGS,
+                defs: CALLER_SAVED,
+                flow: None,
+            },
+            BPF_EXIT => Effect {
+                uses: bit(0),
+                ..none
+            },
+            BPF_JA => none,
+            _ => Effect {
+                uses: bit(d)
+                    | if source(insn.opcode) == BPF_X {
+                        bit(s)
+                    } else {
+                        0
+                    },
+                ..none
+            },
+        },
+        _ => {
+            if insn.opcode == LD_IMM64 {
+                Effect {
+                    uses: 0,
+                    defs: bit(d),
+                    flow: None,
+                }
+            } else {
+                // Legacy packet loads (rejected anyway): read everything.
+                Effect {
+                    uses: 0x7ff,
+                    defs: CALLER_SAVED,
+                    flow: None,
+                }
+            }
+        }
+    }
+}
+
+fn successors(insns: &[Insn], pc: usize) -> Vec<usize> {
+    let insn = insns[pc];
+    let cls = class(insn.opcode);
+    let n = insns.len();
+    let mut v = Vec::with_capacity(2);
+    let mut push = |t: i64| {
+        if t >= 0 && (t as usize) < n {
+            v.push(t as usize);
+        }
+    };
+    if cls == BPF_JMP || cls == BPF_JMP32 {
+        match op(insn.opcode) {
+            BPF_EXIT => {}
+            BPF_CALL => push(pc as i64 + 1),
+            BPF_JA => {
+                let off = if cls == BPF_JMP32 {
+                    insn.imm as i64
+                } else {
+                    insn.off as i64
+                };
+                push(pc as i64 + off + 1);
+            }
+            _ => {
+                push(pc as i64 + 1);
+                push(pc as i64 + insn.off as i64 + 1);
+            }
+        }
+    } else if insn.opcode == LD_IMM64 {
+        push(pc as i64 + 2);
+    } else {
+        push(pc as i64 + 1);
+    }
+    v
+}
+
+/// What may still matter at an instruction: registers (bit r) and 8-byte stack slots of the
+/// current frame (bit k = fp-8k-8..fp-8k-1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needed {
+    /// Registers r0..r10.
+    pub regs: u16,
+    /// Stack slots 0..63.
+    pub slots: u64,
+}
+
+/// The stack slot and whether an access of `size` bytes at `r10 + off` covers it entirely.
+fn fp_slot(off: i16, size: u8) -> Option<(u32, bool)> {
+    let off = off as i32;
+    if !(-512..0).contains(&off) {
+        return None;
+    }
+    let slot = ((-off - 1) / 8) as u32;
+    // The access must stay inside that slot (aligned accesses always do).
+    let end = off + size as i32;
+    if end > -((slot as i32) * 8) {
+        return None;
+    }
+    Some((slot, size == 8 && off % 8 == 0))
+}
+
+fn size_of(opcode: u8) -> u8 {
+    match size(opcode) {
+        BPF_B => 1,
+        BPF_H => 2,
+        BPF_W => 4,
+        _ => 8,
+    }
+}
+
+/// Backward transfer of one instruction.
+fn transfer(insn: &Insn, out: Needed) -> Needed {
+    let cls = class(insn.opcode);
+    // Stack accesses through r10 with a constant offset are tracked per slot.
+    if insn.dst == 10 && (cls == BPF_ST || (cls == BPF_STX && mode(insn.opcode) == BPF_MEM)) {
+        let sz = size_of(insn.opcode);
+        if let Some((slot, full)) = fp_slot(insn.off, sz) {
+            let slot_needed = out.slots & (1 << slot) != 0;
+            let mut inn = out;
+            if full {
+                inn.slots &= !(1 << slot);
+            }
+            if cls == BPF_STX && slot_needed {
+                inn.regs |= bit(insn.src);
+            }
+            return inn;
+        }
+    }
+    if insn.src == 10 && cls == BPF_LDX {
+        let sz = size_of(insn.opcode);
+        if let Some((slot, _)) = fp_slot(insn.off, sz) {
+            let mut inn = out;
+            let dst_needed = out.regs & bit(insn.dst) != 0;
+            inn.regs &= !bit(insn.dst);
+            if dst_needed {
+                inn.slots |= 1 << slot;
+            }
+            return inn;
+        }
+    }
+    let e = effect(insn);
+    let mut regs = (out.regs & !e.defs) | e.uses;
+    if let Some((d, operands)) = e.flow
+        && out.regs & bit(d) != 0
+    {
+        regs |= operands;
+    }
+    // Any other memory access, call or atomic may touch the stack through a pointer.
+    let touches_memory = matches!(cls, BPF_LDX | BPF_ST | BPF_STX)
+        || ((cls == BPF_JMP) && op(insn.opcode) == BPF_CALL);
+    let slots = if touches_memory { u64::MAX } else { out.slots };
+    Needed { regs, slots }
+}
+
+/// For every slot, what may still matter when execution reaches it. Registers and stack
+/// slots outside the sets can be compared by type alone when pruning.
+pub fn needed(insns: &[Insn]) -> Vec<Needed> {
+    let n = insns.len();
+    let mut need_in: Vec<Needed> = vec![Needed::default(); n];
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for pc in 0..n {
+        for s in successors(insns, pc) {
+            preds[s].push(pc);
+        }
+    }
+    let mut work: Vec<usize> = (0..n).collect();
+    let mut queued = vec![true; n];
+    while let Some(pc) = work.pop() {
+        queued[pc] = false;
+        let out = successors(insns, pc)
+            .iter()
+            .fold(Needed::default(), |acc, &s| Needed {
+                regs: acc.regs | need_in[s].regs,
+                slots: acc.slots | need_in[s].slots,
+            });
+        let inn = transfer(&insns[pc], out);
+        if inn != need_in[pc] {
+            need_in[pc] = inn;
+            for &p in &preds[pc] {
+                if !queued[p] {
+                    queued[p] = true;
+                    work.push(p);
+                }
+            }
+        }
+    }
+    need_in
+}
