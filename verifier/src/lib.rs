@@ -23,7 +23,9 @@ pub mod stack;
 pub mod state;
 pub mod tnum;
 
-use sockops_vm::{HelperTable, Insn, MapDef, Program};
+use std::sync::Arc;
+
+use sockops_vm::{HelperTable, Insn, MapDef, Program, VerifiedProgram};
 
 pub use error::VerifyError;
 pub use request::{StreamRequest, StreamResponse, verify_request};
@@ -66,17 +68,22 @@ pub struct Stats {
     pub stack_depth: Vec<i32>,
 }
 
-/// A program the verifier accepted. Only `verify` creates one; the engines take it as proof.
+/// A program the verifier accepted. Only `verify` creates one; the engines take it as proof
+/// through [`Verified::verified_program`] (the vm's `VerifiedProgram`, which the JIT compiles).
 #[derive(Debug, Clone)]
 pub struct Verified {
-    program: Program,
+    program: VerifiedProgram,
     stats: Stats,
-    subprog_starts: Vec<usize>,
 }
 
 impl Verified {
     /// The verified program.
     pub fn program(&self) -> &Program {
+        self.program.program()
+    }
+
+    /// The proof the engines accept: the program, shared immutably, and its subprograms.
+    pub fn verified_program(&self) -> &VerifiedProgram {
         &self.program
     }
 
@@ -87,12 +94,19 @@ impl Verified {
 
     /// Start slot of every subprogram (0 first).
     pub fn subprog_starts(&self) -> &[usize] {
-        &self.subprog_starts
+        self.program.subprog_starts()
     }
 
-    /// Gives the program back.
-    pub fn into_program(self) -> Program {
+    /// Gives the proof back, without the statistics.
+    pub fn into_verified_program(self) -> VerifiedProgram {
         self.program
+    }
+
+    /// Gives the program back (a copy if the program is shared).
+    pub fn into_program(self) -> Program {
+        let shared = self.program.program_arc().clone();
+        drop(self.program);
+        Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone())
     }
 }
 
@@ -162,9 +176,18 @@ fn verify_inner(
 
 /// Verifies a program: the maps it references come from `program.maps`, GPL-only helpers
 /// need a GPL-compatible `program.license` (an empty license counts as GPL, as for raw
-/// programs). Returns the `Verified` program or the kernel's first error.
+/// programs). Returns the `Verified` program (holding a copy) or the kernel's first error.
 pub fn verify(
     program: &Program,
+    helpers: &HelperTable,
+    opts: &VerifyOptions,
+) -> Result<Verified, VerifyError> {
+    verify_shared(&Arc::new(program.clone()), helpers, opts)
+}
+
+/// `verify` for a program already shared: the `Verified` result holds the same `Arc`.
+pub fn verify_shared(
+    program: &Arc<Program>,
     helpers: &HelperTable,
     opts: &VerifyOptions,
 ) -> Result<Verified, VerifyError> {
@@ -174,9 +197,10 @@ pub fn verify(
         o.gpl_compatible = license_is_gpl_compatible(&program.license);
     }
     let (stats, subprog_starts) = verify_inner(&program.insns, &maps, helpers, &o)?;
-    Ok(Verified {
-        program: program.clone(),
-        stats,
-        subprog_starts,
-    })
+    // SAFETY: `verify_inner` accepted exactly these instructions against these maps: every
+    // path was explored with memory accesses, jumps, calls and helper arguments checked by
+    // the kernel's rules; `subprog_starts` comes from the same pass. The program is behind an
+    // `Arc` nobody can mutate through.
+    let program = unsafe { VerifiedProgram::new_unchecked(program.clone(), subprog_starts) };
+    Ok(Verified { program, stats })
 }
