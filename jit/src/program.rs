@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use sockops_vm::{
     ExecError, ExecErrorKind, Helper, HelperTable, Instruction, Map, Program, Region, RegionKind,
-    decode_program,
+    VerifiedProgram, decode_program,
 };
 
 use crate::backend::{Backend, CompileInput};
@@ -30,6 +30,9 @@ pub struct JitOptions {
 #[derive(Default)]
 pub(crate) struct TailCache {
     entries: Mutex<Vec<(Arc<Program>, Arc<Compiled>)>>,
+    /// The root was compiled by `compile_unverified`, whose caller vouches for every program
+    /// its tail calls reach; otherwise only slots stored verified may be entered.
+    trust_unverified: bool,
 }
 
 /// One compiled program and what its run needs besides the code.
@@ -59,9 +62,12 @@ pub(crate) struct Compiled {
 
 /// Where a compilation gets its helper table and tail-call cache from.
 enum Origin<'t> {
-    /// A program given to `compile_unverified`: the table is copied, and a tail-call cache
-    /// made, only if the program calls anything.
-    Root(&'t HelperTable),
+    /// A root program (`trust_unverified`: given to `compile_unverified`): the table is
+    /// copied, and a tail-call cache made, only if the program calls anything.
+    Root {
+        table: &'t HelperTable,
+        trust_unverified: bool,
+    },
     /// A tail-call target: shares its root's.
     TailTarget(Arc<HelperTable>, Weak<TailCache>),
 }
@@ -79,15 +85,21 @@ impl Compiled {
         let tail_target = matches!(origin, Origin::TailTarget(..));
         let (table, tail_cache, root_cache) = match origin {
             Origin::TailTarget(table, cache) => (Some(table), cache, None),
-            Origin::Root(table) if has_calls => {
-                let cache = Arc::new(TailCache::default());
+            Origin::Root {
+                table,
+                trust_unverified,
+            } if has_calls => {
+                let cache = Arc::new(TailCache {
+                    entries: Mutex::default(),
+                    trust_unverified,
+                });
                 (
                     Some(Arc::new(table.clone())),
                     Arc::downgrade(&cache),
                     Some(cache),
                 )
             }
-            Origin::Root(_) => (None, Weak::new(), None),
+            Origin::Root { .. } => (None, Weak::new(), None),
         };
         let empty = HelperTable::new();
         let input = CompileInput {
@@ -143,7 +155,7 @@ impl Compiled {
             .maps
             .get(map)
             .ok_or(ExecErrorKind::BadTailCallMap(map))?;
-        let Some(program) = prog_array.prog_array_get(index) else {
+        let Some(entry) = prog_array.prog_array_entry(index) else {
             return Ok(None);
         };
         let Some(cache) = self.tail_cache.upgrade() else {
@@ -151,6 +163,10 @@ impl Compiled {
                 "tail call after the program was dropped",
             ));
         };
+        if !entry.verified && !cache.trust_unverified {
+            return Err(ExecErrorKind::UnverifiedTailCallTarget { index });
+        }
+        let program = entry.program;
         let Some(table) = self.table.clone() else {
             return Err(ExecErrorKind::Unsupported(
                 "tail call from a program compiled without calls",
@@ -191,6 +207,25 @@ impl std::fmt::Debug for JitProgram {
 }
 
 impl JitProgram {
+    /// Compiles a verified program. Its tail calls enter only prog-array slots stored with
+    /// `Map::prog_array_set_verified`; a tail call into any other filled slot stops the run
+    /// with `ExecErrorKind::UnverifiedTailCallTarget`.
+    pub fn compile(
+        program: &VerifiedProgram,
+        helpers: &HelperTable,
+        options: &JitOptions,
+    ) -> Result<JitProgram, JitError> {
+        let origin = Origin::Root {
+            table: helpers,
+            trust_unverified: false,
+        };
+        let (root, cache) = Compiled::compile(program.program(), origin, options)?;
+        Ok(JitProgram {
+            root,
+            _tail_cache: cache,
+        })
+    }
+
     /// Compiles a program that has NOT been verified.
     ///
     /// Only for the conformance plugin and benchmarks, whose programs are trusted test
@@ -206,7 +241,11 @@ impl JitProgram {
         helpers: &HelperTable,
         options: &JitOptions,
     ) -> Result<JitProgram, JitError> {
-        let (root, cache) = Compiled::compile(program, Origin::Root(helpers), options)?;
+        let origin = Origin::Root {
+            table: helpers,
+            trust_unverified: true,
+        };
+        let (root, cache) = Compiled::compile(program, origin, options)?;
         Ok(JitProgram {
             root,
             _tail_cache: cache,

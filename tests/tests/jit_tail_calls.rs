@@ -157,3 +157,49 @@ fn helper_panic_unwinds_out_of_run() {
         unsafe { JitProgram::compile_unverified(&ok, &table, &JitOptions::default()) }.unwrap();
     assert_eq!(jit.run(&mut [], &mut ()), Ok(3));
 }
+
+/// The safe API: a verified program's tail calls enter only slots stored verified.
+#[test]
+fn verified_code_tail_calls_only_into_verified_slots() {
+    use sockops_verifier::{VerifyOptions, verify};
+    let opts = VerifyOptions {
+        require_runtime_helpers: false,
+        ..VerifyOptions::default()
+    };
+    let helpers = test_helpers();
+    let jumps = prog_array();
+    let root = verify(
+        &program(
+            "lddw %r2, map_fd 0\nmov %r3, 1\ncall 12\nmov %r0, 0\nexit",
+            vec![jumps.clone()],
+        ),
+        &helpers,
+        &opts,
+    )
+    .expect("the kernel accepts a tail call with a constant index");
+    let target = verify(&program("mov %r0, 1\nexit", vec![]), &helpers, &opts).unwrap();
+    let jit = JitProgram::compile(root.verified_program(), &helpers, &JitOptions::default())
+        .expect("compiles");
+    let mut ctx = [0u8; 224];
+
+    // An unverified program in the slot: refused, naming the index.
+    jumps
+        .prog_array_set(1, Some(Arc::new(target.program().clone())))
+        .unwrap();
+    let err = jit.run(&mut ctx, &mut ()).unwrap_err();
+    assert_eq!(
+        err.kind,
+        ExecErrorKind::UnverifiedTailCallTarget { index: 1 }
+    );
+    assert!(err.to_string().contains("not verified"), "{err}");
+
+    // The same program stored verified: entered.
+    jumps
+        .prog_array_set_verified(1, target.verified_program())
+        .unwrap();
+    assert_eq!(jit.run(&mut ctx, &mut ()), Ok(1));
+
+    // An empty slot falls through, verified code or not.
+    jumps.prog_array_set(1, None).unwrap();
+    assert_eq!(jit.run(&mut ctx, &mut ()), Ok(0));
+}

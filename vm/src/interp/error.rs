@@ -85,6 +85,15 @@ pub enum ExecErrorKind {
         /// The target's decode error (its own slot index).
         error: crate::decode::DecodeError,
     },
+    /// A tail call, in an engine that runs only verified code (the JIT), into a prog-array
+    /// slot whose program was not stored verified (`Map::prog_array_set_verified`).
+    #[error(
+        "tail call to index {index}: the slot holds a program that was not verified, which only the checked interpreter may run"
+    )]
+    UnverifiedTailCallTarget {
+        /// The prog array index.
+        index: u32,
+    },
     /// Something this runtime does not implement (kfunc calls, legacy packet loads, ...).
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
