@@ -2,12 +2,13 @@
 //! helper it calls is one sock_ops may call, this runtime provides, and its license allows;
 //! no kfunc calls), the verifier step, and the engine that runs it.
 //!
-//! The verifier step is one function, [`verify_program`]. The `sockops-verifier` crate does
-//! not expose a `verify` API yet, so today it reports [`Verdict::NotVerified`] and programs
-//! run only in the checked interpreter, which bounds every memory access, jump and call and
-//! stops runaway loops with an instruction budget. When the verifier lands, `verify_program`
-//! calls it: a rejection becomes `RuntimeError::Rejected` with the verifier's message, an
-//! acceptance `Verdict::Verified`, which the JIT requires.
+//! The verifier step is [`verify_program`]: the `sockops-verifier` crate judges the program
+//! by the kernel's rules. A rejection becomes `RuntimeError::Rejected` with the kernel's
+//! message; an acceptance gives the `VerifiedProgram` proof the JIT requires. A program that
+//! uses something the verifier does not model (an argument type of a helper it cannot
+//! judge) is neither: it is [`Verdict::NotVerified`] and runs only in the checked
+//! interpreter, which bounds every memory access, jump and call and stops runaway loops with
+//! an instruction budget.
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,6 +18,9 @@ use sockops_vm::{
     CallTarget, ExecError, HelperTable, Instruction, Interpreter, Program, Region, RunOptions,
     decode_program,
 };
+
+use sockops_jit::{JitOptions, JitProgram};
+use sockops_verifier::{Verified, VerifyOptions, verify_shared};
 
 use crate::runtime::RuntimeError;
 
@@ -55,16 +59,55 @@ impl fmt::Display for Engine {
 pub enum Verdict {
     /// The verifier accepted it.
     Verified,
-    /// No verifier ran: the program may run only in the checked interpreter.
+    /// The verifier could not judge it (it uses something the verifier does not model): the
+    /// program may run only in the checked interpreter.
     NotVerified,
 }
 
-/// Runs the verifier on `program` (see the module docs): `Err(RuntimeError::Rejected)` with
-/// the verifier's message when it rejects the program.
-pub fn verify_program(_program: &Program, _helpers: &HelperTable) -> Result<Verdict, RuntimeError> {
-    // The sockops-verifier crate exposes no `verify` function yet; this is the one call to
-    // replace when it does (mapping its rejection to `RuntimeError::Rejected`).
-    Ok(Verdict::NotVerified)
+/// The outcome of [`verify_program`] for a program the verifier did not reject.
+#[derive(Debug)]
+pub enum Verification {
+    /// Accepted: the proof the JIT takes, and the verifier's statistics.
+    Verified(Box<Verified>),
+    /// Not judged; the reason names the instruction and what is not modelled.
+    NotVerified {
+        /// Why the verifier could not judge the program.
+        reason: String,
+    },
+}
+
+impl Verification {
+    /// The verdict alone.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Verification::Verified(_) => Verdict::Verified,
+            Verification::NotVerified { .. } => Verdict::NotVerified,
+        }
+    }
+}
+
+/// Runs the verifier on `program` as the kernel judges a `BPF_PROG_TYPE_SOCK_OPS` load by
+/// root: `Err(RuntimeError::Rejected)` with the kernel's message (and instruction index)
+/// when it rejects the program.
+pub fn verify_program(
+    program: &Arc<Program>,
+    helpers: &HelperTable,
+) -> Result<Verification, RuntimeError> {
+    let options = VerifyOptions {
+        require_runtime_helpers: true,
+        ..VerifyOptions::default()
+    };
+    match verify_shared(program, helpers, &options) {
+        Ok(verified) => Ok(Verification::Verified(Box::new(verified))),
+        Err(e) if e.unsupported => Ok(Verification::NotVerified {
+            reason: format!("insn {}: {}", e.pc, e.message),
+        }),
+        Err(e) => Err(RuntimeError::Rejected {
+            program: program.name.clone(),
+            pc: e.pc,
+            message: e.message,
+        }),
+    }
 }
 
 /// Licenses the kernel treats as GPL-compatible (`license_is_gpl_compatible`).
@@ -132,32 +175,44 @@ pub fn check_program(program: &Program, helpers: &HelperTable) -> Result<(), Run
 pub(crate) enum Executor {
     /// The checked interpreter (reuses its stack across runs).
     Interpreter(Box<Interpreter>),
+    /// Machine code of a verified program.
+    Jit(Box<JitProgram>),
 }
 
 impl Executor {
-    /// Prepares `program` for `engine`; `verdict` is what the verifier said.
+    /// Prepares `program` for `engine`; `verification` is what the verifier said.
     pub(crate) fn new(
         program: Arc<Program>,
         helpers: &HelperTable,
         engine: Engine,
-        verdict: Verdict,
+        verification: &Verification,
     ) -> Result<Executor, RuntimeError> {
-        match engine {
-            Engine::Interpreter => Interpreter::from_arc(program.clone(), helpers)
+        match (engine, verification) {
+            (Engine::Interpreter, _) => Interpreter::from_arc(program.clone(), helpers)
                 .map(|i| Executor::Interpreter(Box::new(i)))
                 .map_err(|e| RuntimeError::Exec {
                     program: program.name.clone(),
                     op: "load".into(),
                     source: Box::new(e),
                 }),
-            Engine::Jit => Err(RuntimeError::EngineUnavailable {
-                program: program.name.clone(),
-                engine,
-                reason: match verdict {
-                    Verdict::NotVerified => "the JIT runs only verified programs, and the verifier is not available yet; use the interpreter".into(),
-                    Verdict::Verified => "the sockops-jit crate does not expose a safe compile API for verified programs yet; use the interpreter".into(),
-                },
-            }),
+            (Engine::Jit, Verification::Verified(verified)) => {
+                JitProgram::compile(verified.verified_program(), helpers, &JitOptions::default())
+                    .map(|j| Executor::Jit(Box::new(j)))
+                    .map_err(|e| RuntimeError::EngineUnavailable {
+                        program: program.name.clone(),
+                        engine,
+                        reason: e.to_string(),
+                    })
+            }
+            (Engine::Jit, Verification::NotVerified { reason }) => {
+                Err(RuntimeError::EngineUnavailable {
+                    program: program.name.clone(),
+                    engine,
+                    reason: format!(
+                        "the JIT runs only verified programs, and the verifier could not judge this one ({reason}); use the interpreter"
+                    ),
+                })
+            }
         }
     }
 
@@ -177,6 +232,11 @@ impl Executor {
             Executor::Interpreter(i) => {
                 // SAFETY: forwarded from this function's contract.
                 unsafe { i.run_raw(Some(ctx), regions, payload, options) }.map(|r| r.r0)
+            }
+            Executor::Jit(j) => {
+                // SAFETY: forwarded from this function's contract; the code is a verified
+                // program's, which touches only these regions and its own stack.
+                unsafe { j.run_raw(Some(ctx), regions, payload) }
             }
         }
     }

@@ -103,10 +103,12 @@ pub enum RuntimeError {
         btf_id: i32,
     },
     /// The verifier rejected the program; `message` is its log line in the kernel's words.
-    #[error("program {program}: rejected by the verifier: {message}")]
+    #[error("program {program}: rejected by the verifier at insn {pc}: {message}")]
     Rejected {
         /// Program name.
         program: String,
+        /// Index of the instruction the verifier stopped at.
+        pc: usize,
         /// The verifier's message (e.g. `invalid bpf_context access off=20 size=4`).
         message: String,
     },

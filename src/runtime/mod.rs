@@ -36,12 +36,12 @@ use std::sync::Arc;
 
 use sockops_ctx::{Clock, OpInput, Prng, SockOp, SockOpsEnv, Socket};
 use sockops_vm::elf::Object;
-use sockops_vm::{HelperTable, Map, Memory, Program, RegionKind, RunOptions};
+use sockops_vm::{HelperTable, Map, Memory, Program, RegionKind, RunOptions, VerifiedProgram};
 
 use crate::cgroup::{AttachFlags, CgroupTree};
 
 pub use decision::{Decision, FieldChange, OptionChange, ProgramRun, SocketChanges};
-pub use engine::{Engine, Verdict, check_program, is_gpl_compatible, verify_program};
+pub use engine::{Engine, Verdict, Verification, check_program, is_gpl_compatible, verify_program};
 pub use error::RuntimeError;
 pub use helper_log::runtime_helper_table;
 
@@ -88,6 +88,10 @@ struct LoadedProgram {
     program: Arc<Program>,
     object: Option<ObjectId>,
     verdict: Verdict,
+    /// The verifier's proof, for prog arrays the JIT tail-calls through.
+    verified: Option<VerifiedProgram>,
+    /// Why the verifier could not judge the program (`Verdict::NotVerified`).
+    not_verified_reason: Option<String>,
     engine: Engine,
     executor: engine::Executor,
 }
@@ -103,6 +107,8 @@ pub struct ProgramInfo {
     pub object: Option<ObjectId>,
     /// What the verifier said.
     pub verdict: Verdict,
+    /// Why the verifier could not judge it (only for `Verdict::NotVerified`).
+    pub not_verified_reason: Option<String>,
     /// The engine that runs it.
     pub engine: Engine,
 }
@@ -247,13 +253,22 @@ impl Runtime {
         engine: Engine,
     ) -> Result<ProgId, RuntimeError> {
         check_program(&program, &self.helpers)?;
-        let verdict = verify_program(&program, &self.helpers)?;
         let program = Arc::new(program);
-        let executor = engine::Executor::new(program.clone(), &self.helpers, engine, verdict)?;
+        let verification = verify_program(&program, &self.helpers)?;
+        let executor =
+            engine::Executor::new(program.clone(), &self.helpers, engine, &verification)?;
+        let (verdict, verified, not_verified_reason) = match verification {
+            Verification::Verified(v) => {
+                (Verdict::Verified, Some(v.verified_program().clone()), None)
+            }
+            Verification::NotVerified { reason } => (Verdict::NotVerified, None, Some(reason)),
+        };
         self.programs.push(LoadedProgram {
             program,
             object,
             verdict,
+            verified,
+            not_verified_reason,
             engine,
             executor,
         });
@@ -274,6 +289,7 @@ impl Runtime {
             section: p.program.section.clone(),
             object: p.object,
             verdict: p.verdict,
+            not_verified_reason: p.not_verified_reason.clone(),
             engine: p.engine,
         })
     }
@@ -339,20 +355,24 @@ impl Runtime {
         index: u32,
         prog: Option<ProgId>,
     ) -> Result<(), RuntimeError> {
-        let program = prog
-            .map(|id| self.loaded(id).map(|p| p.program.clone()))
-            .transpose()?;
+        let loaded = prog.map(|id| self.loaded(id)).transpose()?;
         let object = &self.object(obj)?.object;
         let m = object.map(map).map_err(|_| RuntimeError::NoSuchMap {
             object: object.name().to_string(),
             map: map.to_string(),
         })?;
-        m.prog_array_set(index, program)
-            .map_err(|source| RuntimeError::Map {
-                object: object.name().to_string(),
-                map: map.to_string(),
-                source: Box::new(source),
-            })
+        // A verified program goes in as verified, so JIT code may tail-call into it.
+        match loaded {
+            Some(LoadedProgram {
+                verified: Some(v), ..
+            }) => m.prog_array_set_verified(index, v),
+            other => m.prog_array_set(index, other.map(|p| p.program.clone())),
+        }
+        .map_err(|source| RuntimeError::Map {
+            object: object.name().to_string(),
+            map: map.to_string(),
+            source: Box::new(source),
+        })
     }
 
     /// Every map of every loaded object, in load order, with its object's id.

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use sockops::cgroup::AttachFlags;
 use sockops::ctx::ops::cb_flags;
 use sockops::ctx::{OpInput, Prng, SockOp, Socket};
-use sockops::runtime::{Engine, ProgId, Runtime, RuntimeError};
-use sockops::vm::{Program, assemble};
+use std::sync::Arc;
+
+use sockops::runtime::{Engine, ProgId, Runtime, RuntimeError, Verdict};
+use sockops::vm::{Map, MapDef, MapType, Program, assemble};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -170,29 +172,106 @@ fn helpers_are_refused_at_load_time_by_name() {
 }
 
 #[test]
-fn the_jit_engine_is_refused_with_a_reason() {
+fn the_verifier_refuses_unsafe_programs_at_load_time_in_the_kernels_words() {
     let mut rt = Runtime::new();
-    let p = Program::from_insns("p", assemble(SET_7).unwrap());
-    let e = rt.load_raw_program(p, Engine::Jit).unwrap_err();
-    assert!(matches!(e, RuntimeError::EngineUnavailable { .. }), "{e}");
-    assert!(e.to_string().contains("jit engine is not available"), "{e}");
+    // `family` (offset 20) is read-only.
+    let e = raw(
+        &mut rt,
+        "w",
+        "mov %r2, 1\nstxw [%r1+20], %r2\nmov %r0, 1\nexit",
+    )
+    .unwrap_err();
+    assert!(matches!(e, RuntimeError::Rejected { pc: 1, .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("insn 1: invalid bpf_context access off=20 size=4"),
+        "{e}"
+    );
+    // The return value must be in [0, 1].
+    let e = raw(&mut rt, "r", "mov %r0, 2\nexit").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("R0 has smin=2 smax=2 should have been in [0, 1]"),
+        "{e}"
+    );
+    let e = raw(&mut rt, "far", "ldxdw %r0, [%r1+4096]\nexit").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("invalid bpf_context access off=4096 size=8"),
+        "{e}"
+    );
 }
 
 #[test]
-fn a_faulting_program_leaves_the_socket_unchanged() {
+fn the_jit_runs_verified_programs_and_refuses_unjudged_ones() {
     let mut rt = Runtime::new();
-    // Sets the callback flags through the helper, then loads far outside the context.
+    let p = Program::from_insns("p", assemble(SET_7).unwrap());
+    let id = rt.load_raw_program(p, Engine::Jit).unwrap();
+    let info = rt.program_info(id).unwrap();
+    assert_eq!(
+        (info.verdict, info.engine),
+        (Verdict::Verified, Engine::Jit)
+    );
+    rt.attach(id, "/", AttachFlags::None).unwrap();
+    assert_eq!(
+        rt.call(SockOp::TimeoutInit, &mut socket()).unwrap().result,
+        Some(7)
+    );
+
+    // bpf_ringbuf_submit's argument type is not modelled by the verifier: the program is
+    // not judged, so it runs only in the checked interpreter.
+    let ring = Arc::new(
+        Map::try_new(
+            "ring",
+            MapDef {
+                map_type: MapType::Ringbuf,
+                key_size: 0,
+                value_size: 0,
+                max_entries: 4096,
+                map_flags: 0,
+            },
+        )
+        .unwrap(),
+    );
+    let text = "lddw %r1, map_fd 0\nmov %r2, 8\nmov %r3, 0\ncall 131\njeq %r0, 0, +3\nmov %r1, %r0\nmov %r2, 0\ncall 132\nmov %r0, 1\nexit";
+    let ringbuf_program = || Program {
+        maps: vec![ring.clone()],
+        ..Program::from_insns("ring", assemble(text).unwrap())
+    };
+    let e = rt
+        .load_raw_program(ringbuf_program(), Engine::Jit)
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::EngineUnavailable { .. }), "{e}");
+    assert!(e.to_string().contains("could not judge"), "{e}");
+    let id = rt
+        .load_raw_program(ringbuf_program(), Engine::Interpreter)
+        .unwrap();
+    let info = rt.program_info(id).unwrap();
+    assert_eq!(info.verdict, Verdict::NotVerified);
+    assert!(
+        info.not_verified_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("insn 4") && r.contains("bpf_ringbuf_reserve#131")),
+        "{info:?}"
+    );
+}
+
+#[test]
+fn a_failed_run_leaves_the_socket_unchanged() {
+    let mut rt = Runtime::new();
+    // Sets the callback flags through the helper, then runs out of instruction budget.
     let p = raw(
         &mut rt,
-        "faulty",
-        "mov %r6, %r1\nmov %r2, 7\ncall 59\nldxdw %r0, [%r6+4096]\nexit",
+        "slow",
+        "mov %r2, 7\ncall 59\nmov %r0, 1\nmov %r0, 1\nmov %r0, 1\nexit",
     )
     .unwrap();
+    rt.set_instruction_budget(Some(4));
     rt.attach(p, "/", AttachFlags::None).unwrap();
     let mut s = socket();
     let e = rt.call(SockOp::TcpConnectCb, &mut s).unwrap_err();
     assert!(matches!(e, RuntimeError::Exec { .. }), "{e}");
-    assert!(e.to_string().contains("faulty"), "{e}");
+    assert!(e.to_string().contains("slow"), "{e}");
     assert_eq!(s.cb_flags, 0);
 }
 
@@ -341,13 +420,16 @@ fn syn_rto_example_by_prefix() {
 
 #[test]
 fn tail_calls_go_through_a_prog_array_filled_by_the_embedder() {
+    tail_calls_on(Engine::Interpreter);
+    tail_calls_on(Engine::Jit);
+}
+
+fn tail_calls_on(engine: Engine) {
     let mut rt = Runtime::new();
     let obj = rt.load_object_file(examples().join("tail_call.o")).unwrap();
-    let dispatch = rt
-        .load_program(obj, Some("sockops"), Engine::Interpreter)
-        .unwrap();
+    let dispatch = rt.load_program(obj, Some("sockops"), engine).unwrap();
     let handler = rt
-        .load_program(obj, Some("sockops/timeout_init"), Engine::Interpreter)
+        .load_program(obj, Some("sockops/timeout_init"), engine)
         .unwrap();
     rt.attach(dispatch, "/", AttachFlags::None).unwrap();
     rt.set_tail_call(obj, "handlers", SockOp::TimeoutInit.number(), Some(handler))

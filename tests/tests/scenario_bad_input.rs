@@ -1,6 +1,6 @@
 //! Bad scenarios: every kind of bad input the `sockops run` contract lists (unknown op,
 //! socket, field, option, cgroup or program; malformed TOML; a missing or corrupt object; an
-//! attach the cgroup rules refuse; an engine that cannot run the program) is an error whose
+//! attach the cgroup rules refuse; a program the verifier rejects) is an error whose
 //! message names the problem, produced before any output exists; and random edits of a valid
 //! scenario never panic.
 
@@ -48,6 +48,10 @@ fn expect_error(text: &str, needles: &[&str]) {
         assert!(msg.contains(n), "{n:?} not in {msg:?}");
     }
 }
+
+/// One IPv4 socket.
+const SOCKET: &str =
+    "\n[[socket]]\nname = \"a\"\nlocal = \"10.0.0.1:1\"\nremote = \"10.0.0.2:2\"\n";
 
 const GOOD_HEAD: &str = r#"
 [[program]]
@@ -220,10 +224,51 @@ fn refused_attach() {
     );
 }
 
+/// Offset of the bytes of section `name` in an ELF64 little-endian file.
+fn section_offset(elf: &[u8], name: &str) -> usize {
+    let word = |at: usize, n: usize| {
+        elf[at..at + n]
+            .iter()
+            .rev()
+            .fold(0usize, |v, b| (v << 8) | usize::from(*b))
+    };
+    let (shoff, shentsize, shnum, shstrndx) =
+        (word(0x28, 8), word(0x3a, 2), word(0x3c, 2), word(0x3e, 2));
+    let header = |i: usize| shoff + i * shentsize;
+    let strtab = word(header(shstrndx) + 0x18, 8);
+    (0..shnum)
+        .find(|&i| {
+            let at = strtab + word(header(i), 4);
+            elf[at..].starts_with(name.as_bytes()) && elf[at + name.len()] == 0
+        })
+        .map(|i| word(header(i) + 0x18, 8))
+        .unwrap_or_else(|| panic!("no section {name}"))
+}
+
 #[test]
-fn the_jit_is_refused_with_a_reason() {
-    let msg = error_of(GOOD_HEAD, Engine::Jit);
-    assert!(msg.contains("jit engine is not available"), "{msg}");
+fn a_program_the_verifier_rejects_is_refused_with_the_kernels_message() {
+    let path = scenario_file(&format!(
+        "[[program]]\nobject = \"bad.o\"\n{SOCKET}\n[[event]]\nop = \"TIMEOUT_INIT\"\n"
+    ));
+    let dir = path.parent().unwrap();
+    let mut bytes = std::fs::read(dir.join("dc_tuning.o")).unwrap();
+    // The program's first instruction becomes `*(u32 *)(r1 + 20) = r1`: a store to the
+    // read-only `family` field.
+    let at = section_offset(&bytes, "sockops");
+    bytes[at..at + 8].copy_from_slice(&[0x63, 0x11, 20, 0, 0, 0, 0, 0]);
+    std::fs::write(dir.join("bad.o"), &bytes).unwrap();
+    for engine in [Engine::Interpreter, Engine::Jit] {
+        let msg = run_scenario_file(&path, engine, None, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("program 0")
+                && msg.contains("rejected by the verifier at insn 0")
+                && msg.contains("invalid bpf_context access off=20 size=4"),
+            "{msg}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 proptest! {

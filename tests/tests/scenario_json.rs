@@ -130,3 +130,33 @@ fn gated_events_and_array_maps() {
 fn hex_u32(v: u32) -> String {
     v.to_le_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `sockops run --engine jit` prints exactly what the interpreter prints, as JSON and as the
+/// table (but for the engine's name in its header), for every example scenario (and with another seed, which changes what the
+/// PRNG-driven examples do).
+#[test]
+fn the_jit_prints_what_the_interpreter_prints_for_every_example() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scenarios");
+    let mut scenarios: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    scenarios.sort();
+    assert!(scenarios.len() >= 6, "{scenarios:?}");
+    for path in &scenarios {
+        for (seed, json) in [(None, true), (None, false), (Some(99), true)] {
+            let interp = run_scenario_file(path, Engine::Interpreter, seed, json).unwrap();
+            let jit = run_scenario_file(path, Engine::Jit, seed, json)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!interp.is_empty());
+            // The table's header names the engine; everything else must match.
+            let interp = interp.replacen("engine interpreter,", "engine jit,", 1);
+            assert_eq!(interp, jit, "{} seed {seed:?} json {json}", path.display());
+        }
+    }
+    println!(
+        "{} example scenarios: JIT output identical",
+        scenarios.len()
+    );
+}
