@@ -25,7 +25,10 @@ impl Reject {
     /// True for errors the kernel does not turn into a speculation barrier (-E2BIG and the
     /// like): they reject even on a speculative path.
     pub fn fatal(&self) -> bool {
-        self.unsupported || self.msg.starts_with("the call stack of")
+        // -E2BIG and -EFAULT in the kernel: too many frames, too many pending branches.
+        self.unsupported
+            || self.msg.starts_with("the call stack of")
+            || self.msg.starts_with("The sequence of")
     }
 
     /// Marks the rejection as "not supported by this runtime".

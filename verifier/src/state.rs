@@ -80,8 +80,15 @@ impl IdMap {
 }
 
 /// `regsafe`: is every run from `cur` covered by what was proven from `old`?
-/// `exact` asks for identical states (infinite-loop detection).
-pub fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap, exact: bool) -> bool {
+/// `exact` asks for identical states (infinite-loop detection); `exact_scalars` asks for
+/// identical scalars only (`env->explore_alu_limits`).
+pub fn regsafe(
+    old: &RegState,
+    cur: &RegState,
+    ids: &mut IdMap,
+    exact: bool,
+    exact_scalars: bool,
+) -> bool {
     if exact {
         return old.typ == cur.typ
             && old.off == cur.off
@@ -99,6 +106,7 @@ pub fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap, exact: bool) -> 
     }
     match old.typ {
         RegType::NotInit => true,
+        RegType::Scalar if exact_scalars => old.var == cur.var && ids.check(old.id, cur.id),
         RegType::Scalar => range_within(old, cur) && (old.id == 0 || ids.check(old.id, cur.id)),
         RegType::Ctx | RegType::PktEnd => old.off == cur.off && range_within(old, cur),
         RegType::Stack => old.off == cur.off && old.frameno == cur.frameno && old.var == cur.var,
@@ -125,6 +133,7 @@ fn stacksafe(
     exact: bool,
     allow_uninit: bool,
     imprecise_slots: u64,
+    exact_scalars: bool,
 ) -> bool {
     if exact && old != cur {
         // Byte types must match exactly; spilled registers are compared below.
@@ -159,8 +168,12 @@ fn stacksafe(
             let Some(cs) = cs else { return false };
             let both_scalar =
                 os.spilled.typ == RegType::Scalar && cs.spilled.typ == RegType::Scalar;
-            let skip = !exact && both_scalar && i < 64 && imprecise_slots & (1 << i) != 0;
-            if !skip && !regsafe(&os.spilled, &cs.spilled, ids, exact) {
+            let skip = !exact
+                && !exact_scalars
+                && both_scalar
+                && i < 64
+                && imprecise_slots & (1 << i) != 0;
+            if !skip && !regsafe(&os.spilled, &cs.spilled, ids, exact, exact_scalars) {
                 return false;
             }
         }
@@ -191,13 +204,15 @@ impl Imprecise {
 
 /// `states_equal`: true if `cur` is covered by the explored `old` state. Scalars of the
 /// current frame marked in `imprecise` are compared by type only (the kernel's imprecise
-/// scalars; see `precision`).
+/// scalars; see `precision`). `exact_scalars` (the kernel's `explore_alu_limits`, set once
+/// strict-mode pointer arithmetic used an unknown offset) compares every scalar exactly.
 pub fn states_equal(
     old: &State,
     cur: &State,
     exact: bool,
     allow_uninit: bool,
     imprecise: Imprecise,
+    exact_scalars: bool,
 ) -> bool {
     if old.frames.len() != cur.frames.len() {
         return false;
@@ -214,6 +229,7 @@ pub fn states_equal(
         for r in 0..11 {
             let (o, c) = (&of.regs[r], &cf.regs[r]);
             if !exact
+                && !exact_scalars
                 && k == last
                 && imprecise.regs & (1 << r) != 0
                 && o.typ == RegType::Scalar
@@ -221,12 +237,20 @@ pub fn states_equal(
             {
                 continue;
             }
-            if !regsafe(o, c, &mut ids, exact) {
+            if !regsafe(o, c, &mut ids, exact, exact_scalars) {
                 return false;
             }
         }
         let slots = if k == last { imprecise.slots } else { 0 };
-        if !stacksafe(&of.stack, &cf.stack, &mut ids, exact, allow_uninit, slots) {
+        if !stacksafe(
+            &of.stack,
+            &cf.stack,
+            &mut ids,
+            exact,
+            allow_uninit,
+            slots,
+            exact_scalars,
+        ) {
             return false;
         }
     }

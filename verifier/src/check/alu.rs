@@ -236,6 +236,10 @@ impl Env<'_> {
             BPF_ARSH => Some(ScalarOp::Arsh),
             _ => None,
         };
+        if src_is_reg && matches!(opc, BPF_ADD | BPF_SUB) {
+            // sanitize_val_alu: the instruction is a scalar add/sub on this path.
+            self.update_alu_sanitation(pc, insn, ALU_NON_POINTER, 0)?;
+        }
         let new = match sop {
             Some(o) => alu(o, &dst_reg.var, &src_reg.var, !alu64),
             // Division, modulo: the kernel marks the register unknown and returns before
@@ -332,25 +336,19 @@ impl Env<'_> {
         self.check_sane_offset(pc, &off_reg, ptr.typ)?;
         self.check_sane_offset(pc, &ptr, ptr.typ)?;
         let sanitize = self.strict() && (opc == BPF_ADD || opc == BPF_SUB) && src_is_reg;
-        if sanitize {
-            if !matches!(ptr.typ, RegType::Stack | RegType::MapValue) {
-                let r = if swapped { insn.src } else { dst };
-                return Err(Reject::new(
-                    pc,
-                    format!(
-                        "R{r} has pointer with unsupported alu operation, pointer arithmetic with it prohibited for !root"
-                    ),
-                ));
-            }
-            if !known && (o.smin < 0) != (o.smax < 0) {
-                let r = if swapped { dst } else { insn.src };
-                return Err(Reject::new(
-                    pc,
-                    format!(
-                        "R{r} has unknown scalar with mixed signed bounds, pointer arithmetic with it prohibited for !root"
-                    ),
-                ));
-            }
+        let mut info = None;
+        if sanitize && !self.cur.speculative {
+            info = Some(self.sanitize_ptr_alu_begin(pc, insn, &ptr, o, swapped)?);
+        }
+        if sanitize && !known {
+            // do_sim: the CPU may run the instruction with the offset masked to zero; explore
+            // that path (the pointer unmoved) speculatively.
+            let mut spec = self.cur.clone();
+            spec.speculative = true;
+            let mut p = ptr;
+            p.var.unbound32();
+            spec.cur_mut().regs[dst as usize] = p;
+            self.push_branch(spec, pc + 1, pc)?;
         }
         let mut d = ptr;
         d.var.unbound32();
@@ -490,7 +488,149 @@ impl Env<'_> {
                 _ => {}
             }
         }
+        if let Some((state, limit, mask_to_left)) = info {
+            // Commit window: the masking limit is how far the pointer actually moved.
+            let after = self
+                .retrieve_ptr_limit(&d, mask_to_left)
+                .map_err(|reason| self.sanitize_err(pc, insn, reason, swapped))?;
+            self.update_alu_sanitation(pc, insn, state, limit.abs_diff(after))?;
+        }
         self.regs_mut()[dst as usize] = d;
         Ok(())
     }
+
+    /// `retrieve_ptr_limit`: how far the pointer may move in the masked direction.
+    fn retrieve_ptr_limit(&self, ptr: &RegState, mask_to_left: bool) -> Result<u32, Sanitize> {
+        let (max, limit) = match ptr.typ {
+            RegType::Stack => (
+                512 + mask_to_left as u32,
+                (ptr.var.var_off.value.wrapping_add(ptr.off as i64 as u64)).wrapping_neg() as u32,
+            ),
+            RegType::MapValue => {
+                let max = self
+                    .maps
+                    .get(ptr.map as usize)
+                    .map(|m| m.value_size)
+                    .unwrap_or(0);
+                let base = if mask_to_left {
+                    ptr.var.smin as u64
+                } else {
+                    ptr.var.umax
+                };
+                (max, base.wrapping_add(ptr.off as i64 as u64) as u32)
+            }
+            _ => return Err(Sanitize::Type),
+        };
+        if limit >= max {
+            return Err(Sanitize::Limit);
+        }
+        Ok(limit)
+    }
+
+    /// First half of `sanitize_ptr_alu` (non-speculative path): the offset's sign must be
+    /// known, the pointer must allow masking; returns (alu_state, alu_limit, mask_to_left).
+    fn sanitize_ptr_alu_begin(
+        &mut self,
+        pc: usize,
+        insn: Insn,
+        ptr: &RegState,
+        off: &Scalar,
+        swapped: bool,
+    ) -> Result<(u8, u32, bool), Reject> {
+        let opc = op(insn.opcode);
+        let off_is_imm = off.is_const();
+        let off_is_neg = off.smin < 0;
+        if !off_is_imm && (off.smin < 0) != (off.smax < 0) {
+            return Err(self.sanitize_err(pc, insn, Sanitize::Bounds, swapped));
+        }
+        let mask_to_left = (opc == BPF_ADD && off_is_neg) || (opc == BPF_SUB && !off_is_neg);
+        let limit = self
+            .retrieve_ptr_limit(ptr, mask_to_left)
+            .map_err(|reason| self.sanitize_err(pc, insn, reason, swapped))?;
+        let mut state = if off_is_neg { ALU_NEG_VALUE } else { 0 };
+        if off_is_imm {
+            state |= ALU_IMMEDIATE;
+        }
+        state |= if swapped {
+            ALU_SANITIZE_DST
+        } else {
+            ALU_SANITIZE_SRC
+        };
+        if !off_is_imm {
+            self.explore_alu_limits = true;
+        }
+        Ok((state, limit, mask_to_left))
+    }
+
+    /// `update_alu_sanitation_state`: every path through an add/sub with a register operand
+    /// must need the same masking (strict mode only).
+    fn update_alu_sanitation(
+        &mut self,
+        pc: usize,
+        insn: Insn,
+        state: u8,
+        limit: u32,
+    ) -> Result<(), Reject> {
+        if !self.strict() {
+            return Ok(());
+        }
+        let Some(slot) = self.alu_aux.get_mut(pc) else {
+            return Ok(());
+        };
+        if slot.0 != 0 && (slot.0 != state || slot.1 != limit) {
+            return Err(self.sanitize_err(pc, insn, Sanitize::Paths, false));
+        }
+        *slot = (state, limit);
+        Ok(())
+    }
+
+    /// `sanitize_err`: the kernel's message for a sanitation failure.
+    fn sanitize_err(&self, pc: usize, insn: Insn, reason: Sanitize, swapped: bool) -> Reject {
+        const ERR: &str = "pointer arithmetic with it prohibited for !root";
+        let opname = if op(insn.opcode) == BPF_ADD {
+            "add"
+        } else {
+            "sub"
+        };
+        let (dst, src) = (insn.dst, insn.src);
+        let msg = match reason {
+            Sanitize::Bounds => format!(
+                "R{} has unknown scalar with mixed signed bounds, {ERR}",
+                if swapped { dst } else { src }
+            ),
+            Sanitize::Type => format!(
+                "R{} has pointer with unsupported alu operation, {ERR}",
+                if swapped { src } else { dst }
+            ),
+            Sanitize::Paths => {
+                format!("R{dst} tried to {opname} from different maps, paths or scalars, {ERR}")
+            }
+            Sanitize::Limit => format!("R{dst} tried to {opname} beyond pointer bounds, {ERR}"),
+        };
+        Reject::new(pc, msg)
+    }
 }
+
+/// Why pointer arithmetic cannot be sanitised (the kernel's `REASON_*`).
+#[derive(Clone, Copy, Debug)]
+enum Sanitize {
+    /// The offset's sign is unknown.
+    Bounds,
+    /// The pointer type cannot be masked.
+    Type,
+    /// Another path needed different masking.
+    Paths,
+    /// The pointer is already out of its object.
+    Limit,
+}
+
+/// `BPF_ALU_SANITIZE_SRC`: the pointer is the destination register.
+const ALU_SANITIZE_SRC: u8 = 1 << 0;
+/// `BPF_ALU_SANITIZE_DST`: the pointer is the source register.
+const ALU_SANITIZE_DST: u8 = 1 << 1;
+/// `BPF_ALU_NEG_VALUE`: the offset is negative.
+const ALU_NEG_VALUE: u8 = 1 << 2;
+/// `BPF_ALU_NON_POINTER`: scalar arithmetic.
+const ALU_NON_POINTER: u8 = 1 << 3;
+/// `BPF_ALU_IMMEDIATE`: the offset is a known constant.
+const ALU_IMMEDIATE: u8 = 1 << 4;

@@ -99,6 +99,12 @@ pub(crate) struct Env<'a> {
     nospec: std::collections::HashSet<usize>,
     /// Per instruction, the registers and stack slots whose values may still matter.
     needed: Vec<crate::precision::Needed>,
+    /// Per instruction, the pointer-arithmetic masking recorded by the first path through it
+    /// (`alu_state`, `alu_limit` of `bpf_insn_aux_data`; strict mode only).
+    pub alu_aux: Vec<(u8, u32)>,
+    /// Set once a pointer moved by an unknown scalar in strict mode: from then on scalars
+    /// are compared exactly when pruning (`env->explore_alu_limits`).
+    pub explore_alu_limits: bool,
 }
 
 impl<'a> Env<'a> {
@@ -147,6 +153,8 @@ impl<'a> Env<'a> {
             aux_ptr: HashMap::new(),
             nospec: std::collections::HashSet::new(),
             needed: crate::precision::needed(insns),
+            alu_aux: vec![(0, 0); insns.len()],
+            explore_alu_limits: false,
         }
     }
 
@@ -246,6 +254,7 @@ impl<'a> Env<'a> {
                             true,
                             allow_uninit,
                             crate::state::Imprecise::NONE,
+                            false,
                         )
                     {
                         return Err(Reject::new(
@@ -266,7 +275,14 @@ impl<'a> Env<'a> {
         let mut pruned = false;
         for &id in &list {
             let node = &self.nodes[id];
-            if states_equal(&node.state, &self.cur, false, allow_uninit, imprecise) {
+            if states_equal(
+                &node.state,
+                &self.cur,
+                false,
+                allow_uninit,
+                imprecise,
+                self.explore_alu_limits,
+            ) {
                 self.nodes[id].hit += 1;
                 pruned = true;
                 break;
