@@ -159,3 +159,29 @@ fn forward_jump_over_pointer_add_is_accepted() {
     ];
     assert_eq!(run(&p, true), Ok(()));
 }
+
+#[test]
+fn speculative_path_ends_after_a_store_over_a_spilled_slot() {
+    // A counter kept in a stack slot (spilled constant from `*(u64 *)(fp-8) = 0`): the loop
+    // is dead, and the mispredicted back edge would loop forever with r2 unknown, but the
+    // store over the spilled slot is followed by a barrier (`nospec_result`), so the
+    // speculative path ends there (corpus loops-0002; the kernel processes 12 insns).
+    let p = vec![
+        i(MOV64_IMM, 2, 0, 0, 0),
+        i(ST_DW, 10, 0, -8, 0),
+        i(LDX_DW, 3, 10, -8, 0),
+        i(ADD64_IMM, 3, 0, 0, 1),
+        i(0x7b, 10, 3, -8, 0), // *(u64 *)(fp-8) = r3
+        i(ADD64_IMM, 2, 0, 0, 1),
+        i(JLT_IMM, 2, 0, -5, 1),
+        i(MOV64_IMM, 0, 0, 0, 1),
+        i(EXIT, 0, 0, 0, 0),
+    ];
+    let opts = VerifyOptions {
+        strict: true,
+        require_runtime_helpers: false,
+        ..VerifyOptions::default()
+    };
+    let stats = verify_insns(&p, &[], &HelperTable::new(), &opts).expect("accepted");
+    assert_eq!(stats.insns_processed, 12);
+}

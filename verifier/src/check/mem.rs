@@ -671,6 +671,18 @@ impl Env<'_> {
                 "attempt to corrupt spilled pointer on stack",
             ));
         }
+        if strict {
+            // Spectre v4 (`bypass_spec_v4` off): a store that spills a pointer or overwrites
+            // anything but plain data is followed by a barrier, so speculative paths end after
+            // it (`nospec_result`). The kernel looks at the slot's first `size` byte types.
+            let sanitize = value.is_some_and(|r| r.is_pointer())
+                || slot.bytes[..size.min(8)]
+                    .iter()
+                    .any(|b| !matches!(b, ByteType::Misc | ByteType::Zero));
+            if let Some(f) = self.nospec_result.get_mut(pc).filter(|_| sanitize) {
+                *f = true;
+            }
+        }
         let aligned = off % 8 == 0;
         let spill = |stack_slot: &mut Slot, r: RegState, size: usize| {
             stack_slot.spilled = r;

@@ -105,6 +105,9 @@ pub(crate) struct Env<'a> {
     /// Set once a pointer moved by an unknown scalar in strict mode: from then on scalars
     /// are compared exactly when pruning (`env->explore_alu_limits`).
     pub explore_alu_limits: bool,
+    /// Stores followed by a speculation barrier (`nospec_result`): a speculative path ends
+    /// after one.
+    pub nospec_result: Vec<bool>,
 }
 
 impl<'a> Env<'a> {
@@ -155,6 +158,7 @@ impl<'a> Env<'a> {
             needed: crate::precision::needed(insns),
             alu_aux: vec![(0, 0); insns.len()],
             explore_alu_limits: false,
+            nospec_result: vec![false; insns.len()],
         }
     }
 
@@ -373,6 +377,12 @@ impl<'a> Env<'a> {
                     true
                 } else {
                     match self.step(pc, insn) {
+                        Ok(Step::Goto(_))
+                            if self.cur.speculative
+                                && self.nospec_result.get(pc).copied().unwrap_or(false) =>
+                        {
+                            true
+                        }
                         Ok(Step::Goto(next)) => {
                             pc = next;
                             false
