@@ -2,8 +2,6 @@
 //! for pruning (`states_equal` / `regsafe` / `stacksafe` in kernel/bpf/verifier.c, without
 //! the kernel's liveness and precision marks, so it is stricter — never more permissive).
 
-use std::collections::HashMap;
-
 use crate::reg::{RegState, RegType};
 use crate::stack::{ByteType, Stack};
 
@@ -62,8 +60,9 @@ fn range_within(old: &RegState, cur: &RegState) -> bool {
 }
 
 /// Maps ids of the old state to ids of the current one; a mismatch makes states different.
+/// A state holds few ids, so the pairs are kept in a list.
 #[derive(Default)]
-pub struct IdMap(HashMap<u32, u32>, HashMap<u32, u32>);
+pub struct IdMap(Vec<(u32, u32)>);
 
 impl IdMap {
     fn check(&mut self, old: u32, cur: u32) -> bool {
@@ -73,9 +72,13 @@ impl IdMap {
         if old == 0 || cur == 0 {
             return false;
         }
-        let a = *self.0.entry(old).or_insert(cur);
-        let b = *self.1.entry(cur).or_insert(old);
-        a == cur && b == old
+        for &(o, c) in &self.0 {
+            if o == old || c == cur {
+                return o == old && c == cur;
+            }
+        }
+        self.0.push((old, cur));
+        true
     }
 }
 

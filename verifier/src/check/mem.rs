@@ -83,14 +83,17 @@ impl Env<'_> {
                 RegType::Ctx | RegType::Sock | RegType::SockCommon | RegType::TcpSock
             )
         };
-        match self.aux_ptr.get(&pc) {
+        match self.aux_ptr.get(pc).copied().flatten() {
             None => {
-                self.aux_ptr.insert(pc, t);
+                if let Some(slot) = self.aux_ptr.get_mut(pc) {
+                    *slot = Some(t);
+                }
                 Ok(())
             }
-            Some(&prev) if prev != t && (!mismatch_ok(t) || !mismatch_ok(prev)) => Err(
-                Reject::new(pc, "same insn cannot be used with different pointers"),
-            ),
+            Some(prev) if prev != t && (!mismatch_ok(t) || !mismatch_ok(prev)) => Err(Reject::new(
+                pc,
+                "same insn cannot be used with different pointers",
+            )),
             Some(_) => Ok(()),
         }
     }

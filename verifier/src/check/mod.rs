@@ -5,6 +5,7 @@
 
 mod alu;
 mod call;
+mod fxhash;
 mod jmp;
 mod mem;
 
@@ -39,10 +40,16 @@ struct Node {
 }
 
 fn regs_hash(state: &State) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    state.cur().regs.hash(&mut h);
-    state.frames.len().hash(&mut h);
+    // A quick filter for the exact comparison of the loop check: equal register files hash
+    // equal. A few words per register keep it cheap (it runs at every prune point).
+    use std::hash::Hasher;
+    let mut h = fxhash::FxHasher::default();
+    for r in &state.cur().regs {
+        h.write_u64(r.typ as u64 | u64::from(r.off as u32) << 32);
+        h.write_u64(r.var.var_off.value ^ r.var.var_off.mask.rotate_left(32));
+        h.write_u64(r.var.umin ^ r.var.umax.rotate_left(17) ^ u64::from(r.id) << 40);
+    }
+    h.write_usize(state.frames.len());
     h.finish()
 }
 
@@ -80,11 +87,11 @@ pub(crate) struct Env<'a> {
     prev_insns: u64,
     nodes: Vec<Node>,
     /// Explored states whose paths are all finished, per instruction (usable for pruning).
-    complete: HashMap<usize, Vec<usize>>,
+    complete: Vec<Vec<usize>>,
     /// Number of stored states per instruction whose paths are still being explored.
-    in_progress: HashMap<usize, usize>,
+    in_progress: Vec<usize>,
     /// In-progress states by (instruction, register hash), for infinite-loop detection.
-    in_progress_by_hash: HashMap<(usize, u64), Vec<usize>>,
+    in_progress_by_hash: HashMap<(usize, u64), Vec<usize>, fxhash::FxBuild>,
     pending: Vec<Pending>,
     peak_states: usize,
     live_states: usize,
@@ -94,9 +101,9 @@ pub(crate) struct Env<'a> {
     /// The log (kernel style, for `-v`).
     pub log: String,
     /// Pointer type each load/store instruction was first seen with (`save_aux_ptr_type`).
-    pub aux_ptr: HashMap<usize, RegType>,
+    pub aux_ptr: Vec<Option<RegType>>,
     /// Instructions a speculative path found unsafe (`nospec`): speculative paths stop there.
-    nospec: std::collections::HashSet<usize>,
+    nospec: Vec<bool>,
     /// Per instruction, the registers and stack slots whose values may still matter.
     needed: Vec<crate::precision::Needed>,
     /// Per instruction, the pointer-arithmetic masking recorded by the first path through it
@@ -144,17 +151,17 @@ impl<'a> Env<'a> {
             prev_jmps: 0,
             prev_insns: 0,
             nodes: Vec::new(),
-            complete: HashMap::new(),
-            in_progress: HashMap::new(),
-            in_progress_by_hash: HashMap::new(),
+            complete: vec![Vec::new(); insns.len()],
+            in_progress: vec![0; insns.len()],
+            in_progress_by_hash: HashMap::default(),
             pending: Vec::new(),
             peak_states: 0,
             live_states: 0,
             cur,
             cur_parent: None,
             log: String::new(),
-            aux_ptr: HashMap::new(),
-            nospec: std::collections::HashSet::new(),
+            aux_ptr: vec![None; insns.len()],
+            nospec: vec![false; insns.len()],
             needed: crate::precision::needed(insns),
             alu_aux: vec![(0, 0); insns.len()],
             explore_alu_limits: false,
@@ -213,7 +220,7 @@ impl<'a> Env<'a> {
                 break;
             }
             let (pc, h) = (self.nodes[n].pc, self.nodes[n].regs_hash);
-            if let Some(c) = self.in_progress.get_mut(&pc) {
+            if let Some(c) = self.in_progress.get_mut(pc) {
                 *c = c.saturating_sub(1);
             }
             if let Some(v) = self.in_progress_by_hash.get_mut(&(pc, h)) {
@@ -222,7 +229,9 @@ impl<'a> Env<'a> {
                     self.in_progress_by_hash.remove(&(pc, h));
                 }
             }
-            self.complete.entry(pc).or_default().push(n);
+            if let Some(list) = self.complete.get_mut(pc) {
+                list.push(n);
+            }
             node = self.nodes[n].parent;
         }
     }
@@ -245,7 +254,7 @@ impl<'a> Env<'a> {
             regs: !need.regs & 0x3ff,
             slots: !need.slots,
         };
-        if self.in_progress.get(&pc).copied().unwrap_or(0) > 0 {
+        if self.in_progress.get(pc).copied().unwrap_or(0) > 0 {
             if let Some(ids) = self.in_progress_by_hash.get(&(pc, cur_hash)) {
                 for &id in ids {
                     let node = &self.nodes[id];
@@ -274,7 +283,11 @@ impl<'a> Env<'a> {
                 add_new_state = false;
             }
         }
-        let list = self.complete.remove(&pc).unwrap_or_default();
+        let list = self
+            .complete
+            .get_mut(pc)
+            .map(std::mem::take)
+            .unwrap_or_default();
         let mut evict = Vec::new();
         let mut pruned = false;
         for &id in &list {
@@ -304,7 +317,9 @@ impl<'a> Env<'a> {
             list.retain(|id| !evict.contains(id));
             self.live_states -= evict.len();
         }
-        self.complete.insert(pc, list);
+        if let Some(slot) = self.complete.get_mut(pc) {
+            *slot = list;
+        }
         if pruned {
             return Ok(true);
         }
@@ -324,7 +339,9 @@ impl<'a> Env<'a> {
             miss: 0,
         });
         self.cur_parent = Some(id);
-        *self.in_progress.entry(pc).or_default() += 1;
+        if let Some(c) = self.in_progress.get_mut(pc) {
+            *c += 1;
+        }
         self.in_progress_by_hash
             .entry((pc, cur_hash))
             .or_default()
@@ -373,7 +390,7 @@ impl<'a> Env<'a> {
                 if matches!(insn.opcode & 7, 5 | 6) {
                     self.jmps_processed += 1;
                 }
-                if self.cur.speculative && self.nospec.contains(&pc) {
+                if self.cur.speculative && self.nospec.get(pc).copied().unwrap_or(false) {
                     true
                 } else {
                     match self.step(pc, insn) {
@@ -391,7 +408,9 @@ impl<'a> Env<'a> {
                         // A speculative path that would fault is cut with a barrier
                         // (`error_recoverable_with_nospec`), not rejected.
                         Err(r) if self.cur.speculative && !r.fatal() => {
-                            self.nospec.insert(pc);
+                            if let Some(f) = self.nospec.get_mut(pc) {
+                                *f = true;
+                            }
                             true
                         }
                         Err(r) => return Err(r),
