@@ -34,9 +34,11 @@ pub struct VerifyArgs {
     /// Judge as a loader without CAP_PERFMON (no uninitialised stack reads, pointer leaks, ...).
     #[arg(long)]
     strict: bool,
-    /// Print the verifier log of each program.
-    #[arg(short, long)]
-    verbose: bool,
+    /// Print the kernel-style verifier log of each program, accepted or rejected (`-v`: the
+    /// processed instructions, the state at branches and the `processed N insns` line; `-vv`:
+    /// also the registers every instruction touched).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 fn options(strict: bool) -> VerifyOptions {
@@ -56,7 +58,7 @@ fn helper_table() -> HelperTable {
 /// Runs `sockops verify`.
 pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
     let helpers = helper_table();
-    let opts = options(args.strict);
+    let mut opts = options(args.strict);
     if args.stream {
         return stream(&helpers, &opts);
     }
@@ -64,6 +66,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
         .file
         .as_ref()
         .ok_or("a file is needed unless --stream is given")?;
+    opts.log_level = u32::from(args.verbose);
     let programs: Vec<Program> = if args.raw {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -103,6 +106,9 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
         match verify(p, &helpers, &opts) {
             Ok(v) => {
                 let s = v.stats();
+                if args.verbose > 0 {
+                    print!("{}", s.log);
+                }
                 println!(
                     "{label}: accepted: processed {} insns, {} states (peak {}), stack depth {}",
                     s.insns_processed,
@@ -117,7 +123,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
             }
             Err(e) => {
                 all_ok = false;
-                if args.verbose {
+                if args.verbose > 0 {
                     print!("{}", e.log);
                 }
                 let kind = if e.unsupported {

@@ -22,6 +22,7 @@ pub mod scalar;
 pub mod stack;
 pub mod state;
 pub mod tnum;
+mod vlog;
 
 use std::sync::Arc;
 
@@ -42,6 +43,11 @@ pub struct VerifyOptions {
     /// Refuse helpers the given `HelperTable` does not implement (as "unsupported").
     /// Off, the verifier judges only as the kernel would.
     pub require_runtime_helpers: bool,
+    /// Kernel-style log (`Stats::log` on success, `VerifyError::log` on rejection): 0 none
+    /// (the default; nothing is formatted), 1 every processed instruction in the kernel's
+    /// syntax, the state where each path starts and after each conditional jump, and the
+    /// closing `processed N insns ...` line; 2 also the registers each instruction touched.
+    pub log_level: u32,
 }
 
 impl Default for VerifyOptions {
@@ -51,6 +57,7 @@ impl Default for VerifyOptions {
             gpl_compatible: true,
             nr_cpu_ids: 1,
             require_runtime_helpers: true,
+            log_level: 0,
         }
     }
 }
@@ -66,6 +73,8 @@ pub struct Stats {
     pub peak_states: u64,
     /// Stack depth per subprogram, in bytes.
     pub stack_depth: Vec<i32>,
+    /// The kernel-style log when `VerifyOptions::log_level` > 0, else empty.
+    pub log: String,
 }
 
 /// A program the verifier accepted. Only `verify` creates one; the engines take it as proof
@@ -161,15 +170,31 @@ fn verify_inner(
             unsupported: false,
         });
     }
-    let starts = cfg::check_subprogs(insns).map_err(|r| fail(r, String::new()))?;
-    resolve::resolve(insns, maps).map_err(|r| fail(r, String::new()))?;
-    let cfg = cfg::check_cfg(insns, starts).map_err(|r| fail(r, String::new()))?;
+    // The structural passes run before any instruction is processed.
+    let early = |r: error::Reject| {
+        let mut e = fail(r, String::new());
+        if opts.log_level > 0 {
+            e.log.push_str(&format!(
+                "processed 0 insns (limit {}) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n",
+                check::INSN_LIMIT
+            ));
+        }
+        e
+    };
+    let starts = cfg::check_subprogs(insns).map_err(early)?;
+    resolve::resolve(insns, maps).map_err(early)?;
+    let cfg = cfg::check_cfg(insns, starts).map_err(early)?;
     let mut env = check::Env::new(insns, maps, helpers, opts, &cfg);
     match env.run() {
         Ok(stats) => Ok((stats, cfg.subprog_starts.clone())),
         Err(r) => {
             let log = std::mem::take(&mut env.log);
-            Err(fail(r, log))
+            let mut e = fail(r, log);
+            if opts.log_level > 0 {
+                e.log.push_str(&env.stats_line());
+                e.log.push('\n');
+            }
+            Err(e)
         }
     }
 }

@@ -26,7 +26,8 @@ struct Meta {
     const_key: Option<u64>,
 }
 
-fn func_name(id: i32) -> String {
+/// The kernel's name of helper `id` (`bpf_map_lookup_elem`), `unknown` if there is none.
+pub(super) fn func_name(id: i32) -> String {
     match u32::try_from(id).ok().and_then(helper_id) {
         Some(h) => format!("bpf_{}", h.name),
         None => "unknown".to_string(),

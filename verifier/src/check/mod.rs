@@ -115,6 +115,9 @@ pub(crate) struct Env<'a> {
     /// Stores followed by a speculation barrier (`nospec_result`): a speculative path ends
     /// after one.
     pub nospec_result: Vec<bool>,
+    /// Most stored states looked at in one visit of an instruction (the kernel's
+    /// `max_states_per_insn`).
+    max_states_per_insn: usize,
 }
 
 impl<'a> Env<'a> {
@@ -166,6 +169,7 @@ impl<'a> Env<'a> {
             alu_aux: vec![(0, 0); insns.len()],
             explore_alu_limits: false,
             nospec_result: vec![false; insns.len()],
+            max_states_per_insn: 0,
         }
     }
 
@@ -288,6 +292,8 @@ impl<'a> Env<'a> {
             .get_mut(pc)
             .map(std::mem::take)
             .unwrap_or_default();
+        let seen = list.len() + self.in_progress.get(pc).copied().unwrap_or(0);
+        self.max_states_per_insn = self.max_states_per_insn.max(seen);
         let mut evict = Vec::new();
         let mut pruned = false;
         for &id in &list {
@@ -378,6 +384,9 @@ impl<'a> Env<'a> {
             } else {
                 false
             };
+            if pruned && self.opts.log_level > 0 {
+                self.log_line(format!("{pc}: safe"));
+            }
             let ended = if pruned {
                 true
             } else {
@@ -390,10 +399,15 @@ impl<'a> Env<'a> {
                 if matches!(insn.opcode & 7, 5 | 6) {
                     self.jmps_processed += 1;
                 }
+                let before = (self.opts.log_level > 0).then(|| self.log_insn(pc, insn));
                 if self.cur.speculative && self.nospec.get(pc).copied().unwrap_or(false) {
                     true
                 } else {
-                    match self.step(pc, insn) {
+                    let result = self.step(pc, insn);
+                    if let (Some(before), Ok(_)) = (before, &result) {
+                        self.log_insn_state(insn, &before);
+                    }
+                    match result {
                         Ok(Step::Goto(_))
                             if self.cur.speculative
                                 && self.nospec_result.get(pc).copied().unwrap_or(false) =>
@@ -421,18 +435,114 @@ impl<'a> Env<'a> {
                 let parent = self.cur_parent;
                 self.update_branch_counts(parent);
                 match self.pop_path() {
-                    Some((next, _prev)) => pc = next,
+                    Some((next, prev)) => {
+                        pc = next;
+                        if self.opts.log_level > 0 {
+                            self.log_path_start(prev, next);
+                        }
+                    }
                     None => break,
                 }
             }
         }
         self.check_max_stack_depth()?;
+        if self.opts.log_level > 0 {
+            let line = self.stats_line();
+            self.log_line(line);
+        }
         Ok(Stats {
             insns_processed: self.insn_processed,
             total_states: self.nodes.len() as u64,
             peak_states: self.peak_states as u64,
             stack_depth: self.subprog_depth.clone(),
+            log: std::mem::take(&mut self.log),
         })
+    }
+
+    /// Appends one line to the log.
+    fn log_line(&mut self, line: impl AsRef<str>) {
+        self.log.push_str(line.as_ref());
+        self.log.push('\n');
+    }
+
+    /// The kernel's closing line: `processed N insns (limit 1000000) max_states_per_insn M
+    /// total_states T peak_states P mark_read K` (this verifier keeps no read marks: K = 0).
+    pub(crate) fn stats_line(&self) -> String {
+        format!(
+            "processed {} insns (limit {INSN_LIMIT}) max_states_per_insn {} total_states {} peak_states {} mark_read 0",
+            self.insn_processed.min(INSN_LIMIT),
+            self.max_states_per_insn,
+            self.nodes.len(),
+            self.peak_states
+        )
+    }
+
+    /// The current frame's state in the kernel's notation, `frameN:` first in a callee.
+    fn log_state(&self, only: Option<(u16, u64)>) -> String {
+        let n = self.cur.curframe();
+        let prefix = if n > 0 {
+            format!(" frame{n}:")
+        } else {
+            String::new()
+        };
+        format!(
+            "{prefix}{}",
+            crate::vlog::frame(self.cur.cur(), n as u8, only)
+        )
+    }
+
+    /// Logs `pc: (op) text` before the instruction runs; returns the frame before it.
+    fn log_insn(&mut self, pc: usize, _insn: Insn) -> Frame {
+        if self.insn_processed == 1 {
+            let state = self.log_state(None);
+            self.log_line(format!("0:{state}"));
+        }
+        let text = crate::vlog::disasm(self.insns, pc, call::func_name);
+        self.log_line(format!("{pc}: {text}"));
+        self.cur.cur().clone()
+    }
+
+    /// After an instruction: at level 2 (and at level 1 for conditional jumps), the registers
+    /// it read or changed, on the instruction's line as the kernel prints them.
+    fn log_insn_state(&mut self, insn: Insn, before: &Frame) {
+        use sockops_vm::opcode::*;
+        let cond = matches!(class(insn.opcode), BPF_JMP | BPF_JMP32)
+            && !matches!(op(insn.opcode), BPF_JA | BPF_CALL | BPF_EXIT);
+        if self.opts.log_level < 2 && !cond {
+            return;
+        }
+        let only = if before.subprog != self.cur.cur().subprog
+            || before.callsite != self.cur.cur().callsite
+        {
+            // A call or return switched frames: print the new frame whole.
+            None
+        } else {
+            let (regs, slots) = crate::vlog::changed(before, self.cur.cur());
+            Some((regs | crate::vlog::touched(&insn), slots))
+        };
+        let state = self.log_state(only);
+        if state.is_empty() {
+            return;
+        }
+        // Put the state on the instruction's line, after the kernel's padding.
+        self.log.pop();
+        let start = self.log.rfind('\n').map_or(0, |i| i + 1);
+        let mut line = self.log.split_off(start);
+        crate::vlog::pad(&mut line);
+        line.push_str(&state);
+        self.log.push_str(&line);
+        self.log.push('\n');
+    }
+
+    /// Logs the start of a path popped from the pending stack (`from P to Q: state`).
+    fn log_path_start(&mut self, prev: usize, next: usize) {
+        let spec = if self.cur.speculative {
+            " (speculative execution)"
+        } else {
+            ""
+        };
+        let state = self.log_state(None);
+        self.log_line(format!("\nfrom {prev} to {next}{spec}:{state}"));
     }
 
     fn step(&mut self, pc: usize, insn: Insn) -> Result<Step, Reject> {
