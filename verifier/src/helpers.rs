@@ -52,6 +52,8 @@ pub enum Ret {
     TcpSockOrNull,
     /// An integer in `[0, nr_cpu_ids - 1]` (get_smp_processor_id).
     CpuId,
+    /// RET_PTR_TO_BTF_ID_TRUSTED to `struct task_struct` (get_current_task_btf).
+    BtfTask,
 }
 
 /// A kernel helper prototype.
@@ -78,6 +80,7 @@ pub fn proto(id: u32) -> Option<Proto> {
         3 => p(&[ConstMapPtr, MapKey], i),
         5 | 7 | 14 | 15 | 17 | 35 | 42 | 80 | 118 | 125 | 160 | 208 => p(&[], i),
         8 => p(&[], Ret::CpuId),
+        158 => p(&[], Ret::BtfTask),
         6 => p(&[MemRead, ConstSize], i),
         12 => p(&[Ctx, ConstMapPtr, Anything], Ret::Void),
         16 => p(&[UninitMem, ConstSize], i),

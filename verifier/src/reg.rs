@@ -40,6 +40,10 @@ pub enum RegType {
     Mem,
     /// Helper-allocated memory or NULL.
     MemOrNull,
+    /// A trusted BTF pointer to the current `struct task_struct`
+    /// (`bpf_get_current_task_btf`). Dereferencing it needs the kernel's BTF, which this
+    /// runtime does not have: accesses through it are refused as unsupported.
+    BtfTask,
 }
 
 impl RegType {
@@ -62,6 +66,7 @@ impl RegType {
             RegType::PktEnd => "pkt_end",
             RegType::Mem => "ringbuf_mem",
             RegType::MemOrNull => "ringbuf_mem_or_null",
+            RegType::BtfTask => "trusted_ptr_",
         }
     }
 

@@ -323,7 +323,12 @@ impl Env<'_> {
             ));
         }
         let allowed = match ptr.typ {
-            RegType::Ctx | RegType::MapValue | RegType::Stack | RegType::Pkt | RegType::Mem => true,
+            RegType::Ctx
+            | RegType::MapValue
+            | RegType::Stack
+            | RegType::Pkt
+            | RegType::Mem
+            | RegType::BtfTask => true,
             RegType::MapPtr => known && o.smin == 0 && opc == BPF_ADD,
             _ => false,
         };

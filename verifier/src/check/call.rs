@@ -223,6 +223,14 @@ impl Env<'_> {
                 | Arg::UninitMem
                 | Arg::LongOut
         );
+        if reg.typ == RegType::BtfTask && (mem_arg || arg == Arg::SockCommon) {
+            // The kernel accepts trusted BTF pointers here and sizes them by BTF.
+            return Err(Reject::new(
+                pc,
+                format!("R{regno} of type trusted_ptr_ as a helper argument is not supported by this verifier"),
+            )
+            .unsupported());
+        }
         if reg.typ == RegType::Pkt && mem_arg {
             return Err(Reject::new(
                 pc,
@@ -467,6 +475,8 @@ impl Env<'_> {
                         reg.typ,
                         RegType::Sock | RegType::SockCommon | RegType::TcpSock
                     ),
+                    // A BTF pointer may fit any `ptr_` argument; judging it needs BTF.
+                    e if e.contains("ptr_") && reg.typ == RegType::BtfTask => true,
                     _ => false,
                 };
                 if !accepted {
@@ -496,6 +506,7 @@ impl Env<'_> {
             Ret::Integer => RegState::unknown(),
             Ret::Void => RegState::NOT_INIT,
             Ret::CpuId => Self::bounded_scalar(self.opts.nr_cpu_ids.saturating_sub(1) as u64),
+            Ret::BtfTask => RegState::pointer(RegType::BtfTask),
             Ret::TcpSockOrNull => RegState {
                 id: self.new_id(),
                 ..RegState::pointer(RegType::TcpSockOrNull)

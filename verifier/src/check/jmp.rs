@@ -78,6 +78,7 @@ fn reg_not_null(r: &RegState) -> bool {
             | RegType::SockCommon
             | RegType::Mem
             | RegType::MapPtr
+            | RegType::BtfTask
     )
 }
 

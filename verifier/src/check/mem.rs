@@ -438,6 +438,13 @@ impl Env<'_> {
             write && matches!(val, Val::Reg(r) if env.is_pointer_value(r))
         };
         match reg.typ {
+            RegType::BtfTask => {
+                return Err(Reject::new(
+                    pc,
+                    format!("R{regno} access to 'struct task_struct' (BTF) is not supported by this runtime"),
+                )
+                .unsupported());
+            }
             RegType::MapValue => {
                 if leaks(self) {
                     return Err(Reject::new(
