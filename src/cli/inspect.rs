@@ -149,6 +149,12 @@ pub fn render_text(object: &Object, r: &InspectReport) -> String {
         for e in m.entries.iter().flatten() {
             out.push_str(&format!("    [{}] = {}\n", e.key, e.value));
         }
+        for init in object.prog_array_inits().iter().filter(|i| i.map == m.name) {
+            out.push_str(&format!(
+                "    [{}] = {} (initialised by the object)\n",
+                init.index, init.program
+            ));
+        }
     }
     out
 }
@@ -270,6 +276,17 @@ mod tests {
         assert!(text.contains("syn_rto"));
         assert!(text.contains("flags 0x480"));
         assert!(text.contains("syn_rto.bss"));
+    }
+
+    #[test]
+    fn text_lists_prog_array_initialisers() {
+        let o = example("tail_values.o");
+        let text = render_text(&o, &report(&o, false));
+        assert!(
+            text.contains("[1] = on_timeout_init (initialised by the object)"),
+            "{text}"
+        );
+        assert!(text.contains("[2] = on_rwnd_init"), "{text}");
     }
 
     #[test]

@@ -80,6 +80,8 @@ impl fmt::Display for AttachedProg {
 #[derive(Debug)]
 struct LoadedObject {
     object: Object,
+    /// The prog-array slots the object initialises have been filled (`fill_prog_arrays`).
+    prog_arrays_filled: bool,
 }
 
 /// One loaded program, ready to run.
@@ -196,7 +198,10 @@ impl Runtime {
             object: name.to_string(),
             source: Box::new(source),
         })?;
-        self.objects.push(LoadedObject { object });
+        self.objects.push(LoadedObject {
+            object,
+            prog_arrays_filled: false,
+        });
         Ok(ObjectId(self.objects.len() - 1))
     }
 
@@ -234,7 +239,42 @@ impl Runtime {
     ) -> Result<ProgId, RuntimeError> {
         let object = &self.object(obj)?.object;
         let program = select_program(object, selector)?.clone();
-        self.add_program(program, Some(obj), engine)
+        let id = self.add_program(program, Some(obj), engine)?;
+        self.fill_prog_arrays(obj, id, engine)?;
+        Ok(id)
+    }
+
+    /// Fills the prog-array slots object `obj` initialises (`.values = { [i] = &prog }`),
+    /// as libbpf does when it loads an object: the first time one of its programs is loaded
+    /// (`just_loaded`), every program those slots name is loaded with `engine` — verified
+    /// like any other — and stored in its slot.
+    fn fill_prog_arrays(
+        &mut self,
+        obj: ObjectId,
+        just_loaded: ProgId,
+        engine: Engine,
+    ) -> Result<(), RuntimeError> {
+        let o = self.object(obj)?;
+        if o.prog_arrays_filled {
+            return Ok(());
+        }
+        let inits = o.object.prog_array_inits().to_vec();
+        let mut loaded = vec![(self.loaded(just_loaded)?.program.name.clone(), just_loaded)];
+        for init in inits {
+            let id = match loaded.iter().find(|(name, _)| *name == init.program) {
+                Some((_, id)) => *id,
+                None => {
+                    let program =
+                        select_program(&self.object(obj)?.object, Some(&init.program))?.clone();
+                    let id = self.add_program(program, Some(obj), engine)?;
+                    loaded.push((init.program.clone(), id));
+                    id
+                }
+            };
+            self.set_tail_call(obj, &init.map, init.index, Some(id))?;
+        }
+        self.objects[obj.0].prog_arrays_filled = true;
+        Ok(())
     }
 
     /// Loads a program that did not come from an object (its maps, if any, are its own).

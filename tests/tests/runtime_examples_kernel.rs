@@ -9,7 +9,7 @@ use sockops::vm::MapDef;
 use sockops::vm::elf::Object;
 use sockops_tests::kernel::Oracle;
 
-const EXAMPLES: [&str; 7] = [
+const EXAMPLES: [&str; 8] = [
     "dc_tuning.o",
     "conn_monitor.o",
     "cwnd_tuning.o",
@@ -17,6 +17,7 @@ const EXAMPLES: [&str; 7] = [
     "ctx_probe.o",
     "syn_jitter.o",
     "hdr_opt.o",
+    "tail_values.o",
 ];
 
 #[test]
@@ -46,6 +47,6 @@ fn the_kernel_verifier_accepts_the_scenario_examples() {
             loaded += 1;
         }
     }
-    // chain has four programs, every other example one.
-    assert_eq!(loaded, 10);
+    // chain has four programs, tail_values three, every other example one.
+    assert_eq!(loaded, 13);
 }

@@ -365,3 +365,27 @@ fn header_options_are_reserved_rounded_written_and_padded() {
     assert_eq!(e[3].decision.helper_calls[0].ret, -42);
     assert_eq!(map_value(&r, "results", 2), -42);
 }
+
+/// tail_values.o fills its prog array itself (`.values`), as libbpf does at load time: the
+/// dispatcher tail-calls the handler at the op's index; an op without one falls through.
+#[test]
+fn prog_array_initialisers_dispatch_by_op() {
+    for engine in [Engine::Interpreter, Engine::Jit] {
+        let path = examples().join("scenarios/tail_calls.toml");
+        let r = replay(&Scenario::read(&path).unwrap(), engine, None).unwrap();
+        let results: Vec<_> = r.events.iter().map(|e| e.decision.result).collect();
+        // SYN RTO 20 jiffies inside 10/8, the default (-1) elsewhere; RWND_INIT 40
+        // segments; TCP_CONNECT_CB has no handler: the dispatcher's -1.
+        assert_eq!(
+            results,
+            [Some(20), Some(-1), Some(40), Some(-1)],
+            "{engine}"
+        );
+        let tail_call_rets: Vec<_> = r
+            .events
+            .iter()
+            .map(|e| e.decision.helper_calls[0].ret)
+            .collect();
+        assert_eq!(tail_call_rets, [0, 0, 0, -2], "{engine}");
+    }
+}

@@ -14,12 +14,13 @@ fn example_bytes(name: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-const EXAMPLES: [&str; 5] = [
+const EXAMPLES: [&str; 6] = [
     "op_count.o",
     "syn_rto.o",
     "tcp_tuning.o",
     "legacy_maps.o",
     "tail_call.o",
+    "tail_values.o",
 ];
 
 /// File offset and size of section `name`, and the offset of its header.
@@ -295,4 +296,37 @@ fn truncated_and_mutated_examples_never_panic() {
             assert!(r.is_ok(), "{name} mutation round {round} panicked");
         }
     }
+}
+
+/// `.values` initialisers of a prog array (`.rel.maps`): a relocation of another type,
+/// outside the `values` array, or against something that is not a program is an error
+/// naming the map section and offset.
+#[test]
+fn bad_prog_array_initialisers() {
+    let good = example_bytes("tail_values.o");
+    let inits = load(&good).unwrap().prog_array_inits().len();
+    assert_eq!(inits, 2);
+    let r = section(&good, ".rel.maps").0;
+    let expect = |b: &[u8], needle: &str| {
+        let e = load(b).unwrap_err().to_string();
+        assert!(e.contains(".maps") && e.contains(needle), "{e}");
+    };
+    // Relocation type 1 (R_BPF_64_64) instead of R_BPF_64_ABS64.
+    let mut b = good.clone();
+    b[r + 8] = 1;
+    expect(&b, "relocation type 1");
+    // An offset before the `values` array (inside the map's key_size field).
+    let mut b = good.clone();
+    put_u64(&mut b, r, 8);
+    expect(&b, "not inside a map's `values` array");
+    // A misaligned slot.
+    let mut b = good.clone();
+    let off = u64::from_le_bytes(b[r..r + 8].try_into().unwrap());
+    put_u64(&mut b, r, off + 4);
+    expect(&b, "8-byte slot");
+    // Against a symbol that is not a program (symbol 1: the first non-null symbol, which
+    // clang makes a section or file symbol).
+    let mut b = good.clone();
+    put_u32(&mut b, r + 12, 1);
+    expect(&b, "not a program of this object");
 }

@@ -68,6 +68,7 @@ fn every_example_program_decodes() {
         "tcp_tuning.o",
         "legacy_maps.o",
         "tail_call.o",
+        "tail_values.o",
     ] {
         let o = open(n);
         assert!(!o.programs().is_empty(), "{n}");
@@ -222,4 +223,26 @@ fn load_options_set_the_cpu_count_of_maps() {
     assert_eq!(o.name(), "op_count");
     let o = Object::parse("op_count", &bytes).unwrap();
     assert!(o.maps().iter().all(|m| m.ncpus() == 1));
+}
+
+/// `.values = { [BPF_SOCK_OPS_TIMEOUT_INIT] = &on_timeout_init, ... }`: the prog array's
+/// value size is 4 (as libbpf sets it) and its slots are listed for the loader to fill.
+#[test]
+fn prog_array_values_initialisers() {
+    let o = open("tail_values.o");
+    let m = o.map("ops").unwrap();
+    assert_eq!(*m.def(), def(MapType::ProgArray, 4, 4, 8, 0));
+    let inits: Vec<_> = o
+        .prog_array_inits()
+        .iter()
+        .map(|i| (i.map.as_str(), i.index, i.program.as_str()))
+        .collect();
+    assert_eq!(
+        inits,
+        [("ops", 1, "on_timeout_init"), ("ops", 2, "on_rwnd_init")]
+    );
+    // Nothing is filled by parsing alone.
+    assert!(m.prog_array_get(1).is_none());
+    // Objects without initialisers have none.
+    assert!(open("tail_call.o").prog_array_inits().is_empty());
 }

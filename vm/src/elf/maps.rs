@@ -25,8 +25,22 @@ pub(crate) struct MapTable {
     pub(crate) by_location: HashMap<(usize, u64), usize>,
     /// Global data section index -> map index.
     pub(crate) data_by_section: HashMap<usize, usize>,
+    /// The `values` arrays of BTF map definitions that have one.
+    pub(crate) values: Vec<ValuesArray>,
     /// CPUs per-CPU maps are created with.
     ncpus: usize,
+}
+
+/// Where a BTF map definition's `values` array (prog-array / map-in-map initialisers) lies
+/// in `.maps`: 8-byte slots from `start` up to `end`, slot `i` at `start + 8 * i`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ValuesArray {
+    /// The map's index.
+    pub(crate) map_index: usize,
+    /// Offset in `.maps` of slot 0.
+    pub(crate) start: u64,
+    /// End of the map's variable in `.maps`.
+    pub(crate) end: u64,
 }
 
 /// The object name libbpf derives from a path: the file name up to its first '.', at most
@@ -268,6 +282,17 @@ fn btf_maps(raw: &RawObject<'_>, idx: usize, table: &mut MapTable) -> Result<(),
         let def = btf_map_def(&btf, &name, st)?;
         let map_index = add_map(table, &name, def)?;
         table.by_location.insert((idx, offset), map_index);
+        let values = st
+            .members
+            .iter()
+            .find(|m| btf.string(m.name_off).is_some_and(|n| n == "values"));
+        if let Some(m) = values {
+            table.values.push(ValuesArray {
+                map_index,
+                start: offset + u64::from(m.offset / 8),
+                end: offset + u64::from(var.size),
+            });
+        }
     }
     Ok(())
 }
@@ -312,10 +337,12 @@ fn btf_map_def(btf: &Btf, name: &str, st: &BtfType) -> Result<MapDef, ElfError> 
                 btf_type_size(btf, name, &field, m.type_id)?,
                 "value",
             )?,
-            // Accepted and not needed here: NUMA placement, pinning (no bpffs), map_extra
-            // (bloom filters), and `values` (initial prog-array / map-in-map slots, which
-            // this runtime leaves to the embedder: fill prog arrays with prog_array_set).
-            "numa_node" | "pinning" | "map_extra" | "values" => {}
+            // Initial prog-array slots (see `ValuesArray`): as in libbpf, their values are
+            // 4 bytes (a program fd).
+            "values" => set_size(&mut value_size, 4, "value")?,
+            // Accepted and not needed here: NUMA placement, pinning (no bpffs) and map_extra
+            // (bloom filters).
+            "numa_node" | "pinning" | "map_extra" => {}
             other => {
                 return Err(ElfError::BtfMap {
                     map: name.to_string(),

@@ -9,8 +9,11 @@
 //! BPF_PSEUDO_MAP_VALUE, imm = map index, second imm = symbol value + addend) or against a
 //! function (-> BPF_PSEUDO_FUNC); R_BPF_64_32 on local calls. Rejected with a typed error:
 //! externs (`__ksym`, `__kconfig`, kfuncs, functions of other objects), relocations against
-//! other sections, RELA addends, relocations on other instructions. Relocations in non-code
-//! sections (debug info, `.BTF`, `.maps` `values` initialisers) are not applied.
+//! other sections, RELA addends, relocations on other instructions. In `.maps`, R_BPF_64_ABS64
+//! relocations in a prog array's `values` array (`.values = { [1] = &handler }`) become
+//! [`ProgArrayInit`]s: libbpf fills those slots when it loads the object, and so does the
+//! sockops runtime once it has verified the programs; map-in-map `values` are refused.
+//! Relocations in other non-code sections (debug info, `.BTF`) are not applied.
 //!
 //! Every program's map list is the object's map list (shared `Arc<Map>`s), so map indices in
 //! LD_IMM64 are the same in every program of an object.
@@ -44,6 +47,18 @@ impl Default for LoadOptions {
     }
 }
 
+/// One slot of a prog array that the object initialises (`.values = { [index] = &prog }` in
+/// a BTF map definition), as libbpf fills it at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgArrayInit {
+    /// The prog array's name.
+    pub map: String,
+    /// The slot.
+    pub index: u32,
+    /// The program's function name (one of the object's programs).
+    pub program: String,
+}
+
 /// A loaded object: its programs and maps.
 #[derive(Debug, Clone)]
 pub struct Object {
@@ -52,6 +67,7 @@ pub struct Object {
     kernel_version: Option<u32>,
     programs: Vec<Program>,
     maps: Vec<Arc<Map>>,
+    prog_array_inits: Vec<ProgArrayInit>,
 }
 
 impl Object {
@@ -96,13 +112,21 @@ impl Object {
                 license: license.clone(),
             });
         }
+        let prog_array_inits = prog_array_inits(&raw, &table, &programs)?;
         Ok(Object {
             name: name.to_string(),
             license,
             kernel_version,
             programs,
             maps: table.maps,
+            prog_array_inits,
         })
+    }
+
+    /// The prog-array slots the object initialises, in relocation order. Nothing fills them
+    /// by itself: the runtime does, with the programs it verified (`Map::prog_array_set*`).
+    pub fn prog_array_inits(&self) -> &[ProgArrayInit] {
+        &self.prog_array_inits
     }
 
     /// The object name (prefix of global data map names).
@@ -180,4 +204,71 @@ fn read_version(raw: &RawObject<'_>) -> Result<Option<u32>, ElfError> {
             reason: format!("{} bytes, expected 4", sec.data.len()),
         }),
     }
+}
+
+/// R_BPF_64_ABS64, the relocation clang emits for `&prog` in a `values` array.
+const R_BPF_64_ABS64: u32 = 2;
+
+/// The `.maps` relocations: each must be an R_BPF_64_ABS64 in some map's `values` array,
+/// against one of the object's programs, in a prog array.
+fn prog_array_inits(
+    raw: &RawObject<'_>,
+    table: &maps::MapTable,
+    programs: &[Program],
+) -> Result<Vec<ProgArrayInit>, ElfError> {
+    let mut inits = Vec::new();
+    for r in &raw.maps_relocs {
+        let fail = |reason: String| ElfError::BtfMap {
+            map: ".maps".into(),
+            reason: format!("relocation at offset {:#x}: {reason}", r.offset),
+        };
+        let values = table
+            .values
+            .iter()
+            .find(|v| v.start <= r.offset && r.offset < v.end)
+            .ok_or_else(|| fail("not inside a map's `values` array".into()))?;
+        let map = &table.maps[values.map_index];
+        if r.r_type != R_BPF_64_ABS64 {
+            return Err(fail(format!(
+                "relocation type {} (expected R_BPF_64_ABS64)",
+                r.r_type
+            )));
+        }
+        if (r.offset - values.start) % 8 != 0 {
+            return Err(fail("not at an 8-byte slot of `values`".into()));
+        }
+        let index = u32::try_from((r.offset - values.start) / 8)
+            .map_err(|_| fail("slot index out of range".into()))?;
+        if map.def().map_type != crate::maps::MapType::ProgArray {
+            return Err(ElfError::Unsupported(format!(
+                "`values` initialisers of map `{}` ({}): only prog arrays are supported",
+                map.name(),
+                map.def().map_type.name()
+            )));
+        }
+        if index >= map.def().max_entries {
+            return Err(fail(format!(
+                "slot {index} of `{}` is beyond max_entries {}",
+                map.name(),
+                map.def().max_entries
+            )));
+        }
+        let sym = raw
+            .symbols
+            .get(r.sym)
+            .ok_or_else(|| fail(format!("symbol index {} does not exist", r.sym)))?;
+        if !sym.is_func || !programs.iter().any(|p| p.name == sym.name) {
+            return Err(fail(format!(
+                "slot {index} of `{}` names `{}`, which is not a program of this object",
+                map.name(),
+                sym.name
+            )));
+        }
+        inits.push(ProgArrayInit {
+            map: map.name().to_string(),
+            index,
+            program: sym.name.clone(),
+        });
+    }
+    Ok(inits)
 }

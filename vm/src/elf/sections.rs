@@ -77,6 +77,8 @@ pub(crate) struct RawObject<'a> {
     pub(crate) symbols: Vec<Symbol>,
     /// Relocations by the index of the section they apply to.
     pub(crate) relocs: Vec<(usize, Vec<Reloc>)>,
+    /// Relocations in the BTF `.maps` section: prog-array `values` initialisers.
+    pub(crate) maps_relocs: Vec<Reloc>,
 }
 
 /// Checks the ELF identification and header fields the loader depends on, before parsing.
@@ -185,32 +187,29 @@ impl<'a> RawObject<'a> {
             })
             .collect();
         let mut relocs = Vec::new();
+        let mut maps_relocs = Vec::new();
         for (reloc_idx, rs) in &elf.shdr_relocs {
             let Some(sh) = elf.section_headers.get(*reloc_idx) else {
                 continue;
             };
             let target = sh.sh_info as usize;
-            if sections
-                .get(target)
-                .is_none_or(|s| s.kind != SectionKind::Code)
-            {
-                continue; // debug info, BTF, prog-array `values` initialisers: not applied
+            let list = rs.iter().map(|r| Reloc {
+                offset: r.r_offset,
+                sym: r.r_sym,
+                r_type: r.r_type,
+                addend: r.r_addend,
+            });
+            match sections.get(target).map(|s| s.kind) {
+                Some(SectionKind::Code) => relocs.push((target, list.collect())),
+                Some(SectionKind::BtfMaps) => maps_relocs.extend(list),
+                _ => continue, // debug info, BTF: not applied
             }
-            let list = rs
-                .iter()
-                .map(|r| Reloc {
-                    offset: r.r_offset,
-                    sym: r.r_sym,
-                    r_type: r.r_type,
-                    addend: r.r_addend,
-                })
-                .collect();
-            relocs.push((target, list));
         }
         Ok(RawObject {
             sections,
             symbols,
             relocs,
+            maps_relocs,
         })
     }
 
