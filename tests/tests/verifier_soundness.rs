@@ -102,18 +102,19 @@ fn program(e: &Entry, insns: Vec<Insn>) -> Option<Program> {
     Some(p)
 }
 
+/// One op's decision without addresses: return values, reply, result, (helper id, return
+/// code unless it is an address) per call, and the socket after it.
+type OpSummary = (Vec<u64>, u32, Option<i32>, Vec<(u32, Option<i64>)>, String);
+
 /// What must be equal between engines: each decision without addresses, the socket after
 /// it, and the map contents at the end.
 #[derive(Debug, PartialEq)]
 struct Outcome {
-    decisions: Vec<(Vec<u64>, u32, Option<i32>, Vec<(u32, Option<i64>)>, String)>,
+    decisions: Vec<OpSummary>,
     maps: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
-fn summary(
-    d: &Decision,
-    s: &Socket,
-) -> (Vec<u64>, u32, Option<i32>, Vec<(u32, Option<i64>)>, String) {
+fn summary(d: &Decision, s: &Socket) -> OpSummary {
     let calls = d
         .helper_calls
         .iter()
