@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sockops::jit::{JitOptions, JitProgram};
 use sockops::vm::{Insn, Interpreter, Program, RunOptions, assemble};
 
-use crate::programs::{Case, helpers, rbpf_plus_one};
+use crate::programs::{Case, ENV_PLUS_ONE, PURE_PLUS_ONE, helpers, rbpf_plus_one};
 
 /// One case compiled for every engine.
 pub struct Engines {
@@ -74,11 +74,14 @@ impl Engines {
     }
 }
 
-/// rbpf's VM for `bytes`, with `plus_one` registered, JIT-compiled if rbpf's JIT can take
-/// the program (its fixed-size code buffer panics on long programs: `false` then).
+/// rbpf's VM for `bytes`, with `plus_one` registered (under both of our ids: rbpf has one
+/// kind of helper), JIT-compiled if rbpf's JIT can take the program (its fixed-size code
+/// buffer panics on long programs: `false` then).
 pub fn rbpf_vm(bytes: &[u8]) -> (rbpf::EbpfVmRaw<'_>, bool) {
     let mut vm = rbpf::EbpfVmRaw::new(Some(bytes)).expect("rbpf loads");
-    vm.register_helper(1, rbpf_plus_one).expect("rbpf helper");
+    for id in [PURE_PLUS_ONE, ENV_PLUS_ONE] {
+        vm.register_helper(id, rbpf_plus_one).expect("rbpf helper");
+    }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| vm.jit_compile()));

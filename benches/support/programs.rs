@@ -1,13 +1,18 @@
 //! The benchmark programs: each eBPF program (assembler text) with the context it runs on and
 //! its twin written in Rust, plus the helper they call. Per instruction class: an empty
 //! program (per-call cost), a 30-compare decision tree (jumps), a 1000-iteration ALU loop,
-//! 256 stack stores then 256 loads (memory), 100 helper calls (calls), a div/mod loop
-//! (division), one helper call (the per-run cost of code with calls); per sock_ops callback: a SYN-RTO program reading op, family, addresses and
-//! ports, and one callback-dispatch program run for five ops. No twin is allowed to
-//! constant-fold its input: the context and loop bounds go through `black_box`.
+//! 256 stack stores then 256 loads (memory), a div/mod loop (division), and helper calls:
+//! one call (the per-run cost of code with calls) and 100 calls (the per-call cost), each
+//! once with `plus_one` registered as a pure helper (helper 1, called directly like rbpf's
+//! helpers) and once as an environment helper (helper 2, `_env` cases: what helpers that
+//! touch memory, maps or the socket pay); per sock_ops callback: a SYN-RTO program reading
+//! op, family, addresses and ports, and one callback-dispatch program run for five ops. No
+//! twin is allowed to constant-fold its input: the context and loop bounds go through
+//! `black_box`.
 
 use std::hint::black_box;
 
+use sockops::vm::helper::PureHelper;
 use sockops::vm::{ArgKind, Helper, HelperEnv, HelperError, HelperSignature, HelperTable, RetKind};
 
 /// Context size (`struct bpf_sock_ops`).
@@ -298,16 +303,17 @@ fn stack_native(_: &mut [u8]) -> u64 {
     stack.iter().map(|&b| u64::from(b)).sum()
 }
 
-fn helpers_text() -> String {
+/// 100 calls of helper `id`, each on the previous result.
+fn helpers_text(id: u32) -> String {
     let mut t = String::from("mov %r1, 0\n");
     for _ in 0..100 {
-        t.push_str("call 1\nmov %r1, %r0\n");
+        t.push_str(&format!("call {id}\nmov %r1, %r0\n"));
     }
     t.push_str("exit\n");
     t
 }
 
-/// The helper body every engine calls (helper id 1).
+/// The helper body every engine calls (helper ids 1 and 2).
 #[inline(never)]
 pub fn plus_one(a: u64) -> u64 {
     a.wrapping_add(1)
@@ -410,15 +416,29 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             name: "helper1",
-            class: "calls",
-            text: "mov %r1, 41\ncall 1\nexit".into(),
+            class: "pure call",
+            text: format!("mov %r1, 41\ncall {PURE_PLUS_ONE}\nexit"),
+            ctx: timeout_init_ctx,
+            native: helper1_native,
+        },
+        Case {
+            name: "helper1_env",
+            class: "env call",
+            text: format!("mov %r1, 41\ncall {ENV_PLUS_ONE}\nexit"),
             ctx: timeout_init_ctx,
             native: helper1_native,
         },
         Case {
             name: "helpers100",
-            class: "calls",
-            text: helpers_text(),
+            class: "pure calls",
+            text: helpers_text(PURE_PLUS_ONE),
+            ctx: timeout_init_ctx,
+            native: helpers_native,
+        },
+        Case {
+            name: "helpers100_env",
+            class: "env calls",
+            text: helpers_text(ENV_PLUS_ONE),
             ctx: timeout_init_ctx,
             native: helpers_native,
         },
@@ -447,26 +467,48 @@ pub fn compile_text() -> String {
         .collect()
 }
 
+/// Helper id of `plus_one` as a pure helper.
+pub const PURE_PLUS_ONE: u32 = 1;
+/// Helper id of `plus_one` as an environment helper.
+pub const ENV_PLUS_ONE: u32 = 2;
+
+/// The signature of `plus_one` under either id.
+const PLUS_ONE_SIGNATURE: HelperSignature = HelperSignature {
+    name: "plus_one",
+    args: &[ArgKind::Anything],
+    ret: RetKind::Integer,
+    gpl_only: false,
+};
+
+/// `plus_one` as a pure helper.
+struct PurePlusOne;
+
+impl PureHelper for PurePlusOne {
+    const ID: u32 = PURE_PLUS_ONE;
+    const SIGNATURE: HelperSignature = PLUS_ONE_SIGNATURE;
+    fn call(r1: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+        plus_one(r1)
+    }
+}
+
+/// `plus_one` as an environment helper.
 fn helper_plus_one(_: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     Ok(plus_one(a[0]))
 }
 
-/// `plus_one` as rbpf calls helpers.
+/// `plus_one` as rbpf calls helpers (registered under both ids).
 pub fn rbpf_plus_one(a: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     plus_one(a)
 }
 
-/// The helper table of the sockops engines: `plus_one` as helper 1.
+/// The helper table of the sockops engines: `plus_one` as pure helper 1 and as environment
+/// helper 2.
 pub fn helpers() -> HelperTable {
     let mut t = HelperTable::new();
+    t.register_pure::<PurePlusOne>();
     t.register(Helper {
-        id: 1,
-        signature: HelperSignature {
-            name: "plus_one",
-            args: &[ArgKind::Anything],
-            ret: RetKind::Integer,
-            gpl_only: false,
-        },
+        id: ENV_PLUS_ONE,
+        signature: PLUS_ONE_SIGNATURE,
         func: helper_plus_one,
     });
     t

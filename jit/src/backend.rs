@@ -39,7 +39,8 @@ pub(crate) struct MachineCode {
     /// Helpers called by immediate id; call sites hold the addresses of these entries, so the
     /// slice must stay where it is (boxed) for as long as the code lives.
     pub helpers: Box<[Helper]>,
-    /// The code is lean: it makes no calls and ignores the run-state argument of its entry.
+    /// The code is lean: it calls nothing but pure helpers and ignores the run-state argument
+    /// of its entry.
     pub lean: bool,
     /// Map values LD_IMM64 references (helpers must see them as guest memory).
     pub value_regions: Vec<Region>,
@@ -91,8 +92,8 @@ impl Blinder {
 pub(crate) struct ProgramFacts {
     /// Slots some jump or local call targets (bit `pc % 64` of word `pc / 64`).
     pub jump_targets: Vec<u64>,
-    /// The program calls something (a helper, `callx` or a local function): its code needs
-    /// the run state; code without calls is lean.
+    /// The program calls something (a helper, `callx` or a local function). Its code needs
+    /// the run state unless every call is of a pure helper; code without calls is lean.
     pub has_calls: bool,
     /// The eBPF registers (bit `n` for rN) the program names anywhere, implicitly used
     /// operands (r0 of `cmpxchg` and `exit`, r1-r5 of calls) included.

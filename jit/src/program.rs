@@ -8,14 +8,16 @@ use std::ffi::c_void;
 use std::sync::{Arc, Mutex, Weak};
 
 use sockops_vm::{
-    ExecError, ExecErrorKind, Helper, HelperTable, Instruction, Map, Program, Region, RegionKind,
-    VerifiedProgram, decode_program,
+    ExecError, ExecErrorKind, Helper, HelperTable, Instruction, Map, Memory, Program, Region,
+    RegionKind, VerifiedProgram, decode_program,
 };
 
 use crate::backend::{Backend, CompileInput};
 use crate::error::JitError;
 use crate::exec_memory::ExecutableMemory;
-use crate::runtime::{CallResult, JitEntry, MAX_FRAMES, RunState, Status};
+use crate::runtime::{
+    CallResult, JitEntry, MAX_FRAMES, RunState, Status, recycle_memory, take_region_buffer,
+};
 
 /// Compilation options.
 #[derive(Clone, Debug, Default)]
@@ -47,7 +49,7 @@ pub(crate) struct Compiled {
     /// only kept (in place), never read from Rust.
     #[allow(dead_code, reason = "owned for the machine code, which reads it")]
     pub helpers: Box<[Helper]>,
-    /// Lean code: no calls, the entry ignores its run-state argument.
+    /// Lean code: no calls but pure helper calls, the entry ignores its run-state argument.
     pub lean: bool,
     /// The whole table, for `callx` and tail-call targets (only kept by code with calls).
     pub table: Option<Arc<HelperTable>>,
@@ -271,7 +273,8 @@ impl JitProgram {
     #[inline(always)]
     pub fn run(&self, ctx: &mut [u8], payload: &mut dyn Any) -> Result<u64, ExecError> {
         if self.root.lean {
-            // No calls: no helper can see memory or the payload, and there is no run state.
+            // No calls but pure helper calls: no helper can see memory or the payload, and
+            // there is no run state.
             let (addr, len) = context_words(ctx);
             // SAFETY: `entry` is this program's lean code, called with its ABI (the state
             // argument is unused); `ctx` is mutably borrowed for the call.
@@ -322,7 +325,8 @@ impl JitProgram {
         if self.root.lean {
             let (addr, len) = ctx.map_or((0, 0), |c| (c.start, c.len));
             // SAFETY: lean code touches only the context (valid per this function's
-            // contract) and its own stack frame; the state argument is unused.
+            // contract) and its own stack frame, and calls only pure helpers, which touch no
+            // guest memory; the state argument is unused.
             let result = unsafe { (self.root.entry)(addr, len, std::ptr::null_mut()) };
             if result.status == Status::Exit as u64 {
                 return Ok(result.r0);
@@ -333,11 +337,13 @@ impl JitProgram {
         unsafe { self.run_full(ctx, regions, payload) }
     }
 
-    /// Runs full code (with calls) with a run state.
+    /// Runs full code (with calls) with a run state. Always inlined: a `Region` passed in
+    /// memory to a separate function is re-read with wider loads than it was written with,
+    /// which stalls store forwarding.
     ///
     /// # Safety
     /// As `run_raw`.
-    #[inline]
+    #[inline(always)]
     unsafe fn run_full(
         &self,
         ctx: Option<Region>,
@@ -345,17 +351,39 @@ impl JitProgram {
         payload: &mut dyn Any,
     ) -> Result<u64, ExecError> {
         let (ctx_addr, ctx_len) = ctx.map_or((0, 0), |c| (c.start, c.len));
-        let mut memory = None;
-        let mut state = RunState::new(&self.root, ctx, regions, payload, &mut memory);
-        let state_ptr = &mut state as *mut RunState<'_> as *mut c_void;
-        // SAFETY: `entry` is this program's compiled code, called with its ABI; `state` lives
-        // across the call and is only touched by machine code and the trampolines it calls;
-        // the caller guarantees the regions per this function's contract.
-        let result = unsafe { (self.root.entry)(ctx_addr, ctx_len, state_ptr) };
-        if result.status == Status::Exit as u64 {
-            return Ok(result.r0);
+        // The helpers' memory map, in this thread's recycled buffer. The regions are added
+        // here, where their words are still in registers: copied later from memory, they
+        // would be re-read with wider loads than they were stored with (a store-forwarding
+        // stall).
+        let mut memory = Memory::with_buffer(take_region_buffer());
+        // SAFETY: the caller guarantees the context and the regions per this function's
+        // contract (`Memory::add`'s) for the whole run.
+        unsafe {
+            if let Some(ctx) = ctx {
+                memory.add(ctx);
+            }
+            for &region in regions {
+                memory.add(region);
+            }
         }
-        Err(full_error(result, state))
+        let outcome = {
+            // The state stays in place (it is large): dropped at the end of this block,
+            // errors read it by reference.
+            let mut state = RunState::new(&self.root, payload, &mut memory);
+            let state_ptr = &mut state as *mut RunState<'_> as *mut c_void;
+            // SAFETY: `entry` is this program's compiled code, called with its ABI; `state`
+            // lives across the call and is only touched by machine code and the trampolines
+            // it calls; the caller guarantees the regions per this function's contract.
+            let result = unsafe { (self.root.entry)(ctx_addr, ctx_len, state_ptr) };
+            if result.status == Status::Exit as u64 {
+                Ok(result.r0)
+            } else {
+                Err(full_error(result, &mut state))
+            }
+        };
+        // The memory map's buffer is kept for the next run on this thread.
+        recycle_memory(memory);
+        outcome
     }
 
     /// The error lean code reported.
@@ -369,7 +397,7 @@ impl JitProgram {
 /// The error full code reported (or the helper panic it caught, resumed here).
 #[cold]
 #[inline(never)]
-fn full_error(result: CallResult, mut state: RunState<'_>) -> ExecError {
+fn full_error(result: CallResult, state: &mut RunState<'_>) -> ExecError {
     if let Some(panic) = state.panic.take() {
         std::panic::resume_unwind(panic);
     }
@@ -413,6 +441,7 @@ fn context_words(ctx: &mut [u8]) -> (u64, u64) {
 }
 
 /// The context as a writable region, or `None` if it is empty (r1 = r2 = 0 then).
+#[inline(always)]
 fn context_region(ctx: &mut [u8]) -> Option<Region> {
     if ctx.is_empty() {
         return None;

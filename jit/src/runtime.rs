@@ -14,9 +14,11 @@
 //! whoever called the frame.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use sockops_vm::helper::HelperCall;
 use sockops_vm::{
     ExecErrorKind, Helper, HelperEnv, HelperError, HelperTable, Memory, Region, RegionKind,
 };
@@ -112,22 +114,6 @@ impl CallResult {
     }
 }
 
-/// What helpers see of a run: nothing yet (the pieces to build it from), or the environment
-/// built on the first helper call and reused by every later one.
-pub(crate) enum Helpers<'a> {
-    /// No helper has been called yet.
-    Pending {
-        /// The embedder's payload.
-        payload: &'a mut dyn Any,
-        /// Where the run's checked memory will live (a local of the run function).
-        memory: &'a mut Option<Memory>,
-    },
-    /// The environment of every helper call of the run.
-    Ready(HelperEnv<'a>),
-    /// Only while switching from `Pending` to `Ready`.
-    Switching,
-}
-
 /// The state of one run of code with calls, shared by the run function, machine code and the
 /// trampolines. The first fields are read and written by machine code at `offset_of!`
 /// offsets; the rest is only touched by Rust.
@@ -149,12 +135,12 @@ pub(crate) struct RunState<'a> {
     /// The program running now (changes on tail calls). Points into the root program or its
     /// tail-call cache, both of which outlive the run.
     pub program: *const Compiled,
-    /// The helpers' environment (or what to build it from).
-    helpers: Helpers<'a>,
-    /// The context region, if the context is not empty.
-    ctx: Option<Region>,
-    /// Extra regions helpers may access.
-    extra: &'a [Region],
+    /// The environment of every helper call of the run. Its memory map starts with the
+    /// context and the caller's extra regions; the first helper call adds the stack block and
+    /// map values (`build_env`).
+    env: HelperEnv<'a>,
+    /// `env.memory` holds all of the run's regions.
+    env_built: bool,
     /// Length of the eBPF stack block the root program's entry reserved.
     stack_len: u64,
     /// The error the helper being called returned.
@@ -186,15 +172,13 @@ pub(crate) mod offsets {
 }
 
 impl<'a> RunState<'a> {
-    /// A fresh state for running `program`; `memory` is an empty slot the helpers' memory
-    /// is built in on the first helper call.
+    /// A fresh state for running `program`; `memory` holds the context and the caller's
+    /// regions, the rest of the helpers' regions is added on the first helper call.
     #[inline(always)]
     pub fn new(
         program: &'a Compiled,
-        ctx: Option<Region>,
-        extra: &'a [Region],
         payload: &'a mut dyn Any,
-        memory: &'a mut Option<Memory>,
+        memory: &'a mut Memory,
     ) -> RunState<'a> {
         RunState {
             saved_rsp: 0,
@@ -204,9 +188,13 @@ impl<'a> RunState<'a> {
             tail_target: 0,
             tail_r1: 0,
             program,
-            helpers: Helpers::Pending { payload, memory },
-            ctx,
-            extra,
+            env: HelperEnv {
+                memory,
+                maps: &program.maps,
+                payload,
+                tail_call: None,
+            },
+            env_built: false,
             stack_len: program.stack_len,
             helper_error: None,
             error: None,
@@ -224,45 +212,32 @@ impl<'a> RunState<'a> {
         unsafe { &*self.program }
     }
 
-    /// Builds the helpers' environment on the first helper call: the memory they see is the
-    /// context, the run's stack block (`stack_len` bytes below `saved_rsp`, reserved by the
-    /// root program's entry; a tail-call target runs in the same block), the extra regions
-    /// and the map values the running program references.
+    /// Completes the helpers' environment on the first helper call: besides the context and
+    /// the extra regions (added by the run function), the memory they see is the run's stack
+    /// block (`stack_len` bytes below `saved_rsp`, reserved by the root program's entry; a
+    /// tail-call target runs in the same block) and the map values the running program
+    /// references.
     #[cold]
     #[inline(never)]
     fn build_env(&mut self) {
-        let Helpers::Pending { payload, memory } =
-            std::mem::replace(&mut self.helpers, Helpers::Switching)
-        else {
-            return;
-        };
+        self.env_built = true;
         let program = self.program();
-        let memory = memory.insert(Memory::new());
-        // SAFETY: the context is the memory the run function borrows for the whole run; the
-        // stack block is reserved on the host stack by the entry prologue for as long as
-        // machine code runs, and helpers run only while it does; extra regions come with the
-        // run function's own safety contract; map value regions live as long as the
-        // program's maps. No Rust reference to these bytes is used while the program runs.
+        let memory = &mut *self.env.memory;
+        // SAFETY: the stack block is reserved on the host stack by the entry prologue for as
+        // long as machine code runs, and helpers run only while it does; map value regions
+        // live as long as the program's maps. No Rust reference to these bytes is used while
+        // the program runs.
         unsafe {
-            if let Some(ctx) = self.ctx {
-                memory.add(ctx);
-            }
             memory.add(Region {
                 start: self.saved_rsp - self.stack_len,
                 len: self.stack_len,
                 writable: true,
                 kind: RegionKind::Stack,
             });
-            for &region in self.extra.iter().chain(&program.value_regions) {
+            for &region in &program.value_regions {
                 memory.add(region);
             }
         }
-        self.helpers = Helpers::Ready(HelperEnv {
-            memory,
-            maps: &program.maps,
-            payload,
-            tail_call: None,
-        });
     }
 
     /// Calls the helper at `self.helper` with r1..r5 and turns its outcome into a
@@ -275,9 +250,12 @@ impl<'a> RunState<'a> {
     fn call(&mut self, args: [u64; 5]) -> CallResult {
         // r1 of a tail call; a store is cheaper than keeping it across the call.
         self.tail_r1 = args[0];
-        let Helpers::Ready(ref mut env) = self.helpers else {
-            return self.first_call(args);
-        };
+        if !self.env_built {
+            // The first call of the run. Only the state goes to the cold function: passing
+            // the arguments through memory there would cost a store-forwarding stall.
+            self.build_env();
+        }
+        let env = &mut self.env;
         // SAFETY: `helper` points into the running program's helper list or its helper
         // table (see the trampolines), both alive for the run.
         let func = unsafe { (*self.helper).func };
@@ -294,17 +272,6 @@ impl<'a> RunState<'a> {
             Ok((r0, true)) => self.after_call(r0),
             Err(panic) => self.helper_panicked(panic),
         }
-    }
-
-    /// The first helper call of a run: builds the environment, then calls.
-    #[cold]
-    #[inline(never)]
-    fn first_call(&mut self, args: [u64; 5]) -> CallResult {
-        self.build_env();
-        if !matches!(self.helpers, Helpers::Ready(_)) {
-            return CallResult::new(0, Status::Failed);
-        }
-        self.call(args)
     }
 
     /// Records a helper's panic payload.
@@ -329,10 +296,7 @@ impl<'a> RunState<'a> {
             });
             return CallResult::new(0, Status::Failed);
         }
-        let Helpers::Ready(env) = &mut self.helpers else {
-            return CallResult::new(r0, Status::Exit);
-        };
-        match env.tail_call.take() {
+        match self.env.tail_call.take() {
             Some((map, index)) => self.tail_call(r0, map, index),
             None => CallResult::new(r0, Status::Exit),
         }
@@ -356,13 +320,12 @@ impl<'a> RunState<'a> {
                 self.tail_target = target.body_address();
                 self.program = std::sync::Arc::as_ptr(&target);
                 let program = self.program();
-                if let Helpers::Ready(env) = &mut self.helpers {
-                    env.maps = &program.maps;
-                    for &region in &program.value_regions {
-                        // SAFETY: map value regions live as long as the target's maps,
-                        // which the tail-call cache keeps for the run.
-                        unsafe { env.memory.add(region) };
-                    }
+                // A tail call follows a helper call, so the memory map is built.
+                self.env.maps = &program.maps;
+                for &region in &program.value_regions {
+                    // SAFETY: map value regions live as long as the target's maps, which the
+                    // tail-call cache keeps for the run.
+                    unsafe { self.env.memory.add(region) };
                 }
                 CallResult::new(r0, Status::TailCall)
             }
@@ -408,13 +371,40 @@ pub(crate) unsafe extern "sysv64" fn callx_trampoline(
     let state = unsafe { &mut *(state as *mut RunState<'_>) };
     let id = state.callx_id;
     let table: Option<&HelperTable> = state.program().table.as_deref();
-    match u32::try_from(id).ok().and_then(|id| table?.get(id)) {
-        Some(helper) => {
+    match u32::try_from(id).ok().and_then(|id| table?.lookup(id)) {
+        Some((_, HelperCall::Pure(pure))) => {
+            CallResult::new(pure(r1, r2, r3, r4, r5), Status::Exit)
+        }
+        Some((helper, HelperCall::Env(_))) => {
             state.helper = helper;
             state.call([r1, r2, r3, r4, r5])
         }
         None => CallResult::new(id, Status::UnknownHelper),
     }
+}
+
+thread_local! {
+    /// A region buffer kept from an earlier run on this thread, so that runs with helper
+    /// calls do not allocate their `Memory` (see `take_region_buffer`).
+    static SPARE_REGIONS: Cell<Vec<Region>> = const { Cell::new(Vec::new()) };
+}
+
+/// This thread's spare region buffer (empty, possibly without an allocation yet).
+#[inline]
+pub(crate) fn take_region_buffer() -> Vec<Region> {
+    SPARE_REGIONS.try_with(Cell::take).unwrap_or_default()
+}
+
+/// Keeps the memory map of a finished run as this thread's spare region buffer (if it has an
+/// allocation: runs without helper calls leave nothing to keep).
+#[inline]
+pub(crate) fn recycle_memory(memory: Memory) {
+    let buffer = memory.into_buffer();
+    if buffer.capacity() == 0 {
+        return;
+    }
+    // During thread teardown the buffer is simply dropped.
+    let _ = SPARE_REGIONS.try_with(|spare| spare.set(buffer));
 }
 
 /// Signature of a trampoline, as machine code calls it.

@@ -1,6 +1,14 @@
 //! The helper table: helper id -> (signature the verifier reads, implementation the engines
 //! call). Implementations get the run's environment (`HelperEnv`): checked guest memory, the
 //! program's maps, and a user payload (the sock_ops world puts its socket there).
+//!
+//! A helper that needs none of that can be registered as *pure* (`PureHelper`,
+//! `HelperTable::register_pure`): a plain `fn(r1, r2, r3, r4, r5) -> r0` that cannot touch
+//! guest memory, maps or the payload, cannot fail and cannot request a tail call. Engines call
+//! it directly (the JIT with a plain machine `call`, no run state), which is what makes
+//! helper-heavy code as cheap as a native call. Its table entry still has an ordinary
+//! `Helper` view whose `func` calls the same function, so code that only knows `HelperFn`
+//! keeps working.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -135,6 +143,57 @@ impl HelperEnv<'_> {
 /// A helper implementation: gets r1..r5, returns r0.
 pub type HelperFn = fn(&mut HelperEnv<'_>, [u64; 5]) -> Result<u64, HelperError>;
 
+/// A pure helper as engines call it: r1..r5 in, r0 out, the System V x86-64 calling
+/// convention on x86-64 (the JIT calls it with a plain machine `call`), the C one elsewhere.
+#[cfg(target_arch = "x86_64")]
+pub type PureHelperFn = extern "sysv64" fn(u64, u64, u64, u64, u64) -> u64;
+/// A pure helper as engines call it: r1..r5 in, r0 out, the System V x86-64 calling
+/// convention on x86-64 (the JIT calls it with a plain machine `call`), the C one elsewhere.
+#[cfg(not(target_arch = "x86_64"))]
+pub type PureHelperFn = extern "C" fn(u64, u64, u64, u64, u64) -> u64;
+
+/// A helper that needs no environment: a function of r1..r5 alone (no guest memory, maps,
+/// payload, errors or tail calls), e.g. an arithmetic or time-source helper. Register it with
+/// `HelperTable::register_pure::<H>()`; the interpreter and the JIT then call `H::call`
+/// directly (through one generated `PureHelperFn`).
+///
+/// `call` must not panic: a pure helper runs without an unwind boundary (machine code cannot
+/// be unwound through), so a panic in it aborts the process.
+pub trait PureHelper {
+    /// Kernel helper id (`BPF_FUNC_*`) or the embedder's own id.
+    const ID: u32;
+    /// Signature for the verifier.
+    const SIGNATURE: HelperSignature;
+    /// The helper: r1..r5 in, r0 out.
+    fn call(r1: u64, r2: u64, r3: u64, r4: u64, r5: u64) -> u64;
+}
+
+/// The engine-facing entry point of pure helper `H` (what the JIT `call`s).
+#[cfg(target_arch = "x86_64")]
+extern "sysv64" fn pure_entry<H: PureHelper>(r1: u64, r2: u64, r3: u64, r4: u64, r5: u64) -> u64 {
+    H::call(r1, r2, r3, r4, r5)
+}
+
+/// The engine-facing entry point of pure helper `H`.
+#[cfg(not(target_arch = "x86_64"))]
+extern "C" fn pure_entry<H: PureHelper>(r1: u64, r2: u64, r3: u64, r4: u64, r5: u64) -> u64 {
+    H::call(r1, r2, r3, r4, r5)
+}
+
+/// The `HelperFn` view of pure helper `H`: ignores the environment, never fails.
+fn pure_with_env<H: PureHelper>(_: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    Ok(pure_entry::<H>(a[0], a[1], a[2], a[3], a[4]))
+}
+
+/// How an engine calls a registered helper.
+#[derive(Clone, Copy, Debug)]
+pub enum HelperCall {
+    /// Through its environment (`Helper::func`).
+    Env(HelperFn),
+    /// Directly, without an environment (`PureHelper`).
+    Pure(PureHelperFn),
+}
+
 /// One registered helper.
 #[derive(Clone, Copy, Debug)]
 pub struct Helper {
@@ -146,10 +205,32 @@ pub struct Helper {
     pub func: HelperFn,
 }
 
+impl Helper {
+    /// The `Helper` view of pure helper `H`: its id and signature, and a `func` that calls
+    /// `H::call` with r1..r5 and ignores the environment. Registering this view with
+    /// `HelperTable::register` makes an ordinary environment helper; use
+    /// `HelperTable::register_pure` to let engines call it directly.
+    pub fn of_pure<H: PureHelper>() -> Helper {
+        Helper {
+            id: H::ID,
+            signature: H::SIGNATURE,
+            func: pure_with_env::<H>,
+        }
+    }
+}
+
+/// One table entry: the helper and, for a pure one, its direct entry point (which does what
+/// `helper.func` does).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    helper: Helper,
+    pure: Option<PureHelperFn>,
+}
+
 /// Helper id -> helper. Programs may call only helpers in their table.
 #[derive(Clone, Debug, Default)]
 pub struct HelperTable {
-    helpers: BTreeMap<u32, Helper>,
+    helpers: BTreeMap<u32, Entry>,
 }
 
 impl HelperTable {
@@ -160,16 +241,46 @@ impl HelperTable {
 
     /// Registers (or replaces) a helper.
     pub fn register(&mut self, helper: Helper) {
-        self.helpers.insert(helper.id, helper);
+        self.helpers.insert(helper.id, Entry { helper, pure: None });
+    }
+
+    /// Registers (or replaces) pure helper `H` under `H::ID`: engines call it directly,
+    /// without an environment.
+    pub fn register_pure<H: PureHelper>(&mut self) {
+        let helper = Helper::of_pure::<H>();
+        let pure: PureHelperFn = pure_entry::<H>;
+        self.helpers.insert(
+            helper.id,
+            Entry {
+                helper,
+                pure: Some(pure),
+            },
+        );
     }
 
     /// The helper with id `id`.
     pub fn get(&self, id: u32) -> Option<&Helper> {
-        self.helpers.get(&id)
+        self.helpers.get(&id).map(|e| &e.helper)
+    }
+
+    /// The helper with id `id` and how engines call it, in one lookup.
+    pub fn lookup(&self, id: u32) -> Option<(&Helper, HelperCall)> {
+        self.helpers.get(&id).map(|e| {
+            let call = match e.pure {
+                Some(pure) => HelperCall::Pure(pure),
+                None => HelperCall::Env(e.helper.func),
+            };
+            (&e.helper, call)
+        })
+    }
+
+    /// The direct entry point of helper `id`, if it is registered as pure.
+    pub fn pure(&self, id: u32) -> Option<PureHelperFn> {
+        self.helpers.get(&id).and_then(|e| e.pure)
     }
 
     /// All helpers by id.
     pub fn iter(&self) -> impl Iterator<Item = &Helper> {
-        self.helpers.values()
+        self.helpers.values().map(|e| &e.helper)
     }
 }

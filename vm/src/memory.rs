@@ -67,12 +67,29 @@ impl Memory {
         }
     }
 
+    /// An empty memory map that stores its regions in `spare`'s allocation (its contents are
+    /// dropped): lets an engine recycle one buffer across runs instead of allocating per run.
+    #[inline]
+    pub fn with_buffer(mut spare: Vec<Region>) -> Self {
+        spare.clear();
+        Memory { regions: spare }
+    }
+
+    /// Gives the region buffer back for `with_buffer`, emptied (the allocation is kept).
+    #[inline]
+    pub fn into_buffer(self) -> Vec<Region> {
+        let mut regions = self.regions;
+        regions.clear();
+        regions
+    }
+
     /// Adds a region (duplicates are ignored).
     ///
     /// # Safety
     /// `[region.start, region.start + region.len)` must be memory that stays valid for reads
     /// (and writes, if `writable`) for as long as this `Memory` is used to access it, and that
     /// no Rust reference aliases mutably while the guest runs.
+    #[inline]
     pub unsafe fn add(&mut self, region: Region) {
         if region.len > 0 && !self.regions.contains(&region) {
             self.regions.push(region);

@@ -1,6 +1,7 @@
-//! Control flow: conditional jumps (`cmp`/`test` + `jcc` to the target slot's label), helper
-//! calls through the trampolines, `callx`, and local calls that give the callee its own
-//! 512-byte frame and preserve r6-r9 and r10 for the caller.
+//! Control flow: conditional jumps (`cmp`/`test` + `jcc` to the target slot's label), direct
+//! calls of pure helpers, environment helper calls through the trampolines, `callx`, and local
+//! calls that give the callee its own 512-byte frame and preserve r6-r9 and r10 for the
+//! caller.
 
 use dynasmrt::{DynasmApi, DynasmLabelApi};
 use sockops_vm::{CallTarget, JmpCond, Operand, Reg, Width};
@@ -80,6 +81,18 @@ impl Compiler<'_> {
     pub(super) fn emit_call(&mut self, pc: usize, target: CallTarget) -> Result<(), JitError> {
         match target {
             CallTarget::Helper(id) => {
+                let pure = u32::try_from(id)
+                    .ok()
+                    .and_then(|id| self.input.table.pure(id));
+                if let Some(pure) = pure {
+                    // r1..r5 are in the SysV argument registers, the result lands in r0 (rax);
+                    // r6-r9, r10 and the state are callee-saved; rsp is 16-byte aligned here.
+                    asm!(self.ops
+                        ; mov rax, QWORD pure as usize as i64
+                        ; call rax
+                    );
+                    return Ok(());
+                }
                 let helper = u32::try_from(id)
                     .ok()
                     .and_then(|id| self.helper_address(id));

@@ -3,11 +3,15 @@
 //! prologue/epilogue.
 //!
 //! Two entry conventions:
-//! - lean code (no calls of any kind): the prologue saves only the callee-saved host registers
-//!   the program names, reserves one 512-byte frame if the program uses r10, and falls into
-//!   slot 0; every `exit` restores and returns inline; error stubs put the error in the
-//!   returned words and leave through the shared epilogue. No run state is touched.
-//! - full code (helper calls, `callx`, local calls, tail-call targets): frame layout below,
+//! - lean code (no calls but calls of pure helpers, see `sockops_vm::helper::PureHelper`): the
+//!   prologue saves only the callee-saved host registers the program names, reserves one
+//!   512-byte frame if the program uses r10 (plus 8 bytes of padding if that is what keeps
+//!   rsp 16-byte aligned at pure helper calls), and falls into slot 0; every `exit` restores
+//!   and returns inline; error stubs put the error in the returned words and leave through the
+//!   shared epilogue. No run state is touched: a pure helper is a plain SysV `call`, with
+//!   r1-r5 already in the argument registers and its result landing in rax (r0).
+//! - full code (environment helper calls, `callx`, local calls, tail-call targets): frame
+//!   layout below (pure helpers are called directly here too),
 //!   `state` (r12) holds the run state, and every way out ends in the shared epilogue that
 //!   resets rsp from `saved_rsp`, so error stubs work at any call depth and a tail-call
 //!   target's stubs can leave through it too.
@@ -32,7 +36,8 @@ pub(crate) mod regs;
 
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
-use sockops_vm::{CallTarget, Helper, Instruction, Operand, Region};
+use sockops_vm::helper::HelperCall;
+use sockops_vm::{CallTarget, Helper, HelperTable, Instruction, Operand, Region};
 
 use crate::backend::{Backend, Blinder, CompileInput, MachineCode, ProgramFacts};
 use crate::error::JitError;
@@ -42,6 +47,20 @@ use regs::{TMP_A, asm};
 
 /// The x86-64 code generator.
 pub(crate) struct X86_64;
+
+/// Whether every call of `insns` is a call by immediate id of a helper `table` registers as
+/// pure, or of an id it does not know (an error stub): such code can be lean. Local calls,
+/// `callx` and environment helpers need the run state.
+fn only_pure_calls(insns: &[Instruction], table: &HelperTable) -> bool {
+    insns.iter().all(|insn| match *insn {
+        Instruction::Call(CallTarget::Helper(id)) => u32::try_from(id)
+            .ok()
+            .and_then(|id| table.lookup(id))
+            .is_none_or(|(_, call)| matches!(call, HelperCall::Pure(_))),
+        Instruction::Call(_) => false,
+        _ => true,
+    })
+}
 
 impl Backend for X86_64 {
     fn compile(input: &CompileInput<'_>) -> Result<MachineCode, JitError> {
@@ -81,15 +100,19 @@ pub(super) struct Compiler<'a> {
     /// The label of each eBPF slot.
     slot_labels: Vec<DynamicLabel>,
     stubs: Vec<Stub>,
-    /// Helpers called by immediate id; call sites embed the address of their entry.
+    /// Environment helpers called by immediate id; call sites embed the address of their
+    /// entry.
     helpers: Box<[Helper]>,
     value_regions: Vec<Region>,
     blinder: Option<Blinder>,
     stack_len: u64,
-    /// Lean code (see the module doc): no calls, no run state.
+    /// Lean code (see the module doc): no calls but pure helper calls, no run state.
     lean: bool,
     /// Host registers lean code saves in its prologue, in push order.
     saved: Vec<u8>,
+    /// Bytes lean code reserves below its frame so that rsp is 16-byte aligned at pure
+    /// helper calls (0 or 8).
+    lean_pad: u64,
     /// What the whole program does (calls, registers, stack reads).
     facts: ProgramFacts,
 }
@@ -103,8 +126,9 @@ impl<'a> Compiler<'a> {
         let slot_labels = (0..n).map(|_| ops.new_dynamic_label()).collect();
         let facts = ProgramFacts::of(input.insns);
         let has_calls = facts.has_calls;
-        let lean = !has_calls && !input.tail_target;
+        let lean = !input.tail_target && only_pure_calls(input.insns, input.table);
         let names = |r: usize| facts.names(r);
+        let mut lean_pad = 0;
         let (stack_len, saved) = if lean {
             // rbp holds r10 (the frame pointer), rbx/r13/r14/r15 hold r6-r9.
             let saved: Vec<u8> = [(10, host::RBP), (6, RBX), (7, R13), (8, R14), (9, R15)]
@@ -112,6 +136,10 @@ impl<'a> Compiler<'a> {
                 .filter(|&(r, _)| names(r))
                 .map(|(_, host)| host)
                 .collect();
+            // rsp is 8 mod 16 at the entry; each push adds 8, the frame is 512 bytes.
+            if has_calls && saved.len().is_multiple_of(2) {
+                lean_pad = 8;
+            }
             (if names(10) { FRAME_SIZE } else { 0 }, saved)
         } else {
             // Local calls need the callee frames; any helper call may be a tail call into a
@@ -122,7 +150,8 @@ impl<'a> Compiler<'a> {
         let mut helpers: Vec<Helper> = Vec::new();
         for insn in input.insns.iter().filter(|_| has_calls) {
             if let Instruction::Call(CallTarget::Helper(id)) = *insn
-                && let Some(helper) = u32::try_from(id).ok().and_then(|id| input.table.get(id))
+                && let Some((helper, HelperCall::Env(_))) =
+                    u32::try_from(id).ok().and_then(|id| input.table.lookup(id))
                 && !helpers.iter().any(|h| h.id == helper.id)
             {
                 helpers.push(*helper);
@@ -139,6 +168,7 @@ impl<'a> Compiler<'a> {
             stack_len,
             lean,
             saved,
+            lean_pad,
             facts,
         }
     }
@@ -217,11 +247,11 @@ impl<'a> Compiler<'a> {
             asm!(self.ops; push Rq(r));
         }
         if self.stack_len > 0 {
-            let stack = self.stack_len as i32;
-            asm!(self.ops
-                ; mov bpf_fp, rsp
-                ; sub rsp, stack
-            );
+            asm!(self.ops; mov bpf_fp, rsp);
+        }
+        let reserved = (self.stack_len + self.lean_pad) as i32;
+        if reserved > 0 {
+            asm!(self.ops; sub rsp, reserved);
         }
         // r1 and r2 are the entry's arguments, r10 was just set.
         for r in [0usize, 3, 4, 5, 6, 7, 8, 9] {
@@ -235,9 +265,9 @@ impl<'a> Compiler<'a> {
 
     /// Lean exit: undo the prologue and return (r0 in rax, the status word in rdx).
     fn emit_lean_leave(&mut self) {
-        if self.stack_len > 0 {
-            let stack = self.stack_len as i32;
-            asm!(self.ops; add rsp, stack);
+        let reserved = (self.stack_len + self.lean_pad) as i32;
+        if reserved > 0 {
+            asm!(self.ops; add rsp, reserved);
         }
         for i in (0..self.saved.len()).rev() {
             let r = self.saved[i];

@@ -14,7 +14,7 @@
 //!   `k`-th 512-byte slice counted from the top of the buffer;
 //! - `r1` = the context address and `r2` = its length at entry (0 and 0 without a context);
 //! - helper calls (`call N`, `callx`) look the id up in the `HelperTable`, pass r1..r5 and put
-//!   the result in r0. r1..r5 keep their values afterwards, as in the kernel's interpreter
+//!   the result in r0 (a pure helper is called with r1..r5 alone, without an environment). r1..r5 keep their values afterwards, as in the kernel's interpreter
 //!   (the verifier forbids reading them, and the JIT clobbers them);
 //! - local calls get a fresh 512-byte frame with their own `r10`; r6..r9 and r10 of the caller
 //!   are saved and restored on `exit`; r1..r5 after the call hold whatever the callee left;
@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 pub use error::{ExecError, ExecErrorKind};
 
 use crate::decode::decode_program;
-use crate::helper::{HelperEnv, HelperTable};
+use crate::helper::{HelperCall, HelperEnv, HelperTable};
 use crate::insn::Reg;
 use crate::instruction::{AtomicOp, CallTarget, Imm64Kind, Instruction, Operand, Size};
 use crate::memory::{Access, Memory, MemoryFault, Region, RegionKind};
@@ -452,11 +452,20 @@ impl Interpreter {
                             continue;
                         }
                     };
-                    let helper = u32::try_from(id)
+                    let (helper, call) = u32::try_from(id)
                         .ok()
-                        .and_then(|id| helpers.get(id))
+                        .and_then(|id| helpers.lookup(id))
                         .ok_or_else(|| err(ExecErrorKind::UnknownHelper(id)))?;
                     stats.helper_calls += 1;
+                    let func = match call {
+                        HelperCall::Pure(pure) => {
+                            // No environment: r1..r5 in, r0 out, nothing else can change.
+                            regs[0] = pure(regs[1], regs[2], regs[3], regs[4], regs[5]);
+                            pc = next;
+                            continue;
+                        }
+                        HelperCall::Env(func) => func,
+                    };
                     let mut env = HelperEnv {
                         memory: &mut memory,
                         maps: &loaded[prog].program.maps,
@@ -464,7 +473,7 @@ impl Interpreter {
                         tail_call: None,
                     };
                     let args = [regs[1], regs[2], regs[3], regs[4], regs[5]];
-                    regs[0] = (helper.func)(&mut env, args).map_err(|source| {
+                    regs[0] = func(&mut env, args).map_err(|source| {
                         err(ExecErrorKind::Helper {
                             name: helper.signature.name,
                             source,
