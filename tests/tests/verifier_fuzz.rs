@@ -1,7 +1,15 @@
 //! Robustness of the verifier on untrusted input: seeded random programs and random
 //! mutations of valid ones never panic, and every verdict comes back (no hang: exploration is
 //! bounded by the kernel's 1,000,000-instruction limit). Reproducible by seed.
+//!
+//! With the live kernel available (`bpf()` works), a differential test also generates
+//! structured programs aimed at the path-sensitive rules — pointer arithmetic with register
+//! offsets on several paths, bounded loops walking the stack, map-value pointers moved by
+//! bounded scalars, copies of pointers in scalar registers — and asks both verifiers in root
+//! and in strict mode: we must never accept what the kernel rejects (`VERIFIER_FUZZ_SEED`,
+//! `VERIFIER_FUZZ_PROGRAMS` select a longer or different run).
 
+use sockops_tests::kernel::Oracle;
 use sockops_verifier::{VerifyOptions, verify_insns};
 use sockops_vm::{HelperTable, Insn, MapDef, MapType};
 
@@ -145,4 +153,264 @@ fn mutated_corpus_programs_never_panic() {
         }
         let _ = verify_insns(&p, &maps, &helpers, &opts);
     }
+}
+
+fn ins(op: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn::new(op, dst, src, off, imm)
+}
+
+fn pick<T: Copy>(rng: &mut Rng, xs: &[T]) -> T {
+    xs[rng.below(xs.len() as u64) as usize]
+}
+
+/// A block of the structured generator: instructions, or a forward conditional jump over the
+/// next `skip` instructions (resolved once the program is laid out).
+enum Piece {
+    Insn(Insn),
+    Skip {
+        op: u8,
+        reg: u8,
+        imm: i32,
+        skip: i16,
+    },
+}
+
+/// Lays out pieces: a skip never jumps past the end of the body.
+fn lay_out(prologue: Vec<Insn>, body: Vec<Piece>) -> Vec<Insn> {
+    let n = body.len();
+    let mut out = prologue;
+    for (k, p) in body.into_iter().enumerate() {
+        match p {
+            Piece::Insn(i) => out.push(i),
+            Piece::Skip { op, reg, imm, skip } => {
+                let skip = skip.min((n - k - 1) as i16);
+                out.push(ins(op, reg, 0, skip, imm));
+            }
+        }
+    }
+    out.push(ins(0xb7, 0, 0, 0, 1));
+    out.push(ins(0x95, 0, 0, 0, 0));
+    out
+}
+
+const COND_IMM: [u8; 9] = [0x15, 0x25, 0x35, 0xa5, 0xb5, 0x55, 0x65, 0xc5, 0xd5];
+const SCALARS: [u8; 6] = [2, 3, 4, 5, 7, 8];
+
+/// Stack programs: r9 walks fp-32..fp-1 by constants and registers, inside and outside
+/// bounded loops; r6 = ctx.
+fn stack_program(rng: &mut Rng) -> Vec<Insn> {
+    let mut pro = vec![
+        ins(0xbf, 6, 1, 0, 0),
+        ins(0x61, 2, 6, 0, 0),
+        ins(0x61, 3, 6, 4, 0),
+    ];
+    for k in 1..=4 {
+        pro.push(ins(0x7a, 10, 0, -8 * k, 0));
+    }
+    for r in [4, 5, 7, 8] {
+        pro.push(ins(0xb7, r, 0, 0, 0));
+    }
+    pro.push(ins(0xbf, 9, 10, 0, 0));
+    pro.push(ins(0x07, 9, 0, 0, -32));
+    let mut body = Vec::new();
+    for _ in 0..3 + rng.below(12) {
+        let a = pick(rng, &SCALARS);
+        let b = pick(rng, &SCALARS);
+        let i = |op, d, s, off, imm| Piece::Insn(ins(op, d, s, off, imm));
+        match rng.below(13) {
+            0 => body.push(i(
+                0xb7,
+                a,
+                0,
+                0,
+                pick(rng, &[0, 1, 3, 8, 16, 24, -8, 31, 32, 7]),
+            )),
+            1 => body.push(i(0x57, a, 0, 0, pick(rng, &[7, 15, 24, 31, 0xf8, 3]))),
+            2 => body.push(i(0x61, a, 6, pick(rng, &[0, 4, 8, 12, 16]), 0)),
+            3 => body.push(Piece::Skip {
+                op: pick(rng, &COND_IMM),
+                reg: a,
+                imm: pick(rng, &[0, 1, 2, 8, 16, 24]),
+                skip: 1 + rng.below(3) as i16,
+            }),
+            4 => {
+                body.push(i(0xbf, 9, 10, 0, 0));
+                body.push(i(0x07, 9, 0, 0, pick(rng, &[-32, -24, -16, -8])));
+            }
+            5 => body.push(i(pick(rng, &[0x0f, 0x1f]), 9, a, 0, 0)),
+            6 => body.push(i(pick(rng, &[0x0f, 0x1f, 0x0c, 0x1c]), a, b, 0, 0)),
+            7 => body.push(i(0x79, a, 9, pick(rng, &[0, -8, 8]), 0)),
+            8 => body.push(i(0x7b, 9, a, pick(rng, &[0, -8, 8]), 0)),
+            9 => body.push(i(0x67, a, 0, 0, 3)),
+            10 => body.push(i(pick(rng, &[0xbf, 0x0f]), a, 9, 0, 0)),
+            11 => {
+                // for (a = 0; a < k; a++) r1 = *(u64 *)(fp - 32 + a * 8)
+                let k = pick(rng, &[2, 3, 4]);
+                body.push(i(0xb7, a, 0, 0, 0));
+                let walk = [
+                    ins(0xbf, 0, a, 0, 0),
+                    ins(0x67, 0, 0, 0, 3),
+                    ins(0xbf, 9, 10, 0, 0),
+                    ins(0x07, 9, 0, 0, -32),
+                    ins(0x0f, 9, 0, 0, 0),
+                    ins(0x79, 1, 9, 0, 0),
+                    ins(0x07, a, 0, 0, 1),
+                ];
+                for w in walk {
+                    body.push(Piece::Insn(w));
+                }
+                body.push(i(0xa5, a, 0, -(walk.len() as i16 + 1), k));
+            }
+            _ => body.push(i(0x07, a, 0, 0, pick(rng, &[1, -1, 8, -8]))),
+        }
+    }
+    lay_out(pro, body)
+}
+
+/// Map-value programs: r9 = a looked-up array value (null-checked), moved by constants and
+/// bounded or unbounded registers, then loaded from and stored to.
+fn map_program(rng: &mut Rng) -> Vec<Insn> {
+    let pro = vec![
+        ins(0xbf, 6, 1, 0, 0),
+        ins(0x7a, 10, 0, -8, 0),
+        ins(0xbf, 2, 10, 0, 0),
+        ins(0x07, 2, 0, 0, -8),
+        ins(0x18, 1, 1, 0, 0),
+        ins(0, 0, 0, 0, 0),
+        ins(0x85, 0, 0, 0, 1),
+        ins(0x55, 0, 0, 2, 0),
+        ins(0xb7, 0, 0, 0, 1),
+        ins(0x95, 0, 0, 0, 0),
+        ins(0xbf, 9, 0, 0, 0),
+        ins(0x61, 2, 6, 0, 0),
+        ins(0x61, 3, 6, 4, 0),
+        ins(0xb7, 4, 0, 0, 0),
+        ins(0xb7, 5, 0, 0, 0),
+        ins(0xb7, 7, 0, 0, 0),
+        ins(0xb7, 8, 0, 0, 0),
+    ];
+    let mut body = Vec::new();
+    for _ in 0..3 + rng.below(10) {
+        let a = pick(rng, &SCALARS);
+        let b = pick(rng, &SCALARS);
+        let i = |op, d, s, off, imm| Piece::Insn(ins(op, d, s, off, imm));
+        match rng.below(12) {
+            0 => body.push(i(
+                0xb7,
+                a,
+                0,
+                0,
+                pick(rng, &[0, 1, 3, 4, 8, 12, 16, -4, -8, 7]),
+            )),
+            1 => body.push(i(0x57, a, 0, 0, pick(rng, &[7, 15, 3, 12]))),
+            2 => body.push(i(0x61, a, 6, pick(rng, &[0, 4, 8]), 0)),
+            3 => body.push(Piece::Skip {
+                op: pick(rng, &COND_IMM),
+                reg: a,
+                imm: pick(rng, &[0, 1, 2, 4, 8, 12, 16]),
+                skip: 1 + rng.below(3) as i16,
+            }),
+            4 => body.push(i(0xbf, 9, 0, 0, 0)),
+            5 => body.push(i(pick(rng, &[0x0f, 0x1f]), 9, a, 0, 0)),
+            6 => body.push(i(pick(rng, &[0x0f, 0x1f]), a, b, 0, 0)),
+            7 => body.push(i(
+                pick(rng, &[0x61, 0x79, 0x71]),
+                a,
+                9,
+                pick(rng, &[0, 4, 8, -4]),
+                0,
+            )),
+            8 => body.push(i(pick(rng, &[0x63, 0x7b]), 9, a, pick(rng, &[0, 4, 8]), 0)),
+            9 => body.push(i(0x07, 9, 0, 0, pick(rng, &[4, 8, -4, 16, 12]))),
+            10 => body.push(i(0x87, a, 0, 0, 0)),
+            _ => body.push(i(0x07, a, 0, 0, pick(rng, &[1, -1, 4, -4]))),
+        }
+    }
+    lay_out(pro, body)
+}
+
+#[test]
+fn structured_programs_agree_with_the_kernel() {
+    let mut oracle = match Oracle::new() {
+        Ok(o) => o,
+        Err(e) => {
+            println!("SKIP: the live kernel is not available: {e}");
+            return;
+        }
+    };
+    let helpers = HelperTable::new();
+    // VERIFIER_FUZZ_SEED / VERIFIER_FUZZ_PROGRAMS run other or longer sequences.
+    let env_num = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let mut rng = Rng(env_num("VERIFIER_FUZZ_SEED", 0x5eed_0001));
+    let programs = env_num("VERIFIER_FUZZ_PROGRAMS", 2000);
+    let (mut total, mut agree, mut kernel_accepts) = (0, 0, 0);
+    let mut false_accepts = Vec::new();
+    let mut strict_skipped = None;
+    for n in 0..programs {
+        let (insns, defs) = if n % 2 == 0 {
+            (stack_program(&mut rng), Vec::new())
+        } else {
+            let value_size = pick(&mut rng, &[8u32, 16, 32]);
+            let def = MapDef {
+                map_type: MapType::Array,
+                key_size: 4,
+                value_size,
+                max_entries: 4,
+                map_flags: 0,
+            };
+            (map_program(&mut rng), vec![def])
+        };
+        let maps = oracle.create_maps(&defs).expect("kernel maps");
+        for strict in [false, true] {
+            let kernel = if strict {
+                match oracle.load_strict(&insns, &maps, 1) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        strict_skipped = Some(e.to_string());
+                        continue;
+                    }
+                }
+            } else {
+                oracle.load(&insns, &maps, 1)
+            };
+            let opts = VerifyOptions {
+                strict,
+                require_runtime_helpers: false,
+                ..VerifyOptions::default()
+            };
+            let ours = verify_insns(&insns, &defs, &helpers, &opts);
+            total += 1;
+            kernel_accepts += usize::from(kernel.accepted);
+            if ours.is_ok() == kernel.accepted {
+                agree += 1;
+            } else if ours.is_ok() {
+                let hex: String = Insn::slice_to_bytes(&insns)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                false_accepts.push(format!(
+                    "program {n} strict={strict}: kernel says {:?}; insns {hex}",
+                    kernel.message
+                ));
+            } else if let Err(e) = &ours {
+                println!(
+                    "false reject, program {n} strict={strict}: ours {:?}",
+                    e.message
+                );
+            }
+        }
+    }
+    if let Some(e) = strict_skipped {
+        println!("strict mode skipped: {e}");
+    }
+    println!("{agree}/{total} verdicts agree with the kernel ({kernel_accepts} kernel accepts)");
+    assert!(false_accepts.is_empty(), "{false_accepts:#?}");
+    // The generator must produce both verdicts, or the comparison says little.
+    assert!(kernel_accepts > total / 10 && kernel_accepts < total * 9 / 10);
+    assert!(agree * 100 >= total * 99, "{agree}/{total}");
 }

@@ -59,9 +59,12 @@ fn effect(insn: &Insn) -> Effect {
                 }
             } else {
                 // The operand of pointer arithmetic always matters; we cannot tell pointers
-                // from scalars statically, so the source always counts as used.
+                // from scalars statically, so the source always counts as used, and for
+                // add/sub so does the destination (`scalar += pointer` checks the scalar's
+                // bounds even when the result is never used).
+                let ptr_arith = x && matches!(o, BPF_ADD | BPF_SUB);
                 Effect {
-                    uses: if x { bit(s) } else { 0 },
+                    uses: if x { bit(s) } else { 0 } | if ptr_arith { bit(d) } else { 0 },
                     defs: bit(d),
                     flow: Some((d, bit(d) | if x { bit(s) } else { 0 })),
                 }
