@@ -386,21 +386,25 @@ fn structured_programs_agree_with_the_kernel() {
             let ours = verify_insns(&insns, &defs, &helpers, &opts);
             total += 1;
             kernel_accepts += usize::from(kernel.accepted);
+            let hex = || -> String {
+                Insn::slice_to_bytes(&insns)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            };
             if ours.is_ok() == kernel.accepted {
                 agree += 1;
             } else if ours.is_ok() {
-                let hex: String = Insn::slice_to_bytes(&insns)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
                 false_accepts.push(format!(
-                    "program {n} strict={strict}: kernel says {:?}; insns {hex}",
-                    kernel.message
+                    "program {n} strict={strict}: kernel says {:?}; insns {}",
+                    kernel.message,
+                    hex()
                 ));
             } else if let Err(e) = &ours {
                 println!(
-                    "false reject, program {n} strict={strict}: ours {:?}",
-                    e.message
+                    "false reject, program {n} strict={strict}: ours {:?}; insns {}",
+                    e.message,
+                    hex()
                 );
             }
         }

@@ -115,7 +115,10 @@ fn scalar_branch_taken(r1: &Scalar, r2: &Scalar, op: u8, w32: bool) -> i32 {
             if t1.is_const() && t2.is_const() {
                 return ((t1.value == t2.value) == eq) as i32;
             }
-            let disjoint = umin1 > umax2
+            // tnum_overlap: bits known in both and different make equality impossible.
+            let mu = t1.mask | t2.mask;
+            let disjoint = (t1.value & !mu) != (t2.value & !mu)
+                || umin1 > umax2
                 || umax1 < umin2
                 || smin1 > smax2
                 || smax1 < smin2
