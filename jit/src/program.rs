@@ -5,6 +5,7 @@
 
 use std::any::Any;
 use std::ffi::c_void;
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex, Weak};
 
 use sockops_vm::{
@@ -16,7 +17,8 @@ use crate::backend::{Backend, CompileInput};
 use crate::error::JitError;
 use crate::exec_memory::ExecutableMemory;
 use crate::runtime::{
-    CallResult, JitEntry, MAX_FRAMES, RunState, Status, recycle_memory, take_region_buffer,
+    CallResult, JitEntry, MAX_FRAMES, RunState, STACK_BLOCK, Status, recycle_memory,
+    take_region_buffer,
 };
 
 /// Compilation options.
@@ -351,13 +353,21 @@ impl JitProgram {
         payload: &mut dyn Any,
     ) -> Result<u64, ExecError> {
         let (ctx_addr, ctx_len) = ctx.map_or((0, 0), |c| (c.start, c.len));
-        // The helpers' memory map, in this thread's recycled buffer. The regions are added
-        // here, where their words are still in registers: copied later from memory, they
-        // would be re-read with wider loads than they were stored with (a store-forwarding
-        // stall).
+        // The eBPF stack block of every frame of the run. Machine code zeroes what a program
+        // can read before writing it, as the interpreter's zeroed stack has it.
+        let mut stack = MaybeUninit::<[u64; STACK_BLOCK / 8]>::uninit();
+        let stack_start = stack.as_mut_ptr() as u64;
+        let stack_top = stack_start + STACK_BLOCK as u64;
+        debug_assert!(self.root.stack_len <= STACK_BLOCK as u64);
+        // The helpers' memory map, complete before the run (in this thread's recycled
+        // buffer). The regions are added here, where their words are still in registers:
+        // copied later from memory, they would be re-read with wider loads than they were
+        // stored with (a store-forwarding stall).
         let mut memory = Memory::with_buffer(take_region_buffer());
         // SAFETY: the caller guarantees the context and the regions per this function's
-        // contract (`Memory::add`'s) for the whole run.
+        // contract (`Memory::add`'s) for the whole run; the stack block is a local of this
+        // function, not otherwise referenced while the program runs; map value regions live
+        // as long as the program's maps.
         unsafe {
             if let Some(ctx) = ctx {
                 memory.add(ctx);
@@ -365,11 +375,20 @@ impl JitProgram {
             for &region in regions {
                 memory.add(region);
             }
+            memory.add(Region {
+                start: stack_start,
+                len: STACK_BLOCK as u64,
+                writable: true,
+                kind: RegionKind::Stack,
+            });
+            for &region in &self.root.value_regions {
+                memory.add(region);
+            }
         }
         let outcome = {
             // The state stays in place (it is large): dropped at the end of this block,
             // errors read it by reference.
-            let mut state = RunState::new(&self.root, payload, &mut memory);
+            let mut state = RunState::new(&self.root, payload, &mut memory, stack_top);
             let state_ptr = &mut state as *mut RunState<'_> as *mut c_void;
             // SAFETY: `entry` is this program's compiled code, called with its ABI; `state`
             // lives across the call and is only touched by machine code and the trampolines

@@ -19,9 +19,7 @@ use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sockops_vm::helper::HelperCall;
-use sockops_vm::{
-    ExecErrorKind, Helper, HelperEnv, HelperError, HelperTable, Memory, Region, RegionKind,
-};
+use sockops_vm::{ExecErrorKind, Helper, HelperEnv, HelperError, HelperTable, Memory, Region};
 
 use crate::program::Compiled;
 
@@ -31,6 +29,9 @@ pub const FRAME_SIZE: u64 = 512;
 pub const MAX_FRAMES: usize = 8;
 /// Maximum number of tail calls in one run (`MAX_TAIL_CALL_CNT`).
 pub const MAX_TAIL_CALLS: u32 = 33;
+/// Bytes of the eBPF stack block of a run of full code: every frame a run may use (local
+/// calls, tail-call targets with local calls).
+pub const STACK_BLOCK: usize = MAX_FRAMES * FRAME_SIZE as usize;
 
 /// How machine code (or a trampoline) ended: the low 32 bits of the status word returned in
 /// `rdx` next to r0 in `rax`. For every status but `Exit`, the high 32 bits of the status
@@ -124,6 +125,9 @@ pub(crate) struct RunState<'a> {
     pub saved_rsp: u64,
     /// Number of local-call frames above the main one.
     pub call_depth: u64,
+    /// The top of the run's eBPF stack block (`STACK_BLOCK` bytes, owned by the run
+    /// function): the entry frame's r10.
+    pub stack_top: u64,
     /// The helper a `call` site is calling (stored by the call site before the trampoline).
     pub helper: *const Helper,
     /// Helper id of a `callx`.
@@ -135,14 +139,9 @@ pub(crate) struct RunState<'a> {
     /// The program running now (changes on tail calls). Points into the root program or its
     /// tail-call cache, both of which outlive the run.
     pub program: *const Compiled,
-    /// The environment of every helper call of the run. Its memory map starts with the
-    /// context and the caller's extra regions; the first helper call adds the stack block and
-    /// map values (`build_env`).
+    /// The environment of every helper call of the run (the run function fills its memory
+    /// map before the run starts).
     env: HelperEnv<'a>,
-    /// `env.memory` holds all of the run's regions.
-    env_built: bool,
-    /// Length of the eBPF stack block the root program's entry reserved.
-    stack_len: u64,
     /// The error the helper being called returned.
     helper_error: Option<HelperError>,
     /// Why the run failed (`Status::Failed`).
@@ -161,6 +160,8 @@ pub(crate) mod offsets {
     pub const SAVED_RSP: i32 = offset_of!(RunState<'static>, saved_rsp) as i32;
     /// `call_depth`
     pub const CALL_DEPTH: i32 = offset_of!(RunState<'static>, call_depth) as i32;
+    /// `stack_top`
+    pub const STACK_TOP: i32 = offset_of!(RunState<'static>, stack_top) as i32;
     /// `helper`
     pub const HELPER: i32 = offset_of!(RunState<'static>, helper) as i32;
     /// `callx_id`
@@ -172,17 +173,20 @@ pub(crate) mod offsets {
 }
 
 impl<'a> RunState<'a> {
-    /// A fresh state for running `program`; `memory` holds the context and the caller's
-    /// regions, the rest of the helpers' regions is added on the first helper call.
+    /// A fresh state for running `program` on the stack block whose top is `stack_top`;
+    /// `memory` holds every region helpers may see (the context, the caller's regions, the
+    /// stack block and the program's map values).
     #[inline(always)]
     pub fn new(
         program: &'a Compiled,
         payload: &'a mut dyn Any,
         memory: &'a mut Memory,
+        stack_top: u64,
     ) -> RunState<'a> {
         RunState {
             saved_rsp: 0,
             call_depth: 0,
+            stack_top,
             helper: std::ptr::null(),
             callx_id: 0,
             tail_target: 0,
@@ -194,8 +198,6 @@ impl<'a> RunState<'a> {
                 payload,
                 tail_call: None,
             },
-            env_built: false,
-            stack_len: program.stack_len,
             helper_error: None,
             error: None,
             tail_calls: 0,
@@ -212,49 +214,16 @@ impl<'a> RunState<'a> {
         unsafe { &*self.program }
     }
 
-    /// Completes the helpers' environment on the first helper call: besides the context and
-    /// the extra regions (added by the run function), the memory they see is the run's stack
-    /// block (`stack_len` bytes below `saved_rsp`, reserved by the root program's entry; a
-    /// tail-call target runs in the same block) and the map values the running program
-    /// references.
-    #[cold]
-    #[inline(never)]
-    fn build_env(&mut self) {
-        self.env_built = true;
-        let program = self.program();
-        let memory = &mut *self.env.memory;
-        // SAFETY: the stack block is reserved on the host stack by the entry prologue for as
-        // long as machine code runs, and helpers run only while it does; map value regions
-        // live as long as the program's maps. No Rust reference to these bytes is used while
-        // the program runs.
-        unsafe {
-            memory.add(Region {
-                start: self.saved_rsp - self.stack_len,
-                len: self.stack_len,
-                writable: true,
-                kind: RegionKind::Stack,
-            });
-            for &region in &program.value_regions {
-                memory.add(region);
-            }
-        }
-    }
-
     /// Calls the helper at `self.helper` with r1..r5 and turns its outcome into a
     /// `CallResult`. Only the helper call itself runs under `catch_unwind` (a panic is
     /// stored and reported as `HelperPanicked`), with the arguments as plain values and the
     /// result reduced to two words before it leaves the closure, so nothing crosses the
     /// unwind boundary as a memory copy. Only the run state is live across the helper call:
-    /// building the environment (first call), errors and tail calls are cold functions.
+    /// errors and tail calls are cold functions.
     #[inline(always)]
     fn call(&mut self, args: [u64; 5]) -> CallResult {
         // r1 of a tail call; a store is cheaper than keeping it across the call.
         self.tail_r1 = args[0];
-        if !self.env_built {
-            // The first call of the run. Only the state goes to the cold function: passing
-            // the arguments through memory there would cost a store-forwarding stall.
-            self.build_env();
-        }
         let env = &mut self.env;
         // SAFETY: `helper` points into the running program's helper list or its helper
         // table (see the trampolines), both alive for the run.
@@ -320,7 +289,6 @@ impl<'a> RunState<'a> {
                 self.tail_target = target.body_address();
                 self.program = std::sync::Arc::as_ptr(&target);
                 let program = self.program();
-                // A tail call follows a helper call, so the memory map is built.
                 self.env.maps = &program.maps;
                 for &region in &program.value_regions {
                     // SAFETY: map value regions live as long as the target's maps, which the

@@ -18,10 +18,11 @@
 //!
 //! Full-code frame layout of a run (host stack grows down):
 //! ```text
+//!   [run function's frame]        holds the eBPF stack block (`runtime::STACK_BLOCK` bytes);
+//!                                 bpf_fp (rbp) starts at its top (`RunState::stack_top`),
+//!                                 each local call moves it down by 512
 //!   [caller's return address]
 //!   rbp rbx r12 r13 r14 r15       saved by the prologue; saved_rsp points at r15
-//!   eBPF stack block              stack_len bytes; bpf_fp (rbp) starts at its top, each
-//!                                 local call moves it down by 512
 //!   [return address into entry]   pushed by `call main`
 //!   ...pushes of local calls and helper calls
 //! ```
@@ -287,12 +288,11 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// Full entry: save callee-saved registers, reserve the eBPF stack block, set the state
-    /// and frame-pointer registers, zero the eBPF registers that are not arguments and the
-    /// stack bytes the program can read, call the main function; then the shared epilogue
-    /// (status in rdx) and the tail-call jump.
+    /// Full entry: save callee-saved registers, set the state and frame-pointer registers
+    /// (r10 is the top of the run function's stack block), zero the eBPF registers that are
+    /// not arguments and the stack bytes the program can read, call the main function; then
+    /// the shared epilogue (status in rdx) and the tail-call jump.
     fn emit_full_prologue(&mut self) {
-        let stack = self.stack_len as i32;
         let main = self.slot_labels[0];
         asm!(self.ops
             ; push rbp
@@ -303,9 +303,8 @@ impl<'a> Compiler<'a> {
             ; push r15
             ; mov state, rdx
             ; mov [state + offsets::SAVED_RSP], rsp
-            // 6 pushes + return address: rsp is 8 mod 16 here and stays so after the block.
-            ; sub rsp, stack
-            ; lea bpf_fp, [rsp + stack]
+            // 6 pushes + return address: rsp is 8 mod 16 here.
+            ; mov bpf_fp, [state + offsets::STACK_TOP]
             ; xor eax, eax
             ; xor edx, edx
             ; xor ecx, ecx
