@@ -116,6 +116,17 @@ impl Scalar {
         self.smax = self.smax.min((v.value | (v.mask & !(1 << 63))) as i64);
         self.umin = self.umin.max(v.value);
         self.umax = self.umax.min(v.value | v.mask);
+        // The u64 range and the tnum may have a single value in common (kernel 6.18).
+        let next = v.step(self.umin);
+        let umin_in_tnum = self.umin & !v.mask == v.value;
+        let tmax = v.value | v.mask;
+        if umin_in_tnum && next > self.umax {
+            *self = Scalar::konst(self.umin);
+        } else if !umin_in_tnum && next == tmax {
+            *self = Scalar::konst(tmax);
+        } else if !umin_in_tnum && next <= self.umax && v.step(next) > self.umax {
+            *self = Scalar::konst(next);
+        }
     }
 
     /// `__update_reg_bounds`.

@@ -41,6 +41,40 @@ impl Tnum {
         }
     }
 
+    /// `tnum_step`: the smallest member of `self` greater than `z`; the largest member when
+    /// there is none, the smallest when `z` is below it.
+    pub fn step(self, z: u64) -> u64 {
+        let tmax = self.value | self.mask;
+        if z >= tmax {
+            return tmax;
+        }
+        if z < self.value {
+            return self.value;
+        }
+        // Smallest member >= y = z + 1 (no overflow: z < tmax).
+        let y = z + 1;
+        let diff = (y ^ self.value) & !self.mask;
+        if diff == 0 {
+            return y;
+        }
+        let k = 63 - diff.leading_zeros();
+        let low = (1u64 << k) - 1;
+        if self.value & (1 << k) != 0 {
+            // y has 0 where the member needs 1: keep y above k, set bit k, minimum below.
+            (y & !low & !(1 << k)) | (1 << k) | (self.value & low)
+        } else {
+            // y has 1 where members have 0: advance the unknown bits above k by one step.
+            let above = if k == 63 { 0 } else { !((1u64 << (k + 1)) - 1) };
+            let m_hi = self.mask & above;
+            let s = y & m_hi;
+            let next = (s | !m_hi).wrapping_add(1u64.wrapping_shl(k + 1)) & m_hi;
+            if next <= s {
+                return tmax;
+            }
+            self.value | next
+        }
+    }
+
     /// True if every bit is known.
     pub fn is_const(self) -> bool {
         self.mask == 0
@@ -262,6 +296,37 @@ mod tests {
         assert_eq!(Tnum::konst(3).add(Tnum::konst(4)), Tnum::konst(7));
         assert_eq!(Tnum::konst(3).sub(Tnum::konst(4)), Tnum::konst(u64::MAX));
         assert_eq!(Tnum::konst(3).mul(Tnum::konst(5)), Tnum::konst(15));
+    }
+
+    #[test]
+    fn step_finds_the_next_member() {
+        // Every member set of small tnums, against enumeration.
+        for value in 0u64..64 {
+            for mask in 0u64..64 {
+                if value & mask != 0 {
+                    continue;
+                }
+                let t = Tnum { value, mask };
+                let members: Vec<u64> = (0..128).filter(|&x| x & !mask == value).collect();
+                let tmax = value | mask;
+                for z in 0..80u64 {
+                    let want = if z >= tmax {
+                        tmax
+                    } else {
+                        *members.iter().find(|&&m| m > z).expect("a member above z")
+                    };
+                    assert_eq!(t.step(z), want, "t=({value:#x};{mask:#x}) z={z}");
+                }
+            }
+        }
+        // High bits and the top of the range.
+        let t = Tnum {
+            value: 1 << 63,
+            mask: 0xf0,
+        };
+        assert_eq!(t.step(0), 1 << 63);
+        assert_eq!(t.step((1 << 63) | 0x10), (1 << 63) | 0x20);
+        assert_eq!(t.step(u64::MAX), (1 << 63) | 0xf0);
     }
 
     #[test]

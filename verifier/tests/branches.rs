@@ -1,6 +1,8 @@
 //! Branch prediction from known bits (`tnum_overlap` in `is_scalar_branch_taken`, kernel
 //! 6.18): `r & 0xf8` can never equal 1, so `if r != 1` is always taken and its fall-through
-//! is dead code the kernel never checks. Found by the live-kernel differential test.
+//! is dead code the kernel never checks. Likewise a range and known bits with a single value
+//! in common make a constant (`__update_reg64_bounds`). Both found by the live-kernel
+//! differential test.
 
 use sockops_verifier::{VerifyOptions, verify_insns};
 use sockops_vm::{HelperTable, Insn};
@@ -51,4 +53,26 @@ fn strict_mode_still_explores_the_dead_side_speculatively() {
     // The mispredicted fall-through runs speculatively; its fault becomes a barrier, not a
     // rejection.
     assert!(run(&program(0x55, 1), true).is_ok());
+}
+
+#[test]
+fn range_and_known_bits_with_one_common_value_make_a_constant() {
+    // r3 = ctx->reply & 24 is one of 0, 8, 16, 24; past `if r3 <= 16` it can only be 24, so
+    // strict mode (which refuses variable stack offsets) accepts fp-32 + r3 — as the kernel
+    // does (13 instructions processed there too).
+    let p = vec![
+        Insn::new(0x61, 3, 1, 4, 0),   // r3 = *(u32 *)(r1 +4)
+        Insn::new(0x57, 3, 0, 0, 24),  // r3 &= 24
+        Insn::new(0x7a, 10, 0, -8, 0), // *(u64 *)(r10 -8) = 0
+        Insn::new(0xb5, 3, 0, 5, 16),  // if r3 <= 16 goto +5
+        Insn::new(0xbf, 9, 10, 0, 0),  // r9 = r10
+        Insn::new(0x07, 9, 0, 0, -32), // r9 += -32
+        Insn::new(0x0f, 9, 3, 0, 0),   // r9 += r3
+        Insn::new(0x79, 0, 9, 0, 0),   // r0 = *(u64 *)(r9 +0)
+        Insn::new(0x57, 0, 0, 0, 1),   // r0 &= 1
+        Insn::new(0xb7, 0, 0, 0, 1),   // r0 = 1
+        Insn::new(0x95, 0, 0, 0, 0),   // exit
+    ];
+    assert_eq!(run(&p, true), Ok(13));
+    assert_eq!(run(&p, false), Ok(13));
 }
