@@ -284,3 +284,58 @@ impl HelperTable {
         self.helpers.values().map(|e| &e.helper)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Sum;
+
+    impl PureHelper for Sum {
+        const ID: u32 = 7;
+        const SIGNATURE: HelperSignature = HelperSignature {
+            name: "sum",
+            args: &[ArgKind::Anything],
+            ret: RetKind::Integer,
+            gpl_only: false,
+        };
+        fn call(r1: u64, r2: u64, r3: u64, r4: u64, r5: u64) -> u64 {
+            r1 + 2 * r2 + 3 * r3 + 4 * r4 + 5 * r5
+        }
+    }
+
+    fn env_helper(_: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+        Ok(a[0])
+    }
+
+    #[test]
+    fn pure_helpers_have_a_direct_entry_and_an_environment_view() {
+        let mut table = HelperTable::new();
+        table.register_pure::<Sum>();
+        let (helper, call) = table.lookup(7).expect("registered");
+        assert_eq!(helper.signature.name, "sum");
+        let HelperCall::Pure(pure) = call else {
+            panic!("registered as pure: {call:?}");
+        };
+        assert_eq!(pure(1, 1, 1, 1, 1), 15);
+        let mut memory = Memory::new();
+        let mut env = HelperEnv {
+            memory: &mut memory,
+            maps: &[],
+            payload: &mut (),
+            tail_call: None,
+        };
+        let view = table.get(7).expect("registered");
+        assert_eq!((view.func)(&mut env, [5, 4, 3, 2, 1]), Ok(35));
+        assert_eq!(table.iter().count(), 1);
+        // Registering an environment helper under the same id replaces the pure one.
+        table.register(Helper {
+            id: 7,
+            func: env_helper,
+            ..Helper::of_pure::<Sum>()
+        });
+        assert!(table.pure(7).is_none());
+        assert!(matches!(table.lookup(7), Some((_, HelperCall::Env(_)))));
+        assert!(table.lookup(8).is_none());
+    }
+}

@@ -155,3 +155,32 @@ impl Memory {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recycled_buffer_starts_empty_and_keeps_its_allocation() {
+        let bytes = [0u8; 8];
+        let region = Region {
+            start: bytes.as_ptr() as u64,
+            len: 8,
+            writable: false,
+            kind: RegionKind::Other,
+        };
+        let mut memory = Memory::new();
+        // SAFETY: `bytes` outlives `memory`'s use and is only read.
+        unsafe { memory.add(region) };
+        assert!(memory.check(region.start, 8, Access::Read).is_ok());
+        let buffer = memory.into_buffer();
+        assert!(buffer.is_empty() && buffer.capacity() > 0);
+        let capacity = buffer.capacity();
+        let mut stale = buffer;
+        stale.push(region);
+        let memory = Memory::with_buffer(stale);
+        assert!(memory.regions().is_empty());
+        assert!(memory.check(region.start, 1, Access::Read).is_err());
+        assert_eq!(memory.into_buffer().capacity(), capacity);
+    }
+}
