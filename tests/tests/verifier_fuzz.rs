@@ -5,7 +5,8 @@
 //! With the live kernel available (`bpf()` works), a differential test also generates
 //! structured programs aimed at the path-sensitive rules — pointer arithmetic with register
 //! offsets on several paths, bounded loops walking the stack, map-value pointers moved by
-//! bounded scalars, copies of pointers in scalar registers — and asks both verifiers in root
+//! bounded scalars, copies of pointers in scalar registers, 32-bit arithmetic and jumps, sign
+//! extension, spills and fills at every size, atomics, helper calls — and asks both verifiers in root
 //! and in strict mode: we must never accept what the kernel rejects (`VERIFIER_FUZZ_SEED`,
 //! `VERIFIER_FUZZ_PROGRAMS` select a longer or different run).
 
@@ -329,6 +330,104 @@ fn map_program(rng: &mut Rng) -> Vec<Insn> {
     lay_out(pro, body)
 }
 
+/// Mixed programs: 32-bit ALU and jumps, sign extension, byte swaps, spills and fills of
+/// pointers and scalars at every size, atomics on the stack, helper calls with stack
+/// arguments, and map lookups whose value pointer is spilled and reloaded.
+fn mixed_program(rng: &mut Rng) -> Vec<Insn> {
+    let mut pro = vec![
+        ins(0xbf, 6, 1, 0, 0),
+        ins(0x61, 2, 6, 0, 0),
+        ins(0x61, 3, 6, 4, 0),
+        ins(0x7a, 10, 0, -8, 0),
+        ins(0x7a, 10, 0, -16, 0),
+    ];
+    for r in [4, 5, 7, 8] {
+        pro.push(ins(0xb7, r, 0, 0, 0));
+    }
+    pro.push(ins(0xbf, 9, 10, 0, 0));
+    pro.push(ins(0x07, 9, 0, 0, -16));
+    let mut body = Vec::new();
+    for _ in 0..3 + rng.below(14) {
+        let a = pick(rng, &SCALARS);
+        let b = pick(rng, &SCALARS);
+        let i = |op, d, s, off, imm| Piece::Insn(ins(op, d, s, off, imm));
+        let slot = pick(rng, &[-8i16, -16, -24, -4, -12, -2, -1]);
+        match rng.below(16) {
+            0 => body.push(i(
+                pick(rng, &[0x04, 0x14, 0x24, 0x54, 0x64, 0x74, 0xc4, 0xb4, 0x84]),
+                a,
+                0,
+                0,
+                pick(rng, &[0, 1, 3, 8, 31, -1, 0xff]),
+            )),
+            1 => body.push(i(pick(rng, &[0x0c, 0x1c, 0x5c, 0xac, 0xbc]), a, b, 0, 0)),
+            // movsx r, w: sign extension of 8/16/32 bits
+            2 => body.push(i(pick(rng, &[0xbf, 0xbc]), a, b, pick(rng, &[8, 16]), 0)),
+            3 => body.push(i(0xd4, a, 0, 0, pick(rng, &[16, 32, 64]))),
+            4 => body.push(Piece::Skip {
+                op: pick(rng, &[0x16, 0x26, 0x56, 0xa6, 0xb6, 0xc6, 0x66]),
+                reg: a,
+                imm: pick(rng, &[0, 1, 8, -1, 0x7fff_ffff]),
+                skip: 1 + rng.below(3) as i16,
+            }),
+            // spill / fill a scalar at any size
+            5 => body.push(i(pick(rng, &[0x7b, 0x63, 0x6b, 0x73]), 10, a, slot, 0)),
+            6 => body.push(i(pick(rng, &[0x79, 0x61, 0x69, 0x71]), a, 10, slot, 0)),
+            // spill / fill the stack pointer r9 or the ctx pointer
+            7 => body.push(i(
+                pick(rng, &[0x7b, 0x63]),
+                10,
+                pick(rng, &[9, 6]),
+                pick(rng, &[-8i16, -16, -24]),
+                0,
+            )),
+            8 => body.push(i(
+                pick(rng, &[0x79, 0x61]),
+                pick(rng, &[9, a]),
+                10,
+                pick(rng, &[-8i16, -16, -24]),
+                0,
+            )),
+            // loads through r9 (may be a filled pointer or a scalar)
+            9 => body.push(i(0x79, a, 9, pick(rng, &[0, -8, 8]), 0)),
+            // atomics on the stack
+            10 => body.push(i(
+                pick(rng, &[0xdb, 0xc3]),
+                10,
+                a,
+                pick(rng, &[-8i16, -16]),
+                pick(rng, &[0, 1, 0x40, 0x50, 0xa0, 0xe1, 0xf1]),
+            )),
+            // r0 = bpf_get_prandom_u32(); r_a = r0
+            11 => {
+                body.push(i(0x85, 0, 0, 0, 7));
+                body.push(i(0xbf, a, 0, 0, 0));
+            }
+            // bpf_map_lookup_elem(map, fp-8): spill the value pointer, reload it, load
+            12 => {
+                body.push(i(0xbf, 2, 10, 0, 0));
+                body.push(i(0x07, 2, 0, 0, -8));
+                body.push(i(0x18, 1, 1, 0, 0));
+                body.push(i(0, 0, 0, 0, 0));
+                body.push(i(0x85, 0, 0, 0, 1));
+                body.push(i(0x7b, 10, 0, -24, 0));
+                body.push(i(0x79, 9, 10, -24, 0));
+                body.push(Piece::Skip {
+                    op: pick(rng, &[0x15, 0x55]),
+                    reg: 9,
+                    imm: 0,
+                    skip: 1,
+                });
+                body.push(i(0x61, a, 9, pick(rng, &[0, 4, 8]), 0));
+            }
+            13 => body.push(i(pick(rng, &[0x0f, 0x1f]), 9, a, 0, 0)),
+            14 => body.push(i(0x57, a, 0, 0, pick(rng, &[7, 15, 0xf8]))),
+            _ => body.push(i(0x07, 9, 0, 0, pick(rng, &[-8, 8, -4, 4]))),
+        }
+    }
+    lay_out(pro, body)
+}
+
 #[test]
 fn structured_programs_agree_with_the_kernel() {
     let mut oracle = match Oracle::new() {
@@ -352,8 +451,17 @@ fn structured_programs_agree_with_the_kernel() {
     let mut false_accepts = Vec::new();
     let mut strict_skipped = None;
     for n in 0..programs {
-        let (insns, defs) = if n % 2 == 0 {
+        let (insns, defs) = if n % 3 == 0 {
             (stack_program(&mut rng), Vec::new())
+        } else if n % 3 == 1 {
+            let def = MapDef {
+                map_type: MapType::Hash,
+                key_size: 8,
+                value_size: 16,
+                max_entries: 4,
+                map_flags: 0,
+            };
+            (mixed_program(&mut rng), vec![def])
         } else {
             let value_size = pick(&mut rng, &[8u32, 16, 32]);
             let def = MapDef {
