@@ -6,7 +6,8 @@
 //! structured programs aimed at the path-sensitive rules — pointer arithmetic with register
 //! offsets on several paths, bounded loops walking the stack, map-value pointers moved by
 //! bounded scalars, copies of pointers in scalar registers, 32-bit arithmetic and jumps, sign
-//! extension, spills and fills at every size, atomics, helper calls — and asks both verifiers in root
+//! extension, spills and fills at every size, atomics, helper calls, bpf-to-bpf calls with
+//! pointers to the caller's stack — and asks both verifiers in root
 //! and in strict mode: we must never accept what the kernel rejects (`VERIFIER_FUZZ_SEED`,
 //! `VERIFIER_FUZZ_PROGRAMS` select a longer or different run).
 
@@ -428,6 +429,86 @@ fn mixed_program(rng: &mut Rng) -> Vec<Insn> {
     lay_out(pro, body)
 }
 
+/// Programs with a bpf-to-bpf call: the caller passes a pointer to its stack and a scalar;
+/// the callee reads and writes through the pointer, branches and loops on the scalar and
+/// returns a value the caller uses as an offset.
+fn call_program(rng: &mut Rng) -> Vec<Insn> {
+    let mut callee: Vec<Insn> = Vec::new();
+    for _ in 0..2 + rng.below(8) {
+        let a = pick(rng, &[2u8, 3, 4, 5]);
+        let off = pick(rng, &[0i16, -8, 8, 4, -4]);
+        match rng.below(9) {
+            0 => callee.push(ins(0x7b, 1, a, off, 0)),
+            1 => callee.push(ins(pick(rng, &[0x79, 0x61]), a, 1, off, 0)),
+            2 => callee.push(ins(0x57, a, 0, 0, pick(rng, &[7, 8, 15, 24]))),
+            3 => callee.push(ins(0x07, 1, 0, 0, pick(rng, &[-8, 8, 0]))),
+            4 => callee.push(ins(0xb7, a, 0, 0, pick(rng, &[0, 1, 8, 16, -8]))),
+            5 => callee.push(ins(
+                pick(rng, &[0x25, 0xa5, 0x15, 0x55]),
+                a,
+                0,
+                1,
+                pick(rng, &[0, 1, 8, 16]),
+            )),
+            6 => callee.push(ins(0x0f, 1, a, 0, 0)),
+            7 => callee.push(ins(0xbf, 0, a, 0, 0)),
+            _ => {
+                // for (a = 0; a < k; a++) *(u64 *)(r1 + 0) += 1
+                let k = pick(rng, &[1, 2, 3]);
+                callee.push(ins(0xb7, a, 0, 0, 0));
+                callee.push(ins(0x79, 0, 1, 0, 0));
+                callee.push(ins(0x07, 0, 0, 0, 1));
+                callee.push(ins(0x7b, 1, 0, 0, 0));
+                callee.push(ins(0x07, a, 0, 0, 1));
+                callee.push(ins(0xa5, a, 0, -5, k));
+            }
+        }
+    }
+    // The last jump of the callee must not leave it: clamp forward skips.
+    let n = callee.len();
+    for (k, i) in callee.iter_mut().enumerate() {
+        if matches!(i.opcode, 0x25 | 0xa5 | 0x15 | 0x55) && i.off > 0 {
+            i.off = i.off.min((n - k) as i16);
+        }
+    }
+    if rng.below(2) == 0 {
+        callee.push(ins(0xb7, 0, 0, 0, pick(rng, &[0, 8, 16])));
+    }
+    callee.push(ins(0x57, 0, 0, 0, pick(rng, &[8, 15, 24, -1])));
+    callee.push(ins(0x95, 0, 0, 0, 0));
+    let mut main = vec![
+        ins(0xbf, 6, 1, 0, 0),
+        ins(0x7a, 10, 0, -8, 0),
+        ins(0x7a, 10, 0, -16, 0),
+        ins(0x7a, 10, 0, -24, 0),
+        ins(0xbf, 1, 10, 0, 0),
+        ins(0x07, 1, 0, 0, pick(rng, &[-8, -16, -24, -4])),
+        ins(0x61, 2, 6, 0, 0),
+        ins(0xb7, 3, 0, 0, 0),
+        ins(0xb7, 4, 0, 0, 0),
+        ins(0xb7, 5, 0, 0, 0),
+    ];
+    let after = [
+        ins(0xbf, 9, 10, 0, 0),
+        ins(0x07, 9, 0, 0, -24),
+        ins(0x0f, 9, 0, 0, 0),
+        ins(0x79, 2, 9, 0, 0),
+        ins(0xb7, 0, 0, 0, 1),
+        ins(0x95, 0, 0, 0, 0),
+    ];
+    let uses = rng.below(2) == 0;
+    let tail = if uses { after.len() } else { 2 };
+    main.push(ins(0x85, 0, 1, 0, tail as i32));
+    if uses {
+        main.extend(after);
+    } else {
+        main.push(ins(0xb7, 0, 0, 0, 1));
+        main.push(ins(0x95, 0, 0, 0, 0));
+    }
+    main.extend(callee);
+    main
+}
+
 #[test]
 fn structured_programs_agree_with_the_kernel() {
     let mut oracle = match Oracle::new() {
@@ -451,9 +532,11 @@ fn structured_programs_agree_with_the_kernel() {
     let mut false_accepts = Vec::new();
     let mut strict_skipped = None;
     for n in 0..programs {
-        let (insns, defs) = if n % 3 == 0 {
+        let (insns, defs) = if n % 4 == 0 {
             (stack_program(&mut rng), Vec::new())
-        } else if n % 3 == 1 {
+        } else if n % 4 == 3 {
+            (call_program(&mut rng), Vec::new())
+        } else if n % 4 == 1 {
             let def = MapDef {
                 map_type: MapType::Hash,
                 key_size: 8,
@@ -491,7 +574,11 @@ fn structured_programs_agree_with_the_kernel() {
                 require_runtime_helpers: false,
                 ..VerifyOptions::default()
             };
+            let t0 = std::time::Instant::now();
             let ours = verify_insns(&insns, &defs, &helpers, &opts);
+            if t0.elapsed().as_millis() > 100 {
+                println!("slow: program {n} strict={strict} took {:?}", t0.elapsed());
+            }
             total += 1;
             kernel_accepts += usize::from(kernel.accepted);
             let hex = || -> String {
