@@ -185,3 +185,36 @@ fn speculative_path_ends_after_a_store_over_a_spilled_slot() {
     let stats = verify_insns(&p, &[], &HelperTable::new(), &opts).expect("accepted");
     assert_eq!(stats.insns_processed, 12);
 }
+
+#[test]
+fn add_behind_a_speculation_barrier_needs_no_masking() {
+    // `r9 += r4` (r9 a packet pointer, which cannot be masked) is first reached by the
+    // mispredicted side of `if r4 s<= 4` with r4 unknown: that speculative path faults, so the
+    // kernel puts a barrier before the add (`nospec`) — and then skips sanitation there
+    // (`can_skip_alu_sanitation`) when the real path with r4 = 0 arrives. Found by the
+    // live-kernel differential test; kernel 6.18 accepts.
+    let hex = concat!(
+        "bf160000000000007967c000000000007968c800000000006162000000000000b703000000000000",
+        "b704000000000000b705000000000000bf790000000000006505030008000000c502010008000000",
+        "d504030004000000bf79000000000000bf790000000000000f4900000000000007030000fcffffff",
+        "3505000004000000b7000000010000009500000000000000",
+    );
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|k| u8::from_str_radix(&hex[k..k + 2], 16).expect("hex"))
+        .collect();
+    let p = Insn::slice_from_bytes(&bytes).expect("slots");
+    assert_eq!(run(&p, true), Ok(()));
+    // Without the speculative path first, the same add on a real path is refused.
+    let direct = vec![
+        i(0x79, 7, 1, 192, 0), // r7 = ctx->skb_data
+        i(MOV64_IMM, 4, 0, 0, 0),
+        i(ADD64_REG, 7, 4, 0, 0),
+        i(MOV64_IMM, 0, 0, 0, 1),
+        i(EXIT, 0, 0, 0, 0),
+    ];
+    assert_eq!(
+        run(&direct, true),
+        Err("R7 has pointer with unsupported alu operation, pointer arithmetic with it prohibited for !root".into())
+    );
+}

@@ -236,7 +236,7 @@ impl Env<'_> {
             BPF_ARSH => Some(ScalarOp::Arsh),
             _ => None,
         };
-        if src_is_reg && matches!(opc, BPF_ADD | BPF_SUB) {
+        if matches!(opc, BPF_ADD | BPF_SUB) && !self.can_skip_alu_sanitation(pc, src_is_reg) {
             // sanitize_val_alu: the instruction is a scalar add/sub on this path.
             self.update_alu_sanitation(pc, insn, ALU_NON_POINTER, 0)?;
         }
@@ -340,7 +340,8 @@ impl Env<'_> {
         }
         self.check_sane_offset(pc, &off_reg, ptr.typ)?;
         self.check_sane_offset(pc, &ptr, ptr.typ)?;
-        let sanitize = self.strict() && (opc == BPF_ADD || opc == BPF_SUB) && src_is_reg;
+        let sanitize =
+            (opc == BPF_ADD || opc == BPF_SUB) && !self.can_skip_alu_sanitation(pc, src_is_reg);
         let mut info = None;
         if sanitize && !self.cur.speculative {
             info = Some(self.sanitize_ptr_alu_begin(pc, insn, &ptr, o, swapped)?);
@@ -569,6 +570,12 @@ impl Env<'_> {
 
     /// `update_alu_sanitation_state`: every path through an add/sub with a register operand
     /// must need the same masking (strict mode only).
+    /// `can_skip_alu_sanitation`: root mode, an immediate operand, or an instruction a
+    /// speculative path already put behind a barrier (`nospec`) needs no masking.
+    fn can_skip_alu_sanitation(&self, pc: usize, src_is_reg: bool) -> bool {
+        !self.strict() || !src_is_reg || self.nospec.get(pc).copied().unwrap_or(false)
+    }
+
     fn update_alu_sanitation(
         &mut self,
         pc: usize,

@@ -103,7 +103,7 @@ pub(crate) struct Env<'a> {
     /// Pointer type each load/store instruction was first seen with (`save_aux_ptr_type`).
     pub aux_ptr: Vec<Option<RegType>>,
     /// Instructions a speculative path found unsafe (`nospec`): speculative paths stop there.
-    nospec: Vec<bool>,
+    pub(super) nospec: Vec<bool>,
     /// Per instruction, the registers and stack slots whose values may still matter.
     needed: Vec<crate::precision::Needed>,
     /// Per instruction, the pointer-arithmetic masking recorded by the first path through it
