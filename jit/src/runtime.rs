@@ -1,12 +1,17 @@
 //! What compiled code runs against: the `#[repr(C)]` run state machine code reads and writes
 //! at fixed offsets, the encoding of the two words every entry and trampoline returns, and the
-//! `extern "sysv64"` trampolines through which machine code calls helpers. Nothing unwinds
-//! into machine code: helper errors and panics are stored in the run state and reported as a
-//! status; the run function turns them back into the interpreter's `ExecError` (or resumes
-//! the panic) once machine code has returned.
+//! `extern "sysv64"` trampolines through which machine code calls environment helpers.
+//! Nothing unwinds into machine code: helper errors and panics are stored in the run state and
+//! reported as a status; the run function turns them back into the interpreter's `ExecError`
+//! (or resumes the panic) once machine code has returned.
 //!
-//! Programs without calls ("lean" code) run without any run state: their entry gets a null
-//! state pointer and reports errors in the returned words alone.
+//! Programs without calls, or whose only calls are of pure helpers (which machine code calls
+//! directly, without a trampoline), are "lean" code and run without any run state: their entry
+//! gets a null state pointer and reports errors in the returned words alone.
+//!
+//! A run of full code gets its eBPF stack block from the run function, which also builds the
+//! helpers' memory map (context, caller regions, stack block, map values) before the run, in
+//! a region buffer recycled per thread: no allocation and no lazy set-up per run.
 //!
 //! Tail calls follow the interpreter (and the kernel): the target replaces the running program
 //! in the current frame. The trampoline resolves and (once) compiles the target, and machine
