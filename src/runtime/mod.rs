@@ -128,6 +128,23 @@ pub struct Runtime {
     options: RunOptions,
 }
 
+impl Drop for Runtime {
+    /// Empties every prog array the runtime's programs can reach: a slot holds its program,
+    /// whose map list holds the prog array, so the cycle would otherwise keep both alive
+    /// (the kernel breaks it the same way when the last user reference to a prog array goes).
+    fn drop(&mut self) {
+        let object_maps = self.objects.iter().flat_map(|o| o.object.maps());
+        let program_maps = self.programs.iter().flat_map(|p| p.program.maps.iter());
+        for map in object_maps.chain(program_maps) {
+            if map.def().map_type == sockops_vm::MapType::ProgArray {
+                for index in 0..map.def().max_entries {
+                    let _ = map.prog_array_set(index, None);
+                }
+            }
+        }
+    }
+}
+
 impl Default for Runtime {
     fn default() -> Self {
         Runtime::new()

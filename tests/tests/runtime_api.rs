@@ -454,3 +454,48 @@ fn tail_calls_on(engine: Engine) {
         Some(-1)
     );
 }
+
+/// A prog-array slot holds its program, whose maps hold the prog array: dropping the runtime
+/// breaks that cycle (found by the scenario fuzz target's leak check).
+#[test]
+fn dropping_the_runtime_frees_prog_array_cycles() {
+    let jumps = Arc::new(
+        Map::try_new(
+            "jumps",
+            MapDef {
+                map_type: MapType::ProgArray,
+                key_size: 4,
+                value_size: 4,
+                max_entries: 4,
+                map_flags: 0,
+            },
+        )
+        .unwrap(),
+    );
+    let with_jumps = |text: &str| Program {
+        maps: vec![jumps.clone()],
+        license: "GPL".into(),
+        ..Program::from_insns("p", assemble(text).unwrap())
+    };
+    let target = Arc::new(with_jumps("mov %r0, 1\nexit"));
+    let weak_target = Arc::downgrade(&target);
+    jumps.prog_array_set(0, Some(target)).unwrap();
+    let mut rt = Runtime::new();
+    let id = rt
+        .load_raw_program(
+            with_jumps("lddw %r2, map_fd 0\nmov %r3, 0\ncall 12\nmov %r0, 1\nexit"),
+            Engine::Interpreter,
+        )
+        .unwrap();
+    rt.attach(id, "/", AttachFlags::None).unwrap();
+    assert_eq!(
+        rt.call(SockOp::TimeoutInit, &mut socket())
+            .unwrap()
+            .runs
+            .len(),
+        1
+    );
+    drop(rt);
+    assert!(weak_target.upgrade().is_none(), "the slot's program leaked");
+    assert_eq!(Arc::strong_count(&jumps), 1);
+}
