@@ -22,7 +22,8 @@ pub use decode::{DecodeError, DecodeErrorKind, decode_at, decode_program, decode
 pub use disasm::{disassemble, disassemble_annotated, disassemble_listing};
 pub use encode::{EncodeError, EncodeErrorKind, EncodedInsn, encode, encode_into, encode_program};
 pub use helper::{
-    ArgKind, Helper, HelperEnv, HelperError, HelperFn, HelperSignature, HelperTable, RetKind,
+    ArgKind, Helper, HelperEnv, HelperError, HelperFn, HelperSignature, HelperTable, PureHelper,
+    PureHelperFn, RetKind,
 };
 pub use insn::{INSN_SIZE, Insn, Reg};
 pub use instruction::*;
