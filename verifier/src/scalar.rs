@@ -152,6 +152,22 @@ impl Scalar {
                 self.s32_max = self.s32_max.min(self.smax as i32);
             }
         }
+        // Upper halves two consecutive numbers while the low halves cross zero as s32: the
+        // low halves still form a valid s32 range (e.g. s64 [-1, 1]).
+        if ((self.umin >> 32) as u32).wrapping_add(1) == (self.umax >> 32) as u32
+            && (self.umin as i32) < 0
+            && (self.umax as i32) >= 0
+        {
+            self.s32_min = self.s32_min.max(self.umin as i32);
+            self.s32_max = self.s32_max.min(self.umax as i32);
+        }
+        if ((self.smin >> 32) as u32).wrapping_add(1) == (self.smax >> 32) as u32
+            && (self.smin as i32) < 0
+            && (self.smax as i32) >= 0
+        {
+            self.s32_min = self.s32_min.max(self.smin as i32);
+            self.s32_max = self.s32_max.min(self.smax as i32);
+        }
         if (self.u32_min as i32) <= (self.u32_max as i32) {
             self.s32_min = self.s32_min.max(self.u32_min as i32);
             self.s32_max = self.s32_max.min(self.u32_max as i32);
@@ -159,6 +175,14 @@ impl Scalar {
         if (self.s32_min as u32) <= (self.s32_max as u32) {
             self.u32_min = self.u32_min.max(self.s32_min as u32);
             self.u32_max = self.u32_max.min(self.s32_max as u32);
+        } else if self.u32_max < self.s32_min as u32 {
+            // The u32 range lies entirely in the non-negative s32 half.
+            self.s32_min = self.u32_min as i32;
+            self.u32_max = self.u32_max.min(self.s32_max as u32);
+        } else if (self.s32_max as u32) < self.u32_min {
+            // The u32 range lies entirely in the negative s32 half.
+            self.s32_max = self.u32_max as i32;
+            self.u32_min = self.u32_min.max(self.s32_min as u32);
         }
     }
 

@@ -76,3 +76,28 @@ fn range_and_known_bits_with_one_common_value_make_a_constant() {
     assert_eq!(run(&p, true), Ok(13));
     assert_eq!(run(&p, false), Ok(13));
 }
+
+#[test]
+fn u32_range_on_one_side_of_the_s32_sign_boundary_tightens_both() {
+    // w4 = 0 - w2 with w2 in [0, 2] gives s32 [-2, 0]; past `if r4 s< 8` (64-bit) the u32
+    // range is [8, 0xffffffff], so the value is 0xfffffffe or 0xffffffff — and fp-32 + r4 is
+    // refused as the kernel refuses it (`__reg32_deduce_bounds`, kernel 6.18). Found by the
+    // live-kernel differential test: without the deduction smin stayed 8 and we accepted.
+    let p = vec![
+        Insn::new(0x61, 2, 1, 0, 0),   // r2 = ctx->op
+        Insn::new(0x57, 2, 0, 0, 3),   // r2 &= 3
+        Insn::new(0x25, 2, 0, 7, 2),   // if r2 > 2 goto exit
+        Insn::new(0xb7, 4, 0, 0, 0),   // r4 = 0
+        Insn::new(0x1c, 4, 2, 0, 0),   // w4 -= w2
+        Insn::new(0xc5, 4, 0, 3, 8),   // if r4 s< 8 goto +3
+        Insn::new(0xbf, 9, 10, 0, 0),  // r9 = r10
+        Insn::new(0x07, 9, 0, 0, -32), // r9 += -32
+        Insn::new(0x0f, 9, 4, 0, 0),   // r9 += r4
+        Insn::new(0xb7, 0, 0, 0, 1),   // r0 = 1
+        Insn::new(0x95, 0, 0, 0, 0),   // exit
+    ];
+    assert_eq!(
+        run(&p, false),
+        Err("value 4294967294 makes fp pointer be out of bounds".into())
+    );
+}
