@@ -195,6 +195,7 @@ fn replay(root: &Path, tag: &str, steps: &[Step], progs: &[(OwnedFd, u32)]) {
 
 #[test]
 fn attach_rules_match_the_kernel() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         println!("skipped: needs root to create cgroups and attach programs");
         return;
