@@ -7,7 +7,8 @@
 //! offsets on several paths, bounded loops walking the stack, map-value pointers moved by
 //! bounded scalars, copies of pointers in scalar registers, 32-bit arithmetic and jumps, sign
 //! extension, spills and fills at every size, atomics, helper calls, bpf-to-bpf calls with
-//! pointers to the caller's stack, packet pointers checked against the packet end — and asks
+//! pointers to the caller's stack, packet pointers checked against the packet end, random
+//! 32/64-bit arithmetic and comparisons whose result becomes a stack offset — and asks
 //! both verifiers in root
 //! and in strict mode: we must never accept what the kernel rejects (`VERIFIER_FUZZ_SEED`,
 //! `VERIFIER_FUZZ_PROGRAMS` select a longer or different run).
@@ -598,6 +599,71 @@ fn packet_program(rng: &mut Rng) -> Vec<Insn> {
     out
 }
 
+/// Bounds programs: random 32- and 64-bit arithmetic on context values and constants,
+/// random signed/unsigned comparisons on 32 or 64 bits, then the result used as a stack
+/// offset (`fp - 32 + r`, which the kernel judges by the register's bounds) and read.
+fn bounds_program(rng: &mut Rng) -> Vec<Insn> {
+    let mut pro = vec![
+        ins(0xbf, 6, 1, 0, 0),
+        ins(0x61, 2, 6, 0, 0),
+        ins(0x61, 3, 6, 4, 0),
+        ins(0x79, 4, 6, 168, 0),
+        ins(0xb7, 5, 0, 0, 0),
+    ];
+    for k in 1..=4 {
+        pro.push(ins(0x7a, 10, 0, -8 * k, 0));
+    }
+    const ALU: [u8; 24] = [
+        0x07, 0x17, 0x27, 0x47, 0x57, 0x67, 0x77, 0xa7, 0xc7, 0x87, 0xdc, 0xd4, 0x04, 0x14, 0x24,
+        0x44, 0x54, 0x64, 0x74, 0xa4, 0xc4, 0x84, 0xb4, 0xbc,
+    ];
+    const ALU_X: [u8; 12] = [
+        0x0f, 0x1f, 0x2f, 0x4f, 0x5f, 0xaf, 0x0c, 0x1c, 0x2c, 0x4c, 0x5c, 0xac,
+    ];
+    const JMP: [u8; 20] = [
+        0x15, 0x25, 0x35, 0x45, 0x55, 0x65, 0x75, 0xa5, 0xb5, 0xc5, 0xd5, 0x16, 0x26, 0x36, 0x56,
+        0x66, 0x76, 0xa6, 0xb6, 0xc6,
+    ];
+    let mut body = Vec::new();
+    for _ in 0..4 + rng.below(12) {
+        let a = pick(rng, &[2u8, 3, 4, 5]);
+        let b = pick(rng, &[2u8, 3, 4, 5]);
+        let i = |op, d, s, off, imm| Piece::Insn(ins(op, d, s, off, imm));
+        match rng.below(6) {
+            0 | 1 => {
+                let op = pick(rng, &ALU);
+                let imm = match op & 0xf0 {
+                    // shifts in range; byte swaps of 16/32/64 bits
+                    0x60 | 0x70 | 0xc0 => pick(rng, &[1, 3, 8, 31]),
+                    0xd0 => pick(rng, &[16, 32, 64]),
+                    _ => pick(rng, &[0, 1, 7, 8, 255, -1, -8, 0x7fff_ffff, i32::MIN]),
+                };
+                // movsx (0xbf/0xbc with off 8/16/32) uses the off field
+                if op == 0xbc {
+                    body.push(i(op, a, b, pick(rng, &[0, 8, 16]), 0));
+                } else {
+                    body.push(i(op, a, 0, 0, imm));
+                }
+            }
+            2 => body.push(i(pick(rng, &ALU_X), a, b, 0, 0)),
+            3 | 4 => body.push(Piece::Skip {
+                op: pick(rng, &JMP),
+                reg: a,
+                imm: pick(rng, &[0, 1, 7, 8, 16, 24, 31, 32, -1, -8, 0x7fff_ffff]),
+                skip: 1 + rng.below(4) as i16,
+            }),
+            _ => {
+                // fp - 32 + r, then read 1 byte there
+                body.push(i(0xbf, 9, 10, 0, 0));
+                body.push(i(0x07, 9, 0, 0, -32));
+                body.push(i(0x0f, 9, a, 0, 0));
+                body.push(i(0x71, 0, 9, 0, 0));
+            }
+        }
+    }
+    lay_out(pro, body)
+}
+
 #[test]
 fn structured_programs_agree_with_the_kernel() {
     let mut oracle = match Oracle::new() {
@@ -621,17 +687,19 @@ fn structured_programs_agree_with_the_kernel() {
     let mut false_accepts = Vec::new();
     let mut strict_skipped = None;
     // Per generator: programs judged, kernel accepts.
-    const KINDS: [&str; 5] = ["stack", "mixed", "map", "call", "packet"];
-    let mut per_kind = [(0usize, 0usize); 5];
+    const KINDS: [&str; 6] = ["stack", "mixed", "map", "call", "packet", "bounds"];
+    let mut per_kind = [(0usize, 0usize); 6];
     for n in 0..programs {
-        let kind = (n % 5) as usize;
-        let (insns, defs) = if n % 5 == 0 {
+        let kind = (n % 6) as usize;
+        let (insns, defs) = if kind == 0 {
             (stack_program(&mut rng), Vec::new())
-        } else if n % 5 == 4 {
+        } else if kind == 5 {
+            (bounds_program(&mut rng), Vec::new())
+        } else if kind == 4 {
             (packet_program(&mut rng), Vec::new())
-        } else if n % 5 == 3 {
+        } else if kind == 3 {
             (call_program(&mut rng), Vec::new())
-        } else if n % 5 == 1 {
+        } else if kind == 1 {
             let def = MapDef {
                 map_type: MapType::Hash,
                 key_size: 8,

@@ -173,18 +173,18 @@ pub(crate) fn disasm(insns: &[Insn], pc: usize, helper_name: impl Fn(i32) -> Str
     format!("({code:02x}) {text}")
 }
 
-/// `verbose_snum`: small numbers in decimal, others in hex.
+/// `verbose_snum`: numbers in the s16 range in decimal, others in hex.
 fn snum(v: i64) -> String {
-    if (-512..=512).contains(&v) {
+    if (i64::from(i16::MIN)..=i64::from(i16::MAX)).contains(&v) {
         v.to_string()
     } else {
         format!("{:#x}", v as u64)
     }
 }
 
-/// `verbose_unum`.
+/// `verbose_unum`: numbers up to `U16_MAX` in decimal, others in hex.
 fn unum(v: u64) -> String {
-    if v <= 512 {
+    if v <= u64::from(u16::MAX) {
         v.to_string()
     } else {
         format!("{v:#x}")
@@ -196,7 +196,7 @@ fn unum(v: u64) -> String {
 fn scalar_ranges(r: &RegState, out: &mut Vec<String>) {
     let v = &r.var;
     let s32 = |x: i32| {
-        if (-512..=512).contains(&i64::from(x)) {
+        if (i64::from(i16::MIN)..=i64::from(i16::MAX)).contains(&i64::from(x)) {
             i64::from(x) as u64
         } else {
             u64::from(x as u32)
@@ -419,6 +419,7 @@ mod tests {
         assert_eq!(reg(&RegState::pointer(RegType::Stack), 0), "fp0");
         assert_eq!(reg(&RegState::konst(0), 0), "0");
         assert_eq!(reg(&RegState::konst(1 << 20), 0), "0x100000");
+        assert_eq!(reg(&RegState::konst(1536), 0), "1536");
         let mut v = Scalar::UNKNOWN;
         v.umax = u32::MAX as u64;
         v.sync();

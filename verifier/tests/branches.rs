@@ -101,3 +101,26 @@ fn u32_range_on_one_side_of_the_s32_sign_boundary_tightens_both() {
         Err("value 4294967294 makes fp pointer be out of bounds".into())
     );
 }
+
+#[test]
+fn to_le_keeps_the_bounds_of_a_value_that_fits() {
+    // r4 in [0, 6]; `le16` on a little-endian machine is a truncation that keeps [0, 6], so
+    // `if r4 < 7` is always taken and the invalid NEG behind it is dead (kernel 6.18 accepts, 6 instructions processed).
+    let p = vec![
+        Insn::new(0x61, 4, 1, 0, 0),    // r4 = ctx->op
+        Insn::new(0x57, 4, 0, 0, 6),    // r4 &= 6
+        Insn::new(0xd4, 4, 0, 0, 16),   // r4 = le16 r4
+        Insn::new(0xa5, 4, 0, 1, 7),    // if r4 < 7 goto +1
+        Insn::new(0x87, 4, 0, 0, 0xff), // r4 = -r4 with a reserved field set
+        Insn::new(0xb7, 0, 0, 0, 1),    // r0 = 1
+        Insn::new(0x95, 0, 0, 0, 0),    // exit
+    ];
+    assert_eq!(run(&p, false), Ok(6));
+    // be16 swaps the bytes: [0, 6] becomes {0, 0x200, 0x400, 0x600} and the NEG is reached.
+    let mut swapped = p.clone();
+    swapped[2] = Insn::new(0xdc, 4, 0, 0, 16);
+    assert_eq!(
+        run(&swapped, false),
+        Err("BPF_NEG uses reserved fields".into())
+    );
+}

@@ -40,6 +40,31 @@ fn bswap_tnum(t: Tnum, bits: i32, swap: bool) -> Tnum {
     }
 }
 
+/// `coerce_reg_to_size`: the low `bytes` bytes of `v`, keeping the bounds when the high
+/// bytes of the whole range agree.
+fn coerce_to_size(v: &Scalar, bytes: u32) -> Scalar {
+    let mask = (1u64 << (bytes * 8)) - 1;
+    let mut s = *v;
+    s.var_off = Tnum {
+        value: v.var_off.value & mask,
+        mask: v.var_off.mask & mask,
+    };
+    if v.umin & !mask == v.umax & !mask {
+        s.umin = v.umin & mask;
+        s.umax = v.umax & mask;
+    } else {
+        s.umin = 0;
+        s.umax = mask;
+    }
+    s.smin = s.umin as i64;
+    s.smax = s.umax as i64;
+    if bytes < 4 {
+        s.unbound32();
+    }
+    s.sync();
+    s
+}
+
 impl Env<'_> {
     /// True if `r` holds a pointer that counts as such for leak rules (`is_pointer_value`).
     pub fn is_pointer_value(&self, r: u8) -> bool {
@@ -76,9 +101,16 @@ impl Env<'_> {
                 Scalar::UNKNOWN
             } else if opc == BPF_NEG {
                 alu(ScalarOp::Sub, &Scalar::konst(0), &r.var, !alu64)
+            } else if !(alu64 || is_x) {
+                // to_le on a little-endian machine: a truncation (coerce_reg_to_size), which
+                // keeps the bounds of a value that fits.
+                if insn.imm == 64 {
+                    r.var
+                } else {
+                    coerce_to_size(&r.var, insn.imm as u32 / 8)
+                }
             } else {
-                let swap = alu64 || is_x;
-                let t = bswap_tnum(r.var.var_off, insn.imm, swap);
+                let t = bswap_tnum(r.var.var_off, insn.imm, true);
                 let mut s = Scalar::UNKNOWN;
                 s.var_off = t;
                 s.sync();
