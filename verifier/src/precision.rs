@@ -59,12 +59,11 @@ fn effect(insn: &Insn) -> Effect {
                 }
             } else {
                 // The operand of pointer arithmetic always matters; we cannot tell pointers
-                // from scalars statically, so the source always counts as used, and for
-                // add/sub so does the destination (`scalar += pointer` checks the scalar's
-                // bounds even when the result is never used).
-                let ptr_arith = x && matches!(o, BPF_ADD | BPF_SUB);
+                // from scalars statically, so the source always counts as used. (The
+                // destination of `scalar op= pointer` is added by `needed_with` once a path
+                // has shown the source to be a pointer.)
                 Effect {
-                    uses: if x { bit(s) } else { 0 } | if ptr_arith { bit(d) } else { 0 },
+                    uses: if x { bit(s) } else { 0 },
                     defs: bit(d),
                     flow: Some((d, bit(d) | if x { bit(s) } else { 0 })),
                 }
@@ -249,6 +248,14 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
 /// For every slot, what may still matter when execution reaches it. Registers and stack
 /// slots outside the sets can be compared by type alone when pruning.
 pub fn needed(insns: &[Insn]) -> Vec<Needed> {
+    needed_with(insns, &[])
+}
+
+/// `needed`, where the destination of every instruction flagged in `dst_used` also counts
+/// as read: the verifier flags an ALU instruction once a path ran it as `scalar op= pointer`,
+/// whose checks look at the scalar's bounds even when the result is never used (the kernel
+/// marks that scalar precise, `mark_chain_precision`).
+pub fn needed_with(insns: &[Insn], dst_used: &[bool]) -> Vec<Needed> {
     let n = insns.len();
     let mut need_in: Vec<Needed> = vec![Needed::default(); n];
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -267,7 +274,10 @@ pub fn needed(insns: &[Insn]) -> Vec<Needed> {
                 regs: acc.regs | need_in[s].regs,
                 slots: acc.slots | need_in[s].slots,
             });
-        let inn = transfer(&insns[pc], out);
+        let mut inn = transfer(&insns[pc], out);
+        if dst_used.get(pc).copied().unwrap_or(false) {
+            inn.regs |= bit(insns[pc].dst);
+        }
         if inn != need_in[pc] {
             need_in[pc] = inn;
             for &p in &preds[pc] {

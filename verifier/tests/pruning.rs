@@ -1,7 +1,9 @@
 //! Pruning must not hide a failing instruction: a scalar whose value no later instruction
 //! reads can still matter to the instruction itself — `scalar += pointer` checks the scalar's
 //! bounds even when the sum is overwritten right after. Found by the live-kernel
-//! differential test (tests/tests/verifier_fuzz.rs); the kernel rejects this program.
+//! differential test (tests/tests/verifier_fuzz.rs); the kernel rejects this program. The
+//! scalar matters only once a path shows its partner to be a pointer: sums that never meet a
+//! pointer stay imprecise and prune.
 
 use sockops_verifier::{VerifyOptions, verify_insns};
 use sockops_vm::{HelperTable, Insn};
@@ -38,4 +40,30 @@ fn dead_result_of_scalar_plus_pointer_still_checks_the_scalar() {
         "math between fp pointer and register with unbounded min value is not allowed"
     );
     assert_eq!(e.pc, 18);
+}
+
+#[test]
+fn sums_no_path_adds_to_a_pointer_stay_imprecise() {
+    // 64 if/else diamonds each adding 1 or 2 to r8 with a register add: r8 never meets a
+    // pointer, so its value does not matter and the joins prune (linear, not 2^64 paths).
+    let mut p = vec![
+        Insn::new(0xbf, 6, 1, 0, 0), // r6 = r1
+        Insn::new(0xb7, 8, 0, 0, 0), // r8 = 0
+    ];
+    for k in 0..64 {
+        p.push(Insn::new(0x61, 2, 6, 0, 0)); // r2 = ctx->op
+        p.push(Insn::new(0x25, 2, 0, 2, k)); // if r2 > k goto +2
+        p.push(Insn::new(0xb7, 3, 0, 0, 2)); // r3 = 2
+        p.push(Insn::new(0x05, 0, 0, 1, 0)); // goto +1
+        p.push(Insn::new(0xb7, 3, 0, 0, 1)); // r3 = 1
+        p.push(Insn::new(0x0f, 8, 3, 0, 0)); // r8 += r3
+    }
+    p.push(Insn::new(0xb7, 0, 0, 0, 1));
+    p.push(Insn::new(0x95, 0, 0, 0, 0));
+    let opts = VerifyOptions {
+        require_runtime_helpers: false,
+        ..VerifyOptions::default()
+    };
+    let s = verify_insns(&p, &[], &HelperTable::new(), &opts).expect("accepted");
+    assert!(s.insns_processed < 2000, "{} insns", s.insns_processed);
 }

@@ -236,6 +236,14 @@ impl Env<'_> {
         } else {
             (RegState::konst(insn.imm as i64 as u64), false)
         };
+        if src_reg.is_pointer() && dst_reg.typ == RegType::Scalar {
+            // `scalar op= pointer` checks the scalar's bounds: from now on its value matters
+            // when pruning before this instruction.
+            if let Some(f) = self.ptr_dst_used.get_mut(pc).filter(|f| !**f) {
+                *f = true;
+                self.needed = crate::precision::needed_with(self.insns, &self.ptr_dst_used);
+            }
+        }
         if src_reg.is_pointer() {
             if dst_reg.is_pointer() {
                 if opc == BPF_SUB && !self.strict() {

@@ -105,7 +105,7 @@ pub(crate) struct Env<'a> {
     /// Instructions a speculative path found unsafe (`nospec`): speculative paths stop there.
     pub(super) nospec: Vec<bool>,
     /// Per instruction, the registers and stack slots whose values may still matter.
-    needed: Vec<crate::precision::Needed>,
+    pub(super) needed: Vec<crate::precision::Needed>,
     /// Per instruction, the pointer-arithmetic masking recorded by the first path through it
     /// (`alu_state`, `alu_limit` of `bpf_insn_aux_data`; strict mode only).
     pub alu_aux: Vec<(u8, u32)>,
@@ -115,6 +115,9 @@ pub(crate) struct Env<'a> {
     /// Stores followed by a speculation barrier (`nospec_result`): a speculative path ends
     /// after one.
     pub nospec_result: Vec<bool>,
+    /// ALU instructions a path ran as `scalar op= pointer`: their destination counts as read
+    /// by the precision pass (see `precision::needed_with`).
+    pub(super) ptr_dst_used: Vec<bool>,
     /// Most stored states looked at in one visit of an instruction (the kernel's
     /// `max_states_per_insn`).
     max_states_per_insn: usize,
@@ -170,6 +173,7 @@ impl<'a> Env<'a> {
             explore_alu_limits: false,
             nospec_result: vec![false; insns.len()],
             max_states_per_insn: 0,
+            ptr_dst_used: vec![false; insns.len()],
         }
     }
 
