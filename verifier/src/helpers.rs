@@ -33,6 +33,11 @@ pub enum Arg {
     SockCommon,
     /// ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_WRITE of 8 bytes (`long *res`).
     LongOut,
+    /// ARG_CONST_ALLOC_SIZE_OR_ZERO: a known constant, the size of the memory returned.
+    AllocSizeOrZero,
+    /// ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: an unmodified ring buffer reservation, whose
+    /// reference the call releases.
+    RingbufMemRelease,
     /// An argument type this verifier does not model, with the kernel's list of accepted
     /// register types: a register of another type is rejected with the kernel's message, one
     /// of an accepted type makes the call "not supported by this runtime".
@@ -54,6 +59,9 @@ pub enum Ret {
     CpuId,
     /// RET_PTR_TO_BTF_ID_TRUSTED to `struct task_struct` (get_current_task_btf).
     BtfTask,
+    /// RET_PTR_TO_RINGBUF_MEM_OR_NULL: memory of the size given by the
+    /// [`Arg::AllocSizeOrZero`] argument, an acquired reference (ringbuf_reserve).
+    RingbufMemOrNull,
 }
 
 /// A kernel helper prototype.
@@ -112,12 +120,14 @@ pub fn proto(id: u32) -> Option<Proto> {
         176 => p(&[UninitMem, ConstSizeOrZero, Anything], i),
         149 => p(&[MemReadWrite, ConstSize, MemRead, ConstSize, Anything], i),
         165 | 177 => p(&[MemReadWrite, ConstSize, Unmodelled("map_value")], i),
-        81 | 107 | 108 | 131 | 156 | 157 | 164 | 198 | 209 | 210 | 211 => {
-            p(&[Unmodelled("map_ptr")], i)
-        }
+        131 => p(
+            &[ConstMapPtr, AllocSizeOrZero, Anything],
+            Ret::RingbufMemOrNull,
+        ),
+        132 | 133 => p(&[RingbufMemRelease, Anything], Ret::Void),
+        81 | 107 | 108 | 156 | 157 | 164 | 198 | 209 | 210 | 211 => p(&[Unmodelled("map_ptr")], i),
         93 | 94 | 194 => p(&[Unmodelled("map_value, ptr_")], i),
         169..=172 => p(&[Unmodelled("map_value")], i),
-        132 | 133 => p(&[Unmodelled("ringbuf_mem")], i),
         136..=140 | 178 => p(
             &[Unmodelled(
                 "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",

@@ -115,6 +115,9 @@ pub struct RegState {
     pub map: u32,
     /// Frame number of a stack pointer.
     pub frameno: u8,
+    /// The acquired reference this pointer holds (`ref_obj_id`; ring buffer reservations),
+    /// 0 for none. Releasing the reference invalidates every register that holds it.
+    pub ref_obj_id: u32,
 }
 
 impl RegState {
@@ -127,6 +130,7 @@ impl RegState {
         range: 0,
         map: 0,
         frameno: 0,
+        ref_obj_id: 0,
     };
 
     /// An unknown scalar.
@@ -204,6 +208,9 @@ impl fmt::Display for RegState {
                 let mut parts = Vec::new();
                 if self.id != 0 {
                     parts.push(format!("id={}", self.id));
+                }
+                if self.ref_obj_id != 0 {
+                    parts.push(format!("ref_obj_id={}", self.ref_obj_id));
                 }
                 if self.off != 0 {
                     parts.push(format!("off={}", self.off));

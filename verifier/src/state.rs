@@ -26,6 +26,9 @@ pub struct State {
     /// A path the CPU may only take speculatively (strict mode explores the side of a
     /// decided branch that is never taken, as the kernel does for Spectre v1).
     pub speculative: bool,
+    /// Acquired references not yet released (`refs` of `bpf_verifier_state`): the
+    /// reference id and the instruction that acquired it, in acquisition order.
+    pub refs: Vec<(u32, usize)>,
 }
 
 impl State {
@@ -43,6 +46,17 @@ impl State {
     /// Index of the current frame.
     pub fn curframe(&self) -> usize {
         self.frames.len() - 1
+    }
+
+    /// Drops the acquired reference `id` (`release_reference_nomark`); false if it is not held.
+    pub fn release_ref(&mut self, id: u32) -> bool {
+        match self.refs.iter().position(|r| r.0 == id) {
+            Some(k) => {
+                self.refs.remove(k);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -99,7 +113,8 @@ pub fn regsafe(
             && old.range == cur.range
             && old.map == cur.map
             && old.frameno == cur.frameno
-            && ids.check(old.id, cur.id);
+            && ids.check(old.id, cur.id)
+            && ids.check(old.ref_obj_id, cur.ref_obj_id);
     }
     if old.typ == RegType::NotInit {
         return true;
@@ -125,6 +140,7 @@ pub fn regsafe(
                 && old.map == cur.map
                 && range_within(old, cur)
                 && ids.check(old.id, cur.id)
+                && ids.check(old.ref_obj_id, cur.ref_obj_id)
         }
     }
 }
@@ -224,6 +240,16 @@ pub fn states_equal(
         return false;
     }
     let mut ids = IdMap::default();
+    // refsafe: the same references, held in the same order.
+    if old.refs.len() != cur.refs.len()
+        || old
+            .refs
+            .iter()
+            .zip(cur.refs.iter())
+            .any(|(o, c)| !ids.check(o.0, c.0))
+    {
+        return false;
+    }
     let last = old.frames.len() - 1;
     for (k, (of, cf)) in old.frames.iter().zip(cur.frames.iter()).enumerate() {
         if of.callsite != cf.callsite {

@@ -255,6 +255,9 @@ pub(crate) fn reg(r: &RegState, frameno: u8) -> String {
     if r.id != 0 {
         parts.push(format!("id={}", r.id));
     }
+    if r.ref_obj_id != 0 {
+        parts.push(format!("ref_obj_id={}", r.ref_obj_id));
+    }
     if r.typ != RegType::Scalar && r.off != 0 {
         parts.push(format!("off={}", r.off));
     }

@@ -24,6 +24,12 @@ struct Meta {
     raw: Option<(u8, i64)>,
     raw_mode: bool,
     const_key: Option<u64>,
+    /// The constant of an ARG_CONST_ALLOC_SIZE_OR_ZERO argument.
+    mem_size: u32,
+    /// The reference held by an argument (`meta->ref_obj_id`).
+    ref_obj_id: u32,
+    /// The argument register whose reference the call releases (0: none).
+    release_regno: u8,
 }
 
 /// The kernel's name of helper `id` (`bpf_map_lookup_elem`), `unknown` if there is none.
@@ -92,6 +98,15 @@ impl Env<'_> {
             RegType::MapValue => {
                 self.check_map_access(pc, regno, &reg, reg.off as i64, size, zero_ok)
             }
+            RegType::Mem => self.check_region(
+                pc,
+                regno,
+                &reg,
+                reg.off as i64,
+                size,
+                reg.map as i64,
+                zero_ok,
+            ),
             RegType::Stack => {
                 if size == 0 && !zero_ok {
                     return Err(Reject::new(pc, "invalid zero-sized read"));
@@ -248,7 +263,10 @@ impl Env<'_> {
                         RegType::Sock | RegType::SockCommon | RegType::TcpSock
                     )
                 }
-                Arg::ConstSize | Arg::ConstSizeOrZero => reg.typ == RegType::Scalar,
+                Arg::ConstSize | Arg::ConstSizeOrZero | Arg::AllocSizeOrZero => {
+                    reg.typ == RegType::Scalar
+                }
+                Arg::RingbufMemRelease => reg.typ == RegType::Mem,
                 _ if mem_arg => matches!(
                     reg.typ,
                     RegType::Stack | RegType::Pkt | RegType::MapValue | RegType::Mem
@@ -260,10 +278,32 @@ impl Env<'_> {
                     Arg::Ctx | Arg::CtxOrNull => "ctx",
                     Arg::ConstMapPtr => "map_ptr",
                     Arg::SockCommon => SOCK_TYPES,
-                    Arg::ConstSize | Arg::ConstSizeOrZero => "scalar",
+                    Arg::ConstSize | Arg::ConstSizeOrZero | Arg::AllocSizeOrZero => "scalar",
+                    Arg::RingbufMemRelease => "ringbuf_mem",
                     _ => MEM_TYPES,
                 };
                 return Err(self.arg_type_error(pc, regno, &reg, expected));
+            }
+            // check_func_arg_reg_off: a pointer to release must be unmodified.
+            if arg == Arg::RingbufMemRelease {
+                if reg.off != 0 {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "R{regno} must have zero offset when passed to release func or trusted arg to kfunc"
+                        ),
+                    ));
+                }
+                if !reg.var.is_const() || reg.var.value() != 0 {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "variable {} access var_off={} disallowed",
+                            reg.typ.name(),
+                            reg.var.var_off
+                        ),
+                    ));
+                }
             }
             // check_func_arg_reg_off: only memory-like pointers may carry an offset.
             if !matches!(
@@ -302,8 +342,29 @@ impl Env<'_> {
                 }
             }
         }
+        if reg.ref_obj_id != 0 {
+            meta.ref_obj_id = reg.ref_obj_id;
+        }
+        if arg == Arg::RingbufMemRelease {
+            if reg.ref_obj_id == 0 && !reg.is_const(0) {
+                return Err(Reject::new(
+                    pc,
+                    format!("R{regno} must be referenced when passed to release function"),
+                ));
+            }
+            meta.release_regno = regno;
+        }
         match arg {
             Arg::ConstMapPtr => meta.map = Some(reg.map),
+            Arg::AllocSizeOrZero => {
+                if !reg.var.is_const() {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{regno} is not a known constant'"),
+                    ));
+                }
+                meta.mem_size = reg.var.value() as u32;
+            }
             Arg::MapKey => {
                 let Some(m) = meta.map.and_then(|m| self.maps.get(m as usize).copied()) else {
                     return Err(Reject::new(pc, "invalid map_ptr to access map->key"));
@@ -343,6 +404,39 @@ impl Env<'_> {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// `release_reference`: drops the reference `id` and invalidates every register and
+    /// spilled register holding it (an unknown scalar for root, unreadable in strict mode:
+    /// `mark_reg_invalid`).
+    fn release_reference(&mut self, pc: usize, helper: u32, id: u32) -> Result<(), Reject> {
+        if id == 0 || !self.cur.release_ref(id) {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "func {}#{helper} reference has not been acquired before",
+                    func_name(helper as i32)
+                ),
+            ));
+        }
+        let invalid = if self.strict() {
+            RegState::NOT_INIT
+        } else {
+            RegState::unknown()
+        };
+        for fr in self.cur.frames.iter_mut() {
+            for r in fr.regs.iter_mut() {
+                if r.ref_obj_id == id {
+                    *r = invalid;
+                }
+            }
+            for sl in fr.stack.slots.iter_mut() {
+                if sl.bytes[7] == ByteType::Spill && sl.spilled.ref_obj_id == id {
+                    sl.spilled = invalid;
+                }
+            }
         }
         Ok(())
     }
@@ -465,7 +559,6 @@ impl Env<'_> {
                 let accepted = match *expected {
                     "map_ptr" => reg.typ == RegType::MapPtr,
                     "map_value" | "map_value, ptr_" => reg.typ == RegType::MapValue,
-                    "ringbuf_mem" => reg.typ == RegType::Mem,
                     "fp, dynptr_ptr" => reg.typ == RegType::Stack,
                     e if e == MEM_TYPES => matches!(
                         reg.typ,
@@ -499,6 +592,12 @@ impl Env<'_> {
                 self.check_mem_access(pc, regno, k, 1, true, super::mem::Val::None, false, false)?;
             }
         }
+        if meta.release_regno != 0 {
+            self.release_reference(pc, uid, meta.ref_obj_id)?;
+        }
+        if uid == 12 && !self.cur.refs.is_empty() {
+            return Err(Reject::new(pc, "tail_call would lead to reference leak"));
+        }
         for r in 1..6 {
             self.regs_mut()[r] = RegState::NOT_INIT;
         }
@@ -507,6 +606,19 @@ impl Env<'_> {
             Ret::Void => RegState::NOT_INIT,
             Ret::CpuId => Self::bounded_scalar(self.opts.nr_cpu_ids.saturating_sub(1) as u64),
             Ret::BtfTask => RegState::pointer(RegType::BtfTask),
+            Ret::RingbufMemOrNull => {
+                // The kernel gives the maybe-null result an id, then acquire_reference
+                // replaces it with the reference's own.
+                self.new_id();
+                let id = self.new_id();
+                self.cur.refs.push((id, pc));
+                RegState {
+                    id,
+                    ref_obj_id: id,
+                    map: meta.mem_size,
+                    ..RegState::pointer(RegType::MemOrNull)
+                }
+            }
             Ret::TcpSockOrNull => RegState {
                 id: self.new_id(),
                 ..RegState::pointer(RegType::TcpSockOrNull)

@@ -447,7 +447,7 @@ fn mark_ptr_or_null(state: &mut State, id: u32, is_null: bool) {
                 *r = RegState::konst(0);
             } else {
                 r.typ = r.typ.not_null();
-                if r.typ == RegType::MapValue {
+                if matches!(r.typ, RegType::MapValue | RegType::Mem) {
                     r.id = 0;
                 }
             }
@@ -631,6 +631,16 @@ impl Env<'_> {
             && (opc == BPF_JEQ || opc == BPF_JNE)
             && dst_reg.typ.maybe_null()
         {
+            // The null branch drops a reference the pointer was acquired with: nothing
+            // could have released it before the check.
+            if dst_reg.ref_obj_id != 0 && dst_reg.ref_obj_id == dst_reg.id {
+                let null_state = if opc == BPF_JNE {
+                    &mut self.cur
+                } else {
+                    &mut other
+                };
+                null_state.release_ref(dst_reg.id);
+            }
             mark_ptr_or_null(&mut self.cur, dst_reg.id, opc == BPF_JNE);
             mark_ptr_or_null(&mut other, dst_reg.id, opc == BPF_JEQ);
         } else if !self.try_match_pkt_pointers(insn, &dst_reg, &src_reg, &mut other)
@@ -712,6 +722,13 @@ impl Env<'_> {
             let callee = self.cur.frames.pop().map(|f| f.callsite).unwrap_or(0);
             self.regs_mut()[0] = r0;
             return Ok(Step::Goto(callee + 1));
+        }
+        // check_resource_leak: every reference must be released before the program ends.
+        if !self.cur.refs.is_empty() {
+            return Err(Reject::new(
+                pc,
+                "BPF_EXIT instruction in main prog would lead to reference leak",
+            ));
         }
         self.check_src(pc, 0)?;
         if self.is_pointer_value(0) {

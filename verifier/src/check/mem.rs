@@ -345,7 +345,7 @@ impl Env<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn check_region(
+    pub(super) fn check_region(
         &self,
         pc: usize,
         regno: u8,

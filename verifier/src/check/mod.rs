@@ -142,6 +142,7 @@ impl<'a> Env<'a> {
                 subprog: 0,
             }],
             speculative: false,
+            refs: Vec::new(),
         };
         Env {
             insns,

@@ -17,6 +17,7 @@ mod gen_mem;
 mod gen_ptr;
 mod gen_random;
 mod gen_real;
+mod gen_ringbuf;
 mod rng;
 
 use std::collections::BTreeMap;
@@ -115,6 +116,7 @@ fn main() {
     gen_ptr::generate(&mut rng, &mut out);
     gen_real::generate(&mut rng, &mut out);
     gen_random::generate(&mut rng, &mut out);
+    gen_ringbuf::generate(&mut rng, &mut out);
 
     let mut files: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
