@@ -595,7 +595,7 @@ impl Env<'_> {
         if meta.release_regno != 0 {
             self.release_reference(pc, uid, meta.ref_obj_id)?;
         }
-        if uid == 12 && !self.cur.refs.is_empty() {
+        if uid == 12 && self.log_reference_leaks() {
             return Err(Reject::new(pc, "tail_call would lead to reference leak"));
         }
         for r in 1..6 {

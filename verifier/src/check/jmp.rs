@@ -724,7 +724,7 @@ impl Env<'_> {
             return Ok(Step::Goto(callee + 1));
         }
         // check_resource_leak: every reference must be released before the program ends.
-        if !self.cur.refs.is_empty() {
+        if self.log_reference_leaks() {
             return Err(Reject::new(
                 pc,
                 "BPF_EXIT instruction in main prog would lead to reference leak",

@@ -8,6 +8,8 @@ mod call;
 mod fxhash;
 mod jmp;
 mod mem;
+#[cfg(test)]
+mod ringbuf_tests;
 
 use std::collections::HashMap;
 
@@ -490,10 +492,32 @@ impl<'a> Env<'a> {
         } else {
             String::new()
         };
-        format!(
+        let mut text = format!(
             "{prefix}{}",
             crate::vlog::frame(self.cur.cur(), n as u8, only)
-        )
+        );
+        // print_verifier_state: the references held, after the registers and the stack.
+        for (k, (id, _)) in self.cur.refs.iter().enumerate() {
+            text.push_str(&format!("{}{id}", if k == 0 { " refs=" } else { "," }));
+        }
+        text
+    }
+
+    /// `check_reference_leak`: logs `Unreleased reference id=N alloc_insn=M` for every
+    /// reference still held; true if there is one.
+    pub(super) fn log_reference_leaks(&mut self) -> bool {
+        if self.opts.log_level > 0 {
+            let lines: Vec<String> = self
+                .cur
+                .refs
+                .iter()
+                .map(|(id, insn)| format!("Unreleased reference id={id} alloc_insn={insn}"))
+                .collect();
+            for l in lines {
+                self.log_line(l);
+            }
+        }
+        !self.cur.refs.is_empty()
     }
 
     /// Logs `pc: (op) text` before the instruction runs; returns the frame before it.
