@@ -444,4 +444,211 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
         .i(jmp_imm(BPF_JLT, R8, 4, -13))
         .ret(1);
     out.push_maps(p.done(), one());
+    more(out);
+}
+
+/// Subprograms, other null checks, large sizes, the reservation as other helpers' memory,
+/// atomics, and pointer operations on the reservation.
+fn more(out: &mut Out) {
+    let one = || vec![rb()];
+    // A subprogram returns the maybe-null reservation; the caller checks and submits it.
+    let mut p = P::new();
+    p.i(call_local(7))
+        .i(mov64_reg(R6, R0))
+        .i(jmp_imm(BPF_JEQ, R6, 0, 3));
+    release(&mut p, SUBMIT, R6);
+    p.ret(1);
+    reserve(&mut p, 0, 8);
+    p.i(exit());
+    out.push_maps(p.done(), one());
+    // A subprogram reserves and returns without releasing: the main exit leaks.
+    let mut p = P::new();
+    p.i(call_local(2)).ret(1);
+    reserve(&mut p, 0, 8);
+    p.i(mov64_imm(R0, 0)).i(exit());
+    out.push_maps(p.done(), one());
+    // A subprogram releases the caller's reservation; the caller's copy is invalid after.
+    for use_after in [false, true] {
+        let mut p = P::new();
+        reserve(&mut p, 0, 8);
+        p.i(mov64_reg(R6, R0))
+            .i(jmp_imm(BPF_JEQ, R6, 0, if use_after { 3 } else { 2 }))
+            .i(mov64_reg(R1, R6))
+            .i(call_local(if use_after { 3 } else { 2 }));
+        if use_after {
+            p.i(st(8, R6, 0, 1));
+        }
+        p.ret(1);
+        p.i(mov64_imm(R2, 0))
+            .i(call(SUBMIT))
+            .i(mov64_imm(R0, 0))
+            .i(exit());
+        out.push_maps(p.done(), one());
+    }
+    // Null checks: against a register holding zero, in 32 bits, through a copy.
+    for kind in 0..3 {
+        let mut p = P::new();
+        reserve(&mut p, 0, 8);
+        match kind {
+            0 => {
+                p.i(mov64_imm(R1, 0)).i(jmp_reg(BPF_JEQ, R0, R1, 4));
+            }
+            1 => {
+                p.i(jmp32_imm(BPF_JEQ, R0, 0, 4));
+            }
+            _ => {
+                p.i(mov64_reg(R7, R0)).i(jmp_imm(BPF_JEQ, R7, 0, 4));
+            }
+        }
+        p.i(st(8, R0, 0, 1));
+        release(&mut p, SUBMIT, R0);
+        p.ret(1);
+        out.push_maps(p.done(), one());
+    }
+    // Arithmetic on the maybe-null pointer; 32-bit arithmetic on the reservation.
+    let mut p = P::new();
+    reserve(&mut p, 0, 16);
+    p.i(alu64_imm(BPF_ADD, R0, 8)).i(jmp_imm(BPF_JEQ, R0, 0, 3));
+    release(&mut p, SUBMIT, R0);
+    p.ret(1);
+    out.push_maps(p.done(), one());
+    out.push_maps(guarded(16, &[alu32_imm(BPF_ADD, R6, 8)], SUBMIT), one());
+    out.push_maps(
+        guarded(
+            16,
+            &[
+                mov64_reg(R7, R6),
+                alu64_imm(BPF_SUB, R7, 4),
+                st(4, R7, 4, 1),
+            ],
+            SUBMIT,
+        ),
+        one(),
+    );
+    // Large and odd sizes.
+    for (size, off) in [
+        (4096i32, 4088i16),
+        (4096, 4089),
+        (0x7fffffff, 32760),
+        (1 << 20, 32760),
+        (-8, 0),
+        (3, 0),
+    ] {
+        out.push_maps(guarded(size, &[st(8, R6, off, 1)], SUBMIT), one());
+    }
+    // Loads wider than the reservation, negative offsets.
+    out.push_maps(guarded(4, &[ldx(8, R2, R6, 0)], DISCARD), one());
+    out.push_maps(guarded(8, &[ldx(1, R2, R6, -1)], DISCARD), one());
+    // The reservation as another helper's memory: bpf_getsockopt's buffer (written),
+    // bpf_ringbuf_output's data with a bounded variable size, bpf_get_current_comm.
+    for (n, size) in [(4i32, 8i32), (8, 8), (12, 8)] {
+        let mut p = P::new();
+        p.i(mov64_reg(R9, R1));
+        reserve(&mut p, 0, size);
+        p.i(mov64_reg(R6, R0))
+            .i(jmp_imm(BPF_JEQ, R6, 0, 9))
+            .i(mov64_reg(R1, R9))
+            .i(mov64_imm(R2, 6))
+            .i(mov64_imm(R3, 13))
+            .i(mov64_reg(R4, R6))
+            .i(mov64_imm(R5, n))
+            .i(call(57));
+        release(&mut p, SUBMIT, R6);
+        p.ret(1);
+        out.push_maps(p.done(), one());
+    }
+    for mask in [7i32, 15] {
+        let mut p = P::new();
+        p.i(ldx(4, R7, R1, 0)).i(alu64_imm(BPF_AND, R7, mask));
+        reserve(&mut p, 0, 8);
+        p.i(mov64_reg(R6, R0))
+            .i(jmp_imm(BPF_JEQ, R6, 0, 9))
+            .w(ld_map(R1, 0))
+            .i(mov64_reg(R2, R6))
+            .i(mov64_reg(R3, R7))
+            .i(mov64_imm(R4, 0))
+            .i(call(OUTPUT));
+        release(&mut p, SUBMIT, R6);
+        p.ret(1);
+        out.push_maps(p.done(), one());
+    }
+    out.push_maps(
+        guarded(
+            16,
+            &[mov64_reg(R1, R6), mov64_imm(R2, 16), call(16)],
+            SUBMIT,
+        ),
+        one(),
+    );
+    // Atomics on the reservation.
+    out.push_maps(
+        guarded(
+            8,
+            &[mov64_imm(R2, 1), atomic(8, R6, R2, 0, BPF_ADD as i32)],
+            SUBMIT,
+        ),
+        one(),
+    );
+    out.push_maps(
+        guarded(
+            8,
+            &[mov64_imm(R2, 1), atomic(4, R6, R2, 6, BPF_ADD as i32)],
+            SUBMIT,
+        ),
+        one(),
+    );
+    // Flags: a constant, a scalar from the context; reserve's flags from the context.
+    for flags in [1i32, 2] {
+        let mut p = P::new();
+        reserve(&mut p, 0, 8);
+        p.i(jmp_imm(BPF_JEQ, R0, 0, 3))
+            .i(mov64_reg(R1, R0))
+            .i(mov64_imm(R2, flags))
+            .i(call(DISCARD))
+            .ret(1);
+        out.push_maps(p.done(), one());
+    }
+    let mut p = P::new();
+    p.i(ldx(4, R3, R1, 4))
+        .w(ld_map(R1, 0))
+        .i(mov64_imm(R2, 8))
+        .i(call(RESERVE))
+        .i(jmp_imm(BPF_JEQ, R0, 0, 3));
+    release(&mut p, SUBMIT, R0);
+    p.ret(1);
+    out.push_maps(p.done(), one());
+    // Two reservations compared with each other; one submitted through a copy of the other.
+    for k in 0..2 {
+        let mut p = P::new();
+        reserve(&mut p, 0, 8);
+        p.i(mov64_reg(R6, R0));
+        reserve(&mut p, 0, 8);
+        p.i(mov64_reg(R7, R0))
+            .i(jmp_imm(BPF_JEQ, R6, 0, 15))
+            .i(jmp_imm(BPF_JEQ, R7, 0, 9));
+        if k == 0 {
+            p.i(jmp_reg(BPF_JGT, R6, R7, 0));
+        } else {
+            p.i(mov64_reg(R8, R7));
+        }
+        release(&mut p, SUBMIT, R6);
+        release(&mut p, DISCARD, if k == 0 { R7 } else { R8 });
+        p.ret(1);
+        release(&mut p, DISCARD, R6);
+        p.ret(1);
+        // r6 null: r7 may be held.
+        p.i(jmp_imm(BPF_JEQ, R7, 0, 3));
+        release(&mut p, DISCARD, R7);
+        p.ret(1);
+        out.push_maps(p.done(), one());
+    }
+    // The reservation returned as r0 without release, and after a re-reservation.
+    out.push_maps(guarded(8, &[mov64_reg(R0, R6), exit()], SUBMIT), one());
+    let mut p = P::new();
+    reserve(&mut p, 0, 8);
+    p.i(jmp_imm(BPF_JEQ, R0, 0, 3));
+    release(&mut p, DISCARD, R0);
+    reserve(&mut p, 0, 8);
+    p.ret(1);
+    out.push_maps(p.done(), one());
 }
