@@ -10,6 +10,9 @@ pub struct Reject {
     pub msg: String,
     /// The kernel would accept this; this runtime lacks the feature.
     pub unsupported: bool,
+    /// The kernel prints this message without a newline: its log's last line is the message
+    /// followed by the statistics line.
+    pub glued: bool,
 }
 
 impl Reject {
@@ -19,7 +22,14 @@ impl Reject {
             pc,
             msg: msg.into(),
             unsupported: false,
+            glued: false,
         }
+    }
+
+    /// Marks a message the kernel prints without a newline (the statistics follow on its line).
+    pub fn glued(mut self) -> Reject {
+        self.glued = true;
+        self
     }
 
     /// True for errors the kernel does not turn into a speculation barrier (-E2BIG and the

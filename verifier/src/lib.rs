@@ -189,6 +189,16 @@ fn verify_inner(
         Ok(stats) => Ok((stats, cfg.subprog_starts.clone())),
         Err(r) => {
             let log = std::mem::take(&mut env.log);
+            if r.glued {
+                let stats = env.stats_line();
+                let message = format!("{}{stats}", r.msg);
+                return Err(VerifyError {
+                    pc: r.pc,
+                    log: format!("{log}{message}\n"),
+                    message,
+                    unsupported: r.unsupported,
+                });
+            }
             let mut e = fail(r, log);
             if opts.log_level > 0 {
                 e.log.push_str(&env.stats_line());

@@ -342,9 +342,6 @@ impl Env<'_> {
                 }
             }
         }
-        if reg.ref_obj_id != 0 {
-            meta.ref_obj_id = reg.ref_obj_id;
-        }
         if arg == Arg::RingbufMemRelease {
             if reg.ref_obj_id == 0 && !reg.is_const(0) {
                 return Err(Reject::new(
@@ -353,6 +350,21 @@ impl Env<'_> {
                 ));
             }
             meta.release_regno = regno;
+        }
+        if reg.ref_obj_id != 0 {
+            if meta.ref_obj_id != 0 {
+                // The kernel refuses a call with two referenced arguments, in a message
+                // without a newline.
+                return Err(Reject::new(
+                    pc,
+                    format!(
+                        "more than one arg with ref_obj_id R{regno} {} {}",
+                        reg.ref_obj_id, meta.ref_obj_id
+                    ),
+                )
+                .glued());
+            }
+            meta.ref_obj_id = reg.ref_obj_id;
         }
         match arg {
             Arg::ConstMapPtr => meta.map = Some(reg.map),

@@ -164,3 +164,15 @@ fn pruning_keeps_paths_with_different_references_apart() {
         "BPF_EXIT instruction in main prog would lead to reference leak"
     );
 }
+
+#[test]
+fn a_helper_call_takes_at_most_one_referenced_argument() {
+    // bpf_snprintf_btf with the reservation as both buffers: the kernel's message has no
+    // newline, so its last line carries the statistics.
+    let p = "lddw %r1, map_fd 0\nmov %r2, 32\nmov %r3, 0\ncall 131\nmov %r6, %r0\njeq %r6, 0, +9\nmov %r1, %r6\nmov %r2, 16\nmov %r3, %r6\nmov %r4, 16\nmov %r5, 0\ncall 149\nmov %r1, %r6\nmov %r2, 0\ncall 132\nmov %r0, 1\nexit";
+    let m = msg(p, false);
+    assert!(
+        m.starts_with("more than one arg with ref_obj_id R3 2 2processed "),
+        "{m}"
+    );
+}

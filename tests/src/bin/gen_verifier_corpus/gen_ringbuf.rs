@@ -651,4 +651,30 @@ fn more(out: &mut Out) {
     reserve(&mut p, 0, 8);
     p.ret(1);
     out.push_maps(p.done(), one());
+    // Two memory arguments of one helper holding references (bpf_snprintf_btf): the same
+    // reservation twice, and two reservations.
+    for two in [false, true] {
+        let mut p = P::new();
+        reserve(&mut p, 0, 32);
+        p.i(mov64_reg(R6, R0));
+        reserve(&mut p, 0, 32);
+        p.i(mov64_reg(R7, R0))
+            .i(jmp_imm(BPF_JEQ, R6, 0, 20))
+            .i(jmp_imm(BPF_JEQ, R7, 0, 14))
+            .i(mov64_reg(R1, R6))
+            .i(mov64_imm(R2, 16))
+            .i(mov64_reg(R3, if two { R7 } else { R6 }))
+            .i(mov64_imm(R4, 16))
+            .i(mov64_imm(R5, 0))
+            .i(call(149));
+        release(&mut p, SUBMIT, R6);
+        release(&mut p, SUBMIT, R7);
+        p.ret(1);
+        release(&mut p, DISCARD, R6);
+        p.ret(1);
+        p.i(jmp_imm(BPF_JEQ, R7, 0, 3));
+        release(&mut p, DISCARD, R7);
+        p.ret(1);
+        out.push_maps(p.done(), one());
+    }
 }
