@@ -218,8 +218,8 @@ fn the_jit_runs_verified_programs_and_refuses_unjudged_ones() {
         Some(7)
     );
 
-    // bpf_ringbuf_submit's argument type is not modelled by the verifier: the program is
-    // not judged, so it runs only in the checked interpreter.
+    // A ring buffer program is judged (reserve/submit as acquired references) and runs on
+    // the JIT.
     let ring = Arc::new(
         Map::try_new(
             "ring",
@@ -234,24 +234,47 @@ fn the_jit_runs_verified_programs_and_refuses_unjudged_ones() {
         .unwrap(),
     );
     let text = "lddw %r1, map_fd 0\nmov %r2, 8\nmov %r3, 0\ncall 131\njeq %r0, 0, +3\nmov %r1, %r0\nmov %r2, 0\ncall 132\nmov %r0, 1\nexit";
-    let ringbuf_program = || Program {
+    let ring_program = Program {
         maps: vec![ring.clone()],
         ..Program::from_insns("ring", assemble(text).unwrap())
     };
+    let id = rt.load_raw_program(ring_program, Engine::Jit).unwrap();
+    assert_eq!(rt.program_info(id).unwrap().verdict, Verdict::Verified);
+
+    // bpf_sk_storage_delete's map argument is not modelled by the verifier: the program is
+    // not judged, so it runs only in the checked interpreter.
+    let storage = Arc::new(
+        Map::try_new(
+            "storage",
+            MapDef {
+                map_type: MapType::SkStorage,
+                key_size: 4,
+                value_size: 8,
+                max_entries: 0,
+                map_flags: 1,
+            },
+        )
+        .unwrap(),
+    );
+    let text = "lddw %r1, map_fd 0\nmov %r2, 0\ncall 108\nmov %r0, 1\nexit";
+    let unjudged_program = || Program {
+        maps: vec![storage.clone()],
+        ..Program::from_insns("storage", assemble(text).unwrap())
+    };
     let e = rt
-        .load_raw_program(ringbuf_program(), Engine::Jit)
+        .load_raw_program(unjudged_program(), Engine::Jit)
         .unwrap_err();
     assert!(matches!(e, RuntimeError::EngineUnavailable { .. }), "{e}");
     assert!(e.to_string().contains("could not judge"), "{e}");
     let id = rt
-        .load_raw_program(ringbuf_program(), Engine::Interpreter)
+        .load_raw_program(unjudged_program(), Engine::Interpreter)
         .unwrap();
     let info = rt.program_info(id).unwrap();
     assert_eq!(info.verdict, Verdict::NotVerified);
     assert!(
         info.not_verified_reason
             .as_deref()
-            .is_some_and(|r| r.contains("insn 4") && r.contains("bpf_ringbuf_reserve#131")),
+            .is_some_and(|r| r.contains("insn 3") && r.contains("bpf_sk_storage_delete#108")),
         "{info:?}"
     );
 }
