@@ -7,6 +7,8 @@
 //! (`cargo bench -- syn_rto`) selects programs for both; `JIT_RATIOS_ONLY=1` skips the
 //! criterion groups and prints only the table.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/engines.rs"]
 mod engines;
 #[path = "support/programs.rs"]
@@ -162,40 +164,9 @@ fn ratio_table(filter: Option<&str>) {
     }
 }
 
-/// The first free argument (criterion's filter), skipping the values of criterion's options.
-fn filter_argument(args: &[String]) -> Option<&str> {
-    const TAKE_VALUES: [&str; 13] = [
-        "--warm-up-time",
-        "--measurement-time",
-        "--sample-size",
-        "--profile-time",
-        "--save-baseline",
-        "--baseline",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--color",
-        "--output-format",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-    ];
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        if TAKE_VALUES.contains(&arg.as_str())
-            || arg == "--nresamples"
-            || arg == "--plotting-backend"
-        {
-            rest.next();
-        } else if !arg.starts_with('-') {
-            return Some(arg);
-        }
-    }
-    None
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let filter = filter_argument(&args);
+    let filter = cli::filter_argument(&args);
     let mut c = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_millis(300))

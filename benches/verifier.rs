@@ -7,6 +7,9 @@
 //! (`cargo bench --bench verifier -- loop`) selects cases for both; `VERIFIER_TABLE_ONLY=1`
 //! skips the criterion groups and prints only the table.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -255,39 +258,9 @@ fn median_table(cases: &[&Case]) {
     println!("(goal: loop/1000 under 1000 us; the kernel takes about 2600 us)");
 }
 
-/// The first free argument (criterion's filter), skipping the values of criterion's options.
-fn filter_argument(args: &[String]) -> Option<&str> {
-    const TAKE_VALUES: [&str; 15] = [
-        "--warm-up-time",
-        "--measurement-time",
-        "--sample-size",
-        "--profile-time",
-        "--save-baseline",
-        "--baseline",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--color",
-        "--output-format",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--nresamples",
-        "--plotting-backend",
-    ];
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        if TAKE_VALUES.contains(&arg.as_str()) {
-            rest.next();
-        } else if !arg.starts_with('-') {
-            return Some(arg);
-        }
-    }
-    None
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let filter = filter_argument(&args);
+    let filter = cli::filter_argument(&args);
     let all = cases();
     let selected: Vec<&Case> = all
         .iter()
