@@ -241,25 +241,58 @@ fn the_jit_runs_verified_programs_and_refuses_unjudged_ones() {
     let id = rt.load_raw_program(ring_program, Engine::Jit).unwrap();
     assert_eq!(rt.program_info(id).unwrap().verdict, Verdict::Verified);
 
-    // bpf_sk_storage_delete's map argument is not modelled by the verifier: the program is
+    // bpf_sk_storage_get is judged (skops->sk null-checked, the result a map value after
+    // its null check): the program runs on the JIT and decides as the interpreter does,
+    // counting in the socket's storage.
+    let storage_def = MapDef {
+        map_type: MapType::SkStorage,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 0,
+        map_flags: 1,
+    };
+    let text = "ldxdw %r6, [%r1+184]\njeq %r6, 0, +10\nlddw %r1, map_fd 0\nmov %r2, %r6\nmov %r3, 0\nmov %r4, 1\ncall 107\njeq %r0, 0, +3\nldxdw %r1, [%r0+0]\nadd %r1, 1\nstxdw [%r0+0], %r1\nmov %r0, 1\nexit";
+    let mut outcomes = Vec::new();
+    for engine in [Engine::Jit, Engine::Interpreter] {
+        let mut rt = Runtime::new();
+        let storage = Arc::new(Map::try_new("storage", storage_def).unwrap());
+        let program = Program {
+            maps: vec![storage],
+            ..Program::from_insns("storage", assemble(text).unwrap())
+        };
+        let id = rt.load_raw_program(program, engine).unwrap();
+        let info = rt.program_info(id).unwrap();
+        assert_eq!((info.verdict, info.engine), (Verdict::Verified, engine));
+        rt.attach(id, "/", AttachFlags::None).unwrap();
+        let mut sock = socket();
+        let mut returns = Vec::new();
+        for _ in 0..2 {
+            returns.push(rt.call(SockOp::TimeoutInit, &mut sock).unwrap().returns());
+        }
+        outcomes.push((returns, sock.sk_storage.get("storage")));
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(outcomes[0].1, Some(2u64.to_le_bytes().to_vec()));
+
+    // bpf_strncmp's constant-string argument is not modelled by the verifier: the program is
     // not judged, so it runs only in the checked interpreter.
-    let storage = Arc::new(
+    let strings = Arc::new(
         Map::try_new(
-            "storage",
+            "strings",
             MapDef {
-                map_type: MapType::SkStorage,
+                map_type: MapType::Array,
                 key_size: 4,
                 value_size: 8,
-                max_entries: 0,
-                map_flags: 1,
+                max_entries: 1,
+                map_flags: 0,
             },
         )
         .unwrap(),
     );
-    let text = "lddw %r1, map_fd 0\nmov %r2, 0\ncall 108\nmov %r0, 1\nexit";
+    let text = "stw [%r10-4], 0\nlddw %r1, map_fd 0\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, +6\nstdw [%r10-16], 0\nmov %r3, %r0\nmov %r1, %r10\nadd %r1, -16\nmov %r2, 8\ncall 182\nmov %r0, 1\nexit";
     let unjudged_program = || Program {
-        maps: vec![storage.clone()],
-        ..Program::from_insns("storage", assemble(text).unwrap())
+        maps: vec![strings.clone()],
+        ..Program::from_insns("strings", assemble(text).unwrap())
     };
     let e = rt
         .load_raw_program(unjudged_program(), Engine::Jit)
@@ -274,7 +307,7 @@ fn the_jit_runs_verified_programs_and_refuses_unjudged_ones() {
     assert!(
         info.not_verified_reason
             .as_deref()
-            .is_some_and(|r| r.contains("insn 3") && r.contains("bpf_sk_storage_delete#108")),
+            .is_some_and(|r| r.contains("insn 12") && r.contains("bpf_strncmp#182")),
         "{info:?}"
     );
 }

@@ -35,6 +35,11 @@ pub enum Arg {
     LongOut,
     /// ARG_CONST_ALLOC_SIZE_OR_ZERO: a known constant, the size of the memory returned.
     AllocSizeOrZero,
+    /// ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket pointer (`sock_common`, `sock`, `tcp_sock`;
+    /// the kernel's BTF socket pointers cannot occur in sock_ops programs here).
+    BtfSockCommon,
+    /// ARG_PTR_TO_MAP_VALUE | PTR_MAYBE_NULL (read): NULL, or `value_size` readable bytes.
+    MapValueOrNull,
     /// ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: an unmodified ring buffer reservation, whose
     /// reference the call releases.
     RingbufMemRelease,
@@ -125,7 +130,12 @@ pub fn proto(id: u32) -> Option<Proto> {
             Ret::RingbufMemOrNull,
         ),
         132 | 133 => p(&[RingbufMemRelease, Anything], Ret::Void),
-        81 | 107 | 108 | 156 | 157 | 164 | 198 | 209 | 210 | 211 => p(&[Unmodelled("map_ptr")], i),
+        107 => p(
+            &[ConstMapPtr, BtfSockCommon, MapValueOrNull, Anything],
+            Ret::MapValueOrNull,
+        ),
+        108 => p(&[ConstMapPtr, BtfSockCommon], i),
+        81 | 156 | 157 | 164 | 198 | 209 | 210 | 211 => p(&[Unmodelled("map_ptr")], i),
         93 | 94 | 194 => p(&[Unmodelled("map_value, ptr_")], i),
         169..=172 => p(&[Unmodelled("map_value")], i),
         136..=140 | 178 => p(
@@ -180,5 +190,7 @@ pub fn might_sleep(id: u32) -> bool {
 /// The kernel's list of register types accepted for a memory argument.
 pub const MEM_TYPES: &str =
     "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
+/// The kernel's list of register types accepted for ARG_PTR_TO_BTF_ID_SOCK_COMMON.
+pub const BTF_SOCK_TYPES: &str = "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_";
 /// The kernel's list of register types accepted for ARG_PTR_TO_SOCK_COMMON.
 pub const SOCK_TYPES: &str = "sock_common, sock, tcp_sock, xdp_sock";

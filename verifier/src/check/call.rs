@@ -7,7 +7,9 @@ use sockops_vm::{Insn, MapType};
 
 use super::{Env, MAX_CALL_FRAMES, Step};
 use crate::error::Reject;
-use crate::helpers::{Arg, MEM_TYPES, Ret, SOCK_TYPES, might_sleep, needs_perfmon, proto};
+use crate::helpers::{
+    Arg, BTF_SOCK_TYPES, MEM_TYPES, Ret, SOCK_TYPES, might_sleep, needs_perfmon, proto,
+};
 use crate::reg::{RegState, RegType};
 use crate::stack::{ByteType, Stack};
 use crate::state::Frame;
@@ -232,13 +234,16 @@ impl Env<'_> {
             arg,
             Arg::MapKey
                 | Arg::MapValue
+                | Arg::MapValueOrNull
                 | Arg::UninitMapValue
                 | Arg::MemRead
                 | Arg::MemReadWrite
                 | Arg::UninitMem
                 | Arg::LongOut
         );
-        if reg.typ == RegType::BtfTask && (mem_arg || arg == Arg::SockCommon) {
+        if reg.typ == RegType::BtfTask
+            && (mem_arg || matches!(arg, Arg::SockCommon | Arg::BtfSockCommon))
+        {
             // The kernel accepts trusted BTF pointers here and sizes them by BTF.
             return Err(Reject::new(
                 pc,
@@ -252,12 +257,26 @@ impl Env<'_> {
                 "helper access to the packet is not allowed",
             ));
         }
-        let null_ok = matches!(arg, Arg::CtxOrNull);
+        // resolve_map_arg_type: a sockmap/sockhash value argument must be exactly
+        // ARG_PTR_TO_MAP_VALUE, which the kernel turns into a socket argument.
+        let sockmap = meta
+            .map
+            .and_then(|m| self.maps.get(m as usize))
+            .is_some_and(|d| matches!(d.map_type, MapType::Sockmap | MapType::Sockhash));
+        if sockmap && matches!(arg, Arg::MapValueOrNull | Arg::UninitMapValue) {
+            return Err(Reject::new(pc, "invalid arg_type for sockmap/sockhash"));
+        }
+        let arg = if sockmap && arg == Arg::MapValue {
+            Arg::BtfSockCommon
+        } else {
+            arg
+        };
+        let null_ok = matches!(arg, Arg::CtxOrNull | Arg::MapValueOrNull);
         if !(null_ok && reg.is_const(0)) {
             let ok = match arg {
                 Arg::Ctx | Arg::CtxOrNull => reg.typ == RegType::Ctx,
                 Arg::ConstMapPtr => reg.typ == RegType::MapPtr,
-                Arg::SockCommon => {
+                Arg::SockCommon | Arg::BtfSockCommon => {
                     matches!(
                         reg.typ,
                         RegType::Sock | RegType::SockCommon | RegType::TcpSock
@@ -267,6 +286,17 @@ impl Env<'_> {
                     reg.typ == RegType::Scalar
                 }
                 Arg::RingbufMemRelease => reg.typ == RegType::Mem,
+                // check_reg_type drops PTR_MAYBE_NULL from the register's type for a
+                // maybe-null argument: an unchecked map value or reservation passes too.
+                Arg::MapValueOrNull => matches!(
+                    reg.typ,
+                    RegType::Stack
+                        | RegType::Pkt
+                        | RegType::MapValue
+                        | RegType::Mem
+                        | RegType::MapValueOrNull
+                        | RegType::MemOrNull
+                ),
                 _ if mem_arg => matches!(
                     reg.typ,
                     RegType::Stack | RegType::Pkt | RegType::MapValue | RegType::Mem
@@ -278,6 +308,7 @@ impl Env<'_> {
                     Arg::Ctx | Arg::CtxOrNull => "ctx",
                     Arg::ConstMapPtr => "map_ptr",
                     Arg::SockCommon => SOCK_TYPES,
+                    Arg::BtfSockCommon => BTF_SOCK_TYPES,
                     Arg::ConstSize | Arg::ConstSizeOrZero | Arg::AllocSizeOrZero => "scalar",
                     Arg::RingbufMemRelease => "ringbuf_mem",
                     _ => MEM_TYPES,
@@ -386,19 +417,25 @@ impl Env<'_> {
                     meta.const_key = self.constant_map_key(&reg, m.key_size as i64);
                 }
             }
-            Arg::MapValue | Arg::UninitMapValue => {
+            Arg::MapValueOrNull if reg.is_const(0) => {}
+            Arg::MapValue | Arg::UninitMapValue | Arg::MapValueOrNull => {
                 let Some(m) = meta.map.and_then(|m| self.maps.get(m as usize).copied()) else {
                     return Err(Reject::new(pc, "invalid map_ptr to access map->value"));
                 };
                 let uninit = arg == Arg::UninitMapValue;
-                self.check_helper_mem_access(
+                // A maybe-null pointer is checked as if it were not null (the helper gets
+                // NULL or valid memory).
+                self.regs_mut()[regno as usize].typ = reg.typ.not_null();
+                let checked = self.check_helper_mem_access(
                     pc,
                     regno,
                     m.value_size as i64,
                     uninit,
                     false,
                     uninit,
-                )?;
+                );
+                self.regs_mut()[regno as usize].typ = reg.typ;
+                checked?;
                 if uninit && reg.typ == RegType::Stack && reg.var.is_const() {
                     meta.raw = Some((regno, m.value_size as i64));
                 }

@@ -10,6 +10,8 @@ mod jmp;
 mod mem;
 #[cfg(test)]
 mod ringbuf_tests;
+#[cfg(test)]
+mod sk_storage_tests;
 
 use std::collections::HashMap;
 

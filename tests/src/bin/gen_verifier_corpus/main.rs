@@ -18,10 +18,12 @@ mod gen_ptr;
 mod gen_random;
 mod gen_real;
 mod gen_ringbuf;
+mod gen_sk_storage;
 mod rng;
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use sockops_tests::kernel::{Oracle, OracleError};
@@ -117,11 +119,14 @@ fn main() {
     gen_real::generate(&mut rng, &mut out);
     gen_random::generate(&mut rng, &mut out);
     gen_ringbuf::generate(&mut rng, &mut out);
+    gen_sk_storage::generate(&mut rng, &mut out);
 
     let mut files: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
     for case in &out.cases {
+        let mut own_maps = Vec::new();
+        let mut own_btf_maps: Vec<std::os::fd::OwnedFd> = Vec::new();
         if let Some(only) = &only
             && !only.iter().any(|c| c == case.category)
         {
@@ -131,7 +136,61 @@ fn main() {
         if !seen.insert(key) {
             continue;
         }
-        let maps = match oracle.create_maps(&case.maps) {
+        // sk_storage maps need BTF, which the oracle does not create: such programs get
+        // their map fds patched in here and are loaded without oracle maps.
+        let mut own_fds: Vec<i32> = Vec::new();
+        let mut insns = case.insns.clone();
+        if case.maps.iter().any(|m| m.map_type == MapType::SkStorage) {
+            for (index, d) in case.maps.iter().enumerate() {
+                let made = if d.map_type == MapType::SkStorage {
+                    gen_sk_storage::create_sk_storage_map(d).map(|fd| {
+                        let raw = fd.as_raw_fd();
+                        own_btf_maps.push(fd);
+                        raw
+                    })
+                } else {
+                    oracle
+                        .create_maps(std::slice::from_ref(d))
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                        .map(|v| {
+                            let raw = v.first().map_or(-1, |m| m.fd());
+                            own_maps.extend(v);
+                            raw
+                        })
+                };
+                match made {
+                    Ok(fd) => own_fds.push(fd),
+                    Err(err) => {
+                        eprintln!("{}: map {index}: {err}; skipped", case.category);
+                        break;
+                    }
+                }
+            }
+            if own_fds.len() != case.maps.len() {
+                continue;
+            }
+            let kernel_maps = &own_fds;
+            let mut pc = 0;
+            while pc < insns.len() {
+                if insns[pc].opcode == sockops_vm::opcode::LD_IMM64 {
+                    if insns[pc].src == 1
+                        && let Some(fd) = usize::try_from(insns[pc].imm)
+                            .ok()
+                            .and_then(|k| kernel_maps.get(k))
+                    {
+                        insns[pc].imm = *fd;
+                    }
+                    pc += 2;
+                } else {
+                    pc += 1;
+                }
+            }
+        }
+        let maps = match if own_fds.is_empty() {
+            oracle.create_maps(&case.maps)
+        } else {
+            Ok(Vec::new())
+        } {
             Ok(m) => m,
             Err(OracleError::MapCreate { index, err, .. }) => {
                 eprintln!("{}: map {index}: {err}; skipped", case.category);
@@ -142,8 +201,8 @@ fn main() {
                 std::process::exit(2);
             }
         };
-        let root = oracle.load(&case.insns, &maps, 1);
-        let strict = match oracle.load_strict(&case.insns, &maps, 1) {
+        let root = oracle.load(&insns, &maps, 1);
+        let strict = match oracle.load_strict(&insns, &maps, 1) {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("{e}");
