@@ -301,6 +301,77 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
         p.ret(1);
         out.push_maps(p.done(), vec![storage(8)]);
     }
+    // The value written after the storage is deleted (the kernel keeps it valid until the
+    // program ends), the result spilled and filled before its null check, flags from the
+    // context and a pointer as flags, two storages in one program.
+    {
+        let mut p = P::new();
+        load_sk(&mut p, Some(13));
+        get(&mut p, 0, 0, F_CREATE);
+        p.i(mov64_reg(R7, R0))
+            .i(jmp_imm(BPF_JEQ, R7, 0, 5))
+            .w(ld_map(R1, 0))
+            .i(mov64_reg(R2, R6))
+            .i(call(DELETE))
+            .i(st(8, R7, 0, 9));
+        p.ret(1);
+        out.push_maps(p.done(), vec![storage(8)]);
+        let mut p = P::new();
+        load_sk(&mut p, Some(10));
+        get(&mut p, 0, 0, F_CREATE);
+        p.i(stx(8, R10, R0, -8))
+            .i(ldx(8, R2, R10, -8))
+            .i(jmp_imm(BPF_JEQ, R2, 0, 1))
+            .i(st(4, R2, 4, 1));
+        p.ret(1);
+        out.push_maps(p.done(), vec![storage(8)]);
+        for flags_src in [0u8, 1] {
+            let mut p = P::new();
+            p.i(ldx(4, R7, R1, 0));
+            load_sk(&mut p, Some(7));
+            p.w(ld_map(R1, 0))
+                .i(mov64_reg(R2, R6))
+                .i(mov64_imm(R3, 0))
+                .i(if flags_src == 0 {
+                    mov64_reg(R4, R7)
+                } else {
+                    mov64_reg(R4, R10)
+                })
+                .i(call(GET))
+                .i(mov64_imm(R0, 1));
+            p.ret(1);
+            out.push_maps(p.done(), vec![storage(8)]);
+        }
+        let mut p = P::new();
+        load_sk(&mut p, Some(17));
+        get(&mut p, 0, 0, F_CREATE);
+        p.i(mov64_reg(R7, R0));
+        get(&mut p, 1, 0, F_CREATE);
+        p.i(jmp_imm(BPF_JEQ, R0, 0, 3))
+            .i(jmp_imm(BPF_JEQ, R7, 0, 2))
+            .i(ldx(8, R2, R7, 0))
+            .i(stx(8, R0, R2, 8));
+        p.ret(1);
+        out.push_maps(p.done(), vec![storage(8), storage(16)]);
+    }
+    // In a subprogram: the caller passes skops->sk, the callee calls get and returns 0/1.
+    for checked in [true, false] {
+        let mut p = P::new();
+        p.i(ldx(8, R1, R1, SK_OFF));
+        if checked {
+            p.i(jmp_imm(BPF_JEQ, R1, 0, 1));
+        }
+        p.i(call_local(2)).i(mov64_imm(R0, 1)).i(exit());
+        // Callee: r6 = r1; get; r0 = (r0 != 0).
+        p.i(mov64_reg(R6, R1));
+        get(&mut p, 0, 0, F_CREATE);
+        p.i(jmp_imm(BPF_JEQ, R0, 0, 2))
+            .i(mov64_imm(R0, 1))
+            .i(exit())
+            .i(mov64_imm(R0, 0))
+            .i(exit());
+        out.push_maps(p.done(), vec![storage(8)]);
+    }
     // Random value sizes and offsets, a variable offset bounded by a mask.
     for _ in 0..8 {
         let value = 1 + rng.below(64) as u32;
