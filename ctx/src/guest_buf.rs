@@ -8,11 +8,23 @@ use sockops_vm::{Region, RegionKind};
 
 /// A zeroed, 8-byte-aligned heap buffer accessed only through its raw pointer, so guest
 /// accesses (through `Memory`) and ours never conflict with Rust references.
-#[derive(Debug)]
 pub(crate) struct GuestBuf {
     ptr: NonNull<u64>,
     words: usize,
     pub(crate) len: usize,
+}
+
+/// Shows the contents (lower-case hex), not the address: two sockets with the same state
+/// print the same, whichever engine ran their programs.
+impl std::fmt::Debug for GuestBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hex: String = self
+            .read(0, self.len)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        f.debug_tuple("GuestBuf").field(&hex).finish()
+    }
 }
 
 impl GuestBuf {

@@ -179,3 +179,19 @@ fn perf_event_output_is_captured() {
         vec![("events", 0, vec![1, 2, 3, 4]), ("events", 1, vec![1, 2])]
     );
 }
+
+/// The `bpf_tcp_sock` view is the same `struct sock` in the kernel, so socket storage is
+/// reachable through it too; any other pointer is not this run's socket.
+#[test]
+fn sk_storage_through_the_tcp_sock_view() {
+    let mut run = Run::new(socket(), SockOp::TcpConnectCb);
+    let (map, sk) = (run.map_ptr(0), run.env.sk_addr());
+    let tp = run.call(id::TCP_SOCK, [sk, 0, 0, 0, 0]) as u64;
+    assert_ne!(tp, 0);
+    let p = run.call(id::SK_STORAGE_GET, [map, tp, 0, 1, 0]);
+    assert_ne!(p, 0, "created through the tcp_sock view");
+    assert_eq!(run.call(id::SK_STORAGE_GET, [map, sk, 0, 0, 0]), p);
+    assert_eq!(run.call(id::SK_STORAGE_GET, [map, tp + 8, 0, 0, 0]), 0);
+    assert_eq!(run.call(id::SK_STORAGE_DELETE, [map, tp + 8, 0, 0, 0]), -22);
+    assert_eq!(run.call(id::SK_STORAGE_DELETE, [map, tp, 0, 0, 0]), 0);
+}
