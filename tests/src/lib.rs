@@ -3,5 +3,8 @@
 /// The bpf_conformance suite: `.data` parser and engine runner.
 pub mod conformance;
 
+/// Maps built by hand for tests.
+pub mod maps;
+
 /// The kernel oracle: asks the running kernel verifier about sock_ops programs.
 pub mod kernel;

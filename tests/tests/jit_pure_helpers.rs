@@ -17,7 +17,7 @@ use sockops::jit::JitOptions;
 use sockops_vm::helper::PureHelper;
 use sockops_vm::{
     ArgKind, ExecErrorKind, Helper, HelperEnv, HelperError, HelperSignature, HelperTable,
-    Interpreter, Map, MapDef, MapType, Program, RetKind, RunOptions, assemble,
+    Interpreter, Program, RetKind, RunOptions, assemble,
 };
 
 /// Helper id of `PureRecord`: logs its arguments, returns `mix` of them.
@@ -270,19 +270,7 @@ fn pure_calls_in_local_functions() {
 #[test]
 fn pure_call_in_a_tail_call_target() {
     let build = || {
-        let jumps = Arc::new(
-            Map::try_new(
-                "jumps",
-                MapDef {
-                    map_type: MapType::ProgArray,
-                    key_size: 4,
-                    value_size: 4,
-                    max_entries: 2,
-                    map_flags: 0,
-                },
-            )
-            .expect("valid map definition"),
-        );
+        let jumps = sockops_tests::maps::prog_array(2);
         let target =
             assemble("mov %r1, 42\nmov %r2, 1\nmov %r3, 0\nmov %r4, 0\nmov %r5, 0\ncall 200\nexit")
                 .unwrap();

@@ -10,24 +10,11 @@ use std::sync::Arc;
 use jit_support::{differential, test_helpers};
 use sockops::jit::{JitOptions, JitProgram};
 use sockops_vm::{
-    ExecErrorKind, Helper, HelperEnv, HelperError, HelperTable, Insn, Map, MapDef, MapType,
-    Program, assemble,
+    ExecErrorKind, Helper, HelperEnv, HelperError, HelperTable, Insn, Map, Program, assemble,
 };
 
 fn prog_array() -> Arc<Map> {
-    Arc::new(
-        Map::try_new(
-            "jumps",
-            MapDef {
-                map_type: MapType::ProgArray,
-                key_size: 4,
-                value_size: 4,
-                max_entries: 4,
-                map_flags: 0,
-            },
-        )
-        .expect("valid map definition"),
-    )
+    sockops_tests::maps::prog_array(4)
 }
 
 fn program(text: &str, maps: Vec<Arc<Map>>) -> Program {

@@ -515,19 +515,7 @@ fn tail_calls_on(engine: Engine) {
 /// breaks that cycle (found by the scenario fuzz target's leak check).
 #[test]
 fn dropping_the_runtime_frees_prog_array_cycles() {
-    let jumps = Arc::new(
-        Map::try_new(
-            "jumps",
-            MapDef {
-                map_type: MapType::ProgArray,
-                key_size: 4,
-                value_size: 4,
-                max_entries: 4,
-                map_flags: 0,
-            },
-        )
-        .unwrap(),
-    );
+    let jumps = sockops_tests::maps::prog_array(4);
     let with_jumps = |text: &str| Program {
         maps: vec![jumps.clone()],
         license: "GPL".into(),

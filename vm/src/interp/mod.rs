@@ -14,7 +14,8 @@
 //!   `k`-th 512-byte slice counted from the top of the buffer;
 //! - `r1` = the context address and `r2` = its length at entry (0 and 0 without a context);
 //! - helper calls (`call N`, `callx`) look the id up in the `HelperTable`, pass r1..r5 and put
-//!   the result in r0 (a pure helper is called with r1..r5 alone, without an environment). r1..r5 keep their values afterwards, as in the kernel's interpreter
+//!   the result in r0 (a pure helper is called with r1..r5 alone, without an environment);
+//!   r1..r5 keep their values afterwards, as in the kernel's interpreter
 //!   (the verifier forbids reading them, and the JIT clobbers them);
 //! - local calls get a fresh 512-byte frame with their own `r10`; r6..r9 and r10 of the caller
 //!   are saved and restored on `exit`; r1..r5 after the call hold whatever the callee left;
