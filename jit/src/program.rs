@@ -442,6 +442,20 @@ fn error_of(result: CallResult, program: &Compiled, error: Option<ExecErrorKind>
             target: arg as usize,
         },
         Some(Status::FellOffEnd) => ExecErrorKind::FellOffEnd,
+        Some(Status::Unsupported) => ExecErrorKind::Unsupported(
+            sockops_vm::interp::unsupported::ALL
+                .get(arg as usize)
+                .copied()
+                .unwrap_or("an instruction the JIT does not execute"),
+        ),
+        Some(Status::BadMapIndex) => ExecErrorKind::BadMapIndex {
+            index: arg,
+            count: program.maps.len(),
+        },
+        Some(Status::BadMapValue) => ExecErrorKind::BadMapValue {
+            map: arg as u32,
+            offset: (arg >> 32) as u32,
+        },
         Some(Status::Exit | Status::TailCall | Status::HelperPanicked) | None => {
             ExecErrorKind::Unsupported("JIT returned an unknown status")
         }

@@ -63,12 +63,21 @@ pub(crate) enum Status {
     FellOffEnd = 7,
     /// A helper panicked; the payload is in `RunState::panic`.
     HelperPanicked = 8,
+    /// An instruction this runtime decodes but does not execute ran: the extra word is the
+    /// index of its message in `sockops_vm::interp::unsupported::ALL`.
+    Unsupported = 9,
+    /// An LD_IMM64 map reference to the map index in the extra word, which the program does
+    /// not have.
+    BadMapIndex = 10,
+    /// An LD_IMM64 map value reference the map cannot serve: the extra word is the map index
+    /// in its low and the offset in its high 32 bits.
+    BadMapValue = 11,
 }
 
 impl Status {
     /// The status with code `code`, if it is one.
     pub(crate) fn from_code(code: u32) -> Option<Status> {
-        const ALL: [Status; 9] = [
+        const ALL: [Status; 12] = [
             Status::Exit,
             Status::Failed,
             Status::TailCall,
@@ -78,6 +87,9 @@ impl Status {
             Status::JumpIntoLdImm64,
             Status::FellOffEnd,
             Status::HelperPanicked,
+            Status::Unsupported,
+            Status::BadMapIndex,
+            Status::BadMapValue,
         ];
         ALL.into_iter().find(|s| *s as u32 == code)
     }

@@ -8,3 +8,6 @@ pub mod maps;
 
 /// The kernel oracle: asks the running kernel verifier about sock_ops programs.
 pub mod kernel;
+
+/// The engines check of the `verified_programs_never_fault` fuzz target and its regressions.
+pub mod engines;

@@ -8,8 +8,10 @@ use dynasmrt::{DynasmApi, DynasmLabelApi};
 use sockops_vm::{AluOp, ByteOrder, Imm64Kind, MapType, Operand, Reg, Width};
 
 use super::regs::{TMP_B, asm, host::RCX, host_reg};
-use super::{Compiler, Src};
+use super::{Compiler, Src, unsupported_index};
 use crate::error::JitError;
+use crate::runtime::Status;
+use sockops_vm::interp::unsupported::{BTF_VARIABLE, FUNCTION_ADDRESS};
 
 /// Emits `$mn dst, src` for an operation with register, imm8 and imm32 forms.
 macro_rules! binary {
@@ -323,7 +325,8 @@ impl Compiler<'_> {
     }
 
     /// LD_IMM64: a constant, a map pointer (`Arc::as_ptr` of the map, as helpers expect) or
-    /// a map value address.
+    /// a map value address. A reference the program's maps cannot serve, or a kind this
+    /// runtime does not execute, compiles to the interpreter's run-time error.
     pub(super) fn emit_ld_imm64(
         &mut self,
         pc: usize,
@@ -331,56 +334,44 @@ impl Compiler<'_> {
         kind: Imm64Kind,
         imm: u64,
     ) -> Result<(), JitError> {
+        let maps = self.input.maps;
         let value = match kind {
-            Imm64Kind::Imm => imm,
+            Imm64Kind::Imm => Ok(imm),
             Imm64Kind::MapFd | Imm64Kind::MapIdx => {
-                let maps = self.input.maps;
                 let index = imm & 0xffff_ffff;
-                let map = maps.get(index as usize).ok_or(JitError::BadMapIndex {
-                    pc,
-                    index,
-                    count: maps.len(),
-                })?;
-                Arc::as_ptr(map) as u64
+                match maps.get(index as usize) {
+                    Some(map) => Ok(Arc::as_ptr(map) as u64),
+                    None => Err((Status::BadMapIndex, index)),
+                }
             }
             Imm64Kind::MapValue | Imm64Kind::MapIdxValue => {
-                let maps = self.input.maps;
                 let (index, offset) = (imm & 0xffff_ffff, imm >> 32);
-                let map = maps.get(index as usize).ok_or(JitError::BadMapIndex {
-                    pc,
-                    index,
-                    count: maps.len(),
-                })?;
                 // Array values have stable addresses; per-CPU values would depend on the CPU
                 // at run time (and the kernel refuses them here).
-                let region = (map.map_type() == MapType::Array)
-                    .then(|| map.value_region(0))
-                    .flatten()
-                    .filter(|r| offset < r.len)
-                    .ok_or(JitError::BadMapValue {
-                        pc,
-                        map: index as u32,
-                        offset: offset as u32,
-                    })?;
-                if !self.value_regions.contains(&region) {
-                    self.value_regions.push(region);
+                let region = maps.get(index as usize).map(|map| {
+                    (map.map_type() == MapType::Array)
+                        .then(|| map.value_region(0))
+                        .flatten()
+                        .filter(|r| offset < r.len)
+                });
+                match region {
+                    None => Err((Status::BadMapIndex, index)),
+                    Some(None) => Err((Status::BadMapValue, index | (offset << 32))),
+                    Some(Some(region)) => {
+                        if !self.value_regions.contains(&region) {
+                            self.value_regions.push(region);
+                        }
+                        Ok(region.start + offset)
+                    }
                 }
-                region.start + offset
             }
-            Imm64Kind::BtfId => {
-                return Err(JitError::Unsupported {
-                    pc,
-                    what: "BTF variable reference",
-                });
-            }
-            Imm64Kind::Func => {
-                return Err(JitError::Unsupported {
-                    pc,
-                    what: "function reference",
-                });
-            }
+            Imm64Kind::BtfId => Err((Status::Unsupported, unsupported_index(BTF_VARIABLE))),
+            Imm64Kind::Func => Err((Status::Unsupported, unsupported_index(FUNCTION_ADDRESS))),
         };
-        self.emit_load_u64(host_reg(dst), value);
+        match value {
+            Ok(value) => self.emit_load_u64(host_reg(dst), value),
+            Err((status, arg)) => self.emit_failing(pc, status, arg),
+        }
         Ok(())
     }
 

@@ -118,10 +118,8 @@ impl Compiler<'_> {
             }
             CallTarget::Local(off) => self.emit_local_call(pc, pc as i64 + 1 + off as i64),
             CallTarget::Kfunc { .. } => {
-                return Err(JitError::Unsupported {
-                    pc,
-                    what: "kernel function call",
-                });
+                let kfunc = super::unsupported_index(sockops_vm::interp::unsupported::KFUNC_CALL);
+                self.emit_failing(pc, Status::Unsupported, kfunc);
             }
         }
         Ok(())

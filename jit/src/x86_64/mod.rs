@@ -43,6 +43,15 @@ use sockops_vm::{CallTarget, Helper, HelperTable, Instruction, Operand, Region};
 use crate::backend::{Backend, Blinder, CompileInput, MachineCode, ProgramFacts};
 use crate::error::JitError;
 use crate::runtime::{FRAME_SIZE, MAX_FRAMES, Status, offsets};
+use sockops_vm::interp::unsupported::{self, LEGACY_PACKET_LOAD};
+
+/// The index of `message` in `unsupported::ALL`, the extra word of `Status::Unsupported`.
+pub(super) fn unsupported_index(message: &str) -> u64 {
+    unsupported::ALL
+        .iter()
+        .position(|m| *m == message)
+        .unwrap_or(unsupported::ALL.len()) as u64
+}
 use regs::host::{self, R13, R14, R15, RBX};
 use regs::{TMP_A, asm};
 
@@ -408,10 +417,14 @@ impl<'a> Compiler<'a> {
             Instruction::Endian { order, bits, dst } => self.emit_endian(pc, order, bits, dst),
             Instruction::LdImm64 { dst, kind, imm } => self.emit_ld_imm64(pc, dst, kind, imm),
             Instruction::LdImm64Tail => Ok(()),
-            Instruction::LegacyPacketLoad { .. } => Err(JitError::Unsupported {
-                pc,
-                what: "legacy packet load (BPF_ABS/BPF_IND)",
-            }),
+            Instruction::LegacyPacketLoad { .. } => {
+                self.emit_failing(
+                    pc,
+                    Status::Unsupported,
+                    unsupported_index(LEGACY_PACKET_LOAD),
+                );
+                Ok(())
+            }
             Instruction::Load {
                 size,
                 sign_extend,
@@ -473,6 +486,16 @@ impl<'a> Compiler<'a> {
             }
             _ => self.stub(pc, StubKind::Fixed(Status::JumpOutOfRange, target as u64)),
         }
+    }
+
+    /// An instruction that fails whenever it runs, as the interpreter fails on it: a jump to
+    /// a stub reporting `status` with its extra word `arg`. Such instructions decode, and a
+    /// verifier accepts them where it proved them dead (as the kernel's does, which then
+    /// never runs them), so they must compile: a run that reaches one anyway gets the
+    /// interpreter's error.
+    fn emit_failing(&mut self, pc: usize, status: Status, arg: u64) {
+        let stub = self.stub(pc, StubKind::Fixed(status, arg));
+        asm!(self.ops; jmp =>stub);
     }
 
     /// A new out-of-line stub for the instruction at `pc`.

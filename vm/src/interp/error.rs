@@ -99,6 +99,27 @@ pub enum ExecErrorKind {
     Unsupported(&'static str),
 }
 
+/// The `ExecErrorKind::Unsupported` messages of instructions that decode (and that a
+/// verifier may accept where they are dead code) but that this runtime does not execute.
+/// Every engine reports exactly these when such an instruction runs.
+pub mod unsupported {
+    /// `BPF_LD | BPF_ABS/BPF_IND` (legacy socket-buffer loads; no sock_ops context has one).
+    pub const LEGACY_PACKET_LOAD: &str = "legacy packet loads (BPF_LD | BPF_ABS/BPF_IND)";
+    /// A call of a kernel function (`BPF_PSEUDO_KFUNC_CALL`).
+    pub const KFUNC_CALL: &str = "kfunc calls";
+    /// `ld_imm64` of a kernel variable (`BPF_PSEUDO_BTF_ID`).
+    pub const BTF_VARIABLE: &str = "ld_imm64 of a kernel variable (BPF_PSEUDO_BTF_ID)";
+    /// `ld_imm64` of a function address (`BPF_PSEUDO_FUNC`).
+    pub const FUNCTION_ADDRESS: &str = "ld_imm64 of a function address (BPF_PSEUDO_FUNC)";
+    /// Every message, in a fixed order (engines may report one by its index here).
+    pub const ALL: [&str; 4] = [
+        LEGACY_PACKET_LOAD,
+        KFUNC_CALL,
+        BTF_VARIABLE,
+        FUNCTION_ADDRESS,
+    ];
+}
+
 /// A failed run, at slot `pc` of the program that was executing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("insn {pc}: {kind}")]

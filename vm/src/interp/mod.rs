@@ -35,7 +35,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-pub use error::{ExecError, ExecErrorKind};
+pub use error::{ExecError, ExecErrorKind, unsupported};
 
 use crate::decode::decode_program;
 use crate::helper::{HelperCall, HelperEnv, HelperTable};
@@ -366,7 +366,7 @@ impl Interpreter {
                 }
                 Instruction::LegacyPacketLoad { .. } => {
                     return Err(err(ExecErrorKind::Unsupported(
-                        "legacy packet loads (BPF_LD | BPF_ABS/BPF_IND)",
+                        unsupported::LEGACY_PACKET_LOAD,
                     )));
                 }
                 Instruction::Load {
@@ -430,7 +430,7 @@ impl Interpreter {
                         CallTarget::Helper(id) => id as u32 as u64,
                         CallTarget::Register(r) => regs[r.index()],
                         CallTarget::Kfunc { .. } => {
-                            return Err(err(ExecErrorKind::Unsupported("kfunc calls")));
+                            return Err(err(ExecErrorKind::Unsupported(unsupported::KFUNC_CALL)));
                         }
                         CallTarget::Local(off) => {
                             let target = jump_target(code, pc, off as i64)?;
@@ -573,7 +573,12 @@ fn ld_imm64(
             // `offset` < value_size (the kernel's `array_map_direct_value_addr`).
             let index = imm as u32;
             let offset = (imm >> 32) as u32;
-            let region = map_at(u64::from(index))?
+            // Only plain arrays have one value address (per-CPU values depend on the CPU),
+            // as only they implement the kernel's `map_direct_value_addr`.
+            let region = map_at(u64::from(index))
+                .ok()
+                .filter(|map| map.map_type() == crate::maps::MapType::Array)
+                .ok_or(ExecErrorKind::BadMapValue { map: index, offset })?
                 .value_region(0)
                 .filter(|r| u64::from(offset) < r.len)
                 .ok_or(ExecErrorKind::BadMapValue { map: index, offset })?;
@@ -583,12 +588,8 @@ fn ld_imm64(
             unsafe { memory.add(region) };
             Ok(region.start + u64::from(offset))
         }
-        Imm64Kind::BtfId => Err(ExecErrorKind::Unsupported(
-            "ld_imm64 of a kernel variable (BPF_PSEUDO_BTF_ID)",
-        )),
-        Imm64Kind::Func => Err(ExecErrorKind::Unsupported(
-            "ld_imm64 of a function address (BPF_PSEUDO_FUNC)",
-        )),
+        Imm64Kind::BtfId => Err(ExecErrorKind::Unsupported(unsupported::BTF_VARIABLE)),
+        Imm64Kind::Func => Err(ExecErrorKind::Unsupported(unsupported::FUNCTION_ADDRESS)),
     }
 }
 
