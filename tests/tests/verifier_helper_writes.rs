@@ -144,6 +144,35 @@ fn cases() -> Vec<Case> {
             vec![],
         ));
     }
+    // bpf_strtol's result is MEM_ALIGNED: one 8-byte word (found by the generator-based
+    // live-kernel differential test: we accepted fp-12).
+    let strtol = |res: &str| {
+        format!(
+            "stdw [%r10-8], 0\nstdw [%r10-16], 0\nstdw [%r10-24], 0\nstb [%r10-24], 49
+mov %r1, %r10\nadd %r1, -24\nmov %r2, 8\nmov %r3, 0\n{res}\ncall 105\nmov %r0, 1\nexit"
+        )
+    };
+    cases.push(Case {
+        name: "strtol result misaligned on the stack",
+        maps: vec![],
+        text: strtol("mov %r4, %r10\nadd %r4, -12"),
+        kernel: Some((10, "misaligned stack access off 0+-12+0 size 8")),
+    });
+    cases.push(Case {
+        name: "strtol result aligned on the stack",
+        maps: vec![],
+        text: strtol("mov %r4, %r10\nadd %r4, -16"),
+        kernel: None,
+    });
+    cases.push(Case {
+        name: "strtol result misaligned in a map value",
+        maps: vec![def(MapType::Array, 4, 16, 1, 0)],
+        text: "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_fd 0\ncall 1
+jne %r0, 0, +2\nmov %r0, 0\nexit\nmov %r4, %r0\nadd %r4, 4\nstdw [%r10-24], 0\nstb [%r10-24], 49
+mov %r1, %r10\nadd %r1, -24\nmov %r2, 8\nmov %r3, 0\ncall 105\nmov %r0, 1\nexit"
+            .to_string(),
+        kernel: Some((17, "misaligned value access off 0+4+0 size 8")),
+    });
     // Katran's pattern: a zeroed byte at fp-14, then the helper writes 3 bytes from fp-16.
     cases.push(Case {
         name: "load_hdr_opt over a zeroed byte (Katran's pattern)",

@@ -454,6 +454,8 @@ impl Env<'_> {
             }
             Arg::LongOut => {
                 self.check_helper_mem_access(pc, regno, 8, true, false, true)?;
+                // MEM_ALIGNED: the result is stored as one 8-byte word.
+                self.check_ptr_alignment(pc, &reg, 0, 8, true)?;
                 if reg.typ == RegType::Stack && reg.var.is_const() {
                     meta.raw = Some((regno, 8));
                 }

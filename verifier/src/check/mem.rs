@@ -281,7 +281,7 @@ impl Env<'_> {
         Ok(())
     }
 
-    fn check_ptr_alignment(
+    pub(crate) fn check_ptr_alignment(
         &self,
         pc: usize,
         reg: &RegState,
