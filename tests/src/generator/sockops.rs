@@ -313,7 +313,7 @@ pub fn helper_program<S: Source>(s: &mut S) -> Vec<Insn> {
 /// unknown, and loops that walk the stack or the array value.
 pub fn loop_program<S: Source>(s: &mut S) -> Vec<Insn> {
     let mut pro = prologue();
-    let bound = pick(s, &[1i32, 2, 4, 16, 100, 1000]);
+    let bound = pick(s, &[1i32, 2, 4, 16, 60]);
     let counter = pick(s, &[7u8, 8, 9]);
     let mut loop_body = Vec::new();
     for _ in 0..1 + s.below(4) {
