@@ -9,3 +9,5 @@ pub use sockops_vm as vm;
 pub mod cgroup;
 pub mod runtime;
 pub mod scenario;
+#[cfg(feature = "net")]
+pub mod net;
