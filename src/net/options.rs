@@ -134,36 +134,52 @@ pub fn traffic_class(model: &Socket) -> Option<u8> {
     }
 }
 
-/// Sets every smoltcp knob from the model's current option state (idempotent; called after
-/// every op). Knobs a program never touched keep smoltcp's defaults, except Nagle and the
-/// congestion control, which follow the model's defaults (Nagle on; `net.ipv4.tcp_congestion_control`).
+/// Sets every smoltcp knob from the model's current option state (called after every op).
+/// A knob is only written when its value differs: `set_congestion_control` builds a fresh
+/// controller (its window back to the initial one) and `set_keep_alive` rewinds the timer, so
+/// rewriting an unchanged value would change smoltcp's behaviour. Knobs a program never
+/// touched keep smoltcp's defaults, except Nagle and the congestion control, which follow
+/// the model's defaults (Nagle on; `net.ipv4.tcp_congestion_control`).
 pub fn apply(model: &Socket, tcp: &mut TcpSocket<'_>) {
     use level::*;
     use optname::*;
     let jiffies = model.sysctl.jiffies();
-    tcp.set_nagle_enabled(!model.options.nodelay);
+    if tcp.nagle_enabled() == model.options.nodelay {
+        tcp.set_nagle_enabled(!model.options.nodelay);
+    }
     if let Some(cc) = congestion_of(&model.options.congestion) {
-        tcp.set_congestion_control(cc);
+        if tcp.congestion_control() != cc {
+            tcp.set_congestion_control(cc);
+        }
     }
     if model.options_set.contains_key(&(SOL_TCP, TCP_BPF_DELACK_MAX)) {
         let us = jiffies.to_usecs(model.options.delack_max);
-        tcp.set_ack_delay(Some(Duration::from_micros(u64::from(us))));
+        let delay = Some(Duration::from_micros(u64::from(us)));
+        if tcp.ack_delay() != delay {
+            tcp.set_ack_delay(delay);
+        }
     }
     let keepalive_touched = model.options_set.contains_key(&(SOL_SOCKET, SO_KEEPALIVE))
         || model.options_set.contains_key(&(SOL_TCP, TCP_KEEPIDLE));
     if keepalive_touched {
-        tcp.set_keep_alive(model.options.keepalive.then(|| {
+        let interval = model.options.keepalive.then(|| {
             let idle_ms = if model.options.keepalive_time == 0 {
                 u64::from(model.sysctl.tcp_keepalive_time) * 1000
             } else {
                 u64::from(jiffies.to_msecs(model.options.keepalive_time))
             };
             Duration::from_millis(idle_ms)
-        }));
+        });
+        if tcp.keep_alive() != interval {
+            tcp.set_keep_alive(interval);
+        }
     }
     if model.options_set.contains_key(&(SOL_TCP, TCP_USER_TIMEOUT)) {
         let ms = model.options.user_timeout;
-        tcp.set_timeout((ms > 0).then(|| Duration::from_millis(u64::from(ms))));
+        let timeout = (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
+        if tcp.timeout() != timeout {
+            tcp.set_timeout(timeout);
+        }
     }
 }
 
