@@ -529,6 +529,7 @@ impl NetHost {
         request.state = TcpState::NewSynRecv;
         request.tcp = TcpMetrics {
             rtt_min: 0,
+            sk_txhash: request.tcp.sk_txhash,
             ..TcpMetrics::default()
         };
         let mut ops = Vec::new();
