@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(run(a).unwrap(), ExitCode::SUCCESS);
         let svg = std::fs::read_to_string(dir.join("plot.svg")).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
-        assert!(svg.contains("rpc-nodelay client -&gt; server") || svg.contains("rpc-nodelay client -> server"));
+        assert!(
+            svg.contains("rpc-nodelay client -&gt; server")
+                || svg.contains("rpc-nodelay client -> server")
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -307,7 +307,9 @@ impl NetHost {
 
     /// Connection `id`.
     pub fn connection(&self, id: ConnId) -> Result<&Connection, NetError> {
-        self.conns.get(id.0).ok_or(NetError::UnknownConnection(id.0))
+        self.conns
+            .get(id.0)
+            .ok_or(NetError::UnknownConnection(id.0))
     }
 
     /// The smoltcp socket of connection `id` (read its state, Nagle, congestion control...).
@@ -316,11 +318,11 @@ impl NetHost {
         Ok(self.sockets.get::<TcpSocket>(c.handle))
     }
 
-    /// The connection whose local port is `local_port` and remote is `remote`, if any.
+    /// The newest connection whose local port is `local_port` and remote is `remote`, if any.
     pub fn find(&self, local_port: u16, remote: SocketAddr) -> Option<ConnId> {
         self.conns
             .iter()
-            .position(|c| c.model.local.port() == local_port && c.model.remote == remote)
+            .rposition(|c| c.model.local.port() == local_port && c.model.remote == remote)
             .map(ConnId)
     }
 
@@ -417,12 +419,19 @@ impl NetHost {
 
     /// MSS this host advertises: MTU less the IP and TCP headers.
     fn advertised_mss(&self) -> u32 {
-        let ip = if self.config.address.is_ipv4() { 20 } else { 40 };
+        let ip = if self.config.address.is_ipv4() {
+            20
+        } else {
+            40
+        };
         self.config.mtu.saturating_sub(ip + 20) as u32
     }
 
     fn add_socket(&mut self, rx: usize, tx: usize) -> SocketHandle {
-        let socket = TcpSocket::new(SocketBuffer::new(vec![0; rx]), SocketBuffer::new(vec![0; tx]));
+        let socket = TcpSocket::new(
+            SocketBuffer::new(vec![0; rx]),
+            SocketBuffer::new(vec![0; tx]),
+        );
         self.sockets.add(socket)
     }
 
@@ -602,15 +611,15 @@ impl NetHost {
                 let state = self.sockets.get::<TcpSocket>(self.conns[i].handle).state();
                 matches!(state, State::Closed | State::TimeWait)
             });
-            if is_syn && (idx.is_none() || reusable) {
-                if let Some(l) = self
+            if is_syn
+                && (idx.is_none() || reusable)
+                && let Some(l) = self
                     .listeners
                     .iter()
                     .position(|l| l.model.local.port() == info.dst.port())
-                {
-                    self.passive_open(rt, l, &frame, &info)?;
-                    idx = Some(self.conns.len() - 1);
-                }
+            {
+                self.passive_open(rt, l, &frame, &info)?;
+                idx = Some(self.conns.len() - 1);
             }
             if let Some(i) = idx {
                 let conn = &mut self.conns[i];
@@ -718,7 +727,7 @@ impl NetHost {
         let Some(i) = self
             .conns
             .iter()
-            .position(|c| c.model.local == info.src && c.model.remote == info.dst)
+            .rposition(|c| c.model.local == info.src && c.model.remote == info.dst)
         else {
             self.transmitted.push(frame);
             return Ok(());

@@ -49,7 +49,9 @@ pub fn how_applied(lvl: i32, name: i32, ipv6: bool) -> Application {
         (SOL_TCP, TCP_WINDOW_CLAMP) => ModelOnly("smoltcp advertises its free receive buffer"),
         (SOL_TCP, TCP_MAXSEG) => ModelOnly("smoltcp derives the MSS from the MTU"),
         (SOL_TCP, TCP_SYNCNT) => ModelOnly("smoltcp retries a SYN until the user timeout"),
-        (SOL_TCP, TCP_SAVE_SYN) => ModelOnly("the bridge saves the SYN for the model; smoltcp has no such knob"),
+        (SOL_TCP, TCP_SAVE_SYN) => ModelOnly(
+            "no knob in smoltcp; the bridge saves the real SYN for TCP_SAVED_SYN / TCP_BPF_SYN*",
+        ),
         (SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS) => {
             ModelOnly("callback flags gate the ops the bridge delivers; nothing in smoltcp")
         }
@@ -147,12 +149,15 @@ pub fn apply(model: &Socket, tcp: &mut TcpSocket<'_>) {
     if tcp.nagle_enabled() == model.options.nodelay {
         tcp.set_nagle_enabled(!model.options.nodelay);
     }
-    if let Some(cc) = congestion_of(&model.options.congestion) {
-        if tcp.congestion_control() != cc {
-            tcp.set_congestion_control(cc);
-        }
+    if let Some(cc) = congestion_of(&model.options.congestion)
+        && tcp.congestion_control() != cc
+    {
+        tcp.set_congestion_control(cc);
     }
-    if model.options_set.contains_key(&(SOL_TCP, TCP_BPF_DELACK_MAX)) {
+    if model
+        .options_set
+        .contains_key(&(SOL_TCP, TCP_BPF_DELACK_MAX))
+    {
         let us = jiffies.to_usecs(model.options.delack_max);
         let delay = Some(Duration::from_micros(u64::from(us)));
         if tcp.ack_delay() != delay {
@@ -200,13 +205,34 @@ mod tests {
             "10.0.0.2:80".parse().unwrap(),
         );
         let op = SockOp::TcpConnectCb;
-        assert_eq!(bpf_setsockopt(&mut model, op, 6, optname::TCP_NODELAY, &int(1)), 0);
-        assert_eq!(bpf_setsockopt(&mut model, op, 6, optname::TCP_CONGESTION, b"reno\0"), 0);
-        assert_eq!(bpf_setsockopt(&mut model, op, 6, optname::TCP_CONGESTION, b"bbr\0"), -2);
-        assert_eq!(bpf_setsockopt(&mut model, op, 6, optname::TCP_BPF_DELACK_MAX, &int(40000)), 0);
-        assert_eq!(bpf_setsockopt(&mut model, op, 6, optname::TCP_USER_TIMEOUT, &int(3000)), 0);
-        assert_eq!(bpf_setsockopt(&mut model, op, 1, optname::SO_KEEPALIVE, &int(1)), 0);
-        assert_eq!(bpf_setsockopt(&mut model, op, 6, optname::TCP_BPF_IW, &int(40)), 0);
+        assert_eq!(
+            bpf_setsockopt(&mut model, op, 6, optname::TCP_NODELAY, &int(1)),
+            0
+        );
+        assert_eq!(
+            bpf_setsockopt(&mut model, op, 6, optname::TCP_CONGESTION, b"reno\0"),
+            0
+        );
+        assert_eq!(
+            bpf_setsockopt(&mut model, op, 6, optname::TCP_CONGESTION, b"bbr\0"),
+            -2
+        );
+        assert_eq!(
+            bpf_setsockopt(&mut model, op, 6, optname::TCP_BPF_DELACK_MAX, &int(40000)),
+            0
+        );
+        assert_eq!(
+            bpf_setsockopt(&mut model, op, 6, optname::TCP_USER_TIMEOUT, &int(3000)),
+            0
+        );
+        assert_eq!(
+            bpf_setsockopt(&mut model, op, 1, optname::SO_KEEPALIVE, &int(1)),
+            0
+        );
+        assert_eq!(
+            bpf_setsockopt(&mut model, op, 6, optname::TCP_BPF_IW, &int(40)),
+            0
+        );
         let mut tcp = TcpSocket::new(
             smoltcp::socket::tcp::SocketBuffer::new(vec![0; 1024]),
             smoltcp::socket::tcp::SocketBuffer::new(vec![0; 1024]),
@@ -220,7 +246,10 @@ mod tests {
         let rep = report(&model, &[]);
         let find = |n: &str| rep.iter().find(|r| r.name == n).unwrap().clone();
         assert!(find("TCP_NODELAY").applied);
-        assert_eq!(find("TCP_CONGESTION").value, OptionValue::Str("reno".into()));
+        assert_eq!(
+            find("TCP_CONGESTION").value,
+            OptionValue::Str("reno".into())
+        );
         assert!(!find("TCP_BPF_IW").applied);
         assert!(matches!(find("TCP_BPF_IW").how, Application::ModelOnly(_)));
     }

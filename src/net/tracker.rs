@@ -240,7 +240,13 @@ mod tests {
         assert_eq!(t.on_send(&seg(100, 0, SYN, 0), 0, &mut m), None);
         assert_eq!(m.packets_out, 1);
         let ev = t.on_receive(&seg(5000, 101, SYN | ACK, 0), 10_000, &mut m);
-        assert_eq!(ev, Some(WireEvent::RttSample { rtt_us: 10_000, srtt_us8: 80_000 }));
+        assert_eq!(
+            ev,
+            Some(WireEvent::RttSample {
+                rtt_us: 10_000,
+                srtt_us8: 80_000
+            })
+        );
         t.on_send(&seg(101, 5001, ACK, 100), 10_000, &mut m);
         t.on_send(&seg(201, 5001, ACK, 100), 10_000, &mut m);
         assert_eq!((m.snd_nxt, m.packets_out, m.data_segs_out), (301, 2, 2));
@@ -249,7 +255,13 @@ mod tests {
         assert_eq!((m.total_retrans, m.retrans_out), (1, 1));
         // The retransmitted segment gives no sample (Karn); the second one does.
         let ev = t.on_receive(&seg(5001, 301, ACK, 0), 40_000, &mut m);
-        assert_eq!(ev, Some(WireEvent::RttSample { rtt_us: 30_000, srtt_us8: 80_000 - 10_000 + 30_000 }));
+        assert_eq!(
+            ev,
+            Some(WireEvent::RttSample {
+                rtt_us: 30_000,
+                srtt_us8: 80_000 - 10_000 + 30_000
+            })
+        );
         assert_eq!((m.bytes_acked, m.packets_out, m.rtt_min), (200, 0, 10_000));
         t.on_receive(&seg(5001, 301, ACK | FIN, 0), 41_000, &mut m);
         t.on_send(&seg(301, 5002, ACK, 0), 41_000, &mut m);

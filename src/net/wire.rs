@@ -45,9 +45,7 @@ impl SegmentInfo {
 
     /// Sequence space the segment occupies: payload, plus one for SYN and one for FIN.
     pub fn seq_len(&self) -> u32 {
-        self.payload_len
-            + u32::from(self.has(tcp_flags::SYN))
-            + u32::from(self.has(tcp_flags::FIN))
+        self.payload_len + u32::from(self.has(tcp_flags::SYN)) + u32::from(self.has(tcp_flags::FIN))
     }
 }
 
@@ -63,36 +61,47 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 /// header.
 pub fn parse(frame: &[u8]) -> Option<SegmentInfo> {
     let version = frame.first()? >> 4;
-    let (src_ip, dst_ip, ip_header_len, ip_total, traffic_class): (IpAddr, IpAddr, usize, usize, u8) =
-        match version {
-            4 => {
-                let ihl = usize::from(frame[0] & 0x0f) * 4;
-                if ihl < 20 || frame.len() < ihl || *frame.get(9)? != PROTO_TCP {
-                    return None;
-                }
-                let src: [u8; 4] = frame.get(12..16)?.try_into().ok()?;
-                let dst: [u8; 4] = frame.get(16..20)?.try_into().ok()?;
-                let total = usize::from(be16(frame, 2)?);
-                (
-                    Ipv4Addr::from(src).into(),
-                    Ipv4Addr::from(dst).into(),
-                    ihl,
-                    total,
-                    frame[1],
-                )
+    let (src_ip, dst_ip, ip_header_len, ip_total, traffic_class): (
+        IpAddr,
+        IpAddr,
+        usize,
+        usize,
+        u8,
+    ) = match version {
+        4 => {
+            let ihl = usize::from(frame[0] & 0x0f) * 4;
+            if ihl < 20 || frame.len() < ihl || *frame.get(9)? != PROTO_TCP {
+                return None;
             }
-            6 => {
-                if frame.len() < 40 || frame[6] != PROTO_TCP {
-                    return None;
-                }
-                let src: [u8; 16] = frame.get(8..24)?.try_into().ok()?;
-                let dst: [u8; 16] = frame.get(24..40)?.try_into().ok()?;
-                let total = 40 + usize::from(be16(frame, 4)?);
-                let tc = ((frame[0] & 0x0f) << 4) | (frame[1] >> 4);
-                (Ipv6Addr::from(src).into(), Ipv6Addr::from(dst).into(), 40, total, tc)
+            let src: [u8; 4] = frame.get(12..16)?.try_into().ok()?;
+            let dst: [u8; 4] = frame.get(16..20)?.try_into().ok()?;
+            let total = usize::from(be16(frame, 2)?);
+            (
+                Ipv4Addr::from(src).into(),
+                Ipv4Addr::from(dst).into(),
+                ihl,
+                total,
+                frame[1],
+            )
+        }
+        6 => {
+            if frame.len() < 40 || frame[6] != PROTO_TCP {
+                return None;
             }
-            _ => return None,
-        };
+            let src: [u8; 16] = frame.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = frame.get(24..40)?.try_into().ok()?;
+            let total = 40 + usize::from(be16(frame, 4)?);
+            let tc = ((frame[0] & 0x0f) << 4) | (frame[1] >> 4);
+            (
+                Ipv6Addr::from(src).into(),
+                Ipv6Addr::from(dst).into(),
+                40,
+                total,
+                tc,
+            )
+        }
+        _ => return None,
+    };
     let tcp = frame.get(ip_header_len..ip_total.min(frame.len()))?;
     let tcp_header_len = usize::from(tcp.get(12)? >> 4) * 4;
     if tcp_header_len < 20 || tcp.len() < tcp_header_len {

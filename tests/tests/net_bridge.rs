@@ -69,18 +69,26 @@ fn map_i64(rt: &Runtime, map: &str, index: usize) -> i64 {
 fn tos_reaches_the_wire_and_the_accepted_socket_reads_the_real_syn() {
     for engine in [Engine::Interpreter, Engine::Jit] {
         let mut rt = Runtime::new();
-        let obj = rt.load_object_file(examples().join("simulate/net_tuning.o")).unwrap();
+        let obj = rt
+            .load_object_file(examples().join("simulate/net_tuning.o"))
+            .unwrap();
         let prog = rt.load_program(obj, None, engine).unwrap();
         rt.attach(prog, "/", AttachFlags::None).unwrap();
         let (mut client, mut server) = (host("10.0.0.1", 1), host("10.0.0.2", 2));
         server.listen(&mut rt, 9000).unwrap();
-        let id = client.connect(&mut rt, 40000, "10.0.0.2:9000".parse().unwrap()).unwrap();
+        let id = client
+            .connect(&mut rt, 40000, "10.0.0.2:9000".parse().unwrap())
+            .unwrap();
         let (sent, answered) = exchange(&mut rt, &mut client, &mut server);
         let syn = parse(&sent[0]).unwrap();
         assert_eq!(syn.flags & 0x12, 0x02, "the first frame is the SYN");
         // The program set IP_TOS 0x20 in TCP_CONNECT_CB, before the SYN left.
         assert!(sent.iter().all(|f| parse(f).unwrap().traffic_class == 0x20));
-        assert!(answered.iter().all(|f| parse(f).unwrap().traffic_class == 0));
+        assert!(
+            answered
+                .iter()
+                .all(|f| parse(f).unwrap().traffic_class == 0)
+        );
         let c = client.connection(id).unwrap();
         assert_eq!(c.model.state, TcpState::Established);
         assert_eq!(c.op_count(SockOp::ActiveEstablishedCb), 1);
@@ -95,15 +103,23 @@ fn tos_reaches_the_wire_and_the_accepted_socket_reads_the_real_syn() {
         // TCP_BPF_SYN in PASSIVE_ESTABLISHED_CB: the length of the SYN's real TCP header.
         assert_eq!(map_i64(&rt, "results", 2), syn.tcp_header_len as i64);
         let s = &server.connections()[0];
-        assert_eq!(s.model.saved_syn.as_ref().unwrap().tcp_hdrlen, syn.tcp_header_len);
+        assert_eq!(
+            s.model.saved_syn.as_ref().unwrap().tcp_hdrlen,
+            syn.tcp_header_len
+        );
         assert_eq!(server.listener_ops().len(), 1);
         // Data flows and is counted.
         let n = client.send(&mut rt, id, &[7; 3000]).unwrap();
         assert_eq!(n, 3000);
         exchange(&mut rt, &mut client, &mut server);
-        let sid = server.find(9000, "10.0.0.1:40000".parse().unwrap()).unwrap();
+        let sid = server
+            .find(9000, "10.0.0.1:40000".parse().unwrap())
+            .unwrap();
         assert_eq!(server.recv(&mut rt, sid).unwrap(), 3000);
-        assert_eq!(server.connection(sid).unwrap().model.tcp.bytes_received, 3000);
+        assert_eq!(
+            server.connection(sid).unwrap().model.tcp.bytes_received,
+            3000
+        );
         assert_eq!(client.connection(id).unwrap().model.tcp.bytes_acked, 3000);
     }
 }
@@ -111,14 +127,20 @@ fn tos_reaches_the_wire_and_the_accepted_socket_reads_the_real_syn() {
 #[test]
 fn buffer_sizes_and_congestion_set_before_creation_are_applied() {
     let mut rt = Runtime::new();
-    let obj = rt.load_object_file(examples().join("tcp_tuning.o")).unwrap();
+    let obj = rt
+        .load_object_file(examples().join("tcp_tuning.o"))
+        .unwrap();
     for section in ["sockops", "sockops/cc"] {
-        let prog = rt.load_program(obj, Some(section), Engine::Interpreter).unwrap();
+        let prog = rt
+            .load_program(obj, Some(section), Engine::Interpreter)
+            .unwrap();
         rt.attach(prog, "/", AttachFlags::Multi).unwrap();
     }
     let (mut client, mut server) = (host("10.0.0.1", 3), host("10.0.0.2", 4));
     server.listen(&mut rt, 443).unwrap();
-    let id = client.connect(&mut rt, 40001, "10.0.0.2:443".parse().unwrap()).unwrap();
+    let id = client
+        .connect(&mut rt, 40001, "10.0.0.2:443".parse().unwrap())
+        .unwrap();
     exchange(&mut rt, &mut client, &mut server);
     let c = client.connection(id).unwrap();
     let tcp = client.tcp_socket(id).unwrap();
@@ -127,9 +149,15 @@ fn buffer_sizes_and_congestion_set_before_creation_are_applied() {
     assert_eq!(tcp.send_capacity(), c.model.options.sndbuf as usize);
     assert_eq!(tcp.recv_capacity(), c.model.options.rcvbuf as usize);
     for name in ["SO_SNDBUF", "SO_RCVBUF", "TCP_CONGESTION"] {
-        assert!(c.options().iter().any(|o| o.name == name && o.applied), "{name}");
+        assert!(
+            c.options().iter().any(|o| o.name == name && o.applied),
+            "{name}"
+        );
     }
-    assert_eq!(sockops::net::options::congestion_name(tcp.congestion_control()), "reno");
+    assert_eq!(
+        sockops::net::options::congestion_name(tcp.congestion_control()),
+        "reno"
+    );
     // The server's socket inherited the listener's buffers (set in TCP_LISTEN_CB).
     let s = &server.connections()[0];
     assert_eq!(s.model.state, TcpState::Established);
@@ -149,10 +177,15 @@ fn misuse_is_a_typed_error() {
     assert!(matches!(small, Err(NetError::MtuTooSmall { min: 68, .. })));
     let mut rt = Runtime::new();
     let mut h = host("10.0.0.1", 0);
-    let e = h.connect(&mut rt, 1, "[2001:db8::2]:80".parse().unwrap()).unwrap_err();
+    let e = h
+        .connect(&mut rt, 1, "[2001:db8::2]:80".parse().unwrap())
+        .unwrap_err();
     assert!(matches!(e, NetError::Family { .. }), "{e}");
     h.listen(&mut rt, 80).unwrap();
-    assert!(matches!(h.listen(&mut rt, 80), Err(NetError::AlreadyListening(80))));
+    assert!(matches!(
+        h.listen(&mut rt, 80),
+        Err(NetError::AlreadyListening(80))
+    ));
     assert!(matches!(
         h.send(&mut rt, sockops::net::ConnId(5), b"x"),
         Err(NetError::UnknownConnection(5))

@@ -247,7 +247,10 @@ fn ms_to_us(field: &str, v: f64, max_ms: f64) -> Result<u64, SimError> {
         return Err(invalid(field, format!("{v} is negative")));
     }
     if v > max_ms {
-        return Err(invalid(field, format!("{v} is above the maximum of {max_ms} ms")));
+        return Err(invalid(
+            field,
+            format!("{v} is above the maximum of {max_ms} ms"),
+        ));
     }
     Ok((v * 1000.0).round() as u64)
 }
@@ -370,7 +373,10 @@ fn link_plan(spec: &LinkSpec, ipv6: bool) -> Result<LinkPlan, SimError> {
     }
     let bandwidth_bps = (mbps * 1e6).round() as u64;
     if mbps > 0.0 && bandwidth_bps == 0 {
-        return Err(invalid("link.bandwidth_mbps", format!("{mbps} is below 1 bit/s")));
+        return Err(invalid(
+            "link.bandwidth_mbps",
+            format!("{mbps} is below 1 bit/s"),
+        ));
     }
     let mtu = spec.mtu.unwrap_or(1500);
     let (family, min) = if ipv6 {
@@ -411,7 +417,10 @@ fn transfer_plan(field: &str, t: &TransferSpec) -> Result<TransferPlan, SimError
     if writes < 1 || writes as u64 > bytes.max(1) {
         return Err(invalid(
             format!("{field}.writes"),
-            format!("{writes} is not between 1 and the number of bytes ({})", bytes.max(1)),
+            format!(
+                "{writes} is not between 1 and the number of bytes ({})",
+                bytes.max(1)
+            ),
         ));
     }
     Ok(TransferPlan {
@@ -426,7 +435,12 @@ fn connection_plan(i: usize, c: &ConnectionSpec) -> Result<ConnectionPlan, SimEr
     let port = u16::try_from(c.port)
         .ok()
         .filter(|&p| p != 0)
-        .ok_or_else(|| invalid(format!("{place}.port"), format!("{} is not 1-65535", c.port)))?;
+        .ok_or_else(|| {
+            invalid(
+                format!("{place}.port"),
+                format!("{} is not 1-65535", c.port),
+            )
+        })?;
     let start_us = ms_to_us(
         &format!("{place}.start_ms"),
         c.start_ms.map_or(0.0, Number::value),
@@ -479,24 +493,48 @@ response = { bytes = 100000, writes = 1 }
         assert_eq!(p.link.latency_us, 5000);
         assert_eq!(p.connections[0].request.write_size(0), 50);
         assert_eq!(p.connections[0].port, 8443);
-        let t = TransferPlan { bytes: 10, writes: 3 };
+        let t = TransferPlan {
+            bytes: 10,
+            writes: 3,
+        };
         assert_eq!((0..3).map(|i| t.write_size(i)).sum::<u64>(), 10);
     }
 
     #[test]
     fn bad_input_names_the_field() {
-        assert!(err(&BASE.replace("latency_ms = 5", "latency_ms = -5")).contains("link.latency_ms: -5 is negative"));
-        assert!(err(&BASE.replace("loss = 0.0", "loss = 1.5")).contains("link.loss: 1.5 is outside 0..1"));
-        assert!(err(&BASE.replace("mtu = 1500", "mtu = 60")).contains("link.mtu: 60 is below the IPv4 minimum of 68"));
-        let v6 = BASE.replace("10.0.0.1", "2001:db8::1").replace("10.0.0.2", "2001:db8::2");
+        assert!(
+            err(&BASE.replace("latency_ms = 5", "latency_ms = -5"))
+                .contains("link.latency_ms: -5 is negative")
+        );
+        assert!(
+            err(&BASE.replace("loss = 0.0", "loss = 1.5"))
+                .contains("link.loss: 1.5 is outside 0..1")
+        );
+        assert!(
+            err(&BASE.replace("mtu = 1500", "mtu = 60"))
+                .contains("link.mtu: 60 is below the IPv4 minimum of 68")
+        );
+        let v6 = BASE
+            .replace("10.0.0.1", "2001:db8::1")
+            .replace("10.0.0.2", "2001:db8::2");
         assert!(err(&v6.replace("mtu = 1500", "mtu = 1000")).contains("IPv6 minimum of 1280"));
         assert!(err(&BASE.replace("mtu = 1500", "mtu = 1500\nspeed = 3")).contains("speed"));
-        assert!(err(&BASE.replace("port = 8443", "port = 70000")).contains("connection 0 (\"api\").port"));
+        assert!(
+            err(&BASE.replace("port = 8443", "port = 70000"))
+                .contains("connection 0 (\"api\").port")
+        );
         assert!(err(&BASE.replace("writes = 20", "writes = 0")).contains("request.writes"));
-        assert!(err(&BASE.replace("bytes = 1000", "bytes = -1")).contains("request.bytes: -1 is negative"));
-        assert!(err(&BASE.replace("\"10.0.0.2\"", "\"2001:db8::2\"")).contains("different families"));
+        assert!(
+            err(&BASE.replace("bytes = 1000", "bytes = -1"))
+                .contains("request.bytes: -1 is negative")
+        );
+        assert!(
+            err(&BASE.replace("\"10.0.0.2\"", "\"2001:db8::2\"")).contains("different families")
+        );
         assert!(err(&BASE.replace("\"10.0.0.2\"", "\"10.0.0.300\"")).contains("server.address"));
-        assert!(err(&BASE.replace("seed = 3", "seed = 3\nduration_ms = 0")).contains("duration_ms"));
+        assert!(
+            err(&BASE.replace("seed = 3", "seed = 3\nduration_ms = 0")).contains("duration_ms")
+        );
         assert!(err(&format!("{BASE}[sysctl]\n\"net.nope\" = 1\n")).contains("net.nope"));
     }
 }

@@ -69,7 +69,9 @@ impl Link {
         }
         let arrive = depart + self.plan.latency_us;
         // Keep arrivals in order even if a later frame would be faster (no reordering).
-        let arrive = self.queues[d].back().map_or(arrive, |(t, _)| arrive.max(*t));
+        let arrive = self.queues[d]
+            .back()
+            .map_or(arrive, |(t, _)| arrive.max(*t));
         self.queues[d].push_back((arrive, frame));
     }
 
@@ -85,7 +87,10 @@ impl Link {
 
     /// When the next frame arrives, either way.
     pub fn next_arrival(&self) -> Option<u64> {
-        self.queues.iter().filter_map(|q| q.front().map(|(t, _)| *t)).min()
+        self.queues
+            .iter()
+            .filter_map(|q| q.front().map(|(t, _)| *t))
+            .min()
     }
 }
 

@@ -7,6 +7,9 @@ use plotters::prelude::*;
 
 use crate::net::sim::run::SimReport;
 
+/// One segment as drawn: time (ms), first and last sequence number, retransmitted.
+type Bar = (f64, f64, f64, bool);
+
 /// Why the graph could not be drawn.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw the plot: {0}")]
@@ -19,9 +22,12 @@ fn err(e: impl std::fmt::Display) -> PlotError {
 /// The SVG text of the time-sequence graph of `report`.
 pub fn render_svg(report: &SimReport) -> Result<String, PlotError> {
     // (label, segments (time ms, from, to, retransmit)) per connection and direction.
-    let mut series: Vec<(String, Vec<(f64, f64, f64, bool)>)> = Vec::new();
+    let mut series: Vec<(String, Vec<Bar>)> = Vec::new();
     for c in &report.connections {
-        for (arrow, side) in [("client -> server", &c.client), ("server -> client", &c.server)] {
+        for (arrow, side) in [
+            ("client -> server", &c.client),
+            ("server -> client", &c.server),
+        ] {
             if let Some(s) = side {
                 let segs = s
                     .sent
@@ -52,7 +58,10 @@ pub fn render_svg(report: &SimReport) -> Result<String, PlotError> {
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                format!("time-sequence graph (engine {}, seed {})", report.engine, report.seed),
+                format!(
+                    "time-sequence graph (engine {}, seed {})",
+                    report.engine, report.seed
+                ),
                 ("sans-serif", 20),
             )
             .margin(12)

@@ -96,8 +96,13 @@ fn side_json<'a>(
 }
 
 fn ops_of(side: Option<&SideReport>) -> Vec<(String, usize)> {
-    side.map(|s| s.ops.iter().map(|(op, n)| (op.name().to_string(), *n)).collect())
-        .unwrap_or_default()
+    side.map(|s| {
+        s.ops
+            .iter()
+            .map(|(op, n)| (op.name().to_string(), *n))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn options_of(side: Option<&SideReport>) -> Vec<(String, JsonOption<'_>)> {
@@ -149,7 +154,9 @@ pub fn render_json(report: &SimReport) -> String {
 }
 
 fn fmt_ms(us: Option<u64>) -> String {
-    us.map_or("never".to_string(), |us| format!("{:.3} ms", us as f64 / 1000.0))
+    us.map_or("never".to_string(), |us| {
+        format!("{:.3} ms", us as f64 / 1000.0)
+    })
 }
 
 fn how(a: Application) -> String {

@@ -32,7 +32,7 @@ pub struct SideReport {
     pub segments_sent: u32,
     /// Retransmitted segments the device wrapper saw.
     pub retransmits: u32,
-    /// Ops delivered (enabled) on this side, by op number, with counts.
+    /// Ops delivered (enabled) on this side, in the order each was first delivered, with counts.
     pub ops: Vec<(SockOp, usize)>,
     /// Options programs set, with whether smoltcp applied them.
     pub options: Vec<OptionReport>,
@@ -175,7 +175,11 @@ pub fn simulate(plan: &NetPlan, engine: Engine, seed: Option<u64>) -> Result<Sim
         server.listen(&mut rt, port)?;
     }
     let pattern: Vec<u8> = (0..SEND_CHUNK).map(|i| (i % 251) as u8).collect();
-    let mut runs: Vec<ConnRun> = plan.connections.iter().map(|_| ConnRun::default()).collect();
+    let mut runs: Vec<ConnRun> = plan
+        .connections
+        .iter()
+        .map(|_| ConnRun::default())
+        .collect();
     let mut now = 0u64;
     for _ in 0..MAX_STEPS {
         client.set_now(now);
@@ -319,8 +323,7 @@ fn step_apps(
     if let Some(sid) = run.server {
         run.request_received += server.recv(rt, sid)? as u64;
         let may_send = server.tcp_socket(sid)?.may_send();
-        if run.request_received >= c.request.bytes && may_send && !run.response.done(&c.response)
-        {
+        if run.request_received >= c.request.bytes && may_send && !run.response.done(&c.response) {
             run.response.step(&c.response, server, rt, sid, pattern)?;
         }
         let state = server.tcp_socket(sid)?.state();
@@ -335,11 +338,14 @@ fn step_apps(
 fn side_report(host: &NetHost, id: ConnId) -> Option<SideReport> {
     let conn: &Connection = host.connection(id).ok()?;
     let tcp = host.tcp_socket(id).ok()?;
-    let ops = SockOp::ALL
-        .iter()
-        .map(|&op| (op, conn.op_count(op)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    // Ops in the order each was first delivered, with their counts.
+    let mut ops: Vec<(SockOp, usize)> = Vec::new();
+    for e in conn.ops.iter().filter(|e| e.enabled) {
+        match ops.iter_mut().find(|(op, _)| *op == e.op) {
+            Some((_, n)) => *n += 1,
+            None => ops.push((e.op, 1)),
+        }
+    }
     Some(SideReport {
         segments_sent: conn.model.tcp.segs_out,
         retransmits: conn.retransmits,
@@ -349,7 +355,7 @@ fn side_report(host: &NetHost, id: ConnId) -> Option<SideReport> {
         nagle: tcp.nagle_enabled(),
         op_log: conn.ops.clone(),
         sent: conn.sent.clone(),
-        metrics: conn.model.tcp.clone(),
+        metrics: conn.model.tcp,
         established_us: conn.established_us,
     })
 }
