@@ -31,8 +31,9 @@ use crate::runtime::{Decision, Runtime, RuntimeError};
 pub const IPV4_MIN_MTU: usize = 68;
 /// The smallest MTU an IPv6 host may have (RFC 8200).
 pub const IPV6_MIN_MTU: usize = 1280;
-/// smoltcp refuses receive buffers above this (window scale 14).
-const MAX_BUFFER: usize = 1 << 30;
+/// Largest smoltcp buffer the bridge allocates (smoltcp itself refuses receive buffers above
+/// 1 GiB; a sysctl could ask for that much per socket).
+pub const MAX_BUFFER: usize = 64 << 20;
 /// Polls per step before the host stops (a stack that keeps transmitting at one instant).
 const MAX_POLL_ROUNDS: usize = 10_000;
 /// CLOCK_MONOTONIC at simulated time 0, ns (the runtime's default clock start).
@@ -82,6 +83,9 @@ pub enum NetError {
     /// The port already has a listener.
     #[error("port {0} already listens")]
     AlreadyListening(u16),
+    /// Port 0 cannot listen or connect.
+    #[error("port 0 cannot be used")]
+    PortZero,
     /// No such connection on this host.
     #[error("no connection {0} on this host")]
     UnknownConnection(usize),
@@ -438,6 +442,9 @@ impl NetHost {
     /// Starts listening on `port`: delivers TCP_LISTEN_CB to the listener's model socket,
     /// whose options and callback flags every accepted socket inherits.
     pub fn listen(&mut self, rt: &mut Runtime, port: u16) -> Result<(), NetError> {
+        if port == 0 {
+            return Err(NetError::PortZero);
+        }
         if self.listeners.iter().any(|l| l.model.local.port() == port) {
             return Err(NetError::AlreadyListening(port));
         }
@@ -468,6 +475,9 @@ impl NetHost {
         local_port: u16,
         remote: SocketAddr,
     ) -> Result<ConnId, NetError> {
+        if local_port == 0 || remote.port() == 0 {
+            return Err(NetError::PortZero);
+        }
         if remote.is_ipv4() != self.config.address.is_ipv4() {
             return Err(NetError::Family {
                 host: self.config.address,

@@ -33,7 +33,7 @@
 //! | `TCP_BPF_DELACK_MAX` | smoltcp `set_ack_delay` (the jiffies value, in µs) |
 //! | `SO_KEEPALIVE`, `TCP_KEEPIDLE` | smoltcp `set_keep_alive(idle time)` while SO_KEEPALIVE is on |
 //! | `TCP_USER_TIMEOUT` | smoltcp `set_timeout` (0: none) |
-//! | `SO_SNDBUF`, `SO_RCVBUF` | size of the smoltcp socket's buffers (the doubled value) when set before the socket is created (client: ops 3, 2, 1, 6; server: the listener's `TCP_LISTEN_CB`); model only after. Unlocked sizes use `tcp_wmem[2]` / `tcp_rmem[2]` (the autotuning ceiling) |
+//! | `SO_SNDBUF`, `SO_RCVBUF` | size of the smoltcp socket's buffers (the doubled value) when set before the socket is created (client: ops 3, 2, 1, 6; server: the listener's `TCP_LISTEN_CB`); model only after. Unlocked sizes use `tcp_wmem[2]` / `tcp_rmem[2]` (the autotuning ceiling); at most 64 MiB ([`host::MAX_BUFFER`]) |
 //! | `RWND_INIT` reply | receive buffer shrunk to reply × MSS (smoltcp advertises its free receive buffer, so this caps the window for the whole connection, not only the first) |
 //! | `IP_TOS` (IPv4), `IPV6_TCLASS` (IPv6) | written into every outgoing segment's IP header by the device wrapper (IPv4 header checksum recomputed) |
 //! | `IP_TOS` on an IPv6 socket | model only (it affects IPv4-mapped traffic only) |
@@ -106,7 +106,7 @@ pub mod tracker;
 pub mod wire;
 
 pub use host::{
-    ConnId, Connection, HostConfig, IPV4_MIN_MTU, IPV6_MIN_MTU, NetError, NetHost, OpEvent, Role,
-    SentSegment,
+    ConnId, Connection, HostConfig, IPV4_MIN_MTU, IPV6_MIN_MTU, MAX_BUFFER, NetError, NetHost,
+    OpEvent, Role, SentSegment,
 };
 pub use options::{Application, OptionReport};

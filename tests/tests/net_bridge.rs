@@ -181,6 +181,9 @@ fn misuse_is_a_typed_error() {
         .connect(&mut rt, 1, "[2001:db8::2]:80".parse().unwrap())
         .unwrap_err();
     assert!(matches!(e, NetError::Family { .. }), "{e}");
+    assert!(matches!(h.listen(&mut rt, 0), Err(NetError::PortZero)));
+    let e = h.connect(&mut rt, 0, "10.0.0.2:80".parse().unwrap()).unwrap_err();
+    assert!(matches!(e, NetError::PortZero), "{e}");
     h.listen(&mut rt, 80).unwrap();
     assert!(matches!(
         h.listen(&mut rt, 80),

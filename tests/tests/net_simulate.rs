@@ -435,6 +435,18 @@ fn bad_input_is_a_clear_error() {
         ),
         (good.replace("net_tuning.o", "missing.o"), "program 0"),
         (
+            good.replace("bytes = 100, writes = 1", "bytes = 100, writes = 101"),
+            "request.writes: 101",
+        ),
+        (
+            good.replace("bytes = 100, writes = 1", "bytes = 99999999, writes = 1"),
+            "request.bytes: 99999999 is above",
+        ),
+        (
+            good.replace("port = 9000", "port = 0"),
+            "port: 0 is not 1-65535",
+        ),
+        (
             good.replace(
                 "[[program]]",
                 "[sysctl]\n\"net.ipv4.nope\" = 1\n[[program]]",

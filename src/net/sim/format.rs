@@ -15,8 +15,10 @@ use crate::net::host::{IPV4_MIN_MTU, IPV6_MIN_MTU};
 use crate::scenario::{ProgramPlan, ProgramSpec, ScenarioError, SysctlValue};
 use crate::scenario::{program_plans, sysctls_from};
 
-/// Largest `bytes` of a request or response (1 GiB).
-pub const MAX_TRANSFER_BYTES: u64 = 1 << 30;
+/// Largest `bytes` of a request or response (16 MiB: a simulation, not a bulk transfer).
+pub const MAX_TRANSFER_BYTES: u64 = 16 << 20;
+/// Largest `writes` of a request or response.
+pub const MAX_WRITES: i64 = 100_000;
 /// Largest `duration_ms` (one simulated day).
 pub const MAX_DURATION_MS: f64 = 86_400_000.0;
 /// Largest one-way `latency_ms` (one simulated minute).

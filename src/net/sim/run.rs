@@ -76,6 +76,8 @@ pub struct SimReport {
     pub seed: u64,
     /// Simulated time when the run stopped, µs.
     pub end_us: u64,
+    /// Clock steps the run took (each: arrivals, applications, timers).
+    pub steps: u64,
     /// Frames the link dropped (to server, to client).
     pub dropped: [u64; 2],
     /// Connections, in file order.
@@ -181,7 +183,9 @@ pub fn simulate(plan: &NetPlan, engine: Engine, seed: Option<u64>) -> Result<Sim
         .map(|_| ConnRun::default())
         .collect();
     let mut now = 0u64;
-    for _ in 0..MAX_STEPS {
+    let mut steps = 0;
+    while steps < MAX_STEPS {
+        steps += 1;
         client.set_now(now);
         server.set_now(now);
         // Frames due now, one at a time, each answered before the next arrives.
@@ -268,6 +272,7 @@ pub fn simulate(plan: &NetPlan, engine: Engine, seed: Option<u64>) -> Result<Sim
         engine,
         seed,
         end_us: now,
+        steps,
         dropped: link.dropped,
         connections,
         maps: dump_maps(&rt),
