@@ -5,8 +5,10 @@
 //   listeners:      TCP_SAVE_SYN = 1, so accepted sockets keep the client's SYN;
 //   accepted:       records bpf_getsockopt(TCP_BPF_SYN) (the saved SYN's TCP header length);
 //   port 8443:      the client turns Nagle off (TCP_NODELAY = 1);
-//   ports 9000-9099: both sides also ask for RETRANS_CB and RTT_CB; the client sets IP_TOS 0x20;
+//   ports 9000-9099: both sides also ask for RETRANS_CB, RTO_CB and RTT_CB; the client sets
+//                   IP_TOS 0x20;
 //   port 9000:      the client picks reno; port 9001: cubic; port 9002: "bbr" (not available);
+//   port 9003:      both sides also ask for PARSE_HDR_OPT_CB on every segment;
 //   RETRANS_CB:     counts calls and the segments args[1] reports (retrans).
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -53,6 +55,18 @@ static __always_inline int tuned_port(__u32 port)
 	return port >= 9000 && port < 9100;
 }
 
+static __always_inline int flags_for(__u32 port)
+{
+	int flags = BPF_SOCK_OPS_STATE_CB_FLAG;
+
+	if (tuned_port(port))
+		flags |= BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG |
+			 BPF_SOCK_OPS_RTT_CB_FLAG;
+	if (port == 9003)
+		flags |= BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG;
+	return flags;
+}
+
 SEC("sockops")
 int net_tuning(struct bpf_sock_ops *skops)
 {
@@ -68,15 +82,11 @@ int net_tuning(struct bpf_sock_ops *skops)
 
 	switch (op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		bpf_sock_ops_cb_flags_set(skops, flags_for(remote));
 		if (tuned_port(remote)) {
 			int tos = 0x20;
 
-			bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG |
-							 BPF_SOCK_OPS_RETRANS_CB_FLAG |
-							 BPF_SOCK_OPS_RTT_CB_FLAG);
 			bpf_setsockopt(skops, SOL_IP, IP_TOS, &tos, sizeof(tos));
-		} else {
-			bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
 		}
 		if (remote == 8443)
 			record(0, bpf_setsockopt(skops, SOL_TCP, TCP_NODELAY, &one, sizeof(one)));
@@ -96,12 +106,7 @@ int net_tuning(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
 		bpf_setsockopt(skops, SOL_TCP, TCP_SAVE_SYN, &one, sizeof(one));
-		if (tuned_port(local))
-			bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG |
-							 BPF_SOCK_OPS_RETRANS_CB_FLAG |
-							 BPF_SOCK_OPS_RTT_CB_FLAG);
-		else
-			bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
+		bpf_sock_ops_cb_flags_set(skops, flags_for(local));
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {
 		char syn[64];

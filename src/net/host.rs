@@ -17,6 +17,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 
 use sockops_ctx::context::tcp_flags;
+use sockops_ctx::ops::cb_flags;
 use sockops_ctx::{
     Clock, OpInput, SavedSyn, Segment, SockOp, Socket, SocketKind, Sysctls, TcpMetrics, TcpState,
 };
@@ -209,6 +210,10 @@ pub struct NetHost {
     transmitted: Vec<Vec<u8>>,
     now_us: u64,
     next_cookie: u64,
+    /// Inside [`NetHost::poll`]: what smoltcp sends now, it sends because a timer fired.
+    timer_poll: bool,
+    /// Connections whose RTO_CB this timer poll already delivered.
+    rto_reported: Vec<usize>,
 }
 
 impl std::fmt::Debug for NetHost {
@@ -286,6 +291,8 @@ impl NetHost {
             transmitted: Vec::new(),
             now_us: 0,
             next_cookie: 1,
+            timer_poll: false,
+            rto_reported: Vec::new(),
         })
     }
 
@@ -644,18 +651,65 @@ impl NetHost {
                     hwtstamp: 0,
                 });
                 if let Some(WireEvent::RttSample { rtt_us, srtt_us8 }) = event {
+                    // The third ACK's sample is taken on the child the kernel has just
+                    // created (SYN_RECV), not on the request socket.
+                    let request = self.conns[i].model.state == TcpState::NewSynRecv;
+                    if request {
+                        self.conns[i].model.state = TcpState::SynRecv;
+                    }
                     let input = OpInput::new(SockOp::RttCb).with_args(&[rtt_us, srtt_us8]);
-                    self.deliver(rt, i, input)?;
+                    let delivered = self.deliver(rt, i, input);
+                    if request {
+                        self.conns[i].model.state = TcpState::NewSynRecv;
+                    }
+                    delivered?;
                 }
+                self.parse_hdr_opt(rt, i)?;
             }
         }
         self.device.push_rx(frame);
         self.pump(rt)
     }
 
+    /// PARSE_HDR_OPT_CB for the segment just received, as `bpf_skops_parse_hdr` decides: not
+    /// in SYN_SENT, SYN_RECV or LISTEN (nor on a request socket); with PARSE_ALL_HDR_OPT
+    /// always, with PARSE_UNKNOWN_HDR_OPT only when the header has an option the kernel does
+    /// not know.
+    fn parse_hdr_opt(&mut self, rt: &mut Runtime, i: usize) -> Result<(), NetError> {
+        let conn = &self.conns[i];
+        let flags = conn.model.cb_flags;
+        let Some(segment) = conn.last_rx.clone() else {
+            return Ok(());
+        };
+        if matches!(
+            conn.model.state,
+            TcpState::SynSent | TcpState::SynRecv | TcpState::Listen | TcpState::NewSynRecv
+        ) {
+            return Ok(());
+        }
+        let wanted = flags & cb_flags::PARSE_ALL_HDR_OPT != 0
+            || (flags & cb_flags::PARSE_UNKNOWN_HDR_OPT != 0
+                && wire::has_unknown_option(&segment.header));
+        if wanted {
+            self.deliver(
+                rt,
+                i,
+                OpInput::new(SockOp::ParseHdrOptCb).with_segment(segment),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Polls smoltcp at the host's time (timers: retransmissions, delayed ACKs, keep-alive).
+    /// A retransmission sent here, with no segment received, comes from the retransmission
+    /// timer: RTO_CB runs first (once per connection and poll; args: timeouts so far, the
+    /// timeout that fired in jiffies — the time since the segment was last sent — and 0).
     pub fn poll(&mut self, rt: &mut Runtime) -> Result<(), NetError> {
-        self.pump(rt)
+        self.timer_poll = true;
+        self.rto_reported.clear();
+        let r = self.pump(rt);
+        self.timer_poll = false;
+        r
     }
 
     /// When smoltcp next needs a poll, µs (None: nothing scheduled).
@@ -758,8 +812,26 @@ impl NetHost {
             });
         }
         self.transmitted.push(frame);
-        if let Some(WireEvent::Retransmit { seq }) = event {
+        if let Some(WireEvent::Retransmit { seq, since_us }) = event {
             self.conns[i].retransmits += 1;
+            if self.conns[i].model.state == TcpState::NewSynRecv {
+                // A SYN-ACK retransmitted for a request socket (`inet_rtx_syn_ack`): counted,
+                // but the kernel runs no op for it.
+                return Ok(());
+            }
+            if self.timer_poll && !self.rto_reported.contains(&i) {
+                // tcp_retransmit_timer -> tcp_write_timeout: RTO_CB before the retransmission.
+                self.rto_reported.push(i);
+                let jiffies = &self.conns[i].model.sysctl.jiffies();
+                let rto =
+                    u32::try_from(jiffies.from_usecs(u32::try_from(since_us).unwrap_or(u32::MAX)))
+                        .unwrap_or(u32::MAX);
+                let count = self.conns[i].model.tcp.icsk_retransmits;
+                let input = OpInput::new(SockOp::RtoCb).with_args(&[u32::from(count), rto, 0]);
+                self.deliver(rt, i, input)?;
+                let tcp = &mut self.conns[i].model.tcp;
+                tcp.icsk_retransmits = tcp.icsk_retransmits.saturating_add(1);
+            }
             let input = OpInput::new(SockOp::RetransCb).with_args(&[seq, 1, 0]);
             self.deliver(rt, i, input)?;
         }

@@ -20,8 +20,14 @@
 //!   `tcp_set_state` does, gated by the socket's callback flags like every op here;
 //! * **the wire**: a device wrapper sees every segment; [`tracker`] derives the metrics from
 //!   it (its table says how each is inferred), `RETRANS_CB` runs once per retransmitted
-//!   segment (args: its seq, 1, 0) and `RTT_CB` once per RTT sample (args: the sample in µs,
-//!   the new srtt << 3).
+//!   segment (args: its seq, 1, 0), `RTT_CB` once per RTT sample (args: the sample in µs,
+//!   the new srtt << 3), and `PARSE_HDR_OPT_CB` on every received segment outside SYN_SENT,
+//!   SYN_RECV and the request socket when the flags ask for it (with the real header);
+//! * **timeouts**: smoltcp's retransmission timer is private, so a retransmission smoltcp
+//!   sends from [`NetHost::poll`] (a timer poll: no segment arrived) is taken as a timeout,
+//!   and `RTO_CB` runs before its `RETRANS_CB`, once per poll, as `tcp_write_timeout` does
+//!   (args: timeouts since the last acknowledgment of new data, the timeout that fired in
+//!   jiffies — the time since the segment was last sent —, 0).
 //!
 //! After every op the options programs set are applied to the smoltcp socket ([`options`]).
 //! The model (`sockops-ctx`) decides every return code; the bridge never changes one.
@@ -46,19 +52,20 @@
 //! | `TCP_SAVE_SYN` | the bridge saves the real SYN's headers for the accepted socket (`TCP_SAVED_SYN`, `TCP_BPF_SYN*` read them); nothing in smoltcp |
 //! | `TCP_BPF_SOCK_OPS_CB_FLAGS` | gates the ops the bridge delivers; nothing in smoltcp |
 //! | `SO_REUSEADDR`, `SO_REUSEPORT`, `SO_PRIORITY`, `SO_MARK`, `SO_RCVLOWAT`, `SO_MAX_PACING_RATE`, `SO_BINDTOIFINDEX`, `SO_BINDTODEVICE`, `SO_TXREHASH`, `SK_BPF_CB_FLAGS`, `IPV6_AUTOFLOWLABEL` | model only |
-//! | header options (`bpf_reserve_hdr_opt`, `bpf_store_hdr_opt`) | not delivered: `HDR_OPT_LEN_CB`, `WRITE_HDR_OPT_CB` and `PARSE_HDR_OPT_CB` need a hook in smoltcp's segment builder and parser, which it does not have |
+//! | header options (`bpf_reserve_hdr_opt`, `bpf_store_hdr_opt`) | not delivered: `HDR_OPT_LEN_CB` and `WRITE_HDR_OPT_CB` need a hook in smoltcp's segment builder, which it does not have (`PARSE_HDR_OPT_CB` only reads the received header and is delivered) |
 //!
 //! Every option a program set is listed by [`Connection::options`] with `applied` true or
 //! false, so nothing is silently dropped.
 //!
-//! What smoltcp could not do: expose its congestion window, RTO or retransmit timer
-//! (`snd_cwnd`/`snd_ssthresh` keep the model's values, `RTO_CB` is not delivered), take a
-//! SYN RTO, initial window, RTO bounds or window clamp, negotiate ECN, add or parse BPF
-//! header options, or report intermediate states inside one poll (a segment carrying both
-//! the ACK of our FIN and the peer's FIN moves FIN_WAIT1 straight to TIME_WAIT; the bridge
-//! reports what it observed). TIME_WAIT is reported as the kernel's full socket sees it:
-//! `STATE_CB(old, CLOSE)` (`tcp_time_wait` hands TIME_WAIT to a timewait socket). TX
-//! timestamping ops (16-20) and `BASE_RTT` are not delivered.
+//! What smoltcp could not do: expose its congestion window or RTO (`snd_cwnd`/`snd_ssthresh`
+//! keep the model's values; timeouts are inferred as above), take a SYN RTO, initial window,
+//! RTO bounds or window clamp, negotiate ECN, add BPF header options to its segments, give up
+//! after a retry count (`RTO_CB`'s third arg is always 0), or report intermediate states inside
+//! one poll (a segment carrying both the ACK of our FIN and the peer's FIN moves FIN_WAIT1
+//! straight to TIME_WAIT; the bridge reports what it observed). TIME_WAIT is reported as the
+//! kernel's full socket sees it: `STATE_CB(old, CLOSE)` (`tcp_time_wait` hands TIME_WAIT to a
+//! timewait socket). TX timestamping ops (16-20) and `BASE_RTT` (only `tcp_nv` calls it) are
+//! not delivered.
 //!
 //! ```
 //! use sockops::cgroup::AttachFlags;

@@ -15,6 +15,7 @@
 //! | `total_retrans` | segments that start below the highest sequence number sent (a retransmission) |
 //! | `srtt_us`, `rtt_min` | per acknowledgment of new data: now - send time of the oldest newly acknowledged segment never retransmitted (Karn), smoothed as `tcp_rtt_estimator` does (`srtt_us` holds srtt << 3) |
 //! | `delivered` | segments fully acknowledged |
+//! | `icsk_retransmits` | timeouts since the last acknowledgment of new data (a retransmission sent from a timer poll, see [`crate::net::host`]) |
 //! | `mss_cache` | min(peer's MSS option, own MTU - headers), at establishment |
 
 use std::collections::VecDeque;
@@ -40,6 +41,9 @@ pub enum WireEvent {
     Retransmit {
         /// Sequence number of its first byte.
         seq: u32,
+        /// Time since that sequence number was last sent, µs (the timeout that fired, when
+        /// the retransmission comes from a timer).
+        since_us: u64,
     },
     /// An RTT sample (RTT_CB args: the sample in µs, the new srtt << 3).
     RttSample {
@@ -101,12 +105,18 @@ impl WireTracker {
             let end = info.seq.wrapping_add(len);
             if seq_lt(info.seq, self.snd_nxt) {
                 tcp.total_retrans = tcp.total_retrans.wrapping_add(1);
+                let mut last_sent = None;
                 for f in self.in_flight.iter_mut() {
                     if seq_lt(f.seq, end) && seq_lt(info.seq, f.end) {
                         f.retransmitted = true;
+                        last_sent.get_or_insert(f.sent_us);
+                        f.sent_us = now_us;
                     }
                 }
-                event = Some(WireEvent::Retransmit { seq: info.seq });
+                event = Some(WireEvent::Retransmit {
+                    seq: info.seq,
+                    since_us: now_us.saturating_sub(last_sent.unwrap_or(now_us)),
+                });
                 if seq_lt(self.snd_nxt, end) {
                     self.in_flight.push_back(InFlight {
                         seq: self.snd_nxt,
@@ -159,6 +169,8 @@ impl WireTracker {
             && seq_le(info.ack, self.snd_nxt)
         {
             self.snd_una = info.ack;
+            // Forward progress ends a run of timeouts (`icsk_retransmits = 0` in tcp_ack).
+            tcp.icsk_retransmits = 0;
             let mut sample = None;
             while let Some(f) = self.in_flight.front() {
                 if !seq_le(f.end, info.ack) {
@@ -251,7 +263,13 @@ mod tests {
         t.on_send(&seg(201, 5001, ACK, 100), 10_000, &mut m);
         assert_eq!((m.snd_nxt, m.packets_out, m.data_segs_out), (301, 2, 2));
         let ev = t.on_send(&seg(101, 5001, ACK, 100), 30_000, &mut m);
-        assert_eq!(ev, Some(WireEvent::Retransmit { seq: 101 }));
+        assert_eq!(
+            ev,
+            Some(WireEvent::Retransmit {
+                seq: 101,
+                since_us: 20_000
+            })
+        );
         assert_eq!((m.total_retrans, m.retrans_out), (1, 1));
         // The retransmitted segment gives no sample (Karn); the second one does.
         let ev = t.on_receive(&seg(5001, 301, ACK, 0), 40_000, &mut m);

@@ -143,6 +143,28 @@ fn mss_option(mut options: &[u8]) -> Option<u16> {
     None
 }
 
+/// Whether the TCP header `header` carries an option the kernel does not know (anything but
+/// EOL, NOP, MSS, window scale, SACK-permitted, SACK, timestamps, MD5, TCP-AO, MPTCP, Fast
+/// Open), as `bpf_skops_parse_hdr` checks for PARSE_UNKNOWN_HDR_OPT.
+pub fn has_unknown_option(header: &[u8]) -> bool {
+    let mut options = header.get(20..).unwrap_or(&[]);
+    while let Some(&kind) = options.first() {
+        match kind {
+            0 => return false,
+            1 => options = &options[1..],
+            2 | 3 | 4 | 5 | 8 | 19 | 29 | 30 | 34 => {
+                let len = usize::from(options.get(1).copied().unwrap_or(0));
+                if len < 2 || len > options.len() {
+                    return false;
+                }
+                options = &options[len..];
+            }
+            _ => return true,
+        }
+    }
+    false
+}
+
 /// The IP and TCP headers of `frame` (what a saved SYN holds), given its parsed `info`.
 pub fn headers<'a>(frame: &'a [u8], info: &SegmentInfo) -> &'a [u8] {
     let end = (info.ip_header_len + info.tcp_header_len).min(frame.len());
@@ -241,6 +263,17 @@ mod tests {
         set_traffic_class(&mut v6, 0xb8);
         assert_eq!(parse(&v6).unwrap().traffic_class, 0xb8);
         assert_eq!(v6[0] >> 4, 6);
+    }
+
+    #[test]
+    fn unknown_options_are_found() {
+        let mut h = vec![0u8; 20];
+        h.extend_from_slice(&[2, 4, 5, 0xb4, 1, 1, 1, 0]);
+        assert!(!has_unknown_option(&h));
+        h.truncate(20);
+        h.extend_from_slice(&[1, 1, 253, 2]);
+        assert!(has_unknown_option(&h));
+        assert!(!has_unknown_option(&[0; 10]));
     }
 
     #[test]

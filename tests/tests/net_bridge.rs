@@ -182,7 +182,9 @@ fn misuse_is_a_typed_error() {
         .unwrap_err();
     assert!(matches!(e, NetError::Family { .. }), "{e}");
     assert!(matches!(h.listen(&mut rt, 0), Err(NetError::PortZero)));
-    let e = h.connect(&mut rt, 0, "10.0.0.2:80".parse().unwrap()).unwrap_err();
+    let e = h
+        .connect(&mut rt, 0, "10.0.0.2:80".parse().unwrap())
+        .unwrap_err();
     assert!(matches!(e, NetError::PortZero), "{e}");
     h.listen(&mut rt, 80).unwrap();
     assert!(matches!(
@@ -193,4 +195,57 @@ fn misuse_is_a_typed_error() {
         h.send(&mut rt, sockops::net::ConnId(5), b"x"),
         Err(NetError::UnknownConnection(5))
     ));
+}
+
+#[test]
+fn a_lost_syn_ack_is_retransmitted_without_ops_on_the_request_socket() {
+    let mut rt = Runtime::new();
+    let obj = rt
+        .load_object_file(examples().join("simulate/net_tuning.o"))
+        .unwrap();
+    let prog = rt.load_program(obj, None, Engine::Jit).unwrap();
+    rt.attach(prog, "/", AttachFlags::None).unwrap();
+    let (mut client, mut server) = (host("10.0.0.1", 5), host("10.0.0.2", 6));
+    server.listen(&mut rt, 9000).unwrap();
+    let id = client
+        .connect(&mut rt, 40002, "10.0.0.2:9000".parse().unwrap())
+        .unwrap();
+    for f in client.take_transmitted() {
+        server.receive(&mut rt, f).unwrap();
+    }
+    let lost = server.take_transmitted();
+    assert_eq!(lost.len(), 1, "the SYN-ACK, dropped");
+    // Both timers fire: the client resends its SYN, the server its SYN-ACK.
+    for h in [&mut client, &mut server] {
+        h.set_now(3_000_000);
+        h.poll(&mut rt).unwrap();
+    }
+    let s = &server.connections()[0];
+    assert_eq!(s.retransmits, 1);
+    assert_eq!(s.model.state, TcpState::NewSynRecv);
+    assert!(
+        s.ops
+            .iter()
+            .all(|e| !matches!(e.op, SockOp::RetransCb | SockOp::RtoCb))
+    );
+    // The client's socket is full: its SYN timeout runs RTO_CB (0 timeouts before, the
+    // 1 s initial RTO = 250 jiffies at least), then RETRANS_CB for the SYN.
+    let c = client.connection(id).unwrap();
+    let ops: Vec<(SockOp, u32)> = c
+        .ops
+        .iter()
+        .filter(|e| e.enabled)
+        .map(|e| (e.op, e.args[0]))
+        .collect();
+    let n = ops.len();
+    assert_eq!(ops[n - 2].0, SockOp::RtoCb);
+    assert_eq!(ops[n - 2].1, 0);
+    assert!(c.ops[n - 2].args[1] >= 250, "{:?}", c.ops[n - 2].args);
+    assert_eq!(ops[n - 1].0, SockOp::RetransCb);
+    assert_eq!(c.model.tcp.icsk_retransmits, 1);
+    // The handshake then completes and acknowledged data resets the timeout count.
+    let (_, _) = exchange(&mut rt, &mut client, &mut server);
+    let c = client.connection(id).unwrap();
+    assert_eq!(c.model.state, TcpState::Established);
+    assert_eq!(c.model.tcp.icsk_retransmits, 0);
 }

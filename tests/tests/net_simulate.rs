@@ -291,9 +291,22 @@ fn retransmissions_are_counted_and_retrans_cb_runs_once_per_segment() {
         let r = simulate(&p, engine, Some(11)).unwrap();
         assert!(r.dropped.iter().sum::<u64>() > 0);
         let mut flagged_cbs = 0;
+        let mut flagged_rtos = 0;
         for c in &r.connections {
             assert!(c.completed_us.is_some(), "{} did not complete", c.name);
-            for side in [c.client.as_ref().unwrap(), c.server.as_ref().unwrap()] {
+            for (server, side) in [
+                (false, c.client.as_ref().unwrap()),
+                (true, c.server.as_ref().unwrap()),
+            ] {
+                // A request socket's SYN-ACK retransmissions run no op (inet_rtx_syn_ack).
+                let synack_rtx = if server {
+                    side.sent
+                        .iter()
+                        .filter(|s| s.retransmit && s.rel_seq == 0)
+                        .count() as u32
+                } else {
+                    0
+                };
                 let cbs: Vec<&OpEvent> = side
                     .op_log
                     .iter()
@@ -302,13 +315,34 @@ fn retransmissions_are_counted_and_retrans_cb_runs_once_per_segment() {
                 let marked = side.sent.iter().filter(|s| s.retransmit).count() as u32;
                 assert_eq!(side.retransmits, marked);
                 assert_eq!(side.metrics.total_retrans, side.retransmits);
+                let rtos: Vec<usize> = side
+                    .op_log
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.op == SockOp::RtoCb && e.enabled)
+                    .map(|(i, _)| i)
+                    .collect();
                 if c.name == "flagged" {
-                    assert_eq!(cbs.len() as u32, side.retransmits, "{engine} {}", c.name);
+                    assert_eq!(
+                        cbs.len() as u32,
+                        side.retransmits - synack_rtx,
+                        "{engine} {}",
+                        c.name
+                    );
+                    // A timeout: RTO_CB (timeouts so far, the RTO in jiffies, 0), then the
+                    // retransmission's RETRANS_CB.
+                    for &i in &rtos {
+                        let e = &side.op_log[i];
+                        assert!(e.args[1] >= 1 && e.args[2] == 0, "{:?}", e.args);
+                        assert_eq!(side.op_log[i + 1].op, SockOp::RetransCb);
+                    }
+                    flagged_rtos += rtos.len();
                     // args: seq of the first byte, 1 segment, no error; seqs match the wire.
                     assert!(cbs.iter().all(|e| e.args[1] == 1 && e.args[2] == 0));
                     flagged_cbs += cbs.len() as u64;
                 } else {
                     assert!(cbs.is_empty(), "RETRANS_CB without the flag");
+                    assert!(rtos.is_empty(), "RTO_CB without the flag");
                 }
             }
         }
@@ -322,6 +356,7 @@ fn retransmissions_are_counted_and_retrans_cb_runs_once_per_segment() {
             flagged_cbs > 0,
             "no retransmission on the flagged connection"
         );
+        assert!(flagged_rtos > 0, "no timeout on the flagged connection");
         assert!(
             total as u64 > flagged_cbs,
             "no retransmission on the unflagged connection"
@@ -520,9 +555,32 @@ fn a_connection_that_never_completes_is_null_and_the_run_ends() {
         let c = &r.connections[0];
         assert_eq!((c.established_us, c.completed_us), (None, None));
         assert!(c.server.is_none(), "no SYN reached the server");
-        // The SYN was retransmitted (smoltcp's timer) and each retransmission reported.
+        // The SYN was retransmitted by smoltcp's timer: each timeout is an RTO_CB counting
+        // the timeouts so far, with a backed-off RTO, then a RETRANS_CB for the SYN.
         let client = c.client.as_ref().unwrap();
-        assert!(client.retransmits > 0);
+        assert!(client.retransmits > 1);
+        let rtos: Vec<[u32; 4]> = client
+            .op_log
+            .iter()
+            .filter(|e| e.op == SockOp::RtoCb)
+            .map(|e| e.args)
+            .collect();
+        assert_eq!(rtos.len() as u32, client.retransmits);
+        for (n, w) in rtos.windows(2).enumerate() {
+            assert_eq!((w[0][0], w[1][0]), (n as u32, n as u32 + 1));
+            assert!(w[1][1] >= w[0][1], "the RTO backs off: {rtos:?}");
+        }
+        let retrans: Vec<[u32; 4]> = client
+            .op_log
+            .iter()
+            .filter(|e| e.op == SockOp::RetransCb)
+            .map(|e| e.args)
+            .collect();
+        assert_eq!(retrans.len(), rtos.len());
+        assert!(
+            retrans.iter().all(|a| a[0] == retrans[0][0] && a[1] == 1),
+            "always the SYN"
+        );
         assert!(r.end_us <= 30_000_000);
         let line = render_json(&r);
         assert!(line.starts_with(
@@ -536,5 +594,44 @@ fn a_connection_that_never_completes_is_null_and_the_run_ends() {
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "the run must end promptly"
+    );
+}
+
+#[test]
+fn parse_hdr_opt_cb_runs_for_every_segment_when_flagged() {
+    let p = plan(&net(
+        V4,
+        "latency_ms = 3",
+        &connection("parse", 9003, (4000, 2), 8000),
+    ));
+    for engine in ENGINES {
+        let r = simulate(&p, engine, None).unwrap();
+        let c = &r.connections[0];
+        assert!(c.completed_us.is_some());
+        let count = |s: &sockops::net::sim::SideReport| {
+            s.op_log
+                .iter()
+                .filter(|e| e.op == SockOp::ParseHdrOptCb && e.enabled)
+                .count() as u32
+        };
+        let (client, server) = (c.client.as_ref().unwrap(), c.server.as_ref().unwrap());
+        // Not in SYN_SENT (the SYN-ACK) nor for the request socket (SYN, third ACK).
+        assert_eq!(count(client), client.metrics.segs_in - 1, "{engine}");
+        assert_eq!(count(server), server.metrics.segs_in - 2, "{engine}");
+        assert_eq!(
+            map_u64(&r, "op_count", SockOp::ParseHdrOptCb.number() as usize),
+            u64::from(count(client) + count(server))
+        );
+    }
+    // Other ports do not ask for it.
+    let p = plan(&net(
+        V4,
+        "latency_ms = 3",
+        &connection("quiet", 9001, (4000, 2), 8000),
+    ));
+    let r = simulate(&p, Engine::Interpreter, None).unwrap();
+    assert_eq!(
+        map_u64(&r, "op_count", SockOp::ParseHdrOptCb.number() as usize),
+        0
     );
 }
