@@ -105,6 +105,7 @@
 //! assert!(c.options().iter().any(|o| o.name == "TCP_NODELAY" && o.applied));
 //! ```
 
+pub mod connection;
 pub mod device;
 pub mod host;
 pub mod options;
@@ -112,8 +113,6 @@ pub mod sim;
 pub mod tracker;
 pub mod wire;
 
-pub use host::{
-    ConnId, Connection, HostConfig, IPV4_MIN_MTU, IPV6_MIN_MTU, MAX_BUFFER, NetError, NetHost,
-    OpEvent, Role, SentSegment,
-};
+pub use connection::{ConnId, Connection, HostConfig, NetError, OpEvent, Role, SentSegment};
+pub use host::{IPV4_MIN_MTU, IPV6_MIN_MTU, MAX_BUFFER, NetHost};
 pub use options::{Application, OptionReport};

@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use smoltcp::socket::tcp::State;
 use sockops_ctx::{SockOp, TcpMetrics};
 
-use crate::net::host::{ConnId, Connection, HostConfig, NetHost, OpEvent, SentSegment};
+use crate::net::connection::{ConnId, Connection, HostConfig, OpEvent, SentSegment};
+use crate::net::host::NetHost;
 use crate::net::options::{OptionReport, congestion_name};
 use crate::net::sim::format::{CLIENT_PORT_BASE, ConnectionPlan, NetPlan, SimError, TransferPlan};
 use crate::net::sim::link::{Direction, Link};
