@@ -231,11 +231,20 @@ fn reno_and_cubic_are_reported_and_applied() {
             reno.value,
             sockops::ctx::sockopt::OptionValue::Str("reno".into())
         );
-        // The servers keep the sysctl default.
+        // The accepted sockets pick theirs in PASSIVE_ESTABLISHED_CB, after smoltcp created
+        // them: applied all the same.
+        let servers: Vec<&str> = r
+            .connections
+            .iter()
+            .map(|c| c.server.as_ref().unwrap().congestion)
+            .collect();
+        assert_eq!(servers, ["reno", "cubic", "cubic"]);
+        let server_reno = r.connections[0].server.as_ref().unwrap();
         assert!(
-            r.connections
+            server_reno
+                .options
                 .iter()
-                .all(|c| c.server.as_ref().unwrap().congestion == "cubic")
+                .any(|o| o.name == "TCP_CONGESTION" && o.applied)
         );
         assert!(r.connections.iter().all(|c| c.completed_us.is_some()));
     }

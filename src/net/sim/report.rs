@@ -3,6 +3,10 @@
 //! keys `connection, port, established_ms, completed_ms, client, server` (each side:
 //! `segments_sent, retransmits, ops, options, congestion, nagle`; `null` for a side that
 //! never existed), then the `{"maps": ...}` object exactly as `sockops run` prints it.
+//! `ops` counts the ops delivered to that side (those its callback flags enabled), keyed by
+//! name in the order each was first delivered; the server side counts its request socket's
+//! ops and its accepted socket's. `TCP_LISTEN_CB` runs once per port on the listener and
+//! belongs to no connection (a program's own counters, in the maps, include it).
 
 use std::fmt::Write as _;
 
