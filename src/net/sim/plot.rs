@@ -1,7 +1,8 @@
 //! `sockops simulate --plot FILE.svg`: a time-sequence graph as tcptrace draws one — for
 //! every connection and direction, each segment sent is a vertical bar from its first to its
-//! last sequence number (relative to the sender's ISN) at the time it left; retransmissions
-//! are drawn in red with a cross. Drawn with `plotters` (SVG backend only).
+//! last sequence number (relative to the sender's ISN) at the time it left, with a tick at
+//! both ends; retransmissions are drawn in red with a cross. Drawn with `plotters` (SVG
+//! backend only, default features off).
 
 use plotters::prelude::*;
 
@@ -77,9 +78,17 @@ pub fn render_svg(report: &SimReport) -> Result<String, PlotError> {
             .map_err(err)?;
         for (i, (label, segs)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
+            // tcptrace's ticks: a short horizontal bar at both ends of every segment, so
+            // segments sent at the same instant stay apart.
+            let tick = x_max / 300.0;
             chart
-                .draw_series(segs.iter().filter(|g| !g.3).map(move |&(t, a, b, _)| {
-                    PathElement::new(vec![(t, a), (t, b)], color.stroke_width(2))
+                .draw_series(segs.iter().filter(|g| !g.3).flat_map(move |&(t, a, b, _)| {
+                    let style = color.stroke_width(2);
+                    [
+                        PathElement::new(vec![(t, a), (t, b)], style),
+                        PathElement::new(vec![(t - tick, a), (t + tick, a)], style),
+                        PathElement::new(vec![(t - tick, b), (t + tick, b)], style),
+                    ]
                 }))
                 .map_err(err)?
                 .label(label.clone())
