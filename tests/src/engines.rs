@@ -15,7 +15,15 @@ use sockops::ctx::ops::cb_flags;
 use sockops::ctx::{OpInput, SockOp, Socket};
 use sockops::runtime::{Engine, Runtime, Verdict};
 use sockops::vm::{HelperTable, Insn, Map, MapDef, MapType, Program};
-use sockops_verifier::{VerifyOptions, verify};
+use sockops_verifier::{VerifyOptions, verify, verify_insns};
+
+/// The verifier's processed-instruction limit for checked worlds: a program it cannot
+/// judge within this many instructions is not run (the check says "not verified"). This
+/// bounds what one input may cost (at the kernel's 1,000,000 a state-heavy program takes
+/// about half a second even in a release build) without hiding anything the verifier
+/// accepts: below the limit, the runtime's own verification (at the kernel's limit) reaches
+/// the same verdict.
+pub const WORLD_INSN_LIMIT: u64 = 100_000;
 
 /// Helpers whose return value is an address (it differs between engines by design, so
 /// only whether it is NULL is compared).
@@ -108,6 +116,17 @@ impl World {
             ops,
             map_fill,
         }
+    }
+
+    /// Whether the verifier accepts the program within [`WORLD_INSN_LIMIT`] processed
+    /// instructions (as root, judging only as the kernel would).
+    pub fn verifies_within_limit(&self) -> bool {
+        let options = VerifyOptions {
+            require_runtime_helpers: false,
+            insn_limit: WORLD_INSN_LIMIT,
+            ..VerifyOptions::default()
+        };
+        verify_insns(&self.insns, &self.maps, &HelperTable::new(), &options).is_ok()
     }
 
     /// Whether strict mode (a loader without CAP_PERFMON: no address leaks) accepts it.
@@ -249,8 +268,12 @@ pub fn run_on(world: &World, engine: Engine) -> Result<Result<Outcome, NotRun>, 
 }
 
 /// The soundness check alone: `Ok(true)` if the verifier accepted the program and every op
-/// ran without a fault in the checked interpreter, `Ok(false)` if it was not verified.
+/// ran without a fault in the checked interpreter, `Ok(false)` if it was not verified
+/// (or not within [`WORLD_INSN_LIMIT`]).
 pub fn check_interpreter(world: &World) -> Result<bool, EngineCheckError> {
+    if !world.verifies_within_limit() {
+        return Ok(false);
+    }
     Ok(run_on(world, Engine::Interpreter)?.is_ok())
 }
 
@@ -258,6 +281,9 @@ pub fn check_interpreter(world: &World) -> Result<bool, EngineCheckError> {
 /// same decisions on both when strict mode accepts the program. `Ok(true)` if it was
 /// verified and passed, `Ok(false)` if the verifier refused it.
 pub fn check_world(world: &World) -> Result<bool, EngineCheckError> {
+    if !world.verifies_within_limit() {
+        return Ok(false);
+    }
     let Ok(interp) = run_on(world, Engine::Interpreter)? else {
         return Ok(false);
     };

@@ -19,9 +19,16 @@ fn main() {
             }
         };
         let world = World::from_bytes(&data);
-        println!("== {path}: {} slots, maps {:?}", world.insns.len(), world.maps);
+        println!(
+            "== {path}: {} slots, maps {:?}",
+            world.insns.len(),
+            world.maps
+        );
         println!("{}", disassemble(&world.insns).unwrap_or_default());
-        println!("ops: {:?}", world.ops.iter().map(|o| o.op).collect::<Vec<_>>());
+        println!(
+            "ops: {:?}",
+            world.ops.iter().map(|o| o.op).collect::<Vec<_>>()
+        );
         let options = VerifyOptions {
             require_runtime_helpers: false,
             ..VerifyOptions::default()
@@ -30,7 +37,10 @@ fn main() {
         let verdict = verify_insns(&world.insns, &world.maps, &HelperTable::new(), &options);
         println!(
             "verify: {:?} in {:?}",
-            verdict.as_ref().map(|s| s.insns_processed).map_err(|e| &e.message),
+            verdict
+                .as_ref()
+                .map(|s| s.insns_processed)
+                .map_err(|e| &e.message),
             t.elapsed()
         );
         for engine in [Engine::Interpreter, Engine::Jit] {
