@@ -93,10 +93,33 @@ impl World {
 
     /// The world fuzzer bytes describe: the generators of `crate::generator` make the
     /// program (any kind; a quarter of the inputs get one instruction perturbed), then an
-    /// arbitrary socket, op inputs and initial map contents follow from the rest.
+    /// arbitrary socket, op inputs and initial map contents follow from the rest. An input
+    /// `0xff, n (u16 LE), n slots, ...` gives the program as slots instead (with
+    /// `classic_maps`), which is how the seed corpora carry the project's own programs.
     pub fn from_bytes(data: &[u8]) -> World {
         use crate::generator::{self, Bytes, world};
         let mut u = Unstructured::new(data);
+        // A program given as slots (the seed corpora hold the project's own programs so):
+        // 0xff, the slot count (u16, little-endian), the slots; `classic_maps`.
+        if let [0xff, lo, hi, rest @ ..] = data {
+            let n = usize::from(u16::from_le_bytes([*lo, *hi]));
+            if let Some(slots) = rest.get(..n * 8)
+                && let Ok(insns) = Insn::slice_from_bytes(slots)
+                && !insns.is_empty()
+            {
+                let mut u = Unstructured::new(&rest[n * 8..]);
+                let socket = world::socket(&mut u);
+                let ops = world::op_inputs(&mut u);
+                let map_fill = u.bytes(u.len().min(256)).unwrap_or(&[]).to_vec();
+                return World {
+                    insns,
+                    maps: classic_maps(),
+                    socket,
+                    ops,
+                    map_fill,
+                };
+            }
+        }
         let mutated = u.ratio(1, 4).unwrap_or(false);
         let generated = {
             let mut source = Bytes(&mut u);

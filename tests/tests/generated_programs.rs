@@ -74,3 +74,15 @@ fn mutation_changes_one_slot() {
         assert!(changed <= 1, "seed {seed}: {changed} slots changed");
     }
 }
+
+#[test]
+fn slots_given_inputs_carry_the_program() {
+    // 0xff, 2 slots (u16 LE), `r0 = 1; exit`, then world bytes.
+    let mut data = vec![0xff, 2, 0];
+    data.extend_from_slice(&[0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
+    data.extend_from_slice(&bytes(7, 64));
+    let world = World::from_bytes(&data);
+    assert_eq!(world.insns.len(), 2);
+    assert_eq!(world.insns[0].opcode, 0xb7);
+    assert!(check_world(&world).expect("passes"));
+}
