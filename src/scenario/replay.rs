@@ -22,8 +22,10 @@ pub struct AttachedProgram {
     pub name: String,
     /// ELF section.
     pub section: String,
-    /// Object file name.
+    /// Object name (libbpf's: the file name up to its first '.', at most 15 bytes).
     pub object: String,
+    /// The object's file name as the scenario gives it (e.g. `tcp_basertt_kern.o`).
+    pub file: String,
     /// Cgroup path.
     pub cgroup: String,
     /// Attach flags.
@@ -201,6 +203,10 @@ pub fn load_programs(
             name: info.name,
             section: info.section,
             object: rt.object_name(obj).map_err(wrap)?.to_string(),
+            file: plan.object.file_name().map_or_else(
+                || plan.object.display().to_string(),
+                |f| f.to_string_lossy().into_owned(),
+            ),
             cgroup: plan.cgroup.clone(),
             flags: plan.flags,
         });

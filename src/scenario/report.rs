@@ -429,8 +429,8 @@ pub fn render_table(replay: &Replay) -> String {
     for p in &replay.programs {
         let _ = writeln!(
             out,
-            "  {} ({}.o, section {}) attached to {} with flags {}",
-            p.name, p.object, p.section, p.cgroup, p.flags
+            "  {} ({}, section {}) attached to {} with flags {}",
+            p.name, p.file, p.section, p.cgroup, p.flags
         );
     }
     for e in &replay.events {
