@@ -169,7 +169,7 @@ pub fn helper_program<S: Source>(s: &mut S) -> Vec<Insn> {
     let mut body = Vec::new();
     for _ in 0..1 + s.below(6) {
         let wrong = s.below(6) == 0;
-        match s.below(9) {
+        match s.below(10) {
             0 => {
                 // bpf_map_lookup_elem(map, key on the stack), maybe null-checked, then used.
                 let m = pick(s, &[0, 1, 3]);
@@ -294,6 +294,31 @@ pub fn helper_program<S: Source>(s: &mut S) -> Vec<Insn> {
                 stack_arg(&mut body, 4, pick(s, &[-16, -8, -12]));
                 body.push(Piece::Insn(ins(0x85, 0, 0, 0, pick(s, &[105, 106]))));
                 body.push(Piece::Insn(ins(0x79, 2, 10, -16, 0)));
+            }
+            8 if s.below(2) == 0 => {
+                // Any helper sock_ops may call (or, now and then, one it may not), with each
+                // argument a context, stack, map, map-value-or-null or scalar register.
+                let callable: Vec<u32> = sockops_ctx::helper_ids::sock_ops_callable_ids().collect();
+                let id = if s.below(8) == 0 {
+                    s.below(215) as i32
+                } else {
+                    callable[s.below(callable.len() as u64) as usize] as i32
+                };
+                for reg in 1..=5u8 {
+                    match s.below(6) {
+                        0 => body.push(Piece::Insn(ins(0xbf, reg, 6, 0, 0))),
+                        1 => stack_arg(&mut body, reg, pick(s, &[-8, -16, -32, -4])),
+                        2 if reg == 1 => load_map(&mut body, pick(s, &[0, 1, 2, 3])),
+                        _ => body.push(Piece::Insn(ins(
+                            0xb7,
+                            reg,
+                            0,
+                            0,
+                            pick(s, &[0, 1, 4, 8, 16, 64, -1]),
+                        ))),
+                    }
+                }
+                body.push(Piece::Insn(ins(0x85, 0, 0, 0, id)));
             }
             _ => {
                 // Base helpers without arguments (time, random, cpu, cookie...).
