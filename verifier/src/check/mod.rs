@@ -479,7 +479,7 @@ impl<'a> Env<'a> {
     }
 
     /// Appends one line to the log.
-    fn log_line(&mut self, line: impl AsRef<str>) {
+    pub(super) fn log_line(&mut self, line: impl AsRef<str>) {
         self.log.push_str(line.as_ref());
         self.log.push('\n');
     }
