@@ -278,6 +278,25 @@ mov %r2, %r10\nadd %r2, -4\nmov %r4, 0\nlddw %r1, map_fd 0\ncall 2\nmov %r0, 1\n
             .to_string(),
         kernel: Some((9, "cannot pass map_type 15 into func bpf_map_update_elem#2")),
     });
+    // Bounds of an addition where every sum overflows (found by the kernel_oracle fuzz
+    // target): `w2 += -1` on u32 [0x80000000, 0xffffffff] is exactly [0x7fffffff,
+    // 0xfffffffe]; after `w2 s>= 0` only 0x7fffffff is left, too large to add to fp.
+    cases.push(Case {
+        name: "32-bit add where every sum wraps",
+        maps: vec![],
+        text: "ldxw %r2, [%r1]\nmov %r9, %r10\nadd %r9, -16\njsgt32 %r2, -1, +4\nadd32 %r2, -1
+jslt32 %r2, 0, +2\nadd %r9, %r2\nldxb %r0, [%r9]\nmov %r0, 1\nexit"
+            .to_string(),
+        kernel: Some((6, "math between fp pointer and 2147483647 is not allowed")),
+    });
+    cases.push(Case {
+        name: "64-bit sub where every difference wraps",
+        maps: vec![],
+        text: "ldxw %r2, [%r1]\nmov %r9, %r10\nadd %r9, -16\nsub %r2, 1
+jsgt %r2, -1, +2\nadd %r9, %r2\nldxb %r0, [%r9]\nmov %r0, 1\nexit"
+            .to_string(),
+        kernel: None,
+    });
     let rodata = def(MapType::Array, 4, 8, 1, 1 << 7);
     let wronly = def(MapType::Array, 4, 8, 1, 1 << 8);
     // A map value pointer, not null, from slot 9 on.

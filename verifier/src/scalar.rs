@@ -410,18 +410,16 @@ fn add32(d: &mut Scalar, s: &Scalar) {
             d.s32_max = i32::MAX;
         }
     }
-    match (
-        d.u32_min.checked_add(s.u32_min),
-        d.u32_max.checked_add(s.u32_max),
-    ) {
-        (Some(a), Some(b)) => {
-            d.u32_min = a;
-            d.u32_max = b;
-        }
-        _ => {
-            d.u32_min = 0;
-            d.u32_max = u32::MAX;
-        }
+    // Kernel 6.18 (`scalar32_min_max_add`): when every sum overflows, or none does, the
+    // wrapped bounds are exact; only when some do is nothing known.
+    let (min, min_overflow) = d.u32_min.overflowing_add(s.u32_min);
+    let (max, max_overflow) = d.u32_max.overflowing_add(s.u32_max);
+    if !min_overflow && max_overflow {
+        d.u32_min = 0;
+        d.u32_max = u32::MAX;
+    } else {
+        d.u32_min = min;
+        d.u32_max = max;
     }
 }
 
@@ -436,15 +434,15 @@ fn add64(d: &mut Scalar, s: &Scalar) {
             d.smax = i64::MAX;
         }
     }
-    match (d.umin.checked_add(s.umin), d.umax.checked_add(s.umax)) {
-        (Some(a), Some(b)) => {
-            d.umin = a;
-            d.umax = b;
-        }
-        _ => {
-            d.umin = 0;
-            d.umax = u64::MAX;
-        }
+    // As `add32` (`scalar_min_max_add`).
+    let (min, min_overflow) = d.umin.overflowing_add(s.umin);
+    let (max, max_overflow) = d.umax.overflowing_add(s.umax);
+    if !min_overflow && max_overflow {
+        d.umin = 0;
+        d.umax = u64::MAX;
+    } else {
+        d.umin = min;
+        d.umax = max;
     }
 }
 
@@ -462,12 +460,16 @@ fn sub32(d: &mut Scalar, s: &Scalar) {
             d.s32_max = i32::MAX;
         }
     }
-    if d.u32_min < s.u32_max {
+    // Kernel 6.18 (`scalar32_min_max_sub`): when every difference underflows, or none does,
+    // the wrapped bounds are exact; only when some do is nothing known.
+    let (min, min_underflow) = d.u32_min.overflowing_sub(s.u32_max);
+    let (max, max_underflow) = d.u32_max.overflowing_sub(s.u32_min);
+    if min_underflow && !max_underflow {
         d.u32_min = 0;
         d.u32_max = u32::MAX;
     } else {
-        d.u32_min -= s.u32_max;
-        d.u32_max -= s.u32_min;
+        d.u32_min = min;
+        d.u32_max = max;
     }
 }
 
@@ -482,12 +484,15 @@ fn sub64(d: &mut Scalar, s: &Scalar) {
             d.smax = i64::MAX;
         }
     }
-    if d.umin < s.umax {
+    // As `sub32` (`scalar_min_max_sub`).
+    let (min, min_underflow) = d.umin.overflowing_sub(s.umax);
+    let (max, max_underflow) = d.umax.overflowing_sub(s.umin);
+    if min_underflow && !max_underflow {
         d.umin = 0;
         d.umax = u64::MAX;
     } else {
-        d.umin -= s.umax;
-        d.umax -= s.umin;
+        d.umin = min;
+        d.umax = max;
     }
 }
 
