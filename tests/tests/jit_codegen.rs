@@ -88,6 +88,7 @@ fn machine_code_per_instruction_is_bounded() {
         (
             JitOptions {
                 constant_blinding: true,
+                ..JitOptions::default()
             },
             BLINDED_MAX,
         ),
@@ -141,6 +142,7 @@ fn constant_blinding_hides_immediates() {
         text,
         &JitOptions {
             constant_blinding: true,
+            ..JitOptions::default()
         },
     );
     assert!(needles.iter().all(|n| !contains(blinded.code(), n)));

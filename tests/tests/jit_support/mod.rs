@@ -229,6 +229,7 @@ pub fn differential_with_helpers(
     for blinding in [false, true] {
         let options = JitOptions {
             constant_blinding: blinding,
+            ..JitOptions::default()
         };
         let jit = observe_jit(&build(), helpers, ctx, &options);
         if let Err(diff) = compare(&interp, &jit) {
