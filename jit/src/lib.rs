@@ -12,8 +12,16 @@
 //! machine-code tests run on x86-64 too; only its ABI part needs an aarch64 target.
 
 // On a target without a backend the shared code-generation support has no user.
-#![cfg_attr(not(all(target_arch = "x86_64", unix)), allow(dead_code))]
+#![cfg_attr(
+    not(any(
+        all(target_arch = "x86_64", unix),
+        all(target_arch = "aarch64", unix)
+    )),
+    allow(dead_code)
+)]
 
+#[cfg(any(target_arch = "aarch64", test))]
+mod aarch64;
 mod backend;
 pub mod error;
 pub mod exec_memory;
@@ -29,8 +37,18 @@ mod host {
     pub(crate) use crate::x86_64::abi::{JitEntry, TRAP_FILL, synchronize_instruction_cache};
 }
 
+/// The backend of the architecture this crate is built for, and its machine ABI.
+#[cfg(all(target_arch = "aarch64", unix))]
+mod host {
+    pub(crate) use crate::aarch64::Aarch64 as Target;
+    pub(crate) use crate::aarch64::abi::{JitEntry, TRAP_FILL, synchronize_instruction_cache};
+}
+
 /// No backend for this architecture: compiling fails with `JitError::NoBackend`.
-#[cfg(not(all(target_arch = "x86_64", unix)))]
+#[cfg(not(any(
+    all(target_arch = "x86_64", unix),
+    all(target_arch = "aarch64", unix)
+)))]
 mod host {
     use std::ffi::c_void;
 

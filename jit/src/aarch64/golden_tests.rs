@@ -1,0 +1,1 @@
+//! Golden machine-code tests (filled below).
