@@ -13,10 +13,7 @@
 
 // On a target without a backend the shared code-generation support has no user.
 #![cfg_attr(
-    not(any(
-        all(target_arch = "x86_64", unix),
-        all(target_arch = "aarch64", unix)
-    )),
+    not(any(all(target_arch = "x86_64", unix), all(target_arch = "aarch64", unix))),
     allow(dead_code)
 )]
 
@@ -45,10 +42,7 @@ mod host {
 }
 
 /// No backend for this architecture: compiling fails with `JitError::NoBackend`.
-#[cfg(not(any(
-    all(target_arch = "x86_64", unix),
-    all(target_arch = "aarch64", unix)
-)))]
+#[cfg(not(any(all(target_arch = "x86_64", unix), all(target_arch = "aarch64", unix))))]
 mod host {
     use std::ffi::c_void;
 

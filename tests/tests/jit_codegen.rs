@@ -161,7 +161,11 @@ fn contains_constant(code: &[u8], needle: u64, bytes: usize) -> bool {
         let needle = &needle.to_le_bytes()[..bytes];
         return code.windows(bytes).any(|w| w == needle);
     }
-    let mask = if bytes == 8 { u64::MAX } else { (1u64 << (8 * bytes)) - 1 };
+    let mask = if bytes == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * bytes)) - 1
+    };
     let mut registers = [0u64; 32];
     for word in code.chunks_exact(4) {
         let w = u32::from_le_bytes(word.try_into().unwrap());
@@ -178,7 +182,11 @@ fn contains_constant(code: &[u8], needle: u64, bytes: usize) -> bool {
             _ => continue,
         };
         // A 32-bit form (sf clear) zero-extends.
-        registers[rd] = if w >> 31 == 0 { value & 0xffff_ffff } else { value };
+        registers[rd] = if w >> 31 == 0 {
+            value & 0xffff_ffff
+        } else {
+            value
+        };
         if registers[rd] & mask == needle & mask {
             return true;
         }
@@ -194,9 +202,8 @@ fn constant_blinding_hides_immediates() {
         (0x1234_5a5a, 4),
         (0x1122_3344_5566_7788, 8),
     ];
-    let contains = |code: &[u8], &(needle, bytes): &(u64, usize)| {
-        contains_constant(code, needle, bytes)
-    };
+    let contains =
+        |code: &[u8], &(needle, bytes): &(u64, usize)| contains_constant(code, needle, bytes);
     let plain = compile(text, &JitOptions::default());
     assert!(needles.iter().all(|n| contains(plain.code(), n)));
     let blinded = compile(

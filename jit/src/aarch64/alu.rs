@@ -5,8 +5,8 @@
 //! `INT_MIN / -1` are exactly the eBPF ones), shifts (`lslv`/`lsrv`/`asrv` mask the count as
 //! eBPF does), negation, sign-extending moves, byte swaps and LD_IMM64.
 
-use dynasmrt::aarch64::{encode_logical_immediate_32bit, encode_logical_immediate_64bit};
 use dynasmrt::DynasmApi;
+use dynasmrt::aarch64::{encode_logical_immediate_32bit, encode_logical_immediate_64bit};
 use sockops_vm::{AluOp, ByteOrder, Imm64Kind, Operand, Reg, Width};
 
 use super::regs::{TMP_A, TMP_B, TMP_D, asm, host_reg};
@@ -459,7 +459,10 @@ mod tests {
     #[test]
     fn logical_immediates_follow_the_operation_width() {
         assert_eq!(logical_immediate(Width::W64, 0xff), Some(0xff));
-        assert_eq!(logical_immediate(Width::W64, -256), Some(0xffff_ffff_ffff_ff00));
+        assert_eq!(
+            logical_immediate(Width::W64, -256),
+            Some(0xffff_ffff_ffff_ff00)
+        );
         assert_eq!(logical_immediate(Width::W32, -256), Some(0xffff_ff00));
         assert_eq!(logical_immediate(Width::W64, 0), None);
         assert_eq!(logical_immediate(Width::W64, -1), None);

@@ -16,8 +16,7 @@ pub(crate) const REGISTER_MAP: [u32; 11] = [
     0, 1, 2, 3, 4,
     // r6-r9: x19-x22, callee-saved in AAPCS64, so they survive helper calls as eBPF
     // requires.
-    19, 20, 21, 22,
-    // r10: x25, callee-saved; stack accesses are [x25 - k].
+    19, 20, 21, 22, // r10: x25, callee-saved; stack accesses are [x25 - k].
     25,
 ];
 
@@ -90,7 +89,19 @@ mod tests {
             seen[r as usize] = true;
         }
         // x18 is the platform register, x29/x30 the frame pointer and link register.
-        for reserved in [STATE, TMP_A, TMP_B, TMP_C, TMP_D, TMP_E, CALL_TARGET, 18, 29, 30, 31] {
+        for reserved in [
+            STATE,
+            TMP_A,
+            TMP_B,
+            TMP_C,
+            TMP_D,
+            TMP_E,
+            CALL_TARGET,
+            18,
+            29,
+            30,
+            31,
+        ] {
             assert!(
                 !seen[reserved as usize],
                 "reserved register {reserved} is mapped"
