@@ -74,3 +74,26 @@ pub(crate) fn trampoline_addresses() -> (u64, u64) {
         callx_trampoline as *const () as u64,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CI sets `SOCKOPS_EXPECT_LSE` for each emulated CPU (qemu's default CPU has LSE,
+    /// `QEMU_CPU=cortex-a72` does not), so that the two runs provably compile atomics both
+    /// ways.
+    #[test]
+    fn lse_detection_matches_the_emulated_cpu() {
+        match std::env::var("SOCKOPS_EXPECT_LSE").as_deref() {
+            Ok("1") => assert!(cpu_has_lse(), "expected a CPU with LSE"),
+            Ok("0") => assert!(!cpu_has_lse(), "expected a CPU without LSE"),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn trampolines_have_distinct_addresses() {
+        let (helper, callx) = trampoline_addresses();
+        assert!(helper != 0 && callx != 0 && helper != callx);
+    }
+}

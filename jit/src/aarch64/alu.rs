@@ -119,7 +119,8 @@ impl Compiler<'_> {
         if let Src::Imm(i) = src {
             let magnitude = i64::from(i).unsigned_abs();
             let negate = (i < 0) != subtract;
-            let encodable = magnitude < 4096 || (magnitude % 4096 == 0 && magnitude < 1 << 24);
+            let encodable =
+                magnitude < 4096 || (magnitude.is_multiple_of(4096) && magnitude < 1 << 24);
             if encodable {
                 let (imm, shifted) = if magnitude < 4096 {
                     (magnitude as u32, false)
@@ -437,7 +438,7 @@ impl Compiler<'_> {
             }
             return;
         }
-        if magnitude % 4096 == 0 && magnitude < 1 << 24 {
+        if magnitude.is_multiple_of(4096) && magnitude < 1 << 24 {
             let imm = (magnitude >> 12) as u32;
             if value < 0 {
                 asm!(self.ops; sub XSP(d), XSP(n), imm, lsl 12);

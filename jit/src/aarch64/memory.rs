@@ -39,7 +39,7 @@ impl Compiler<'_> {
     /// The addressing form of an access of `bytes` bytes at `[base + off]`; a register offset
     /// is materialised in `tmp_b`.
     pub(super) fn address(&mut self, base: u32, off: i32, bytes: u32) -> Address {
-        if off >= 0 && off as u32 % bytes == 0 && (off as u32) / bytes < 4096 {
+        if off >= 0 && (off as u32).is_multiple_of(bytes) && (off as u32) / bytes < 4096 {
             return Address::Scaled(base, off as u32);
         }
         if (-256..256).contains(&off) {

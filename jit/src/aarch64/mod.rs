@@ -478,7 +478,7 @@ impl<'a> Compiler<'a> {
             ; subs tmp_c, tmp_c, 1
             ; b.ne <zero_pair
         );
-        if bytes % 16 != 0 {
+        if !bytes.is_multiple_of(16) {
             asm!(self.ops; str xzr, [tmp_b]);
         }
     }

@@ -45,11 +45,12 @@ impl Compiler<'_> {
             return false;
         }
         let r = host_reg(dst);
-        let bits = 64 - k;
+        // The field is the low `64 - k` bits.
+        let (lsb, bits) = (0u32, 64 - k);
         if second_op == AluOp::Rsh {
-            asm!(self.ops; ubfx X(r), X(r), 0, bits);
+            asm!(self.ops; ubfx X(r), X(r), lsb, bits);
         } else {
-            asm!(self.ops; sbfx X(r), X(r), 0, bits);
+            asm!(self.ops; sbfx X(r), X(r), lsb, bits);
         }
         true
     }
