@@ -130,7 +130,9 @@ pub(super) enum Src {
 /// A condition of `b.cond`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Cond {
+    /// Equal.
     Eq,
+    /// Not equal.
     Ne,
     /// Unsigned >=.
     Hs,
@@ -140,9 +142,13 @@ pub(super) enum Cond {
     Hi,
     /// Unsigned <=.
     Ls,
+    /// Signed >=.
     Ge,
+    /// Signed <.
     Lt,
+    /// Signed >.
     Gt,
+    /// Signed <=.
     Le,
 }
 

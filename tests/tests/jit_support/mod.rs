@@ -238,13 +238,12 @@ pub fn differential_with_helpers(
 /// The JIT configurations every differential test runs: plain and with constant blinding;
 /// on aarch64 with LSE also the exclusive-load/store atomics.
 pub fn jit_option_variants() -> Vec<JitOptions> {
-    let mut variants: Vec<JitOptions> = [false, true]
-        .into_iter()
-        .map(|blinding| JitOptions {
-            constant_blinding: blinding,
-            ..JitOptions::default()
-        })
-        .collect();
+    let plain_and_blinded = [false, true].map(|blinding| JitOptions {
+        constant_blinding: blinding,
+        ..JitOptions::default()
+    });
+    #[cfg_attr(not(target_arch = "aarch64"), allow(unused_mut))]
+    let mut variants = plain_and_blinded.to_vec();
     // With LSE the default compiles atomics to LSE instructions: run the exclusive-load/store
     // loops too. (Without LSE the default is the loops, and LSE code would trap.)
     #[cfg(target_arch = "aarch64")]
