@@ -7,5 +7,7 @@ pub use sockops_verifier as verifier;
 pub use sockops_vm as vm;
 
 pub mod cgroup;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod runtime;
 pub mod scenario;

@@ -273,6 +273,10 @@ impl ProgramFacts {
             }
             let (reads, writes) = registers_read_and_written(insn);
             regs_read_first |= reads & !regs_written;
+            // Every register an instruction reads or writes, implicitly too (a legacy packet
+            // load reads r6), is named: lean code saves the callee-saved host registers of
+            // named ones, and zeroes only registers it saved or may clobber.
+            named |= reads | writes;
             if straight {
                 regs_written |= writes;
             }
@@ -473,6 +477,29 @@ mod tests {
         );
         assert_eq!(facts("mov %r1, %r10\nexit").zeroed_words, u64::MAX);
         assert_eq!(facts("call 12\nexit").zeroed_words, u64::MAX);
+    }
+
+    #[test]
+    fn registers_zeroed_are_named() {
+        // A legacy packet load reads r6 implicitly: zeroed (read before written) and so
+        // named, or lean code would zero the callee-saved host register without saving it
+        // (found by fuzzing: the caller's rbx was clobbered).
+        for text in [
+            "ldabsh 4\nexit",
+            "mov %r0, 0\nja +1\nldindb %r7, 0\nexit",
+            "call 1\nexit",
+            "mov %r0, %r9\nexit",
+        ] {
+            let f = facts(text);
+            assert_eq!(
+                f.zeroed_registers & !f.named_registers,
+                0,
+                "{text}: zeroed {:#x}, named {:#x}",
+                f.zeroed_registers,
+                f.named_registers
+            );
+        }
+        assert!(facts("ldabsh 4\nexit").names(6));
     }
 
     #[test]

@@ -5,6 +5,8 @@ mod asm;
 mod exec;
 mod inspect;
 mod run;
+#[cfg(feature = "net")]
+mod simulate;
 mod verify;
 
 use std::process::ExitCode;
@@ -33,6 +35,9 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Verify programs as the kernel's sock_ops verifier would (exit 0 accept, 1 reject).
     Verify(verify::VerifyArgs),
+    /// Run two smoltcp hosts over a simulated link with the programs attached (NET.toml).
+    #[cfg(feature = "net")]
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Runs the parsed command line.
@@ -44,6 +49,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),
+        #[cfg(feature = "net")]
+        Command::Simulate(a) => simulate::run(a),
     };
     match result {
         Ok(code) => code,

@@ -11,9 +11,11 @@ pub mod report;
 pub use format::{
     EventSpec, FormatError, OpSpec, ProgramSpec, ScenarioFile, SocketSpec, SysctlValue,
 };
-pub use prepare::{EventPlan, ProgramPlan, Scenario, ScenarioError};
-pub use replay::{AttachedProgram, EventOutcome, MapDump, Replay, op_input, replay};
-pub use report::{hex, render_json, render_table};
+pub use prepare::{EventPlan, ProgramPlan, Scenario, ScenarioError, program_plans, sysctls_from};
+pub use replay::{
+    AttachedProgram, EventOutcome, MapDump, Replay, dump_maps, load_programs, op_input, replay,
+};
+pub use report::{hex, render_json, render_maps_json, render_table};
 
 use std::path::Path;
 

@@ -96,13 +96,8 @@ impl Scenario {
 
     /// Checks `file` and resolves its names; object paths resolve against `base_dir`.
     pub fn prepare(file: &ScenarioFile, base_dir: &Path) -> Result<Scenario, ScenarioError> {
-        let sysctls = sysctls_of(file)?;
-        let programs = file
-            .program
-            .iter()
-            .enumerate()
-            .map(|(i, p)| program_plan(i, p, base_dir))
-            .collect::<Result<Vec<_>, _>>()?;
+        let sysctls = sysctls_from(file.hz, &file.sysctl)?;
+        let programs = program_plans(&file.program, base_dir)?;
         let mut sockets: Vec<(String, Socket)> = Vec::new();
         for (i, spec) in file.socket.iter().enumerate() {
             let (name, socket) = socket_of(i, spec, &sysctls)?;
@@ -131,15 +126,20 @@ impl Scenario {
     }
 }
 
-fn sysctls_of(file: &ScenarioFile) -> Result<Sysctls, ScenarioError> {
+/// The kernel settings of a `hz` value and a `[sysctl]` table, as a scenario file gives them
+/// (errors name the sysctl). `sockops simulate` reads its `[sysctl]` table with this too.
+pub fn sysctls_from(
+    hz: Option<u32>,
+    sysctl: &std::collections::BTreeMap<String, SysctlValue>,
+) -> Result<Sysctls, ScenarioError> {
     let mut sysctls = Sysctls::default();
-    if let Some(hz) = file.hz {
+    if let Some(hz) = hz {
         sysctls
             .set("kernel.hz", &hz.to_string())
             .map_err(|e| invalid("hz", e.to_string()))?;
     }
     // The list of available congestion controls first, so the default may name one of them.
-    let mut entries: Vec<(&String, &SysctlValue)> = file.sysctl.iter().collect();
+    let mut entries: Vec<(&String, &SysctlValue)> = sysctl.iter().collect();
     entries.sort_by_key(|(name, _)| !name.contains("available_congestion_control"));
     for (name, value) in entries {
         let text = match value {
@@ -151,6 +151,19 @@ fn sysctls_of(file: &ScenarioFile) -> Result<Sysctls, ScenarioError> {
             .map_err(|e| invalid(format!("sysctl {name:?}"), e.to_string()))?;
     }
     Ok(sysctls)
+}
+
+/// The `[[program]]` entries of a file, checked and resolved (objects against `base_dir`);
+/// errors name the program (`program 1 (x.o)`).
+pub fn program_plans(
+    specs: &[ProgramSpec],
+    base_dir: &Path,
+) -> Result<Vec<ProgramPlan>, ScenarioError> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| program_plan(i, p, base_dir))
+        .collect()
 }
 
 fn program_plan(i: usize, p: &ProgramSpec, base_dir: &Path) -> Result<ProgramPlan, ScenarioError> {

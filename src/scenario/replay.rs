@@ -13,7 +13,7 @@ use sockops_vm::MapType;
 
 use crate::cgroup::AttachFlags;
 use crate::runtime::{Decision, Engine, ObjectId, ProgId, Runtime};
-use crate::scenario::prepare::{Scenario, ScenarioError};
+use crate::scenario::prepare::{ProgramPlan, Scenario, ScenarioError};
 
 /// A program as the replay loaded and attached it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,8 +22,10 @@ pub struct AttachedProgram {
     pub name: String,
     /// ELF section.
     pub section: String,
-    /// Object file name.
+    /// Object name (libbpf's: the file name up to its first '.', at most 15 bytes).
     pub object: String,
+    /// The object's file name as the scenario gives it (e.g. `tcp_basertt_kern.o`).
+    pub file: String,
     /// Cgroup path.
     pub cgroup: String,
     /// Attach flags.
@@ -93,52 +95,7 @@ pub fn replay(
     let seed = seed.unwrap_or(scenario.seed);
     let mut rt = Runtime::new();
     rt.set_seed(seed);
-    let mut objects: Vec<(PathBuf, ObjectId)> = Vec::new();
-    let mut loaded: Vec<(ObjectId, String, ProgId)> = Vec::new();
-    let mut programs = Vec::with_capacity(scenario.programs.len());
-    for (i, plan) in scenario.programs.iter().enumerate() {
-        let place = format!("program {i} ({})", plan.object.display());
-        let wrap = |source| ScenarioError::Runtime {
-            place: place.clone(),
-            source: Box::new(source),
-        };
-        let key = plan
-            .object
-            .canonicalize()
-            .unwrap_or_else(|_| plan.object.clone());
-        let obj = match objects.iter().find(|(p, _)| *p == key) {
-            Some((_, id)) => *id,
-            None => {
-                let id = rt.load_object_file(&plan.object).map_err(wrap)?;
-                objects.push((key, id));
-                id
-            }
-        };
-        // One program per (object, function), as when an object is loaded once and its
-        // program attached to several cgroups.
-        let name = rt
-            .select_program(obj, plan.selector.as_deref())
-            .map_err(wrap)?;
-        let prog = match loaded.iter().find(|(o, n, _)| *o == obj && *n == name) {
-            Some((_, _, id)) => *id,
-            None => {
-                let id = rt
-                    .load_program(obj, plan.selector.as_deref(), engine)
-                    .map_err(wrap)?;
-                loaded.push((obj, name, id));
-                id
-            }
-        };
-        rt.attach(prog, &plan.cgroup, plan.flags).map_err(wrap)?;
-        let info = rt.program_info(prog).map_err(wrap)?;
-        programs.push(AttachedProgram {
-            name: info.name,
-            section: info.section,
-            object: rt.object_name(obj).map_err(wrap)?.to_string(),
-            cgroup: plan.cgroup.clone(),
-            flags: plan.flags,
-        });
-    }
+    let programs = load_programs(&mut rt, &scenario.programs, engine)?;
 
     let mut sockets: Vec<Socket> = scenario.sockets.iter().map(|(_, s)| s.clone()).collect();
     // Per socket: option bytes reserved by the last HDR_OPT_LEN_CB (for WRITE_HDR_OPT_CB).
@@ -197,6 +154,66 @@ pub fn replay(
     })
 }
 
+/// Loads and attaches `plans` in order on `rt` with `engine`: each object once (programs of
+/// one object share its maps), each (object, program) once. Errors name the program.
+pub fn load_programs(
+    rt: &mut Runtime,
+    plans: &[ProgramPlan],
+    engine: Engine,
+) -> Result<Vec<AttachedProgram>, ScenarioError> {
+    let mut objects: Vec<(PathBuf, ObjectId)> = Vec::new();
+    let mut loaded: Vec<(ObjectId, String, ProgId)> = Vec::new();
+    let mut programs = Vec::with_capacity(plans.len());
+    for (i, plan) in plans.iter().enumerate() {
+        let place = format!("program {i} ({})", plan.object.display());
+        let wrap = |source| ScenarioError::Runtime {
+            place: place.clone(),
+            source: Box::new(source),
+        };
+        let key = plan
+            .object
+            .canonicalize()
+            .unwrap_or_else(|_| plan.object.clone());
+        let obj = match objects.iter().find(|(p, _)| *p == key) {
+            Some((_, id)) => *id,
+            None => {
+                let id = rt.load_object_file(&plan.object).map_err(wrap)?;
+                objects.push((key, id));
+                id
+            }
+        };
+        // One program per (object, function), as when an object is loaded once and its
+        // program attached to several cgroups.
+        let name = rt
+            .select_program(obj, plan.selector.as_deref())
+            .map_err(wrap)?;
+        let prog = match loaded.iter().find(|(o, n, _)| *o == obj && *n == name) {
+            Some((_, _, id)) => *id,
+            None => {
+                let id = rt
+                    .load_program(obj, plan.selector.as_deref(), engine)
+                    .map_err(wrap)?;
+                loaded.push((obj, name, id));
+                id
+            }
+        };
+        rt.attach(prog, &plan.cgroup, plan.flags).map_err(wrap)?;
+        let info = rt.program_info(prog).map_err(wrap)?;
+        programs.push(AttachedProgram {
+            name: info.name,
+            section: info.section,
+            object: rt.object_name(obj).map_err(wrap)?.to_string(),
+            file: plan.object.file_name().map_or_else(
+                || plan.object.display().to_string(),
+                |f| f.to_string_lossy().into_owned(),
+            ),
+            cgroup: plan.cgroup.clone(),
+            flags: plan.flags,
+        });
+    }
+    Ok(programs)
+}
+
 /// The skb an op carries, as a synthetic TCP segment of `socket` (SOCK_OPS.md §3: the
 /// received SYN-ACK for ACTIVE_ESTABLISHED, the third ACK for PASSIVE_ESTABLISHED, the
 /// segment being built for the header-option ops, with the live kernel's skb_len and flags).
@@ -250,8 +267,9 @@ pub fn op_input(op: SockOp, args: [u32; 4], socket: &Socket, reserved: u32) -> O
     input
 }
 
-/// Every map of every object, named uniquely.
-fn dump_maps(rt: &Runtime) -> Vec<MapDump> {
+/// Every map of every object `rt` loaded, named uniquely (`object:name` when two objects
+/// have a map of that name), in load order.
+pub fn dump_maps(rt: &Runtime) -> Vec<MapDump> {
     let all: Vec<(ObjectId, &sockops_vm::Map)> = rt.maps().collect();
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, m) in &all {

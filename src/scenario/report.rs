@@ -121,8 +121,14 @@ pub fn render_json(replay: &Replay) -> String {
         };
         push_json_line(&mut out, &ev);
     }
-    let maps: Vec<(String, Vec<JsonEntry>)> = replay
-        .maps
+    out.push_str(&render_maps_json(&replay.maps));
+    out
+}
+
+/// The final `{"maps": ...}` line of `--json` output (with its newline): each map by name,
+/// its entries as `{"key": hex, "value": hex}`. `sockops simulate --json` ends with it too.
+pub fn render_maps_json(maps: &[MapDump]) -> String {
+    let maps: Vec<(String, Vec<JsonEntry>)> = maps
         .iter()
         .map(|m| {
             let entries = m
@@ -136,6 +142,7 @@ pub fn render_json(replay: &Replay) -> String {
             (m.name.clone(), entries)
         })
         .collect();
+    let mut out = String::new();
     push_json_line(
         &mut out,
         &JsonMaps {
@@ -422,8 +429,8 @@ pub fn render_table(replay: &Replay) -> String {
     for p in &replay.programs {
         let _ = writeln!(
             out,
-            "  {} ({}.o, section {}) attached to {} with flags {}",
-            p.name, p.object, p.section, p.cgroup, p.flags
+            "  {} ({}, section {}) attached to {} with flags {}",
+            p.name, p.file, p.section, p.cgroup, p.flags
         );
     }
     for e in &replay.events {

@@ -11,3 +11,6 @@ pub mod kernel;
 
 /// The engines check of the `verified_programs_never_fault` fuzz target and its regressions.
 pub mod engines;
+
+/// Program generators (seeded or driven by fuzzer bytes) shared by tests and fuzz targets.
+pub mod generator;

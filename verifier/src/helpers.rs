@@ -21,8 +21,9 @@ pub enum Arg {
     UninitMapValue,
     /// ARG_PTR_TO_MEM | MEM_RDONLY.
     MemRead,
-    /// ARG_PTR_TO_MEM (read and write).
-    MemReadWrite,
+    /// ARG_PTR_TO_MEM | MEM_WRITE: initialised memory the helper reads and may overwrite
+    /// (every byte of it is unknown after the call).
+    MemWrite,
     /// ARG_PTR_TO_UNINIT_MEM (written).
     UninitMem,
     /// ARG_CONST_SIZE.
@@ -115,7 +116,7 @@ pub fn proto(id: u32) -> Option<Proto> {
         123 => p(&[Anything], i),
         130 => p(&[ConstMapPtr, MemRead, ConstSizeOrZero, Anything], i),
         134 => p(&[ConstMapPtr, Anything], i),
-        142 => p(&[Ctx, MemReadWrite, ConstSize, Anything], i),
+        142 => p(&[Ctx, MemWrite, ConstSize, Anything], i),
         143 => p(&[Ctx, MemRead, ConstSize, Anything], i),
         144 => p(&[Ctx, Anything, Anything], i),
         195 => p(&[ConstMapPtr, MapKey, Anything], Ret::MapValueOrNull),
@@ -123,8 +124,9 @@ pub fn proto(id: u32) -> Option<Proto> {
         55 => p(&[ConstMapPtr, Anything, UninitMem, ConstSize], i),
         112..=115 => p(&[UninitMem, ConstSizeOrZero, Anything], i),
         176 => p(&[UninitMem, ConstSizeOrZero, Anything], i),
-        149 => p(&[MemReadWrite, ConstSize, MemRead, ConstSize, Anything], i),
-        165 | 177 => p(&[MemReadWrite, ConstSize, Unmodelled("map_value")], i),
+        149 => p(&[MemWrite, ConstSize, MemRead, ConstSize, Anything], i),
+        165 => p(&[MemWrite, ConstSize, Unmodelled("map_value")], i),
+        177 => p(&[MemRead, ConstSize, Unmodelled("map_value")], i),
         131 => p(
             &[ConstMapPtr, AllocSizeOrZero, Anything],
             Ret::RingbufMemOrNull,

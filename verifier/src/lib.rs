@@ -48,6 +48,10 @@ pub struct VerifyOptions {
     /// syntax, the state where each path starts and after each conditional jump, and the
     /// closing `processed N insns ...` line; 2 also the registers each instruction touched.
     pub log_level: u32,
+    /// The processed-instruction limit: the kernel's `BPF_COMPLEXITY_LIMIT_INSNS`
+    /// (1,000,000) by default. A lower limit only rejects more programs ("BPF program is too
+    /// large"); fuzzers use one to bound the time a state-heavy input may take.
+    pub insn_limit: u64,
 }
 
 impl Default for VerifyOptions {
@@ -58,6 +62,7 @@ impl Default for VerifyOptions {
             nr_cpu_ids: 1,
             require_runtime_helpers: true,
             log_level: 0,
+            insn_limit: check::INSN_LIMIT,
         }
     }
 }

@@ -98,6 +98,7 @@ impl Env<'_> {
                 self.check_packet_access(pc, regno, &reg, reg.off as i64, size, zero_ok)
             }
             RegType::MapValue => {
+                self.check_map_access_type(pc, &reg, reg.off as i64, size, write)?;
                 self.check_map_access(pc, regno, &reg, reg.off as i64, size, zero_ok)
             }
             RegType::Mem => self.check_region(
@@ -237,7 +238,7 @@ impl Env<'_> {
                 | Arg::MapValueOrNull
                 | Arg::UninitMapValue
                 | Arg::MemRead
-                | Arg::MemReadWrite
+                | Arg::MemWrite
                 | Arg::UninitMem
                 | Arg::LongOut
         );
@@ -440,14 +441,21 @@ impl Env<'_> {
                     meta.raw = Some((regno, m.value_size as i64));
                 }
             }
-            Arg::MemRead | Arg::MemReadWrite => meta.raw_mode = false,
+            Arg::MemRead | Arg::MemWrite => meta.raw_mode = false,
             Arg::UninitMem => meta.raw_mode = true,
             Arg::ConstSize | Arg::ConstSizeOrZero => {
-                let write = matches!(args.get(i.wrapping_sub(1)), Some(Arg::UninitMem));
+                // The memory argument before the size is written when it is MEM_WRITE:
+                // every byte the helper may write becomes unknown (`clobber`).
+                let write = matches!(
+                    args.get(i.wrapping_sub(1)),
+                    Some(Arg::UninitMem | Arg::MemWrite)
+                );
                 self.check_mem_size_reg(pc, regno, write, arg == Arg::ConstSizeOrZero, meta)?;
             }
             Arg::LongOut => {
                 self.check_helper_mem_access(pc, regno, 8, true, false, true)?;
+                // MEM_ALIGNED: the result is stored as one 8-byte word.
+                self.check_ptr_alignment(pc, &reg, 0, 8, true)?;
                 if reg.typ == RegType::Stack && reg.var.is_const() {
                     meta.raw = Some((regno, 8));
                 }
@@ -680,10 +688,25 @@ impl Env<'_> {
                         matches!(d.map_type, MapType::Array | MapType::PercpuArray)
                             && meta.const_key.is_some_and(|k| k < d.max_entries as u64)
                     });
+                let sockmap =
+                    def.is_some_and(|d| matches!(d.map_type, MapType::Sockmap | MapType::Sockhash));
                 if non_null {
                     RegState {
                         map,
                         ..RegState::pointer(RegType::MapValue)
+                    }
+                } else if uid == 1 && sockmap {
+                    // `is_acquire_function`: a sockmap/sockhash lookup returns the socket
+                    // (`sock_or_null` in the kernel's log) as an acquired reference (the
+                    // maybe-null result takes an id, then the reference's own replaces it).
+                    // sock_ops cannot call bpf_sk_release, so only the null branch drops it.
+                    self.new_id();
+                    let id = self.new_id();
+                    self.cur.refs.push((id, pc));
+                    RegState {
+                        id,
+                        ref_obj_id: id,
+                        ..RegState::pointer(RegType::SockOrNull)
                     }
                 } else {
                     RegState {

@@ -4,6 +4,7 @@
 
 use sockops_ctx::field_table::{AccessKind, LoadYields, check_access, check_sock_access};
 use sockops_vm::Insn;
+use sockops_vm::maps::{BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG};
 use sockops_vm::opcode::*;
 
 use super::Env;
@@ -280,7 +281,7 @@ impl Env<'_> {
         Ok(())
     }
 
-    fn check_ptr_alignment(
+    pub(crate) fn check_ptr_alignment(
         &self,
         pc: usize,
         reg: &RegState,
@@ -342,6 +343,37 @@ impl Env<'_> {
             .map(|m| m.value_size as i64)
             .unwrap_or(0);
         self.check_region(pc, regno, reg, off, size, mem_size, zero_ok)
+    }
+
+    /// `check_map_access_type`: programs may not write a `BPF_F_RDONLY_PROG` map's values
+    /// (`.rodata`) nor read a `BPF_F_WRONLY_PROG` map's. `off` includes the pointer's fixed
+    /// offset.
+    pub(crate) fn check_map_access_type(
+        &self,
+        pc: usize,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        write: bool,
+    ) -> Result<(), Reject> {
+        let Some(def) = self.maps.get(reg.map as usize) else {
+            return Ok(());
+        };
+        let (forbidden, what) = if write {
+            (BPF_F_RDONLY_PROG, "write into")
+        } else {
+            (BPF_F_WRONLY_PROG, "read from")
+        };
+        if def.map_flags & forbidden != 0 {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "{what} map forbidden, value_size={} off={off} size={size}",
+                    def.value_size
+                ),
+            ));
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -452,6 +484,7 @@ impl Env<'_> {
                         format!("R{} leaks addr into map", val.regno().unwrap_or(0)),
                     ));
                 }
+                self.check_map_access_type(pc, &reg, off, size, write)?;
                 self.check_map_access(pc, regno, &reg, off, size, false)?;
                 if let Val::Load(d) = val {
                     self.regs_mut()[d as usize] = RegState::unknown();

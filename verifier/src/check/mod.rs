@@ -379,7 +379,7 @@ impl<'a> Env<'a> {
         let mut pc = 0usize;
         loop {
             self.insn_processed += 1;
-            if self.insn_processed > INSN_LIMIT {
+            if self.insn_processed > self.opts.insn_limit {
                 return Err(Reject::new(
                     pc,
                     format!(

@@ -85,7 +85,33 @@ fn map_type(map: &str, type_id: u32) -> Result<MapType, ElfError> {
     })
 }
 
+/// The page size libbpf rounds ring buffer sizes to.
+const RINGBUF_PAGE: u32 = 4096;
+
+/// The defaults libbpf applies to a map definition when it creates the map from an object:
+/// - a `BPF_MAP_TYPE_PERF_EVENT_ARRAY` without `max_entries` gets one entry per CPU
+///   (`map_set_def_max_entries`; here the CPUs the object is loaded for, `ncpus`);
+/// - a ring buffer's `max_entries` is rounded up to a power-of-two number of pages
+///   (`adjust_ringbuf_sz`).
+pub(crate) fn apply_libbpf_defaults(mut def: MapDef, ncpus: usize) -> MapDef {
+    match def.map_type {
+        MapType::PerfEventArray if def.max_entries == 0 => {
+            def.max_entries = u32::try_from(ncpus).unwrap_or(u32::MAX).max(1);
+        }
+        MapType::Ringbuf if def.max_entries > 0 => {
+            let pages = def.max_entries.div_ceil(RINGBUF_PAGE);
+            def.max_entries = pages
+                .checked_next_power_of_two()
+                .and_then(|p| p.checked_mul(RINGBUF_PAGE))
+                .unwrap_or(def.max_entries);
+        }
+        _ => {}
+    }
+    def
+}
+
 fn add_map(table: &mut MapTable, name: &str, def: MapDef) -> Result<usize, ElfError> {
+    let def = apply_libbpf_defaults(def, table.ncpus);
     let map = Map::try_with_cpus(name, def, table.ncpus)?;
     table.maps.push(Arc::new(map));
     Ok(table.maps.len() - 1)
@@ -501,6 +527,28 @@ mod tests {
             decode(&map_btf(4242, None)),
             Err(ElfError::UnknownMapType { type_id: 4242, .. })
         ));
+    }
+
+    #[test]
+    fn libbpf_defaults_are_applied() {
+        let def = |map_type, max_entries| MapDef {
+            map_type,
+            key_size: 4,
+            value_size: 4,
+            max_entries,
+            map_flags: 0,
+        };
+        let perf = apply_libbpf_defaults(def(MapType::PerfEventArray, 0), 4);
+        assert_eq!(perf.max_entries, 4);
+        let sized = apply_libbpf_defaults(def(MapType::PerfEventArray, 2), 4);
+        assert_eq!(sized.max_entries, 2);
+        let ring = |n| apply_libbpf_defaults(def(MapType::Ringbuf, n), 1).max_entries;
+        assert_eq!(ring(1), 4096);
+        assert_eq!(ring(4096), 4096);
+        assert_eq!(ring(4097), 8192);
+        assert_eq!(ring(3 * 4096), 4 * 4096);
+        let array = apply_libbpf_defaults(def(MapType::Array, 0), 4);
+        assert_eq!(array.max_entries, 0, "other maps keep their definition");
     }
 
     #[test]

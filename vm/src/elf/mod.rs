@@ -15,6 +15,12 @@
 //! sockops runtime once it has verified the programs; map-in-map `values` are refused.
 //! Relocations in other non-code sections (debug info, `.BTF`) are not applied.
 //!
+//! Maps are created with the defaults libbpf applies when it creates an object's maps: a
+//! `BPF_MAP_TYPE_PERF_EVENT_ARRAY` declared without `max_entries` gets one entry per CPU
+//! (`LoadOptions::ncpus`), and a ring buffer's size is rounded up to a power-of-two number
+//! of 4 KiB pages. (libbpf's other creation-time adjustments concern features this loader
+//! refuses: map-in-map inner maps, struct_ops, kconfig/ksym externs, pinning.)
+//!
 //! Every program's map list is the object's map list (shared `Arc<Map>`s), so map indices in
 //! LD_IMM64 are the same in every program of an object.
 

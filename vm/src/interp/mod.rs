@@ -575,11 +575,10 @@ fn ld_imm64(
             let offset = (imm >> 32) as u32;
             // Only plain arrays have one value address (per-CPU values depend on the CPU),
             // as only they implement the kernel's `map_direct_value_addr`.
-            let region = map_at(u64::from(index))
-                .ok()
-                .filter(|map| map.map_type() == crate::maps::MapType::Array)
-                .ok_or(ExecErrorKind::BadMapValue { map: index, offset })?
-                .value_region(0)
+            let map = map_at(u64::from(index))?;
+            let region = (map.map_type() == crate::maps::MapType::Array)
+                .then(|| map.value_region(0))
+                .flatten()
                 .filter(|r| u64::from(offset) < r.len)
                 .ok_or(ExecErrorKind::BadMapValue { map: index, offset })?;
             // SAFETY: the region is a map value, which lives at a stable address for the

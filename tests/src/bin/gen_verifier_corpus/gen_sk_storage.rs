@@ -412,7 +412,7 @@ fn sys_bpf(cmd: libc::c_long, attr: &mut [u64; 16]) -> std::io::Result<OwnedFd> 
     Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
 }
 
-/// A BTF blob: [1] `int` (4 bytes), [2] `char` (1 byte), [3] `char[n]`.
+/// A BTF blob: type 1 `int` (4 bytes), type 2 `char` (1 byte), type 3 `char[n]`.
 fn btf_blob(n: u32) -> Vec<u8> {
     let strings = b"\0int\0char\0";
     let types: [u32; 14] = [

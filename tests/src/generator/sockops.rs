@@ -1,0 +1,471 @@
+//! Generators aimed at the sock_ops rules: context loads and stores at the real
+//! `bpf_sock_ops` offsets and sizes (from the ctx field table) and their near-misses, helper
+//! calls with plausible and wrong argument types, bounded and unbounded loops, atomics on
+//! the stack and on map values, and cpu v4 instructions. Every program starts with
+//! `r6 = ctx`, zeroes a 32-byte stack buffer at fp-32 and sets r7-r9 to small constants, so
+//! most later instructions have initialised operands; it ends `r0 = 1; exit`. Maps are
+//! those of [`super::sockops_maps`].
+
+use sockops_ctx::field_table::{LoadYields, SOCK_OPS_FIELDS};
+use sockops_vm::Insn;
+
+use super::Source;
+use super::structured::{COND_IMM, Piece, ins, lay_out, pick};
+
+/// The registers the bodies compute with (r6 keeps the context).
+const WORK: [u8; 6] = [0, 2, 3, 7, 8, 9];
+
+/// Load opcodes by size: ldxb, ldxh, ldxw, ldxdw.
+fn ldx(size: u32) -> u8 {
+    match size {
+        1 => 0x71,
+        2 => 0x69,
+        4 => 0x61,
+        _ => 0x79,
+    }
+}
+
+/// Register-store opcodes by size: stxb, stxh, stxw, stxdw.
+fn stx(size: u32) -> u8 {
+    match size {
+        1 => 0x73,
+        2 => 0x6b,
+        4 => 0x63,
+        _ => 0x7b,
+    }
+}
+
+/// The common prologue: r6 = ctx, fp-32..fp-1 zeroed, r7-r9 small constants.
+fn prologue() -> Vec<Insn> {
+    let mut pro = vec![ins(0xbf, 6, 1, 0, 0)];
+    for k in 1..=4 {
+        pro.push(ins(0x7a, 10, 0, -8 * k, 0));
+    }
+    pro.push(ins(0xb7, 7, 0, 0, 1));
+    pro.push(ins(0xb7, 8, 0, 0, 8));
+    pro.push(ins(0xb7, 9, 0, 0, 0));
+    pro.push(ins(0xb7, 0, 0, 0, 0));
+    pro.push(ins(0xb7, 2, 0, 0, 0));
+    pro.push(ins(0xb7, 3, 0, 0, 0));
+    pro
+}
+
+/// `r1 = map m` (LD_IMM64 with a map index).
+fn load_map(body: &mut Vec<Piece>, m: i32) {
+    body.push(Piece::Insn(ins(0x18, 1, 1, 0, m)));
+    body.push(Piece::Insn(ins(0, 0, 0, 0, 0)));
+}
+
+/// `r2 = fp + off`.
+fn stack_arg(body: &mut Vec<Piece>, reg: u8, off: i32) {
+    body.push(Piece::Insn(ins(0xbf, reg, 10, 0, 0)));
+    body.push(Piece::Insn(ins(0x07, reg, 0, 0, off)));
+}
+
+/// A context access: a real field at a size it allows (mostly), or a near-miss (inside a
+/// field, a wrong size, past the end, a store to a read-only field).
+fn context_access<S: Source>(s: &mut S, body: &mut Vec<Piece>) {
+    let field = SOCK_OPS_FIELDS[s.below(SOCK_OPS_FIELDS.len() as u64) as usize];
+    let a = pick(s, &WORK);
+    let exact = s.below(4) != 0;
+    let (off, size) = if exact {
+        let sizes = if field.load_sizes.is_empty() {
+            &[4u32][..]
+        } else {
+            field.load_sizes
+        };
+        (field.offset as i16, pick(s, sizes))
+    } else {
+        (
+            field.offset as i16 + pick(s, &[1i16, 2, 3, 4, -1, -4, 8, 240]),
+            pick(s, &[1u32, 2, 4, 8]),
+        )
+    };
+    if s.below(3) == 0 {
+        // A store: from a register (a scalar, or the context pointer itself) or an immediate.
+        let sizes = if field.store_sizes.is_empty() || !exact {
+            &[4u32][..]
+        } else {
+            field.store_sizes
+        };
+        let size = pick(s, sizes);
+        match s.below(3) {
+            0 => body.push(Piece::Insn(ins(
+                stx(size) - 1,
+                6,
+                0,
+                off,
+                s.below(100) as i32,
+            ))),
+            1 => body.push(Piece::Insn(ins(stx(size), 6, 1, off, 0))),
+            _ => body.push(Piece::Insn(ins(stx(size), 6, a, off, 0))),
+        }
+        return;
+    }
+    body.push(Piece::Insn(ins(ldx(size), a, 6, off, 0)));
+    match field.yields {
+        LoadYields::SocketOrNull if a != 0 => {
+            // The socket: null-checked (mostly), then a field of `struct bpf_sock` read.
+            if s.below(4) != 0 {
+                body.push(Piece::Skip {
+                    op: 0x15,
+                    reg: a,
+                    imm: 0,
+                    skip: 1,
+                });
+            }
+            let sock_off = pick(s, &[0i16, 4, 8, 12, 16, 20, 24, 28, 40, 44, 200]);
+            body.push(Piece::Insn(ins(0x61, 2, a, sock_off, 0)));
+        }
+        LoadYields::Packet if a != 0 => {
+            // skb_data: checked against skb_data_end (mostly), then read.
+            if s.below(4) != 0 {
+                body.push(Piece::Insn(ins(0x79, 3, 6, 200, 0)));
+                body.push(Piece::Insn(ins(0xbf, 2, a, 0, 0)));
+                body.push(Piece::Insn(ins(0x07, 2, 0, 0, pick(s, &[1, 4, 20, 60]))));
+                body.push(Piece::SkipReg {
+                    op: 0x2d,
+                    reg: 2,
+                    src: 3,
+                    skip: 1,
+                });
+            }
+            body.push(Piece::Insn(ins(0x71, 2, a, pick(s, &[0i16, 3, 19, 59]), 0)));
+        }
+        _ => {}
+    }
+}
+
+/// Context loads and stores, scalar arithmetic on what was loaded, and conditional skips.
+pub fn context_program<S: Source>(s: &mut S) -> Vec<Insn> {
+    let mut body = Vec::new();
+    for _ in 0..2 + s.below(10) {
+        match s.below(5) {
+            0 | 1 => context_access(s, &mut body),
+            2 => body.push(Piece::Skip {
+                op: pick(s, &COND_IMM),
+                reg: pick(s, &WORK),
+                imm: pick(s, &[0, 1, 2, 4, 8, 10, 12]),
+                skip: 1 + s.below(3) as i16,
+            }),
+            3 => {
+                let a = pick(s, &WORK);
+                let op = pick(s, &[0x07u8, 0x57, 0x67, 0x77, 0x04, 0x54, 0xa7]);
+                body.push(Piece::Insn(ins(op, a, 0, 0, pick(s, &[1, 3, 7, 15, 255]))));
+            }
+            _ => {
+                // The reply, as most real programs set it.
+                body.push(Piece::Insn(ins(0x62, 6, 0, 4, pick(s, &[0, 1, 10, -1]))));
+            }
+        }
+    }
+    lay_out(prologue(), body)
+}
+
+/// Helper calls with their arguments set up plausibly (mostly) or wrongly: map lookups with
+/// and without null checks and uses of the value, setsockopt/getsockopt on the stack buffer,
+/// header-option helpers, cb flags, queue pops, writing helpers, base helpers.
+pub fn helper_program<S: Source>(s: &mut S) -> Vec<Insn> {
+    let mut body = Vec::new();
+    for _ in 0..1 + s.below(6) {
+        let wrong = s.below(6) == 0;
+        match s.below(10) {
+            0 => {
+                // bpf_map_lookup_elem(map, key on the stack), maybe null-checked, then used.
+                let m = pick(s, &[0, 1, 3]);
+                body.push(Piece::Insn(ins(0x62, 10, 0, -8, s.below(6) as i32)));
+                load_map(&mut body, m);
+                if wrong {
+                    body.push(Piece::Insn(ins(0xbf, 2, 6, 0, 0)));
+                } else {
+                    stack_arg(&mut body, 2, -8);
+                }
+                body.push(Piece::Insn(ins(0x85, 0, 0, 0, 1)));
+                if s.below(5) != 0 {
+                    body.push(Piece::Skip {
+                        op: 0x15,
+                        reg: 0,
+                        imm: 0,
+                        skip: 2,
+                    });
+                }
+                let off = pick(s, &[0i16, 4, 8, 12, 16, -4]);
+                match s.below(3) {
+                    0 => body.push(Piece::Insn(ins(0x61, 2, 0, off, 0))),
+                    1 => body.push(Piece::Insn(ins(0x63, 0, 7, off, 0))),
+                    _ => body.push(Piece::Insn(ins(0x7b, 10, 0, -16, 0))),
+                }
+                body.push(Piece::Insn(ins(0xb7, 0, 0, 0, 0)));
+            }
+            1 => {
+                // bpf_map_update_elem / delete on the hash map.
+                body.push(Piece::Insn(ins(0x7a, 10, 0, -8, s.below(4) as i32)));
+                load_map(&mut body, 1);
+                stack_arg(&mut body, 2, -8);
+                if s.below(2) == 0 {
+                    stack_arg(&mut body, 3, -16);
+                    body.push(Piece::Insn(ins(0xb7, 4, 0, 0, s.below(3) as i32)));
+                    body.push(Piece::Insn(ins(0x85, 0, 0, 0, 2)));
+                } else {
+                    body.push(Piece::Insn(ins(0x85, 0, 0, 0, 3)));
+                }
+            }
+            2 | 3 => {
+                // bpf_setsockopt / bpf_getsockopt(ctx, level, optname, fp-16, len).
+                let (level, name) = pick(
+                    s,
+                    &[
+                        (6, 1),
+                        (6, 2),
+                        (6, 13),
+                        (1, 7),
+                        (1, 8),
+                        (0, 1),
+                        (6, 1006),
+                        (41, 67),
+                    ],
+                );
+                body.push(Piece::Insn(ins(
+                    0x62,
+                    10,
+                    0,
+                    -16,
+                    pick(s, &[0, 1, 1000, -1]),
+                )));
+                body.push(Piece::Insn(ins(0xbf, 1, if wrong { 10 } else { 6 }, 0, 0)));
+                body.push(Piece::Insn(ins(0xb7, 2, 0, 0, level)));
+                body.push(Piece::Insn(ins(0xb7, 3, 0, 0, name)));
+                stack_arg(&mut body, 4, -16);
+                body.push(Piece::Insn(ins(0xb7, 5, 0, 0, pick(s, &[4, 8, 16, 0, 33]))));
+                body.push(Piece::Insn(ins(0x85, 0, 0, 0, pick(s, &[49, 57]))));
+            }
+            4 => {
+                // bpf_sock_ops_cb_flags_set(ctx, flags).
+                body.push(Piece::Insn(ins(0xbf, 1, 6, 0, 0)));
+                body.push(Piece::Insn(ins(0xb7, 2, 0, 0, s.below(0x100) as i32)));
+                body.push(Piece::Insn(ins(0x85, 0, 0, 0, 59)));
+            }
+            5 => {
+                // bpf_load_hdr_opt / bpf_store_hdr_opt / bpf_reserve_hdr_opt.
+                body.push(Piece::Insn(ins(0x72, 10, 0, -16, pick(s, &[184, 2, 0]))));
+                body.push(Piece::Insn(ins(0xbf, 1, 6, 0, 0)));
+                match s.below(3) {
+                    0 => {
+                        stack_arg(&mut body, 2, -16);
+                        body.push(Piece::Insn(ins(0xb7, 3, 0, 0, pick(s, &[2, 3, 8, 16, 40]))));
+                        body.push(Piece::Insn(ins(0xb7, 4, 0, 0, 0)));
+                        body.push(Piece::Insn(ins(0x85, 0, 0, 0, 142)));
+                        // Katran's pattern: branch on a byte the helper may have written.
+                        body.push(Piece::Insn(ins(0x71, 2, 10, pick(s, &[-14, -8, -1]), 0)));
+                        body.push(Piece::Skip {
+                            op: 0x15,
+                            reg: 2,
+                            imm: 0,
+                            skip: 1,
+                        });
+                        body.push(Piece::Insn(ins(0x71, 3, 2, 0, 0)));
+                    }
+                    1 => {
+                        stack_arg(&mut body, 2, -16);
+                        body.push(Piece::Insn(ins(0xb7, 3, 0, 0, pick(s, &[2, 4, 8]))));
+                        body.push(Piece::Insn(ins(0xb7, 4, 0, 0, 0)));
+                        body.push(Piece::Insn(ins(0x85, 0, 0, 0, 143)));
+                    }
+                    _ => {
+                        body.push(Piece::Insn(ins(0xb7, 2, 0, 0, pick(s, &[4, 8, 40]))));
+                        body.push(Piece::Insn(ins(0xb7, 3, 0, 0, 0)));
+                        body.push(Piece::Insn(ins(0x85, 0, 0, 0, 144)));
+                    }
+                }
+            }
+            6 => {
+                // Queue pop/peek into the stack, then the value used.
+                load_map(&mut body, 2);
+                stack_arg(&mut body, 2, if wrong { -4 } else { -16 });
+                body.push(Piece::Insn(ins(0x85, 0, 0, 0, pick(s, &[88, 89]))));
+                body.push(Piece::Insn(ins(0x79, 2, 10, -16, 0)));
+            }
+            7 => {
+                // Writing helpers into the stack buffer: strtol's result, probe reads.
+                body.push(Piece::Insn(ins(0x72, 10, 0, -32, 0x31)));
+                stack_arg(&mut body, 1, -32);
+                body.push(Piece::Insn(ins(0xb7, 2, 0, 0, 8)));
+                body.push(Piece::Insn(ins(0xb7, 3, 0, 0, 0)));
+                stack_arg(&mut body, 4, pick(s, &[-16, -8, -12]));
+                body.push(Piece::Insn(ins(0x85, 0, 0, 0, pick(s, &[105, 106]))));
+                body.push(Piece::Insn(ins(0x79, 2, 10, -16, 0)));
+            }
+            8 if s.below(2) == 0 => {
+                // Any helper sock_ops may call (or, now and then, one it may not), with each
+                // argument a context, stack, map, map-value-or-null or scalar register.
+                let callable: Vec<u32> = sockops_ctx::helper_ids::sock_ops_callable_ids().collect();
+                let id = if s.below(8) == 0 {
+                    s.below(215) as i32
+                } else {
+                    callable[s.below(callable.len() as u64) as usize] as i32
+                };
+                for reg in 1..=5u8 {
+                    match s.below(6) {
+                        0 => body.push(Piece::Insn(ins(0xbf, reg, 6, 0, 0))),
+                        1 => stack_arg(&mut body, reg, pick(s, &[-8, -16, -32, -4])),
+                        2 if reg == 1 => load_map(&mut body, pick(s, &[0, 1, 2, 3])),
+                        _ => body.push(Piece::Insn(ins(
+                            0xb7,
+                            reg,
+                            0,
+                            0,
+                            pick(s, &[0, 1, 4, 8, 16, 64, -1]),
+                        ))),
+                    }
+                }
+                body.push(Piece::Insn(ins(0x85, 0, 0, 0, id)));
+            }
+            _ => {
+                // Base helpers without arguments (time, random, cpu, cookie...).
+                let id = pick(s, &[5, 7, 8, 14, 15, 46, 125, 160]);
+                if id == 46 {
+                    body.push(Piece::Insn(ins(0xbf, 1, 6, 0, 0)));
+                }
+                body.push(Piece::Insn(ins(0x85, 0, 0, 0, id)));
+                body.push(Piece::Insn(ins(0xbf, pick(s, &[7u8, 8]), 0, 0, 0)));
+            }
+        }
+    }
+    lay_out(prologue(), body)
+}
+
+/// Bounded loops (a counter against a constant), loops whose bound is a context value or
+/// unknown, and loops that walk the stack or the array value.
+pub fn loop_program<S: Source>(s: &mut S) -> Vec<Insn> {
+    let mut pro = prologue();
+    let bound = pick(s, &[1i32, 2, 4, 16, 60]);
+    let counter = pick(s, &[7u8, 8, 9]);
+    let mut loop_body = Vec::new();
+    for _ in 0..1 + s.below(4) {
+        match s.below(5) {
+            0 => loop_body.push(ins(0x07, 0, 0, 0, 1)),
+            1 => {
+                // fp-32 + (counter & 31) read.
+                loop_body.push(ins(0xbf, 2, counter, 0, 0));
+                loop_body.push(ins(0x57, 2, 0, 0, pick(s, &[31, 24, 63])));
+                loop_body.push(ins(0xbf, 3, 10, 0, 0));
+                loop_body.push(ins(0x07, 3, 0, 0, -32));
+                loop_body.push(ins(0x0f, 3, 2, 0, 0));
+                loop_body.push(ins(0x71, 2, 3, 0, 0));
+            }
+            2 => loop_body.push(ins(0x61, 2, 6, pick(s, &[4, 8, 32, 48]), 0)),
+            3 => loop_body.push(ins(0x0f, 0, counter, 0, 0)),
+            _ => loop_body.push(ins(0x85, 0, 0, 0, pick(s, &[5, 7]))),
+        }
+    }
+    pro.push(ins(0xb7, counter, 0, 0, 0));
+    let unbounded = s.below(5) == 0;
+    if unbounded {
+        // The bound comes from the context: unknown to the verifier.
+        pro.push(ins(0x61, 3, 6, 4, 0));
+    }
+    let len = loop_body.len() as i16;
+    pro.extend(loop_body);
+    pro.push(ins(0x07, counter, 0, 0, 1));
+    if unbounded {
+        pro.push(ins(0xad, counter, 3, -(len + 2), 0));
+    } else {
+        let op = pick(s, &[0xa5u8, 0x55, 0xb5, 0xa6]);
+        pro.push(ins(op, counter, 0, -(len + 2), bound));
+    }
+    pro.push(ins(0xb7, 0, 0, 0, 1));
+    pro.push(ins(0x95, 0, 0, 0, 0));
+    pro
+}
+
+/// Atomics on the stack buffer and on a looked-up array value: every op, fetch or not, 32
+/// and 64 bits, `src == dst` and `src == r0`, at aligned and misaligned offsets.
+pub fn atomic_program<S: Source>(s: &mut S) -> Vec<Insn> {
+    let mut body = Vec::new();
+    let value = s.below(2) == 0;
+    if value {
+        // r9 = array value for key 0 (null-checked).
+        body.push(Piece::Insn(ins(0x62, 10, 0, -4, 0)));
+        load_map(&mut body, 0);
+        stack_arg(&mut body, 2, -4);
+        body.push(Piece::Insn(ins(0x85, 0, 0, 0, 1)));
+        body.push(Piece::Skip {
+            op: 0x15,
+            reg: 0,
+            imm: 0,
+            skip: 1_000,
+        });
+        body.push(Piece::Insn(ins(0xbf, 9, 0, 0, 0)));
+    }
+    for _ in 0..1 + s.below(6) {
+        let op = pick(
+            s,
+            &[0x00, 0x01, 0x40, 0x41, 0x50, 0x51, 0xa0, 0xa1, 0xe1, 0xf1],
+        );
+        let opcode = pick(s, &[0xc3u8, 0xdb]);
+        let src = pick(s, &[0u8, 2, 3, 7, 8]);
+        let (dst, off) = if value && s.below(3) != 0 {
+            (9, pick(s, &[0i16, 4, 8, 12, 2]))
+        } else {
+            (10, pick(s, &[-8i16, -16, -24, -32, -4, -12, -6]))
+        };
+        body.push(Piece::Insn(ins(
+            0xb7,
+            src,
+            0,
+            0,
+            pick(s, &[1, -1, 0x7fff_ffff]),
+        )));
+        body.push(Piece::Insn(ins(opcode, dst, src, off, op)));
+        if s.below(2) == 0 {
+            body.push(Piece::Insn(ins(0x79, 2, 10, -8, 0)));
+        }
+    }
+    lay_out(prologue(), body)
+}
+
+/// cpu v4: sign-extending moves and loads, signed division and modulo (by zero too), byte
+/// swaps, `gotol`, 32-bit jumps.
+pub fn cpu_v4_program<S: Source>(s: &mut S) -> Vec<Insn> {
+    let mut body = Vec::new();
+    for _ in 0..2 + s.below(10) {
+        let a = pick(s, &WORK);
+        let b = pick(s, &WORK);
+        let i = |op, d, sr, off, imm| Piece::Insn(ins(op, d, sr, off, imm));
+        match s.below(9) {
+            0 => body.push(i(
+                pick(s, &[0xbfu8, 0xbc]),
+                a,
+                b,
+                pick(s, &[8i16, 16, 32]),
+                0,
+            )),
+            1 => body.push(i(
+                pick(s, &[0x81u8, 0x89, 0x91]),
+                a,
+                pick(s, &[10u8, 6]),
+                pick(s, &[-8i16, -16, -2, 0, 4, 8]),
+                0,
+            )),
+            2 => body.push(i(pick(s, &[0x3fu8, 0x9f, 0x3c, 0x9c]), a, b, 1, 0)),
+            3 => body.push(i(
+                pick(s, &[0x37u8, 0x97, 0x34, 0x94]),
+                a,
+                0,
+                1,
+                pick(s, &[0, -1, 3, i32::MIN]),
+            )),
+            4 => body.push(i(0xd7, a, 0, 0, pick(s, &[16, 32, 64]))),
+            5 => body.push(i(pick(s, &[0xd4u8, 0xdc]), a, 0, 0, pick(s, &[16, 32, 64]))),
+            6 => body.push(i(0x06, 0, 0, 0, s.below(3) as i32)),
+            7 => body.push(Piece::Skip {
+                op: pick(s, &[0x16u8, 0x26, 0x56, 0x66, 0xa6, 0xc6]),
+                reg: a,
+                imm: pick(s, &[0, 1, -1, 0x8000]),
+                skip: 1 + s.below(3) as i16,
+            }),
+            _ => body.push(i(0xb7, a, 0, 0, pick(s, &[0, 1, -1, i32::MIN, 255]))),
+        }
+    }
+    lay_out(prologue(), body)
+}
