@@ -70,6 +70,23 @@ fn bounded_loop(bound: i32) -> Program {
     Program::from_insns(format!("loop{bound}"), insns)
 }
 
+/// A loop on an unknown counter that only its signed bounds tell apart from one iteration to
+/// the next (`r2 = ctx->op; do r2 -= 2; while (r2 > 0)`): it runs into the kernel's
+/// 1,000,000-instruction limit (the kernel rejects it the same way, in about 0.3 s). Found
+/// by fuzzing: when the loop check's filter ignored the signed bounds, every iteration
+/// compared its state with all earlier ones and this took minutes.
+fn signed_counter_loop() -> Program {
+    let insns = vec![
+        insn(LDX_W, 2, 1, 0, 0),
+        insn(ADD64_IMM, 2, 0, 0, -255),
+        insn(ADD64_IMM, 2, 0, 0, -2),
+        insn(JGT_IMM, 2, 0, -2, 0),
+        insn(MOV64_IMM, 0, 0, 0, 1),
+        insn(EXIT, 0, 0, 0, 0),
+    ];
+    Program::from_insns("signed_counter_loop", insns)
+}
+
 /// `n` independent `if (ctx->op > k) count++;` — both sides rejoin at once; the count is never
 /// read, so the joined states prune and the cost stays linear.
 fn independent_branches(n: usize) -> Program {
@@ -153,6 +170,11 @@ fn cases() -> Vec<Case> {
             program: independent_branches(n),
         });
     }
+    cases.push(Case {
+        group: "limit",
+        name: "signed_counter_loop".to_string(),
+        program: signed_counter_loop(),
+    });
     for n in BRANCH_COUNTS {
         cases.push(Case {
             group: "diamonds",

@@ -17,7 +17,7 @@ use sockops::vm::elf::Object;
 use sockops_verifier::{VerifyOptions, verify};
 
 /// The shipped example objects.
-const OBJECTS: [&[u8]; 13] = [
+const OBJECTS: [&[u8]; 14] = [
     include_bytes!("../../examples/chain.o"),
     include_bytes!("../../examples/conn_monitor.o"),
     include_bytes!("../../examples/ctx_probe.o"),
@@ -27,6 +27,7 @@ const OBJECTS: [&[u8]; 13] = [
     include_bytes!("../../examples/legacy_maps.o"),
     include_bytes!("../../examples/op_count.o"),
     include_bytes!("../../examples/syn_jitter.o"),
+    include_bytes!("../../examples/sock_stats.o"),
     include_bytes!("../../examples/syn_rto.o"),
     include_bytes!("../../examples/tail_call.o"),
     include_bytes!("../../examples/tail_values.o"),

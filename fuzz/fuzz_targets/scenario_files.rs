@@ -16,13 +16,14 @@ use sockops::scenario::{Scenario, ScenarioFile, replay};
 use toml::Value;
 
 /// The shipped example scenarios.
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     include_str!("../../examples/scenarios/callbacks.toml"),
     include_str!("../../examples/scenarios/cgroups.toml"),
     include_str!("../../examples/scenarios/cwnd.toml"),
     include_str!("../../examples/scenarios/datacenter.toml"),
     include_str!("../../examples/scenarios/hdr_opt.toml"),
     include_str!("../../examples/scenarios/jitter.toml"),
+    include_str!("../../examples/scenarios/sock_stats.toml"),
     include_str!("../../examples/scenarios/tail_calls.toml"),
 ];
 

@@ -33,7 +33,8 @@ enum Command {
     Run(run::RunArgs),
     /// List the programs and maps of an ELF object (`--json` for tools).
     Inspect(inspect::InspectArgs),
-    /// Verify programs as the kernel's sock_ops verifier would (exit 0 accept, 1 reject).
+    /// Verify programs as the kernel's sock_ops verifier would: the sock_ops programs of an
+    /// object (others are listed as skipped); exit 0 accept, 1 reject, 3 cannot be judged here.
     Verify(verify::VerifyArgs),
     /// Run two smoltcp hosts over a simulated link with the programs attached (NET.toml).
     #[cfg(feature = "net")]

@@ -1,6 +1,9 @@
 //! `sockops verify`: the verifier's verdict on the programs of an ELF object, on a raw
 //! program, or on a stream of JSON requests (one per line, answered in order). Judges as the
-//! kernel does for `BPF_PROG_TYPE_SOCK_OPS`; exit 0 = accepted, 1 = rejected, 2 = usage/I/O.
+//! kernel does for `BPF_PROG_TYPE_SOCK_OPS`. Of an object, the sock_ops programs are judged
+//! (by section, as libbpf assigns program types); the others are listed as skipped with
+//! their type, unless `--program` names one. Exit 0 = accepted, 1 = rejected, 2 = usage/I/O,
+//! 3 = a program this verifier cannot judge (and none rejected).
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -90,13 +93,28 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
         let object = Object::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         match &args.program {
             Some(n) => vec![object.program(n)?.clone()],
-            None => object.programs().to_vec(),
+            None => {
+                let (judged, skipped) = sock_ops_programs(object.programs());
+                for (p, kind) in &skipped {
+                    println!(
+                        "{} ({}): skipped: a {kind} program, not sock_ops",
+                        p.name, p.section
+                    );
+                }
+                if judged.is_empty() && !skipped.is_empty() {
+                    return Err(
+                        format!("{}: the object has no sock_ops programs", path.display()).into(),
+                    );
+                }
+                judged
+            }
         }
     };
     if programs.is_empty() {
         return Err(format!("{}: the object has no programs", path.display()).into());
     }
     let mut all_ok = true;
+    let mut unjudged = false;
     for p in &programs {
         let label = if p.section.is_empty() {
             p.name.clone()
@@ -122,7 +140,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
                 );
             }
             Err(e) => {
-                all_ok = false;
+                if e.unsupported {
+                    unjudged = true;
+                } else {
+                    all_ok = false;
+                }
                 if args.verbose > 0 {
                     print!("{}", e.log);
                 }
@@ -135,11 +157,27 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
             }
         }
     }
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if !all_ok {
         ExitCode::from(1)
+    } else if unjudged {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     })
+}
+
+/// The programs of an object that are sock_ops by their section (libbpf's rule), and the
+/// others with the program type their section gives (`unknown` if libbpf knows none).
+fn sock_ops_programs(programs: &[Program]) -> (Vec<Program>, Vec<(Program, &'static str)>) {
+    let mut judged = Vec::new();
+    let mut skipped = Vec::new();
+    for p in programs {
+        match sockops_vm::elf::program_type_of_section(&p.section) {
+            Some("sock_ops") => judged.push(p.clone()),
+            other => skipped.push((p.clone(), other.unwrap_or("unknown"))),
+        }
+    }
+    (judged, skipped)
 }
 
 /// Reads the `--maps` file: map definitions in the `--stream` request format.
@@ -226,6 +264,32 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         format!(r#"{{"id": "{id}", "prog_type": "sock_ops", "insns_hex": "{hex}", "maps": []}}"#)
+    }
+
+    #[test]
+    fn only_sock_ops_sections_are_judged() {
+        let program = |name: &str, section: &str| Program {
+            name: name.into(),
+            section: section.into(),
+            ..Program::default()
+        };
+        let (judged, skipped) = sock_ops_programs(&[
+            program("tuning", "sockops"),
+            program("connect", "cgroup/connect6"),
+            program("trace", "fexit/tcp_v4_connect"),
+            program("odd", "my_section"),
+        ]);
+        assert_eq!(judged.len(), 1);
+        assert_eq!(judged[0].name, "tuning");
+        let kinds: Vec<(&str, &str)> = skipped.iter().map(|(p, k)| (p.name.as_str(), *k)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("connect", "cgroup_sock_addr"),
+                ("trace", "tracing"),
+                ("odd", "unknown")
+            ]
+        );
     }
 
     #[test]

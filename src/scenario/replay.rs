@@ -150,7 +150,7 @@ pub fn replay(
         programs,
         sockets: sockets.len(),
         events,
-        maps: dump_maps(&rt),
+        maps: dump_maps(&rt, &sockets.iter().collect::<Vec<_>>()),
     })
 }
 
@@ -268,8 +268,10 @@ pub fn op_input(op: SockOp, args: [u32; 4], socket: &Socket, reserved: u32) -> O
 }
 
 /// Every map of every object `rt` loaded, named uniquely (`object:name` when two objects
-/// have a map of that name), in load order.
-pub fn dump_maps(rt: &Runtime) -> Vec<MapDump> {
+/// have a map of that name), in load order. An sk_storage map's values live on the sockets:
+/// its entries are each of `sockets` that holds a value, keyed by the socket's index (u32,
+/// little-endian) in `sockets` (the kernel keys them by socket fd).
+pub fn dump_maps(rt: &Runtime, sockets: &[&Socket]) -> Vec<MapDump> {
     let all: Vec<(ObjectId, &sockops_vm::Map)> = rt.maps().collect();
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, m) in &all {
@@ -282,7 +284,18 @@ pub fn dump_maps(rt: &Runtime) -> Vec<MapDump> {
             } else {
                 m.name().to_string()
             };
-            let mut entries = m.entries();
+            let mut entries = if m.map_type() == MapType::SkStorage {
+                sockets
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| {
+                        let value = s.sk_storage.get(m.name())?;
+                        Some(((i as u32).to_le_bytes().to_vec(), value))
+                    })
+                    .collect()
+            } else {
+                m.entries()
+            };
             if !matches!(m.map_type(), MapType::Array | MapType::PercpuArray) {
                 entries.sort();
             }

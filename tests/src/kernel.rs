@@ -159,17 +159,20 @@ pub fn create_map(index: usize, def: &MapDef) -> Result<KernelMap, OracleError> 
 }
 
 /// Replaces map indices in LD_IMM64 slots (src 1 = map fd, src 2 = map value) by the fds of
-/// `maps`. Indices out of range are left alone (the kernel then rejects the fd).
+/// `maps`. An index out of range becomes fd -1, which is never a map: left as it was, it
+/// could happen to be the number of some open map fd of this process (the oracle keeps maps
+/// open), and the kernel would accept what our verifier rightly refuses.
 pub fn patch_map_fds(insns: &[Insn], maps: &[KernelMap]) -> Vec<Insn> {
     let mut out = insns.to_vec();
     let mut pc = 0;
     while pc < out.len() {
         let i = out[pc];
         if i.opcode == sockops_vm::opcode::LD_IMM64 {
-            if (i.src == 1 || i.src == 2)
-                && let Some(m) = usize::try_from(i.imm).ok().and_then(|k| maps.get(k))
-            {
-                out[pc].imm = m.fd();
+            if i.src == 1 || i.src == 2 {
+                out[pc].imm = usize::try_from(i.imm)
+                    .ok()
+                    .and_then(|k| maps.get(k))
+                    .map_or(-1, KernelMap::fd);
             }
             pc += 2;
         } else {
@@ -208,9 +211,18 @@ pub fn last_error_line(log: &str) -> String {
 /// Loads `insns` (map fds already patched in) as a sock_ops program with license "GPL".
 /// `log_level` 1 gives the error path; 2 the full state log. The program fd is closed at once.
 /// A load that fails only because the log overflowed (ENOSPC: the program verified but its
-/// log did not fit) is repeated without a log, so the verdict is the verifier's.
+/// log did not fit) is repeated without a log, so the verdict is the verifier's; one
+/// interrupted by a signal (EAGAIN) is repeated.
 pub fn load_raw(insns: &[Insn], log_level: u32, log: &mut [u8]) -> KernelVerdict {
-    let v = load_once(insns, log_level, log);
+    let mut v = load_once(insns, log_level, log);
+    // A signal arriving during verification (a fuzzer's timer) makes the kernel give up with
+    // EAGAIN and no message: that is no verdict, so load again.
+    for _ in 0..8 {
+        if v.accepted || v.errno != libc::EAGAIN {
+            break;
+        }
+        v = load_once(insns, log_level, log);
+    }
     if !v.accepted && v.errno == libc::ENOSPC && log_level > 0 {
         let mut quiet = load_once(insns, 0, &mut []);
         quiet.log = v.log;

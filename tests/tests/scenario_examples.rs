@@ -389,3 +389,30 @@ fn prog_array_initialisers_dispatch_by_op() {
         assert_eq!(tail_call_rets, [0, 0, 0, -2], "{engine}");
     }
 }
+
+/// sk_storage values live on the sockets: the map dump lists each socket's value, keyed by
+/// the socket's index in the scenario (they printed as an empty map before).
+#[test]
+fn sk_storage_maps_dump_each_sockets_value() {
+    let r = replay_example("sock_stats.toml");
+    let m = r.maps.iter().find(|m| m.name == "sock_stats").expect("map");
+    let entry = |socket: u32| -> (u32, u32) {
+        let (_, v) = m
+            .entries
+            .iter()
+            .find(|(k, _)| k.as_slice() == socket.to_le_bytes())
+            .unwrap_or_else(|| panic!("socket {socket} has no value: {:?}", m.entries));
+        (
+            u32::from_le_bytes(v[0..4].try_into().expect("4 bytes")),
+            u32::from_le_bytes(v[4..8].try_into().expect("4 bytes")),
+        )
+    };
+    // web: connect, established, one retransmission (RETRANS_CB turned on when established).
+    assert_eq!(entry(0), (3, 1));
+    // db: connect only.
+    assert_eq!(entry(1), (1, 0));
+    assert_eq!(m.entries.len(), 2);
+    // The header names the object's file.
+    let table = sockops::scenario::render_table(&r);
+    assert!(table.contains("(sock_stats.o, section sockops)"), "{table}");
+}

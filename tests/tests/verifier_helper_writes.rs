@@ -268,6 +268,16 @@ exit"
             "BPF_EXIT instruction in main prog would lead to reference leak",
         )),
     });
+    // map_update_elem on a sockmap: the kernel logs `cannot update sockmap in this context`,
+    // then its last line is the compatibility error.
+    cases.push(Case {
+        name: "map_update_elem on a sockmap",
+        maps: vec![sockmap],
+        text: "mov %r6, %r1\nldxdw %r3, [%r6+184]\njeq %r3, 0, +7\nstw [%r10-4], 0
+mov %r2, %r10\nadd %r2, -4\nmov %r4, 0\nlddw %r1, map_fd 0\ncall 2\nmov %r0, 1\nexit"
+            .to_string(),
+        kernel: Some((9, "cannot pass map_type 15 into func bpf_map_update_elem#2")),
+    });
     let rodata = def(MapType::Array, 4, 8, 1, 1 << 7);
     let wronly = def(MapType::Array, 4, 8, 1, 1 << 8);
     // A map value pointer, not null, from slot 9 on.

@@ -276,7 +276,13 @@ pub fn simulate(plan: &NetPlan, engine: Engine, seed: Option<u64>) -> Result<Sim
         steps,
         dropped: link.dropped,
         connections,
-        maps: dump_maps(&rt),
+        maps: dump_maps(
+            &rt,
+            &[&client, &server]
+                .iter()
+                .flat_map(|host| host.connections().iter().map(|c| &c.model))
+                .collect::<Vec<_>>(),
+        ),
     })
 }
 

@@ -498,7 +498,7 @@ impl Env<'_> {
         Ok(())
     }
 
-    fn map_func_compatible(&self, pc: usize, map: Option<u32>, id: u32) -> Result<(), Reject> {
+    fn map_func_compatible(&mut self, pc: usize, map: Option<u32>, id: u32) -> Result<(), Reject> {
         let Some(m) = map else { return Ok(()) };
         let Some(def) = self.maps.get(m as usize) else {
             return Ok(());
@@ -508,18 +508,16 @@ impl Env<'_> {
             MapType::ProgArray => id == 12,
             MapType::PerfEventArray => matches!(id, 22 | 25 | 55),
             MapType::Ringbuf => matches!(id, 130 | 131 | 134 | 198 | 199 | 200),
-            MapType::Sockmap => {
-                if matches!(id, 2) {
-                    return Err(Reject::new(pc, "cannot update sockmap in this context"));
+            // `may_update_sockmap` says why before the compatibility error (the kernel's log
+            // ends with both lines).
+            MapType::Sockmap | MapType::Sockhash if id == 2 => {
+                if self.opts.log_level > 0 {
+                    self.log_line("cannot update sockmap in this context");
                 }
-                matches!(id, 1 | 3 | 53)
+                false
             }
-            MapType::Sockhash => {
-                if matches!(id, 2) {
-                    return Err(Reject::new(pc, "cannot update sockmap in this context"));
-                }
-                matches!(id, 1 | 3 | 70)
-            }
+            MapType::Sockmap => matches!(id, 1 | 3 | 53),
+            MapType::Sockhash => matches!(id, 1 | 3 | 70),
             MapType::Queue | MapType::Stack => matches!(id, 87..=89),
             MapType::SkStorage => matches!(id, 107 | 108 | 194),
             _ => true,

@@ -52,6 +52,16 @@ fn regs_hash(state: &State) -> u64 {
         h.write_u64(r.typ as u64 | u64::from(r.off as u32) << 32);
         h.write_u64(r.var.var_off.value ^ r.var.var_off.mask.rotate_left(32));
         h.write_u64(r.var.umin ^ r.var.umax.rotate_left(17) ^ u64::from(r.id) << 40);
+        // The signed bounds too: a loop that moves only them (a counter the unsigned view
+        // sees as [1, U64_MAX] every time) would otherwise put every iteration's state in
+        // one bucket, and the loop check would compare each new state with all of them.
+        h.write_u64(r.var.smin as u64 ^ (r.var.smax as u64).rotate_left(29));
+        h.write_u64(
+            u64::from(r.var.u32_min)
+                ^ u64::from(r.var.u32_max) << 32
+                ^ (u64::from(r.var.s32_min as u32) ^ u64::from(r.var.s32_max as u32) << 32)
+                    .rotate_left(16),
+        );
     }
     h.write_usize(state.frames.len());
     h.finish()
@@ -469,7 +479,7 @@ impl<'a> Env<'a> {
     }
 
     /// Appends one line to the log.
-    fn log_line(&mut self, line: impl AsRef<str>) {
+    pub(super) fn log_line(&mut self, line: impl AsRef<str>) {
         self.log.push_str(line.as_ref());
         self.log.push('\n');
     }

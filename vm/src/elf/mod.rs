@@ -28,12 +28,14 @@ pub mod btf;
 mod error;
 mod link;
 mod maps;
+mod section_type;
 mod sections;
 
 use std::sync::Arc;
 
 pub use error::{ElfError, RelocErrorKind};
 pub use maps::{internal_map_name, object_name_from_path};
+pub use section_type::program_type_of_section;
 
 use crate::maps::Map;
 use crate::program::Program;
