@@ -76,11 +76,15 @@ impl Engines {
 
 /// rbpf's VM for `bytes`, with `plus_one` registered (under both of our ids: rbpf has one
 /// kind of helper), JIT-compiled if rbpf's JIT can take the program (its fixed-size code
-/// buffer panics on long programs: `false` then).
+/// buffer panics on long programs: `false` then). rbpf's JIT emits x86-64 code only: on any
+/// other host the VM is not JIT-compiled (`false`).
 pub fn rbpf_vm(bytes: &[u8]) -> (rbpf::EbpfVmRaw<'_>, bool) {
     let mut vm = rbpf::EbpfVmRaw::new(Some(bytes)).expect("rbpf loads");
     for id in [PURE_PLUS_ONE, ENV_PLUS_ONE] {
         vm.register_helper(id, rbpf_plus_one).expect("rbpf helper");
+    }
+    if !cfg!(target_arch = "x86_64") {
+        return (vm, false);
     }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));

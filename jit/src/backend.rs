@@ -5,11 +5,14 @@
 
 use std::sync::Arc;
 
+use sockops_vm::helper::HelperCall;
+use sockops_vm::interp::unsupported::{self, BTF_VARIABLE, FUNCTION_ADDRESS};
 use sockops_vm::{
-    AluOp, AtomicOp, CallTarget, Helper, HelperTable, Instruction, Map, Operand, Reg, Region,
+    AluOp, AtomicOp, CallTarget, Helper, HelperTable, Imm64Kind, Instruction, Map, MapType,
+    Operand, Reg, Region,
 };
 
-use crate::runtime::FRAME_SIZE;
+use crate::runtime::{FRAME_SIZE, Status};
 
 use crate::JitOptions;
 use crate::error::JitError;
@@ -52,6 +55,89 @@ pub(crate) struct MachineCode {
 pub(crate) trait Backend {
     /// Compiles the program, or says which instruction it cannot compile.
     fn compile(input: &CompileInput<'_>) -> Result<MachineCode, JitError>;
+}
+
+/// The index of `message` in `unsupported::ALL`, the extra word of `Status::Unsupported`.
+pub(crate) fn unsupported_index(message: &str) -> u64 {
+    unsupported::ALL
+        .iter()
+        .position(|m| *m == message)
+        .unwrap_or(unsupported::ALL.len()) as u64
+}
+
+/// Whether every call of `insns` is a call by immediate id of a helper `table` registers as
+/// pure, or of an id it does not know (an error stub): such code can be lean. Local calls,
+/// `callx` and environment helpers need the run state.
+pub(crate) fn only_pure_calls(insns: &[Instruction], table: &HelperTable) -> bool {
+    insns.iter().all(|insn| match *insn {
+        Instruction::Call(CallTarget::Helper(id)) => u32::try_from(id)
+            .ok()
+            .and_then(|id| table.lookup(id))
+            .is_none_or(|(_, call)| matches!(call, HelperCall::Pure(_))),
+        Instruction::Call(_) => false,
+        _ => true,
+    })
+}
+
+/// The environment helpers `insns` call by immediate id, each once: call sites embed the
+/// address of their entry in this list.
+pub(crate) fn environment_helpers(insns: &[Instruction], table: &HelperTable) -> Vec<Helper> {
+    let mut helpers: Vec<Helper> = Vec::new();
+    for insn in insns {
+        if let Instruction::Call(CallTarget::Helper(id)) = *insn
+            && let Some((helper, HelperCall::Env(_))) =
+                u32::try_from(id).ok().and_then(|id| table.lookup(id))
+            && !helpers.iter().any(|h| h.id == helper.id)
+        {
+            helpers.push(*helper);
+        }
+    }
+    helpers
+}
+
+/// The value an LD_IMM64 loads: a constant, a map pointer (`Arc::as_ptr` of the map, as
+/// helpers expect) or a map value address (whose region is added to `value_regions`). A
+/// reference the program's maps cannot serve, or a kind this runtime does not execute, is
+/// the status and extra word of the interpreter's run-time error.
+pub(crate) fn ld_imm64_value(
+    maps: &[Arc<Map>],
+    kind: Imm64Kind,
+    imm: u64,
+    value_regions: &mut Vec<Region>,
+) -> Result<u64, (Status, u64)> {
+    match kind {
+        Imm64Kind::Imm => Ok(imm),
+        Imm64Kind::MapFd | Imm64Kind::MapIdx => {
+            let index = imm & 0xffff_ffff;
+            match maps.get(index as usize) {
+                Some(map) => Ok(Arc::as_ptr(map) as u64),
+                None => Err((Status::BadMapIndex, index)),
+            }
+        }
+        Imm64Kind::MapValue | Imm64Kind::MapIdxValue => {
+            let (index, offset) = (imm & 0xffff_ffff, imm >> 32);
+            // Array values have stable addresses; per-CPU values would depend on the CPU
+            // at run time (and the kernel refuses them here).
+            let region = maps.get(index as usize).map(|map| {
+                (map.map_type() == MapType::Array)
+                    .then(|| map.value_region(0))
+                    .flatten()
+                    .filter(|r| offset < r.len)
+            });
+            match region {
+                None => Err((Status::BadMapIndex, index)),
+                Some(None) => Err((Status::BadMapValue, index | (offset << 32))),
+                Some(Some(region)) => {
+                    if !value_regions.contains(&region) {
+                        value_regions.push(region);
+                    }
+                    Ok(region.start + offset)
+                }
+            }
+        }
+        Imm64Kind::BtfId => Err((Status::Unsupported, unsupported_index(BTF_VARIABLE))),
+        Imm64Kind::Func => Err((Status::Unsupported, unsupported_index(FUNCTION_ADDRESS))),
+    }
 }
 
 /// A generator of blinding keys (xorshift64*), seeded from the OS-seeded hasher of the standard

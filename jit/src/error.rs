@@ -51,6 +51,11 @@ pub enum JitError {
     #[error("executable memory: {0}")]
     Memory(#[from] std::io::Error),
     /// The host architecture has no backend.
-    #[error("no JIT backend for this host architecture")]
-    NoBackend,
+    #[error(
+        "the JIT has no backend for the {arch} architecture (it compiles for x86_64 and aarch64); use the interpreter"
+    )]
+    NoBackend {
+        /// The architecture this build runs on (`std::env::consts::ARCH`).
+        arch: &'static str,
+    },
 }

@@ -16,9 +16,9 @@ use sockops_vm::{
 use crate::backend::{Backend, CompileInput};
 use crate::error::JitError;
 use crate::exec_memory::ExecutableMemory;
+use crate::host::JitEntry;
 use crate::runtime::{
-    CallResult, JitEntry, MAX_FRAMES, RunState, STACK_BLOCK, Status, recycle_memory,
-    take_region_buffer,
+    CallResult, MAX_FRAMES, RunState, STACK_BLOCK, Status, recycle_memory, take_region_buffer,
 };
 
 /// Compilation options.
@@ -28,6 +28,24 @@ pub struct JitOptions {
     /// a random key and decoded through a scratch register at run time, as the kernel's
     /// `bpf_jit_harden` does, so attacker-chosen constants never appear in executable memory.
     pub constant_blinding: bool,
+    /// How atomic instructions are compiled where the architecture has a choice (aarch64;
+    /// x86-64 has one form and ignores this).
+    pub atomics: AtomicsLowering,
+}
+
+/// How the aarch64 backend compiles eBPF atomics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AtomicsLowering {
+    /// LSE instructions if the CPU has them (`is_aarch64_feature_detected!("lse")`, asked
+    /// when the program is compiled), exclusive-load/store loops otherwise.
+    #[default]
+    Detect,
+    /// The ARMv8.1 Large System Extensions (`ldaddal`, `ldsetal`, `ldclral`, `ldeoral`,
+    /// `swpal`, `casal`). Code compiled so traps on a CPU without them: for tests that
+    /// checked the CPU has them.
+    LargeSystemExtensions,
+    /// `ldaxr`/`stlxr` retry loops, which every ARMv8 CPU runs.
+    ExclusiveLoop,
 }
 
 /// Tail-call targets compiled so far, shared by a root program and every target it reaches.
@@ -113,13 +131,7 @@ impl Compiled {
             options,
             tail_target,
         };
-        #[cfg(target_arch = "x86_64")]
-        let machine = crate::x86_64::X86_64::compile(&input)?;
-        #[cfg(not(target_arch = "x86_64"))]
-        let machine: crate::backend::MachineCode = {
-            let _ = input;
-            return Err(JitError::NoBackend);
-        };
+        let machine = crate::host::Target::compile(&input)?;
         let code = ExecutableMemory::new(&machine.bytes)?;
         // SAFETY: the backend emitted a function with the `JitEntry` ABI at offset 0 of the
         // code, which is now mapped read-execute for as long as `code` lives; `entry` is only

@@ -1,6 +1,7 @@
 //! What compiled code runs against: the `#[repr(C)]` run state machine code reads and writes
 //! at fixed offsets, the encoding of the two words every entry and trampoline returns, and the
-//! `extern "sysv64"` trampolines through which machine code calls environment helpers.
+//! architecture-neutral bodies of the trampolines through which machine code calls
+//! environment helpers (each backend wraps them in functions of its host ABI).
 //! Nothing unwinds into machine code: helper errors and panics are stored in the run state and
 //! reported as a status; the run function turns them back into the interpreter's `ExecError`
 //! (or resumes the panic) once machine code has returned.
@@ -39,9 +40,10 @@ pub const MAX_TAIL_CALLS: u32 = 33;
 pub const STACK_BLOCK: usize = MAX_FRAMES * FRAME_SIZE as usize;
 
 /// How machine code (or a trampoline) ended: the low 32 bits of the status word returned in
-/// `rdx` next to r0 in `rax`. For every status but `Exit`, the high 32 bits of the status
-/// word hold the slot index of the failing instruction and `rax` holds the status's extra
-/// word (helper id, jump target).
+/// the second result register next to r0 in the first (`rdx`/`rax` on x86-64, `x1`/`x0` on
+/// aarch64). For every status but `Exit`, the high 32 bits of the status word hold the slot
+/// index of the failing instruction and the first register holds the status's extra word
+/// (helper id, jump target).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
@@ -100,8 +102,9 @@ impl Status {
     }
 }
 
-/// Two words returned in `rax:rdx` (SysV returns a two-integer `repr(C)` struct there): the
-/// JIT entry and the trampolines both return it.
+/// Two words returned in two registers (`rax:rdx` under SysV x86-64, `x0:x1` under AAPCS64:
+/// both return a two-integer `repr(C)` struct there): the JIT entry and the trampolines both
+/// return it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CallResult {
@@ -137,8 +140,8 @@ impl CallResult {
 /// offsets; the rest is only touched by Rust.
 #[repr(C)]
 pub(crate) struct RunState<'a> {
-    /// Host `rsp` right after the entry saved the callee-saved registers; the epilogue (and
-    /// so every error stub) resets to it. The eBPF stack block lies just below it.
+    /// Host stack pointer right after the entry saved the callee-saved registers; the
+    /// epilogue (and so every error stub) resets to it.
     pub saved_rsp: u64,
     /// Number of local-call frames above the main one.
     pub call_depth: u64,
@@ -318,51 +321,43 @@ impl<'a> RunState<'a> {
     }
 }
 
-/// Calls the helper the call site stored in `state.helper`; r1..r5 arrive in the SysV
-/// argument registers exactly where the register map keeps them, the state in r9.
+/// What a backend's helper trampoline does: calls the helper the call site stored in
+/// `state.helper` with r1..r5. The trampoline itself (the function machine code calls, with
+/// the host ABI) lives in the backend's module.
 ///
 /// # Safety
-/// `state` must be the `RunState` of the run in progress (machine code passes its r12), and
-/// `state.helper` must point to a helper of the running program.
-pub(crate) unsafe extern "sysv64" fn helper_trampoline(
-    r1: u64,
-    r2: u64,
-    r3: u64,
-    r4: u64,
-    r5: u64,
-    state: *mut c_void,
-) -> CallResult {
+/// `state` must be the `RunState` of the run in progress (machine code passes the pointer it
+/// keeps in its state register), and `state.helper` must point to a helper of the running
+/// program.
+#[inline(always)]
+pub(crate) unsafe fn call_helper(args: [u64; 5], state: *mut c_void) -> CallResult {
     // SAFETY: per the contract, `state` points to the live `RunState` of this run, which the
     // run function does not touch while machine code (and so this trampoline) runs.
     let state = unsafe { &mut *(state as *mut RunState<'_>) };
     // The call site stored a pointer into the running program's helper list, which lives
     // (unmoved, in a boxed slice) as long as the program.
-    state.call([r1, r2, r3, r4, r5])
+    state.call(args)
 }
 
-/// Calls the helper whose id is `state.callx_id` (`callx`), or reports it unknown.
+/// What a backend's `callx` trampoline does: calls the helper whose id is `state.callx_id`,
+/// or reports it unknown.
 ///
 /// # Safety
-/// As `helper_trampoline` (without the `helper` requirement).
-pub(crate) unsafe extern "sysv64" fn callx_trampoline(
-    r1: u64,
-    r2: u64,
-    r3: u64,
-    r4: u64,
-    r5: u64,
-    state: *mut c_void,
-) -> CallResult {
-    // SAFETY: as in `helper_trampoline`.
+/// As `call_helper` (without the `helper` requirement).
+#[inline(always)]
+pub(crate) unsafe fn call_helper_by_id(args: [u64; 5], state: *mut c_void) -> CallResult {
+    // SAFETY: as in `call_helper`.
     let state = unsafe { &mut *(state as *mut RunState<'_>) };
     let id = state.callx_id;
     let table: Option<&HelperTable> = state.program().table.as_deref();
     match u32::try_from(id).ok().and_then(|id| table?.lookup(id)) {
         Some((_, HelperCall::Pure(pure))) => {
+            let [r1, r2, r3, r4, r5] = args;
             CallResult::new(pure(r1, r2, r3, r4, r5), Status::Exit)
         }
         Some((helper, HelperCall::Env(_))) => {
             state.helper = helper;
-            state.call([r1, r2, r3, r4, r5])
+            state.call(args)
         }
         None => CallResult::new(id, Status::UnknownHelper),
     }
@@ -391,11 +386,3 @@ pub(crate) fn recycle_memory(memory: Memory) {
     // During thread teardown the buffer is simply dropped.
     let _ = SPARE_REGIONS.try_with(|spare| spare.set(buffer));
 }
-
-/// Signature of a trampoline, as machine code calls it.
-pub(crate) type Trampoline =
-    unsafe extern "sysv64" fn(u64, u64, u64, u64, u64, *mut c_void) -> CallResult;
-
-/// Signature of a compiled program's entry: context pointer, context length, run state
-/// (null for lean code, which has no calls).
-pub(crate) type JitEntry = unsafe extern "sysv64" fn(u64, u64, *mut c_void) -> CallResult;

@@ -75,19 +75,53 @@ mov %r0, 0
 exit
 ";
 
+/// Byte limits of `machine_code_per_instruction_is_bounded` on x86-64: the largest sequences
+/// are a fetch-xor cmpxchg loop (~40 bytes), a signed division by a register with its zero
+/// and -1 guards and rax/rdx saves (~66), a local call with its depth check and frame switch
+/// (~70); blinding adds the two instructions that decode a blinded immediate, and turns a
+/// known divisor back into a guarded one. Then the limits of simple instructions, and of the
+/// average slot.
+#[cfg(target_arch = "x86_64")]
+mod limits {
+    pub const PLAIN_MAX: usize = 72;
+    pub const BLINDED_MAX: usize = 96;
+    pub const SIMPLE: [(&str, usize); 5] = [
+        ("add %r1, %r2\nexit", 3),
+        ("add32 %r1, 5\nexit", 4),
+        ("ldxdw %r0, [%r1+8]\nexit", 5),
+        ("stxw [%r10-8], %r6\nexit", 5),
+        ("jeq %r1, 5, +0\nexit", 10),
+    ];
+    pub const AVERAGE: usize = 24;
+}
+
+/// Byte limits on aarch64 (4-byte instructions): the largest sequences are a local call with
+/// its depth check and the 48-byte save record (16 instructions), an environment helper call
+/// (address, state and return-address saves: 13), a blinded 64-bit constant (up to 9), an
+/// exclusive-loop `cmpxchg` on a CPU without LSE (9).
+#[cfg(target_arch = "aarch64")]
+mod limits {
+    pub const PLAIN_MAX: usize = 64;
+    pub const BLINDED_MAX: usize = 64;
+    pub const SIMPLE: [(&str, usize); 5] = [
+        ("add %r1, %r2\nexit", 4),
+        ("add32 %r1, 5\nexit", 4),
+        ("ldxdw %r0, [%r1+8]\nexit", 4),
+        ("stxw [%r10-8], %r6\nexit", 4),
+        ("jeq %r1, 5, +0\nexit", 8),
+    ];
+    pub const AVERAGE: usize = 20;
+}
+
 #[test]
 fn machine_code_per_instruction_is_bounded() {
-    // The largest sequences: a fetch-xor cmpxchg loop (~40 bytes), a signed division by a
-    // register with its zero and -1 guards and rax/rdx saves (~66), a local call with its
-    // depth check and frame switch (~70); blinding adds the two instructions that decode a
-    // blinded immediate, and turns a known divisor back into a guarded one.
-    const PLAIN_MAX: usize = 72;
-    const BLINDED_MAX: usize = 96;
+    use limits::{AVERAGE, BLINDED_MAX, PLAIN_MAX, SIMPLE};
     for (options, max) in [
         (JitOptions::default(), PLAIN_MAX),
         (
             JitOptions {
                 constant_blinding: true,
+                ..JitOptions::default()
             },
             BLINDED_MAX,
         ),
@@ -103,19 +137,13 @@ fn machine_code_per_instruction_is_bounded() {
         }
         let total: usize = sizes.iter().map(|(_, b)| b).sum();
         assert!(
-            total <= sizes.len() * 24,
+            total <= sizes.len() * AVERAGE,
             "{total} bytes for {} slots",
             sizes.len()
         );
     }
     // Simple ALU and memory instructions stay short.
-    for (text, max) in [
-        ("add %r1, %r2\nexit", 3),
-        ("add32 %r1, 5\nexit", 4),
-        ("ldxdw %r0, [%r1+8]\nexit", 5),
-        ("stxw [%r10-8], %r6\nexit", 5),
-        ("jeq %r1, 5, +0\nexit", 10),
-    ] {
+    for (text, max) in SIMPLE {
         let (insn, bytes) = &bytes_per_slot(text, &JitOptions::default())[0];
         if std::env::var_os("JIT_PRINT_SIZES").is_some() {
             let jit = compile(text, &JitOptions::default());
@@ -126,21 +154,64 @@ fn machine_code_per_instruction_is_bounded() {
     }
 }
 
+/// Whether `code` holds the constant `needle`: on x86-64 as immediate bytes; on aarch64 as
+/// the value some register holds after a `movz`/`movn` + `movk` sequence (constants are
+/// built 16 bits at a time there), compared on the needle's width.
+fn contains_constant(code: &[u8], needle: u64, bytes: usize) -> bool {
+    if cfg!(target_arch = "x86_64") {
+        let needle = &needle.to_le_bytes()[..bytes];
+        return code.windows(bytes).any(|w| w == needle);
+    }
+    let mask = if bytes == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * bytes)) - 1
+    };
+    let mut registers = [0u64; 32];
+    for word in code.chunks_exact(4) {
+        let w = u32::from_le_bytes(word.try_into().unwrap());
+        // Move wide (immediate): sf opc 100101 hw imm16 Rd.
+        if w & 0x1f80_0000 != 0x1280_0000 {
+            continue;
+        }
+        let (opc, shift) = ((w >> 29) & 3, 16 * ((w >> 21) & 3));
+        let (imm, rd) = (u64::from((w >> 5) & 0xffff), (w & 31) as usize);
+        let value = match opc {
+            0 => !(imm << shift),
+            2 => imm << shift,
+            3 => (registers[rd] & !(0xffff << shift)) | (imm << shift),
+            _ => continue,
+        };
+        // A 32-bit form (sf clear) zero-extends.
+        registers[rd] = if w >> 31 == 0 {
+            value & 0xffff_ffff
+        } else {
+            value
+        };
+        if registers[rd] & mask == needle & mask {
+            return true;
+        }
+    }
+    false
+}
+
 #[test]
 fn constant_blinding_hides_immediates() {
     let text = "mov %r0, 0x5a5a1234\nadd %r0, 0x12345a5a\nlddw %r1, 0x1122334455667788\nexit";
-    let needles: [&[u8]; 3] = [
-        &0x5a5a_1234u32.to_le_bytes(),
-        &0x1234_5a5au32.to_le_bytes(),
-        &0x1122_3344_5566_7788u64.to_le_bytes(),
+    let needles: [(u64, usize); 3] = [
+        (0x5a5a_1234, 4),
+        (0x1234_5a5a, 4),
+        (0x1122_3344_5566_7788, 8),
     ];
-    let contains = |code: &[u8], needle: &[u8]| code.windows(needle.len()).any(|w| w == needle);
+    let contains =
+        |code: &[u8], &(needle, bytes): &(u64, usize)| contains_constant(code, needle, bytes);
     let plain = compile(text, &JitOptions::default());
     assert!(needles.iter().all(|n| contains(plain.code(), n)));
     let blinded = compile(
         text,
         &JitOptions {
             constant_blinding: true,
+            ..JitOptions::default()
         },
     );
     assert!(needles.iter().all(|n| !contains(blinded.code(), n)));

@@ -119,6 +119,7 @@ fn differential(build: &dyn Fn() -> Program, ctx: &[u8]) -> (Observation, Vec<Lo
     for blinding in [false, true] {
         let options = JitOptions {
             constant_blinding: blinding,
+            ..JitOptions::default()
         };
         let jit = observe_jit(&build(), &table, ctx, &options);
         let jit_log = take_log();

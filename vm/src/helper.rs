@@ -143,13 +143,9 @@ impl HelperEnv<'_> {
 /// A helper implementation: gets r1..r5, returns r0.
 pub type HelperFn = fn(&mut HelperEnv<'_>, [u64; 5]) -> Result<u64, HelperError>;
 
-/// A pure helper as engines call it: r1..r5 in, r0 out, the System V x86-64 calling
-/// convention on x86-64 (the JIT calls it with a plain machine `call`), the C one elsewhere.
-#[cfg(target_arch = "x86_64")]
-pub type PureHelperFn = extern "sysv64" fn(u64, u64, u64, u64, u64) -> u64;
-/// A pure helper as engines call it: r1..r5 in, r0 out, the System V x86-64 calling
-/// convention on x86-64 (the JIT calls it with a plain machine `call`), the C one elsewhere.
-#[cfg(not(target_arch = "x86_64"))]
+/// A pure helper as engines call it: r1..r5 in, r0 out, with the platform's C calling
+/// convention (System V on x86-64 Linux, AAPCS64 on aarch64), which JIT backends call with a
+/// plain machine call.
 pub type PureHelperFn = extern "C" fn(u64, u64, u64, u64, u64) -> u64;
 
 /// A helper that needs no environment: a function of r1..r5 alone (no guest memory, maps,
@@ -168,14 +164,7 @@ pub trait PureHelper {
     fn call(r1: u64, r2: u64, r3: u64, r4: u64, r5: u64) -> u64;
 }
 
-/// The engine-facing entry point of pure helper `H` (what the JIT `call`s).
-#[cfg(target_arch = "x86_64")]
-extern "sysv64" fn pure_entry<H: PureHelper>(r1: u64, r2: u64, r3: u64, r4: u64, r5: u64) -> u64 {
-    H::call(r1, r2, r3, r4, r5)
-}
-
-/// The engine-facing entry point of pure helper `H`.
-#[cfg(not(target_arch = "x86_64"))]
+/// The engine-facing entry point of pure helper `H` (what the JIT calls).
 extern "C" fn pure_entry<H: PureHelper>(r1: u64, r2: u64, r3: u64, r4: u64, r5: u64) -> u64 {
     H::call(r1, r2, r3, r4, r5)
 }

@@ -2,16 +2,13 @@
 //! division and modulo with the kernel's zero-divisor and `INT_MIN / -1` rules guarded inline,
 //! masked shifts, negation, sign-extending moves, byte-order conversions and LD_IMM64.
 
-use std::sync::Arc;
-
 use dynasmrt::{DynasmApi, DynasmLabelApi};
-use sockops_vm::{AluOp, ByteOrder, Imm64Kind, MapType, Operand, Reg, Width};
+use sockops_vm::{AluOp, ByteOrder, Imm64Kind, Operand, Reg, Width};
 
 use super::regs::{TMP_B, asm, host::RCX, host_reg};
-use super::{Compiler, Src, unsupported_index};
+use super::{Compiler, Src};
+use crate::backend::ld_imm64_value;
 use crate::error::JitError;
-use crate::runtime::Status;
-use sockops_vm::interp::unsupported::{BTF_VARIABLE, FUNCTION_ADDRESS};
 
 /// Emits `$mn dst, src` for an operation with register, imm8 and imm32 forms.
 macro_rules! binary {
@@ -324,9 +321,8 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    /// LD_IMM64: a constant, a map pointer (`Arc::as_ptr` of the map, as helpers expect) or
-    /// a map value address. A reference the program's maps cannot serve, or a kind this
-    /// runtime does not execute, compiles to the interpreter's run-time error.
+    /// LD_IMM64 (`backend::ld_imm64_value`): a reference the program's maps cannot serve, or
+    /// a kind this runtime does not execute, compiles to the interpreter's run-time error.
     pub(super) fn emit_ld_imm64(
         &mut self,
         pc: usize,
@@ -334,40 +330,7 @@ impl Compiler<'_> {
         kind: Imm64Kind,
         imm: u64,
     ) -> Result<(), JitError> {
-        let maps = self.input.maps;
-        let value = match kind {
-            Imm64Kind::Imm => Ok(imm),
-            Imm64Kind::MapFd | Imm64Kind::MapIdx => {
-                let index = imm & 0xffff_ffff;
-                match maps.get(index as usize) {
-                    Some(map) => Ok(Arc::as_ptr(map) as u64),
-                    None => Err((Status::BadMapIndex, index)),
-                }
-            }
-            Imm64Kind::MapValue | Imm64Kind::MapIdxValue => {
-                let (index, offset) = (imm & 0xffff_ffff, imm >> 32);
-                // Array values have stable addresses; per-CPU values would depend on the CPU
-                // at run time (and the kernel refuses them here).
-                let region = maps.get(index as usize).map(|map| {
-                    (map.map_type() == MapType::Array)
-                        .then(|| map.value_region(0))
-                        .flatten()
-                        .filter(|r| offset < r.len)
-                });
-                match region {
-                    None => Err((Status::BadMapIndex, index)),
-                    Some(None) => Err((Status::BadMapValue, index | (offset << 32))),
-                    Some(Some(region)) => {
-                        if !self.value_regions.contains(&region) {
-                            self.value_regions.push(region);
-                        }
-                        Ok(region.start + offset)
-                    }
-                }
-            }
-            Imm64Kind::BtfId => Err((Status::Unsupported, unsupported_index(BTF_VARIABLE))),
-            Imm64Kind::Func => Err((Status::Unsupported, unsupported_index(FUNCTION_ADDRESS))),
-        };
+        let value = ld_imm64_value(self.input.maps, kind, imm, &mut self.value_regions);
         match value {
             Ok(value) => self.emit_load_u64(host_reg(dst), value),
             Err((status, arg)) => self.emit_failing(pc, status, arg),

@@ -6,12 +6,11 @@
 use dynasmrt::{DynasmApi, DynasmLabelApi};
 use sockops_vm::{CallTarget, JmpCond, Operand, Reg, Width};
 
+use super::abi::{Trampoline, callx_trampoline, helper_trampoline};
 use super::regs::{asm, host_reg};
 use super::{Compiler, Src, StubKind};
 use crate::error::JitError;
-use crate::runtime::{
-    FRAME_SIZE, MAX_FRAMES, Status, Trampoline, callx_trampoline, helper_trampoline, offsets,
-};
+use crate::runtime::{FRAME_SIZE, MAX_FRAMES, Status, offsets};
 
 impl Compiler<'_> {
     pub(super) fn emit_jump(
@@ -118,7 +117,8 @@ impl Compiler<'_> {
             }
             CallTarget::Local(off) => self.emit_local_call(pc, pc as i64 + 1 + off as i64),
             CallTarget::Kfunc { .. } => {
-                let kfunc = super::unsupported_index(sockops_vm::interp::unsupported::KFUNC_CALL);
+                let kfunc =
+                    crate::backend::unsupported_index(sockops_vm::interp::unsupported::KFUNC_CALL);
                 self.emit_failing(pc, Status::Unsupported, kfunc);
             }
         }

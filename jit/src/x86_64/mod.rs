@@ -28,6 +28,7 @@
 //! ```
 //! Both conventions return r0 in rax and the status word (`runtime::Status`) in rdx.
 
+pub(crate) mod abi;
 mod alu;
 mod control;
 mod divide;
@@ -37,40 +38,20 @@ pub(crate) mod regs;
 
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
-use sockops_vm::helper::HelperCall;
-use sockops_vm::{CallTarget, Helper, HelperTable, Instruction, Operand, Region};
+use sockops_vm::{Helper, Instruction, Operand, Region};
 
-use crate::backend::{Backend, Blinder, CompileInput, MachineCode, ProgramFacts};
+use crate::backend::{
+    Backend, Blinder, CompileInput, MachineCode, ProgramFacts, environment_helpers,
+    only_pure_calls, unsupported_index,
+};
 use crate::error::JitError;
 use crate::runtime::{FRAME_SIZE, MAX_FRAMES, Status, offsets};
-use sockops_vm::interp::unsupported::{self, LEGACY_PACKET_LOAD};
-
-/// The index of `message` in `unsupported::ALL`, the extra word of `Status::Unsupported`.
-pub(super) fn unsupported_index(message: &str) -> u64 {
-    unsupported::ALL
-        .iter()
-        .position(|m| *m == message)
-        .unwrap_or(unsupported::ALL.len()) as u64
-}
 use regs::host::{self, R13, R14, R15, RBX};
 use regs::{TMP_A, asm};
+use sockops_vm::interp::unsupported::LEGACY_PACKET_LOAD;
 
 /// The x86-64 code generator.
 pub(crate) struct X86_64;
-
-/// Whether every call of `insns` is a call by immediate id of a helper `table` registers as
-/// pure, or of an id it does not know (an error stub): such code can be lean. Local calls,
-/// `callx` and environment helpers need the run state.
-fn only_pure_calls(insns: &[Instruction], table: &HelperTable) -> bool {
-    insns.iter().all(|insn| match *insn {
-        Instruction::Call(CallTarget::Helper(id)) => u32::try_from(id)
-            .ok()
-            .and_then(|id| table.lookup(id))
-            .is_none_or(|(_, call)| matches!(call, HelperCall::Pure(_))),
-        Instruction::Call(_) => false,
-        _ => true,
-    })
-}
 
 impl Backend for X86_64 {
     fn compile(input: &CompileInput<'_>) -> Result<MachineCode, JitError> {
@@ -157,16 +138,11 @@ impl<'a> Compiler<'a> {
             let frames = if has_calls { MAX_FRAMES as u64 } else { 1 };
             (frames * FRAME_SIZE, Vec::new())
         };
-        let mut helpers: Vec<Helper> = Vec::new();
-        for insn in input.insns.iter().filter(|_| has_calls) {
-            if let Instruction::Call(CallTarget::Helper(id)) = *insn
-                && let Some((helper, HelperCall::Env(_))) =
-                    u32::try_from(id).ok().and_then(|id| input.table.lookup(id))
-                && !helpers.iter().any(|h| h.id == helper.id)
-            {
-                helpers.push(*helper);
-            }
-        }
+        let helpers = if has_calls {
+            environment_helpers(input.insns, input.table)
+        } else {
+            Vec::new()
+        };
         Compiler {
             ops,
             input,

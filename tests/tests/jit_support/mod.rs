@@ -226,16 +226,34 @@ pub fn differential_with_helpers(
     {
         panic!("test program does not terminate on the interpreter");
     }
-    for blinding in [false, true] {
-        let options = JitOptions {
-            constant_blinding: blinding,
-        };
+    for options in jit_option_variants() {
         let jit = observe_jit(&build(), helpers, ctx, &options);
         if let Err(diff) = compare(&interp, &jit) {
-            panic!("engines differ (blinding {blinding}):\n{diff}");
+            panic!("engines differ ({options:?}):\n{diff}");
         }
     }
     interp
+}
+
+/// The JIT configurations every differential test runs: plain and with constant blinding;
+/// on aarch64 with LSE also the exclusive-load/store atomics.
+pub fn jit_option_variants() -> Vec<JitOptions> {
+    let plain_and_blinded = [false, true].map(|blinding| JitOptions {
+        constant_blinding: blinding,
+        ..JitOptions::default()
+    });
+    #[cfg_attr(not(target_arch = "aarch64"), allow(unused_mut))]
+    let mut variants = plain_and_blinded.to_vec();
+    // With LSE the default compiles atomics to LSE instructions: run the exclusive-load/store
+    // loops too. (Without LSE the default is the loops, and LSE code would trap.)
+    #[cfg(target_arch = "aarch64")]
+    if std::arch::is_aarch64_feature_detected!("lse") {
+        variants.push(JitOptions {
+            atomics: sockops::jit::AtomicsLowering::ExclusiveLoop,
+            ..JitOptions::default()
+        });
+    }
+    variants
 }
 
 /// `differential` for a program in assembler text without maps.

@@ -1,0 +1,235 @@
+//! Memory instructions: loads (zero- and sign-extending), stores of registers and immediates,
+//! with the addressing form chosen by the offset (scaled unsigned imm12, unscaled imm9
+//! `ldur`/`stur`, else a register offset), and atomics, as LSE instructions (`ldaddal`,
+//! `ldsetal`, `ldclral`, `ldeoral`, `swpal`, `casal`) or as `ldaxr`/`stlxr` retry loops.
+//! Accesses are unchecked: the JIT runs verified programs.
+
+use dynasmrt::{DynasmApi, DynasmLabelApi};
+use sockops_vm::{AtomicOp, Operand, Reg, Size};
+
+use super::regs::{TMP_A, TMP_B, TMP_D, ZR, asm, host_reg};
+use super::{Compiler, Src};
+use crate::error::JitError;
+
+/// How an access of `[base + off]` is addressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Address {
+    /// `[base, #off]` with an unsigned offset that is a multiple of the access size, below
+    /// 4096 times it.
+    Scaled(u32, u32),
+    /// `[base, #off]` with `-256 <= off < 256` (`ldur`/`stur`).
+    Unscaled(u32, i32),
+    /// `[base, index]`: the offset in a scratch register.
+    Indexed(u32, u32),
+}
+
+/// Emits an access through the form `$addr` chose: `$scaled` for the scaled and register
+/// forms, `$unscaled` for the unscaled one.
+macro_rules! access {
+    ($c:expr, $addr:expr, $scaled:ident, $unscaled:ident, $rk:ident($r:expr)) => {
+        match $addr {
+            Address::Scaled(b, o) => asm!($c.ops; $scaled $rk($r), [X(b), o]),
+            Address::Unscaled(b, o) => asm!($c.ops; $unscaled $rk($r), [X(b), o]),
+            Address::Indexed(b, i) => asm!($c.ops; $scaled $rk($r), [X(b), X(i)]),
+        }
+    };
+}
+
+impl Compiler<'_> {
+    /// The addressing form of an access of `bytes` bytes at `[base + off]`; a register offset
+    /// is materialised in `tmp_b`.
+    pub(super) fn address(&mut self, base: u32, off: i32, bytes: u32) -> Address {
+        if off >= 0 && (off as u32).is_multiple_of(bytes) && (off as u32) / bytes < 4096 {
+            return Address::Scaled(base, off as u32);
+        }
+        if (-256..256).contains(&off) {
+            return Address::Unscaled(base, off);
+        }
+        self.emit_constant(TMP_B, off as i64 as u64);
+        Address::Indexed(base, TMP_B)
+    }
+
+    pub(super) fn emit_load(
+        &mut self,
+        pc: usize,
+        size: Size,
+        sign_extend: bool,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) -> Result<(), JitError> {
+        let (d, s) = (host_reg(dst), host_reg(src));
+        if size == Size::DW && sign_extend {
+            return Err(JitError::Unsupported {
+                pc,
+                what: "sign-extending 64-bit load",
+            });
+        }
+        let addr = self.address(s, i32::from(off), size.bytes() as u32);
+        match (size, sign_extend) {
+            (Size::B, false) => access!(self, addr, ldrb, ldurb, W(d)),
+            (Size::H, false) => access!(self, addr, ldrh, ldurh, W(d)),
+            (Size::W, false) => access!(self, addr, ldr, ldur, W(d)),
+            (Size::DW, _) => access!(self, addr, ldr, ldur, X(d)),
+            (Size::B, true) => access!(self, addr, ldrsb, ldursb, X(d)),
+            (Size::H, true) => access!(self, addr, ldrsh, ldursh, X(d)),
+            (Size::W, true) => access!(self, addr, ldrsw, ldursw, X(d)),
+        }
+        Ok(())
+    }
+
+    pub(super) fn emit_store(&mut self, size: Size, dst: Reg, off: i16, src: Operand) {
+        let value = match self.lower(src) {
+            Src::Reg(s) => s,
+            Src::Imm(0) => ZR,
+            Src::Imm(i) => {
+                self.emit_constant(TMP_A, i as i64 as u64);
+                TMP_A
+            }
+        };
+        self.emit_store_register(size, host_reg(dst), i32::from(off), value);
+    }
+
+    /// Stores the low `size` bytes of host register `value` (31: the zero register) at
+    /// `[base + off]`.
+    pub(super) fn emit_store_register(&mut self, size: Size, base: u32, off: i32, value: u32) {
+        let addr = self.address(base, off, size.bytes() as u32);
+        match size {
+            Size::B => access!(self, addr, strb, sturb, W(value)),
+            Size::H => access!(self, addr, strh, sturh, W(value)),
+            Size::W => access!(self, addr, str, stur, W(value)),
+            Size::DW => access!(self, addr, str, stur, X(value)),
+        }
+    }
+
+    /// Atomics on `[dst + off]`. 32-bit forms zero-extend what they write to a register.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit_atomic(
+        &mut self,
+        pc: usize,
+        op: AtomicOp,
+        fetch: bool,
+        size: Size,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) -> Result<(), JitError> {
+        let (d, s) = (host_reg(dst), host_reg(src));
+        let wide = match size {
+            Size::DW => true,
+            Size::W => false,
+            _ => {
+                return Err(JitError::Unsupported {
+                    pc,
+                    what: "atomic of 1 or 2 bytes",
+                });
+            }
+        };
+        // The address in tmp_b (the exclusive and LSE forms take a bare base register).
+        let off = i64::from(off);
+        if off == 0 {
+            asm!(self.ops; mov tmp_b, X(d));
+        } else {
+            self.emit_add_immediate(TMP_B, d, off);
+        }
+        if self.target.lse {
+            self.emit_lse_atomic(op, fetch, wide, s);
+        } else {
+            self.emit_exclusive_atomic(op, fetch, wide, s);
+        }
+        Ok(())
+    }
+
+    /// An LSE atomic on `[tmp_b]` with operand `s`. Without fetch the old value goes to the
+    /// zero register; `and` is `ldclr` of the complement.
+    fn emit_lse_atomic(&mut self, op: AtomicOp, fetch: bool, wide: bool, s: u32) {
+        let old = if fetch || op == AtomicOp::Xchg { s } else { ZR };
+        match (op, wide) {
+            (AtomicOp::Add, true) => asm!(self.ops; ldaddal X(s), X(old), [tmp_b]),
+            (AtomicOp::Add, false) => asm!(self.ops; ldaddal W(s), W(old), [tmp_b]),
+            (AtomicOp::Or, true) => asm!(self.ops; ldsetal X(s), X(old), [tmp_b]),
+            (AtomicOp::Or, false) => asm!(self.ops; ldsetal W(s), W(old), [tmp_b]),
+            (AtomicOp::Xor, true) => asm!(self.ops; ldeoral X(s), X(old), [tmp_b]),
+            (AtomicOp::Xor, false) => asm!(self.ops; ldeoral W(s), W(old), [tmp_b]),
+            (AtomicOp::And, true) => asm!(self.ops
+                ; mvn tmp_c, X(s)
+                ; ldclral tmp_c, X(old), [tmp_b]
+            ),
+            (AtomicOp::And, false) => asm!(self.ops
+                ; mvn tmp_c_w, W(s)
+                ; ldclral tmp_c_w, W(old), [tmp_b]
+            ),
+            (AtomicOp::Xchg, true) => asm!(self.ops; swpal X(s), X(old), [tmp_b]),
+            (AtomicOp::Xchg, false) => asm!(self.ops; swpal W(s), W(old), [tmp_b]),
+            // r0 is the comparand and receives the old value; the new value is `s`.
+            (AtomicOp::CmpXchg, true) => asm!(self.ops; casal bpf_r0, X(s), [tmp_b]),
+            (AtomicOp::CmpXchg, false) => asm!(self.ops; casal bpf_r0_w, W(s), [tmp_b]),
+        }
+    }
+
+    /// An atomic on `[tmp_b]` as an `ldaxr`/`stlxr` loop: the old value in `tmp_c`, the new
+    /// one in `tmp_d`, the store status in `tmp_e`.
+    fn emit_exclusive_atomic(&mut self, op: AtomicOp, fetch: bool, wide: bool, s: u32) {
+        if op == AtomicOp::CmpXchg {
+            self.emit_exclusive_cmpxchg(wide, s);
+            return;
+        }
+        match wide {
+            true => asm!(self.ops; retry: ; ldaxr tmp_c, [tmp_b]),
+            false => asm!(self.ops; retry: ; ldaxr tmp_c_w, [tmp_b]),
+        }
+        let new = if op == AtomicOp::Xchg { s } else { TMP_D };
+        match (op, wide) {
+            (AtomicOp::Add, true) => asm!(self.ops; add tmp_d, tmp_c, X(s)),
+            (AtomicOp::Add, false) => asm!(self.ops; add tmp_d_w, tmp_c_w, W(s)),
+            (AtomicOp::Or, true) => asm!(self.ops; orr tmp_d, tmp_c, X(s)),
+            (AtomicOp::Or, false) => asm!(self.ops; orr tmp_d_w, tmp_c_w, W(s)),
+            (AtomicOp::And, true) => asm!(self.ops; and tmp_d, tmp_c, X(s)),
+            (AtomicOp::And, false) => asm!(self.ops; and tmp_d_w, tmp_c_w, W(s)),
+            (AtomicOp::Xor, true) => asm!(self.ops; eor tmp_d, tmp_c, X(s)),
+            (AtomicOp::Xor, false) => asm!(self.ops; eor tmp_d_w, tmp_c_w, W(s)),
+            (AtomicOp::Xchg | AtomicOp::CmpXchg, _) => {}
+        }
+        match wide {
+            true => asm!(self.ops; stlxr tmp_e_w, X(new), [tmp_b]),
+            false => asm!(self.ops; stlxr tmp_e_w, W(new), [tmp_b]),
+        }
+        asm!(self.ops; cbnz tmp_e_w, <retry);
+        if fetch || op == AtomicOp::Xchg {
+            // tmp_c holds the old value (a 32-bit load zero-extended it).
+            asm!(self.ops; mov X(s), tmp_c);
+        }
+    }
+
+    /// `cmpxchg` as an exclusive loop: store `s` if the old value equals r0; r0 gets the old
+    /// value either way (zero-extended in 32-bit form).
+    fn emit_exclusive_cmpxchg(&mut self, wide: bool, s: u32) {
+        if wide {
+            asm!(self.ops
+                ; retry:
+                ; ldaxr tmp_c, [tmp_b]
+                ; cmp tmp_c, bpf_r0
+                ; b.ne >differs
+                ; stlxr tmp_e_w, X(s), [tmp_b]
+                ; cbnz tmp_e_w, <retry
+                ; b >done
+            );
+        } else {
+            asm!(self.ops
+                ; retry:
+                ; ldaxr tmp_c_w, [tmp_b]
+                ; cmp tmp_c_w, bpf_r0_w
+                ; b.ne >differs
+                ; stlxr tmp_e_w, W(s), [tmp_b]
+                ; cbnz tmp_e_w, <retry
+                ; b >done
+            );
+        }
+        asm!(self.ops
+            ; differs:
+            ; clrex
+            ; done:
+            ; mov bpf_r0, tmp_c
+        );
+    }
+}
