@@ -1,5 +1,5 @@
 //! The checks behind the fuzz targets that run programs, and their regression tests: a
-//! program with its maps runs through the runtime on each engine in a [`World`] (a socket,
+//! program with its maps runs through the runtime on each engine in a [`World`](crate::engines::World) (a socket,
 //! the ops delivered to it, initial map contents). Whatever the verifier accepts must be
 //! accepted for both engines and run without any fault in the checked interpreter for
 //! every op; when strict mode accepts it too (no address leaks, so results cannot depend on

@@ -1,21 +1,21 @@
 //! Program generators shared by the random tests, the fuzz targets and the benches. Every
-//! generator draws its choices from a [`Source`]: a seeded [`SplitMix`] for reproducible
-//! tests, or fuzzer bytes through [`Bytes`] (an `arbitrary::Unstructured`), so that a
+//! generator draws its choices from a [`Source`](crate::generator::Source): a seeded [`SplitMix`](crate::generator::SplitMix) for reproducible
+//! tests, or fuzzer bytes through [`Bytes`](crate::generator::Bytes) (an `arbitrary::Unstructured`), so that a
 //! libFuzzer input steers the structure of the program rather than its raw bytes. Programs
 //! come out mostly decodable and mostly past the verifier's first checks (valid registers,
 //! context accesses at real `bpf_sock_ops` offsets, stack accesses inside the frame, null
 //! checks where they belong), so the verifier's deep paths are what gets exercised; each
 //! kind also produces near-misses on purpose.
 //!
-//! - [`structured`]: the families of the live-kernel differential test (stack walks,
+//! - [`structured`](crate::generator::structured): the families of the live-kernel differential test (stack walks,
 //!   map-value arithmetic, mixed 32-bit/spill/atomic/helper code, bpf-to-bpf calls, packet
 //!   pointers, bounds arithmetic) and single random instructions;
-//! - [`sockops`]: context loads and stores (real fields and near-misses), helper calls with
+//! - [`sockops`](crate::generator::sockops): context loads and stores (real fields and near-misses), helper calls with
 //!   plausible and wrong arguments, bounded and unbounded loops, atomics, cpu v4
 //!   instructions;
-//! - [`world`]: arbitrary sockets, op inputs and map contents for running what the
+//! - [`world`](crate::generator::world): arbitrary sockets, op inputs and map contents for running what the
 //!   verifier accepts;
-//! - [`mutate`]: the mutation mode (one instruction of a valid program perturbed).
+//! - [`mutate`](crate::generator::mutate): the mutation mode (one instruction of a valid program perturbed).
 
 pub mod sockops;
 pub mod structured;
