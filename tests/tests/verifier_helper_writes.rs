@@ -297,6 +297,17 @@ jsgt %r2, -1, +2\nadd %r9, %r2\nldxb %r0, [%r9]\nmov %r0, 1\nexit"
             .to_string(),
         kernel: None,
     });
+    // A 32-bit test of a non-null pointer against zero is not predicted: the loop back
+    // edge is explored (found by the kernel_oracle fuzz target: we pruned it and accepted a
+    // loop that spins when a map value's address has zero low bits).
+    cases.push(Case {
+        name: "32-bit null test of a map value pointer",
+        maps: vec![def(MapType::Array, 4, 8, 1, 0)],
+        text: "stdw [%r10-8], 0\nmov %r2, %r10\nadd %r2, -8\nlddw %r1, map_fd 0\ncall 1
+jne %r0, 0, +2\nmov %r0, 1\nexit\nmov %r9, %r0\njeq32 %r0, 0, -2\nmov %r0, 1\nexit"
+            .to_string(),
+        kernel: Some((10, "infinite loop detected at insn 10")),
+    });
     let rodata = def(MapType::Array, 4, 8, 1, 1 << 7);
     let wronly = def(MapType::Array, 4, 8, 1, 1 << 8);
     // A map value pointer, not null, from slot 9 on.
