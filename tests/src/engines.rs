@@ -27,7 +27,7 @@ pub const WORLD_INSN_LIMIT: u64 = 100_000;
 
 /// Helpers whose return value is an address (it differs between engines by design, so
 /// only whether it is NULL is compared).
-const POINTER_RETURNS: [u32; 5] = [1, 96, 107, 131, 195];
+pub const POINTER_RETURNS: [u32; 5] = [1, 96, 107, 131, 195];
 
 /// The map definitions of the raw-bytes fuzz target: an array (key 4, value 16, 4
 /// entries) and a hash (key 8, value 8, 16 entries).

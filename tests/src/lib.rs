@@ -14,3 +14,6 @@ pub mod engines;
 
 /// Program generators (seeded or driven by fuzzer bytes) shared by tests and fuzz targets.
 pub mod generator;
+
+/// ELF helpers for tests that edit example objects.
+pub mod elf;

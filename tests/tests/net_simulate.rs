@@ -13,6 +13,7 @@ use sockops::ctx::SockOp;
 use sockops::net::OpEvent;
 use sockops::net::sim::{NetPlan, SimReport, render_json, simulate};
 use sockops::runtime::Engine;
+use sockops_tests::elf::section_offset;
 
 const ENGINES: [Engine; 2] = [Engine::Interpreter, Engine::Jit];
 
@@ -503,27 +504,6 @@ fn bad_input_is_a_clear_error() {
     }
     let v6 = net(V6, "mtu = 1279", &connection("c", 9000, (100, 1), 100));
     assert!(plan_err(&v6).contains("IPv6 minimum of 1280"));
-}
-
-/// Offset of the bytes of section `name` in an ELF64 little-endian file.
-fn section_offset(elf: &[u8], name: &str) -> usize {
-    let word = |at: usize, n: usize| {
-        elf[at..at + n]
-            .iter()
-            .rev()
-            .fold(0usize, |v, b| (v << 8) | usize::from(*b))
-    };
-    let (shoff, shentsize, shnum, shstrndx) =
-        (word(0x28, 8), word(0x3a, 2), word(0x3c, 2), word(0x3e, 2));
-    let header = |i: usize| shoff + i * shentsize;
-    let strtab = word(header(shstrndx) + 0x18, 8);
-    (0..shnum)
-        .find(|&i| {
-            let at = strtab + word(header(i), 4);
-            elf[at..].starts_with(name.as_bytes()) && elf[at + name.len()] == 0
-        })
-        .map(|i| word(header(i) + 0x18, 8))
-        .unwrap_or_else(|| panic!("no section {name}"))
 }
 
 #[test]

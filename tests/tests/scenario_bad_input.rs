@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 use sockops::runtime::Engine;
 use sockops::scenario::{Scenario, ScenarioFile, replay, run_scenario_file};
+use sockops_tests::elf::section_offset;
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -222,27 +223,6 @@ fn refused_attach() {
         "[[program]]\nobject = \"dc_tuning.o\"\nflags = \"multi\"\n\n[[program]]\nobject = \"dc_tuning.o\"\nflags = \"multi\"\n",
         &["program 1", "already attached", "EINVAL"],
     );
-}
-
-/// Offset of the bytes of section `name` in an ELF64 little-endian file.
-fn section_offset(elf: &[u8], name: &str) -> usize {
-    let word = |at: usize, n: usize| {
-        elf[at..at + n]
-            .iter()
-            .rev()
-            .fold(0usize, |v, b| (v << 8) | usize::from(*b))
-    };
-    let (shoff, shentsize, shnum, shstrndx) =
-        (word(0x28, 8), word(0x3a, 2), word(0x3c, 2), word(0x3e, 2));
-    let header = |i: usize| shoff + i * shentsize;
-    let strtab = word(header(shstrndx) + 0x18, 8);
-    (0..shnum)
-        .find(|&i| {
-            let at = strtab + word(header(i), 4);
-            elf[at..].starts_with(name.as_bytes()) && elf[at + name.len()] == 0
-        })
-        .map(|i| word(header(i) + 0x18, 8))
-        .unwrap_or_else(|| panic!("no section {name}"))
 }
 
 #[test]

@@ -14,10 +14,8 @@ use sockops::ctx::ops::cb_flags;
 use sockops::ctx::{OpInput, SockOp, Socket};
 use sockops::runtime::{Decision, Engine, Runtime, RuntimeError, Verdict};
 use sockops::vm::{HelperTable, Insn, Map, MapDef, MapType, Program};
+use sockops_tests::engines::POINTER_RETURNS;
 use sockops_verifier::{VerifyOptions, verify};
-
-/// Helpers whose return value is an address (it differs between engines by design).
-const POINTER_RETURNS: [u32; 5] = [1, 96, 107, 131, 195];
 
 struct Rng(u64);
 
