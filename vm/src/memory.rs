@@ -3,6 +3,8 @@
 //! overflow-safe arithmetic before any host memory is touched. Guest addresses are host
 //! addresses, so interpreter and JIT agree on pointer values.
 
+use std::cell::Cell;
+
 /// What a region holds (for error messages and the verifier's vocabulary).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RegionKind {
@@ -54,9 +56,18 @@ pub struct MemoryFault {
 
 /// The set of regions one run may touch. It does not own the memory: whoever adds a region
 /// promises the memory stays valid (and is not otherwise aliased mutably) while the run lasts.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Memory {
     regions: Vec<Region>,
+    /// The lowest address a write was checked for in a `Stack` region (`u64::MAX`: none):
+    /// lets the interpreter clear only the stack bytes a run may have written.
+    lowest_stack_write: Cell<u64>,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory::new()
+    }
 }
 
 impl Memory {
@@ -64,6 +75,7 @@ impl Memory {
     pub fn new() -> Self {
         Memory {
             regions: Vec::new(),
+            lowest_stack_write: Cell::new(u64::MAX),
         }
     }
 
@@ -72,7 +84,10 @@ impl Memory {
     #[inline]
     pub fn with_buffer(mut spare: Vec<Region>) -> Self {
         spare.clear();
-        Memory { regions: spare }
+        Memory {
+            regions: spare,
+            lowest_stack_write: Cell::new(u64::MAX),
+        }
     }
 
     /// Gives the region buffer back for `with_buffer`, emptied (the allocation is kept).
@@ -106,7 +121,8 @@ impl Memory {
         let fault = MemoryFault { addr, len, access };
         let end = addr.checked_add(len).ok_or(fault.clone())?;
         // Most recently added regions are the likeliest targets (map values from helpers).
-        self.regions
+        let region = self
+            .regions
             .iter()
             .rev()
             .find(|r| {
@@ -115,7 +131,19 @@ impl Memory {
                     && (access == Access::Read || r.writable)
             })
             .copied()
-            .ok_or(fault)
+            .ok_or(fault)?;
+        if access == Access::Write && region.kind == RegionKind::Stack {
+            self.lowest_stack_write
+                .set(self.lowest_stack_write.get().min(addr));
+        }
+        Ok(region)
+    }
+
+    /// The lowest address any write checked so far (by `check` with `Access::Write`, which
+    /// every writing method uses) went to in a `Stack` region, if any did.
+    pub fn lowest_stack_write(&self) -> Option<u64> {
+        let low = self.lowest_stack_write.get();
+        (low != u64::MAX).then_some(low)
     }
 
     /// Reads `len` (1, 2, 4 or 8) bytes little-endian after checking the access.

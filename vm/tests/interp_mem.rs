@@ -5,6 +5,7 @@
 mod interp_support;
 
 use interp_support::*;
+use sockops_vm::Insn;
 use sockops_vm::opcode::*;
 use sockops_vm::{
     Access, ExecErrorKind, GuestRegion, HelperTable, MemoryFault, RegionKind, RunOptions,
@@ -425,4 +426,126 @@ fn atomics_out_of_bounds_and_on_read_only_memory_fault() {
         .unwrap_err();
     assert_eq!(e.pc, 3);
     assert!(matches!(e.kind, ExecErrorKind::Memory(_)));
+}
+
+/// A program that reads the stack doubleword at `[r10 + off]` into r0, then stores through
+/// `write` (which must write that doubleword) and exits: run twice, the second run must still
+/// read 0, whatever wrote the stack in the first.
+fn reads_zero_after(write: &[Insn], off: i16, helpers: &HelperTable) {
+    let code = prog(&[&[ldx(8, R0, R10, off)], write, &[exit()]]);
+    let mut vm = interp(&code, helpers);
+    for run in 0..3 {
+        let r0 = vm.run_plain(&mut []).expect("runs").r0;
+        assert_eq!(r0, 0, "run {run}: the stack at {off} was not cleared");
+    }
+}
+
+/// Writes 8 bytes of 0xff at r1 through the checked memory (like `bpf_probe_read` would).
+fn fill_ff(
+    env: &mut sockops_vm::HelperEnv<'_>,
+    a: [u64; 5],
+) -> Result<u64, sockops_vm::HelperError> {
+    env.memory.write_bytes(a[0], &[0xff; 8])?;
+    Ok(0)
+}
+
+fn fill_table() -> HelperTable {
+    let mut t = HelperTable::new();
+    t.register(sockops_vm::Helper {
+        id: 77,
+        signature: sockops_vm::HelperSignature {
+            name: "fill_ff",
+            args: &[sockops_vm::ArgKind::Anything],
+            ret: sockops_vm::RetKind::Integer,
+            gpl_only: false,
+        },
+        func: fill_ff,
+    });
+    t
+}
+
+#[test]
+fn only_written_stack_bytes_are_cleared_but_every_written_byte_is() {
+    let none = HelperTable::new();
+    // Direct stores of every size, at the top, the middle and the deepest frame.
+    for off in [-8i16, -264, -512, -4096] {
+        for bytes in [1usize, 2, 4, 8] {
+            reads_zero_after(&[st(bytes, R10, off, -1)], off, &none);
+            reads_zero_after(&[mov64(R3, -1), stx(bytes, R10, off, R3)], off, &none);
+        }
+    }
+    // An atomic (through the checked memory, not the store fast path).
+    reads_zero_after(&[mov64(R3, -1), atomic(8, 0x00, R10, -72, R3)], -72, &none);
+    // A helper writing the stack through its environment.
+    let fill = fill_table();
+    reads_zero_after(
+        &[mov64_reg(R1, R10), alu64_imm(BPF_ADD, R1, -3000), call(77)],
+        -3000,
+        &fill,
+    );
+}
+
+#[test]
+fn a_failed_run_still_gets_its_stack_writes_cleared() {
+    // Store, then fault (a load from address 0): the next run must not see the store.
+    let code = [
+        ldx(8, R0, R10, -16),
+        jmp_imm(BPF_JNE, true, R0, 0, 3),
+        st(8, R10, -16, 42),
+        mov64(R1, 0),
+        ldx(8, R0, R1, 0),
+        exit(),
+    ];
+    let mut vm = interp(&code, &HelperTable::new());
+    for _ in 0..3 {
+        let e = vm.run_plain(&mut []).expect_err("faults at slot 4");
+        assert_eq!(e.pc, 4, "{e}");
+    }
+}
+
+#[test]
+fn a_panicking_helper_leaves_the_whole_stack_to_clear() {
+    fn write_then_panic(
+        env: &mut sockops_vm::HelperEnv<'_>,
+        a: [u64; 5],
+    ) -> Result<u64, sockops_vm::HelperError> {
+        if a[1] == 1 {
+            env.memory.write_bytes(a[0], &[0xff; 8])?;
+            panic!("helper panics after writing the stack");
+        }
+        Ok(0)
+    }
+    let mut t = HelperTable::new();
+    t.register(sockops_vm::Helper {
+        id: 78,
+        signature: sockops_vm::HelperSignature {
+            name: "write_then_panic",
+            args: &[sockops_vm::ArgKind::Anything, sockops_vm::ArgKind::Anything],
+            ret: sockops_vm::RetKind::Integer,
+            gpl_only: false,
+        },
+        func: write_then_panic,
+    });
+    // r2 = the value at fp-2048 + 1: the first run writes 0xff.. there and panics; if the
+    // stack were not cleared, the second run would pass r2 = 0 and return the garbage.
+    let code = [
+        ldx(8, R2, R10, -2048),
+        alu64_imm(BPF_ADD, R2, 1),
+        mov64_reg(R1, R10),
+        alu64_imm(BPF_ADD, R1, -2048),
+        call(78),
+        ldx(8, R0, R10, -2048),
+        exit(),
+    ];
+    let mut vm = interp(&code, &t);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut run =
+        || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| vm.run_plain(&mut [])));
+    let first = run();
+    // Second run: the stack reads 0 again, so the helper panics again (r2 == 1).
+    let second = run();
+    std::panic::set_hook(previous);
+    assert!(first.is_err(), "the helper panicked");
+    assert!(second.is_err(), "a stale stack changed the second run");
 }

@@ -21,6 +21,7 @@ pub const fn imm64(imm: i32) -> u64 {
 
 /// `dst op src` for a 64-bit (ALU64) binary operation. `src` is the register value or the
 /// sign-extended immediate.
+#[inline(always)]
 pub fn alu64(op: AluOp, dst: u64, src: u64) -> u64 {
     match op {
         AluOp::Add => dst.wrapping_add(src),
@@ -57,6 +58,7 @@ pub fn alu64(op: AluOp, dst: u64, src: u64) -> u64 {
 
 /// `dst op src` for a 32-bit (ALU) binary operation on the low 32 bits of both operands; the
 /// result is zero-extended to 64 bits.
+#[inline(always)]
 pub fn alu32(op: AluOp, dst: u64, src: u64) -> u64 {
     let d = dst as u32;
     let s = src as u32;
@@ -104,6 +106,7 @@ pub fn alu(op: AluOp, width: Width, dst: u64, src: u64) -> u64 {
 }
 
 /// `-dst` of either width (32-bit results zero-extended).
+#[inline(always)]
 pub fn neg(width: Width, dst: u64) -> u64 {
     match width {
         Width::W64 => dst.wrapping_neg(),
@@ -114,6 +117,7 @@ pub fn neg(width: Width, dst: u64) -> u64 {
 /// A byte-order conversion of the low `bits` (16, 32 or 64) bits of `value`, zero-extended.
 /// `to_le` / `to_be` follow the host byte order as the kernel does (`cpu_to_le16`, ...): on a
 /// little-endian host `le` only truncates, `be` swaps. `Swap` always swaps.
+#[inline(always)]
 pub fn endian(order: ByteOrder, bits: u8, value: u64) -> u64 {
     match (order, bits) {
         (ByteOrder::ToLe, 16) => (value as u16).to_le() as u64,
@@ -130,6 +134,7 @@ pub fn endian(order: ByteOrder, bits: u8, value: u64) -> u64 {
 
 /// Whether a conditional jump is taken. `src` is the register value or the sign-extended
 /// immediate; 32-bit jumps compare the low 32 bits of both.
+#[inline(always)]
 pub fn jump_taken(cond: JmpCond, width: Width, dst: u64, src: u64) -> bool {
     match width {
         Width::W64 => compare(cond, dst, src, dst as i64, src as i64),
@@ -143,6 +148,7 @@ pub fn jump_taken(cond: JmpCond, width: Width, dst: u64, src: u64) -> bool {
     }
 }
 
+#[inline(always)]
 fn compare(cond: JmpCond, a: u64, b: u64, sa: i64, sb: i64) -> bool {
     match cond {
         JmpCond::Eq => a == b,
