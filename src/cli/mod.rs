@@ -2,6 +2,7 @@
 //! errors on stderr and returns a non-zero exit code; none panics on bad input.
 
 mod asm;
+mod bench;
 mod exec;
 mod inspect;
 mod run;
@@ -31,6 +32,8 @@ enum Command {
     Exec(exec::ExecArgs),
     /// Replay a connection scenario (TOML) through attached sock_ops programs.
     Run(run::RunArgs),
+    /// Time each event of a scenario on each engine (ns per call, JIT/interpreter ratio).
+    Bench(bench::BenchArgs),
     /// List the programs and maps of an ELF object (`--json` for tools).
     Inspect(inspect::InspectArgs),
     /// Verify programs as the kernel's sock_ops verifier would: the sock_ops programs of an
@@ -48,6 +51,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Disasm(a) => asm::run_disasm(a),
         Command::Exec(a) => exec::run(a),
         Command::Run(a) => run::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),
         #[cfg(feature = "net")]

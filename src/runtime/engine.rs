@@ -216,6 +216,31 @@ impl Executor {
         }
     }
 
+    /// As `run`, also returning the instructions executed when the interpreter runs the
+    /// program (`None` for machine code, which does not count them).
+    ///
+    /// # Safety
+    /// As `run`.
+    pub(crate) unsafe fn run_counted(
+        &mut self,
+        ctx: Region,
+        regions: &[Region],
+        payload: &mut dyn std::any::Any,
+        options: &RunOptions,
+    ) -> Result<(u64, Option<u64>), ExecError> {
+        match self {
+            Executor::Interpreter(i) => {
+                // SAFETY: forwarded from this function's contract.
+                unsafe { i.run_raw(Some(ctx), regions, payload, options) }
+                    .map(|r| (r.r0, Some(r.stats.instructions)))
+            }
+            // SAFETY: forwarded from this function's contract.
+            Executor::Jit(_) => {
+                unsafe { self.run(ctx, regions, payload, options) }.map(|r0| (r0, None))
+            }
+        }
+    }
+
     /// Runs the program once with the context region `ctx` and the extra `regions`.
     ///
     /// # Safety

@@ -29,6 +29,7 @@ mod decision;
 mod engine;
 mod error;
 mod helper_log;
+mod timing;
 
 use std::fmt;
 use std::path::Path;
@@ -44,6 +45,7 @@ pub use decision::{Decision, FieldChange, OptionChange, ProgramRun, SocketChange
 pub use engine::{Engine, Verdict, Verification, check_program, is_gpl_compatible, verify_program};
 pub use error::RuntimeError;
 pub use helper_log::runtime_helper_table;
+pub use timing::TimedCall;
 
 /// Instructions one program run may execute in the checked interpreter unless changed with
 /// [`Runtime::set_instruction_budget`] (a stand-in for the verifier's termination proof).
@@ -528,12 +530,7 @@ impl Runtime {
                 }
             }
         }
-        // No pointer a program obtained can be used any more: free deleted map values.
-        for m in self.objects.iter().flat_map(|o| o.object.maps()) {
-            // SAFETY: no run is in progress (`call_input` holds `&mut self`, and programs of
-            // this runtime only run inside it); maps are not handed out as `Arc`s.
-            unsafe { m.release_deferred() };
-        }
+        self.release_deferred_map_values();
         self.clock = env.clock;
         self.prng = env.prng;
         outcome?;
@@ -562,6 +559,18 @@ impl Runtime {
             write_back: Some(write_back),
             changes,
         })
+    }
+}
+
+impl Runtime {
+    /// Frees the map values deleted during the runs that just ended: no pointer a program
+    /// obtained can be used any more. Called after every batch of runs.
+    fn release_deferred_map_values(&self) {
+        for m in self.objects.iter().flat_map(|o| o.object.maps()) {
+            // SAFETY: no run is in progress (callers hold `&mut self`, and programs of this
+            // runtime only run inside its methods); maps are not handed out as `Arc`s.
+            unsafe { m.release_deferred() };
+        }
     }
 }
 

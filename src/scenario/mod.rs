@@ -1,8 +1,9 @@
 //! Connection scenarios: a TOML script of programs, sockets and events that `sockops run`
 //! replays through the runtime. `format` holds the file format (the contract), `prepare`
 //! checks a file and resolves its names, `replay` runs it, `report` renders the readable
-//! table and the JSON lines.
+//! table and the JSON lines, `bench` times each event on each engine (`sockops bench`).
 
+pub mod bench;
 pub mod format;
 pub mod prepare;
 pub mod replay;
