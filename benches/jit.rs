@@ -3,7 +3,9 @@
 //! and JIT, and as native Rust, in the same process; plus the compile time of a
 //! 100-instruction program. `cargo bench` runs the criterion groups (one per program, one for
 //! compilation), then prints one table of times and ratios (JIT/native, JIT/rbpf-JIT,
-//! interpreter/JIT) measured together in interleaved rounds. A filter argument
+//! interpreter/native, interpreter/rbpf-interpreter) measured together in interleaved rounds,
+//! with the realistic `setsockopt3` row (`support/world.rs`) and the goals of the
+//! interpreter and the helper path, each marked met or not. A filter argument
 //! (`cargo bench -- syn_rto`) selects programs for both; `JIT_RATIOS_ONLY=1` skips the
 //! criterion groups and prints only the table.
 
@@ -13,6 +15,8 @@ mod cli;
 mod engines;
 #[path = "support/programs.rs"]
 mod programs;
+#[path = "support/world.rs"]
+mod world;
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -82,7 +86,8 @@ const ROUNDS: usize = 15;
 const BATCH: Duration = Duration::from_millis(2);
 
 /// One row of the ratio table: ns per run on each engine.
-fn ratio_row(case: &Case) {
+/// Returns (interp/native, jit/native).
+fn ratio_row(case: &Case) -> (f64, f64) {
     let mut e = Engines::new(case);
     e.check(case);
     let (vm, jitted) = rbpf_vm(&e.bytes);
@@ -108,10 +113,21 @@ fn ratio_row(case: &Case) {
     let t = ns_per_call(&mut batches, ROUNDS, BATCH);
     let rbpf_jit = t.get(4).copied().unwrap_or(f64::NAN);
     let (native, jit, interp, rbpf_int) = (t[0], t[1], t[2], t[3]);
-    println!(
-        "{:<16} {:<17} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} | {:>7.2}x {:>8.2}x {:>8.1}x",
+    print_row(
         case.name,
         case.class,
+        [native, jit, rbpf_jit, interp, rbpf_int],
+    );
+    (interp / native, jit / native)
+}
+
+/// One row of the table from ns per run: native, jit, rbpf-jit, interp, rbpf-int.
+fn print_row(name: &str, class: &str, t: [f64; 5]) {
+    let [native, jit, rbpf_jit, interp, rbpf_int] = t;
+    println!(
+        "{:<16} {:<17} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} | {:>7.2}x {:>8.2}x {:>7.1}x {:>8.2}x",
+        name,
+        class,
         native,
         jit,
         rbpf_jit,
@@ -119,9 +135,49 @@ fn ratio_row(case: &Case) {
         rbpf_int,
         jit / native,
         jit / rbpf_jit,
-        interp / jit
+        interp / native,
+        interp / rbpf_int
     );
 }
+
+/// The realistic sock_ops row: three `bpf_setsockopt` calls on TCP_CONNECT_CB (rbpf cannot
+/// run the runtime's helpers: its columns stay empty).
+fn world_row() -> f64 {
+    let mut case = world::WorldCase::new();
+    let expected = case.run(0);
+    assert_eq!(
+        case.run(1),
+        expected,
+        "setsockopt3: jit r0 differs from native"
+    );
+    assert_eq!(
+        case.run(2),
+        expected,
+        "setsockopt3: interp r0 differs from native"
+    );
+    let case = std::cell::RefCell::new(case);
+    let mut native = Loop(|| case.borrow_mut().run(0));
+    let mut jit = Loop(|| case.borrow_mut().run(1));
+    let mut interp = Loop(|| case.borrow_mut().run(2));
+    let t = ns_per_call(&mut [&mut native, &mut jit, &mut interp], ROUNDS, BATCH);
+    print_row(
+        "setsockopt3",
+        "sock_ops helpers",
+        [t[0], t[1], f64::NAN, t[2], f64::NAN],
+    );
+    t[1] / t[0]
+}
+
+/// The interpreter goals of issue 13 (interp/native at most), by case name.
+const INTERPRETER_GOALS: [(&str, f64); 7] = [
+    ("empty", 12.0),
+    ("syn_rto", 24.0),
+    ("alu_loop1000", 8.0),
+    ("stack256", 35.0),
+    ("tree30", 20.0),
+    ("helpers100", 9.0),
+    ("divmod_loop1000", 5.5),
+];
 
 /// The compile-time row: µs per compilation of the 100-instruction program.
 fn compile_row() {
@@ -142,7 +198,7 @@ fn compile_row() {
 
 fn ratio_table(filter: Option<&str>) {
     println!(
-        "\nns per run (min of {ROUNDS} interleaved rounds)\n{:<16} {:<17} {:>9} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>9} {:>9}",
+        "\nns per run (min of {ROUNDS} interleaved rounds)\n{:<16} {:<17} {:>9} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>9} {:>8} {:>9}",
         "program",
         "class",
         "native",
@@ -152,15 +208,44 @@ fn ratio_table(filter: Option<&str>) {
         "rbpf-int",
         "jit/nat",
         "jit/rbpfj",
-        "interp/jit"
+        "int/nat",
+        "int/rbpfi"
     );
+    let mut interp_ratios = Vec::new();
     for case in cases() {
         if filter.is_none_or(|f| case.name.contains(f)) {
-            ratio_row(&case);
+            interp_ratios.push((case.name, ratio_row(&case)));
         }
     }
+    let world = filter
+        .is_none_or(|f| "setsockopt3".contains(f))
+        .then(world_row);
     if filter.is_none_or(|f| "compile100".contains(f)) {
         compile_row();
+    }
+    // The goals, met or not.
+    let verdict = |r: f64, goal: f64| if r <= goal { "met" } else { "NOT met" };
+    for (name, goal) in INTERPRETER_GOALS {
+        if let Some((_, (r, _))) = interp_ratios.iter().find(|(n, _)| *n == name) {
+            println!(
+                "goal interp/native {name} <= {goal}x: {r:.1}x {}",
+                verdict(*r, goal)
+            );
+        }
+    }
+    for name in ["helpers100", "helpers100_env"] {
+        if let Some((_, (_, r))) = interp_ratios.iter().find(|(n, _)| *n == name) {
+            println!(
+                "goal jit/native {name} <= 1.3x: {r:.2}x {}",
+                verdict(*r, 1.3)
+            );
+        }
+    }
+    if let Some(r) = world {
+        println!(
+            "goal jit/native setsockopt3 <= 1.3x: {r:.2}x {}",
+            verdict(r, 1.3)
+        );
     }
 }
 

@@ -549,3 +549,15 @@ fn a_panicking_helper_leaves_the_whole_stack_to_clear() {
     assert!(first.is_err(), "the helper panicked");
     assert!(second.is_err(), "a stale stack changed the second run");
 }
+
+#[test]
+fn an_empty_context_is_no_context_r1_and_r2_are_zero() {
+    // r0 = r1 | r2: 0 without a context (not the empty slice's dangling address).
+    let p = [mov64_reg(R0, R1), alu64_reg(BPF_OR, R0, R2), exit()];
+    assert_eq!(r0(&p), 0);
+    let mut vm = interp(&p, &HelperTable::new());
+    assert_eq!(
+        vm.run(&mut [], &mut (), &RunOptions::default()).unwrap().r0,
+        0
+    );
+}

@@ -255,15 +255,19 @@ impl Interpreter {
         payload: &mut dyn Any,
         options: &RunOptions,
     ) -> Result<RunResult, ExecError> {
-        let ctx_region = (!ctx.is_empty()).then(|| GuestRegion::writable(ctx, RegionKind::Context));
-        let mut memory = Memory::with_buffer(std::mem::take(&mut self.spare_regions));
-        for r in ctx_region.iter().chain(regions) {
-            // SAFETY: each `GuestRegion` borrows its bytes (mutably if writable) for at least
-            // the duration of this call, so they stay valid and unaliased while the guest runs.
-            unsafe { memory.add(r.region()) };
-        }
-        let ctx = ctx_region.map(|r| r.region());
-        self.execute(memory, ctx, payload, options)
+        // An empty context is no context: r1 = r2 = 0 (not the slice's dangling address).
+        let ctx = match ctx.is_empty() {
+            true => None,
+            false => Some(GuestRegion::writable(ctx, RegionKind::Context).region()),
+        };
+        let (start, len) = ctx.map_or((0, 0), |c| (c.start, c.len));
+        let all = ctx
+            .into_iter()
+            .chain(regions.iter().map(GuestRegion::region));
+        // SAFETY: `ctx` and each `GuestRegion` borrow their bytes (mutably if writable) for at
+        // least the duration of this call, so they stay valid and unaliased while the guest
+        // runs.
+        unsafe { self.execute(start, len, true, all, payload, options) }
     }
 
     /// Runs the program with a context and regions given as raw `Region`s (r1 = `ctx.start`,
@@ -280,21 +284,26 @@ impl Interpreter {
         payload: &mut dyn Any,
         options: &RunOptions,
     ) -> Result<RunResult, ExecError> {
-        let mut memory = Memory::with_buffer(std::mem::take(&mut self.spare_regions));
-        for r in ctx.iter().chain(regions) {
-            // SAFETY: forwarded from this function's contract.
-            unsafe { memory.add(*r) };
-        }
-        self.execute(memory, ctx, payload, options)
+        let (start, len, writable) = ctx.map_or((0, 0, false), |c| (c.start, c.len, c.writable));
+        let all = ctx.into_iter().chain(regions.iter().copied());
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.execute(start, len, writable, all, payload, options) }
     }
 
     /// Sets up one run (stack, registers, memory map), runs the entry program and whatever it
-    /// calls or tail-calls into, and tears down. `memory` holds the context and caller
-    /// regions; the stack is added here.
-    fn execute(
+    /// calls or tail-calls into, and tears down. The stack region is added here.
+    ///
+    /// The context is passed as scalars (r1 = `ctx_start`, r2 = `ctx_len`; a length of 0 is
+    /// no context) and is also among `regions`, every region the run may access.
+    ///
+    /// # Safety
+    /// Every region must satisfy `Memory::add`'s contract for the duration of the call.
+    unsafe fn execute(
         &mut self,
-        mut memory: Memory,
-        ctx: Option<Region>,
+        ctx_start: u64,
+        ctx_len: u64,
+        ctx_writable: bool,
+        regions: impl Iterator<Item = Region>,
         payload: &mut dyn Any,
         options: &RunOptions,
     ) -> Result<RunResult, ExecError> {
@@ -313,27 +322,11 @@ impl Interpreter {
 
         let stack_base = self.stack.as_mut_ptr() as u64;
         let stack_top = stack_base + STACK_SIZE as u64;
-        // SAFETY: `stack` is a heap buffer of STACK_SIZE bytes owned by `self`, which is
-        // mutably borrowed for this whole call; no Rust reference to it is used until the
-        // run ends (the guest and helpers access it only through raw addresses checked
-        // against `memory` or against its bounds in `Guest`).
-        unsafe {
-            memory.add(Region {
-                start: stack_base,
-                len: STACK_SIZE as u64,
-                writable: true,
-                kind: RegionKind::Stack,
-            })
-        };
-        let (ctx_start, ctx_len, ctx_writable) =
-            ctx.map_or((0, 0, false), |c| (c.start, c.len, c.writable));
-        let mut regs = [0u64; REG_SLOTS];
-        regs[1] = ctx_start;
-        regs[2] = ctx_len;
-        regs[10] = stack_top;
         let budget = options.instruction_budget.unwrap_or(u64::MAX);
+        // Built in place, the memory map included (moving it in later costs a store-forwarding
+        // stall on every run).
         let mut machine = Machine {
-            regs,
+            regs: [0u64; REG_SLOTS],
             remaining: budget,
             budget,
             stats: RunStats {
@@ -341,7 +334,7 @@ impl Interpreter {
                 ..RunStats::default()
             },
             guest: Guest {
-                memory,
+                memory: Memory::with_buffer(std::mem::take(&mut self.spare_regions)),
                 bounds: Bounds {
                     stack_base,
                     ctx_start,
@@ -353,6 +346,25 @@ impl Interpreter {
             stack_top,
             frames: &mut self.frames,
             payload,
+        };
+        machine.regs[1] = ctx_start;
+        machine.regs[2] = ctx_len;
+        machine.regs[10] = stack_top;
+        for r in regions {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { machine.guest.memory.add(r) };
+        }
+        // SAFETY: `stack` is a heap buffer of STACK_SIZE bytes owned by `self`, which is
+        // mutably borrowed for this whole call; no Rust reference to it is used until the
+        // run ends (the guest and helpers access it only through raw addresses checked
+        // against `memory` or against its bounds in `Bounds`).
+        unsafe {
+            machine.guest.memory.add(Region {
+                start: stack_base,
+                len: STACK_SIZE as u64,
+                writable: true,
+                kind: RegionKind::Stack,
+            })
         };
 
         let mut prog = 0usize;
