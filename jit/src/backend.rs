@@ -327,6 +327,29 @@ impl ProgramFacts {
                     }
                     bit(dst) | bit(src) | bit(Reg::R0)
                 }
+                Instruction::LoadAcquire {
+                    dst,
+                    src,
+                    off,
+                    size,
+                } => {
+                    if src == fp {
+                        read(off, size.bytes(), &written);
+                    }
+                    bit(dst) | bit(src)
+                }
+                Instruction::StoreRelease {
+                    dst,
+                    src,
+                    off,
+                    size,
+                } => {
+                    whole_frame |= src == fp;
+                    if dst == fp && straight {
+                        written.insert(FrameBytes::span(off, size.bytes()));
+                    }
+                    bit(dst) | bit(src)
+                }
                 Instruction::LegacyPacketLoad { index, .. } => {
                     whole_frame |= index == Some(fp);
                     index.map_or(0, bit) | bit(Reg::R0)
@@ -429,6 +452,8 @@ fn registers_read_and_written(insn: &Instruction) -> (u16, u16) {
             _ if fetch => (bit(dst) | bit(src), bit(src)),
             _ => (bit(dst) | bit(src), 0),
         },
+        Instruction::LoadAcquire { dst, src, .. } => (bit(src), bit(dst)),
+        Instruction::StoreRelease { dst, src, .. } => (bit(dst) | bit(src), 0),
         Instruction::LegacyPacketLoad { index, .. } => {
             (index.map_or(0, bit) | bit(Reg::R6), bit(Reg::R0) | args)
         }

@@ -497,3 +497,47 @@ fn invalid_control_flow_reports_the_interpreters_errors() {
         ExecErrorKind::JumpIntoLdImm64 { target: 2 }
     );
 }
+
+#[test]
+fn load_acquire_and_store_release_every_size_and_offset() {
+    let pattern = 0x8877_6655_4433_2211u64;
+    for (size, bytes) in [("b", 1u32), ("h", 2), ("w", 4), ("dw", 8)] {
+        let mask = if bytes == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * bytes)) - 1
+        };
+        // Offsets: zero, a scaled one, an unscaled negative one, one past the imm9 range.
+        for off in [0i32, 16, -8, -264, -304] {
+            let (base, at) = if off >= 0 {
+                // r2 = fp-320, accesses at r2+off.
+                ("mov %r2, %r10\nadd %r2, -320\n", off)
+            } else {
+                ("mov %r2, %r10\n", off)
+            };
+            let a = if at >= 0 {
+                format!("+{at}")
+            } else {
+                format!("{at}")
+            };
+            // Load-acquire zero-extends the low bytes of what is there.
+            let text = format!(
+                "{base}lddw %r3, {pattern:#x}\nstxdw [%r2{a}], %r3\nldacq{size} %r0, [%r2{a}]\nexit"
+            );
+            expect_r0(&text, &[], pattern & mask);
+            // Store-release writes only the low bytes of the register.
+            let text = format!(
+                "{base}stdw [%r2{a}], -1\nlddw %r3, {pattern:#x}\nstrel{size} [%r2{a}], %r3\nldxdw %r0, [%r2{a}]\nexit"
+            );
+            expect_r0(&text, &[], !mask | (pattern & mask));
+        }
+    }
+    // Through the context (the harness runs the program unverified), with the base register
+    // also the destination.
+    let obs = differential_asm(
+        "lddw %r3, 0x1122334455667788\nstreldw [%r1+8], %r3\nldacqw %r1, [%r1+8]\nmov %r0, %r1\nexit",
+        &[0u8; 16],
+    );
+    assert_eq!(obs.result, Ok(0x5566_7788));
+    assert_eq!(&obs.ctx[8..], &0x1122_3344_5566_7788u64.to_le_bytes());
+}

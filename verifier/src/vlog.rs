@@ -82,6 +82,18 @@ pub(crate) fn disasm(insns: &[Insn], pc: usize, helper_name: impl Fn(i32) -> Str
                 }
             }
         }
+        BPF_STX if mode(code) == BPF_ATOMIC && i.imm == BPF_LOAD_ACQ => format!(
+            "r{} = load_acquire(({} *)({}))",
+            i.dst,
+            size_str(code),
+            mem(i.src, i.off)
+        ),
+        BPF_STX if mode(code) == BPF_ATOMIC && i.imm == BPF_STORE_REL => format!(
+            "store_release(({} *)({}), r{})",
+            size_str(code),
+            mem(i.dst, i.off),
+            i.src
+        ),
         BPF_STX if mode(code) == BPF_ATOMIC => {
             let sz = size_str(code);
             let w = if size(code) == BPF_DW { "64" } else { "" };

@@ -218,6 +218,31 @@ fn decode_ld(insn: Insn, next: Option<Insn>) -> Result<Instruction, DecodeErrorK
 }
 
 fn decode_atomic(insn: Insn) -> Result<Instruction, DecodeErrorKind> {
+    // Load-acquire and store-release take every size.
+    if insn.imm == BPF_LOAD_ACQ || insn.imm == BPF_STORE_REL {
+        let size = match size(insn.opcode) {
+            BPF_B => Size::B,
+            BPF_H => Size::H,
+            BPF_W => Size::W,
+            _ => Size::DW,
+        };
+        let (dst, src, off) = (reg(insn.dst)?, reg(insn.src)?, insn.off);
+        return Ok(if insn.imm == BPF_LOAD_ACQ {
+            Instruction::LoadAcquire {
+                size,
+                dst,
+                src,
+                off,
+            }
+        } else {
+            Instruction::StoreRelease {
+                size,
+                dst,
+                src,
+                off,
+            }
+        });
+    }
     let size = match size(insn.opcode) {
         BPF_W => Size::W,
         BPF_DW => Size::DW,

@@ -226,6 +226,30 @@ impl fmt::Display for Instruction {
                     write!(f, "stx{} {}, {}", size_suffix(size), Mem(dst, off), R(r))
                 }
             },
+            Instruction::LoadAcquire {
+                size,
+                dst,
+                src,
+                off,
+            } => write!(
+                f,
+                "ldacq{} {}, {}",
+                size_suffix(size),
+                R(dst),
+                Mem(src, off)
+            ),
+            Instruction::StoreRelease {
+                size,
+                dst,
+                src,
+                off,
+            } => write!(
+                f,
+                "strel{} {}, {}",
+                size_suffix(size),
+                Mem(dst, off),
+                R(src)
+            ),
             Instruction::Atomic {
                 op,
                 fetch,

@@ -274,6 +274,30 @@ fn raw_slots(ins: &Instruction) -> Option<EncodedInsn> {
             off,
             atomic_imm(op, fetch),
         )),
+        Instruction::LoadAcquire {
+            size,
+            dst,
+            src,
+            off,
+        } => one(Insn::new(
+            BPF_STX | BPF_ATOMIC | size_bits(size),
+            r(dst),
+            r(src),
+            off,
+            BPF_LOAD_ACQ,
+        )),
+        Instruction::StoreRelease {
+            size,
+            dst,
+            src,
+            off,
+        } => one(Insn::new(
+            BPF_STX | BPF_ATOMIC | size_bits(size),
+            r(dst),
+            r(src),
+            off,
+            BPF_STORE_REL,
+        )),
         Instruction::Ja { off, long: true } => one(Insn::new(BPF_JMP32 | BPF_JA, 0, 0, 0, off)),
         Instruction::Ja { off, long: false } => one(Insn::new(
             BPF_JMP | BPF_JA,

@@ -268,6 +268,30 @@ pub enum Instruction {
         /// Signed offset.
         off: i16,
     },
+    /// Load-acquire (`BPF_STX | BPF_ATOMIC`, imm `BPF_LOAD_ACQ`): `dst = *(size *)(src +
+    /// off)` zero-extended, with acquire ordering (no later memory access moves before it).
+    LoadAcquire {
+        /// B, H, W or DW.
+        size: Size,
+        /// Destination register.
+        dst: Reg,
+        /// Base address register.
+        src: Reg,
+        /// Signed offset.
+        off: i16,
+    },
+    /// Store-release (`BPF_STX | BPF_ATOMIC`, imm `BPF_STORE_REL`): `*(size *)(dst + off) =
+    /// src` with release ordering (no earlier memory access moves after it).
+    StoreRelease {
+        /// B, H, W or DW.
+        size: Size,
+        /// Base address register.
+        dst: Reg,
+        /// Value register.
+        src: Reg,
+        /// Signed offset.
+        off: i16,
+    },
     /// Unconditional jump; `ja` (16-bit offset) or `gotol` (JMP32 class, 32-bit offset in imm).
     Ja {
         /// Relative slot offset: target = pc + 1 + off.

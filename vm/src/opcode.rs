@@ -114,6 +114,10 @@ pub const BPF_FETCH: i32 = 0x01;
 pub const BPF_XCHG: i32 = 0xe0 | BPF_FETCH;
 /// Atomic operation: compare and exchange (compares with r0).
 pub const BPF_CMPXCHG: i32 = 0xf0 | BPF_FETCH;
+/// Atomic `imm`: load-acquire, `dst = load_acquire(src + off)` (kernel 6.15+, any size).
+pub const BPF_LOAD_ACQ: i32 = 0x100;
+/// Atomic `imm`: store-release, `store_release(dst + off, src)` (kernel 6.15+, any size).
+pub const BPF_STORE_REL: i32 = 0x110;
 
 /// LD_IMM64 pseudo source: plain 64-bit immediate.
 pub const BPF_PSEUDO_NONE: u8 = 0;

@@ -561,3 +561,92 @@ fn an_empty_context_is_no_context_r1_and_r2_are_zero() {
         0
     );
 }
+
+/// Load-acquire (imm 0x100) and store-release (imm 0x110) of `bytes` bytes.
+fn load_acquire(bytes: usize, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::new(
+        BPF_STX | BPF_ATOMIC | size_code(bytes),
+        dst,
+        src,
+        off,
+        BPF_LOAD_ACQ,
+    )
+}
+
+fn store_release(bytes: usize, dst: u8, off: i16, src: u8) -> Insn {
+    Insn::new(
+        BPF_STX | BPF_ATOMIC | size_code(bytes),
+        dst,
+        src,
+        off,
+        BPF_STORE_REL,
+    )
+}
+
+#[test]
+fn load_acquire_and_store_release_in_checked_mode() {
+    for bytes in [1usize, 2, 4, 8] {
+        let mask = if bytes == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * bytes)) - 1
+        };
+        // Aligned and misaligned (checked mode does the access, as a plain one).
+        for off in [-16i16, -13] {
+            let p = prog(&[
+                &lddw(R3, 0x8877_6655_4433_2211),
+                &[
+                    st(8, R10, -16, -1),
+                    st(8, R10, -8, -1),
+                    store_release(bytes, R10, off, R3),
+                    load_acquire(bytes, R0, R10, off),
+                    exit(),
+                ],
+            ]);
+            assert_eq!(
+                r0(&p),
+                0x8877_6655_4433_2211 & mask,
+                "{bytes} bytes at {off}"
+            );
+        }
+    }
+    // Out of bounds: a fault naming the slot, never a host access.
+    let e = err(&[load_acquire(8, R0, R10, 0), exit()]);
+    assert_eq!(e.pc, 0);
+    assert!(
+        matches!(
+            e.kind,
+            ExecErrorKind::Memory(MemoryFault {
+                access: Access::Read,
+                ..
+            })
+        ),
+        "{e}"
+    );
+    let e = err(&[store_release(4, R10, -2, R1), exit()]);
+    assert!(
+        matches!(
+            e.kind,
+            ExecErrorKind::Memory(MemoryFault {
+                access: Access::Write,
+                ..
+            })
+        ),
+        "{e}"
+    );
+    // A read-only region takes load-acquire but not store-release.
+    let data = 0x0102_0304u32.to_le_bytes();
+    let region = GuestRegion::read_only(&data, RegionKind::Other);
+    let addr = region.region().start;
+    let read = prog(&[&lddw(R2, addr), &[load_acquire(4, R0, R2, 0), exit()]]);
+    let mut vm = interp(&read, &HelperTable::new());
+    let r = vm.run_with_regions(&mut [], &[region], &mut (), &RunOptions::default());
+    assert_eq!(r.unwrap().r0, 0x0102_0304);
+    let region = GuestRegion::read_only(&data, RegionKind::Other);
+    let write = prog(&[&lddw(R2, addr), &[store_release(4, R2, 0, R1), exit()]]);
+    let mut vm = interp(&write, &HelperTable::new());
+    let e = vm
+        .run_with_regions(&mut [], &[region], &mut (), &RunOptions::default())
+        .unwrap_err();
+    assert_eq!(e.pc, 2);
+}

@@ -45,7 +45,8 @@ fn immediate() -> impl Strategy<Value = i32> {
     prop_oneof![
         5 => Just(0i32),
         3 => prop::sample::select(vec![
-            1i32, 16, 32, 64, 0x40, 0x41, 0x50, 0x51, 0xa0, 0xa1, 0xe1, 0xf1, -1, i32::MIN, i32::MAX,
+            1i32, 16, 32, 64, 0x40, 0x41, 0x50, 0x51, 0xa0, 0xa1, 0xe1, 0xf1, 0x100, 0x110, -1,
+            i32::MIN, i32::MAX,
         ]),
         2 => any::<i32>(),
     ]

@@ -227,6 +227,44 @@ fn branches_are_relaxed_to_an_inverted_branch_over_b() {
 }
 
 #[test]
+fn load_acquire_and_store_release_use_ldar_and_stlr_on_a_bare_base() {
+    expect_first(&[
+        (
+            "ldacqb %r0, [%r1+0]\nexit",
+            &["mov x10, x0", "ldarb w7, [x10]"],
+        ),
+        (
+            "ldacqh %r0, [%r10-2]\nexit",
+            &["sub x10, x25, #0x2", "ldarh w7, [x10]"],
+        ),
+        (
+            "ldacqw %r2, [%r1+8]\nexit",
+            &["add x10, x0, #0x8", "ldar w1, [x10]"],
+        ),
+        (
+            "ldacqdw %r0, [%r1+4096]\nexit",
+            &["add x10, x0, #0x1, lsl #12", "ldar x7, [x10]"],
+        ),
+        (
+            "strelb [%r1+0], %r2\nexit",
+            &["mov x10, x0", "stlrb w1, [x10]"],
+        ),
+        (
+            "strelh [%r1+6], %r2\nexit",
+            &["add x10, x0, #0x6", "stlrh w1, [x10]"],
+        ),
+        (
+            "strelw [%r10-4], %r6\nexit",
+            &["sub x10, x25, #0x4", "stlr w19, [x10]"],
+        ),
+        (
+            "streldw [%r1-32768], %r2\nexit",
+            &["sub x10, x0, #0x8, lsl #12", "stlr x1, [x10]"],
+        ),
+    ]);
+}
+
+#[test]
 fn atomics_use_lse_or_exclusive_loops() {
     let text = "lock fetch add [%r1+8], %r2\nlock and32 [%r10-8], %r3\nlock xchg [%r1+0], %r1\nlock cmpxchg32 [%r1+8], %r2\nexit";
     let lse = slots(text, true, false);

@@ -1,7 +1,8 @@
 //! Memory instructions: loads (zero- and sign-extending), stores of registers and immediates,
 //! with the addressing form chosen by the offset (scaled unsigned imm12, unscaled imm9
 //! `ldur`/`stur`, else a register offset), and atomics, as LSE instructions (`ldaddal`,
-//! `ldsetal`, `ldclral`, `ldeoral`, `swpal`, `casal`) or as `ldaxr`/`stlxr` retry loops.
+//! `ldsetal`, `ldclral`, `ldeoral`, `swpal`, `casal`) or as `ldaxr`/`stlxr` retry loops;
+//! load-acquire and store-release as `ldar`/`stlr` (byte, halfword, word, doubleword).
 //! Accesses are unchecked: the JIT runs verified programs.
 
 use dynasmrt::{DynasmApi, DynasmLabelApi};
@@ -126,18 +127,48 @@ impl Compiler<'_> {
             }
         };
         // The address in tmp_b (the exclusive and LSE forms take a bare base register).
-        let off = i64::from(off);
-        if off == 0 {
-            asm!(self.ops; mov tmp_b, X(d));
-        } else {
-            self.emit_add_immediate(TMP_B, d, off);
-        }
+        self.address_in_tmp_b(d, off);
         if self.target.lse {
             self.emit_lse_atomic(op, fetch, wide, s);
         } else {
             self.emit_exclusive_atomic(op, fetch, wide, s);
         }
         Ok(())
+    }
+
+    /// The address `base + off` in tmp_b (acquire/release and exclusive forms take a bare
+    /// base register).
+    fn address_in_tmp_b(&mut self, base: u32, off: i16) {
+        let off = i64::from(off);
+        if off == 0 {
+            asm!(self.ops; mov tmp_b, X(base));
+        } else {
+            self.emit_add_immediate(TMP_B, base, off);
+        }
+    }
+
+    /// Load-acquire `dst = *(size *)(src + off)`, zero-extended: `ldarb`/`ldarh`/`ldar`.
+    pub(super) fn emit_load_acquire(&mut self, size: Size, dst: Reg, src: Reg, off: i16) {
+        let d = host_reg(dst);
+        self.address_in_tmp_b(host_reg(src), off);
+        match size {
+            Size::B => asm!(self.ops; ldarb W(d), [tmp_b]),
+            Size::H => asm!(self.ops; ldarh W(d), [tmp_b]),
+            Size::W => asm!(self.ops; ldar W(d), [tmp_b]),
+            Size::DW => asm!(self.ops; ldar X(d), [tmp_b]),
+        }
+    }
+
+    /// Store-release `*(size *)(dst + off) = src`: `stlrb`/`stlrh`/`stlr`.
+    pub(super) fn emit_store_release(&mut self, size: Size, dst: Reg, src: Reg, off: i16) {
+        let s = host_reg(src);
+        self.address_in_tmp_b(host_reg(dst), off);
+        match size {
+            Size::B => asm!(self.ops; stlrb W(s), [tmp_b]),
+            Size::H => asm!(self.ops; stlrh W(s), [tmp_b]),
+            Size::W => asm!(self.ops; stlr W(s), [tmp_b]),
+            Size::DW => asm!(self.ops; stlr X(s), [tmp_b]),
+        }
     }
 
     /// An LSE atomic on `[tmp_b]` with operand `s`. Without fetch the old value goes to the

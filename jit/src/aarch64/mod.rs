@@ -539,6 +539,24 @@ impl<'a> Compiler<'a> {
                 src,
                 off,
             } => self.emit_atomic(pc, op, fetch, size, dst, src, off),
+            Instruction::LoadAcquire {
+                size,
+                dst,
+                src,
+                off,
+            } => {
+                self.emit_load_acquire(size, dst, src, off);
+                Ok(())
+            }
+            Instruction::StoreRelease {
+                size,
+                dst,
+                src,
+                off,
+            } => {
+                self.emit_store_release(size, dst, src, off);
+                Ok(())
+            }
             Instruction::Ja { off, .. } => {
                 let label = self.jump_label(pc, pc as i64 + 1 + off as i64);
                 asm!(self.ops; b =>label);

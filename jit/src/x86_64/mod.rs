@@ -425,6 +425,23 @@ impl<'a> Compiler<'a> {
                 src,
                 off,
             } => self.emit_atomic(pc, op, fetch, size, dst, src, off),
+            // x86-64 is TSO: a plain load has acquire and a plain store release ordering (as
+            // the kernel's x86 JIT emits them).
+            Instruction::LoadAcquire {
+                size,
+                dst,
+                src,
+                off,
+            } => self.emit_load(pc, size, false, dst, src, off),
+            Instruction::StoreRelease {
+                size,
+                dst,
+                src,
+                off,
+            } => {
+                self.emit_store(size, dst, off, Operand::Reg(src));
+                Ok(())
+            }
             Instruction::Ja { off, .. } => {
                 let label = self.jump_label(pc, pc as i64 + 1 + off as i64);
                 asm!(self.ops; jmp =>label);

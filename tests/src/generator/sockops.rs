@@ -379,7 +379,8 @@ pub fn loop_program<S: Source>(s: &mut S) -> Vec<Insn> {
 }
 
 /// Atomics on the stack buffer and on a looked-up array value: every op, fetch or not, 32
-/// and 64 bits, `src == dst` and `src == r0`, at aligned and misaligned offsets.
+/// and 64 bits, `src == dst` and `src == r0`, at aligned and misaligned offsets; load-acquire
+/// and store-release at every size.
 pub fn atomic_program<S: Source>(s: &mut S) -> Vec<Insn> {
     let mut body = Vec::new();
     let value = s.below(2) == 0;
@@ -398,11 +399,19 @@ pub fn atomic_program<S: Source>(s: &mut S) -> Vec<Insn> {
         body.push(Piece::Insn(ins(0xbf, 9, 0, 0, 0)));
     }
     for _ in 0..1 + s.below(6) {
+        // Read-modify-write ops, and load-acquire (0x100) / store-release (0x110), which
+        // also take bytes and halfwords.
         let op = pick(
             s,
-            &[0x00, 0x01, 0x40, 0x41, 0x50, 0x51, 0xa0, 0xa1, 0xe1, 0xf1],
+            &[
+                0x00, 0x01, 0x40, 0x41, 0x50, 0x51, 0xa0, 0xa1, 0xe1, 0xf1, 0x100, 0x110,
+            ],
         );
-        let opcode = pick(s, &[0xc3u8, 0xdb]);
+        let opcode = if op >= 0x100 {
+            pick(s, &[0xc3u8, 0xdb, 0xd3, 0xcb])
+        } else {
+            pick(s, &[0xc3u8, 0xdb])
+        };
         let src = pick(s, &[0u8, 2, 3, 7, 8]);
         let (dst, off) = if value && s.below(3) != 0 {
             (9, pick(s, &[0i16, 4, 8, 12, 2]))
@@ -416,7 +425,9 @@ pub fn atomic_program<S: Source>(s: &mut S) -> Vec<Insn> {
             0,
             pick(s, &[1, -1, 0x7fff_ffff]),
         )));
-        body.push(Piece::Insn(ins(opcode, dst, src, off, op)));
+        // A load-acquire names its destination in dst and its base in src.
+        let (d, sr) = if op == 0x100 { (src, dst) } else { (dst, src) };
+        body.push(Piece::Insn(ins(opcode, d, sr, off, op)));
         if s.below(2) == 0 {
             body.push(Piece::Insn(ins(0x79, 2, 10, -8, 0)));
         }

@@ -299,13 +299,20 @@ pub fn mixed_program<S: Source>(rng: &mut S) -> Vec<Insn> {
             )),
             // loads through r9 (may be a filled pointer or a scalar)
             9 => body.push(i(0x79, a, 9, pick(rng, &[0, -8, 8]), 0)),
-            // atomics on the stack
+            // atomics on the stack (store-release included), or a load-acquire from it
+            10 if rng.below(3) == 0 => body.push(i(
+                pick(rng, &[0xdb, 0xc3, 0xcb, 0xd3]),
+                a,
+                10,
+                pick(rng, &[-8i16, -16, -4]),
+                0x100,
+            )),
             10 => body.push(i(
                 pick(rng, &[0xdb, 0xc3]),
                 10,
                 a,
                 pick(rng, &[-8i16, -16]),
-                pick(rng, &[0, 1, 0x40, 0x50, 0xa0, 0xe1, 0xf1]),
+                pick(rng, &[0, 1, 0x40, 0x50, 0xa0, 0xe1, 0xf1, 0x110]),
             )),
             // r0 = bpf_get_prandom_u32(); r_a = r0
             11 => {

@@ -72,6 +72,14 @@ fn tcp_sock_access_ok(off: i64, size: i64) -> bool {
     }
 }
 
+/// `atomic_ptr_type_ok`: atomics may not go through context, packet or socket pointers.
+fn atomic_ptr_type_ok(t: RegType) -> bool {
+    !matches!(
+        t,
+        RegType::Ctx | RegType::Pkt | RegType::Sock | RegType::SockCommon | RegType::TcpSock
+    )
+}
+
 fn is_spilled(slot: &Slot) -> bool {
     slot.bytes[7] == ByteType::Spill
 }
@@ -164,13 +172,13 @@ impl Env<'_> {
             BPF_XCHG,
             BPF_CMPXCHG,
         ];
+        if imm == BPF_LOAD_ACQ {
+            return self.check_load_acquire(pc, insn);
+        }
+        if imm == BPF_STORE_REL {
+            return self.check_store_release(pc, insn);
+        }
         if !valid.contains(&imm) {
-            if imm == 0x100 || imm == 0x110 {
-                return Err(Reject::new(
-                    pc,
-                    "load-acquire/store-release are not supported by this runtime",
-                ));
-            }
             return Err(Reject::new(
                 pc,
                 format!("BPF_ATOMIC uses invalid atomic opcode {:02x}", imm),
@@ -195,10 +203,7 @@ impl Env<'_> {
             ));
         }
         let dt = self.regs()[insn.dst as usize].typ;
-        if matches!(
-            dt,
-            RegType::Ctx | RegType::Pkt | RegType::Sock | RegType::SockCommon | RegType::TcpSock
-        ) {
+        if !atomic_ptr_type_ok(dt) {
             return Err(Reject::new(
                 pc,
                 format!(
@@ -248,6 +253,68 @@ impl Env<'_> {
             false,
             true,
         )
+    }
+
+    /// `BPF_LOAD_ACQ` (`check_atomic_load`): the base must not be a context, packet or
+    /// socket pointer (checked first, as kernel 6.18 does), then a load with strict alignment
+    /// (any size).
+    fn check_load_acquire(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
+        let base = self.regs().get(insn.src as usize).map(|r| r.typ);
+        if let Some(t) = base.filter(|&t| !atomic_ptr_type_ok(t)) {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "BPF_ATOMIC loads from R{} {} is not allowed",
+                    insn.src,
+                    t.name()
+                ),
+            ));
+        }
+        self.check_src(pc, insn.src)?;
+        self.check_dst(pc, insn.dst)?;
+        let t = self.regs()[insn.src as usize].typ;
+        self.check_mem_access(
+            pc,
+            insn.src,
+            insn.off as i64,
+            size_bytes(insn.opcode),
+            false,
+            Val::Load(insn.dst),
+            false,
+            true,
+        )?;
+        self.save_aux_ptr_type(pc, t)
+    }
+
+    /// `BPF_STORE_REL` (`check_atomic_store`): a register store with strict alignment (any
+    /// size), then the base must not be a context, packet or socket pointer.
+    fn check_store_release(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
+        self.check_src(pc, insn.src)?;
+        self.check_src(pc, insn.dst)?;
+        let t = self.regs()[insn.dst as usize].typ;
+        self.check_mem_access(
+            pc,
+            insn.dst,
+            insn.off as i64,
+            size_bytes(insn.opcode),
+            true,
+            Val::Reg(insn.src),
+            false,
+            true,
+        )?;
+        self.save_aux_ptr_type(pc, t)?;
+        let now = self.regs()[insn.dst as usize].typ;
+        if !atomic_ptr_type_ok(now) {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "BPF_ATOMIC stores into R{} {} is not allowed",
+                    insn.dst,
+                    now.name()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub(super) fn check_ld_imm(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {

@@ -286,6 +286,31 @@ fn lock(ops: &[&str]) -> Result<Line, AsmErrorKind> {
 
 /// Loads, stores, legacy packet loads, byte swaps, conditional jumps and ALU operations.
 fn other(m: &str, ops: &[&str]) -> Result<Line, AsmErrorKind> {
+    // Load-acquire `ldacq{b,h,w,dw} dst, [src+off]`, store-release `strel{..} [dst+off], src`.
+    if let Some(size) = m.strip_prefix("ldacq").and_then(|s| lookup(SIZES, s)) {
+        count(m, ops, "2", ops.len() == 2)?;
+        let (src, off) = parse_mem(ops[1])?;
+        let code = BPF_STX | BPF_ATOMIC | size;
+        return Ok(Line::one(Insn::new(
+            code,
+            parse_reg(ops[0])?,
+            src,
+            off,
+            BPF_LOAD_ACQ,
+        )));
+    }
+    if let Some(size) = m.strip_prefix("strel").and_then(|s| lookup(SIZES, s)) {
+        count(m, ops, "2", ops.len() == 2)?;
+        let (dst, off) = parse_mem(ops[0])?;
+        let code = BPF_STX | BPF_ATOMIC | size;
+        return Ok(Line::one(Insn::new(
+            code,
+            dst,
+            parse_reg(ops[1])?,
+            off,
+            BPF_STORE_REL,
+        )));
+    }
     if let Some(size) = m
         .strip_prefix("ldxs")
         .and_then(|s| lookup(SIZES, s))

@@ -19,7 +19,8 @@
 //!   `bswap16/32/64` (alias `swap16/32/64`) `dst`.
 //! * Memory: `ldx{b,h,w,dw} dst, [src+off]`, `ldxs{b,h,w}` (sign-extending),
 //!   `st{b,h,w,dw} [dst+off], imm`, `stx{b,h,w,dw} [dst+off], src`,
-//!   `lock [fetch] {add,or,and,xor,xchg,cmpxchg}[32] [dst+off], src`.
+//!   `lock [fetch] {add,or,and,xor,xchg,cmpxchg}[32] [dst+off], src`;
+//!   load-acquire `ldacq{b,h,w,dw} dst, [src+off]`, store-release `strel{b,h,w,dw} [dst+off], src`.
 //! * Legacy packet loads: `ldabs{b,h,w} imm`, `ldind{b,h,w} src, imm`.
 //! * Jumps: `ja target`, `ja32 target` (32-bit offset in imm), `jeq jgt jge jset jne jsgt
 //!   jsge jlt jle jslt jsle` (+ `32`) `dst, src|imm, target`; `exit`.

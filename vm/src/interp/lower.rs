@@ -6,7 +6,7 @@
 //!
 //! Everything uncommon or that can fail in an unusual way is lowered to `Code::Generic`,
 //! which the loop executes from the decoded `Instruction` of the same slot with the original,
-//! fully checked semantics: atomics, map references of LD_IMM64, `callx`, kfunc calls,
+//! fully checked semantics: atomics (load-acquire and store-release included), map references of LD_IMM64, `callx`, kfunc calls,
 //! unknown helpers, legacy packet loads, and every jump or local call whose target is out of
 //! the program or inside an LD_IMM64 (these fail only when taken, as before). One extra op
 //! after the last slot, `Code::FellOffEnd`, catches a run that falls through the end.
@@ -349,6 +349,8 @@ fn lower_one(
         | Instruction::LdImm64Tail
         | Instruction::LegacyPacketLoad { .. }
         | Instruction::Atomic { .. }
+        | Instruction::LoadAcquire { .. }
+        | Instruction::StoreRelease { .. }
         | Instruction::Call(_) => generic,
     }
 }

@@ -34,7 +34,7 @@ pub mod semantics;
 use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 pub use error::{ExecError, ExecErrorKind, unsupported};
 
@@ -311,7 +311,9 @@ impl Interpreter {
         // frame and from helpers, so runs stay independent and deterministic), and count the
         // whole stack as written until this run ends normally or with an error.
         let dirty_words = self.dirty_from / 8;
-        self.stack[dirty_words..].fill(0);
+        if let Some(dirty) = self.stack.get_mut(dirty_words..).filter(|d| !d.is_empty()) {
+            dirty.fill(0);
+        }
         self.dirty_from = 0;
         self.frames.clear();
         // Forget cached tail-call targets if prog arrays keep changing (entries keep their
@@ -1002,6 +1004,28 @@ fn run_generic(
             }
             Ok(Flow::Next(next))
         }
+        Instruction::LoadAcquire {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let addr = regs[src.index()].wrapping_add(off as i64 as u64);
+            regs[dst.index()] =
+                load_acquire(&guest.memory, size, addr).map_err(|f| fault_at(pc, f))?;
+            Ok(Flow::Next(next))
+        }
+        Instruction::StoreRelease {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let addr = regs[dst.index()].wrapping_add(off as i64 as u64);
+            store_release(&guest.memory, size, addr, regs[src.index()])
+                .map_err(|f| fault_at(pc, f))?;
+            Ok(Flow::Next(next))
+        }
         Instruction::Ja { off, .. } => jump_target(code, pc, off as i64).map(Flow::Next),
         Instruction::Jump {
             cond,
@@ -1167,6 +1191,52 @@ fn tail_call_target(
         .map_err(|error| ExecErrorKind::BadTailCallTarget { index, error })?;
     loaded.push(Loaded::new(target, code, helpers));
     Ok(Some(loaded.len() - 1))
+}
+
+/// A load-acquire of `size` at `addr` (zero-extended). Aligned accesses use host atomics
+/// with acquire ordering; misaligned ones, which the verifier rejects but checked mode may
+/// meet, are plain loads.
+fn load_acquire(memory: &Memory, size: Size, addr: u64) -> Result<u64, MemoryFault> {
+    let len = size.bytes() as u64;
+    memory.check(addr, len, Access::Read)?;
+    if !addr.is_multiple_of(len) {
+        return memory.load(addr, len);
+    }
+    let ord = Ordering::Acquire;
+    // SAFETY: `check` proved [addr, addr + len) is inside a region kept valid for the run;
+    // `addr` is aligned to `len`; guest memory is only accessed through raw pointers during
+    // the run, so no Rust reference observes the access.
+    let v = unsafe {
+        match size {
+            Size::B => u64::from(AtomicU8::from_ptr(addr as *mut u8).load(ord)),
+            Size::H => u64::from(AtomicU16::from_ptr(addr as *mut u16).load(ord)),
+            Size::W => u64::from(AtomicU32::from_ptr(addr as *mut u32).load(ord)),
+            Size::DW => AtomicU64::from_ptr(addr as *mut u64).load(ord),
+        }
+    };
+    Ok(v)
+}
+
+/// A store-release of the low `size` bytes of `value` at `addr`. Aligned accesses use host
+/// atomics with release ordering; misaligned ones (checked mode only) are plain stores.
+fn store_release(memory: &Memory, size: Size, addr: u64, value: u64) -> Result<(), MemoryFault> {
+    let len = size.bytes() as u64;
+    memory.check(addr, len, Access::Write)?;
+    if !addr.is_multiple_of(len) {
+        return memory.store(addr, len, value);
+    }
+    let ord = Ordering::Release;
+    // SAFETY: `check` proved [addr, addr + len) is inside a writable region kept valid for
+    // the run; `addr` is aligned to `len`; no Rust reference observes the access.
+    unsafe {
+        match size {
+            Size::B => AtomicU8::from_ptr(addr as *mut u8).store(value as u8, ord),
+            Size::H => AtomicU16::from_ptr(addr as *mut u16).store(value as u16, ord),
+            Size::W => AtomicU32::from_ptr(addr as *mut u32).store(value as u32, ord),
+            Size::DW => AtomicU64::from_ptr(addr as *mut u64).store(value, ord),
+        }
+    }
+    Ok(())
 }
 
 /// An atomic read-modify-write of `size` at `addr`; returns the old value (zero-extended).
