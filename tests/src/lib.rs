@@ -17,3 +17,6 @@ pub mod generator;
 
 /// ELF helpers for tests that edit example objects.
 pub mod elf;
+
+/// Kernel-recorded verifier cases and their comparison with ours and the live kernel's.
+pub mod recorded;

@@ -9,18 +9,8 @@
 //! - a sockmap/sockhash lookup returns an acquired reference that sock_ops cannot release;
 //! - programs may not write `BPF_F_RDONLY_PROG` map values nor read `BPF_F_WRONLY_PROG` ones.
 
-use sockops_tests::kernel::Oracle;
-use sockops_verifier::{VerifyOptions, verify_insns};
-use sockops_vm::{HelperTable, MapDef, MapType, assemble};
-
-/// One program with its maps and the kernel's verdict: `None` accepted, `Some((pc,
-/// message))` rejected at `pc` with that last log line.
-struct Case {
-    name: &'static str,
-    maps: Vec<MapDef>,
-    text: String,
-    kernel: Option<(usize, &'static str)>,
-}
+use sockops_tests::recorded::{RecordedCase, differences_from_live_kernel, differences_from_ours};
+use sockops_vm::{MapDef, MapType, assemble};
 
 fn def(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32, flags: u32) -> MapDef {
     MapDef {
@@ -55,13 +45,13 @@ exit"
 /// The probe's rejection: the dereference at slot `5 + setup slots + 3`.
 const SCALAR_DEREF: &str = "R1 invalid mem access 'scalar'";
 
-fn cases() -> Vec<Case> {
+fn cases() -> Vec<RecordedCase> {
     let queue = def(MapType::Queue, 0, 16, 4, 0);
     let perf = def(MapType::PerfEventArray, 4, 4, 4, 0);
     let probe = |name, setup: &str, call, maps: Vec<MapDef>| {
         let text = clobber_probe(setup, call);
         let slots = assemble(&text).expect("assembles").len();
-        Case {
+        RecordedCase {
             name,
             maps,
             text,
@@ -152,19 +142,19 @@ fn cases() -> Vec<Case> {
 mov %r1, %r10\nadd %r1, -24\nmov %r2, 8\nmov %r3, 0\n{res}\ncall 105\nmov %r0, 1\nexit"
         )
     };
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "strtol result misaligned on the stack",
         maps: vec![],
         text: strtol("mov %r4, %r10\nadd %r4, -12"),
         kernel: Some((10, "misaligned stack access off 0+-12+0 size 8")),
     });
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "strtol result aligned on the stack",
         maps: vec![],
         text: strtol("mov %r4, %r10\nadd %r4, -16"),
         kernel: None,
     });
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "strtol result misaligned in a map value",
         maps: vec![def(MapType::Array, 4, 16, 1, 0)],
         text: "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_fd 0\ncall 1
@@ -174,7 +164,7 @@ mov %r1, %r10\nadd %r1, -24\nmov %r2, 8\nmov %r3, 0\ncall 105\nmov %r0, 1\nexit"
         kernel: Some((17, "misaligned value access off 0+4+0 size 8")),
     });
     // Katran's pattern: a zeroed byte at fp-14, then the helper writes 3 bytes from fp-16.
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "load_hdr_opt over a zeroed byte (Katran's pattern)",
         maps: vec![],
         text: "mov %r6, %r1
@@ -216,13 +206,13 @@ mov %r0, 1
 exit"
         )
     };
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "load_hdr_opt writes exactly its length (fp-8 written)",
         maps: vec![],
         text: edge(9),
         kernel: Some((11, "R2 invalid mem access 'scalar'")),
     });
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "load_hdr_opt writes exactly its length (fp-8 untouched)",
         maps: vec![],
         text: edge(8),
@@ -232,7 +222,7 @@ exit"
     let sockhash = def(MapType::Sockhash, 4, 4, 4, 0);
     let lookup = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_fd 0\ncall 1\n";
     for (name, map) in [("sockmap", sockmap), ("sockhash", sockhash)] {
-        cases.push(Case {
+        cases.push(RecordedCase {
             name: if name == "sockmap" {
                 "sockmap lookup leaks its reference"
             } else {
@@ -245,7 +235,7 @@ exit"
                 "BPF_EXIT instruction in main prog would lead to reference leak",
             )),
         });
-        cases.push(Case {
+        cases.push(RecordedCase {
             name: if name == "sockmap" {
                 "sockmap lookup, null branch only releases"
             } else {
@@ -259,7 +249,7 @@ exit"
             )),
         });
     }
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "sockmap lookup, the socket's family read, then leaked",
         maps: vec![sockmap],
         text: format!("{lookup}jeq %r0, 0, +1\nldxw %r1, [%r0+4]\nmov %r0, 1\nexit"),
@@ -270,7 +260,7 @@ exit"
     });
     // map_update_elem on a sockmap: the kernel logs `cannot update sockmap in this context`,
     // then its last line is the compatibility error.
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "map_update_elem on a sockmap",
         maps: vec![sockmap],
         text: "mov %r6, %r1\nldxdw %r3, [%r6+184]\njeq %r3, 0, +7\nstw [%r10-4], 0
@@ -281,7 +271,7 @@ mov %r2, %r10\nadd %r2, -4\nmov %r4, 0\nlddw %r1, map_fd 0\ncall 2\nmov %r0, 1\n
     // Bounds of an addition where every sum overflows (found by the kernel_oracle fuzz
     // target): `w2 += -1` on u32 [0x80000000, 0xffffffff] is exactly [0x7fffffff,
     // 0xfffffffe]; after `w2 s>= 0` only 0x7fffffff is left, too large to add to fp.
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "32-bit add where every sum wraps",
         maps: vec![],
         text: "ldxw %r2, [%r1]\nmov %r9, %r10\nadd %r9, -16\njsgt32 %r2, -1, +4\nadd32 %r2, -1
@@ -289,7 +279,7 @@ jslt32 %r2, 0, +2\nadd %r9, %r2\nldxb %r0, [%r9]\nmov %r0, 1\nexit"
             .to_string(),
         kernel: Some((6, "math between fp pointer and 2147483647 is not allowed")),
     });
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "64-bit sub where every difference wraps",
         maps: vec![],
         text: "ldxw %r2, [%r1]\nmov %r9, %r10\nadd %r9, -16\nsub %r2, 1
@@ -300,7 +290,7 @@ jsgt %r2, -1, +2\nadd %r9, %r2\nldxb %r0, [%r9]\nmov %r0, 1\nexit"
     // A 32-bit test of a non-null pointer against zero is not predicted: the loop back
     // edge is explored (found by the kernel_oracle fuzz target: we pruned it and accepted a
     // loop that spins when a map value's address has zero low bits).
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "32-bit null test of a map value pointer",
         maps: vec![def(MapType::Array, 4, 8, 1, 0)],
         text: "stdw [%r10-8], 0\nmov %r2, %r10\nadd %r2, -8\nlddw %r1, map_fd 0\ncall 1
@@ -312,31 +302,31 @@ jne %r0, 0, +2\nmov %r0, 1\nexit\nmov %r9, %r0\njeq32 %r0, 0, -2\nmov %r0, 1\nex
     let wronly = def(MapType::Array, 4, 8, 1, 1 << 8);
     // A map value pointer, not null, from slot 9 on.
     let value = "lddw %r1, map_fd 0\nmov %r2, %r10\nadd %r2, -4\nstw [%r10-4], 0\ncall 1\njne %r0, 0, +2\nmov %r0, 0\nexit\n";
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "store into a BPF_F_RDONLY_PROG map value",
         maps: vec![rodata],
         text: format!("{value}stw [%r0+4], 1\nmov %r0, 1\nexit"),
         kernel: Some((9, "write into map forbidden, value_size=8 off=4 size=4")),
     });
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "load from a BPF_F_RDONLY_PROG map value",
         maps: vec![rodata],
         text: format!("{value}ldxw %r1, [%r0+4]\nmov %r0, 1\nexit"),
         kernel: None,
     });
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "atomic add into a BPF_F_RDONLY_PROG map value",
         maps: vec![rodata],
         text: format!("{value}mov %r1, 1\nlock add32 [%r0+0], %r1\nmov %r0, 1\nexit"),
         kernel: Some((10, "write into map forbidden, value_size=8 off=0 size=4")),
     });
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "helper writes into a BPF_F_RDONLY_PROG map value",
         maps: vec![rodata],
         text: format!("{value}mov %r1, %r0\nmov %r2, 8\nmov %r3, 0\ncall 113\nmov %r0, 1\nexit"),
         kernel: Some((12, "write into map forbidden, value_size=8 off=0 size=8")),
     });
-    cases.push(Case {
+    cases.push(RecordedCase {
         name: "load from a BPF_F_WRONLY_PROG map value",
         maps: vec![wronly],
         text: format!("{value}ldxw %r1, [%r0+0]\nmov %r0, 1\nexit"),
@@ -345,32 +335,10 @@ jne %r0, 0, +2\nmov %r0, 1\nexit\nmov %r9, %r0\njeq32 %r0, 0, -2\nmov %r0, 1\nex
     cases
 }
 
-fn ours(case: &Case, strict: bool) -> Option<(usize, String)> {
-    let insns = assemble(&case.text).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-    let options = VerifyOptions {
-        strict,
-        require_runtime_helpers: false,
-        ..VerifyOptions::default()
-    };
-    verify_insns(&insns, &case.maps, &HelperTable::new(), &options)
-        .err()
-        .map(|e| (e.pc, e.message))
-}
-
 /// Our verdicts (root mode) equal the recorded kernel verdicts, message and slot included.
 #[test]
 fn helper_writes_references_and_map_flags_as_the_kernel_judges_them() {
-    let mut failures = Vec::new();
-    for case in cases() {
-        let got = ours(&case, false);
-        let expected = case.kernel.map(|(pc, m)| (pc, m.to_string()));
-        if got != expected {
-            failures.push(format!(
-                "{}: ours {got:?}, kernel {expected:?}\n{}",
-                case.name, case.text
-            ));
-        }
-    }
+    let failures = differences_from_ours(&cases(), false);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -378,26 +346,8 @@ fn helper_writes_references_and_map_flags_as_the_kernel_judges_them() {
 /// `bpf()` is not permitted).
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    let mut oracle = match Oracle::new() {
-        Ok(oracle) => oracle,
-        Err(e) => {
-            println!("skipped: {e}");
-            return;
-        }
-    };
-    let mut failures = Vec::new();
-    for case in cases() {
-        let maps = oracle.create_maps(&case.maps).expect("kernel maps");
-        let insns = assemble(&case.text).expect("assembles");
-        let verdict = oracle.load(&insns, &maps, 1);
-        let kernel_message = (!verdict.accepted).then(|| verdict.message.clone());
-        let recorded = case.kernel.map(|(_, m)| m.to_string());
-        if kernel_message != recorded {
-            failures.push(format!(
-                "{}: live kernel {kernel_message:?}, recorded {recorded:?}\n{}",
-                case.name, verdict.log
-            ));
-        }
+    match differences_from_live_kernel(&cases(), None) {
+        Ok(failures) => assert!(failures.is_empty(), "{}", failures.join("\n\n")),
+        Err(reason) => println!("skipped: {reason}"),
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -5,18 +5,8 @@
 //! atomic access through context, packet or socket pointers (the base's type is looked at
 //! after the access, as `check_atomic_load` does).
 
-use sockops_tests::kernel::Oracle;
-use sockops_verifier::{VerifyOptions, verify_insns};
-use sockops_vm::{HelperTable, MapDef, MapType, assemble};
-
-/// One program with its maps and the kernel's verdict: `None` accepted, `Some((pc,
-/// message))` rejected at `pc` with that last log line.
-struct Case {
-    name: &'static str,
-    maps: Vec<MapDef>,
-    text: String,
-    kernel: Option<(usize, &'static str)>,
-}
+use sockops_tests::recorded::{RecordedCase, differences_from_live_kernel, differences_from_ours};
+use sockops_vm::{MapDef, MapType};
 
 fn array(value_size: u32) -> MapDef {
     MapDef {
@@ -43,8 +33,8 @@ exit
     )
 }
 
-fn case(name: &'static str, text: String) -> Case {
-    Case {
+fn case(name: &'static str, text: String) -> RecordedCase {
+    RecordedCase {
         name,
         maps: vec![],
         text,
@@ -185,7 +175,7 @@ const KERNEL: &[(&str, Option<(usize, &str)>)] = &[
     ("store-release of a pointer into a map value", None),
 ];
 
-fn cases() -> Vec<Case> {
+fn cases() -> Vec<RecordedCase> {
     let mut cases = Vec::new();
     for (size, bytes, name_ld, name_st) in [
         (
@@ -269,7 +259,7 @@ fn cases() -> Vec<Case> {
             "stdw [%r10-8], 0\nldacqdw %r10, [%r10-8]\nexit".into(),
         ),
     ]);
-    let value = |name, body: &str| Case {
+    let value = |name, body: &str| RecordedCase {
         name,
         maps: vec![array(16)],
         text: with_value(body),
@@ -300,31 +290,10 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-fn ours(case: &Case) -> Option<(usize, String)> {
-    let insns = assemble(&case.text).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-    let options = VerifyOptions {
-        require_runtime_helpers: false,
-        ..VerifyOptions::default()
-    };
-    verify_insns(&insns, &case.maps, &HelperTable::new(), &options)
-        .err()
-        .map(|e| (e.pc, e.message))
-}
-
 /// Our verdicts equal the recorded kernel verdicts, message and slot included.
 #[test]
 fn load_acquire_and_store_release_as_the_kernel_judges_them() {
-    let mut failures = Vec::new();
-    for case in cases() {
-        let got = ours(&case);
-        let expected = case.kernel.map(|(pc, m)| (pc, m.to_string()));
-        if got != expected {
-            failures.push(format!(
-                "{}: ours {got:?}, kernel {expected:?}\n{}",
-                case.name, case.text
-            ));
-        }
-    }
+    let failures = differences_from_ours(&cases(), false);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -332,33 +301,8 @@ fn load_acquire_and_store_release_as_the_kernel_judges_them() {
 /// `bpf()` is not permitted or the kernel predates load-acquire).
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    let mut oracle = match Oracle::new() {
-        Ok(oracle) => oracle,
-        Err(e) => {
-            println!("skipped: {e}");
-            return;
-        }
-    };
-    let mut failures = Vec::new();
-    for case in cases() {
-        let maps = oracle.create_maps(&case.maps).expect("kernel maps");
-        let insns = assemble(&case.text).expect("assembles");
-        let verdict = oracle.load(&insns, &maps, 1);
-        if verdict.message.contains("invalid atomic opcode") {
-            println!(
-                "skipped: this kernel has no load-acquire ({})",
-                verdict.message
-            );
-            return;
-        }
-        let kernel_message = (!verdict.accepted).then(|| verdict.message.clone());
-        let recorded = case.kernel.map(|(_, m)| m.to_string());
-        if kernel_message != recorded {
-            failures.push(format!(
-                "{}: live kernel {kernel_message:?}, recorded {recorded:?}\n{}",
-                case.name, verdict.log
-            ));
-        }
+    match differences_from_live_kernel(&cases(), Some("invalid atomic opcode")) {
+        Ok(failures) => assert!(failures.is_empty(), "{}", failures.join("\n\n")),
+        Err(reason) => println!("skipped: {reason}"),
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -1,0 +1,79 @@
+//! Kernel-recorded verifier cases: a program, its maps and the verdict the live kernel gave
+//! it, compared with our verifier's verdict (slot and message) and, where `bpf()` works, with
+//! the live kernel's again (message).
+
+use sockops_verifier::{VerifyOptions, verify_insns};
+use sockops_vm::{HelperTable, MapDef, assemble};
+
+use crate::kernel::Oracle;
+
+/// One program with its maps and the kernel's verdict: `None` accepted, `Some((pc,
+/// message))` rejected at `pc` with that last log line.
+pub struct RecordedCase {
+    /// What the case shows.
+    pub name: &'static str,
+    /// Its maps, in map-index order.
+    pub maps: Vec<MapDef>,
+    /// The program (assembler text).
+    pub text: String,
+    /// The recorded kernel verdict.
+    pub kernel: Option<(usize, &'static str)>,
+}
+
+/// Our verdict of `case` (root mode, or unprivileged with `strict`).
+pub fn our_verdict(case: &RecordedCase, strict: bool) -> Option<(usize, String)> {
+    let insns = assemble(&case.text).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let options = VerifyOptions {
+        strict,
+        require_runtime_helpers: false,
+        ..VerifyOptions::default()
+    };
+    verify_insns(&insns, &case.maps, &HelperTable::new(), &options)
+        .err()
+        .map(|e| (e.pc, e.message))
+}
+
+/// The cases whose recorded verdict differs from ours, one line each (empty: all agree).
+pub fn differences_from_ours(cases: &[RecordedCase], strict: bool) -> Vec<String> {
+    cases
+        .iter()
+        .filter_map(|case| {
+            let got = our_verdict(case, strict);
+            let expected = case.kernel.map(|(pc, m)| (pc, m.to_string()));
+            (got != expected).then(|| {
+                format!(
+                    "{}: ours {got:?}, kernel {expected:?}\n{}",
+                    case.name, case.text
+                )
+            })
+        })
+        .collect()
+}
+
+/// The cases whose recorded verdict differs from the live kernel's, or `Err(reason)` when the
+/// comparison cannot run here: `bpf()` is not permitted, or the kernel answers a case with
+/// `too_old` in its message (it predates what the cases test).
+pub fn differences_from_live_kernel(
+    cases: &[RecordedCase],
+    too_old: Option<&str>,
+) -> Result<Vec<String>, String> {
+    let mut oracle = Oracle::new().map_err(|e| e.to_string())?;
+    let mut failures = Vec::new();
+    for case in cases {
+        let maps = oracle.create_maps(&case.maps).expect("kernel maps");
+        let insns = assemble(&case.text).expect("assembles");
+        let verdict = oracle.load(&insns, &maps, 1);
+        if let Some(marker) = too_old.filter(|m| verdict.message.contains(m)) {
+            return Err(format!("this kernel predates these cases ({marker})"));
+        }
+        let kernel_message = (!verdict.accepted).then(|| verdict.message.clone());
+        let recorded = case.kernel.map(|(_, m)| m.to_string());
+        if kernel_message != recorded {
+            failures.push(format!(
+                "{}: live kernel {kernel_message:?}, recorded {recorded:?}\n{}",
+                case.name, verdict.log
+            ));
+        }
+    }
+    Ok(failures)
+}
