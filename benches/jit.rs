@@ -86,46 +86,54 @@ const ROUNDS: usize = 15;
 const BATCH: Duration = Duration::from_millis(2);
 
 /// One row of the ratio table: ns per run on each engine.
-/// Returns (interp/native, jit/native).
-fn ratio_row(case: &Case) -> (f64, f64) {
+/// Returns (interp/native, jit/native, checked jit/jit).
+fn ratio_row(case: &Case) -> (f64, f64, f64) {
     let mut e = Engines::new(case);
     e.check(case);
     let (vm, jitted) = rbpf_vm(&e.bytes);
     let (vm_jit, _) = rbpf_vm(&e.bytes);
-    let mut ctxs: Vec<Vec<u8>> = (0..5).map(|_| (case.ctx)()).collect();
-    let [c1, c2, c3, c4, c5] = &mut ctxs[..] else {
-        unreachable!("five contexts")
+    let mut ctxs: Vec<Vec<u8>> = (0..6).map(|_| (case.ctx)()).collect();
+    let [c1, c2, c3, c4, c5, c6] = &mut ctxs[..] else {
+        unreachable!("six contexts")
     };
     let native = black_box(case.native);
     let mut native = Loop(|| native(c1));
     let jit = &e.jit;
     let mut jit = Loop(|| jit.run(c2, &mut ()).unwrap_or(0));
+    let checked = &e.checked;
+    let mut checked = Loop(|| checked.run(c6, &mut ()).unwrap_or(0));
     let opts = RunOptions::default();
     let interp = &mut e.interp;
     let mut interp = Loop(|| interp.run(c3, &mut (), &opts).map_or(0, |r| r.r0));
     let mut rbpf_int = Loop(|| vm.execute_program(c4).unwrap_or(0));
     // SAFETY: the benchmark programs access only their context and stack, in bounds.
     let mut rbpf_jit = Loop(|| unsafe { vm_jit.execute_program_jit(c5) }.unwrap_or(0));
-    let mut batches: Vec<&mut dyn Batch> = vec![&mut native, &mut jit, &mut interp, &mut rbpf_int];
+    let mut batches: Vec<&mut dyn Batch> = vec![
+        &mut native,
+        &mut jit,
+        &mut interp,
+        &mut rbpf_int,
+        &mut checked,
+    ];
     if jitted {
         batches.push(&mut rbpf_jit);
     }
     let t = ns_per_call(&mut batches, ROUNDS, BATCH);
-    let rbpf_jit = t.get(4).copied().unwrap_or(f64::NAN);
-    let (native, jit, interp, rbpf_int) = (t[0], t[1], t[2], t[3]);
+    let rbpf_jit = t.get(5).copied().unwrap_or(f64::NAN);
+    let (native, jit, interp, rbpf_int, checked) = (t[0], t[1], t[2], t[3], t[4]);
     print_row(
         case.name,
         case.class,
-        [native, jit, rbpf_jit, interp, rbpf_int],
+        [native, jit, rbpf_jit, interp, rbpf_int, checked],
     );
-    (interp / native, jit / native)
+    (interp / native, jit / native, checked / jit)
 }
 
-/// One row of the table from ns per run: native, jit, rbpf-jit, interp, rbpf-int.
-fn print_row(name: &str, class: &str, t: [f64; 5]) {
-    let [native, jit, rbpf_jit, interp, rbpf_int] = t;
+/// One row of the table from ns per run: native, jit, rbpf-jit, interp, rbpf-int, checked jit.
+fn print_row(name: &str, class: &str, t: [f64; 6]) {
+    let [native, jit, rbpf_jit, interp, rbpf_int, checked] = t;
     println!(
-        "{:<16} {:<17} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} | {:>7.2}x {:>8.2}x {:>7.1}x {:>8.2}x",
+        "{:<16} {:<17} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} | {:>7.2}x {:>8.2}x {:>7.1}x {:>8.2}x {:>7.2}x",
         name,
         class,
         native,
@@ -133,16 +141,19 @@ fn print_row(name: &str, class: &str, t: [f64; 5]) {
         rbpf_jit,
         interp,
         rbpf_int,
+        checked,
         jit / native,
         jit / rbpf_jit,
         interp / native,
-        interp / rbpf_int
+        interp / rbpf_int,
+        checked / jit
     );
 }
 
 /// The realistic sock_ops row: three `bpf_setsockopt` calls on TCP_CONNECT_CB (rbpf cannot
 /// run the runtime's helpers: its columns stay empty).
-fn world_row() -> f64 {
+/// Returns (jit/native, checked jit/jit).
+fn world_row() -> (f64, f64) {
     let mut case = world::WorldCase::new();
     let expected = case.run(0);
     assert_eq!(
@@ -155,17 +166,27 @@ fn world_row() -> f64 {
         expected,
         "setsockopt3: interp r0 differs from native"
     );
+    assert_eq!(
+        case.run(3),
+        expected,
+        "setsockopt3: checked jit r0 differs from native"
+    );
     let case = std::cell::RefCell::new(case);
     let mut native = Loop(|| case.borrow_mut().run(0));
     let mut jit = Loop(|| case.borrow_mut().run(1));
     let mut interp = Loop(|| case.borrow_mut().run(2));
-    let t = ns_per_call(&mut [&mut native, &mut jit, &mut interp], ROUNDS, BATCH);
+    let mut checked = Loop(|| case.borrow_mut().run(3));
+    let t = ns_per_call(
+        &mut [&mut native, &mut jit, &mut interp, &mut checked],
+        ROUNDS,
+        BATCH,
+    );
     print_row(
         "setsockopt3",
         "sock_ops helpers",
-        [t[0], t[1], f64::NAN, t[2], f64::NAN],
+        [t[0], t[1], f64::NAN, t[2], f64::NAN, t[3]],
     );
-    t[1] / t[0]
+    (t[1] / t[0], t[3] / t[1])
 }
 
 /// The interpreter goals of issue 13 (interp/native at most), by case name.
@@ -198,7 +219,7 @@ fn compile_row() {
 
 fn ratio_table(filter: Option<&str>) {
     println!(
-        "\nns per run (min of {ROUNDS} interleaved rounds)\n{:<16} {:<17} {:>9} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>9} {:>8} {:>9}",
+        "\nns per run (min of {ROUNDS} interleaved rounds)\n{:<16} {:<17} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>9} {:>8} {:>9} {:>8}",
         "program",
         "class",
         "native",
@@ -206,10 +227,12 @@ fn ratio_table(filter: Option<&str>) {
         "rbpf-jit",
         "interp",
         "rbpf-int",
+        "chk-jit",
         "jit/nat",
         "jit/rbpfj",
         "int/nat",
-        "int/rbpfi"
+        "int/rbpfi",
+        "chk/jit"
     );
     let mut interp_ratios = Vec::new();
     for case in cases() {
@@ -226,7 +249,7 @@ fn ratio_table(filter: Option<&str>) {
     // The goals, met or not.
     let verdict = |r: f64, goal: f64| if r <= goal { "met" } else { "NOT met" };
     for (name, goal) in INTERPRETER_GOALS {
-        if let Some((_, (r, _))) = interp_ratios.iter().find(|(n, _)| *n == name) {
+        if let Some((_, (r, _, _))) = interp_ratios.iter().find(|(n, _)| *n == name) {
             println!(
                 "goal interp/native {name} <= {goal}x: {r:.1}x {}",
                 verdict(*r, goal)
@@ -234,16 +257,27 @@ fn ratio_table(filter: Option<&str>) {
         }
     }
     for name in ["helpers100", "helpers100_env"] {
-        if let Some((_, (_, r))) = interp_ratios.iter().find(|(n, _)| *n == name) {
+        if let Some((_, (_, r, _))) = interp_ratios.iter().find(|(n, _)| *n == name) {
             println!(
                 "goal jit/native {name} <= 1.3x: {r:.2}x {}",
                 verdict(*r, 1.3)
             );
         }
     }
-    if let Some(r) = world {
+    if let Some((r, _)) = world {
         println!(
             "goal jit/native setsockopt3 <= 1.3x: {r:.2}x {}",
+            verdict(r, 1.3)
+        );
+    }
+    // Issue 12 item 13: checked memory within 1.3x of the unchecked JIT on every program.
+    let checked = interp_ratios
+        .iter()
+        .map(|(name, (_, _, c))| (*name, *c))
+        .chain(world.map(|(_, c)| ("setsockopt3", c)));
+    for (name, r) in checked {
+        println!(
+            "goal checked-jit/jit {name} <= 1.3x: {r:.2}x {}",
             verdict(r, 1.3)
         );
     }

@@ -18,6 +18,8 @@ pub struct Engines {
     pub interp: Interpreter,
     /// The sockops JIT.
     pub jit: JitProgram,
+    /// The sockops JIT with checked memory.
+    pub checked: JitProgram,
     /// The program as bytes, for rbpf.
     pub bytes: Vec<u8>,
 }
@@ -32,9 +34,12 @@ impl Engines {
         let jit =
             unsafe { JitProgram::compile_unverified(&program, &helpers(), &JitOptions::default()) }
                 .expect("compiles");
+        let checked = JitProgram::compile_checked(&program, &helpers(), &JitOptions::default())
+            .expect("compiles checked");
         Engines {
             interp,
             jit,
+            checked,
             bytes: Insn::slice_to_bytes(&insns),
         }
     }
@@ -59,6 +64,9 @@ impl Engines {
         };
         let c = &mut (case.ctx)();
         agree("jit", self.jit.run(c, &mut ()).expect("jit runs"), c);
+        let c = &mut (case.ctx)();
+        let r0 = self.checked.run(c, &mut ()).expect("checked jit runs");
+        agree("checked jit", r0, c);
         let c = &mut (case.ctx)();
         let r0 = self.interp.run(c, &mut (), &RunOptions::default());
         agree("interp", r0.expect("interpreter runs").r0, c);

@@ -62,12 +62,13 @@ fn regions(env: &SockOpsEnv) -> (Region, Vec<Region>) {
 }
 
 /// The case on every engine: `run(engine)` runs one call and returns r0 (engine 0 native
-/// Rust, 1 the JIT, 2 the interpreter).
+/// Rust, 1 the JIT, 2 the interpreter, 3 the JIT with checked memory).
 pub struct WorldCase {
     env: Box<SockOpsEnv>,
     ctx: Region,
     others: Vec<Region>,
     jit: JitProgram,
+    checked: JitProgram,
     interp: Interpreter,
     setsockopt: sockops::vm::HelperFn,
 }
@@ -83,6 +84,8 @@ impl WorldCase {
         let jit =
             unsafe { JitProgram::compile_unverified(&program, &table, &JitOptions::default()) }
                 .expect("compiles");
+        let checked = JitProgram::compile_checked(&program, &table, &JitOptions::default())
+            .expect("compiles checked");
         let interp = Interpreter::new(&program, &table).expect("decodes");
         let env = Box::new(environment());
         let (ctx, others) = regions(&env);
@@ -92,12 +95,13 @@ impl WorldCase {
             ctx,
             others,
             jit,
+            checked,
             interp,
             setsockopt,
         }
     }
 
-    /// One call on `engine` (0 native, 1 JIT, 2 interpreter); returns r0.
+    /// One call on `engine` (0 native, 1 JIT, 2 interpreter, 3 checked JIT); returns r0.
     #[inline(always)]
     pub fn run(&mut self, engine: usize) -> u64 {
         self.env.calls.clear();
@@ -110,6 +114,12 @@ impl WorldCase {
                     .run_raw(Some(self.ctx), &self.others, &mut *self.env)
             }
             .expect("jit runs"),
+            // SAFETY: as for the JIT.
+            3 => unsafe {
+                self.checked
+                    .run_raw(Some(self.ctx), &self.others, &mut *self.env)
+            }
+            .expect("checked jit runs"),
             _ => {
                 unsafe {
                     self.interp.run_raw(

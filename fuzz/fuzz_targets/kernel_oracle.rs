@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use libfuzzer_sys::fuzz_target;
 use sockops::vm::{HelperTable, Insn, MapDef, disassemble};
-use sockops_tests::engines::{WORLD_INSN_LIMIT, World, check_interpreter};
+use sockops_tests::engines::{WORLD_INSN_LIMIT, World, check_no_fault};
 use sockops_tests::kernel::{KernelMap, Oracle};
 use sockops_verifier::{VerifyOptions, verify_insns};
 
@@ -137,7 +137,7 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         (Ok(_), true) => {
-            if let Err(e) = check_interpreter(&world) {
+            if let Err(e) = check_no_fault(&world) {
                 state.kernel_findings += 1;
                 record(
                     "kernel_unsafe",

@@ -65,6 +65,12 @@ pub(crate) fn unsupported_index(message: &str) -> u64 {
         .unwrap_or(unsupported::ALL.len()) as u64
 }
 
+/// Whether `input` compiles to lean code: not a tail-call target, no memory checks (they
+/// need the run state), and no calls but of pure helpers.
+pub(crate) fn compiles_lean(input: &CompileInput<'_>) -> bool {
+    !input.tail_target && !input.options.checked_memory && only_pure_calls(input.insns, input.table)
+}
+
 /// Whether every call of `insns` is a call by immediate id of a helper `table` registers as
 /// pure, or of an id it does not know (an error stub): such code can be lean. Local calls,
 /// `callx` and environment helpers need the run state.
@@ -191,6 +197,9 @@ pub(crate) struct ProgramFacts {
     /// The 8-byte words of a stack frame that must start zeroed: bit `w` stands for the
     /// frame bytes `[8w - 512, 8w - 504)` below the frame pointer.
     pub zeroed_words: u64,
+    /// Some instruction writes r10 (only unverified programs do): checked-memory code then
+    /// checks `[r10 + k]` accesses like any other.
+    pub writes_frame_pointer: bool,
 }
 
 /// Helper id of `bpf_tail_call`.
@@ -257,6 +266,7 @@ impl ProgramFacts {
             }
         };
         let (mut regs_written, mut regs_read_first) = (0u16, 0u16);
+        let mut writes_frame_pointer = false;
         let mut jump_targets = vec![0u64; insns.len().div_ceil(64)];
         for (pc, insn) in insns.iter().enumerate() {
             let offset = match *insn {
@@ -273,6 +283,7 @@ impl ProgramFacts {
             }
             let (reads, writes) = registers_read_and_written(insn);
             regs_read_first |= reads & !regs_written;
+            writes_frame_pointer |= writes & bit(fp) != 0;
             // Every register an instruction reads or writes, implicitly too (a legacy packet
             // load reads r6), is named: lean code saves the callee-saved host registers of
             // named ones, and zeroes only registers it saved or may clobber.
@@ -397,7 +408,17 @@ impl ProgramFacts {
             named_registers: named,
             zeroed_registers: regs_read_first & !entry_set,
             zeroed_words,
+            writes_frame_pointer,
         }
+    }
+
+    /// Whether checked-memory code may leave out the check of an access of `len` bytes at
+    /// `[r10 + off]`: r10 always points to the top of a frame (the program never writes it,
+    /// the entry and local calls set it, the call depth is bounded), and the access lies
+    /// inside that frame.
+    pub fn frame_access_is_safe(&self, off: i16, len: usize) -> bool {
+        let (off, len) = (i32::from(off), len as i32);
+        !self.writes_frame_pointer && off >= -(FRAME_SIZE as i32) && off + len <= 0
     }
 
     /// Whether some jump or local call targets slot `pc`.

@@ -18,7 +18,8 @@ use crate::error::JitError;
 use crate::exec_memory::ExecutableMemory;
 use crate::host::JitEntry;
 use crate::runtime::{
-    CallResult, MAX_FRAMES, RunState, STACK_BLOCK, Status, recycle_memory, take_region_buffer,
+    AccessWindow, CallResult, MAX_FRAMES, RunState, STACK_BLOCK, Status, recycle_memory,
+    take_region_buffer,
 };
 
 /// Compilation options.
@@ -31,6 +32,17 @@ pub struct JitOptions {
     /// How atomic instructions are compiled where the architecture has a choice (aarch64;
     /// x86-64 has one form and ignores this).
     pub atomics: AtomicsLowering,
+    /// Checked memory: every load, store and atomic is confined to the regions the run was
+    /// given (context, stack frames, map values, packet data, what helpers expose), as the
+    /// interpreter confines them; an access outside them ends the run with the interpreter's
+    /// `ExecErrorKind::Memory` error at that instruction, never a signal. Defense in depth
+    /// for verified programs (a verifier bug cannot become a wild access), and a way to run
+    /// programs the verifier never saw. Accesses to the context and to the stack are checked
+    /// inline, others out of line against the run's memory map (the last region found is
+    /// remembered, so a loop over one map value stays inline); `[r10 + k]` accesses inside
+    /// the frame need no check in a program that never writes r10. Code with checks always
+    /// runs with a run state (it is never lean).
+    pub checked_memory: bool,
 }
 
 /// How the aarch64 backend compiles eBPF atomics.
@@ -242,6 +254,35 @@ impl JitProgram {
         })
     }
 
+    /// Compiles any program, verified or not, with checked memory
+    /// (`JitOptions::checked_memory` is forced on): every load, store and atomic is confined
+    /// to the run's regions and an access outside them is the interpreter's memory error, so
+    /// running the result is memory-safe whatever the program does. Jumps, calls and
+    /// helpers are as safe as in the interpreter (jump targets are resolved at compile time,
+    /// the call depth and tail calls are bounded, helpers check the memory they are given);
+    /// unlike the interpreter, machine code has no instruction budget, so a program the
+    /// verifier never saw may run for ever. Tail calls enter only prog-array slots stored
+    /// verified, as with `compile`.
+    pub fn compile_checked(
+        program: &Program,
+        helpers: &HelperTable,
+        options: &JitOptions,
+    ) -> Result<JitProgram, JitError> {
+        let options = JitOptions {
+            checked_memory: true,
+            ..options.clone()
+        };
+        let origin = Origin::Root {
+            table: helpers,
+            trust_unverified: false,
+        };
+        let (root, cache) = Compiled::compile(program, origin, &options)?;
+        Ok(JitProgram {
+            root,
+            _tail_cache: cache,
+        })
+    }
+
     /// Compiles a program that has NOT been verified.
     ///
     /// Only for the conformance plugin and benchmarks, whose programs are trusted test
@@ -371,6 +412,24 @@ impl JitProgram {
         let stack_start = stack.as_mut_ptr() as u64;
         let stack_top = stack_start + STACK_BLOCK as u64;
         debug_assert!(self.root.stack_len <= STACK_BLOCK as u64);
+        // Unchecked code may touch the whole block (helpers check against it); checked code
+        // only the frames the program reserves (and zeroes where it may read first), so that
+        // it never reads host stack bytes the interpreter would show as zero.
+        let stack_region = if self.root.options.checked_memory {
+            Region {
+                start: stack_top - self.root.stack_len,
+                len: self.root.stack_len,
+                writable: true,
+                kind: RegionKind::Stack,
+            }
+        } else {
+            Region {
+                start: stack_start,
+                len: STACK_BLOCK as u64,
+                writable: true,
+                kind: RegionKind::Stack,
+            }
+        };
         // The helpers' memory map, complete before the run (in this thread's recycled
         // buffer). The regions are added here, where their words are still in registers:
         // copied later from memory, they would be re-read with wider loads than they were
@@ -387,12 +446,7 @@ impl JitProgram {
             for &region in regions {
                 memory.add(region);
             }
-            memory.add(Region {
-                start: stack_start,
-                len: STACK_BLOCK as u64,
-                writable: true,
-                kind: RegionKind::Stack,
-            });
+            memory.add(stack_region);
             for &region in &self.root.value_regions {
                 memory.add(region);
             }
@@ -400,7 +454,11 @@ impl JitProgram {
         let outcome = {
             // The state stays in place (it is large): dropped at the end of this block,
             // errors read it by reference.
-            let mut state = RunState::new(&self.root, payload, &mut memory, stack_top);
+            let windows = [
+                ctx.map(AccessWindow::of).unwrap_or_default(),
+                AccessWindow::of(stack_region),
+            ];
+            let mut state = RunState::new(&self.root, payload, &mut memory, stack_top, windows);
             let state_ptr = &mut state as *mut RunState<'_> as *mut c_void;
             // SAFETY: `entry` is this program's compiled code, called with its ABI; `state`
             // lives across the call and is only touched by machine code and the trampolines

@@ -25,7 +25,9 @@ use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sockops_vm::helper::HelperCall;
-use sockops_vm::{ExecErrorKind, Helper, HelperEnv, HelperError, HelperTable, Memory, Region};
+use sockops_vm::{
+    Access, ExecErrorKind, Helper, HelperEnv, HelperError, HelperTable, Memory, Region,
+};
 
 use crate::program::Compiled;
 
@@ -159,6 +161,14 @@ pub(crate) struct RunState<'a> {
     /// The program running now (changes on tail calls). Points into the root program or its
     /// tail-call cache, both of which outlive the run.
     pub program: *const Compiled,
+    /// Checked-memory code (`JitOptions::checked_memory`): the windows its inline checks
+    /// accept without calling out (see `AccessWindow`): the context, the stack frames the
+    /// run may use, and the region the last out-of-line check found.
+    pub context_window: AccessWindow,
+    /// See `context_window`.
+    pub stack_window: AccessWindow,
+    /// See `context_window`.
+    pub last_region_window: AccessWindow,
     /// The environment of every helper call of the run (the run function fills its memory
     /// map before the run starts).
     env: HelperEnv<'a>,
@@ -170,6 +180,46 @@ pub(crate) struct RunState<'a> {
     tail_calls: u32,
     /// A helper's panic payload, resumed once machine code has returned.
     pub panic: Option<Box<dyn Any + Send>>,
+}
+
+/// A memory window checked-memory code tests inline: an access of `n` bytes at `addr` is
+/// inside when `t = addr - start` (wrapping) plus `n` does not carry and is at most the span
+/// of the access's kind. A read-only region has a write span of 0, an unset window both.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AccessWindow {
+    /// First byte.
+    pub start: u64,
+    /// Bytes loads may touch from `start`.
+    pub read_span: u64,
+    /// Bytes stores and atomics may touch from `start` (0 if the region is read-only).
+    pub write_span: u64,
+}
+
+impl AccessWindow {
+    /// The window of `region`.
+    pub fn of(region: Region) -> AccessWindow {
+        AccessWindow {
+            start: region.start,
+            read_span: region.len,
+            write_span: if region.writable { region.len } else { 0 },
+        }
+    }
+
+    /// Whether the inline check machine code makes accepts `len` bytes at `addr` (the
+    /// reference the backends' emitted sequences implement).
+    #[cfg(test)]
+    pub fn admits(&self, addr: u64, len: u64, write: bool) -> bool {
+        let span = if write {
+            self.write_span
+        } else {
+            self.read_span
+        };
+        match addr.wrapping_sub(self.start).checked_add(len) {
+            Some(end) => end <= span,
+            None => false,
+        }
+    }
 }
 
 /// Offsets of the machine-code-visible fields, for the emitters.
@@ -190,18 +240,32 @@ pub(crate) mod offsets {
     pub const TAIL_TARGET: i32 = offset_of!(RunState<'static>, tail_target) as i32;
     /// `tail_r1`
     pub const TAIL_R1: i32 = offset_of!(RunState<'static>, tail_r1) as i32;
+    /// `context_window`
+    pub const CONTEXT_WINDOW: i32 = offset_of!(RunState<'static>, context_window) as i32;
+    /// `stack_window`
+    pub const STACK_WINDOW: i32 = offset_of!(RunState<'static>, stack_window) as i32;
+    /// `last_region_window`
+    pub const LAST_REGION_WINDOW: i32 = offset_of!(RunState<'static>, last_region_window) as i32;
+    /// `AccessWindow::start`, from a window's offset.
+    pub const WINDOW_START: i32 = offset_of!(super::AccessWindow, start) as i32;
+    /// `AccessWindow::read_span`, from a window's offset.
+    pub const WINDOW_READ_SPAN: i32 = offset_of!(super::AccessWindow, read_span) as i32;
+    /// `AccessWindow::write_span`, from a window's offset.
+    pub const WINDOW_WRITE_SPAN: i32 = offset_of!(super::AccessWindow, write_span) as i32;
 }
 
 impl<'a> RunState<'a> {
     /// A fresh state for running `program` on the stack block whose top is `stack_top`;
     /// `memory` holds every region helpers may see (the context, the caller's regions, the
-    /// stack block and the program's map values).
+    /// stack block and the program's map values); `windows` are the context's and the
+    /// stack's (checked-memory code tests them inline; other code ignores them).
     #[inline(always)]
     pub fn new(
         program: &'a Compiled,
         payload: &'a mut dyn Any,
         memory: &'a mut Memory,
         stack_top: u64,
+        [context_window, stack_window]: [AccessWindow; 2],
     ) -> RunState<'a> {
         RunState {
             saved_rsp: 0,
@@ -212,6 +276,9 @@ impl<'a> RunState<'a> {
             tail_target: 0,
             tail_r1: 0,
             program,
+            context_window,
+            stack_window,
+            last_region_window: AccessWindow::default(),
             env: HelperEnv {
                 memory,
                 maps: &program.maps,
@@ -363,6 +430,36 @@ pub(crate) unsafe fn call_helper_by_id(args: [u64; 5], state: *mut c_void) -> Ca
     }
 }
 
+/// What a backend's memory-check trampoline does for checked-memory code whose inline
+/// windows did not admit an access: checks `len` bytes at `addr` (a store or atomic if
+/// `write`) against the run's memory map, exactly as the interpreter does. Returns 0 and
+/// remembers the region found as the last-region window, or records the interpreter's
+/// `ExecErrorKind::Memory` fault as the run's error and returns 1 (the call site then leaves
+/// with `Status::Failed` and its pc).
+///
+/// # Safety
+/// `state` must be the `RunState` of the run in progress (as for `call_helper`).
+#[inline(always)]
+pub(crate) unsafe fn check_access(addr: u64, len: u64, write: u64, state: *mut c_void) -> u64 {
+    // SAFETY: as in `call_helper`.
+    let state = unsafe { &mut *(state as *mut RunState<'_>) };
+    let access = if write != 0 {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    match state.env.memory.check(addr, len, access) {
+        Ok(region) => {
+            state.last_region_window = AccessWindow::of(region);
+            0
+        }
+        Err(fault) => {
+            state.error = Some(ExecErrorKind::Memory(fault));
+            1
+        }
+    }
+}
+
 thread_local! {
     /// A region buffer kept from an earlier run on this thread, so that runs with helper
     /// calls do not allocate their `Memory` (see `take_region_buffer`).
@@ -385,4 +482,64 @@ pub(crate) fn recycle_memory(memory: Memory) {
     }
     // During thread teardown the buffer is simply dropped.
     let _ = SPARE_REGIONS.try_with(|spare| spare.set(buffer));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockops_vm::RegionKind;
+
+    /// The window test the backends emit (`t = addr - start`, `t + len` without carry, at
+    /// most the span) accepts exactly the accesses `Memory::check` accepts in the region,
+    /// at the edges of the address space too (for regions of real memory: none ends at
+    /// 2^64, where `Memory` refuses everything).
+    #[test]
+    fn window_test_is_the_region_check() {
+        let starts = [0u64, 1, 0x1000, u64::MAX - 0x21, 1 << 63];
+        let lens = [0u64, 1, 8, 16, 0x21];
+        let addrs = |s: u64| {
+            [
+                s.wrapping_sub(1),
+                s,
+                s.wrapping_add(1),
+                s.wrapping_add(7),
+                s.wrapping_add(8),
+                s.wrapping_add(9),
+                s.wrapping_add(0x20),
+                u64::MAX,
+                0,
+                u64::MAX - 7,
+            ]
+        };
+        for &start in &starts {
+            for &len in &lens {
+                for writable in [false, true] {
+                    let region = Region {
+                        start,
+                        len,
+                        writable,
+                        kind: RegionKind::Other,
+                    };
+                    let window = AccessWindow::of(region);
+                    let mut memory = Memory::new();
+                    // SAFETY: the memory map is only asked to check addresses, never to
+                    // access them.
+                    unsafe { memory.add(region) };
+                    for addr in addrs(start) {
+                        for size in [1u64, 2, 4, 8] {
+                            for (write, access) in [(false, Access::Read), (true, Access::Write)] {
+                                assert_eq!(
+                                    window.admits(addr, size, write),
+                                    memory.check(addr, size, access).is_ok(),
+                                    "{region:?} {addr:#x}+{size} write {write}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // The unset window (no context) admits nothing.
+        assert!(!AccessWindow::default().admits(0, 1, false));
+    }
 }

@@ -1,11 +1,12 @@
 //! `sockops-conformance-plugin`: the bpf_conformance plugin protocol over the sockops engines
 //! (see `shared/conformance/README.md` §4).
 //!
-//! `sockops-conformance-plugin [MEMORY_HEX] [--interpret | --jit] [--elf]`: the program comes
+//! `sockops-conformance-plugin [MEMORY_HEX] [--interpret | --jit | --jit-checked] [--elf]`: the program comes
 //! as hex bytes on stdin; a first argument that does not start with `--` is the input memory
 //! as hex bytes. The program runs with r1 = the memory (0 if none), r2 = its length, and
 //! helper 5 returning its first argument. On success r0 is printed in hex on stdout and the
 //! exit status is 0; on any error a message goes to stderr and the exit status is 1.
+//! `--jit-checked` compiles with checked memory (`JitOptions::checked_memory`).
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -24,7 +25,10 @@ const INSTRUCTION_BUDGET: u64 = 100_000_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Engine {
     Interpret,
-    Jit,
+    /// The JIT, with checked memory if `checked`.
+    Jit {
+        checked: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,7 +57,8 @@ fn run() -> Result<u64, String> {
     for a in args {
         match a.as_str() {
             "--interpret" => engine = Engine::Interpret,
-            "--jit" => engine = Engine::Jit,
+            "--jit" => engine = Engine::Jit { checked: false },
+            "--jit-checked" => engine = Engine::Jit { checked: true },
             "--elf" => return Err("ELF input (--elf) is not supported by this plugin".into()),
             "" => {}
             other => return Err(format!("unknown option {other:?}")),
@@ -79,14 +84,17 @@ fn run() -> Result<u64, String> {
                 .map(|r| r.r0)
                 .map_err(|e| format!("run failed: {e}"))
         }
-        Engine::Jit => {
+        Engine::Jit { checked } => {
             // SAFETY: the conformance suite's programs are trusted test inputs that access
             // only their memory and stack (`compile_unverified` exists for this plugin).
             let jit = unsafe {
                 JitProgram::compile_unverified(
                     &program,
                     &conformance_helpers(),
-                    &JitOptions::default(),
+                    &JitOptions {
+                        checked_memory: checked,
+                        ..JitOptions::default()
+                    },
                 )
             }
             .map_err(|e| format!("cannot compile the program: {e}"))?;

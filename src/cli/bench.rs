@@ -1,4 +1,4 @@
-//! `sockops bench SCENARIO.toml [--engine interp|jit|both] [--rounds N] [--json]`: times each
+//! `sockops bench SCENARIO.toml [--engine interp|jit|jit-checked|both|all] [--rounds N] [--json]`: times each
 //! event of a scenario on each engine (see `sockops::scenario::bench`) and prints one row per
 //! event: op, socket, instructions executed, helper calls, ns per call (minimum and median
 //! of interleaved rounds) per engine and the JIT/interpreter ratio; `--json` prints one
@@ -19,7 +19,8 @@ use super::CliError;
 pub struct BenchArgs {
     /// The scenario file (TOML); object paths in it are relative to its folder.
     scenario: PathBuf,
-    /// The engines to time: `interp`, `jit` or `both`.
+    /// The engines to time: `interp`, `jit`, `jit-checked` (the JIT with checked memory),
+    /// `both` (interp and jit) or `all`.
     #[arg(long, default_value = "both", value_parser = parse_engines)]
     engine: EngineChoice,
     /// Interleaved rounds per event (at least 1).
@@ -37,9 +38,16 @@ struct EngineChoice(Vec<Engine>);
 fn parse_engines(text: &str) -> Result<EngineChoice, String> {
     match text {
         "both" => Ok(EngineChoice(vec![Engine::Interpreter, Engine::Jit])),
+        "all" => Ok(EngineChoice(vec![
+            Engine::Interpreter,
+            Engine::Jit,
+            Engine::CheckedJit,
+        ])),
         _ => Engine::parse(text)
             .map(|e| EngineChoice(vec![e]))
-            .ok_or_else(|| format!("unknown engine {text:?} (expected interp, jit or both)")),
+            .ok_or_else(|| {
+                format!("unknown engine {text:?} (expected interp, jit, jit-checked, both or all)")
+            }),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `sockops run SCENARIO.toml [--engine interp|jit] [--seed N] [--json]`: replays a connection
+//! `sockops run SCENARIO.toml [--engine interp|jit|jit-checked] [--checked] [--seed N] [--json]`: replays a connection
 //! scenario through the attached programs and prints a readable table per event, or with
 //! `--json` one JSON object per event and a final `{"maps": ...}` object. The whole replay
 //! runs before anything is printed, so bad input yields an error on stderr and no output.
@@ -17,9 +17,14 @@ use super::CliError;
 pub struct RunArgs {
     /// The scenario file (TOML); object paths in it are relative to its folder.
     scenario: PathBuf,
-    /// The engine: `interp` (checked interpreter) or `jit`.
+    /// The engine: `interp` (checked interpreter), `jit` or `jit-checked` (the JIT with
+    /// checked memory, as `--engine jit --checked`).
     #[arg(long, default_value = "interp", value_parser = parse_engine)]
     engine: Engine,
+    /// With `--engine jit`: compile with checked memory (every load, store and atomic
+    /// confined to the run's regions; a violation is the interpreter's memory error).
+    #[arg(long)]
+    checked: bool,
     /// Seed of bpf_get_prandom_u32 (overrides the scenario's `seed`).
     #[arg(long)]
     seed: Option<u64>,
@@ -29,12 +34,18 @@ pub struct RunArgs {
 }
 
 fn parse_engine(text: &str) -> Result<Engine, String> {
-    Engine::parse(text).ok_or_else(|| format!("unknown engine {text:?} (expected interp or jit)"))
+    Engine::parse(text)
+        .ok_or_else(|| format!("unknown engine {text:?} (expected interp, jit or jit-checked)"))
 }
 
 /// Runs `sockops run`.
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
-    let text = run_scenario_file(&args.scenario, args.engine, args.seed, args.json)?;
+    let text = run_scenario_file(
+        &args.scenario,
+        args.engine.with_checked_memory(args.checked),
+        args.seed,
+        args.json,
+    )?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
@@ -51,6 +62,7 @@ mod tests {
                 .join("examples/scenarios")
                 .join(scenario),
             engine,
+            checked: false,
             seed: None,
             json: true,
         }

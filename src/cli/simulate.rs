@@ -1,4 +1,4 @@
-//! `sockops simulate NET.toml [--engine interp|jit] [--seed N] [--json] [--plot FILE.svg]`:
+//! `sockops simulate NET.toml [--engine interp|jit|jit-checked] [--checked] [--seed N] [--json] [--plot FILE.svg]`:
 //! runs two smoltcp hosts joined by a simulated link with the file's programs attached and
 //! prints a table per connection, or with `--json` one JSON object per connection and a final
 //! `{"maps": ...}` object. The run completes before anything is printed or written, so bad
@@ -19,9 +19,14 @@ use super::CliError;
 pub struct SimulateArgs {
     /// The simulation file (NET.toml); object paths in it are relative to its folder.
     net: PathBuf,
-    /// The engine: `interp` (checked interpreter) or `jit`.
+    /// The engine: `interp` (checked interpreter), `jit` or `jit-checked` (the JIT with
+    /// checked memory, as `--engine jit --checked`).
     #[arg(long, default_value = "interp", value_parser = parse_engine)]
     engine: Engine,
+    /// With `--engine jit`: compile with checked memory (every load, store and atomic
+    /// confined to the run's regions; a violation is the interpreter's memory error).
+    #[arg(long)]
+    checked: bool,
     /// Seed of the link's losses, sequence numbers and bpf_get_prandom_u32 (overrides `seed`).
     #[arg(long)]
     seed: Option<u64>,
@@ -34,13 +39,18 @@ pub struct SimulateArgs {
 }
 
 fn parse_engine(text: &str) -> Result<Engine, String> {
-    Engine::parse(text).ok_or_else(|| format!("unknown engine {text:?} (expected interp or jit)"))
+    Engine::parse(text)
+        .ok_or_else(|| format!("unknown engine {text:?} (expected interp, jit or jit-checked)"))
 }
 
 /// Runs `sockops simulate`.
 pub fn run(args: SimulateArgs) -> Result<ExitCode, CliError> {
     let plan = NetPlan::read(&args.net)?;
-    let report = simulate(&plan, args.engine, args.seed)?;
+    let report = simulate(
+        &plan,
+        args.engine.with_checked_memory(args.checked),
+        args.seed,
+    )?;
     let text = if args.json {
         render_json(&report)
     } else {
@@ -67,6 +77,7 @@ mod tests {
                 .join("examples/simulate")
                 .join(file),
             engine,
+            checked: false,
             seed: None,
             json: true,
             plot: None,

@@ -32,16 +32,36 @@ pub enum Engine {
     Interpreter,
     /// The JIT (verified programs only).
     Jit,
+    /// The JIT with checked memory (`JitOptions::checked_memory`, verified programs only):
+    /// every load, store and atomic is confined to the run's regions as the interpreter
+    /// confines them, so a verifier bug ends the run with the interpreter's memory error
+    /// instead of becoming a wild access.
+    CheckedJit,
 }
 
 impl Engine {
-    /// Parses `interp` / `interpreter` or `jit`.
+    /// Parses `interp` / `interpreter`, `jit` or `jit-checked`.
     pub fn parse(text: &str) -> Option<Engine> {
         match text {
             "interp" | "interpreter" => Some(Engine::Interpreter),
             "jit" => Some(Engine::Jit),
+            "jit-checked" => Some(Engine::CheckedJit),
             _ => None,
         }
+    }
+
+    /// This engine with checked memory if `checked` (the JIT becomes the checked JIT; the
+    /// interpreter checks every access anyway).
+    pub fn with_checked_memory(self, checked: bool) -> Engine {
+        match (self, checked) {
+            (Engine::Jit, true) => Engine::CheckedJit,
+            (engine, _) => engine,
+        }
+    }
+
+    /// Whether this engine runs machine code.
+    pub fn is_jit(self) -> bool {
+        matches!(self, Engine::Jit | Engine::CheckedJit)
     }
 }
 
@@ -50,6 +70,7 @@ impl fmt::Display for Engine {
         f.write_str(match self {
             Engine::Interpreter => "interpreter",
             Engine::Jit => "jit",
+            Engine::CheckedJit => "jit-checked",
         })
     }
 }
@@ -195,8 +216,12 @@ impl Executor {
                     op: "load".into(),
                     source: Box::new(e),
                 }),
-            (Engine::Jit, Verification::Verified(verified)) => {
-                JitProgram::compile(verified.verified_program(), helpers, &JitOptions::default())
+            (Engine::Jit | Engine::CheckedJit, Verification::Verified(verified)) => {
+                let options = JitOptions {
+                    checked_memory: engine == Engine::CheckedJit,
+                    ..JitOptions::default()
+                };
+                JitProgram::compile(verified.verified_program(), helpers, &options)
                     .map(|j| Executor::Jit(Box::new(j)))
                     .map_err(|e| RuntimeError::EngineUnavailable {
                         program: program.name.clone(),
@@ -204,7 +229,7 @@ impl Executor {
                         reason: e.to_string(),
                     })
             }
-            (Engine::Jit, Verification::NotVerified { reason }) => {
+            (Engine::Jit | Engine::CheckedJit, Verification::NotVerified { reason }) => {
                 Err(RuntimeError::EngineUnavailable {
                     program: program.name.clone(),
                     engine,

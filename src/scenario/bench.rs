@@ -214,6 +214,7 @@ fn engine_key(engine: Engine) -> &'static str {
     match engine {
         Engine::Interpreter => "interp",
         Engine::Jit => "jit",
+        Engine::CheckedJit => "jit-checked",
     }
 }
 

@@ -212,11 +212,13 @@ pub enum EngineCheckError {
         error: String,
     },
     /// The engines decided differently on a program strict mode accepts.
-    #[error("the engines decided differently:\n interpreter {interp:?}\n JIT {jit:?}")]
+    #[error("the engines decided differently:\n interpreter {interp:?}\n {engine} {jit:?}")]
     Differ {
+        /// The machine-code engine (the JIT, or the JIT with checked memory).
+        engine: Engine,
         /// The interpreter's outcome.
         interp: Box<Outcome>,
-        /// The JIT's outcome.
+        /// The machine-code engine's outcome.
         jit: Box<Outcome>,
     },
 }
@@ -291,17 +293,28 @@ pub fn run_on(world: &World, engine: Engine) -> Result<Result<Outcome, NotRun>, 
 }
 
 /// The soundness check alone: `Ok(true)` if the verifier accepted the program and every op
-/// ran without a fault in the checked interpreter, `Ok(false)` if it was not verified
-/// (or not within [`WORLD_INSN_LIMIT`]).
-pub fn check_interpreter(world: &World) -> Result<bool, EngineCheckError> {
+/// ran without a fault in the checked interpreter and in the JIT with checked memory (each
+/// confines every access to the run's regions and reports an escape as an error), `Ok(false)`
+/// if it was not verified (or not within [`WORLD_INSN_LIMIT`]).
+pub fn check_no_fault(world: &World) -> Result<bool, EngineCheckError> {
     if !world.verifies_within_limit() {
         return Ok(false);
     }
-    Ok(run_on(world, Engine::Interpreter)?.is_ok())
+    if run_on(world, Engine::Interpreter)?.is_err() {
+        return Ok(false);
+    }
+    match run_on(world, Engine::CheckedJit)? {
+        Ok(_) => Ok(true),
+        Err(NotRun::LoadFailed(error)) => Err(EngineCheckError::OneEngine(error)),
+        Err(NotRun::NotVerified) => Err(EngineCheckError::OneEngine(
+            "loaded for the checked JIT without being verified".to_string(),
+        )),
+    }
 }
 
-/// The whole check: soundness on the interpreter, the same verdict for the JIT, and the
-/// same decisions on both when strict mode accepts the program. `Ok(true)` if it was
+/// The whole check: soundness on the interpreter and on the JIT with checked memory, the
+/// same verdict for the JITs, and the same decisions on all three when strict mode accepts
+/// the program. `Ok(true)` if it was
 /// verified and passed, `Ok(false)` if the verifier refused it.
 pub fn check_world(world: &World) -> Result<bool, EngineCheckError> {
     if !world.verifies_within_limit() {
@@ -310,20 +323,25 @@ pub fn check_world(world: &World) -> Result<bool, EngineCheckError> {
     let Ok(interp) = run_on(world, Engine::Interpreter)? else {
         return Ok(false);
     };
-    let jit = match run_on(world, Engine::Jit)? {
-        Ok(jit) => jit,
-        Err(NotRun::LoadFailed(error)) => return Err(EngineCheckError::OneEngine(error)),
-        Err(NotRun::NotVerified) => {
-            return Err(EngineCheckError::OneEngine(
-                "loaded for the JIT without being verified".to_string(),
-            ));
+    // The JIT, and the JIT with checked memory: a verifier bug that the interpreter's
+    // particular run did not step on still faults (not crashes) there, as a `RunFailed`.
+    for engine in [Engine::Jit, Engine::CheckedJit] {
+        let jit = match run_on(world, engine)? {
+            Ok(jit) => jit,
+            Err(NotRun::LoadFailed(error)) => return Err(EngineCheckError::OneEngine(error)),
+            Err(NotRun::NotVerified) => {
+                return Err(EngineCheckError::OneEngine(format!(
+                    "loaded for {engine} without being verified"
+                )));
+            }
+        };
+        if interp != jit && world.strict_accepts() {
+            return Err(EngineCheckError::Differ {
+                engine,
+                interp: Box::new(interp),
+                jit: Box::new(jit),
+            });
         }
-    };
-    if interp != jit && world.strict_accepts() {
-        return Err(EngineCheckError::Differ {
-            interp: Box::new(interp),
-            jit: Box::new(jit),
-        });
     }
     Ok(true)
 }

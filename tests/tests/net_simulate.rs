@@ -438,6 +438,8 @@ fn the_shipped_example_prints_the_same_json_on_both_engines() {
     let interp = render_json(&simulate(&p, Engine::Interpreter, None).unwrap());
     let jit = render_json(&simulate(&p, Engine::Jit, None).unwrap());
     assert_eq!(interp, jit);
+    let checked = render_json(&simulate(&p, Engine::CheckedJit, None).unwrap());
+    assert_eq!(interp, checked);
     let first: serde_json::Value = serde_json::from_str(interp.lines().next().unwrap()).unwrap();
     assert_eq!(first["connection"], "rpc-nagle");
     assert_eq!(first["client"]["nagle"], true);

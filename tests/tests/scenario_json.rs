@@ -131,7 +131,7 @@ fn hex_u32(v: u32) -> String {
     v.to_le_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `sockops run --engine jit` prints exactly what the interpreter prints, as JSON and as the
+/// `sockops run --engine jit` (and `jit-checked`) prints exactly what the interpreter prints, as JSON and as the
 /// table (but for the engine's name in its header), for every example scenario (and with another seed, which changes what the
 /// PRNG-driven examples do).
 #[test]
@@ -147,16 +147,24 @@ fn the_jit_prints_what_the_interpreter_prints_for_every_example() {
     for path in &scenarios {
         for (seed, json) in [(None, true), (None, false), (Some(99), true)] {
             let interp = run_scenario_file(path, Engine::Interpreter, seed, json).unwrap();
-            let jit = run_scenario_file(path, Engine::Jit, seed, json)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(!interp.is_empty());
-            // The table's header names the engine; everything else must match.
-            let interp = interp.replacen("engine interpreter,", "engine jit,", 1);
-            assert_eq!(interp, jit, "{} seed {seed:?} json {json}", path.display());
+            for engine in [Engine::Jit, Engine::CheckedJit] {
+                let jit = run_scenario_file(path, engine, seed, json)
+                    .unwrap_or_else(|e| panic!("{} on {engine}: {e}", path.display()));
+                // The table's header names the engine; everything else must match.
+                let interp =
+                    interp.replacen("engine interpreter,", &format!("engine {engine},"), 1);
+                assert_eq!(
+                    interp,
+                    jit,
+                    "{} on {engine} seed {seed:?} json {json}",
+                    path.display()
+                );
+            }
         }
     }
     println!(
-        "{} example scenarios: JIT output identical",
+        "{} example scenarios: JIT and checked-JIT output identical",
         scenarios.len()
     );
 }

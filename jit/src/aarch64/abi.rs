@@ -1,6 +1,6 @@
 //! The aarch64 machine ABI of compiled code (only built for aarch64 targets): the AAPCS64
 //! entry type, the `extern "C"` trampolines machine code calls for environment helpers and
-//! `callx` (their bodies are the architecture-neutral `runtime::call_helper` and
+//! `callx`, and the memory-check trampoline of checked-memory code (their bodies are the architecture-neutral `runtime::call_helper` and
 //! `call_helper_by_id`), the `brk` trap that fills unused code bytes, the instruction-cache
 //! synchronisation after code is written, and the LSE feature test.
 //!
@@ -9,7 +9,7 @@
 
 use std::ffi::c_void;
 
-use crate::runtime::{CallResult, call_helper, call_helper_by_id};
+use crate::runtime::{CallResult, call_helper, call_helper_by_id, check_access};
 
 /// Calls the helper the call site stored in `state.helper`; r1..r5 arrive in x0-x4 exactly
 /// where the register map keeps them, the state in x5.
@@ -44,6 +44,21 @@ pub(crate) unsafe extern "C" fn callx_trampoline(
     unsafe { call_helper_by_id([r1, r2, r3, r4, r5], state) }
 }
 
+/// Checks an access checked-memory code's inline windows did not admit: 0 if the run's
+/// memory map allows it, else 1 with the fault recorded in the run state.
+///
+/// # Safety
+/// As `runtime::check_access`.
+pub(crate) unsafe extern "C" fn check_trampoline(
+    addr: u64,
+    len: u64,
+    write: u64,
+    state: *mut c_void,
+) -> u64 {
+    // SAFETY: forwarded contract.
+    unsafe { check_access(addr, len, write, state) }
+}
+
 /// Signature of a compiled program's entry: context pointer, context length, run state
 /// (null for lean code, which has no calls); r0 and the status word come back in x0:x1.
 pub(crate) type JitEntry = unsafe extern "C" fn(u64, u64, *mut c_void) -> CallResult;
@@ -67,11 +82,12 @@ pub(crate) fn cpu_has_lse() -> bool {
     std::arch::is_aarch64_feature_detected!("lse")
 }
 
-/// Addresses of the helper and `callx` trampolines, which call sites embed.
-pub(crate) fn trampoline_addresses() -> (u64, u64) {
+/// Addresses of the helper, `callx` and memory-check trampolines, which call sites embed.
+pub(crate) fn trampoline_addresses() -> (u64, u64, u64) {
     (
         helper_trampoline as *const () as u64,
         callx_trampoline as *const () as u64,
+        check_trampoline as *const () as u64,
     )
 }
 
@@ -93,7 +109,8 @@ mod tests {
 
     #[test]
     fn trampolines_have_distinct_addresses() {
-        let (helper, callx) = trampoline_addresses();
-        assert!(helper != 0 && callx != 0 && helper != callx);
+        let (helper, callx, check) = trampoline_addresses();
+        assert!(helper != 0 && callx != 0 && check != 0);
+        assert!(helper != callx && callx != check && helper != check);
     }
 }

@@ -3,14 +3,44 @@
 //! `ldur`/`stur`, else a register offset), and atomics, as LSE instructions (`ldaddal`,
 //! `ldsetal`, `ldclral`, `ldeoral`, `swpal`, `casal`) or as `ldaxr`/`stlxr` retry loops;
 //! load-acquire and store-release as `ldar`/`stlr` (byte, halfword, word, doubleword).
-//! Accesses are unchecked: the JIT runs verified programs.
+//! Accesses are unchecked (the JIT runs verified programs) unless the program is compiled
+//! with checked memory: then each access is first tested inline against the context window,
+//! and out of line against the stack window, the last region found, and finally the run's
+//! memory map through the check trampoline (as on x86-64).
 
-use dynasmrt::{DynasmApi, DynasmLabelApi};
+use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
 use sockops_vm::{AtomicOp, Operand, Reg, Size};
 
-use super::regs::{TMP_A, TMP_B, TMP_D, ZR, asm, host_reg};
-use super::{Compiler, Src};
+use super::regs::{CALL_TARGET, TMP_A, TMP_B, TMP_C, TMP_D, ZR, asm, host_reg};
+use super::{Compiler, Cond, Src, StubKind};
 use crate::error::JitError;
+use crate::runtime::{Status, offsets};
+
+/// The out-of-line part of one access check of checked-memory code (the address is in
+/// `tmp_c`).
+pub(super) struct CheckStub {
+    /// Where the inline check branches when the context window does not admit the access.
+    slow: DynamicLabel,
+    /// The access itself, right after the inline check.
+    resume: DynamicLabel,
+    pc: usize,
+    len: u32,
+    write: bool,
+}
+
+/// The run-state offsets of `window`'s start and of its span for an access that writes or
+/// not.
+fn window_fields(window: i32, write: bool) -> (u32, u32) {
+    let span = if write {
+        offsets::WINDOW_WRITE_SPAN
+    } else {
+        offsets::WINDOW_READ_SPAN
+    };
+    (
+        (window + offsets::WINDOW_START) as u32,
+        (window + span) as u32,
+    )
+}
 
 /// How an access of `[base + off]` is addressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +67,98 @@ macro_rules! access {
 }
 
 impl Compiler<'_> {
+    /// With checked memory, the check of an access of `len` bytes at `[base + off]` (eBPF
+    /// registers and offset), emitted before it: the address goes to `tmp_c`; it minus the
+    /// context window's start plus `len` (`tmp_d`) must not carry and must be at most the
+    /// window's span (`tmp_e`); anything else goes to the out-of-line part. Uses only
+    /// `tmp_c`..`tmp_e` and the flags, so an operand the access lowers afterwards (`tmp_a`,
+    /// `tmp_b`) is not disturbed.
+    fn emit_access_check(&mut self, pc: usize, base: Reg, off: i16, len: usize, write: bool) {
+        if !self.input.options.checked_memory
+            || (base == Reg::R10 && self.facts.frame_access_is_safe(off, len))
+        {
+            return;
+        }
+        let (slow, resume) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        let b = host_reg(base);
+        if off == 0 {
+            asm!(self.ops; mov tmp_c, X(b));
+        } else {
+            self.emit_add_immediate(TMP_C, b, i64::from(off));
+        }
+        let (start, span) = window_fields(offsets::CONTEXT_WINDOW, write);
+        let len = len as u32;
+        asm!(self.ops
+            ; ldr tmp_d, [state, start]
+            ; sub tmp_d, tmp_c, tmp_d
+            ; adds tmp_d, tmp_d, len
+        );
+        self.emit_branch(Cond::Hs, slow);
+        asm!(self.ops
+            ; ldr tmp_e, [state, span]
+            ; cmp tmp_d, tmp_e
+        );
+        self.emit_branch(Cond::Hi, slow);
+        asm!(self.ops; =>resume);
+        self.checks.push(CheckStub {
+            slow,
+            resume,
+            pc,
+            len,
+            write,
+        });
+    }
+
+    /// The out-of-line parts of every access check: the stack window, then the last region
+    /// found, then the check trampoline (address in x0) with r0-r5 (x7, x0-x4, the
+    /// caller-saved eBPF registers) and x30 kept in a 64-byte record around the call; a
+    /// fault leaves with `Status::Failed` at the access's pc.
+    pub(super) fn emit_check_stubs(&mut self) {
+        for check in std::mem::take(&mut self.checks) {
+            let CheckStub {
+                slow,
+                resume,
+                pc,
+                len,
+                write,
+            } = check;
+            let failed = self.stub(pc, StubKind::Fixed(Status::Failed, 0));
+            asm!(self.ops; =>slow);
+            for window in [offsets::STACK_WINDOW, offsets::LAST_REGION_WINDOW] {
+                let (start, span) = window_fields(window, write);
+                asm!(self.ops
+                    ; ldr tmp_d, [state, start]
+                    ; sub tmp_d, tmp_c, tmp_d
+                    ; adds tmp_d, tmp_d, len
+                    ; b.hs >next
+                    ; ldr tmp_e, [state, span]
+                    ; cmp tmp_d, tmp_e
+                );
+                self.emit_branch(Cond::Ls, resume);
+                asm!(self.ops; next:);
+            }
+            self.emit_constant(CALL_TARGET, self.target.check_trampoline);
+            asm!(self.ops
+                ; stp x0, x1, [sp, -64]!
+                ; stp x2, x3, [sp, 16]
+                ; stp x4, bpf_r0, [sp, 32]
+                ; str x30, [sp, 48]
+                ; mov x0, tmp_c
+                ; movz x1, len
+                ; movz x2, write as u32
+                ; mov x3, state
+                ; blr ip0
+                ; mov tmp_c, x0
+                ; ldr x30, [sp, 48]
+                ; ldp x4, bpf_r0, [sp, 32]
+                ; ldp x2, x3, [sp, 16]
+                ; ldp x0, x1, [sp], 64
+            );
+            self.emit_branch_if_nonzero(TMP_C, failed);
+            asm!(self.ops; b =>resume);
+        }
+    }
+
     /// The addressing form of an access of `bytes` bytes at `[base + off]`; a register offset
     /// is materialised in `tmp_b`.
     pub(super) fn address(&mut self, base: u32, off: i32, bytes: u32) -> Address {
@@ -66,6 +188,7 @@ impl Compiler<'_> {
                 what: "sign-extending 64-bit load",
             });
         }
+        self.emit_access_check(pc, src, off, size.bytes(), false);
         let addr = self.address(s, i32::from(off), size.bytes() as u32);
         match (size, sign_extend) {
             (Size::B, false) => access!(self, addr, ldrb, ldurb, W(d)),
@@ -79,7 +202,8 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    pub(super) fn emit_store(&mut self, size: Size, dst: Reg, off: i16, src: Operand) {
+    pub(super) fn emit_store(&mut self, pc: usize, size: Size, dst: Reg, off: i16, src: Operand) {
+        self.emit_access_check(pc, dst, off, size.bytes(), true);
         let value = match self.lower(src) {
             Src::Reg(s) => s,
             Src::Imm(0) => ZR,
@@ -126,6 +250,7 @@ impl Compiler<'_> {
                 });
             }
         };
+        self.emit_access_check(pc, dst, off, size.bytes(), true);
         // The address in tmp_b (the exclusive and LSE forms take a bare base register).
         self.address_in_tmp_b(d, off);
         if self.target.lse {
@@ -148,7 +273,15 @@ impl Compiler<'_> {
     }
 
     /// Load-acquire `dst = *(size *)(src + off)`, zero-extended: `ldarb`/`ldarh`/`ldar`.
-    pub(super) fn emit_load_acquire(&mut self, size: Size, dst: Reg, src: Reg, off: i16) {
+    pub(super) fn emit_load_acquire(
+        &mut self,
+        pc: usize,
+        size: Size,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) {
+        self.emit_access_check(pc, src, off, size.bytes(), false);
         let d = host_reg(dst);
         self.address_in_tmp_b(host_reg(src), off);
         match size {
@@ -160,7 +293,15 @@ impl Compiler<'_> {
     }
 
     /// Store-release `*(size *)(dst + off) = src`: `stlrb`/`stlrh`/`stlr`.
-    pub(super) fn emit_store_release(&mut self, size: Size, dst: Reg, src: Reg, off: i16) {
+    pub(super) fn emit_store_release(
+        &mut self,
+        pc: usize,
+        size: Size,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) {
+        self.emit_access_check(pc, dst, off, size.bytes(), true);
         let s = host_reg(src);
         self.address_in_tmp_b(host_reg(dst), off);
         match size {

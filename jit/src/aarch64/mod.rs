@@ -49,8 +49,8 @@ use sockops_vm::{Helper, Instruction, Operand, Region};
 
 use crate::AtomicsLowering;
 use crate::backend::{
-    Backend, Blinder, CompileInput, MachineCode, ProgramFacts, environment_helpers,
-    only_pure_calls, unsupported_index,
+    Backend, Blinder, CompileInput, MachineCode, ProgramFacts, compiles_lean, environment_helpers,
+    unsupported_index,
 };
 use crate::error::JitError;
 use crate::runtime::{FRAME_SIZE, MAX_FRAMES, Status, offsets};
@@ -88,13 +88,15 @@ pub(crate) struct TargetFacts {
     pub helper_trampoline: u64,
     /// Address of the `callx` trampoline.
     pub callx_trampoline: u64,
+    /// Address of the memory-check trampoline (checked-memory code).
+    pub check_trampoline: u64,
 }
 
 impl TargetFacts {
     /// The facts of the CPU this runs on, with the atomics form `atomics` asks for.
     #[cfg(target_arch = "aarch64")]
     fn of_this_host(atomics: AtomicsLowering) -> TargetFacts {
-        let (helper_trampoline, callx_trampoline) = abi::trampoline_addresses();
+        let (helper_trampoline, callx_trampoline, check_trampoline) = abi::trampoline_addresses();
         TargetFacts {
             lse: match atomics {
                 AtomicsLowering::Detect => abi::cpu_has_lse(),
@@ -103,6 +105,7 @@ impl TargetFacts {
             },
             helper_trampoline,
             callx_trampoline,
+            check_trampoline,
         }
     }
 
@@ -114,6 +117,7 @@ impl TargetFacts {
             lse: atomics == AtomicsLowering::LargeSystemExtensions,
             helper_trampoline: 0,
             callx_trampoline: 0,
+            check_trampoline: 0,
         }
     }
 }
@@ -196,6 +200,8 @@ pub(super) struct Compiler<'a> {
     /// The label of each eBPF slot.
     slot_labels: Vec<DynamicLabel>,
     stubs: Vec<Stub>,
+    /// Out-of-line parts of the access checks of checked-memory code.
+    checks: Vec<memory::CheckStub>,
     /// Environment helpers called by immediate id; call sites embed the address of their
     /// entry.
     helpers: Box<[Helper]>,
@@ -220,7 +226,7 @@ impl<'a> Compiler<'a> {
         let slot_labels = (0..n).map(|_| ops.new_dynamic_label()).collect();
         let facts = ProgramFacts::of(input.insns);
         let has_calls = facts.has_calls;
-        let lean = !input.tail_target && only_pure_calls(input.insns, input.table);
+        let lean = compiles_lean(input);
         let (stack_len, saved) = if lean {
             let saved: Vec<u32> = [6usize, 7, 8, 9, 10]
                 .into_iter()
@@ -246,6 +252,7 @@ impl<'a> Compiler<'a> {
             far_branches,
             slot_labels,
             stubs: Vec::new(),
+            checks: Vec::new(),
             helpers: helpers.into_boxed_slice(),
             value_regions: Vec::new(),
             blinder: input.options.constant_blinding.then(Blinder::new),
@@ -297,6 +304,7 @@ impl<'a> Compiler<'a> {
             asm!(self.ops; ->epilogue:);
             self.emit_lean_leave();
         }
+        self.emit_check_stubs();
         self.emit_stubs();
         let bytes = self
             .ops
@@ -528,7 +536,7 @@ impl<'a> Compiler<'a> {
                 off,
                 src,
             } => {
-                self.emit_store(size, dst, off, src);
+                self.emit_store(pc, size, dst, off, src);
                 Ok(())
             }
             Instruction::Atomic {
@@ -545,7 +553,7 @@ impl<'a> Compiler<'a> {
                 src,
                 off,
             } => {
-                self.emit_load_acquire(size, dst, src, off);
+                self.emit_load_acquire(pc, size, dst, src, off);
                 Ok(())
             }
             Instruction::StoreRelease {
@@ -554,7 +562,7 @@ impl<'a> Compiler<'a> {
                 src,
                 off,
             } => {
-                self.emit_store_release(size, dst, src, off);
+                self.emit_store_release(pc, size, dst, src, off);
                 Ok(())
             }
             Instruction::Ja { off, .. } => {

@@ -1,11 +1,12 @@
 //! The x86-64 machine ABI of compiled code: the System V entry type and the `extern
-//! "sysv64"` trampolines machine code calls for environment helpers and `callx`. Their
+//! "sysv64"` trampolines machine code calls for environment helpers, `callx` and the
+//! out-of-line memory checks of checked-memory code. Their
 //! bodies are the architecture-neutral `runtime::call_helper`/`call_helper_by_id`; only the
 //! calling convention is this module's.
 
 use std::ffi::c_void;
 
-use crate::runtime::{CallResult, call_helper, call_helper_by_id};
+use crate::runtime::{CallResult, call_helper, call_helper_by_id, check_access};
 
 /// Calls the helper the call site stored in `state.helper`; r1..r5 arrive in the SysV
 /// argument registers exactly where the register map keeps them, the state in r9.
@@ -38,6 +39,21 @@ pub(crate) unsafe extern "sysv64" fn callx_trampoline(
 ) -> CallResult {
     // SAFETY: forwarded contract.
     unsafe { call_helper_by_id([r1, r2, r3, r4, r5], state) }
+}
+
+/// Checks an access checked-memory code's inline windows did not admit: 0 if the run's
+/// memory map allows it, else 1 with the fault recorded in the run state.
+///
+/// # Safety
+/// As `runtime::check_access`.
+pub(crate) unsafe extern "sysv64" fn check_trampoline(
+    addr: u64,
+    len: u64,
+    write: u64,
+    state: *mut c_void,
+) -> u64 {
+    // SAFETY: forwarded contract.
+    unsafe { check_access(addr, len, write, state) }
 }
 
 /// Signature of a trampoline, as machine code calls it.

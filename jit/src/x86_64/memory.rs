@@ -1,13 +1,42 @@
 //! Memory instructions: loads (zero- and sign-extending), stores of registers and immediates,
 //! and atomics (`lock`-prefixed add/or/and/xor, `xadd` for fetch-add, `cmpxchg` loops for
-//! fetch-or/and/xor, `xchg`, `cmpxchg`). Accesses are unchecked: the JIT runs verified programs.
+//! fetch-or/and/xor, `xchg`, `cmpxchg`). Accesses are unchecked (the JIT runs verified
+//! programs) unless the program is compiled with checked memory: then each access is first
+//! tested inline against the context window, and out of line against the stack window, the
+//! last region found, and finally the run's memory map through the check trampoline.
 
-use dynasmrt::{DynasmApi, DynasmLabelApi};
+use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
 use sockops_vm::{AtomicOp, Operand, Reg, Size};
 
+use super::abi::check_trampoline;
 use super::regs::{asm, host_reg};
-use super::{Compiler, Src};
+use super::{Compiler, Src, StubKind};
 use crate::error::JitError;
+use crate::runtime::{Status, offsets};
+
+/// The out-of-line part of one access check of checked-memory code.
+pub(super) struct CheckStub {
+    /// Where the inline check jumps when the context window does not admit the access.
+    slow: DynamicLabel,
+    /// The access itself, right after the inline check.
+    resume: DynamicLabel,
+    pc: usize,
+    /// Host base register and displacement of the access.
+    base: u8,
+    off: i32,
+    len: u32,
+    write: bool,
+}
+
+/// The window field offset (in the run state) of `window` for an access that writes or not.
+fn span_field(window: i32, write: bool) -> i32 {
+    window
+        + if write {
+            offsets::WINDOW_WRITE_SPAN
+        } else {
+            offsets::WINDOW_READ_SPAN
+        }
+}
 
 /// A load `mn reg, size [base + off]`, with a one-byte displacement when `off` fits (dynasm
 /// cannot pick the encoding of a run-time displacement itself).
@@ -31,6 +60,105 @@ macro_rules! store {
 }
 
 impl Compiler<'_> {
+    /// With checked memory, the check of an access of `len` bytes at `[base + off]` (eBPF
+    /// registers and offset), emitted before it: the address minus the context window's
+    /// start plus `len`, in `tmp_b`, must not carry and must be at most the window's span;
+    /// anything else goes to the out-of-line part. Uses only `tmp_b` and the flags, so an
+    /// operand the access lowers afterwards is not disturbed.
+    pub(super) fn emit_access_check(
+        &mut self,
+        pc: usize,
+        base: Reg,
+        off: i16,
+        len: usize,
+        write: bool,
+    ) {
+        if !self.input.options.checked_memory
+            || (base == Reg::R10 && self.facts.frame_access_is_safe(off, len))
+        {
+            return;
+        }
+        let (slow, resume) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        let (b, off) = (host_reg(base), i32::from(off));
+        let start = offsets::CONTEXT_WINDOW + offsets::WINDOW_START;
+        let span = span_field(offsets::CONTEXT_WINDOW, write);
+        asm!(self.ops
+            ; lea tmp_b, [Rq(b) + off]
+            ; sub tmp_b, [state + start]
+            ; add tmp_b, len as i32
+            ; jc =>slow
+            ; cmp tmp_b, [state + span]
+            ; ja =>slow
+            ; =>resume
+        );
+        self.checks.push(CheckStub {
+            slow,
+            resume,
+            pc,
+            base: b,
+            off,
+            len: len as u32,
+            write,
+        });
+    }
+
+    /// The out-of-line parts of every access check: the stack window, then the last region
+    /// found, then the check trampoline with r0-r5 (the caller-saved eBPF registers) kept
+    /// around the call (six pushes keep rsp 16-byte aligned); a fault leaves with
+    /// `Status::Failed` at the access's pc.
+    pub(super) fn emit_check_stubs(&mut self) {
+        for check in std::mem::take(&mut self.checks) {
+            let CheckStub {
+                slow,
+                resume,
+                pc,
+                base: b,
+                off,
+                len,
+                write,
+            } = check;
+            let failed = self.stub(pc, StubKind::Fixed(Status::Failed, 0));
+            asm!(self.ops; =>slow);
+            for window in [offsets::STACK_WINDOW, offsets::LAST_REGION_WINDOW] {
+                let start = window + offsets::WINDOW_START;
+                let span = span_field(window, write);
+                asm!(self.ops
+                    ; lea tmp_b, [Rq(b) + off]
+                    ; sub tmp_b, [state + start]
+                    ; add tmp_b, len as i32
+                    ; jc >next
+                    ; cmp tmp_b, [state + span]
+                    ; jbe =>resume
+                    ; next:
+                );
+            }
+            asm!(self.ops
+                ; push rax
+                ; push rdi
+                ; push rsi
+                ; push rdx
+                ; push rcx
+                ; push r8
+                ; lea rdi, [Rq(b) + off]
+                ; mov esi, len as i32
+                ; mov edx, write as i32
+                ; mov rcx, state
+                ; mov rax, QWORD check_trampoline as *const () as usize as i64
+                ; call rax
+                ; mov tmp_b, rax
+                ; pop r8
+                ; pop rcx
+                ; pop rdx
+                ; pop rsi
+                ; pop rdi
+                ; pop rax
+                ; test tmp_b, tmp_b
+                ; jz =>resume
+                ; jmp =>failed
+            );
+        }
+    }
+
     pub(super) fn emit_load(
         &mut self,
         pc: usize,
@@ -40,6 +168,9 @@ impl Compiler<'_> {
         src: Reg,
         off: i16,
     ) -> Result<(), JitError> {
+        if !(size == Size::DW && sign_extend) {
+            self.emit_access_check(pc, src, off, size.bytes(), false);
+        }
         let (d, s, off) = (host_reg(dst), host_reg(src), off as i32);
         match (size, sign_extend) {
             (Size::B, false) => load!(self; movzx Rd(d), BYTE [s, off]),
@@ -59,7 +190,8 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    pub(super) fn emit_store(&mut self, size: Size, dst: Reg, off: i16, src: Operand) {
+    pub(super) fn emit_store(&mut self, pc: usize, size: Size, dst: Reg, off: i16, src: Operand) {
+        self.emit_access_check(pc, dst, off, size.bytes(), true);
         let (d, off) = (host_reg(dst), off as i32);
         match (size, self.lower(src)) {
             (Size::B, Src::Reg(s)) => store!(self; BYTE [d, off], Rb(s)),
@@ -96,6 +228,7 @@ impl Compiler<'_> {
                 });
             }
         };
+        self.emit_access_check(pc, dst, off as i16, size.bytes(), true);
         match (op, fetch, wide) {
             (AtomicOp::Add, false, true) => asm!(self.ops; lock add QWORD [Rq(d) + off], Rq(s)),
             (AtomicOp::Add, false, false) => asm!(self.ops; lock add DWORD [Rq(d) + off], Rd(s)),

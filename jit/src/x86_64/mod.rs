@@ -41,8 +41,8 @@ use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use sockops_vm::{Helper, Instruction, Operand, Region};
 
 use crate::backend::{
-    Backend, Blinder, CompileInput, MachineCode, ProgramFacts, environment_helpers,
-    only_pure_calls, unsupported_index,
+    Backend, Blinder, CompileInput, MachineCode, ProgramFacts, compiles_lean, environment_helpers,
+    unsupported_index,
 };
 use crate::error::JitError;
 use crate::runtime::{FRAME_SIZE, MAX_FRAMES, Status, offsets};
@@ -91,6 +91,8 @@ pub(super) struct Compiler<'a> {
     /// The label of each eBPF slot.
     slot_labels: Vec<DynamicLabel>,
     stubs: Vec<Stub>,
+    /// Out-of-line parts of the access checks of checked-memory code.
+    checks: Vec<memory::CheckStub>,
     /// Environment helpers called by immediate id; call sites embed the address of their
     /// entry.
     helpers: Box<[Helper]>,
@@ -117,7 +119,7 @@ impl<'a> Compiler<'a> {
         let slot_labels = (0..n).map(|_| ops.new_dynamic_label()).collect();
         let facts = ProgramFacts::of(input.insns);
         let has_calls = facts.has_calls;
-        let lean = !input.tail_target && only_pure_calls(input.insns, input.table);
+        let lean = compiles_lean(input);
         let names = |r: usize| facts.names(r);
         let mut lean_pad = 0;
         let (stack_len, saved) = if lean {
@@ -148,6 +150,7 @@ impl<'a> Compiler<'a> {
             input,
             slot_labels,
             stubs: Vec::new(),
+            checks: Vec::new(),
             helpers: helpers.into_boxed_slice(),
             value_regions: Vec::new(),
             blinder: input.options.constant_blinding.then(Blinder::new),
@@ -200,6 +203,7 @@ impl<'a> Compiler<'a> {
             asm!(self.ops; ->epilogue:);
             self.emit_lean_leave();
         }
+        self.emit_check_stubs();
         self.emit_stubs();
         let bytes = self
             .ops
@@ -414,7 +418,7 @@ impl<'a> Compiler<'a> {
                 off,
                 src,
             } => {
-                self.emit_store(size, dst, off, src);
+                self.emit_store(pc, size, dst, off, src);
                 Ok(())
             }
             Instruction::Atomic {
@@ -439,7 +443,7 @@ impl<'a> Compiler<'a> {
                 src,
                 off,
             } => {
-                self.emit_store(size, dst, off, Operand::Reg(src));
+                self.emit_store(pc, size, dst, off, Operand::Reg(src));
                 Ok(())
             }
             Instruction::Ja { off, .. } => {

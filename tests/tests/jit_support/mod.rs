@@ -235,15 +235,20 @@ pub fn differential_with_helpers(
     interp
 }
 
-/// The JIT configurations every differential test runs: plain and with constant blinding;
-/// on aarch64 with LSE also the exclusive-load/store atomics.
+/// The JIT configurations every differential test runs: plain and with constant blinding,
+/// each with and without checked memory; on aarch64 with LSE also the exclusive-load/store
+/// atomics.
 pub fn jit_option_variants() -> Vec<JitOptions> {
-    let plain_and_blinded = [false, true].map(|blinding| JitOptions {
-        constant_blinding: blinding,
-        ..JitOptions::default()
-    });
     #[cfg_attr(not(target_arch = "aarch64"), allow(unused_mut))]
-    let mut variants = plain_and_blinded.to_vec();
+    let mut variants: Vec<JitOptions> =
+        [(false, false), (true, false), (false, true), (true, true)]
+            .into_iter()
+            .map(|(constant_blinding, checked_memory)| JitOptions {
+                constant_blinding,
+                checked_memory,
+                ..JitOptions::default()
+            })
+            .collect();
     // With LSE the default compiles atomics to LSE instructions: run the exclusive-load/store
     // loops too. (Without LSE the default is the loops, and LSE code would trap.)
     #[cfg(target_arch = "aarch64")]
