@@ -82,10 +82,18 @@ mod tests {
             Ok(EngineChoice(vec![Engine::Interpreter, Engine::Jit]))
         );
         assert_eq!(parse_engines("jit"), Ok(EngineChoice(vec![Engine::Jit])));
+        assert_eq!(
+            parse_engines("all"),
+            Ok(EngineChoice(vec![
+                Engine::Interpreter,
+                Engine::Jit,
+                Engine::CheckedJit
+            ]))
+        );
         assert!(
             parse_engines("fast")
                 .unwrap_err()
-                .contains("interp, jit or both")
+                .contains("jit-checked, both or all")
         );
     }
 

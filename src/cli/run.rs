@@ -72,7 +72,17 @@ mod tests {
     fn engines_parse_by_name() {
         assert_eq!(parse_engine("interp"), Ok(Engine::Interpreter));
         assert_eq!(parse_engine("jit"), Ok(Engine::Jit));
-        assert!(parse_engine("llvm").unwrap_err().contains("interp or jit"));
+        assert_eq!(parse_engine("jit-checked"), Ok(Engine::CheckedJit));
+        assert_eq!(Engine::Jit.with_checked_memory(true), Engine::CheckedJit);
+        assert_eq!(
+            Engine::Interpreter.with_checked_memory(true),
+            Engine::Interpreter
+        );
+        assert!(
+            parse_engine("llvm")
+                .unwrap_err()
+                .contains("interp, jit or jit-checked")
+        );
     }
 
     #[test]
@@ -87,5 +97,10 @@ mod tests {
             run(args("datacenter.toml", Engine::Jit)).unwrap(),
             ExitCode::SUCCESS
         );
+        let checked = RunArgs {
+            checked: true,
+            ..args("datacenter.toml", Engine::Jit)
+        };
+        assert_eq!(run(checked).unwrap(), ExitCode::SUCCESS);
     }
 }
