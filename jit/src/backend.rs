@@ -65,10 +65,10 @@ pub(crate) fn unsupported_index(message: &str) -> u64 {
         .unwrap_or(unsupported::ALL.len()) as u64
 }
 
-/// Whether `input` compiles to lean code: not a tail-call target, no memory checks (they
-/// need the run state), and no calls but of pure helpers.
+/// Whether `input` compiles to lean code: not a tail-call target, and no calls but of pure
+/// helpers. Lean code with checked memory gets a `LeanCheckState` instead of no state.
 pub(crate) fn compiles_lean(input: &CompileInput<'_>) -> bool {
-    !input.tail_target && !input.options.checked_memory && only_pure_calls(input.insns, input.table)
+    !input.tail_target && only_pure_calls(input.insns, input.table)
 }
 
 /// Whether every call of `insns` is a call by immediate id of a helper `table` registers as

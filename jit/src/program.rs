@@ -18,8 +18,8 @@ use crate::error::JitError;
 use crate::exec_memory::ExecutableMemory;
 use crate::host::JitEntry;
 use crate::runtime::{
-    AccessWindow, CallResult, MAX_FRAMES, RunState, STACK_BLOCK, Status, recycle_memory,
-    take_region_buffer,
+    AccessWindow, CallResult, LeanCheckState, MAX_FRAMES, RunState, STACK_BLOCK, Status,
+    recycle_memory, take_region_buffer,
 };
 
 /// Compilation options.
@@ -40,8 +40,11 @@ pub struct JitOptions {
     /// programs the verifier never saw. Accesses to the context and to the stack are checked
     /// inline, others out of line against the run's memory map (the last region found is
     /// remembered, so a loop over one map value stays inline); `[r10 + k]` accesses inside
-    /// the frame need no check in a program that never writes r10. Code with checks always
-    /// runs with a run state (it is never lean).
+    /// the frame need no check in a program that never writes r10. The stack a checked run
+    /// may touch is the frames the program reserves (one 512-byte frame, or all eight if it
+    /// calls anything), where the interpreter allows all eight: only a program the verifier
+    /// rejects can tell. Lean code (no calls but of pure helpers) stays lean: its state is a
+    /// few words on the run function's stack, and no memory map is built per run.
     pub checked_memory: bool,
 }
 
@@ -327,6 +330,10 @@ impl JitProgram {
     /// Runs the program on `ctx` (r1 = its address, or 0 if empty; r2 = its length).
     #[inline(always)]
     pub fn run(&self, ctx: &mut [u8], payload: &mut dyn Any) -> Result<u64, ExecError> {
+        if self.root.lean && self.root.options.checked_memory {
+            // SAFETY: the context region is `ctx`, mutably borrowed for this call.
+            return unsafe { self.run_lean_checked(context_region(ctx), &[]) };
+        }
         if self.root.lean {
             // No calls but pure helper calls: no helper can see memory or the payload, and
             // there is no run state.
@@ -377,6 +384,10 @@ impl JitProgram {
         regions: &[Region],
         payload: &mut dyn Any,
     ) -> Result<u64, ExecError> {
+        if self.root.lean && self.root.options.checked_memory {
+            // SAFETY: forwarded contract.
+            return unsafe { self.run_lean_checked(ctx, regions) };
+        }
         if self.root.lean {
             let (addr, len) = ctx.map_or((0, 0), |c| (c.start, c.len));
             // SAFETY: lean code touches only the context (valid per this function's
@@ -473,6 +484,38 @@ impl JitProgram {
         // The memory map's buffer is kept for the next run on this thread.
         recycle_memory(memory);
         outcome
+    }
+
+    /// Runs lean checked-memory code: its state is a `LeanCheckState` on this frame, with no
+    /// memory map built (its out-of-line checks search the regions themselves).
+    ///
+    /// # Safety
+    /// As `run_raw`.
+    #[inline(always)]
+    unsafe fn run_lean_checked(
+        &self,
+        ctx: Option<Region>,
+        regions: &[Region],
+    ) -> Result<u64, ExecError> {
+        let (addr, len) = ctx.map_or((0, 0), |c| (c.start, c.len));
+        let mut state = LeanCheckState::new(ctx, regions, &self.root.value_regions);
+        let state_ptr = &mut state as *mut LeanCheckState<'_> as *mut c_void;
+        // SAFETY: `entry` is this program's lean checked code, called with its ABI; every
+        // access it makes is checked against the windows and regions of `state`, which lives
+        // across the call and which only machine code and the check trampoline touch; the
+        // regions are valid per this function's contract; pure helpers touch no memory.
+        let result = unsafe { (self.root.entry)(addr, len, state_ptr) };
+        if result.status == Status::Exit as u64 {
+            return Ok(result.r0);
+        }
+        Err(self.lean_checked_error(result, &mut state))
+    }
+
+    /// The error lean checked code reported (a memory fault is in its state).
+    #[cold]
+    #[inline(never)]
+    fn lean_checked_error(&self, result: CallResult, state: &mut LeanCheckState<'_>) -> ExecError {
+        error_of(result, &self.root, state.error.take())
     }
 
     /// The error lean code reported.

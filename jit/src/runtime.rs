@@ -10,6 +10,12 @@
 //! directly, without a trampoline), are "lean" code and run without any run state: their entry
 //! gets a null state pointer and reports errors in the returned words alone.
 //!
+//! Checked-memory code tests each access against the `AccessWindows` at the start of its state
+//! (context, stack, last region found) and calls a check trampoline (`check_access`, or
+//! `check_access_lean` for lean code, whose state is a small `LeanCheckState` instead of
+//! none) for anything they do not admit; a fault is stored in the state and reported as
+//! `Status::Failed`.
+//!
 //! A run of full code gets its eBPF stack block from the run function, which also builds the
 //! helpers' memory map (context, caller regions, stack block, map values) before the run, in
 //! a region buffer recycled per thread: no allocation and no lazy set-up per run.
@@ -142,6 +148,9 @@ impl CallResult {
 /// offsets; the rest is only touched by Rust.
 #[repr(C)]
 pub(crate) struct RunState<'a> {
+    /// The windows of checked-memory code's inline checks. First, as in `LeanCheckState`,
+    /// so that machine code finds them at the same offsets in both.
+    pub windows: AccessWindows,
     /// Host stack pointer right after the entry saved the callee-saved registers; the
     /// epilogue (and so every error stub) resets to it.
     pub saved_rsp: u64,
@@ -161,14 +170,6 @@ pub(crate) struct RunState<'a> {
     /// The program running now (changes on tail calls). Points into the root program or its
     /// tail-call cache, both of which outlive the run.
     pub program: *const Compiled,
-    /// Checked-memory code (`JitOptions::checked_memory`): the windows its inline checks
-    /// accept without calling out (see `AccessWindow`): the context, the stack frames the
-    /// run may use, and the region the last out-of-line check found.
-    pub context_window: AccessWindow,
-    /// See `context_window`.
-    pub stack_window: AccessWindow,
-    /// See `context_window`.
-    pub last_region_window: AccessWindow,
     /// The environment of every helper call of the run (the run function fills its memory
     /// map before the run starts).
     env: HelperEnv<'a>,
@@ -206,6 +207,16 @@ impl AccessWindow {
         }
     }
 
+    /// The region this window was made of (`None` for an unset window).
+    pub fn region(&self, kind: sockops_vm::RegionKind) -> Option<Region> {
+        (self.read_span > 0).then_some(Region {
+            start: self.start,
+            len: self.read_span,
+            writable: self.write_span > 0,
+            kind,
+        })
+    }
+
     /// Whether the inline check machine code makes accepts `len` bytes at `addr` (the
     /// reference the backends' emitted sequences implement).
     #[cfg(test)]
@@ -218,6 +229,63 @@ impl AccessWindow {
         match addr.wrapping_sub(self.start).checked_add(len) {
             Some(end) => end <= span,
             None => false,
+        }
+    }
+}
+
+/// What checked-memory code (`JitOptions::checked_memory`) tests its accesses against
+/// before calling out (see `AccessWindow`): the context, the stack frames the run may use
+/// (lean code fills this one in its prologue), and the region the last out-of-line check
+/// found.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AccessWindows {
+    /// The context's window (unset without a context).
+    pub context: AccessWindow,
+    /// The stack's window.
+    pub stack: AccessWindow,
+    /// The region the last out-of-line check found.
+    pub last_region: AccessWindow,
+}
+
+/// The state of one run of lean checked-memory code (no calls but of pure helpers): the
+/// windows its inline checks read, and what its out-of-line checks need to check an access
+/// the windows did not admit without a `Memory` being built per run. Its entry gets a pointer
+/// to it where full code gets the `RunState`.
+#[repr(C)]
+pub(crate) struct LeanCheckState<'a> {
+    /// As `RunState::windows` (same offset).
+    pub windows: AccessWindows,
+    /// The caller's regions (the context's is `windows.context`).
+    regions: &'a [Region],
+    /// The program's map value regions (LD_IMM64 map value references).
+    value_regions: &'a [Region],
+    /// The fault of a failed check (`Status::Failed`).
+    pub error: Option<ExecErrorKind>,
+}
+
+const _: () = assert!(
+    std::mem::offset_of!(RunState<'static>, windows)
+        == std::mem::offset_of!(LeanCheckState<'static>, windows)
+);
+
+impl<'a> LeanCheckState<'a> {
+    /// A fresh state for a run with the context `ctx`, the caller's `regions` and the
+    /// program's map value regions; the stack window is left for the prologue to fill.
+    #[inline(always)]
+    pub fn new(
+        ctx: Option<Region>,
+        regions: &'a [Region],
+        value_regions: &'a [Region],
+    ) -> LeanCheckState<'a> {
+        LeanCheckState {
+            windows: AccessWindows {
+                context: ctx.map(AccessWindow::of).unwrap_or_default(),
+                ..AccessWindows::default()
+            },
+            regions,
+            value_regions,
+            error: None,
         }
     }
 }
@@ -240,12 +308,16 @@ pub(crate) mod offsets {
     pub const TAIL_TARGET: i32 = offset_of!(RunState<'static>, tail_target) as i32;
     /// `tail_r1`
     pub const TAIL_R1: i32 = offset_of!(RunState<'static>, tail_r1) as i32;
-    /// `context_window`
-    pub const CONTEXT_WINDOW: i32 = offset_of!(RunState<'static>, context_window) as i32;
-    /// `stack_window`
-    pub const STACK_WINDOW: i32 = offset_of!(RunState<'static>, stack_window) as i32;
-    /// `last_region_window`
-    pub const LAST_REGION_WINDOW: i32 = offset_of!(RunState<'static>, last_region_window) as i32;
+    /// `windows.context` (the same in `LeanCheckState`).
+    pub const CONTEXT_WINDOW: i32 =
+        (offset_of!(RunState<'static>, windows) + offset_of!(super::AccessWindows, context)) as i32;
+    /// `windows.stack`
+    pub const STACK_WINDOW: i32 =
+        (offset_of!(RunState<'static>, windows) + offset_of!(super::AccessWindows, stack)) as i32;
+    /// `windows.last_region`
+    pub const LAST_REGION_WINDOW: i32 = (offset_of!(RunState<'static>, windows)
+        + offset_of!(super::AccessWindows, last_region))
+        as i32;
     /// `AccessWindow::start`, from a window's offset.
     pub const WINDOW_START: i32 = offset_of!(super::AccessWindow, start) as i32;
     /// `AccessWindow::read_span`, from a window's offset.
@@ -268,6 +340,11 @@ impl<'a> RunState<'a> {
         [context_window, stack_window]: [AccessWindow; 2],
     ) -> RunState<'a> {
         RunState {
+            windows: AccessWindows {
+                context: context_window,
+                stack: stack_window,
+                last_region: AccessWindow::default(),
+            },
             saved_rsp: 0,
             call_depth: 0,
             stack_top,
@@ -276,9 +353,6 @@ impl<'a> RunState<'a> {
             tail_target: 0,
             tail_r1: 0,
             program,
-            context_window,
-            stack_window,
-            last_region_window: AccessWindow::default(),
             env: HelperEnv {
                 memory,
                 maps: &program.maps,
@@ -450,11 +524,64 @@ pub(crate) unsafe fn check_access(addr: u64, len: u64, write: u64, state: *mut c
     };
     match state.env.memory.check(addr, len, access) {
         Ok(region) => {
-            state.last_region_window = AccessWindow::of(region);
+            state.windows.last_region = AccessWindow::of(region);
             0
         }
         Err(fault) => {
             state.error = Some(ExecErrorKind::Memory(fault));
+            1
+        }
+    }
+}
+
+/// `check_access` for lean checked-memory code, whose state is a `LeanCheckState`: the
+/// regions are searched as `Memory::check` searches them (the most recently added first: map
+/// values, the stack frame, the caller's regions, the context), with the same test.
+///
+/// # Safety
+/// `state` must be the `LeanCheckState` of the run in progress (the pointer lean checked code
+/// keeps in its state register).
+#[inline(always)]
+pub(crate) unsafe fn check_access_lean(addr: u64, len: u64, write: u64, state: *mut c_void) -> u64 {
+    // SAFETY: per the contract; the run function does not touch the state while machine
+    // code runs.
+    let state = unsafe { &mut *(state as *mut LeanCheckState<'_>) };
+    let access = if write != 0 {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    let stack = state.windows.stack.region(sockops_vm::RegionKind::Stack);
+    let ctx = state
+        .windows
+        .context
+        .region(sockops_vm::RegionKind::Context);
+    let found = addr.checked_add(len).and_then(|end| {
+        state
+            .value_regions
+            .iter()
+            .rev()
+            .chain(stack.as_ref())
+            .chain(state.regions.iter().rev())
+            .chain(ctx.as_ref())
+            .find(|r| {
+                addr >= r.start
+                    && r.start.checked_add(r.len).is_some_and(|r_end| end <= r_end)
+                    && (access == Access::Read || r.writable)
+            })
+            .copied()
+    });
+    match found {
+        Some(region) => {
+            state.windows.last_region = AccessWindow::of(region);
+            0
+        }
+        None => {
+            state.error = Some(ExecErrorKind::Memory(sockops_vm::MemoryFault {
+                addr,
+                len,
+                access,
+            }));
             1
         }
     }

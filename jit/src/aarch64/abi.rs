@@ -9,7 +9,7 @@
 
 use std::ffi::c_void;
 
-use crate::runtime::{CallResult, call_helper, call_helper_by_id, check_access};
+use crate::runtime::{CallResult, call_helper, call_helper_by_id, check_access, check_access_lean};
 
 /// Calls the helper the call site stored in `state.helper`; r1..r5 arrive in x0-x4 exactly
 /// where the register map keeps them, the state in x5.
@@ -59,6 +59,20 @@ pub(crate) unsafe extern "C" fn check_trampoline(
     unsafe { check_access(addr, len, write, state) }
 }
 
+/// `check_trampoline` for lean checked-memory code, whose state is a `LeanCheckState`.
+///
+/// # Safety
+/// As `runtime::check_access_lean`.
+pub(crate) unsafe extern "C" fn check_lean_trampoline(
+    addr: u64,
+    len: u64,
+    write: u64,
+    state: *mut c_void,
+) -> u64 {
+    // SAFETY: forwarded contract.
+    unsafe { check_access_lean(addr, len, write, state) }
+}
+
 /// Signature of a compiled program's entry: context pointer, context length, run state
 /// (null for lean code, which has no calls); r0 and the status word come back in x0:x1.
 pub(crate) type JitEntry = unsafe extern "C" fn(u64, u64, *mut c_void) -> CallResult;
@@ -82,13 +96,15 @@ pub(crate) fn cpu_has_lse() -> bool {
     std::arch::is_aarch64_feature_detected!("lse")
 }
 
-/// Addresses of the helper, `callx` and memory-check trampolines, which call sites embed.
-pub(crate) fn trampoline_addresses() -> (u64, u64, u64) {
-    (
+/// Addresses of the helper, `callx` and memory-check (full and lean code) trampolines,
+/// which call sites embed.
+pub(crate) fn trampoline_addresses() -> [u64; 4] {
+    [
         helper_trampoline as *const () as u64,
         callx_trampoline as *const () as u64,
         check_trampoline as *const () as u64,
-    )
+        check_lean_trampoline as *const () as u64,
+    ]
 }
 
 #[cfg(test)]
@@ -109,8 +125,9 @@ mod tests {
 
     #[test]
     fn trampolines_have_distinct_addresses() {
-        let (helper, callx, check) = trampoline_addresses();
-        assert!(helper != 0 && callx != 0 && check != 0);
-        assert!(helper != callx && callx != check && helper != check);
+        let all = trampoline_addresses();
+        for (i, a) in all.iter().enumerate() {
+            assert!(*a != 0 && !all[..i].contains(a), "{all:x?}");
+        }
     }
 }

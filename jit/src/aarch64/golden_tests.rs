@@ -46,6 +46,7 @@ fn slots(text: &str, lse: bool, far: bool) -> Vec<Vec<String>> {
         helper_trampoline: 0,
         callx_trampoline: 0,
         check_trampoline: 0,
+        check_lean_trampoline: 0,
     };
     let code = if far {
         Compiler::new(&input, target, true).compile()

@@ -137,7 +137,12 @@ impl Compiler<'_> {
                 self.emit_branch(Cond::Ls, resume);
                 asm!(self.ops; next:);
             }
-            self.emit_constant(CALL_TARGET, self.target.check_trampoline);
+            let trampoline = if self.lean {
+                self.target.check_lean_trampoline
+            } else {
+                self.target.check_trampoline
+            };
+            self.emit_constant(CALL_TARGET, trampoline);
             asm!(self.ops
                 ; stp x0, x1, [sp, -64]!
                 ; stp x2, x3, [sp, 16]

@@ -88,15 +88,22 @@ pub(crate) struct TargetFacts {
     pub helper_trampoline: u64,
     /// Address of the `callx` trampoline.
     pub callx_trampoline: u64,
-    /// Address of the memory-check trampoline (checked-memory code).
+    /// Address of the memory-check trampoline (checked-memory full code).
     pub check_trampoline: u64,
+    /// Address of the memory-check trampoline of lean checked-memory code.
+    pub check_lean_trampoline: u64,
 }
 
 impl TargetFacts {
     /// The facts of the CPU this runs on, with the atomics form `atomics` asks for.
     #[cfg(target_arch = "aarch64")]
     fn of_this_host(atomics: AtomicsLowering) -> TargetFacts {
-        let (helper_trampoline, callx_trampoline, check_trampoline) = abi::trampoline_addresses();
+        let [
+            helper_trampoline,
+            callx_trampoline,
+            check_trampoline,
+            check_lean_trampoline,
+        ] = abi::trampoline_addresses();
         TargetFacts {
             lse: match atomics {
                 AtomicsLowering::Detect => abi::cpu_has_lse(),
@@ -106,6 +113,7 @@ impl TargetFacts {
             helper_trampoline,
             callx_trampoline,
             check_trampoline,
+            check_lean_trampoline,
         }
     }
 
@@ -118,6 +126,7 @@ impl TargetFacts {
             helper_trampoline: 0,
             callx_trampoline: 0,
             check_trampoline: 0,
+            check_lean_trampoline: 0,
         }
     }
 }
@@ -228,11 +237,15 @@ impl<'a> Compiler<'a> {
         let has_calls = facts.has_calls;
         let lean = compiles_lean(input);
         let (stack_len, saved) = if lean {
-            let saved: Vec<u32> = [6usize, 7, 8, 9, 10]
+            let mut saved: Vec<u32> = [6usize, 7, 8, 9, 10]
                 .into_iter()
                 .filter(|&r| facts.names(r))
                 .map(|r| REGISTER_MAP[r])
                 .collect();
+            // With checked memory x26 holds the `LeanCheckState`.
+            if input.options.checked_memory {
+                saved.push(regs::STATE);
+            }
             (if facts.names(10) { FRAME_SIZE } else { 0 }, saved)
         } else {
             // Local calls need the callee frames; any helper call may be a tail call into a
@@ -358,6 +371,26 @@ impl<'a> Compiler<'a> {
                 ; mov bpf_fp, sp
                 ; sub sp, sp, frame
             );
+        }
+        if self.input.options.checked_memory {
+            // The state (the entry's third argument, in r3's register until r3 is zeroed),
+            // and the frame as its stack window.
+            asm!(self.ops; mov state, x2);
+            if self.stack_len > 0 {
+                let frame = self.stack_len as u32;
+                let (start, read, write) = (
+                    (offsets::STACK_WINDOW + offsets::WINDOW_START) as u32,
+                    (offsets::STACK_WINDOW + offsets::WINDOW_READ_SPAN) as u32,
+                    (offsets::STACK_WINDOW + offsets::WINDOW_WRITE_SPAN) as u32,
+                );
+                asm!(self.ops
+                    ; sub tmp_b, bpf_fp, frame
+                    ; str tmp_b, [state, start]
+                    ; movz tmp_b, frame
+                    ; str tmp_b, [state, read]
+                    ; str tmp_b, [state, write]
+                );
+            }
         }
         // r1 and r2 are the entry's arguments, r10 was just set.
         for r in [0usize, 3, 4, 5, 6, 7, 8, 9] {

@@ -6,7 +6,7 @@
 
 use std::ffi::c_void;
 
-use crate::runtime::{CallResult, call_helper, call_helper_by_id, check_access};
+use crate::runtime::{CallResult, call_helper, call_helper_by_id, check_access, check_access_lean};
 
 /// Calls the helper the call site stored in `state.helper`; r1..r5 arrive in the SysV
 /// argument registers exactly where the register map keeps them, the state in r9.
@@ -54,6 +54,20 @@ pub(crate) unsafe extern "sysv64" fn check_trampoline(
 ) -> u64 {
     // SAFETY: forwarded contract.
     unsafe { check_access(addr, len, write, state) }
+}
+
+/// `check_trampoline` for lean checked-memory code, whose state is a `LeanCheckState`.
+///
+/// # Safety
+/// As `runtime::check_access_lean`.
+pub(crate) unsafe extern "sysv64" fn check_lean_trampoline(
+    addr: u64,
+    len: u64,
+    write: u64,
+    state: *mut c_void,
+) -> u64 {
+    // SAFETY: forwarded contract.
+    unsafe { check_access_lean(addr, len, write, state) }
 }
 
 /// Signature of a trampoline, as machine code calls it.

@@ -8,7 +8,7 @@
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
 use sockops_vm::{AtomicOp, Operand, Reg, Size};
 
-use super::abi::check_trampoline;
+use super::abi::{check_lean_trampoline, check_trampoline};
 use super::regs::{asm, host_reg};
 use super::{Compiler, Src, StubKind};
 use crate::error::JitError;
@@ -107,6 +107,11 @@ impl Compiler<'_> {
     /// around the call (six pushes keep rsp 16-byte aligned); a fault leaves with
     /// `Status::Failed` at the access's pc.
     pub(super) fn emit_check_stubs(&mut self) {
+        let trampoline = if self.lean {
+            check_lean_trampoline as *const () as usize as i64
+        } else {
+            check_trampoline as *const () as usize as i64
+        };
         for check in std::mem::take(&mut self.checks) {
             let CheckStub {
                 slow,
@@ -143,7 +148,7 @@ impl Compiler<'_> {
                 ; mov esi, len as i32
                 ; mov edx, write as i32
                 ; mov rcx, state
-                ; mov rax, QWORD check_trampoline as *const () as usize as i64
+                ; mov rax, QWORD trampoline
                 ; call rax
                 ; mov tmp_b, rax
                 ; pop r8

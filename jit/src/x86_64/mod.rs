@@ -122,15 +122,21 @@ impl<'a> Compiler<'a> {
         let lean = compiles_lean(input);
         let names = |r: usize| facts.names(r);
         let mut lean_pad = 0;
+        let checked = input.options.checked_memory;
         let (stack_len, saved) = if lean {
-            // rbp holds r10 (the frame pointer), rbx/r13/r14/r15 hold r6-r9.
-            let saved: Vec<u8> = [(10, host::RBP), (6, RBX), (7, R13), (8, R14), (9, R15)]
+            // rbp holds r10 (the frame pointer), rbx/r13/r14/r15 hold r6-r9; with checked
+            // memory r12 holds the `LeanCheckState`.
+            let mut saved: Vec<u8> = [(10, host::RBP), (6, RBX), (7, R13), (8, R14), (9, R15)]
                 .into_iter()
                 .filter(|&(r, _)| names(r))
                 .map(|(_, host)| host)
                 .collect();
-            // rsp is 8 mod 16 at the entry; each push adds 8, the frame is 512 bytes.
-            if has_calls && saved.len().is_multiple_of(2) {
+            if checked {
+                saved.push(regs::STATE);
+            }
+            // rsp is 8 mod 16 at the entry; each push adds 8, the frame is 512 bytes. Pure
+            // helper calls and the out-of-line checks' trampoline calls need it aligned.
+            if (has_calls || checked) && saved.len().is_multiple_of(2) {
                 lean_pad = 8;
             }
             (if names(10) { FRAME_SIZE } else { 0 }, saved)
@@ -242,6 +248,23 @@ impl<'a> Compiler<'a> {
         let reserved = (self.stack_len + self.lean_pad) as i32;
         if reserved > 0 {
             asm!(self.ops; sub rsp, reserved);
+        }
+        if self.input.options.checked_memory {
+            // The state (the entry's third argument, in r3's register until r3 is zeroed),
+            // and the frame as its stack window.
+            asm!(self.ops; mov state, rdx);
+            if self.stack_len > 0 {
+                let frame = self.stack_len as i32;
+                let start = offsets::STACK_WINDOW + offsets::WINDOW_START;
+                let read = offsets::STACK_WINDOW + offsets::WINDOW_READ_SPAN;
+                let write = offsets::STACK_WINDOW + offsets::WINDOW_WRITE_SPAN;
+                asm!(self.ops
+                    ; lea tmp_b, [bpf_fp - frame]
+                    ; mov [state + start], tmp_b
+                    ; mov QWORD [state + read], frame
+                    ; mov QWORD [state + write], frame
+                );
+            }
         }
         // r1 and r2 are the entry's arguments, r10 was just set.
         for r in [0usize, 3, 4, 5, 6, 7, 8, 9] {
