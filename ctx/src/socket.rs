@@ -286,10 +286,24 @@ pub struct SavedSyn {
 }
 
 impl SavedSyn {
+    /// The options of `synthesize`'s SYN: MSS 65495, SACK-permitted, timestamps, NOP and
+    /// window scale 7 (what a Linux peer on loopback sends).
+    pub const DEFAULT_OPTIONS: [u8; 20] = [
+        2, 4, 0xff, 0xd7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+    ];
+
     /// A plausible SYN the remote end sent to `socket` (src = remote, dst = local): IPv4
     /// (20 bytes) or IPv6 (40 bytes) header, a 40-byte TCP header with MSS, SACK-permitted,
     /// timestamps and window scale, and a 14-byte Ethernet header if `with_mac`.
     pub fn synthesize(socket: &Socket, with_mac: bool) -> SavedSyn {
+        SavedSyn::of_peer(socket, with_mac, 0, &SavedSyn::DEFAULT_OPTIONS)
+    }
+
+    /// The SYN the remote end sent to `socket` as the kernel saves it (`TCP_SAVE_SYN`): a
+    /// 14-byte Ethernet header if `with_mac`, the IPv4 header with `tos` (or the IPv6 header
+    /// with traffic class `tos`), and the TCP header with `options` (at most 40 bytes kept,
+    /// padded with NOPs to a multiple of 4).
+    pub fn of_peer(socket: &Socket, with_mac: bool, tos: u8, options: &[u8]) -> SavedSyn {
         let mut data = Vec::new();
         let mac_hdrlen = if with_mac {
             data.extend_from_slice(&[0; 12]);
@@ -303,12 +317,16 @@ impl SavedSyn {
         } else {
             0
         };
-        let tcp_len: u16 = 40;
+        let mut options: Vec<u8> = options.iter().copied().take(40).collect();
+        while !options.len().is_multiple_of(4) {
+            options.push(1);
+        }
+        let tcp_len = 20 + options.len() as u16;
         let (src, dst) = (socket.remote, socket.local);
         let network_hdrlen = match (v4_of(src.ip()), v4_of(dst.ip())) {
             (Some(s), Some(d)) => {
                 let total = 20 + tcp_len;
-                let mut ip = vec![0x45, 0x00];
+                let mut ip = vec![0x45, tos];
                 ip.extend_from_slice(&total.to_be_bytes());
                 ip.extend_from_slice(&[0, 0, 0x40, 0x00, 64, 6, 0, 0]);
                 ip.extend_from_slice(&s.octets());
@@ -319,7 +337,7 @@ impl SavedSyn {
                 20
             }
             _ => {
-                data.extend_from_slice(&[0x60, 0, 0, 0]);
+                data.extend_from_slice(&[0x60 | (tos >> 4), (tos & 0x0f) << 4, 0, 0]);
                 data.extend_from_slice(&tcp_len.to_be_bytes());
                 data.extend_from_slice(&[6, 64]);
                 data.extend_from_slice(&v6_of(src.ip()).octets());
@@ -327,18 +345,15 @@ impl SavedSyn {
                 40
             }
         };
-        let mut tcp = Vec::with_capacity(40);
+        let mut tcp = Vec::with_capacity(usize::from(tcp_len));
         tcp.extend_from_slice(&src.port().to_be_bytes());
         tcp.extend_from_slice(&dst.port().to_be_bytes());
         tcp.extend_from_slice(&0x1000_0000u32.to_be_bytes()); // seq
         tcp.extend_from_slice(&0u32.to_be_bytes()); // ack
-        tcp.extend_from_slice(&[(10 << 4), 0x02]); // doff=10, SYN
+        tcp.extend_from_slice(&[((tcp_len / 4) as u8) << 4, 0x02]); // doff, SYN
         tcp.extend_from_slice(&65495u16.to_be_bytes()); // window
         tcp.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent
-        tcp.extend_from_slice(&[2, 4, 0xff, 0xd7]); // MSS 65495
-        tcp.extend_from_slice(&[4, 2]); // SACK permitted
-        tcp.extend_from_slice(&[8, 10, 0, 0, 0, 1, 0, 0, 0, 0]); // timestamps
-        tcp.extend_from_slice(&[1, 3, 3, 7]); // NOP, window scale 7
+        tcp.extend_from_slice(&options);
         data.extend_from_slice(&tcp);
         SavedSyn {
             data,

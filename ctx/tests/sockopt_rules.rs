@@ -373,3 +373,43 @@ fn saved_syn_lengths() {
         EINVAL
     );
 }
+
+/// `SavedSyn::of_peer`: the peer's TOS lands in the IPv4 header's second byte, its traffic
+/// class across the IPv6 header's first two; the options are padded with NOPs to a multiple
+/// of 4 and the data offset counts them; the MAC header only precedes them.
+#[test]
+fn a_peer_syn_carries_its_tos_and_options() {
+    let s = v4();
+    let syn = SavedSyn::of_peer(&s, false, 0x28, &[2, 4, 5, 0xb4, 4, 2]);
+    assert_eq!(
+        (syn.mac_hdrlen, syn.network_hdrlen, syn.tcp_hdrlen),
+        (0, 20, 28)
+    );
+    assert_eq!(syn.data[1], 0x28);
+    let tcp = &syn.data[20..];
+    assert_eq!(tcp[12] >> 4, 7, "data offset in words");
+    assert_eq!(tcp[13], 0x02, "SYN");
+    assert_eq!(&tcp[20..], &[2, 4, 5, 0xb4, 4, 2, 1, 1]);
+    // The IPv4 total length counts the TCP header.
+    assert_eq!(u16::from_be_bytes([syn.data[2], syn.data[3]]), 48);
+
+    let v6: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+    let peer: SocketAddr = "[2001:db8::2]:40000".parse().unwrap();
+    let s6 = Socket::new(v6, peer);
+    let syn = SavedSyn::of_peer(&s6, true, 0xb8, &[]);
+    assert_eq!(
+        (syn.mac_hdrlen, syn.network_hdrlen, syn.tcp_hdrlen),
+        (14, 40, 20)
+    );
+    let ip = &syn.data[14..];
+    assert_eq!(ip[0], 0x6b);
+    assert_eq!(ip[1] & 0xf0, 0x80);
+    assert_eq!((ip[0] & 0x0f) << 4 | ip[1] >> 4, 0xb8);
+    // Payload length = the TCP header.
+    assert_eq!(u16::from_be_bytes([ip[4], ip[5]]), 20);
+    // Defaults are what `synthesize` saves.
+    assert_eq!(
+        SavedSyn::of_peer(&s, false, 0, &SavedSyn::DEFAULT_OPTIONS),
+        SavedSyn::synthesize(&s, false)
+    );
+}

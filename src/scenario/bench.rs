@@ -15,7 +15,7 @@ use sockops_ctx::Socket;
 
 use crate::runtime::{Engine, Runtime, TimedCall};
 use crate::scenario::prepare::{Scenario, ScenarioError};
-use crate::scenario::replay::{load_programs, op_input};
+use crate::scenario::replay::{event_input, load_programs};
 
 /// How to measure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,7 +134,7 @@ pub fn bench(scenario: &Scenario, options: &BenchOptions) -> Result<BenchReport,
                         message: format!("set: {e}"),
                     })?;
             }
-            inputs.push(op_input(ev.op, ev.args, socket, reserved[ev.socket]));
+            inputs.push(event_input(ev, socket, reserved[ev.socket]));
         }
         // Calibrate each engine's batch, then interleave the rounds.
         let mut calls = Vec::with_capacity(runtimes.len());
@@ -191,7 +191,7 @@ pub fn bench(scenario: &Scenario, options: &BenchOptions) -> Result<BenchReport,
         // Deliver the event for real, so the next one sees the socket it changed.
         for (_, rt, sockets, reserved) in &mut runtimes {
             let socket = &mut sockets[ev.socket];
-            let input = op_input(ev.op, ev.args, socket, reserved[ev.socket]);
+            let input = event_input(ev, socket, reserved[ev.socket]);
             let decision = rt.call_input(input, socket).map_err(runtime_error)?;
             if let Some(r) = decision
                 .write_back

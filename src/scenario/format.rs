@@ -64,6 +64,10 @@ pub struct SocketSpec {
     pub local: String,
     /// Remote address and port.
     pub remote: String,
+    /// The peer's SYN as the socket saved it (`TCP_SAVE_SYN`), which
+    /// `bpf_getsockopt(TCP_BPF_SYN / TCP_BPF_SYN_IP / TCP_BPF_SYN_MAC)` and
+    /// `bpf_load_hdr_opt(BPF_LOAD_HDR_OPT_TCP_SYN)` read: `saved_syn = { tos = 0x28 }`.
+    pub saved_syn: Option<PeerSynSpec>,
     /// Any bpf_sock_ops metric field by name, with its raw field value.
     #[serde(flatten)]
     pub fields: BTreeMap<String, toml::Value>,
@@ -83,6 +87,38 @@ pub struct EventSpec {
     /// Metric changes applied before the op.
     #[serde(default)]
     pub set: BTreeMap<String, toml::Value>,
+    /// The segment the op sees instead of the usual one (the peer's segment for
+    /// `PARSE_HDR_OPT_CB` and the established ops, the one being built for the header-option
+    /// writing ops): `segment = { flags = "ACK", options = "fe 04 eb 9f" }`.
+    pub segment: Option<SegmentSpec>,
+}
+
+/// The peer's saved SYN.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSynSpec {
+    /// TCP option bytes, as hex (`"02 04 05 b4"`) or an array of bytes; default MSS,
+    /// SACK-permitted, timestamps and window scale.
+    pub options: Option<toml::Value>,
+    /// IPv4 TOS, or IPv6 traffic class (default 0).
+    #[serde(default)]
+    pub tos: u8,
+    /// Saved with a 14-byte Ethernet header (`TCP_SAVE_SYN = 2`; default false).
+    #[serde(default)]
+    pub mac: bool,
+}
+
+/// A segment an op sees.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSpec {
+    /// TCP flags, `|`-separated names (`"SYN|ACK"`; FIN, SYN, RST, PSH, ACK, URG, ECE, CWR);
+    /// default those of the op's usual segment.
+    pub flags: Option<String>,
+    /// TCP option bytes, as hex or an array of bytes; default the op's usual options.
+    pub options: Option<toml::Value>,
+    /// Payload bytes after the header, counted in `skb_len` (default 0).
+    pub payload: Option<u32>,
 }
 
 /// An op given by name or number.

@@ -7,12 +7,14 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use sockops_ctx::{SockOp, Socket, SocketKind, Sysctls, TcpMetrics, TcpState};
+use sockops_ctx::context::tcp_flags;
+use sockops_ctx::{SavedSyn, SockOp, Socket, SocketKind, Sysctls, TcpMetrics, TcpState};
 
 use crate::cgroup::{AttachFlags, normalize_path};
 use crate::scenario::format::{
     EventSpec, FormatError, OpSpec, ProgramSpec, ScenarioFile, SocketSpec, SysctlValue,
 };
+use crate::scenario::replay::op_input;
 
 /// Why a scenario cannot be replayed.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,19 @@ pub struct EventPlan {
     pub args: [u32; 4],
     /// Socket fields to set before the op, by name, with their raw values.
     pub set: Vec<(String, u64)>,
+    /// The segment the op sees instead of its usual one, if the file gives one.
+    pub segment: Option<SegmentOverride>,
+}
+
+/// What an event changes in the segment its op sees (see `SegmentSpec`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentOverride {
+    /// TCP flags.
+    pub flags: Option<u8>,
+    /// TCP option bytes (at most 40).
+    pub options: Option<Vec<u8>>,
+    /// Payload bytes.
+    pub payload: Option<u32>,
 }
 
 /// A scenario ready to replay.
@@ -268,7 +283,88 @@ fn socket_of(
             .set_field(field, value)
             .map_err(|e| invalid(&place, e.to_string()))?;
     }
+    if let Some(syn) = &spec.saved_syn {
+        let options = match &syn.options {
+            Some(v) => option_bytes(&place, "saved_syn.options", v)?,
+            None => SavedSyn::DEFAULT_OPTIONS.to_vec(),
+        };
+        socket.saved_syn = Some(SavedSyn::of_peer(&socket, syn.mac, syn.tos, &options));
+    }
     Ok((name, socket))
+}
+
+/// TCP option bytes from hex text (`"02 04 05 b4"`, `"020405b4"`, separators ` `, `:`, `,`)
+/// or an array of bytes; at most 40.
+fn option_bytes(place: &str, what: &str, v: &toml::Value) -> Result<Vec<u8>, ScenarioError> {
+    let bytes = match v {
+        toml::Value::String(text) => {
+            let digits: String = text
+                .chars()
+                .filter(|c| !matches!(c, ' ' | ':' | ',' | '_'))
+                .collect();
+            if !digits.len().is_multiple_of(2) || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    place,
+                    format!("{what}: {text:?} is not hex bytes (e.g. \"02 04 05 b4\")"),
+                ));
+            }
+            (0..digits.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&digits[i..i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|e| invalid(place, format!("{what}: {e}")))?
+        }
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_integer()
+                    .and_then(|n| u8::try_from(n).ok())
+                    .ok_or_else(|| invalid(place, format!("{what}: {item} is not a byte (0-255)")))
+            })
+            .collect::<Result<Vec<u8>, _>>()?,
+        other => {
+            return Err(invalid(
+                place,
+                format!(
+                    "{what}: expected hex text or an array of bytes, found {}",
+                    other.type_str()
+                ),
+            ));
+        }
+    };
+    if bytes.len() > 40 {
+        return Err(invalid(
+            place,
+            format!("{what}: {} bytes; TCP options are at most 40", bytes.len()),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// TCP flags from `|`-separated names.
+fn tcp_flag_bits(place: &str, text: &str) -> Result<u8, ScenarioError> {
+    let mut bits = 0u8;
+    for name in text.split('|').map(str::trim).filter(|n| !n.is_empty()) {
+        bits |= match name.to_ascii_uppercase().as_str() {
+            "FIN" => tcp_flags::FIN,
+            "SYN" => tcp_flags::SYN,
+            "RST" => tcp_flags::RST,
+            "PSH" => tcp_flags::PSH,
+            "ACK" => tcp_flags::ACK,
+            "URG" => tcp_flags::URG,
+            "ECE" => tcp_flags::ECE,
+            "CWR" => tcp_flags::CWR,
+            _ => {
+                return Err(invalid(
+                    place,
+                    format!(
+                        "segment.flags: unknown TCP flag {name:?} (expected FIN, SYN, RST, PSH, ACK, URG, ECE or CWR, joined by |)"
+                    ),
+                ));
+            }
+        };
+    }
+    Ok(bits)
 }
 
 fn event_plan(
@@ -335,10 +431,35 @@ fn event_plan(
             .map_err(|err| invalid(&place, format!("set: {err}")))?;
         set.push((field.clone(), value));
     }
+    let segment = match &e.segment {
+        None => None,
+        Some(spec) => {
+            if op_input(op, args, &scratch[socket], 0).segment.is_none() {
+                return Err(invalid(
+                    &place,
+                    format!("segment: {} carries no segment", op.name()),
+                ));
+            }
+            Some(SegmentOverride {
+                flags: spec
+                    .flags
+                    .as_deref()
+                    .map(|f| tcp_flag_bits(&place, f))
+                    .transpose()?,
+                options: spec
+                    .options
+                    .as_ref()
+                    .map(|v| option_bytes(&place, "segment.options", v))
+                    .transpose()?,
+                payload: spec.payload,
+            })
+        }
+    };
     Ok(EventPlan {
         socket,
         op,
         args,
         set,
+        segment,
     })
 }

@@ -13,7 +13,7 @@ use sockops_vm::MapType;
 
 use crate::cgroup::AttachFlags;
 use crate::runtime::{Decision, Engine, ObjectId, ProgId, Runtime};
-use crate::scenario::prepare::{ProgramPlan, Scenario, ScenarioError};
+use crate::scenario::prepare::{EventPlan, ProgramPlan, Scenario, ScenarioError};
 
 /// A program as the replay loaded and attached it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +112,7 @@ pub fn replay(
                     message: format!("set: {e}"),
                 })?;
         }
-        let input = op_input(ev.op, ev.args, socket, reserved[ev.socket]);
+        let input = event_input(ev, socket, reserved[ev.socket]);
         let decision = rt
             .call_input(input, socket)
             .map_err(|source| ScenarioError::Runtime {
@@ -214,7 +214,37 @@ pub fn load_programs(
     Ok(programs)
 }
 
-/// The skb an op carries, as a synthetic TCP segment of `socket` (SOCK_OPS.md §3: the
+/// What the kernel hands the op of event `ev` on `socket`: `op_input`'s, with the segment the
+/// event gives (its flags, options and payload replacing those of the usual segment, in the
+/// same direction).
+pub fn event_input(ev: &EventPlan, socket: &Socket, reserved: u32) -> OpInput {
+    let mut input = op_input(ev.op, ev.args, socket, reserved);
+    if let (Some(change), Some(segment)) = (&ev.segment, input.segment.as_mut()) {
+        let flags = change.flags.unwrap_or(segment.tcp_flags);
+        let payload = change.payload.unwrap_or(0);
+        if segment.header.is_empty() {
+            // Ops that see only the skb's length and flags.
+            segment.tcp_flags = flags;
+            segment.skb_len = payload;
+        } else {
+            let usual = segment.header.get(20..).unwrap_or_default().to_vec();
+            let options = change.options.as_deref().unwrap_or(&usual);
+            let incoming = matches!(
+                ev.op,
+                SockOp::ActiveEstablishedCb | SockOp::PassiveEstablishedCb | SockOp::ParseHdrOptCb
+            );
+            let mut replaced = Segment::synthetic(socket, incoming, flags, options, payload);
+            if !incoming {
+                // A segment being built: `skb->len` does not count the header yet.
+                replaced.skb_len = payload;
+            }
+            *segment = replaced;
+        }
+    }
+    input
+}
+
+/// What the kernel hands `op` when the scenario gives no segment: the skb it carries, as a synthetic TCP segment of `socket` (SOCK_OPS.md §3: the
 /// received SYN-ACK for ACTIVE_ESTABLISHED, the third ACK for PASSIVE_ESTABLISHED, the
 /// segment being built for the header-option ops, with the live kernel's skb_len and flags).
 /// `reserved` is what the last HDR_OPT_LEN_CB reserved (the space WRITE_HDR_OPT_CB gets).

@@ -135,6 +135,7 @@ fn every_example_scenario_benches_on_the_interpreter() {
         "jitter.toml",
         "sock_stats.toml",
         "tail_calls.toml",
+        "tos_reflect.toml",
     ] {
         let report = bench(&scenario(name), &quick(vec![Engine::Interpreter]))
             .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -9,7 +9,7 @@ use sockops::vm::MapDef;
 use sockops::vm::elf::Object;
 use sockops_tests::kernel::Oracle;
 
-const EXAMPLES: [&str; 8] = [
+const EXAMPLES: [&str; 9] = [
     "dc_tuning.o",
     "conn_monitor.o",
     "cwnd_tuning.o",
@@ -18,6 +18,7 @@ const EXAMPLES: [&str; 8] = [
     "syn_jitter.o",
     "hdr_opt.o",
     "tail_values.o",
+    "tos_reflect.o",
 ];
 
 #[test]
@@ -48,5 +49,5 @@ fn the_kernel_verifier_accepts_the_scenario_examples() {
         }
     }
     // chain has four programs, tail_values three, every other example one.
-    assert_eq!(loaded, 13);
+    assert_eq!(loaded, 14);
 }

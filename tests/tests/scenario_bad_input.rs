@@ -270,3 +270,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn bad_peer_segments_and_saved_syns() {
+    // An op that carries no segment cannot be given one.
+    expect_error(
+        &format!(
+            "{GOOD_HEAD}\n[[event]]\nop = \"TCP_CONNECT_CB\"\nsegment = {{ flags = \"ACK\" }}\n"
+        ),
+        &["event 0", "segment", "carries no segment"],
+    );
+    let parse = |segment: &str| {
+        format!("{GOOD_HEAD}\n[[event]]\nop = \"PARSE_HDR_OPT_CB\"\nsegment = {segment}\n")
+    };
+    expect_error(
+        &parse("{ flags = \"ACK|SYNN\" }"),
+        &["event 0", "unknown TCP flag \"SYNN\""],
+    );
+    expect_error(
+        &parse("{ options = \"02 04 5\" }"),
+        &["event 0", "segment.options", "not hex bytes"],
+    );
+    expect_error(&parse("{ options = \"0\" }"), &["event 0", "not hex bytes"]);
+    expect_error(
+        &parse("{ options = [1, 256] }"),
+        &["event 0", "256 is not a byte"],
+    );
+    expect_error(
+        &parse(&format!("{{ options = \"{}\" }}", "01".repeat(41))),
+        &["event 0", "41 bytes; TCP options are at most 40"],
+    );
+    expect_error(&parse("{ window = 3 }"), &["window"]);
+    // The saved SYN.
+    expect_error(
+        &format!("{GOOD_HEAD}saved_syn = {{ options = 7 }}\n"),
+        &[
+            "socket \"a\"",
+            "saved_syn.options",
+            "expected hex text or an array of bytes",
+        ],
+    );
+    expect_error(
+        &format!("{GOOD_HEAD}saved_syn = {{ tos = 300 }}\n"),
+        &["tos"],
+    );
+}

@@ -363,7 +363,41 @@ fn header_options_are_reserved_rounded_written_and_padded() {
     // The peer's segment carries only timestamps: -ENOMSG.
     assert_eq!(e[3].decision.helper_calls[0].name, "bpf_load_hdr_opt");
     assert_eq!(e[3].decision.helper_calls[0].ret, -42);
-    assert_eq!(map_value(&r, "results", 2), -42);
+    // The event gives the next segment (`segment = {..}`): the peer's option is found (its
+    // 5 bytes copied) and its data byte recorded.
+    assert_eq!(e[4].decision.helper_calls[0].name, "bpf_load_hdr_opt");
+    assert_eq!(e[4].decision.helper_calls[0].ret, 5);
+    assert_eq!(map_value(&r, "results", 2), 5);
+    assert_eq!(map_value(&r, "results", 3), 0x2a);
+}
+
+/// A socket's saved SYN (`saved_syn = {..}`): tos_reflect.o reads the peer's IPv4 TOS or IPv6
+/// traffic class from the SYN's network header and sets it on the accepted connection.
+#[test]
+fn the_saved_syn_carries_the_peers_tos_and_options() {
+    let r = replay_example("tos_reflect.toml");
+    let e = &r.events;
+    let calls = |i: usize| -> Vec<(&str, i64)> {
+        e[i].decision
+            .helper_calls
+            .iter()
+            .filter(|c| c.name != "bpf_map_update_elem")
+            .map(|c| (c.name, c.ret))
+            .collect()
+    };
+    // IPv4: 20-byte IP header + 40-byte TCP header (the default options); TOS 0x28.
+    assert_eq!(calls(0), [("bpf_getsockopt", 60), ("bpf_setsockopt", 0)]);
+    let v4 = format!("{:?}", e[0].decision.changes);
+    assert!(v4.contains("IP_TOS") && v4.contains("40"), "{v4}");
+    // IPv6 with a MAC header (not part of TCP_BPF_SYN_IP): 40 + 20 + 10 option bytes padded
+    // to 12; traffic class 0xb8.
+    assert_eq!(calls(1), [("bpf_getsockopt", 72), ("bpf_setsockopt", 0)]);
+    let v6 = format!("{:?}", e[1].decision.changes);
+    assert!(v6.contains("IPV6_TCLASS") && v6.contains("184"), "{v6}");
+    // No saved SYN: -ENOENT, nothing set.
+    assert_eq!(calls(2), [("bpf_getsockopt", -2)]);
+    assert!(e[2].decision.changes.is_empty());
+    assert_eq!(map_value(&r, "results", 1), 0xb8);
 }
 
 /// tail_values.o fills its prog array itself (`.values`), as libbpf does at load time: the
