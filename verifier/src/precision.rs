@@ -245,6 +245,53 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
     Needed { regs, slots }
 }
 
+/// For every slot, the registers live before it: those some path from it reads before
+/// writing (the kernel's `compute_live_registers`, `live_regs_before`). Every read counts,
+/// whatever the value is then used for (an ALU result nobody reads still makes the
+/// instruction read its operands: the kernel checks operand types there); a call reads r1-r5
+/// (whatever the helper's argument count; `callx` also its register) and writes r0-r5; a
+/// local call's callee is analysed as its own function from its first slot; r10 is always
+/// live. Pruning may ignore a register that is not live: nothing from here can observe it.
+pub fn live_registers(insns: &[Insn]) -> Vec<u16> {
+    let n = insns.len();
+    let mut live_in: Vec<Regs> = vec![0; n];
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for pc in 0..n {
+        for s in successors(insns, pc) {
+            preds[s].push(pc);
+        }
+    }
+    let mut work: Vec<usize> = (0..n).collect();
+    let mut queued = vec![true; n];
+    while let Some(pc) = work.pop() {
+        queued[pc] = false;
+        let out = successors(insns, pc)
+            .iter()
+            .fold(0, |acc: Regs, &s| acc | live_in[s]);
+        let insn = &insns[pc];
+        let e = effect(insn);
+        let mut uses = e.uses | e.flow.map_or(0, |(_, operands)| operands);
+        let cls = class(insn.opcode);
+        if (cls == BPF_JMP || cls == BPF_JMP32)
+            && op(insn.opcode) == BPF_CALL
+            && source(insn.opcode) == BPF_X
+        {
+            uses |= bit(insn.dst);
+        }
+        let inn = (out & !e.defs) | uses | bit(10);
+        if inn != live_in[pc] {
+            live_in[pc] = inn;
+            for &p in &preds[pc] {
+                if !queued[p] {
+                    queued[p] = true;
+                    work.push(p);
+                }
+            }
+        }
+    }
+    live_in
+}
+
 /// For every slot, what may still matter when execution reaches it. Registers and stack
 /// slots outside the sets can be compared by type alone when pruning.
 pub fn needed(insns: &[Insn]) -> Vec<Needed> {

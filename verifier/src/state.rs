@@ -1,6 +1,9 @@
 //! Verifier states: the registers and stack of every active frame, and the comparison used
-//! for pruning (`states_equal` / `regsafe` / `stacksafe` in kernel/bpf/verifier.c, without
-//! the kernel's liveness and precision marks, so it is stricter — never more permissive).
+//! for pruning (`states_equal` / `regsafe` / `stacksafe` in kernel/bpf/verifier.c). Registers
+//! of the current frame that are not live are skipped as the kernel's `func_states_equal`
+//! skips them (static liveness, `precision::live_registers`); the kernel's dynamic precision
+//! marks are approximated by the static `precision::needed` pass, which never treats as equal
+//! two states the kernel keeps apart.
 
 use crate::reg::{RegState, RegType};
 use crate::stack::{ByteType, Stack};
@@ -166,13 +169,15 @@ fn stacksafe(
             let ob = os.bytes[b];
             let cb = cs.map(|s| s.bytes[b]).unwrap_or(ByteType::Invalid);
             if !exact {
-                // An unwritten byte in the explored state may have been read as an unknown
-                // scalar there (root may read uninitialised stack), so only non-pointer
-                // contents are covered by it.
-                if ob == ByteType::Invalid && (cb != ByteType::Spill || !allow_uninit) {
+                // As the kernel's stacksafe: a byte the explored state never wrote covers
+                // anything; so does one it held as unknown data when uninitialised stack may
+                // be read (root), even a byte of a spilled pointer here: the explored state
+                // was safe reading it as an unknown scalar, and a pointer's bytes read as a
+                // scalar are one (a leak root is allowed, never a wild access).
+                if ob == ByteType::Invalid {
                     continue;
                 }
-                if allow_uninit && ob == ByteType::Misc && cb != ByteType::Spill {
+                if allow_uninit && ob == ByteType::Misc {
                     continue;
                 }
                 if ob == ByteType::Misc && cb == ByteType::Zero {
@@ -214,11 +219,19 @@ pub struct Imprecise {
     pub regs: u16,
     /// Stack slots (bit k for fp-8k-8..fp-8k-1).
     pub slots: u64,
+    /// Registers of the current frame that are not live (no path from here reads them
+    /// before writing them): not compared at all, whatever their types (the kernel's
+    /// `func_states_equal` compares only `live_regs_before`).
+    pub dead_regs: u16,
 }
 
 impl Imprecise {
     /// Everything matters.
-    pub const NONE: Imprecise = Imprecise { regs: 0, slots: 0 };
+    pub const NONE: Imprecise = Imprecise {
+        regs: 0,
+        slots: 0,
+        dead_regs: 0,
+    };
 }
 
 /// `states_equal`: true if `cur` is covered by the explored `old` state. Scalars of the
@@ -257,6 +270,9 @@ pub fn states_equal(
         }
         for r in 0..11 {
             let (o, c) = (&of.regs[r], &cf.regs[r]);
+            if !exact && k == last && imprecise.dead_regs & (1 << r) != 0 {
+                continue;
+            }
             if !exact
                 && !exact_scalars
                 && k == last

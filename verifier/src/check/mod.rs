@@ -120,6 +120,8 @@ pub(crate) struct Env<'a> {
     pub(super) nospec: Vec<bool>,
     /// Per instruction, the registers and stack slots whose values may still matter.
     pub(super) needed: Vec<crate::precision::Needed>,
+    /// Per instruction, the registers live before it (`precision::live_registers`).
+    pub(super) live: Vec<u16>,
     /// Per instruction, the pointer-arithmetic masking recorded by the first path through it
     /// (`alu_state`, `alu_limit` of `bpf_insn_aux_data`; strict mode only).
     pub alu_aux: Vec<(u8, u32)>,
@@ -184,6 +186,7 @@ impl<'a> Env<'a> {
             aux_ptr: vec![None; insns.len()],
             nospec: vec![false; insns.len()],
             needed: crate::precision::needed(insns),
+            live: crate::precision::live_registers(insns),
             alu_aux: vec![(0, 0); insns.len()],
             explore_alu_limits: false,
             nospec_result: vec![false; insns.len()],
@@ -276,6 +279,7 @@ impl<'a> Env<'a> {
         let imprecise = crate::state::Imprecise {
             regs: !need.regs & 0x3ff,
             slots: !need.slots,
+            dead_regs: !self.live.get(pc).copied().unwrap_or(0x7ff) & 0x7ff,
         };
         if self.in_progress.get(pc).copied().unwrap_or(0) > 0 {
             if let Some(ids) = self.in_progress_by_hash.get(&(pc, cur_hash)) {
