@@ -6,11 +6,16 @@
 //! - a register an instruction reads still counts even when that instruction's result is never
 //!   used (its operand types are checked there);
 //! - stack bytes the explored state held as unknown data cover anything when uninitialised
-//!   stack may be read (root), a spilled pointer's bytes included.
+//!   stack may be read (root), a spilled pointer's bytes included;
+//! - spilling a scalar links the register and the slot (`assign_scalar_id_before_mov` in
+//!   `check_stack_write_fixed_off`), so a branch on the register refines the slot too, in the
+//!   caller's frame as well.
 //!
-//! The first three programs are live-kernel-oracle fuzz findings: before these rules our
-//! verifier kept exploring a path the kernel pruned and rejected it at a 4-byte fill of a
-//! spilled pointer ("invalid size of register fill"); the kernel accepts them.
+//! The fuzz findings are from the live-kernel oracle target: before these rules our verifier
+//! kept exploring a path the kernel pruned and rejected it at a 4-byte fill of a spilled
+//! pointer ("invalid size of register fill"), or lost the value a subprogram spilled into its
+//! caller's frame and rejected a stack read at an offset computed from it ("invalid
+//! variable-offset read from stack"); the kernel accepts them all.
 
 use sockops_tests::recorded::{RecordedCase, differences_from_live_kernel, differences_from_ours};
 
@@ -46,6 +51,38 @@ mov %r3, 0
 ja +1
 mov %r3, %r10
 mov %r3, 7
+mov %r0, 1
+exit";
+
+/// `r2` (unknown) spilled to fp-8; on the path where `r2 == 16` the slot is 16 too, so a
+/// stack offset computed from the refilled slot is constant.
+const SPILL_LINK: &str = "stdw [%r10-24], 0
+stdw [%r10-16], 0
+ldxw %r2, [%r1]
+stxdw [%r10-8], %r2
+jne %r2, 16, +5
+ldxdw %r3, [%r10-8]
+mov %r4, %r10
+add %r4, -24
+add %r4, %r3
+ldxdw %r0, [%r4]
+mov %r0, 1
+exit";
+
+/// The same with a 4-byte spill of a value that may not fit in 4 bytes: the slot is not
+/// linked, the refilled value is unknown, and the offset is not constant.
+const NARROW_SPILL: &str = "stdw [%r10-24], 0
+stdw [%r10-16], 0
+ldxw %r2, [%r1]
+lsh %r2, 1
+stxw [%r10-8], %r2
+jne %r2, 16, +6
+ldxw %r3, [%r10-8]
+and %r3, 24
+mov %r4, %r10
+add %r4, -24
+add %r4, %r3
+ldxdw %r0, [%r4]
 mov %r0, 1
 exit";
 
@@ -149,6 +186,62 @@ ldxdw %r9, [%r10-8]
 mov %r0, 1
 exit",
             None,
+        ),
+        case(
+            "fuzz finding 063b6948b8ac96b1: a spill into the caller's frame keeps the link",
+            r"mov %r6, %r1
+stdw [%r10-8], 0
+stdw [%r10-16], 0
+stdw [%r10-24], 0
+mov %r1, %r10
+add %r1, -24
+ldxw %r2, [%r6]
+mov %r3, 0
+mov %r4, 0
+mov %r5, 0
+call local +6
+mov %r9, %r10
+add %r9, -24
+add %r9, %r0
+ldxdw %r2, [%r9]
+mov %r0, 1
+exit
+stxdw [%r1], %r2
+mov %r0, %r3
+ldxdw %r2, [%r1]
+jeq %r2, 0, +1
+stxdw [%r1], %r4
+mov %r4, 0
+ldxdw %r0, [%r1]
+add %r0, 1
+stxdw [%r1], %r0
+add %r4, 1
+jlt %r4, 3, -5
+mov %r4, 0
+ldxdw %r0, [%r1]
+add %r0, 1
+stxdw [%r1], %r0
+add %r4, 1
+jlt %r4, 1, -5
+stxdw [%r1], %r2
+jne %r2, 8, +1
+mov %r0, 16
+and %r0, 24
+exit",
+            None,
+        ),
+        case(
+            "a branch on a spilled register refines the slot",
+            SPILL_LINK,
+            None,
+        ),
+        case(
+            "a narrowing spill of a wider value breaks the link",
+            NARROW_SPILL,
+            Some((
+                11,
+                "invalid variable-offset read from stack R4 var_off=(0x0; 0x18) off=-24 size=8",
+            )),
         ),
         case(
             "a register read by an ALU instruction whose result is unused is live",

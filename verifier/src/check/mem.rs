@@ -807,9 +807,23 @@ impl Env<'_> {
         };
         match (value, val) {
             (Some(r), _) if aligned && r.typ == RegType::Scalar => {
+                // As check_stack_write_fixed_off: a spill of a value that fits in the slot
+                // links the register and the slot (assign_scalar_id_before_mov, so a later
+                // branch on either refines both, in any frame); a narrowing spill of a wider
+                // value breaks the link.
+                let width = 64 - r.var.umax.leading_zeros() as usize;
+                let fits = width <= 8 * size;
+                let mut r = r;
+                if fits && r.id == 0 && !r.var.is_const() {
+                    r.id = self.new_id();
+                    if let Val::Reg(regno) = val {
+                        self.regs_mut()[regno as usize].id = r.id;
+                    }
+                }
+                if !fits {
+                    r.id = 0;
+                }
                 let s = self.cur.frames[frame].stack.slot_mut(off);
-                // A narrowing spill breaks the link with the register's copies.
-                let r = if size < 8 { RegState { id: 0, ..r } } else { r };
                 spill(s, r, size);
             }
             (None, Val::Imm(imm)) if aligned => {
