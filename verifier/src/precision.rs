@@ -238,6 +238,24 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
     {
         regs |= operands;
     }
+    // An atomic on `r10 + k` reads and writes that one slot (its old value flows into the
+    // new one and into a fetched register): the slot matters, no other.
+    if insn.dst == 10 && cls == BPF_STX && mode(insn.opcode) == BPF_ATOMIC {
+        if let Some((slot, _)) = fp_slot(insn.off, size_of(insn.opcode)) {
+            return Needed {
+                regs,
+                slots: out.slots | (1 << slot),
+            };
+        }
+    }
+    // A load through any other pointer may read any slot, but its value goes only to the
+    // destination: the slots matter only if the destination does.
+    if cls == BPF_LDX && out.regs & bit(insn.dst) == 0 {
+        return Needed {
+            regs,
+            slots: out.slots,
+        };
+    }
     // Any other memory access, call or atomic may touch the stack through a pointer.
     let touches_memory = matches!(cls, BPF_LDX | BPF_ST | BPF_STX)
         || ((cls == BPF_JMP) && op(insn.opcode) == BPF_CALL);
