@@ -240,13 +240,15 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
     }
     // An atomic on `r10 + k` reads and writes that one slot (its old value flows into the
     // new one and into a fetched register): the slot matters, no other.
-    if insn.dst == 10 && cls == BPF_STX && mode(insn.opcode) == BPF_ATOMIC {
-        if let Some((slot, _)) = fp_slot(insn.off, size_of(insn.opcode)) {
-            return Needed {
-                regs,
-                slots: out.slots | (1 << slot),
-            };
-        }
+    if insn.dst == 10
+        && cls == BPF_STX
+        && mode(insn.opcode) == BPF_ATOMIC
+        && let Some((slot, _)) = fp_slot(insn.off, size_of(insn.opcode))
+    {
+        return Needed {
+            regs,
+            slots: out.slots | (1 << slot),
+        };
     }
     // A load through any other pointer may read any slot, but its value goes only to the
     // destination: the slots matter only if the destination does.
