@@ -238,17 +238,29 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
     {
         regs |= operands;
     }
-    // An atomic on `r10 + k` reads and writes that one slot (its old value flows into the
-    // new one and into a fetched register): the slot matters, no other.
+    // A read-modify-write atomic on `r10 + k` touches that one slot, no other: the slot's
+    // old value flows only into its new value and into the register the atomic writes (`src`
+    // when fetching, r0 for `cmpxchg`), so it matters only if one of those does.
     if insn.dst == 10
         && cls == BPF_STX
         && mode(insn.opcode) == BPF_ATOMIC
+        && !matches!(insn.imm, BPF_LOAD_ACQ | BPF_STORE_REL)
         && let Some((slot, _)) = fp_slot(insn.off, size_of(insn.opcode))
     {
-        return Needed {
-            regs,
-            slots: out.slots | (1 << slot),
+        let fetched = if insn.imm == BPF_CMPXCHG {
+            bit(0)
+        } else if insn.imm & BPF_FETCH != 0 {
+            bit(insn.src)
+        } else {
+            0
         };
+        let matters = out.slots & (1 << slot) != 0 || out.regs & fetched != 0;
+        let slots = if matters {
+            out.slots | (1 << slot)
+        } else {
+            out.slots
+        };
+        return Needed { regs, slots };
     }
     // A load through any other pointer may read any slot, but its value goes only to the
     // destination: the slots matter only if the destination does.
