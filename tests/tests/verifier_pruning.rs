@@ -10,7 +10,8 @@
 //! - a scalar's value matters only where something depends on it (the kernel's precision
 //!   marks, approximated statically by `precision::needed`): an atomic on `[r10 + k]` makes
 //!   its own slot matter only if the slot's new value or the register it fetches into does,
-//!   and a load through another pointer makes the stack matter only if the loaded value does;
+//!   and a load through another pointer makes the stack matter only if the loaded value does
+//!   (load-acquire and store-release count as loads and stores);
 //! - spilling a scalar links the register and the slot (`assign_scalar_id_before_mov` in
 //!   `check_stack_write_fixed_off`), so a branch on the register refines the slot too, in the
 //!   caller's frame as well.
@@ -251,6 +252,38 @@ lock fetch add32 [%r10-16], %r2
 ldxdw %r3, [%r9-8]
 lock add32 [%r10-8], %r8
 add32 %r2, 0
+mov %r0, 1
+exit",
+            None,
+        ),
+        case(
+            "fuzz finding 64f43af7e701bb93: a load-acquire from the stack into an unused register",
+            r"mov %r6, %r1
+ldxw %r2, [%r6]
+ldxw %r3, [%r6+4]
+stdw [%r10-8], 0
+stdw [%r10-16], 0
+mov %r4, 0
+mov %r5, 0
+mov %r7, 0
+mov %r8, 0
+mov %r9, %r10
+add %r9, -16
+jeq32 %r3, 0, +1
+stxdw [%r10-8], %r9
+jslt32 %r2, 0, +1
+jslt32 %r2, 0, +1
+jslt32 %r3, 0, +1
+stxw [%r10-4], %r2
+stxw [%r10-16], %r3
+jlt32 %r2, 0, +3
+movsx1664 %r2, %r2
+add32 %r2, 0
+ldxdw %r4, [%r9-8]
+ldxdw %r2, [%r9-8]
+ldacqb %r8, [%r10-8]
+stxw [%r10-16], %r3
+add32 %r3, 0
 mov %r0, 1
 exit",
             None,

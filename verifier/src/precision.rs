@@ -204,8 +204,14 @@ fn size_of(opcode: u8) -> u8 {
 /// Backward transfer of one instruction.
 fn transfer(insn: &Insn, out: Needed) -> Needed {
     let cls = class(insn.opcode);
+    let atomic = cls == BPF_STX && mode(insn.opcode) == BPF_ATOMIC;
+    // Load-acquire and store-release move data as plain loads and stores do.
+    let is_load = cls == BPF_LDX || (atomic && insn.imm == BPF_LOAD_ACQ);
+    let is_store = cls == BPF_ST
+        || (cls == BPF_STX && mode(insn.opcode) == BPF_MEM)
+        || (atomic && insn.imm == BPF_STORE_REL);
     // Stack accesses through r10 with a constant offset are tracked per slot.
-    if insn.dst == 10 && (cls == BPF_ST || (cls == BPF_STX && mode(insn.opcode) == BPF_MEM)) {
+    if insn.dst == 10 && is_store {
         let sz = size_of(insn.opcode);
         if let Some((slot, full)) = fp_slot(insn.off, sz) {
             let slot_needed = out.slots & (1 << slot) != 0;
@@ -219,7 +225,7 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
             return inn;
         }
     }
-    if insn.src == 10 && cls == BPF_LDX {
+    if insn.src == 10 && is_load {
         let sz = size_of(insn.opcode);
         if let Some((slot, _)) = fp_slot(insn.off, sz) {
             let mut inn = out;
@@ -242,8 +248,7 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
     // old value flows only into its new value and into the register the atomic writes (`src`
     // when fetching, r0 for `cmpxchg`), so it matters only if one of those does.
     if insn.dst == 10
-        && cls == BPF_STX
-        && mode(insn.opcode) == BPF_ATOMIC
+        && atomic
         && !matches!(insn.imm, BPF_LOAD_ACQ | BPF_STORE_REL)
         && let Some((slot, _)) = fp_slot(insn.off, size_of(insn.opcode))
     {
@@ -264,7 +269,7 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
     }
     // A load through any other pointer may read any slot, but its value goes only to the
     // destination: the slots matter only if the destination does.
-    if cls == BPF_LDX && out.regs & bit(insn.dst) == 0 {
+    if is_load && out.regs & bit(insn.dst) == 0 {
         return Needed {
             regs,
             slots: out.slots,
