@@ -116,6 +116,55 @@ impl KernelMap {
     pub fn fd(&self) -> i32 {
         self.fd.as_raw_fd()
     }
+
+    /// Stores `value` under the 4-byte key `key` (`BPF_MAP_UPDATE_ELEM`, `BPF_ANY`).
+    pub fn update(&self, key: u32, value: &[u8]) -> Result<(), std::io::Error> {
+        let key = key.to_ne_bytes();
+        let mut attr = MapElemAttr {
+            map_fd: self.fd() as u32,
+            _pad: 0,
+            key: key.as_ptr() as u64,
+            value: value.as_ptr() as u64,
+            flags: 0,
+        };
+        sys_bpf(
+            BPF_MAP_UPDATE_ELEM,
+            (&raw mut attr).cast(),
+            std::mem::size_of::<MapElemAttr>(),
+        )
+        .map(|_| ())
+    }
+
+    /// Freezes the map (`BPF_MAP_FREEZE`): user space may no longer write it.
+    pub fn freeze(&self) -> Result<(), std::io::Error> {
+        let mut attr = MapElemAttr {
+            map_fd: self.fd() as u32,
+            ..MapElemAttr::default()
+        };
+        sys_bpf(
+            BPF_MAP_FREEZE,
+            (&raw mut attr).cast(),
+            std::mem::size_of::<MapElemAttr>(),
+        )
+        .map(|_| ())
+    }
+}
+
+/// `BPF_MAP_UPDATE_ELEM` command number.
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+/// `BPF_MAP_FREEZE` command number.
+const BPF_MAP_FREEZE: libc::c_long = 22;
+
+/// The fields of `union bpf_attr` for the map element commands (and `BPF_MAP_FREEZE`, which
+/// reads only `map_fd`).
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
 }
 
 fn sys_bpf(cmd: libc::c_long, attr: *mut u8, size: usize) -> Result<i32, std::io::Error> {

@@ -26,7 +26,7 @@ mod vlog;
 
 use std::sync::Arc;
 
-use sockops_vm::{HelperTable, Insn, MapDef, Program, VerifiedProgram};
+use sockops_vm::{HelperTable, Insn, MapDef, MapType, Program, VerifiedProgram};
 
 pub use error::VerifyError;
 pub use request::{StreamRequest, StreamResponse, verify_request};
@@ -144,12 +144,15 @@ pub fn verify_insns(
     helpers: &HelperTable,
     opts: &VerifyOptions,
 ) -> Result<Stats, VerifyError> {
-    verify_inner(insns, maps, helpers, opts).map(|(s, _)| s)
+    verify_inner(insns, maps, &[], helpers, opts).map(|(s, _)| s)
 }
 
+/// `frozen_values`: per map, the value of a frozen `BPF_F_RDONLY_PROG` array (empty when
+/// only definitions are known, as for `verify_insns`: nothing is frozen then).
 fn verify_inner(
     insns: &[Insn],
     maps: &[MapDef],
+    frozen_values: &[Option<Vec<u8>>],
     helpers: &HelperTable,
     opts: &VerifyOptions,
 ) -> Result<(Stats, Vec<usize>), VerifyError> {
@@ -189,7 +192,7 @@ fn verify_inner(
     let starts = cfg::check_subprogs(insns).map_err(early)?;
     resolve::resolve(insns, maps).map_err(early)?;
     let cfg = cfg::check_cfg(insns, starts).map_err(early)?;
-    let mut env = check::Env::new(insns, maps, helpers, opts, &cfg);
+    let mut env = check::Env::new(insns, maps, frozen_values, helpers, opts, &cfg);
     match env.run() {
         Ok(stats) => Ok((stats, cfg.subprog_starts.clone())),
         Err(r) => {
@@ -232,11 +235,22 @@ pub fn verify_shared(
     opts: &VerifyOptions,
 ) -> Result<Verified, VerifyError> {
     let maps: Vec<MapDef> = program.maps.iter().map(|m| *m.def()).collect();
+    // As `bpf_map_is_rdonly`: read-only for programs and frozen, so nothing can ever change
+    // the value (user space may not write a frozen map, programs not a BPF_F_RDONLY_PROG one).
+    let frozen_values: Vec<Option<Vec<u8>>> = program
+        .maps
+        .iter()
+        .map(|m| {
+            (m.is_frozen() && m.is_read_only_for_programs() && m.map_type() == MapType::Array)
+                .then(|| m.lookup(&0u32.to_le_bytes()).ok())
+                .flatten()
+        })
+        .collect();
     let mut o = opts.clone();
     if !program.license.is_empty() {
         o.gpl_compatible = license_is_gpl_compatible(&program.license);
     }
-    let (stats, subprog_starts) = verify_inner(&program.insns, &maps, helpers, &o)?;
+    let (stats, subprog_starts) = verify_inner(&program.insns, &maps, &frozen_values, helpers, &o)?;
     // SAFETY: `verify_inner` accepted exactly these instructions against these maps: every
     // path was explored with memory accesses, jumps, calls and helper arguments checked by
     // the kernel's rules; `subprog_starts` comes from the same pass. The program is behind an

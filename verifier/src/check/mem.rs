@@ -517,6 +517,53 @@ impl Env<'_> {
         Ok(())
     }
 
+    /// What a read of `size` bytes at `off` through the map value pointer `reg` loads, when
+    /// the map is a frozen `BPF_F_RDONLY_PROG` array and the offset is constant: the bytes
+    /// themselves (sign-extended for `ldsx`), as the kernel's `bpf_map_direct_read` reads them.
+    /// `None`: an unknown scalar. An array of more than one entry cannot be read so
+    /// (`array_map_direct_value_addr` refuses it), and the kernel fails the load.
+    fn frozen_map_read(
+        &self,
+        pc: usize,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        is_ldsx: bool,
+    ) -> Result<Option<u64>, Reject> {
+        let Some(Some(value)) = self.frozen_values.get(reg.map as usize) else {
+            return Ok(None);
+        };
+        if !reg.var.is_const() {
+            return Ok(None);
+        }
+        if self
+            .maps
+            .get(reg.map as usize)
+            .is_none_or(|m| m.max_entries != 1)
+        {
+            return Err(Reject::new(
+                pc,
+                "cannot read a frozen read-only array of more than one entry at a constant offset (the kernel's bpf_map_direct_read fails with EOPNOTSUPP)",
+            ));
+        }
+        let start = off.saturating_add(reg.var.value() as i64);
+        let bytes = usize::try_from(start)
+            .ok()
+            .and_then(|s| value.get(s..s.checked_add(size as usize)?));
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        let mut word = [0u8; 8];
+        word[..bytes.len()].copy_from_slice(bytes);
+        let v = u64::from_le_bytes(word);
+        let bits = 8 * bytes.len() as u32;
+        Ok(Some(if is_ldsx && bits < 64 {
+            (((v << (64 - bits)) as i64) >> (64 - bits)) as u64
+        } else {
+            v
+        }))
+    }
+
     /// `check_mem_access`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn check_mem_access(
@@ -554,7 +601,9 @@ impl Env<'_> {
                 self.check_map_access_type(pc, &reg, off, size, write)?;
                 self.check_map_access(pc, regno, &reg, off, size, false)?;
                 if let Val::Load(d) = val {
-                    self.regs_mut()[d as usize] = RegState::unknown();
+                    let loaded = self.frozen_map_read(pc, &reg, off, size, is_ldsx)?;
+                    self.regs_mut()[d as usize] =
+                        loaded.map_or_else(RegState::unknown, RegState::konst);
                 }
             }
             RegType::Mem | RegType::MemOrNull => {

@@ -87,6 +87,9 @@ pub(crate) enum Step {
 pub(crate) struct Env<'a> {
     pub insns: &'a [Insn],
     pub maps: &'a [MapDef],
+    /// Per map: the value of a frozen `BPF_F_RDONLY_PROG` array (what `bpf_map_is_rdonly`
+    /// maps hold forever), whose constant-offset reads are constants (`bpf_map_direct_read`).
+    pub frozen_values: &'a [Option<Vec<u8>>],
     pub helpers: &'a HelperTable,
     pub opts: &'a VerifyOptions,
     pub cfg: &'a Cfg,
@@ -143,6 +146,7 @@ impl<'a> Env<'a> {
     pub(crate) fn new(
         insns: &'a [Insn],
         maps: &'a [MapDef],
+        frozen_values: &'a [Option<Vec<u8>>],
         helpers: &'a HelperTable,
         opts: &'a VerifyOptions,
         cfg: &'a Cfg,
@@ -163,6 +167,7 @@ impl<'a> Env<'a> {
         Env {
             insns,
             maps,
+            frozen_values,
             helpers,
             opts,
             cfg,
