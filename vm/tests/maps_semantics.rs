@@ -300,6 +300,23 @@ fn prog_array_slots() {
 }
 
 #[test]
+fn prog_array_clear_empties_every_slot_and_drops_the_programs() {
+    let m = Map::try_new("jmp", def(MapType::ProgArray, 4, 4, 1 << 20)).unwrap();
+    let p = Arc::new(Program::from_insns("t", Vec::new()));
+    for i in [0, 7, (1 << 20) - 1] {
+        m.prog_array_set(i, Some(Arc::clone(&p))).unwrap();
+    }
+    assert_eq!(Arc::strong_count(&p), 4);
+    assert_eq!(m.prog_array_clear(), 3);
+    assert_eq!(Arc::strong_count(&p), 1);
+    assert!(m.is_empty());
+    assert_eq!(m.prog_array_clear(), 0);
+    // Other map types have no slots to clear.
+    let a = Map::try_new("a", def(MapType::Array, 4, 4, 1)).unwrap();
+    assert_eq!(a.prog_array_clear(), 0);
+}
+
+#[test]
 fn definitions_the_kernel_rejects() {
     let bad = [
         def(MapType::Array, 8, 4, 1),

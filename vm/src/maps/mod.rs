@@ -618,6 +618,16 @@ impl Map {
         }
     }
 
+    /// Empties every slot of a prog array in one pass and returns how many were filled (0
+    /// for other map types): what breaks the program / prog-array reference cycle when a
+    /// runtime goes away, whatever `max_entries` is.
+    pub fn prog_array_clear(&self) -> usize {
+        match &self.storage {
+            Storage::ProgArray(p) => p.clear(),
+            _ => 0,
+        }
+    }
+
     // ---- socket maps (sockmap, sockhash) ----
 
     /// Puts socket `cookie` under `key` of a sockmap or sockhash, as `bpf_sock_map_update` /

@@ -44,6 +44,18 @@ impl ProgArrayStorage {
         Some((slot.program.clone(), slot.verified))
     }
 
+    /// Clears every slot in one pass (dropping the programs they held), returning how many
+    /// were filled.
+    pub(crate) fn clear(&self) -> usize {
+        let mut slots = self.lock();
+        let mut cleared = 0;
+        for slot in slots.iter_mut().filter(|s| s.is_some()) {
+            *slot = None;
+            cleared += 1;
+        }
+        cleared
+    }
+
     /// Fills (with an unverified program) or clears slot `index`.
     pub(crate) fn set(
         &self,
