@@ -14,7 +14,10 @@
 //!   (load-acquire and store-release count as loads and stores);
 //! - spilling a scalar links the register and the slot (`assign_scalar_id_before_mov` in
 //!   `check_stack_write_fixed_off`), so a branch on the register refines the slot too, in the
-//!   caller's frame as well.
+//!   caller's frame as well; a fill narrower than 8 bytes keeps that link when the spilled
+//!   value fits in the bytes read (`check_stack_read_fixed`), and breaks it otherwise;
+//! - the operands of an atomic on `[r10 + k]` flow only into the slot, so they matter only
+//!   if the slot does.
 //!
 //! The fuzz findings are from the live-kernel oracle target: before these rules our verifier
 //! kept exploring a path the kernel pruned and rejected it at a 4-byte fill of a spilled
@@ -83,6 +86,41 @@ lsh %r2, 1
 stxw [%r10-8], %r2
 jne %r2, 16, +6
 ldxw %r3, [%r10-8]
+and %r3, 24
+mov %r4, %r10
+add %r4, -24
+add %r4, %r3
+ldxdw %r0, [%r4]
+mov %r0, 1
+exit";
+
+/// A 4-byte fill of a spilled value that fits in 4 bytes keeps the link
+/// (`check_stack_read_fixed`: the id is dropped only when the value is wider than the fill),
+/// so the branch on the refilled register refines the slot and the offset is constant.
+const NARROW_FILL_LINK: &str = "stdw [%r10-24], 0
+stdw [%r10-16], 0
+ldxw %r2, [%r1]
+stxdw [%r10-8], %r2
+ldxw %r3, [%r10-8]
+jne %r3, 16, +5
+ldxdw %r3, [%r10-8]
+mov %r4, %r10
+add %r4, -24
+add %r4, %r3
+ldxdw %r0, [%r4]
+mov %r0, 1
+exit";
+
+/// The same with a spilled value wider than the 4-byte fill: the link is broken, the slot
+/// stays unknown and the offset is not constant.
+const NARROW_FILL_WIDE: &str = "stdw [%r10-24], 0
+stdw [%r10-16], 0
+ldxw %r2, [%r1]
+lsh %r2, 1
+stxdw [%r10-8], %r2
+ldxw %r3, [%r10-8]
+jne %r3, 16, +6
+ldxdw %r3, [%r10-8]
 and %r3, 24
 mov %r4, %r10
 add %r4, -24
@@ -330,6 +368,94 @@ mov %r0, 16
 and %r0, 24
 exit",
             None,
+        ),
+        case(
+            "fuzz finding d9f2ccb901ff19ab: a 4-byte fill of a fitting spill keeps the link",
+            r"mov %r6, %r1
+stdw [%r10-8], 0
+stdw [%r10-16], 0
+stdw [%r10-24], 0
+mov %r1, %r10
+add %r1, -24
+ldxw %r2, [%r6]
+mov %r3, 0
+mov %r4, 0
+mov %r5, 0
+call local +6
+mov %r9, %r10
+add %r9, -24
+add %r9, %r0
+ldxdw %r2, [%r9]
+mov %r0, 1
+exit
+stxdw [%r1], %r2
+mov %r0, %r3
+ldxw %r2, [%r1]
+jeq %r2, 0, +1
+stxdw [%r1], %r4
+mov %r4, 0
+ldxdw %r0, [%r1]
+add %r0, 1
+stxdw [%r1], %r0
+add %r4, 1
+jlt %r4, 3, -5
+mov %r4, 0
+ldxdw %r0, [%r1]
+add %r0, 1
+stxdw [%r1], %r0
+add %r4, 1
+jlt %r4, 1, -5
+stxdw [%r1], %r2
+jne %r2, 8, +1
+mov %r0, 16
+and %r0, 24
+exit",
+            None,
+        ),
+        case(
+            "fuzz finding a5ae3bb8b6960e37: an atomic's operand matters only if its slot does",
+            r"mov %r6, %r1
+ldxw %r2, [%r6]
+ldxw %r3, [%r6+4]
+stdw [%r10-8], 0
+stdw [%r10-16], 0
+mov %r4, 0
+mov %r5, 0
+mov %r7, 0
+mov %r8, 0
+mov %r9, %r10
+add %r9, -16
+jeq32 %r3, 0, +1
+stxdw [%r10-8], %r9
+jslt32 %r2, 0, +1
+jslt32 %r2, 0, +1
+jslt32 %r3, 0, +1
+stxw [%r10-4], %r2
+stxw [%r10-16], %r3
+jlt32 %r2, 8, +3
+and32 %r4, %r4
+add32 %r4, 0
+add32 %r5, 0
+lock fetch add32 [%r10-16], %r2
+ldxdw %r3, [%r9-8]
+lock xchg32 [%r10-8], %r8
+stxw [%r10-16], %r3
+mov %r0, 1
+exit",
+            None,
+        ),
+        case(
+            "a narrowing fill of a value that fits keeps the link",
+            NARROW_FILL_LINK,
+            None,
+        ),
+        case(
+            "a narrowing fill of a wider value breaks the link",
+            NARROW_FILL_WIDE,
+            Some((
+                12,
+                "invalid variable-offset read from stack R4 var_off=(0x0; 0x18) off=-24 size=8",
+            )),
         ),
         case(
             "a branch on a spilled register refines the slot",

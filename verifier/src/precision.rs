@@ -246,7 +246,9 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
     }
     // A read-modify-write atomic on `r10 + k` touches that one slot, no other: the slot's
     // old value flows only into its new value and into the register the atomic writes (`src`
-    // when fetching, r0 for `cmpxchg`), so it matters only if one of those does.
+    // when fetching, r0 for `cmpxchg`), so it matters only if one of those does. The
+    // operands (`src`, and r0 for `cmpxchg`) flow only into the slot's new value, so they
+    // matter only if the slot does; the register the atomic writes is defined here.
     if insn.dst == 10
         && atomic
         && !matches!(insn.imm, BPF_LOAD_ACQ | BPF_STORE_REL)
@@ -259,12 +261,20 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
         } else {
             0
         };
-        let matters = out.slots & (1 << slot) != 0 || out.regs & fetched != 0;
+        let slot_needed = out.slots & (1 << slot) != 0;
+        let matters = slot_needed || out.regs & fetched != 0;
         let slots = if matters {
             out.slots | (1 << slot)
         } else {
             out.slots
         };
+        let mut regs = (out.regs & !fetched) | bit(insn.dst);
+        if slot_needed {
+            regs |= bit(insn.src);
+            if insn.imm == BPF_CMPXCHG {
+                regs |= bit(0);
+            }
+        }
         return Needed { regs, slots };
     }
     // A load through any other pointer may read any slot, but its value goes only to the

@@ -1039,8 +1039,25 @@ impl Env<'_> {
                 }
                 let Some(d) = dst else { return Ok(()) };
                 if size <= spill_size && off % 8 == 0 {
-                    // A narrowing fill breaks the link with other copies.
-                    self.regs_mut()[d as usize] = RegState { id: 0, ..sp };
+                    // As check_stack_read_fixed: the fill copies the spilled scalar, link
+                    // included, when its value fits in the bytes read (a 32-bit fill of a
+                    // 32-bit spill first gives the slot an id, so the two are linked); a
+                    // fill narrower than the value breaks the link.
+                    let width = 64 - sp.var.umax.leading_zeros() as i32;
+                    let mut sp = sp;
+                    if size == 4
+                        && spill_size == 4
+                        && width <= 32
+                        && sp.id == 0
+                        && !sp.var.is_const()
+                    {
+                        sp.id = self.new_id();
+                        self.cur.frames[frame].stack.slot_mut(off).spilled.id = sp.id;
+                    }
+                    if width > 8 * size {
+                        sp.id = 0;
+                    }
+                    self.regs_mut()[d as usize] = sp;
                 } else {
                     let (mut spill_cnt, mut zero_cnt) = (0, 0);
                     for k in 0..size {
