@@ -7,7 +7,9 @@ pub use sockops_verifier as verifier;
 pub use sockops_vm as vm;
 
 pub mod cgroup;
+pub mod kernel;
 #[cfg(feature = "net")]
 pub mod net;
+pub mod record;
 pub mod runtime;
 pub mod scenario;

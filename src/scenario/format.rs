@@ -119,6 +119,11 @@ pub struct SegmentSpec {
     pub options: Option<toml::Value>,
     /// Payload bytes after the header, counted in `skb_len` (default 0).
     pub payload: Option<u32>,
+    /// The peer's whole TCP header (20-60 bytes, hex or an array of bytes, its data offset
+    /// matching its length), as `sockops record` captures it, instead of one built from the
+    /// socket: its own ports, sequence numbers, window, checksum and options. Only for the
+    /// ops that see the peer's segment; not with `options`.
+    pub header: Option<toml::Value>,
 }
 
 /// An op given by name or number.

@@ -84,6 +84,8 @@ pub struct SegmentOverride {
     pub options: Option<Vec<u8>>,
     /// Payload bytes.
     pub payload: Option<u32>,
+    /// The peer's whole TCP header, replacing the one built from the socket.
+    pub header: Option<Vec<u8>>,
 }
 
 /// A scenario ready to replay.
@@ -296,6 +298,24 @@ fn socket_of(
 /// TCP option bytes from hex text (`"02 04 05 b4"`, `"020405b4"`, separators ` `, `:`, `,`)
 /// or an array of bytes; at most 40.
 fn option_bytes(place: &str, what: &str, v: &toml::Value) -> Result<Vec<u8>, ScenarioError> {
+    let bytes = byte_list(place, what, v, usize::MAX)?;
+    if bytes.len() > 40 {
+        return Err(invalid(
+            place,
+            format!("{what}: {} bytes; TCP options are at most 40", bytes.len()),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Bytes from hex text (separators ` `, `:`, `,`, `_` allowed) or an array of bytes; more
+/// than `max` is an error.
+fn byte_list(
+    place: &str,
+    what: &str,
+    v: &toml::Value,
+    max: usize,
+) -> Result<Vec<u8>, ScenarioError> {
     let bytes = match v {
         toml::Value::String(text) => {
             let digits: String = text
@@ -332,10 +352,27 @@ fn option_bytes(place: &str, what: &str, v: &toml::Value) -> Result<Vec<u8>, Sce
             ));
         }
     };
-    if bytes.len() > 40 {
+    if bytes.len() > max {
         return Err(invalid(
             place,
-            format!("{what}: {} bytes; TCP options are at most 40", bytes.len()),
+            format!("{what}: {} bytes; at most {max}", bytes.len()),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A whole TCP header from hex text or an array of bytes: 20 to 60 bytes, a multiple of 4,
+/// its data offset (byte 12) matching its length.
+fn header_bytes(place: &str, v: &toml::Value) -> Result<Vec<u8>, ScenarioError> {
+    let bytes = byte_list(place, "segment.header", v, 60)?;
+    let doff = bytes.get(12).map_or(0, |b| usize::from(b >> 4) * 4);
+    if bytes.len() < 20 || doff != bytes.len() {
+        return Err(invalid(
+            place,
+            format!(
+                "segment.header: {} bytes with data offset {doff}: a TCP header is 20 to 60 bytes and its data offset (the high nibble of byte 12, in 32-bit words) gives its length",
+                bytes.len()
+            ),
         ));
     }
     Ok(bytes)
@@ -452,6 +489,33 @@ fn event_plan(
                     .map(|v| option_bytes(&place, "segment.options", v))
                     .transpose()?,
                 payload: spec.payload,
+                header: spec
+                    .header
+                    .as_ref()
+                    .map(|v| {
+                        if spec.options.is_some() {
+                            return Err(invalid(
+                                &place,
+                                "segment: give either `header` or `options`, not both",
+                            ));
+                        }
+                        if !matches!(
+                            op,
+                            SockOp::ActiveEstablishedCb
+                                | SockOp::PassiveEstablishedCb
+                                | SockOp::ParseHdrOptCb
+                        ) {
+                            return Err(invalid(
+                                &place,
+                                format!(
+                                    "segment.header: {} does not see the peer's segment (only ACTIVE_ESTABLISHED_CB, PASSIVE_ESTABLISHED_CB and PARSE_HDR_OPT_CB do)",
+                                    op.name()
+                                ),
+                            ));
+                        }
+                        header_bytes(&place, v)
+                    })
+                    .transpose()?,
             })
         }
     };

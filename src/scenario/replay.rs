@@ -65,7 +65,8 @@ pub struct MapDump {
     /// Programs may only read it (`.rodata`): it holds constants.
     pub read_only: bool,
     /// (key, value) bytes in memory order: every index of an array map in index order, the
-    /// entries of other maps sorted by key bytes.
+    /// values of a queue, stack or ring buffer in their order, the entries of other maps
+    /// sorted by key bytes.
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -222,7 +223,15 @@ pub fn event_input(ev: &EventPlan, socket: &Socket, reserved: u32) -> OpInput {
     if let (Some(change), Some(segment)) = (&ev.segment, input.segment.as_mut()) {
         let flags = change.flags.unwrap_or(segment.tcp_flags);
         let payload = change.payload.unwrap_or(0);
-        if segment.header.is_empty() {
+        if let Some(header) = &change.header {
+            // The peer's own header, as recorded.
+            *segment = Segment {
+                header: header.clone(),
+                skb_len: header.len() as u32 + payload,
+                tcp_flags: change.flags.unwrap_or(header[13]),
+                hwtstamp: 0,
+            };
+        } else if segment.header.is_empty() {
             // Ops that see only the skb's length and flags.
             segment.tcp_flags = flags;
             segment.skb_len = payload;
@@ -326,7 +335,15 @@ pub fn dump_maps(rt: &Runtime, sockets: &[&Socket]) -> Vec<MapDump> {
             } else {
                 m.entries()
             };
-            if !matches!(m.map_type(), MapType::Array | MapType::PercpuArray) {
+            // Arrays are in index order; queues, stacks and ring buffers in their own order.
+            if !matches!(
+                m.map_type(),
+                MapType::Array
+                    | MapType::PercpuArray
+                    | MapType::Queue
+                    | MapType::Stack
+                    | MapType::Ringbuf
+            ) {
                 entries.sort();
             }
             MapDump {
