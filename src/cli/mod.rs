@@ -5,6 +5,7 @@ mod asm;
 mod bench;
 mod exec;
 mod inspect;
+mod record;
 mod run;
 #[cfg(feature = "net")]
 mod simulate;
@@ -32,6 +33,9 @@ enum Command {
     Exec(exec::ExecArgs),
     /// Replay a connection scenario (TOML) through attached sock_ops programs.
     Run(run::RunArgs),
+    /// Record the sock_ops calls of a cgroup's real connections on this kernel (root) into
+    /// a scenario `run` replays.
+    Record(record::RecordArgs),
     /// Time each event of a scenario on each engine (ns per call, JIT/interpreter ratio).
     Bench(bench::BenchArgs),
     /// List the programs and maps of an ELF object (`--json` for tools).
@@ -51,6 +55,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Disasm(a) => asm::run_disasm(a),
         Command::Exec(a) => exec::run(a),
         Command::Run(a) => run::run(a),
+        Command::Record(a) => record::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),

@@ -1,4 +1,5 @@
-//! `sockops run SCENARIO.toml [--engine interp|jit|jit-checked] [--checked] [--seed N] [--json]`: replays a connection
+//! `sockops run SCENARIO.toml [--engine interp|jit|jit-checked] [--checked] [--seed N] [--json]
+//! [--program OBJ [--section S]]`: replays a connection
 //! scenario through the attached programs and prints a readable table per event, or with
 //! `--json` one JSON object per event and a final `{"maps": ...}` object. The whole replay
 //! runs before anything is printed, so bad input yields an error on stderr and no output.
@@ -7,8 +8,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use sockops::cgroup::AttachFlags;
 use sockops::runtime::Engine;
-use sockops::scenario::run_scenario_file;
+use sockops::scenario::{ProgramPlan, Scenario, run_scenario};
 
 use super::CliError;
 
@@ -31,6 +33,13 @@ pub struct RunArgs {
     /// Print JSON lines instead of the table.
     #[arg(long)]
     json: bool,
+    /// Replay through this object's program instead of the scenario's `[[program]]`s
+    /// (attached at `/`): e.g. a trace from `sockops record` through a candidate program.
+    #[arg(long)]
+    program: Option<PathBuf>,
+    /// With `--program`: the section or function name, when the object has several.
+    #[arg(long, requires = "program")]
+    section: Option<String>,
 }
 
 fn parse_engine(text: &str) -> Result<Engine, String> {
@@ -40,8 +49,17 @@ fn parse_engine(text: &str) -> Result<Engine, String> {
 
 /// Runs `sockops run`.
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
-    let text = run_scenario_file(
-        &args.scenario,
+    let mut scenario = Scenario::read(&args.scenario)?;
+    if let Some(object) = args.program {
+        scenario.programs = vec![ProgramPlan {
+            object,
+            selector: args.section,
+            cgroup: "/".to_string(),
+            flags: AttachFlags::None,
+        }];
+    }
+    let text = run_scenario(
+        &scenario,
         args.engine.with_checked_memory(args.checked),
         args.seed,
         args.json,
@@ -65,6 +83,8 @@ mod tests {
             checked: false,
             seed: None,
             json: true,
+            program: None,
+            section: None,
         }
     }
 
@@ -89,6 +109,22 @@ mod tests {
     fn bad_input_is_an_error_not_a_panic() {
         let e = run(args("no-such-scenario.toml", Engine::Interpreter)).unwrap_err();
         assert!(e.to_string().contains("cannot read scenario"), "{e}");
+    }
+
+    #[test]
+    fn a_program_given_on_the_command_line_replaces_the_scenarios() {
+        let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let with = RunArgs {
+            program: Some(examples.join("op_count.o")),
+            ..args("datacenter.toml", Engine::Interpreter)
+        };
+        assert_eq!(run(with).unwrap(), ExitCode::SUCCESS);
+        let missing = RunArgs {
+            program: Some(examples.join("no-such.o")),
+            ..args("datacenter.toml", Engine::Interpreter)
+        };
+        let e = run(missing).unwrap_err().to_string();
+        assert!(e.contains("no-such.o"), "{e}");
     }
 
     #[test]

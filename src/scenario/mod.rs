@@ -31,7 +31,17 @@ pub fn run_scenario_file(
     json: bool,
 ) -> Result<String, ScenarioError> {
     let scenario = Scenario::read(path)?;
-    let result = replay(&scenario, engine, seed)?;
+    run_scenario(&scenario, engine, seed, json)
+}
+
+/// What `sockops run` prints for `scenario` (see [`run_scenario_file`]).
+pub fn run_scenario(
+    scenario: &Scenario,
+    engine: Engine,
+    seed: Option<u64>,
+    json: bool,
+) -> Result<String, ScenarioError> {
+    let result = replay(scenario, engine, seed)?;
     Ok(if json {
         render_json(&result)
     } else {

@@ -1,4 +1,4 @@
-//! The kernel oracle: a safe wrapper over `bpf(BPF_PROG_LOAD)` and `bpf(BPF_MAP_CREATE)` that
+//! The kernel oracle: over `sockops::kernel`'s `bpf(BPF_PROG_LOAD)` and `bpf(BPF_MAP_CREATE)`, it
 //! asks the running Linux kernel's verifier for its verdict on a `BPF_PROG_TYPE_SOCK_OPS`
 //! program. Used by the corpus generator (`tests/src/bin/gen_verifier_corpus`) and by tests
 //! that compare our verifier with the kernel.
@@ -13,18 +13,12 @@
 //!
 //! Nothing here panics on a denied `bpf()`: errors come back as `OracleError`.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::mpsc;
 use std::thread;
 
 use sockops_vm::{Insn, MapDef};
 
-/// `BPF_MAP_CREATE` command number.
-const BPF_MAP_CREATE: libc::c_long = 0;
-/// `BPF_PROG_LOAD` command number.
-const BPF_PROG_LOAD: libc::c_long = 5;
-/// `BPF_PROG_TYPE_SOCK_OPS`.
-pub const PROG_TYPE_SOCK_OPS: u32 = 13;
+pub use sockops::kernel::PROG_TYPE_SOCK_OPS;
 /// Size of the kernel log buffer we hand to the verifier (16 MiB is the kernel's own cap
 /// for `log_size` before 5.2; larger logs are truncated with ENOSPC).
 const LOG_SIZE: usize = 1 << 22;
@@ -35,38 +29,6 @@ const CAP_NET_ADMIN: u32 = 12;
 const CAP_BPF: u32 = 39;
 /// `_LINUX_CAPABILITY_VERSION_3`.
 const CAP_VERSION_3: u32 = 0x2008_0522;
-
-/// The first fields of `union bpf_attr` for `BPF_PROG_LOAD` (kernel uapi layout), padded to
-/// the size the kernel accepts (it requires the unused tail to be zero).
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-    tail: [u64; 12],
-}
-
-/// The fields of `union bpf_attr` for `BPF_MAP_CREATE`.
-#[repr(C)]
-#[derive(Default)]
-struct MapCreateAttr {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-    tail: [u32; 27],
-}
 
 /// Why the oracle could not give a verdict (as opposed to the kernel rejecting a program).
 #[derive(Debug, thiserror::Error)]
@@ -103,108 +65,20 @@ pub struct KernelVerdict {
     pub message: String,
 }
 
-/// A created kernel map, closed on drop.
-#[derive(Debug)]
-pub struct KernelMap {
-    fd: OwnedFd,
-    /// The definition it was created from.
-    pub def: MapDef,
-}
-
-impl KernelMap {
-    /// The map's file descriptor number.
-    pub fn fd(&self) -> i32 {
-        self.fd.as_raw_fd()
-    }
-
-    /// Stores `value` under the 4-byte key `key` (`BPF_MAP_UPDATE_ELEM`, `BPF_ANY`).
-    pub fn update(&self, key: u32, value: &[u8]) -> Result<(), std::io::Error> {
-        let key = key.to_ne_bytes();
-        let mut attr = MapElemAttr {
-            map_fd: self.fd() as u32,
-            _pad: 0,
-            key: key.as_ptr() as u64,
-            value: value.as_ptr() as u64,
-            flags: 0,
-        };
-        sys_bpf(
-            BPF_MAP_UPDATE_ELEM,
-            (&raw mut attr).cast(),
-            std::mem::size_of::<MapElemAttr>(),
-        )
-        .map(|_| ())
-    }
-
-    /// Freezes the map (`BPF_MAP_FREEZE`): user space may no longer write it.
-    pub fn freeze(&self) -> Result<(), std::io::Error> {
-        let mut attr = MapElemAttr {
-            map_fd: self.fd() as u32,
-            ..MapElemAttr::default()
-        };
-        sys_bpf(
-            BPF_MAP_FREEZE,
-            (&raw mut attr).cast(),
-            std::mem::size_of::<MapElemAttr>(),
-        )
-        .map(|_| ())
-    }
-}
-
-/// `BPF_MAP_UPDATE_ELEM` command number.
-const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-/// `BPF_MAP_FREEZE` command number.
-const BPF_MAP_FREEZE: libc::c_long = 22;
-
-/// The fields of `union bpf_attr` for the map element commands (and `BPF_MAP_FREEZE`, which
-/// reads only `map_fd`).
-#[repr(C)]
-#[derive(Default)]
-struct MapElemAttr {
-    map_fd: u32,
-    _pad: u32,
-    key: u64,
-    value: u64,
-    flags: u64,
-}
-
-fn sys_bpf(cmd: libc::c_long, attr: *mut u8, size: usize) -> Result<i32, std::io::Error> {
-    // SAFETY: `attr` points to a live, initialised `#[repr(C)]` attribute struct of `size`
-    // bytes owned by the caller for the duration of the call; the kernel reads and may write
-    // only within that size, and pointers inside it point to live buffers of the sizes given.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr, size) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r as i32)
-    }
-}
+use sockops::kernel::{KernelError, load_sock_ops};
+pub use sockops::kernel::{KernelMap, last_error_line};
 
 /// Creates a kernel map from a definition.
 pub fn create_map(index: usize, def: &MapDef) -> Result<KernelMap, OracleError> {
-    let mut attr = MapCreateAttr {
-        map_type: def.map_type.kernel_id(),
-        key_size: def.key_size,
-        value_size: def.value_size,
-        max_entries: def.max_entries,
-        map_flags: def.map_flags,
-        ..MapCreateAttr::default()
-    };
-    let size = std::mem::size_of::<MapCreateAttr>();
-    match sys_bpf(BPF_MAP_CREATE, (&raw mut attr).cast(), size) {
-        Ok(fd) => Ok(KernelMap {
-            // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-            def: *def,
-        }),
-        Err(err) if err.raw_os_error() == Some(libc::EPERM) => {
-            Err(OracleError::Denied(format!("BPF_MAP_CREATE: {err}")))
-        }
-        Err(err) => Err(OracleError::MapCreate {
+    KernelMap::create(&format!("map {index}"), def).map_err(|e| match e {
+        KernelError::Denied { what, source } => OracleError::Denied(format!("{what}: {source}")),
+        KernelError::MapCreate { source, .. } => OracleError::MapCreate {
             index,
             def: *def,
-            err,
-        }),
-    }
+            err: source,
+        },
+        other => OracleError::Denied(other.to_string()),
+    })
 }
 
 /// Replaces map indices in LD_IMM64 slots (src 1 = map fd, src 2 = map value) by the fds of
@@ -212,49 +86,8 @@ pub fn create_map(index: usize, def: &MapDef) -> Result<KernelMap, OracleError> 
 /// could happen to be the number of some open map fd of this process (the oracle keeps maps
 /// open), and the kernel would accept what our verifier rightly refuses.
 pub fn patch_map_fds(insns: &[Insn], maps: &[KernelMap]) -> Vec<Insn> {
-    let mut out = insns.to_vec();
-    let mut pc = 0;
-    while pc < out.len() {
-        let i = out[pc];
-        if i.opcode == sockops_vm::opcode::LD_IMM64 {
-            if i.src == 1 || i.src == 2 {
-                out[pc].imm = usize::try_from(i.imm)
-                    .ok()
-                    .and_then(|k| maps.get(k))
-                    .map_or(-1, KernelMap::fd);
-            }
-            pc += 2;
-        } else {
-            pc += 1;
-        }
-    }
-    out
-}
-
-/// The last error line of a verifier log: the last non-empty line that is not one of the
-/// statistics lines the kernel appends (`processed N insns ...`, `verification time ...`).
-/// The `cur state:` / `old state:` lines after an infinite-loop report are skipped, and a
-/// message glued to a truncated instruction line keeps only the message.
-pub fn last_error_line(log: &str) -> String {
-    let line = log
-        .lines()
-        .rev()
-        .map(str::trim_end)
-        .filter(|l| !l.is_empty())
-        .find(|l| {
-            !l.starts_with("processed ")
-                && !l.starts_with("verification time")
-                && !l.starts_with("stack depth")
-                && !l.starts_with("mark_precise")
-                && !l.starts_with("cur state:")
-                && !l.starts_with("old state:")
-        })
-        .unwrap_or("");
-    const GLUED: &str = "BPF program is too large";
-    match line.find(GLUED) {
-        Some(k) => line[k..].to_string(),
-        None => line.to_string(),
-    }
+    let fds: Vec<i32> = maps.iter().map(KernelMap::fd).collect();
+    sockops::kernel::patch_map_fds(insns, &fds)
 }
 
 /// Loads `insns` (map fds already patched in) as a sock_ops program with license "GPL".
@@ -284,47 +117,20 @@ pub fn load_raw(insns: &[Insn], log_level: u32, log: &mut [u8]) -> KernelVerdict
 }
 
 fn load_once(insns: &[Insn], log_level: u32, log: &mut [u8]) -> KernelVerdict {
-    let license = c"GPL";
-    let bytes: Vec<u8> = Insn::slice_to_bytes(insns);
-    log.fill(0);
-    let mut attr = ProgLoadAttr {
-        prog_type: PROG_TYPE_SOCK_OPS,
-        insn_cnt: insns.len() as u32,
-        insns: bytes.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        log_level,
-        log_size: log.len() as u32,
-        log_buf: if log.is_empty() {
-            0
-        } else {
-            log.as_mut_ptr() as u64
+    let out = load_sock_ops(insns, "GPL", log_level, log);
+    match out.fd {
+        Some(_) => KernelVerdict {
+            accepted: true,
+            errno: 0,
+            log: out.log,
+            message: String::new(),
         },
-        ..ProgLoadAttr::default()
-    };
-    let size = std::mem::size_of::<ProgLoadAttr>();
-    let r = sys_bpf(BPF_PROG_LOAD, (&raw mut attr).cast(), size);
-    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-    let text = String::from_utf8_lossy(&log[..end]).into_owned();
-    match r {
-        Ok(fd) => {
-            // SAFETY: the kernel just returned this fd; we own it and close it here.
-            drop(unsafe { OwnedFd::from_raw_fd(fd) });
-            KernelVerdict {
-                accepted: true,
-                errno: 0,
-                log: text,
-                message: String::new(),
-            }
-        }
-        Err(e) => {
-            let message = last_error_line(&text);
-            KernelVerdict {
-                accepted: false,
-                errno: e.raw_os_error().unwrap_or(0),
-                log: text,
-                message,
-            }
-        }
+        None => KernelVerdict {
+            accepted: false,
+            errno: out.errno,
+            message: last_error_line(&out.log),
+            log: out.log,
+        },
     }
 }
 
