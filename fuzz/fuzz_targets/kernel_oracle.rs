@@ -35,6 +35,8 @@ struct State {
     kernel_accepts: u64,
     false_rejects: u64,
     kernel_findings: u64,
+    /// The kernel's `nr_cpu_ids`, which bounds `bpf_get_smp_processor_id`.
+    nr_cpu_ids: u32,
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -80,6 +82,7 @@ fuzz_target!(|data: &[u8]| {
                     kernel_accepts: 0,
                     false_rejects: 0,
                     kernel_findings: 0,
+                    nr_cpu_ids: sockops::kernel::possible_cpus(),
                 })
             }
             Err(e) => {
@@ -100,9 +103,11 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => panic!("kernel maps for {defs:?}: {e}"),
         },
     };
+    // The kernel bounds bpf_get_smp_processor_id by its own nr_cpu_ids: judge with the same.
     let options = VerifyOptions {
         require_runtime_helpers: false,
         insn_limit: WORLD_INSN_LIMIT,
+        nr_cpu_ids: state.nr_cpu_ids,
         ..VerifyOptions::default()
     };
     let ours = verify_insns(&world.insns, &defs, &HelperTable::new(), &options);

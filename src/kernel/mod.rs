@@ -485,3 +485,21 @@ impl Drop for OwnedCgroup {
         let _ = self.remove_ref();
     }
 }
+
+/// The kernel's `nr_cpu_ids` (from `/sys/devices/system/cpu/possible`, e.g. `0-1` is 2):
+/// the bound its verifier gives `bpf_get_smp_processor_id`, so our verifier must use the
+/// same `VerifyOptions::nr_cpu_ids` to reach the same verdict. 1 when unreadable.
+pub fn possible_cpus() -> u32 {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|text| {
+            text.trim()
+                .split(',')
+                .filter_map(|range| {
+                    let last = range.rsplit('-').next()?;
+                    last.trim().parse::<u32>().ok()
+                })
+                .max()
+        })
+        .map_or(1, |highest| highest.saturating_add(1))
+}
