@@ -9,39 +9,52 @@ pub const RECORD_SIZE: usize = 264;
 /// Most header bytes a record carries.
 pub const RECORD_HDR_MAX: usize = 60;
 
+/// The metric fields of a record: their `bpf_sock_ops` names (`state` and
+/// `bpf_sock_ops_cb_flags` included), in the order a trace's `set = {...}` carries them, each
+/// with its offset in `struct record` and whether it is 8 bytes wide.
+const METRIC_LAYOUT: [(&str, usize, bool); 29] = [
+    ("snd_cwnd", 100, false),
+    ("srtt_us", 104, false),
+    ("bpf_sock_ops_cb_flags", 108, false),
+    ("state", 112, false),
+    ("rtt_min", 116, false),
+    ("snd_ssthresh", 120, false),
+    ("rcv_nxt", 124, false),
+    ("snd_nxt", 128, false),
+    ("snd_una", 132, false),
+    ("mss_cache", 136, false),
+    ("ecn_flags", 140, false),
+    ("rate_delivered", 144, false),
+    ("rate_interval_us", 148, false),
+    ("packets_out", 152, false),
+    ("retrans_out", 156, false),
+    ("total_retrans", 160, false),
+    ("segs_in", 164, false),
+    ("data_segs_in", 168, false),
+    ("segs_out", 172, false),
+    ("data_segs_out", 176, false),
+    ("lost_out", 180, false),
+    ("sacked_out", 184, false),
+    ("sk_txhash", 188, false),
+    ("bytes_received", 8, true),
+    ("bytes_acked", 16, true),
+    ("skb_len", 192, false),
+    ("skb_tcp_flags", 196, false),
+    ("is_fullsock", 96, false),
+    ("family", 44, false),
+];
+
 /// The metric fields of a record, by their `bpf_sock_ops` names, in record order
 /// (`state` and `bpf_sock_ops_cb_flags` included): what a trace's `set = {...}` carries.
-pub const RECORD_METRICS: [&str; 29] = [
-    "snd_cwnd",
-    "srtt_us",
-    "bpf_sock_ops_cb_flags",
-    "state",
-    "rtt_min",
-    "snd_ssthresh",
-    "rcv_nxt",
-    "snd_nxt",
-    "snd_una",
-    "mss_cache",
-    "ecn_flags",
-    "rate_delivered",
-    "rate_interval_us",
-    "packets_out",
-    "retrans_out",
-    "total_retrans",
-    "segs_in",
-    "data_segs_in",
-    "segs_out",
-    "data_segs_out",
-    "lost_out",
-    "sacked_out",
-    "sk_txhash",
-    "bytes_received",
-    "bytes_acked",
-    "skb_len",
-    "skb_tcp_flags",
-    "is_fullsock",
-    "family",
-];
+pub const RECORD_METRICS: [&str; 29] = {
+    let mut names = [""; 29];
+    let mut k = 0;
+    while k < 29 {
+        names[k] = METRIC_LAYOUT[k].0;
+        k += 1;
+    }
+    names
+};
 
 /// One sock_ops call as the kernel made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,7 +98,6 @@ impl Record {
             b
         };
         let cookie = u64_at(0);
-        let (bytes_received, bytes_acked) = (u64_at(8), u64_at(16));
         let op = u32_at(24);
         let args = [u32_at(28), u32_at(32), u32_at(36), u32_at(40)];
         let family = u32_at(44);
@@ -104,48 +116,12 @@ impl Record {
                 Ipv4Addr::from(remote_ip4.to_ne_bytes()).into(),
             )
         };
-        // From is_fullsock (96) to skb_tcp_flags (196): the u32 fields in record order.
-        let u32_field = |name: &str| -> u64 {
-            const ORDER: [&str; 26] = [
-                "is_fullsock",
-                "snd_cwnd",
-                "srtt_us",
-                "bpf_sock_ops_cb_flags",
-                "state",
-                "rtt_min",
-                "snd_ssthresh",
-                "rcv_nxt",
-                "snd_nxt",
-                "snd_una",
-                "mss_cache",
-                "ecn_flags",
-                "rate_delivered",
-                "rate_interval_us",
-                "packets_out",
-                "retrans_out",
-                "total_retrans",
-                "segs_in",
-                "data_segs_in",
-                "segs_out",
-                "data_segs_out",
-                "lost_out",
-                "sacked_out",
-                "sk_txhash",
-                "skb_len",
-                "skb_tcp_flags",
-            ];
-            ORDER
-                .iter()
-                .position(|n| *n == name)
-                .map_or(0, |k| u64::from(u32_at(96 + 4 * k)))
-        };
         let mut metrics = [0u64; 29];
-        for (k, name) in RECORD_METRICS.iter().enumerate() {
-            metrics[k] = match *name {
-                "bytes_received" => bytes_received,
-                "bytes_acked" => bytes_acked,
-                "family" => u64::from(family),
-                other => u32_field(other),
+        for (k, &(_, offset, wide)) in METRIC_LAYOUT.iter().enumerate() {
+            metrics[k] = if wide {
+                u64_at(offset)
+            } else {
+                u64::from(u32_at(offset))
             };
         }
         let hdr_len = (u32_at(200) as usize).min(RECORD_HDR_MAX);
