@@ -94,7 +94,7 @@ fn effect(insn: &Insn) -> Effect {
         }
         BPF_JMP | BPF_JMP32 => match op(insn.opcode) {
             BPF_CALL => Effect {
-                uses: ARGS,
+                uses: call_args(insn),
                 defs: CALLER_SAVED,
                 flow: None,
             },
@@ -130,6 +130,45 @@ fn effect(insn: &Insn) -> Effect {
             }
         }
     }
+}
+
+/// The argument registers a call reads: for a helper this verifier knows, r1 up to its
+/// argument count (the kernel's `get_call_summary`, `num_params`); r1-r5 for any other call
+/// (a bpf-to-bpf call, a kfunc, an unknown helper), as the kernel counts them.
+fn call_args(insn: &Insn) -> Regs {
+    if insn.src == 0
+        && let Some(proto) = crate::helpers::proto(insn.imm as u32)
+    {
+        let n = proto.args.len().min(5);
+        return ARGS & ((1 << (n + 1)) - 1);
+    }
+    ARGS
+}
+
+/// False for a call to a helper this verifier knows none of whose arguments is memory the
+/// helper reads or writes (no stack slot can matter to it); true for any other call.
+fn call_may_access_memory(insn: &Insn) -> bool {
+    use crate::helpers::Arg;
+    if insn.src != 0 {
+        return true;
+    }
+    let Some(proto) = crate::helpers::proto(insn.imm as u32) else {
+        return true;
+    };
+    !proto.args.iter().all(|a| {
+        matches!(
+            a,
+            Arg::Anything
+                | Arg::ConstSize
+                | Arg::ConstSizeOrZero
+                | Arg::AllocSizeOrZero
+                | Arg::ConstMapPtr
+                | Arg::Ctx
+                | Arg::CtxOrNull
+                | Arg::SockCommon
+                | Arg::BtfSockCommon
+        )
+    })
 }
 
 fn successors(insns: &[Insn], pc: usize) -> Vec<usize> {
@@ -287,7 +326,7 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
     }
     // Any other memory access, call or atomic may touch the stack through a pointer.
     let touches_memory = matches!(cls, BPF_LDX | BPF_ST | BPF_STX)
-        || ((cls == BPF_JMP) && op(insn.opcode) == BPF_CALL);
+        || ((cls == BPF_JMP) && op(insn.opcode) == BPF_CALL && call_may_access_memory(insn));
     let slots = if touches_memory { u64::MAX } else { out.slots };
     Needed { regs, slots }
 }
@@ -295,8 +334,9 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
 /// For every slot, the registers live before it: those some path from it reads before
 /// writing (the kernel's `compute_live_registers`, `live_regs_before`). Every read counts,
 /// whatever the value is then used for (an ALU result nobody reads still makes the
-/// instruction read its operands: the kernel checks operand types there); a call reads r1-r5
-/// (whatever the helper's argument count; `callx` also its register) and writes r0-r5; a
+/// instruction read its operands: the kernel checks operand types there); a helper call reads
+/// r1 up to its argument count, any other call r1-r5 (`callx` also its register), and every
+/// call writes r0-r5; a
 /// local call's callee is analysed as its own function from its first slot; r10 is always
 /// live. Pruning may ignore a register that is not live: nothing from here can observe it.
 pub fn live_registers(insns: &[Insn]) -> Vec<u16> {

@@ -6,7 +6,7 @@
 //! two states the kernel keeps apart.
 
 use crate::reg::{RegState, RegType};
-use crate::stack::{ByteType, Stack};
+use crate::stack::{ByteType, Slot, Stack};
 
 /// One function frame.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -165,6 +165,27 @@ fn stacksafe(
     }
     for (i, os) in old.slots.iter().enumerate() {
         let cs = cur.slots.get(i);
+        // The kernel's "64-bit scalar spill vs all slots MISC and vice versa": once the walk
+        // reaches the slot's first byte (one the explored state wrote, and not unknown data
+        // root may read anyway), a slot read as a scalar on both sides (a spilled scalar
+        // over the whole slot, or unknown data everywhere, which loads as an unbound
+        // scalar) is compared as two scalar registers.
+        if !exact
+            && os.bytes[0] != ByteType::Invalid
+            && !(allow_uninit && os.bytes[0] == ByteType::Misc)
+            && let Some(cs) = cs
+            && let (Some(o), Some(c)) = (
+                scalar_in_slot(os, allow_uninit),
+                scalar_in_slot(cs, allow_uninit),
+            )
+        {
+            // Unknown data stands for an imprecise unbound scalar, which covers any scalar.
+            let old_imprecise = !os.has_spill() || (i < 64 && imprecise_slots & (1 << i) != 0);
+            if (exact_scalars || !old_imprecise) && !regsafe(&o, &c, ids, false, exact_scalars) {
+                return false;
+            }
+            continue;
+        }
         for b in 0..8 {
             let ob = os.bytes[b];
             let cb = cs.map(|s| s.bytes[b]).unwrap_or(ByteType::Invalid);
@@ -210,6 +231,20 @@ fn stacksafe(
         }
     }
     true
+}
+
+/// The scalar a load of the whole slot gives, when the kernel's `stacksafe` compares the slot
+/// as a register (`scalar_reg_for_stack`): the spilled scalar when the spill covers the slot's
+/// first byte, an unbound scalar when every byte is unknown data (or never written, where
+/// root may read such bytes).
+fn scalar_in_slot(slot: &Slot, allow_uninit: bool) -> Option<RegState> {
+    if slot.bytes[0] == ByteType::Spill && slot.spilled.typ == RegType::Scalar {
+        return Some(slot.spilled);
+    }
+    slot.bytes
+        .iter()
+        .all(|b| *b == ByteType::Misc || (allow_uninit && *b == ByteType::Invalid))
+        .then(RegState::unknown)
 }
 
 /// Registers and stack slots of the current frame whose scalar values do not matter.
