@@ -6,6 +6,12 @@
 // returns 1 and leaves `reply` alone, so attached with BPF_F_ALLOW_MULTI beside other
 // programs it changes nothing.
 //
+// Every record also carries the socket options a program may set, read with bpf_getsockopt
+// (full sockets, ops 0-15; bit k of `opt_ok` says whether the read succeeded).
+//
+// `record_after` is `record` for the end of a program list (`phase` 1): attached after the
+// candidate program, it sees the `reply` the candidate left (args[0]) and what it changed.
+//
 // `record_all_callbacks` does the same and also turns every callback flag on (RTO, RETRANS,
 // STATE, RTT, header options...), which every program of the cgroup then also sees.
 #include <linux/bpf.h>
@@ -17,7 +23,49 @@ struct {
 	__uint(max_entries, 1 << 20);
 } records SEC(".maps");
 
-static __always_inline void capture(struct bpf_sock_ops *skops)
+/* (level, optname) of the integer options read into `opts`; the last one is IP_TOS on
+ * AF_INET sockets and IPV6_TCLASS on AF_INET6 ones. */
+static const int RECORD_OPTS[RECORD_OPT_COUNT][2] = {
+	{ 1, 7 },     /* SO_SNDBUF */
+	{ 1, 8 },     /* SO_RCVBUF */
+	{ 1, 36 },    /* SO_MARK */
+	{ 1, 12 },    /* SO_PRIORITY */
+	{ 6, 1 },     /* TCP_NODELAY */
+	{ 6, 10 },    /* TCP_WINDOW_CLAMP */
+	{ 6, 4 },     /* TCP_KEEPIDLE */
+	{ 6, 18 },    /* TCP_USER_TIMEOUT */
+	{ 6, 25 },    /* TCP_NOTSENT_LOWAT */
+	{ 6, 1004 },  /* TCP_BPF_RTO_MIN */
+	{ 6, 1003 },  /* TCP_BPF_DELACK_MAX */
+	{ 0, 1 },     /* IP_TOS, or IPV6_TCLASS (41, 67) on AF_INET6 */
+};
+
+static __always_inline void read_options(struct bpf_sock_ops *skops, struct record *r)
+{
+	r->opt_ok = 0;
+#pragma unroll
+	for (int k = 0; k < RECORD_OPT_COUNT; k++)
+		r->opts[k] = 0;
+	__builtin_memset(r->congestion, 0, sizeof(r->congestion));
+	if (!skops->is_fullsock || skops->op >= 16)
+		return;
+#pragma unroll
+	for (int k = 0; k < RECORD_OPT_COUNT; k++) {
+		int level = RECORD_OPTS[k][0], name = RECORD_OPTS[k][1];
+		int v = 0;
+		if (k == RECORD_OPT_COUNT - 1 && skops->family == 10) {
+			level = 41;
+			name = 67;
+		}
+		if (bpf_getsockopt(skops, level, name, &v, sizeof(v)) == 0)
+			r->opt_ok |= 1u << k;
+		r->opts[k] = v;
+	}
+	if (bpf_getsockopt(skops, 6, 13, r->congestion, sizeof(r->congestion)) == 0)
+		r->opt_ok |= 1u << RECORD_OPT_COUNT;
+}
+
+static __always_inline void capture(struct bpf_sock_ops *skops, __u32 phase)
 {
 	struct record *r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
 	if (!r)
@@ -78,20 +126,29 @@ static __always_inline void capture(struct bpf_sock_ops *skops)
 		r->hdr[i] = data[i];
 		r->hdr_len = i + 1;
 	}
+	r->phase = phase;
+	read_options(skops, r);
 	bpf_ringbuf_submit(r, 0);
 }
 
 SEC("sockops")
 int record(struct bpf_sock_ops *skops)
 {
-	capture(skops);
+	capture(skops, 0);
+	return 1;
+}
+
+SEC("sockops")
+int record_after(struct bpf_sock_ops *skops)
+{
+	capture(skops, 1);
 	return 1;
 }
 
 SEC("sockops")
 int record_all_callbacks(struct bpf_sock_ops *skops)
 {
-	capture(skops);
+	capture(skops, 0);
 	if (skops->is_fullsock) {
 		__u32 all = BPF_SOCK_OPS_ALL_CB_FLAGS;
 		if ((skops->bpf_sock_ops_cb_flags & all) != all)

@@ -6,6 +6,9 @@
 #define SOCKOPS_RECORDER_H
 
 #define RECORD_HDR_MAX 60
+/* The integer options every record reads with bpf_getsockopt (full sockets, ops 0-15): see
+ * RECORD_OPTS in recorder.c and `sockops::record::RECORD_OPTIONS`. */
+#define RECORD_OPT_COUNT 12
 
 struct record {
 	__u64 cookie;        /* bpf_get_socket_cookie(skops): one connection side */
@@ -48,6 +51,11 @@ struct record {
 	__u32 skb_tcp_flags;
 	__u32 hdr_len;       /* bytes of the segment's header copied into hdr */
 	__u8 hdr[RECORD_HDR_MAX];
+	__u32 phase;         /* 0: before the other programs of the cgroup, 1: after them */
+	__u32 opt_ok;        /* bit k: bpf_getsockopt of RECORD_OPTS[k] succeeded; bit
+	                      * RECORD_OPT_COUNT: TCP_CONGESTION did */
+	__s32 opts[RECORD_OPT_COUNT]; /* the values read (RECORD_OPTS order) */
+	char congestion[16]; /* TCP_CONGESTION */
 };
 
 #endif

@@ -3,6 +3,7 @@
 
 mod asm;
 mod bench;
+mod compare;
 mod exec;
 mod inspect;
 mod record;
@@ -36,6 +37,12 @@ enum Command {
     /// Record the sock_ops calls of a cgroup's real connections on this kernel (root) into
     /// a scenario `run` replays.
     Record(record::RecordArgs),
+    /// Run a program in the live kernel on real loopback connections (root) and here on the
+    /// same calls, and compare every op; exit 0 only when everything agrees.
+    Compare(compare::CompareArgs),
+    /// The helper process of `compare` (joins a cgroup, opens loopback connections).
+    #[command(name = "__loopback", hide = true)]
+    Loopback(compare::LoopbackArgs),
     /// Time each event of a scenario on each engine (ns per call, JIT/interpreter ratio).
     Bench(bench::BenchArgs),
     /// List the programs and maps of an ELF object (`--json` for tools).
@@ -56,6 +63,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Exec(a) => exec::run(a),
         Command::Run(a) => run::run(a),
         Command::Record(a) => record::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Loopback(a) => compare::run_loopback(a),
         Command::Bench(a) => bench::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),

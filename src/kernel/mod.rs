@@ -13,6 +13,7 @@ mod sys;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sockops_vm::{Insn, MapDef};
 
@@ -227,8 +228,8 @@ pub struct KernelProgram {
     /// Program name.
     pub name: String,
     fd: OwnedFd,
-    /// Its maps.
-    pub maps: Vec<KernelMap>,
+    /// Its maps (shared with the other programs of its object loaded with it).
+    pub maps: Vec<Arc<KernelMap>>,
 }
 
 impl KernelProgram {
@@ -236,9 +237,17 @@ impl KernelProgram {
     pub fn load(program: &sockops_vm::Program) -> Result<KernelProgram, KernelError> {
         let mut maps = Vec::with_capacity(program.maps.len());
         for m in &program.maps {
-            maps.push(KernelMap::create(m.name(), m.def())?);
+            maps.push(Arc::new(KernelMap::create(m.name(), m.def())?));
         }
-        let fds: Vec<i32> = maps.iter().map(KernelMap::fd).collect();
+        KernelProgram::load_with_maps(program, maps)
+    }
+
+    /// Loads `program` with `maps` as its maps (in the program's map order).
+    fn load_with_maps(
+        program: &sockops_vm::Program,
+        maps: Vec<Arc<KernelMap>>,
+    ) -> Result<KernelProgram, KernelError> {
+        let fds: Vec<i32> = maps.iter().map(|m| m.fd()).collect();
         let insns = patch_map_fds(&program.insns, &fds);
         let license = if program.license.is_empty() {
             "GPL"
@@ -266,6 +275,76 @@ impl KernelProgram {
         }
     }
 
+    /// Loads `program` of `object` as libbpf would: the object's maps are created once for
+    /// all its programs, with their contents at load (global data; frozen when programs may
+    /// only read them, as `.rodata`), and every program the object's prog arrays name
+    /// (`.values`) is loaded too and stored in its slot. Returns the program, then the
+    /// programs it may tail-call (kept loaded while the slots refer to them).
+    pub fn load_from_object(
+        object: &sockops_vm::elf::Object,
+        program: &sockops_vm::Program,
+    ) -> Result<(KernelProgram, Vec<KernelProgram>), KernelError> {
+        let mut shared: Vec<(*const sockops_vm::Map, String, Arc<KernelMap>)> = Vec::new();
+        let entry = KernelProgram::load_shared(program, &mut shared)?;
+        let mut others = Vec::new();
+        for init in object.prog_array_inits() {
+            let Ok(target) = object.program(&init.program) else {
+                continue;
+            };
+            let loaded = KernelProgram::load_shared(target, &mut shared)?;
+            if let Some((_, _, array)) = shared.iter().find(|(_, name, _)| *name == init.map) {
+                array
+                    .update(init.index, &(loaded.fd() as u32).to_ne_bytes())
+                    .map_err(|e| {
+                        KernelError::os(
+                            format!(
+                                "cannot store {} in {}[{}]",
+                                init.program, init.map, init.index
+                            ),
+                            e,
+                        )
+                    })?;
+            }
+            others.push(loaded);
+        }
+        Ok((entry, others))
+    }
+
+    fn load_shared(
+        program: &sockops_vm::Program,
+        shared: &mut Vec<(*const sockops_vm::Map, String, Arc<KernelMap>)>,
+    ) -> Result<KernelProgram, KernelError> {
+        let mut maps = Vec::with_capacity(program.maps.len());
+        for m in &program.maps {
+            let key = Arc::as_ptr(m);
+            if let Some((_, _, km)) = shared.iter().find(|(p, _, _)| *p == key) {
+                maps.push(Arc::clone(km));
+                continue;
+            }
+            let km = Arc::new(KernelMap::create(m.name(), m.def())?);
+            if m.map_type() == sockops_vm::MapType::Array {
+                for (k, v) in m.entries() {
+                    let key = u32::from_ne_bytes(
+                        k.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0; 4]),
+                    );
+                    if v.iter().any(|&b| b != 0) {
+                        km.update(key, &v).map_err(|e| {
+                            KernelError::os(format!("cannot fill map {}", m.name()), e)
+                        })?;
+                    }
+                }
+                if m.is_read_only_for_programs() {
+                    km.freeze().map_err(|e| {
+                        KernelError::os(format!("cannot freeze map {}", m.name()), e)
+                    })?;
+                }
+            }
+            shared.push((key, m.name().to_string(), Arc::clone(&km)));
+            maps.push(km);
+        }
+        KernelProgram::load_with_maps(program, maps)
+    }
+
     /// The program's fd number.
     pub fn fd(&self) -> i32 {
         self.fd.as_raw_fd()
@@ -278,6 +357,7 @@ impl KernelProgram {
             .iter()
             .position(|m| m.name() == name)
             .and_then(|k| self.maps.get(k))
+            .map(|m| &**m)
     }
 }
 
@@ -347,6 +427,44 @@ impl Cgroup {
             prog_fd,
             program: program.name.clone(),
             cgroup: self.path.clone(),
+        })
+    }
+}
+
+/// A program attached to a cgroup through a BPF link: the kernel detaches it when the link's
+/// fd closes, on drop and also when the process dies (killed included), so nothing stays
+/// attached behind a run that did not finish.
+#[derive(Debug)]
+pub struct Link {
+    _fd: OwnedFd,
+    /// The program's name.
+    pub program: String,
+}
+
+impl Cgroup {
+    /// Attaches `program` here as a sock_ops program through a BPF link (multi: it runs after
+    /// the programs attached before it). Detached when the returned link drops, or when this
+    /// process dies.
+    pub fn link(&self, program: &KernelProgram) -> Result<Link, KernelError> {
+        let fd = sys::link_create(
+            self.fd.as_raw_fd(),
+            program.fd.as_raw_fd(),
+            ATTACH_CGROUP_SOCK_OPS,
+        )
+        .map_err(|source| KernelError::Attach {
+            program: program.name.clone(),
+            cgroup: self.path.clone(),
+            hint: match source.raw_os_error() {
+                Some(libc::EPERM) => {
+                    " (a program attached there, or above, without BPF_F_ALLOW_MULTI keeps others out; or not root)"
+                }
+                _ => "",
+            },
+            source,
+        })?;
+        Ok(Link {
+            _fd: fd,
+            program: program.name.clone(),
         })
     }
 }

@@ -14,6 +14,7 @@ const BPF_PROG_ATTACH: libc::c_long = 8;
 const BPF_PROG_DETACH: libc::c_long = 9;
 const BPF_PROG_QUERY: libc::c_long = 16;
 const BPF_MAP_FREEZE: libc::c_long = 22;
+const BPF_LINK_CREATE: libc::c_long = 28;
 
 /// `union bpf_attr` for `BPF_PROG_LOAD`, padded to a size the kernel accepts (it requires
 /// the unused tail to be zero).
@@ -69,6 +70,17 @@ struct AttachAttr {
     attach_flags: u32,
     replace_bpf_fd: u32,
     tail: [u32; 11],
+}
+
+/// `union bpf_attr` for `BPF_LINK_CREATE` (the common part).
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    tail: [u64; 6],
 }
 
 /// `union bpf_attr` for `BPF_PROG_QUERY`.
@@ -183,6 +195,25 @@ pub(super) fn prog_attach(
         ..AttachAttr::default()
     };
     sys_bpf(BPF_PROG_ATTACH, &mut attr).map(|_| ())
+}
+
+/// `BPF_LINK_CREATE`: attaches `prog` to `target` through a link, which the kernel detaches
+/// when the returned fd (its last reference) closes, even when the process dies.
+pub(super) fn link_create(
+    target: i32,
+    prog: i32,
+    attach_type: u32,
+) -> Result<std::os::fd::OwnedFd, std::io::Error> {
+    use std::os::fd::FromRawFd;
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog as u32,
+        target_fd: target as u32,
+        attach_type,
+        ..LinkCreateAttr::default()
+    };
+    let fd = sys_bpf(BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: on success BPF_LINK_CREATE returns a new fd that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
 pub(super) fn prog_detach(target: i32, prog: i32, attach_type: u32) -> Result<(), std::io::Error> {

@@ -3,6 +3,7 @@
 //! whatever else runs there, its ring buffer decoded into [`Record`]s ([`wire`]), and the
 //! records written as a scenario file `sockops run` replays ([`trace`]).
 
+pub mod compare;
 pub mod loopback;
 pub mod trace;
 pub mod wire;
@@ -13,7 +14,7 @@ use sockops_vm::elf::{ElfError, Object};
 use crate::kernel::{KernelError, KernelProgram, RingbufReader};
 
 pub use trace::{TraceSocket, scenario_text};
-pub use wire::{RECORD_METRICS, RECORD_SIZE, Record, RecordSizeError};
+pub use wire::{IPV6_TCLASS, RECORD_METRICS, RECORD_OPTIONS, RECORD_SIZE, Record, RecordSizeError};
 
 /// The recorder object (`bpf/recorder.o`, built from `bpf/recorder.c` by `bpf/build.sh`).
 pub const RECORDER_OBJECT: &[u8] = include_bytes!("../../bpf/recorder.o");
@@ -52,7 +53,17 @@ impl Recorder {
 
     /// Loads a fresh recorder (its own ring buffer) into the kernel.
     pub fn load(all_callbacks: bool) -> Result<Recorder, RecordError> {
-        let program = Recorder::program(all_callbacks)?;
+        Recorder::load_program(Recorder::program(all_callbacks)?)
+    }
+
+    /// Loads a fresh `record_after` (its own ring buffer): the recorder for the end of a
+    /// program list, whose records (`phase` 1) show what the programs before it left.
+    pub fn load_after() -> Result<Recorder, RecordError> {
+        let object = Object::parse("recorder.o", RECORDER_OBJECT)?;
+        Recorder::load_program(object.program("record_after")?.clone())
+    }
+
+    fn load_program(program: Program) -> Result<Recorder, RecordError> {
         let kernel = KernelProgram::load(&program)?;
         let map = kernel.map(&program, "records").ok_or_else(|| {
             RecordError::Elf(ElfError::Malformed(

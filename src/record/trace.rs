@@ -124,6 +124,18 @@ fn segment_of(op: SockOp, r: &Record) -> Option<String> {
 /// The trace as scenario text. `program` (an object path and section, relative to where the
 /// file will be) becomes its `[[program]]`; without one the file says how to add one.
 pub fn scenario_text(records: &[Record], program: Option<(&str, Option<&str>)>) -> String {
+    scenario_text_with(records, program, true)
+}
+
+/// [`scenario_text`], where with `recorded_cb_flags` false the events do not set
+/// `bpf_sock_ops_cb_flags` (each socket starts with the flags of its first call): the
+/// replayed programs' own `bpf_sock_ops_cb_flags_set` calls then decide which ops run, as
+/// `sockops compare` needs to check them.
+pub fn scenario_text_with(
+    records: &[Record],
+    program: Option<(&str, Option<&str>)>,
+    recorded_cb_flags: bool,
+) -> String {
     let socks = sockets(records);
     let mut t = String::new();
     let _ = writeln!(
@@ -202,6 +214,7 @@ pub fn scenario_text(records: &[Record], program: Option<(&str, Option<&str>)>) 
             .enumerate()
             .filter(|(j, _)| last[k].is_none_or(|p| p.metrics[*j] != r.metrics[*j]))
             .filter(|_| last[k].is_some())
+            .filter(|(_, name)| recorded_cb_flags || **name != "bpf_sock_ops_cb_flags")
             .map(|(j, name)| format!("{name} = {}", r.metrics[j]))
             .collect();
         if !changed.is_empty() {

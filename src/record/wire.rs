@@ -5,7 +5,28 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Size of `struct record` (checked against every record read).
-pub const RECORD_SIZE: usize = 264;
+pub const RECORD_SIZE: usize = 336;
+
+/// The integer options every record reads with `bpf_getsockopt` (full sockets, ops 0-15), as
+/// (name, level, optname), in `struct record`'s `opts` order; the last is `IP_TOS` on AF_INET
+/// sockets and [`IPV6_TCLASS`] on AF_INET6 ones.
+pub const RECORD_OPTIONS: [(&str, i32, i32); 12] = [
+    ("SO_SNDBUF", 1, 7),
+    ("SO_RCVBUF", 1, 8),
+    ("SO_MARK", 1, 36),
+    ("SO_PRIORITY", 1, 12),
+    ("TCP_NODELAY", 6, 1),
+    ("TCP_WINDOW_CLAMP", 6, 10),
+    ("TCP_KEEPIDLE", 6, 4),
+    ("TCP_USER_TIMEOUT", 6, 18),
+    ("TCP_NOTSENT_LOWAT", 6, 25),
+    ("TCP_BPF_RTO_MIN", 6, 1004),
+    ("TCP_BPF_DELACK_MAX", 6, 1003),
+    ("IP_TOS", 0, 1),
+];
+
+/// What the last of [`RECORD_OPTIONS`] reads on an AF_INET6 socket.
+pub const IPV6_TCLASS: (&str, i32, i32) = ("IPV6_TCLASS", 41, 67);
 /// Most header bytes a record carries.
 pub const RECORD_HDR_MAX: usize = 60;
 
@@ -74,6 +95,14 @@ pub struct Record {
     /// The segment's header bytes the context let the program read (`skb_data` ..
     /// `skb_data_end`, at most 60).
     pub header: Vec<u8>,
+    /// 0: written before the other programs of the cgroup ran (`record`), 1: after them
+    /// (`record_after`, which sees the `reply` they left in `args[0]`).
+    pub phase: u32,
+    /// The options `bpf_getsockopt` could read, as (name, level, optname, value) (see
+    /// [`RECORD_OPTIONS`]; none on a request socket or in ops 16 and up).
+    pub options: Vec<(&'static str, i32, i32, i64)>,
+    /// `TCP_CONGESTION`, when it could be read.
+    pub congestion: Option<String>,
 }
 
 /// A ring buffer record that is not a `struct record`.
@@ -125,6 +154,27 @@ impl Record {
             };
         }
         let hdr_len = (u32_at(200) as usize).min(RECORD_HDR_MAX);
+        let opt_ok = u32_at(268);
+        let options = RECORD_OPTIONS
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| opt_ok & (1 << k) != 0)
+            .map(|(k, &(name, level, optname))| {
+                let (name, level, optname) =
+                    if k == RECORD_OPTIONS.len() - 1 && family == libc::AF_INET6 as u32 {
+                        IPV6_TCLASS
+                    } else {
+                        (name, level, optname)
+                    };
+                let value = i32::from_ne_bytes(u32_at(272 + 4 * k).to_ne_bytes());
+                (name, level, optname, i64::from(value))
+            })
+            .collect();
+        let congestion = (opt_ok & (1 << RECORD_OPTIONS.len()) != 0).then(|| {
+            let raw = &bytes[320..336];
+            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+            String::from_utf8_lossy(&raw[..end]).into_owned()
+        });
         Ok(Record {
             cookie,
             op,
@@ -133,6 +183,9 @@ impl Record {
             remote: SocketAddr::new(remote_ip, remote_port),
             metrics,
             header: bytes[204..204 + hdr_len].to_vec(),
+            phase: u32_at(264),
+            options,
+            congestion,
         })
     }
 
@@ -172,6 +225,12 @@ mod tests {
         b[0..8].copy_from_slice(&77u64.to_ne_bytes());
         b[16..24].copy_from_slice(&5u64.to_ne_bytes());
         b[204..207].copy_from_slice(&[1, 2, 3]);
+        b[264..268].copy_from_slice(&1u32.to_ne_bytes()); // phase: after
+        // SO_SNDBUF and TCP_CONGESTION read; SO_RCVBUF not read (its value is ignored).
+        b[268..272].copy_from_slice(&0b1_0000_0000_0001u32.to_ne_bytes());
+        b[272..276].copy_from_slice(&131072u32.to_ne_bytes());
+        b[276..280].copy_from_slice(&99u32.to_ne_bytes());
+        b[320..325].copy_from_slice(b"cubic");
         b
     }
 
@@ -190,6 +249,9 @@ mod tests {
         assert_eq!(r.metric("skb_len"), Some(52));
         assert_eq!(r.metric("family"), Some(2));
         assert_eq!(r.header, vec![1, 2, 3]);
+        assert_eq!(r.phase, 1);
+        assert_eq!(r.options, vec![("SO_SNDBUF", 1, 7, 131072)]);
+        assert_eq!(r.congestion.as_deref(), Some("cubic"));
     }
 
     #[test]

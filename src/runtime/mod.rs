@@ -574,7 +574,7 @@ impl Runtime {
 
 /// Picks the program `selector` names (section first, then function name) from `object`,
 /// or its only program when `selector` is `None`.
-fn select_program<'a>(
+pub(crate) fn select_program<'a>(
     object: &'a Object,
     selector: Option<&str>,
 ) -> Result<&'a Program, RuntimeError> {
