@@ -54,8 +54,22 @@ pub struct LoopbackArgs {
     ipv6: bool,
 }
 
+extern "C" fn on_signal(_: libc::c_int) {
+    sockops::record::compare::request_stop();
+}
+
 /// Runs `sockops compare`.
 pub fn run(args: CompareArgs) -> Result<ExitCode, CliError> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: installs an async-signal-safe handler (one atomic store) for a standard
+        // signal; `signal` has no other preconditions.
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
     if args.connections == 0 || args.connections > MAX_CONNECTIONS {
         return Err(format!("--connections must be 1 to {MAX_CONNECTIONS}").into());
     }

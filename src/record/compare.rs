@@ -31,6 +31,16 @@ use crate::scenario::{EventOutcome, ProgramPlan, Scenario, ScenarioError, Scenar
 
 /// Most connections one comparison opens.
 pub const MAX_CONNECTIONS: usize = 32;
+/// Set by [`request_stop`]: the comparison running in this process stops its helper and
+/// cleans up (links dropped, cgroup removed) as soon as it sees it.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks a running comparison to stop and clean up (async-signal-safe: one atomic store, so a
+/// SIGINT/SIGTERM handler may call it).
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// `bpf_get_prandom_u32`'s helper id.
 const BPF_FUNC_GET_PRANDOM_U32: u32 = 7;
 /// How long the helper may take before it is killed.
@@ -73,6 +83,9 @@ pub enum CompareError {
     /// The helper process failed.
     #[error("the loopback helper: {0}")]
     Helper(String),
+    /// Stopped by [`request_stop`] (a signal) before the end; everything was cleaned up.
+    #[error("stopped before the end (everything attached was detached, the cgroup removed)")]
+    Stopped,
     /// The replay here failed.
     #[error("the replay: {0}")]
     Replay(#[from] ScenarioError),
@@ -303,6 +316,8 @@ pub fn kernel_run(config: &CompareConfig) -> Result<(String, KernelRun), Compare
             cgroup.link(after.kernel_program())?,
         ];
         let read_back = run_helper(config, &owned.path);
+        // The closing states come after the helper's last close: give them a moment.
+        std::thread::sleep(Duration::from_millis(300));
         let mut run = KernelRun::default();
         before.poll(&mut run.before);
         after.poll(&mut run.after);
@@ -341,6 +356,11 @@ fn run_helper(
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
+            Ok(None) if STOP.load(std::sync::atomic::Ordering::SeqCst) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CompareError::Stopped);
+            }
             Ok(None) if start.elapsed() > HELPER_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
