@@ -125,9 +125,11 @@ fn a_wrong_model_is_reported_as_disagreements() {
 }
 
 /// Starts `loopback_helper compare op_count.o` (its helper holds 30 s) and waits until its
-/// cgroup holds the three linked programs; returns the child and the cgroup's path.
+/// cgroup holds the three linked programs; returns the child (the caller waits for it) and
+/// the cgroup's path.
+#[allow(clippy::zombie_processes)]
 fn start_compare() -> (std::process::Child, PathBuf) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loopback_helper"))
+    let child = Command::new(env!("CARGO_BIN_EXE_loopback_helper"))
         .arg("compare")
         .arg(examples().join("op_count.o"))
         .stdout(Stdio::null())
