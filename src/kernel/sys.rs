@@ -15,6 +15,7 @@ const BPF_PROG_DETACH: libc::c_long = 9;
 const BPF_PROG_QUERY: libc::c_long = 16;
 const BPF_MAP_FREEZE: libc::c_long = 22;
 const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_BTF_LOAD: libc::c_long = 18;
 
 /// `union bpf_attr` for `BPF_PROG_LOAD`, padded to a size the kernel accepts (it requires
 /// the unused tail to be zero).
@@ -124,7 +125,71 @@ pub(super) fn map_create(def: &MapDef) -> Result<OwnedFd, std::io::Error> {
         map_flags: def.map_flags,
         ..MapCreateAttr::default()
     };
+    // Socket-local storage needs BTF for its key and value (`bpf_local_storage_map_check_btf`):
+    // a 4-byte int key and a value of `value_size` bytes. Kept open until the map holds it.
+    let _btf = if def.map_type == sockops_vm::MapType::SkStorage {
+        let fd = btf_load(&key_value_btf(def.value_size))?;
+        // btf_fd, btf_key_type_id, btf_value_type_id (offsets 48, 52 and 56 of the attr).
+        attr.tail[7] = std::os::fd::AsRawFd::as_raw_fd(&fd) as u32;
+        attr.tail[8] = 1;
+        attr.tail[9] = 3;
+        Some(fd)
+    } else {
+        None
+    };
     sys_bpf(BPF_MAP_CREATE, &mut attr).map(owned)
+}
+
+/// A BTF blob with three types: 1 `int` (4 bytes, signed), 2 `unsigned char`, 3 an array of
+/// `value_size` of type 2 (indexed by 1): the key and value types of a local-storage map.
+fn key_value_btf(value_size: u32) -> Vec<u8> {
+    const KIND_INT: u32 = 1;
+    const KIND_ARRAY: u32 = 3;
+    const INT_SIGNED: u32 = 1;
+    let strings = b"\0int\0unsigned char\0";
+    let mut types: Vec<u32> = Vec::new();
+    // [1] int: name "int" (offset 1), INT, size 4, signed, 32 bits.
+    types.extend([1, KIND_INT << 24, 4, (INT_SIGNED << 24) | 32]);
+    // [2] unsigned char: name offset 5, INT, size 1, 8 bits.
+    types.extend([5, KIND_INT << 24, 1, 8]);
+    // [3] unsigned char[value_size], indexed by int.
+    types.extend([0, KIND_ARRAY << 24, 0, 2, 1, value_size]);
+    let type_bytes: Vec<u8> = types.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    let mut out = Vec::new();
+    out.extend(0xeb9fu16.to_ne_bytes()); // magic
+    out.push(1); // version
+    out.push(0); // flags
+    out.extend(24u32.to_ne_bytes()); // hdr_len
+    out.extend(0u32.to_ne_bytes()); // type_off
+    out.extend((type_bytes.len() as u32).to_ne_bytes()); // type_len
+    out.extend((type_bytes.len() as u32).to_ne_bytes()); // str_off
+    out.extend((strings.len() as u32).to_ne_bytes()); // str_len
+    out.extend(type_bytes);
+    out.extend(strings);
+    out
+}
+
+/// `union bpf_attr` for `BPF_BTF_LOAD`.
+#[repr(C)]
+#[derive(Default)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+    _pad: u32,
+    tail: [u64; 4],
+}
+
+/// `BPF_BTF_LOAD` of `blob`.
+fn btf_load(blob: &[u8]) -> Result<OwnedFd, std::io::Error> {
+    let mut attr = BtfLoadAttr {
+        btf: blob.as_ptr() as u64,
+        btf_size: blob.len() as u32,
+        ..BtfLoadAttr::default()
+    };
+    sys_bpf(BPF_BTF_LOAD, &mut attr).map(owned)
 }
 
 pub(super) fn map_update(fd: i32, key: &[u8], value: &[u8]) -> Result<(), std::io::Error> {

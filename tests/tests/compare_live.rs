@@ -38,9 +38,8 @@ fn usable() -> Option<()> {
     }
 }
 
-/// Every shipped example program (each program of a multi-program object), except
-/// `sock_stats.o` (its sk_storage map needs BTF in the kernel, which this loader does not
-/// send), in IPv4 and IPv6.
+/// Every shipped example program (each program of a multi-program object), in IPv4 and
+/// IPv6.
 const PROGRAMS: &[(&str, Option<&str>)] = &[
     ("chain.o", Some("digit1")),
     ("chain.o", Some("digit2")),
@@ -53,6 +52,7 @@ const PROGRAMS: &[(&str, Option<&str>)] = &[
     ("hdr_opt.o", None),
     ("legacy_maps.o", None),
     ("op_count.o", None),
+    ("sock_stats.o", None),
     ("syn_jitter.o", None),
     ("syn_rto.o", None),
     ("tail_call.o", Some("dispatch")),
