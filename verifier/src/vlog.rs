@@ -274,7 +274,9 @@ pub(crate) fn reg(r: &RegState, frameno: u8) -> String {
         parts.push(format!("off={}", r.off));
     }
     if matches!(r.typ, RegType::Pkt) {
-        parts.push(format!("r={}", r.range));
+        // The kernel prints the range with `verbose_unum`: AT_PKT_END / BEYOND_PKT_END
+        // show as 0xffffffffffffffff / 0xfffffffffffffffe.
+        parts.push(format!("r={}", unum(r.range as i64 as u64)));
     }
     if matches!(r.typ, RegType::Mem | RegType::MemOrNull) {
         parts.push(format!("sz={}", r.map));

@@ -495,6 +495,12 @@ impl Env<'_> {
                 ));
             }
         }
+        // AT_PKT_END / BEYOND_PKT_END describe the pointer's old position against the end:
+        // any arithmetic invalidates them (`adjust_ptr_min_max_vals`), or a later comparison
+        // of the moved pointer with `pkt_end` would be decided from the old position.
+        if ptr.typ == RegType::Pkt && d.range < 0 {
+            d.range = 0;
+        }
         self.check_sane_offset(pc, &d, ptr.typ)?;
         d.var.sync();
         if self.strict() {

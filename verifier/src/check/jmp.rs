@@ -13,10 +13,11 @@ use crate::tnum::Tnum;
 
 /// Largest packet offset the verifier tracks (`MAX_PACKET_OFF`).
 const MAX_PACKET_OFF: u64 = 0xffff;
-/// `BEYOND_PKT_END`: the packet pointer is known to be past the end.
-const BEYOND_PKT_END: i32 = -1;
+/// `BEYOND_PKT_END`: the packet pointer is known to be past the end (the kernel's value,
+/// shown in logs as `r=0xfffffffffffffffe`).
+const BEYOND_PKT_END: i32 = -2;
 /// `AT_PKT_END`: the packet pointer is known to be at or past the end.
-const AT_PKT_END: i32 = -2;
+const AT_PKT_END: i32 = -1;
 /// Internal code for the reverse of JSET (`BPF_JSET | BPF_X` in the kernel).
 const JSET_REV: u8 = BPF_JSET | BPF_X;
 
