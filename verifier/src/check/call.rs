@@ -642,6 +642,13 @@ impl Env<'_> {
             }
             self.check_func_arg(pc, i, *a, p.args, &mut meta)?;
         }
+        // record_func_map: helpers that write a map refuse one programs may only read.
+        if matches!(uid, 2 | 3 | 87 | 88)
+            && let Some(def) = meta.map.and_then(|m| self.maps.get(m as usize))
+            && def.map_flags & sockops_vm::maps::BPF_F_RDONLY_PROG != 0
+        {
+            return Err(Reject::new(pc, "write into map forbidden"));
+        }
         if let Some((regno, n)) = meta.raw {
             for k in 0..n {
                 self.check_mem_access(pc, regno, k, 1, true, super::mem::Val::None, false, false)?;
