@@ -77,3 +77,19 @@ pub fn differences_from_live_kernel(
     }
     Ok(failures)
 }
+
+/// Asserts that our verdict (root mode) equals the recorded kernel verdict of every case,
+/// slot and message included; the failure lists every case that differs.
+pub fn assert_ours_match_recorded(cases: &[RecordedCase]) {
+    let failures = differences_from_ours(cases, false);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Asserts that the recorded verdicts are still the live kernel's; prints the reason and
+/// returns when the comparison cannot run here (no `bpf()`).
+pub fn assert_recorded_match_live_kernel(cases: &[RecordedCase]) {
+    match differences_from_live_kernel(cases, None) {
+        Ok(failures) => assert!(failures.is_empty(), "{}", failures.join("\n\n")),
+        Err(reason) => println!("skipped: {reason}"),
+    }
+}

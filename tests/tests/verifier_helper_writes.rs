@@ -9,7 +9,9 @@
 //! - a sockmap/sockhash lookup returns an acquired reference that sock_ops cannot release;
 //! - programs may not write `BPF_F_RDONLY_PROG` map values nor read `BPF_F_WRONLY_PROG` ones.
 
-use sockops_tests::recorded::{RecordedCase, differences_from_live_kernel, differences_from_ours};
+use sockops_tests::recorded::{
+    RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel,
+};
 use sockops_vm::{MapDef, MapType, assemble};
 
 fn def(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32, flags: u32) -> MapDef {
@@ -338,16 +340,12 @@ jne %r0, 0, +2\nmov %r0, 1\nexit\nmov %r9, %r0\njeq32 %r0, 0, -2\nmov %r0, 1\nex
 /// Our verdicts (root mode) equal the recorded kernel verdicts, message and slot included.
 #[test]
 fn helper_writes_references_and_map_flags_as_the_kernel_judges_them() {
-    let failures = differences_from_ours(&cases(), false);
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_ours_match_recorded(&cases());
 }
 
 /// The recorded verdicts are still the live kernel's (skipped, with the reason, where
 /// `bpf()` is not permitted).
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    match differences_from_live_kernel(&cases(), None) {
-        Ok(failures) => assert!(failures.is_empty(), "{}", failures.join("\n\n")),
-        Err(reason) => println!("skipped: {reason}"),
-    }
+    assert_recorded_match_live_kernel(&cases());
 }

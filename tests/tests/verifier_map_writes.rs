@@ -4,7 +4,9 @@
 //! verdict recorded from the live kernel and checked against it again when `bpf()` works
 //! here. Found by the kernel-oracle fuzz target as a false accept (`map_delete_elem`).
 
-use sockops_tests::recorded::{RecordedCase, differences_from_live_kernel, differences_from_ours};
+use sockops_tests::recorded::{
+    RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel,
+};
 use sockops_vm::maps::BPF_F_RDONLY_PROG;
 use sockops_vm::{MapDef, MapType};
 
@@ -69,16 +71,12 @@ fn cases() -> Vec<RecordedCase> {
 /// Our verdicts equal the recorded kernel verdicts, message and slot included.
 #[test]
 fn map_writes_are_judged_as_the_kernel_judges_them() {
-    let failures = differences_from_ours(&cases(), false);
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_ours_match_recorded(&cases());
 }
 
 /// The recorded verdicts are still the live kernel's (skipped, with the reason, where
 /// `bpf()` is not permitted).
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    match differences_from_live_kernel(&cases(), None) {
-        Ok(failures) => assert!(failures.is_empty(), "{}", failures.join("\n\n")),
-        Err(reason) => println!("skipped: {reason}"),
-    }
+    assert_recorded_match_live_kernel(&cases());
 }

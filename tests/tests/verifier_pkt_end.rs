@@ -6,7 +6,9 @@
 //! accept: we kept the mark through `r4 += -4`, decided `pkt - 3 > pkt_end` as always
 //! true, and never checked the packet read on the other path.
 
-use sockops_tests::recorded::{RecordedCase, differences_from_live_kernel, differences_from_ours};
+use sockops_tests::recorded::{
+    RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel,
+};
 
 fn case(name: &'static str, text: &str, kernel: Option<(usize, &'static str)>) -> RecordedCase {
     RecordedCase {
@@ -17,48 +19,38 @@ fn case(name: &'static str, text: &str, kernel: Option<(usize, &'static str)>) -
     }
 }
 
-/// `pkt + 1 > pkt_end`, then `pkt - 3 > pkt_end` is not decided: its fall-through reads a
-/// byte nothing proved.
-const MOVED_AFTER_BEYOND: &str = "mov %r6, %r1
+/// `pkt + 1 > pkt_end` (taken: BEYOND_PKT_END), then `r4 += addend` and `r4 > pkt_end`
+/// again, whose fall-through reads a byte of the packet.
+fn after_beyond(addend: i32) -> String {
+    format!(
+        "mov %r6, %r1
 ldxdw %r7, [%r6+192]
 ldxdw %r8, [%r6+200]
 mov %r4, %r7
 add %r4, 1
 jle %r4, %r8, +5
-add %r4, -4
+add %r4, {addend}
 jgt %r4, %r8, +3
 ldxb %r2, [%r7]
 mov %r0, 1
 exit
 mov %r0, 1
-exit";
-
-/// The same with `r4 += 0`: the mark is dropped as well, the second comparison is not
-/// decided, and its fall-through proves `pkt + 1 <= pkt_end`, so the read is safe.
-const UNMOVED_AFTER_BEYOND: &str = "mov %r6, %r1
-ldxdw %r7, [%r6+192]
-ldxdw %r8, [%r6+200]
-mov %r4, %r7
-add %r4, 1
-jle %r4, %r8, +5
-add %r4, 0
-jgt %r4, %r8, +3
-ldxb %r2, [%r7]
-mov %r0, 1
-exit
-mov %r0, 1
-exit";
+exit"
+    )
+}
 
 fn cases() -> Vec<RecordedCase> {
     vec![
         case(
             "pointer arithmetic drops BEYOND_PKT_END",
-            MOVED_AFTER_BEYOND,
+            // pkt - 3 > pkt_end is not decided: the fall-through reads a byte nothing proved.
+            &after_beyond(-4),
             Some((8, "R7 offset is outside of the packet")),
         ),
         case(
             "adding 0 drops the mark too; the fall-through then proves the byte",
-            UNMOVED_AFTER_BEYOND,
+            // The mark is dropped as well; the fall-through proves pkt + 1 <= pkt_end.
+            &after_beyond(0),
             None,
         ),
         case(
@@ -72,16 +64,12 @@ fn cases() -> Vec<RecordedCase> {
 /// Our verdicts equal the recorded kernel verdicts, message and slot included.
 #[test]
 fn pkt_end_marks_are_judged_as_the_kernel_judges_them() {
-    let failures = differences_from_ours(&cases(), false);
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_ours_match_recorded(&cases());
 }
 
 /// The recorded verdicts are still the live kernel's (skipped, with the reason, where
 /// `bpf()` is not permitted).
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    match differences_from_live_kernel(&cases(), None) {
-        Ok(failures) => assert!(failures.is_empty(), "{}", failures.join("\n\n")),
-        Err(reason) => println!("skipped: {reason}"),
-    }
+    assert_recorded_match_live_kernel(&cases());
 }

@@ -31,7 +31,9 @@
 //! caller's frame and rejected a stack read at an offset computed from it ("invalid
 //! variable-offset read from stack"); the kernel accepts them all.
 
-use sockops_tests::recorded::{RecordedCase, differences_from_live_kernel, differences_from_ours};
+use sockops_tests::recorded::{
+    RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel,
+};
 
 fn case(name: &'static str, text: &str, kernel: Option<(usize, &'static str)>) -> RecordedCase {
     RecordedCase {
@@ -534,18 +536,14 @@ exit",
 /// Our verdicts equal the recorded kernel verdicts, message and slot included.
 #[test]
 fn pruning_keeps_and_drops_what_the_kernel_does() {
-    let failures = differences_from_ours(&cases(), false);
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_ours_match_recorded(&cases());
 }
 
 /// The recorded verdicts are still the live kernel's (skipped, with the reason, where
 /// `bpf()` is not permitted).
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    match differences_from_live_kernel(&cases(), None) {
-        Ok(failures) => assert!(failures.is_empty(), "{}", failures.join("\n\n")),
-        Err(reason) => println!("skipped: {reason}"),
-    }
+    assert_recorded_match_live_kernel(&cases());
 }
 
 /// The `processed N insns` count of our log for `text` (root mode).
