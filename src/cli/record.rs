@@ -1,19 +1,19 @@
 //! `sockops record --cgroup PATH [--duration S | --count N] [--out trace.toml]
 //! [--all-callbacks]`: attaches the recorder (bpf/recorder.c) to a cgroup2 directory the user
-//! names, beside whatever is attached there (`BPF_F_ALLOW_MULTI`; it only reads, returns 1
-//! and leaves `reply` alone), captures every sock_ops call with its whole context until the
-//! time or op count is reached or Ctrl-C, detaches (on every exit path), and writes the
-//! calls as a scenario `sockops run` replays.
+//! names, beside whatever is attached there (a BPF link, `BPF_F_ALLOW_MULTI` semantics; it
+//! only reads, returns 1 and leaves `reply` alone), captures every sock_ops call with its
+//! whole context until the time or op count is reached or Ctrl-C, detaches (on every exit
+//! path; the kernel drops the link even if the process is killed), and writes the calls as a
+//! scenario `sockops run` replays. The loop is [`sockops::record::record_cgroup`].
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sockops::kernel::Cgroup;
 use sockops::record::trace::sockets;
-use sockops::record::{Record, Recorder, scenario_text};
+use sockops::record::{RecordLimits, record_cgroup, scenario_text};
 
 use super::CliError;
 
@@ -43,10 +43,8 @@ pub struct RecordArgs {
     all_callbacks: bool,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
 extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+    sockops::record::request_stop();
 }
 
 /// Makes SIGINT and SIGTERM ask the recording loop to stop (so it detaches and writes what
@@ -77,10 +75,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, CliError> {
     if args.count == Some(0) {
         return Err("--count 0: give at least one call".into());
     }
-    let cgroup = Cgroup::open(&args.cgroup)?;
-    let mut recorder = Recorder::load(args.all_callbacks)?;
+    // Refuse a path that is not cgroup2 before loading anything.
+    Cgroup::open(&args.cgroup)?;
     catch_stop_signals();
-    let attachment = cgroup.attach_multi(recorder.kernel_program())?;
     eprintln!(
         "recording sock_ops calls in {} for {}{} (Ctrl-C stops)",
         args.cgroup.display(),
@@ -90,32 +87,19 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, CliError> {
         },
         format_args!("{duration} s")
     );
-    let start = Instant::now();
-    let mut records: Vec<Record> = Vec::new();
-    let limit = args.count.unwrap_or(usize::MAX);
-    let mut shown = usize::MAX;
-    while !STOP.load(Ordering::SeqCst)
-        && records.len() < limit
-        && start.elapsed() < Duration::from_secs(duration)
-    {
-        if recorder.poll(&mut records) == 0 {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if records.len() != shown {
-            shown = records.len();
-            eprint!(
-                "\r{} ops, {} sockets captured",
-                records.len(),
-                sockets(&records).len()
-            );
-        }
-    }
-    // Detach first: nothing below can leave the recorder attached.
-    let detached = attachment.detach();
-    recorder.poll(&mut records);
-    records.truncate(limit);
+    let limits = RecordLimits {
+        duration: Duration::from_secs(duration),
+        count: args.count,
+        all_callbacks: args.all_callbacks,
+    };
+    let (records, recorder) = record_cgroup(&args.cgroup, limits, |records| {
+        eprint!(
+            "\r{} ops, {} sockets captured",
+            records.len(),
+            sockets(records).len()
+        );
+    })?;
     eprintln!();
-    detached?;
     if recorder.foreign_records() > 0 {
         eprintln!(
             "warning: {} ring buffer records were not recorder records (skipped)",

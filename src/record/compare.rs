@@ -31,15 +31,7 @@ use crate::scenario::{EventOutcome, ProgramPlan, Scenario, ScenarioError, Scenar
 
 /// Most connections one comparison opens.
 pub const MAX_CONNECTIONS: usize = 32;
-/// Set by [`request_stop`]: the comparison running in this process stops its helper and
-/// cleans up (links dropped, cgroup removed) as soon as it sees it.
-static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Asks a running comparison to stop and clean up (async-signal-safe: one atomic store, so a
-/// SIGINT/SIGTERM handler may call it).
-pub fn request_stop() {
-    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
-}
+pub use super::request_stop;
 
 /// `bpf_get_prandom_u32`'s helper id.
 const BPF_FUNC_GET_PRANDOM_U32: u32 = 7;
@@ -356,7 +348,7 @@ fn run_helper(
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if STOP.load(std::sync::atomic::Ordering::SeqCst) => {
+            Ok(None) if super::stop_requested() => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(CompareError::Stopped);

@@ -8,16 +8,81 @@ pub mod loopback;
 pub mod trace;
 pub mod wire;
 
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
 use sockops_vm::Program;
 use sockops_vm::elf::{ElfError, Object};
 
-use crate::kernel::{KernelError, KernelProgram, RingbufReader};
+use crate::kernel::{Cgroup, KernelError, KernelProgram, RingbufReader};
 
 pub use trace::{TraceSocket, scenario_text};
 pub use wire::{IPV6_TCLASS, RECORD_METRICS, RECORD_OPTIONS, RECORD_SIZE, Record, RecordSizeError};
 
 /// The recorder object (`bpf/recorder.o`, built from `bpf/recorder.c` by `bpf/build.sh`).
 pub const RECORDER_OBJECT: &[u8] = include_bytes!("../../bpf/recorder.o");
+
+/// Set by [`request_stop`]: the recording or comparison running in this process stops and
+/// cleans up as soon as it sees it.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Asks a running recording ([`record_cgroup`]) or comparison ([`compare::run_compare`]) to
+/// stop and clean up (async-signal-safe: one atomic store, so a SIGINT/SIGTERM handler may
+/// call it).
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`request_stop`] was called.
+pub(crate) fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// When a recording ([`record_cgroup`]) ends.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordLimits {
+    /// After this long.
+    pub duration: Duration,
+    /// After this many calls (the records are cut to this many).
+    pub count: Option<usize>,
+    /// Use `record_all_callbacks`, which turns every callback flag on.
+    pub all_callbacks: bool,
+}
+
+/// Records the sock_ops calls of the sockets in the cgroup2 directory `cgroup`: loads a fresh
+/// recorder, links it there (a BPF link, `BPF_F_ALLOW_MULTI` semantics: it runs beside what is
+/// attached and changes nothing; the kernel detaches it if this process dies, even by
+/// SIGKILL), polls its ring buffer until `limits` or [`request_stop`], detaches, and returns
+/// the records. `progress` is called with the records so far whenever their number changes.
+/// The recorder is detached on every return path.
+pub fn record_cgroup(
+    cgroup: &Path,
+    limits: RecordLimits,
+    mut progress: impl FnMut(&[Record]),
+) -> Result<(Vec<Record>, Recorder), RecordError> {
+    let cgroup = Cgroup::open(cgroup)?;
+    let mut recorder = Recorder::load(limits.all_callbacks)?;
+    let link = cgroup.link(recorder.kernel_program())?;
+    let start = Instant::now();
+    let mut records: Vec<Record> = Vec::new();
+    let limit = limits.count.unwrap_or(usize::MAX);
+    let mut shown = usize::MAX;
+    while !stop_requested() && records.len() < limit && start.elapsed() < limits.duration {
+        if recorder.poll(&mut records) == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if records.len() != shown {
+            shown = records.len();
+            progress(&records);
+        }
+    }
+    // Detach first, then read what was written before the detach.
+    drop(link);
+    recorder.poll(&mut records);
+    records.truncate(limit);
+    Ok((records, recorder))
+}
 
 /// Why recording failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,12 +7,12 @@ use std::process::Command;
 use std::collections::HashMap;
 
 use sockops::ctx::SockOp;
-use sockops::kernel::{Cgroup, OwnedCgroup};
+use sockops::kernel::{Cgroup, OwnedCgroup, attached_sock_ops};
 use sockops::record::loopback::TRANSFER_BYTES;
 use sockops::record::trace::sockets;
 use sockops::record::{RECORD_METRICS, RECORDER_OBJECT, Record, Recorder, scenario_text};
 use sockops::runtime::Engine;
-use sockops::scenario::{Scenario, replay};
+use sockops::scenario::{Scenario, ScenarioFile, replay};
 
 /// Records `count` loopback connections of the helper; `None` (reason printed) when the
 /// live kernel cannot be used here.
@@ -217,4 +217,111 @@ fn a_recorded_trace_replays_with_the_kernels_context() {
             );
         }
     }
+}
+
+/// Starts `loopback_helper record CGROUP OUT` and waits until its recorder is attached to
+/// `cgroup`.
+#[allow(clippy::zombie_processes)]
+fn start_recording(cgroup: &OwnedCgroup, out: &std::path::Path) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_loopback_helper"))
+        .arg("record")
+        .arg(&cgroup.path)
+        .arg(out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the recording");
+    let cg = Cgroup::open(&cgroup.path).expect("our cgroup is cgroup2");
+    let start = std::time::Instant::now();
+    while attached_sock_ops(&cg).map(|v| v.len()).unwrap_or(0) != 1 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the recorder never appeared in {}",
+            cgroup.path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+/// Waits (at most 10 s) until nothing is attached to `cgroup`; false if something stays.
+fn nothing_attached(cgroup: &OwnedCgroup) -> bool {
+    let cg = Cgroup::open(&cgroup.path).expect("our cgroup is cgroup2");
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        if attached_sock_ops(&cg)
+            .map(|v| v.is_empty())
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// A recording stopped by SIGTERM detaches and still writes what it captured; one killed by
+/// SIGKILL leaves nothing attached (the recorder is a BPF link, which dies with the process).
+#[test]
+fn a_recording_killed_mid_run_leaves_nothing_attached() {
+    if let Err(e) = Recorder::load(false) {
+        println!("skipped: cannot load the recorder into the kernel: {e}");
+        return;
+    }
+    let owned = match OwnedCgroup::create("sockops-test-record-kill") {
+        Ok(c) => c,
+        Err(e) => {
+            println!("skipped: cannot create a cgroup: {e}");
+            return;
+        }
+    };
+    let out = std::env::temp_dir().join(format!("sockops-record-kill-{}.toml", std::process::id()));
+
+    // SIGTERM after one connection: it detaches and writes the scenario.
+    let child = start_recording(&owned, &out);
+    let conn = Command::new(env!("CARGO_BIN_EXE_loopback_helper"))
+        .arg(&owned.path)
+        .arg("1")
+        .output()
+        .expect("run the loopback helper");
+    assert!(
+        conn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&conn.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: sends SIGTERM to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let done = child.wait_with_output().expect("wait for the recording");
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(
+        nothing_attached(&owned),
+        "the recorder stayed attached after SIGTERM"
+    );
+    let text = std::fs::read_to_string(&out).expect("the scenario was written");
+    let _ = std::fs::remove_file(&out);
+    let calls: usize = String::from_utf8_lossy(&done.stdout)
+        .trim()
+        .parse()
+        .expect("a count");
+    let scenario = ScenarioFile::parse(&text, &out).expect("the written scenario parses");
+    assert!(calls >= 10, "only {calls} calls recorded for a connection");
+    // The listener, the client, the server's request socket and its full socket.
+    assert_eq!(scenario.socket.len(), 4, "{text}");
+    assert_eq!(scenario.event.len(), calls, "one event per call:\n{text}");
+
+    // SIGKILL: nothing runs in the recorder, yet nothing stays attached.
+    let mut child = start_recording(&owned, &out);
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    assert!(
+        nothing_attached(&owned),
+        "the recorder stayed attached after SIGKILL"
+    );
+    let _ = std::fs::remove_file(&out);
+    owned.remove().expect("remove our cgroup");
 }

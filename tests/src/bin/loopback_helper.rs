@@ -7,23 +7,24 @@
 //! - `loopback_helper compare OBJECT [SECTION]`: runs `sockops::record::compare` on OBJECT
 //!   with this helper, holding 30 s (so a test can kill it mid-run); SIGTERM asks it to stop
 //!   and clean up. Prints the summary line.
+//! - `loopback_helper record CGROUP OUT`: records the cgroup's sock_ops calls for 30 s as
+//!   `sockops record` does (`sockops::record::record_cgroup`); SIGTERM stops it early. Writes
+//!   the scenario to OUT, prints the number of calls.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sockops::record::compare::{CompareConfig, request_stop, run_compare};
-use sockops::record::loopback;
+use std::time::Duration;
+
+use sockops::record::compare::{CompareConfig, run_compare};
+use sockops::record::{RecordLimits, loopback, record_cgroup, request_stop, scenario_text};
 use sockops::runtime::Engine;
 
 extern "C" fn on_signal(_: libc::c_int) {
     request_stop();
 }
 
-fn compare_mode(args: &[String]) -> ExitCode {
-    let Some(object) = args.first() else {
-        eprintln!("usage: loopback_helper compare OBJECT [SECTION]");
-        return ExitCode::from(2);
-    };
+fn catch_sigterm() {
     // SAFETY: installs an async-signal-safe handler (one atomic store) for SIGTERM.
     unsafe {
         libc::signal(
@@ -31,6 +32,43 @@ fn compare_mode(args: &[String]) -> ExitCode {
             on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
         );
     }
+}
+
+fn record_mode(args: &[String]) -> ExitCode {
+    let (Some(cgroup), Some(out)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: loopback_helper record CGROUP OUT");
+        return ExitCode::from(2);
+    };
+    catch_sigterm();
+    let limits = RecordLimits {
+        duration: Duration::from_secs(30),
+        count: None,
+        all_callbacks: false,
+    };
+    match record_cgroup(&PathBuf::from(cgroup), limits, |_| {}) {
+        Ok((records, _)) => match std::fs::write(out, scenario_text(&records, None)) {
+            Ok(()) => {
+                println!("{}", records.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("loopback_helper record: cannot write {out}: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("loopback_helper record: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn compare_mode(args: &[String]) -> ExitCode {
+    let Some(object) = args.first() else {
+        eprintln!("usage: loopback_helper compare OBJECT [SECTION]");
+        return ExitCode::from(2);
+    };
+    catch_sigterm();
     let Ok(me) = std::env::current_exe() else {
         return ExitCode::from(2);
     };
@@ -58,6 +96,9 @@ fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("compare") {
         return compare_mode(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("record") {
+        return record_mode(&args[1..]);
     }
     let mut hold = 0u64;
     if args.first().map(String::as_str) == Some("--hold") {
