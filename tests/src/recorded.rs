@@ -50,11 +50,14 @@ pub fn differences_from_ours(cases: &[RecordedCase], strict: bool) -> Vec<String
         .collect()
 }
 
-/// The cases whose recorded verdict differs from the live kernel's, or `Err(reason)` when the
-/// comparison cannot run here: `bpf()` is not permitted, or the kernel answers a case with
-/// `too_old` in its message (it predates what the cases test).
+/// The cases whose recorded verdict differs from the live kernel's (loading as root, or with
+/// `strict` as a loader with only `CAP_BPF` + `CAP_NET_ADMIN`), or `Err(reason)` when the
+/// comparison cannot run here: `bpf()` is not permitted (or capabilities cannot be dropped),
+/// or the kernel answers a case with `too_old` in its message (it predates what the cases
+/// test).
 pub fn differences_from_live_kernel(
     cases: &[RecordedCase],
+    strict: bool,
     too_old: Option<&str>,
 ) -> Result<Vec<String>, String> {
     let mut oracle = Oracle::new().map_err(|e| e.to_string())?;
@@ -62,7 +65,13 @@ pub fn differences_from_live_kernel(
     for case in cases {
         let maps = oracle.create_maps(&case.maps).expect("kernel maps");
         let insns = assemble(&case.text).expect("assembles");
-        let verdict = oracle.load(&insns, &maps, 1);
+        let verdict = if strict {
+            oracle
+                .load_strict(&insns, &maps, 1)
+                .map_err(|e| e.to_string())?
+        } else {
+            oracle.load(&insns, &maps, 1)
+        };
         if let Some(marker) = too_old.filter(|m| verdict.message.contains(m)) {
             return Err(format!("this kernel predates these cases ({marker})"));
         }
@@ -78,17 +87,19 @@ pub fn differences_from_live_kernel(
     Ok(failures)
 }
 
-/// Asserts that our verdict (root mode) equals the recorded kernel verdict of every case,
-/// slot and message included; the failure lists every case that differs.
-pub fn assert_ours_match_recorded(cases: &[RecordedCase]) {
-    let failures = differences_from_ours(cases, false);
+/// Asserts that our verdict (root mode, or unprivileged with `strict`) equals the recorded
+/// kernel verdict of every case, slot and message included; the failure lists every case
+/// that differs.
+pub fn assert_ours_match_recorded(cases: &[RecordedCase], strict: bool) {
+    let failures = differences_from_ours(cases, strict);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// Asserts that the recorded verdicts are still the live kernel's; prints the reason and
-/// returns when the comparison cannot run here (no `bpf()`).
-pub fn assert_recorded_match_live_kernel(cases: &[RecordedCase]) {
-    match differences_from_live_kernel(cases, None) {
+/// Asserts that the recorded verdicts are still the live kernel's (root mode, or
+/// unprivileged with `strict`); prints the reason and returns when the comparison cannot
+/// run here (no `bpf()`).
+pub fn assert_recorded_match_live_kernel(cases: &[RecordedCase], strict: bool) {
+    match differences_from_live_kernel(cases, strict, None) {
         Ok(failures) => assert!(failures.is_empty(), "{}", failures.join("\n\n")),
         Err(reason) => println!("skipped: {reason}"),
     }

@@ -340,12 +340,12 @@ jne %r0, 0, +2\nmov %r0, 1\nexit\nmov %r9, %r0\njeq32 %r0, 0, -2\nmov %r0, 1\nex
 /// Our verdicts (root mode) equal the recorded kernel verdicts, message and slot included.
 #[test]
 fn helper_writes_references_and_map_flags_as_the_kernel_judges_them() {
-    assert_ours_match_recorded(&cases());
+    assert_ours_match_recorded(&cases(), false);
 }
 
 /// The recorded verdicts are still the live kernel's (skipped, with the reason, where
 /// `bpf()` is not permitted).
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    assert_recorded_match_live_kernel(&cases());
+    assert_recorded_match_live_kernel(&cases(), false);
 }

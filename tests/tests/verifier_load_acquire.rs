@@ -301,7 +301,7 @@ fn load_acquire_and_store_release_as_the_kernel_judges_them() {
 /// `bpf()` is not permitted or the kernel predates load-acquire).
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    match differences_from_live_kernel(&cases(), Some("invalid atomic opcode")) {
+    match differences_from_live_kernel(&cases(), false, Some("invalid atomic opcode")) {
         Ok(failures) => assert!(failures.is_empty(), "{}", failures.join("\n\n")),
         Err(reason) => println!("skipped: {reason}"),
     }

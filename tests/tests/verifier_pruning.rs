@@ -536,14 +536,14 @@ exit",
 /// Our verdicts equal the recorded kernel verdicts, message and slot included.
 #[test]
 fn pruning_keeps_and_drops_what_the_kernel_does() {
-    assert_ours_match_recorded(&cases());
+    assert_ours_match_recorded(&cases(), false);
 }
 
 /// The recorded verdicts are still the live kernel's (skipped, with the reason, where
 /// `bpf()` is not permitted).
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    assert_recorded_match_live_kernel(&cases());
+    assert_recorded_match_live_kernel(&cases(), false);
 }
 
 /// The `processed N insns` count of our log for `text` (root mode).

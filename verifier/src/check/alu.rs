@@ -544,7 +544,7 @@ impl Env<'_> {
             // Commit window: the masking limit is how far the pointer actually moved.
             let after = self
                 .retrieve_ptr_limit(&d, mask_to_left)
-                .map_err(|reason| self.sanitize_err(pc, insn, reason, swapped))?;
+                .map_err(|reason| self.sanitize_err(pc, insn, reason))?;
             self.update_alu_sanitation(pc, insn, state, limit.abs_diff(after))?;
         }
         self.regs_mut()[dst as usize] = d;
@@ -593,12 +593,12 @@ impl Env<'_> {
         let off_is_imm = off.is_const();
         let off_is_neg = off.smin < 0;
         if !off_is_imm && (off.smin < 0) != (off.smax < 0) {
-            return Err(self.sanitize_err(pc, insn, Sanitize::Bounds, swapped));
+            return Err(self.sanitize_err(pc, insn, Sanitize::Bounds));
         }
         let mask_to_left = (opc == BPF_ADD && off_is_neg) || (opc == BPF_SUB && !off_is_neg);
         let limit = self
             .retrieve_ptr_limit(ptr, mask_to_left)
-            .map_err(|reason| self.sanitize_err(pc, insn, reason, swapped))?;
+            .map_err(|reason| self.sanitize_err(pc, insn, reason))?;
         let mut state = if off_is_neg { ALU_NEG_VALUE } else { 0 };
         if off_is_imm {
             state |= ALU_IMMEDIATE;
@@ -636,14 +636,17 @@ impl Env<'_> {
             return Ok(());
         };
         if slot.0 != 0 && (slot.0 != state || slot.1 != limit) {
-            return Err(self.sanitize_err(pc, insn, Sanitize::Paths, false));
+            return Err(self.sanitize_err(pc, insn, Sanitize::Paths));
         }
         *slot = (state, limit);
         Ok(())
     }
 
-    /// `sanitize_err`: the kernel's message for a sanitation failure.
-    fn sanitize_err(&self, pc: usize, insn: Insn, reason: Sanitize, swapped: bool) -> Reject {
+    /// `sanitize_err`: the kernel's message for a sanitation failure. Kernel 6.18 names the
+    /// instruction's source register for an offset of mixed sign and its destination for an
+    /// unsupported pointer, whichever operand holds the pointer (live-checked: `r4 += r10`
+    /// with r4 of mixed sign names R10; `r4 += r6` with r6 a packet pointer names R4).
+    fn sanitize_err(&self, pc: usize, insn: Insn, reason: Sanitize) -> Reject {
         const ERR: &str = "pointer arithmetic with it prohibited for !root";
         let opname = if op(insn.opcode) == BPF_ADD {
             "add"
@@ -652,14 +655,12 @@ impl Env<'_> {
         };
         let (dst, src) = (insn.dst, insn.src);
         let msg = match reason {
-            Sanitize::Bounds => format!(
-                "R{} has unknown scalar with mixed signed bounds, {ERR}",
-                if swapped { dst } else { src }
-            ),
-            Sanitize::Type => format!(
-                "R{} has pointer with unsupported alu operation, {ERR}",
-                if swapped { src } else { dst }
-            ),
+            Sanitize::Bounds => {
+                format!("R{src} has unknown scalar with mixed signed bounds, {ERR}")
+            }
+            Sanitize::Type => {
+                format!("R{dst} has pointer with unsupported alu operation, {ERR}")
+            }
             Sanitize::Paths => {
                 format!("R{dst} tried to {opname} from different maps, paths or scalars, {ERR}")
             }
