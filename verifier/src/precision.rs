@@ -8,8 +8,10 @@
 //! except that a `mov`/ALU result that is itself unused does not make its operands used), so
 //! it never lets pruning treat as equal two states the kernel would keep apart on a path it
 //! explores. Stack slots written and read only through `r10` with constant offsets are
-//! tracked the same way; any other memory access or call makes every slot matter. Caller
-//! frames are always compared exactly.
+//! tracked the same way; any other load, atomic or call that takes memory makes every slot
+//! matter, and a store through any other pointer makes its value matter only if some slot
+//! does. Caller frames are always compared exactly. [`live_stack_slots`] is the plain
+//! liveness of the slots (every read counts), for forgetting dead slots as the kernel does.
 
 use sockops_vm::Insn;
 use sockops_vm::opcode::*;
@@ -276,6 +278,21 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
             return inn;
         }
     }
+    // A plain store through any other pointer reads no slot and kills none we could name.
+    // Its value can matter only if it lands in a stack slot whose value matters afterwards
+    // (the stack is the only memory whose contents are tracked: a scalar stored into the
+    // context, a map value or the packet loads back unknown): so only if some slot does.
+    if is_store && !atomic {
+        let value = if cls == BPF_STX && out.slots != 0 {
+            bit(insn.src)
+        } else {
+            0
+        };
+        return Needed {
+            regs: out.regs | bit(insn.dst) | value,
+            slots: out.slots,
+        };
+    }
     let e = effect(insn);
     let mut regs = (out.regs & !e.defs) | e.uses;
     if let Some((d, operands)) = e.flow
@@ -379,6 +396,77 @@ pub fn live_registers(insns: &[Insn]) -> Vec<u16> {
     live_in
 }
 
+/// For every slot, the 8-byte stack slots of the current frame that are live before it:
+/// some path from it may read a byte of the slot before an 8-byte store through `r10`
+/// overwrites the whole slot (the kernel 6.18's static stack liveness, `liveness.c`, which
+/// `clean_func_state` uses to forget dead slots of an explored state). Every read counts,
+/// whatever its value is then used for. Loads and atomics through `r10` with a constant
+/// offset inside one slot read that slot; any other load or atomic, a helper call that takes
+/// memory, and a local call may read the stack through a pointer, and make every slot live.
+/// Stores read nothing; only a whole aligned 8-byte store through `r10` kills its slot. Pruning may ignore a slot that is not live: nothing from here can observe
+/// it.
+pub fn live_stack_slots(insns: &[Insn]) -> Vec<u64> {
+    let n = insns.len();
+    let mut live_in: Vec<u64> = vec![0; n];
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for pc in 0..n {
+        for s in successors(insns, pc) {
+            preds[s].push(pc);
+        }
+    }
+    let mut work: Vec<usize> = (0..n).collect();
+    let mut queued = vec![true; n];
+    while let Some(pc) = work.pop() {
+        queued[pc] = false;
+        let out = successors(insns, pc)
+            .iter()
+            .fold(0, |acc: u64, &s| acc | live_in[s]);
+        let inn = slot_liveness_transfer(&insns[pc], out);
+        if inn != live_in[pc] {
+            live_in[pc] = inn;
+            for &p in &preds[pc] {
+                if !queued[p] {
+                    queued[p] = true;
+                    work.push(p);
+                }
+            }
+        }
+    }
+    live_in
+}
+
+/// Backward transfer of stack-slot liveness over one instruction.
+fn slot_liveness_transfer(insn: &Insn, out: u64) -> u64 {
+    let cls = class(insn.opcode);
+    let atomic = cls == BPF_STX && mode(insn.opcode) == BPF_ATOMIC;
+    let plain_store = cls == BPF_ST || (cls == BPF_STX && mode(insn.opcode) == BPF_MEM);
+    let size = size_of(insn.opcode);
+    match cls {
+        // A store through r10 writes its slot: a whole aligned 8-byte store kills it, a
+        // narrower one leaves the rest of the slot as it was (and reads nothing).
+        _ if plain_store && insn.dst == 10 => match fp_slot(insn.off, size) {
+            Some((slot, true)) => out & !(1 << slot),
+            _ => out,
+        },
+        // A store through any other pointer (maybe into the stack) reads nothing and kills
+        // no slot we could name.
+        _ if plain_store => out,
+        // A load (or an atomic: it reads before it writes) through r10 reads its slot.
+        BPF_LDX if insn.src == 10 => match fp_slot(insn.off, size) {
+            Some((slot, _)) => out | (1 << slot),
+            None => u64::MAX,
+        },
+        _ if atomic && insn.dst == 10 => match fp_slot(insn.off, size) {
+            Some((slot, _)) => out | (1 << slot),
+            None => u64::MAX,
+        },
+        // A load or atomic through any other pointer may read any slot.
+        BPF_LDX | BPF_ST | BPF_STX => u64::MAX,
+        BPF_JMP if op(insn.opcode) == BPF_CALL && call_may_access_memory(insn) => u64::MAX,
+        _ => out,
+    }
+}
+
 /// For every slot, what may still matter when execution reaches it. Registers and stack
 /// slots outside the sets can be compared by type alone when pruning.
 pub fn needed(insns: &[Insn]) -> Vec<Needed> {
@@ -423,4 +511,57 @@ pub fn needed_with(insns: &[Insn], dst_used: &[bool]) -> Vec<Needed> {
         }
     }
     need_in
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockops_vm::assemble;
+
+    fn live(text: &str) -> Vec<u64> {
+        live_stack_slots(&assemble(text).expect("assembles"))
+    }
+
+    #[test]
+    fn a_slot_is_live_from_a_store_to_its_read_and_dead_after() {
+        let l = live(
+            "stxdw [%r10-8], %r1
+stxw [%r10-16], %r1
+ldxw %r2, [%r10-8]
+mov %r0, 1
+exit",
+        );
+        // Slot 0 (fp-8) is read at 2: live at 1 and 2, killed by the whole store at 0;
+        // slot 1 (fp-16) is written only by a 4-byte store, which neither kills nor reads it,
+        // and never read: dead everywhere.
+        assert_eq!(l, vec![0, 1, 1, 0, 0]);
+    }
+
+    #[test]
+    fn reads_through_other_pointers_and_memory_helpers_make_every_slot_live() {
+        // A store through another pointer reads nothing; a load through one may read any slot.
+        let l = live(
+            "mov %r2, %r10
+stxw [%r1+4], %r0
+ldxw %r3, [%r2-8]
+exit",
+        );
+        assert_eq!(l, vec![u64::MAX, u64::MAX, u64::MAX, 0]);
+        // bpf_map_lookup_elem reads its key from memory; bpf_get_prandom_u32 takes none.
+        let l = live(
+            "call 7
+mov %r0, 1
+exit",
+        );
+        assert_eq!(l, vec![0, 0, 0]);
+        let l = live(
+            "lddw %r1, map_fd 0
+mov %r2, %r10
+add %r2, -8
+call 1
+exit",
+        );
+        assert_eq!(l[3], u64::MAX);
+        assert_eq!(l[5], 0);
+    }
 }

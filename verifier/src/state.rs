@@ -155,6 +155,7 @@ fn stacksafe(
     exact: bool,
     allow_uninit: bool,
     imprecise_slots: u64,
+    dead_slots: u64,
     exact_scalars: bool,
 ) -> bool {
     if exact && old != cur {
@@ -164,6 +165,9 @@ fn stacksafe(
         }
     }
     for (i, os) in old.slots.iter().enumerate() {
+        if i < 64 && dead_slots & (1 << i) != 0 {
+            continue;
+        }
         let cs = cur.slots.get(i);
         // The kernel's "64-bit scalar spill vs all slots MISC and vice versa": once the walk
         // reaches the slot's first byte (one the explored state wrote, and not unknown data
@@ -258,6 +262,10 @@ pub struct Imprecise {
     /// before writing them): not compared at all, whatever their types (the kernel's
     /// `func_states_equal` compares only `live_regs_before`).
     pub dead_regs: u16,
+    /// Stack slots of the current frame that are not live (no path from here reads them
+    /// before overwriting them): not compared at all (the kernel's `clean_func_state` marks
+    /// them invalid in an explored state).
+    pub dead_slots: u64,
 }
 
 impl Imprecise {
@@ -266,6 +274,7 @@ impl Imprecise {
         regs: 0,
         slots: 0,
         dead_regs: 0,
+        dead_slots: 0,
     };
 }
 
@@ -322,6 +331,11 @@ pub fn states_equal(
             }
         }
         let slots = if k == last { imprecise.slots } else { 0 };
+        let dead = if k == last && !exact {
+            imprecise.dead_slots
+        } else {
+            0
+        };
         if !stacksafe(
             &of.stack,
             &cf.stack,
@@ -329,6 +343,7 @@ pub fn states_equal(
             exact,
             allow_uninit,
             slots,
+            dead,
             exact_scalars,
         ) {
             return false;

@@ -125,6 +125,8 @@ pub(crate) struct Env<'a> {
     pub(super) needed: Vec<crate::precision::Needed>,
     /// Per instruction, the registers live before it (`precision::live_registers`).
     pub(super) live: Vec<u16>,
+    /// Stack slots live before each slot (`precision::live_stack_slots`).
+    pub(super) live_slots: Vec<u64>,
     /// Per instruction, the pointer-arithmetic masking recorded by the first path through it
     /// (`alu_state`, `alu_limit` of `bpf_insn_aux_data`; strict mode only).
     pub alu_aux: Vec<(u8, u32)>,
@@ -192,6 +194,7 @@ impl<'a> Env<'a> {
             nospec: vec![false; insns.len()],
             needed: crate::precision::needed(insns),
             live: crate::precision::live_registers(insns),
+            live_slots: crate::precision::live_stack_slots(insns),
             alu_aux: vec![(0, 0); insns.len()],
             explore_alu_limits: false,
             nospec_result: vec![false; insns.len()],
@@ -285,6 +288,7 @@ impl<'a> Env<'a> {
             regs: !need.regs & 0x3ff,
             slots: !need.slots,
             dead_regs: !self.live.get(pc).copied().unwrap_or(0x7ff) & 0x7ff,
+            dead_slots: !self.live_slots.get(pc).copied().unwrap_or(u64::MAX),
         };
         if self.in_progress.get(pc).copied().unwrap_or(0) > 0 {
             if let Some(ids) = self.in_progress_by_hash.get(&(pc, cur_hash)) {
