@@ -154,8 +154,7 @@ fn stacksafe(
     ids: &mut IdMap,
     exact: bool,
     allow_uninit: bool,
-    imprecise_slots: u64,
-    dead_slots: u64,
+    (imprecise_slots, dead_slots): (u64, u64),
     exact_scalars: bool,
 ) -> bool {
     if exact && old != cur {
@@ -342,8 +341,7 @@ pub fn states_equal(
             &mut ids,
             exact,
             allow_uninit,
-            slots,
-            dead,
+            (slots, dead),
             exact_scalars,
         ) {
             return false;
