@@ -174,14 +174,26 @@ impl Env<'_> {
                         pc,
                         format!("R{} partial copy of pointer", insn.src),
                     ));
+                } else if src.typ == RegType::Scalar && insn.off == 0 {
+                    // A 32-bit copy of a scalar that fits in 32 bits is the same value: link
+                    // the copies as the 64-bit move does (kernel: `get_reg_width(src) <= 32`,
+                    // then assign_scalar_id_before_mov); a wider source leaves the copy
+                    // unlinked.
+                    let fits_u32 = src.var.umax <= u64::from(u32::MAX);
+                    if fits_u32 && src.id == 0 && !src.var.is_const() {
+                        src.id = self.new_id();
+                        self.regs_mut()[insn.src as usize].id = src.id;
+                    }
+                    let mut copy = src;
+                    if !fits_u32 {
+                        copy.id = 0;
+                    }
+                    copy.var.zext32();
+                    copy.var.sync();
+                    copy
                 } else if src.typ == RegType::Scalar {
                     let mut v = src.var;
-                    if insn.off == 0 {
-                        v.zext32();
-                        v.sync();
-                    } else {
-                        v.sext32_from((insn.off / 8) as u8);
-                    }
+                    v.sext32_from((insn.off / 8) as u8);
                     RegState::scalar(v)
                 } else {
                     let mut v = Scalar::UNKNOWN;
