@@ -29,7 +29,8 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Asks a running recording ([`record_cgroup`]) or comparison ([`compare::run_compare`]) to
 /// stop and clean up (async-signal-safe: one atomic store, so a SIGINT/SIGTERM handler may
-/// call it).
+/// call it). The request stays in force for the rest of the process: a recording or
+/// comparison started after it stops at once.
 pub fn request_stop() {
     STOP.store(true, Ordering::SeqCst);
 }
