@@ -348,6 +348,43 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
     Needed { regs, slots }
 }
 
+/// The least fixpoint of a backward data-flow problem over the instruction graph: for every
+/// slot, the value before it, `transfer(pc, join of the values of its successors)`, starting
+/// from `T::default()` everywhere (the empty set) and joined with `join`.
+fn backward_fixpoint<T: Copy + Default + PartialEq>(
+    insns: &[Insn],
+    join: impl Fn(T, T) -> T,
+    transfer: impl Fn(usize, T) -> T,
+) -> Vec<T> {
+    let n = insns.len();
+    let mut value_in: Vec<T> = vec![T::default(); n];
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for pc in 0..n {
+        for s in successors(insns, pc) {
+            preds[s].push(pc);
+        }
+    }
+    let mut work: Vec<usize> = (0..n).collect();
+    let mut queued = vec![true; n];
+    while let Some(pc) = work.pop() {
+        queued[pc] = false;
+        let out = successors(insns, pc)
+            .iter()
+            .fold(T::default(), |acc, &s| join(acc, value_in[s]));
+        let inn = transfer(pc, out);
+        if inn != value_in[pc] {
+            value_in[pc] = inn;
+            for &p in &preds[pc] {
+                if !queued[p] {
+                    queued[p] = true;
+                    work.push(p);
+                }
+            }
+        }
+    }
+    value_in
+}
+
 /// For every slot, the registers live before it: those some path from it reads before
 /// writing (the kernel's `compute_live_registers`, `live_regs_before`). Every read counts,
 /// whatever the value is then used for (an ALU result nobody reads still makes the
@@ -357,43 +394,23 @@ fn transfer(insn: &Insn, out: Needed) -> Needed {
 /// local call's callee is analysed as its own function from its first slot; r10 is always
 /// live. Pruning may ignore a register that is not live: nothing from here can observe it.
 pub fn live_registers(insns: &[Insn]) -> Vec<u16> {
-    let n = insns.len();
-    let mut live_in: Vec<Regs> = vec![0; n];
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for pc in 0..n {
-        for s in successors(insns, pc) {
-            preds[s].push(pc);
-        }
-    }
-    let mut work: Vec<usize> = (0..n).collect();
-    let mut queued = vec![true; n];
-    while let Some(pc) = work.pop() {
-        queued[pc] = false;
-        let out = successors(insns, pc)
-            .iter()
-            .fold(0, |acc: Regs, &s| acc | live_in[s]);
-        let insn = &insns[pc];
-        let e = effect(insn);
-        let mut uses = e.uses | e.flow.map_or(0, |(_, operands)| operands);
-        let cls = class(insn.opcode);
-        if (cls == BPF_JMP || cls == BPF_JMP32)
-            && op(insn.opcode) == BPF_CALL
-            && source(insn.opcode) == BPF_X
-        {
-            uses |= bit(insn.dst);
-        }
-        let inn = (out & !e.defs) | uses | bit(10);
-        if inn != live_in[pc] {
-            live_in[pc] = inn;
-            for &p in &preds[pc] {
-                if !queued[p] {
-                    queued[p] = true;
-                    work.push(p);
-                }
+    backward_fixpoint(
+        insns,
+        |a: Regs, b| a | b,
+        |pc, out| {
+            let insn = &insns[pc];
+            let e = effect(insn);
+            let mut uses = e.uses | e.flow.map_or(0, |(_, operands)| operands);
+            let cls = class(insn.opcode);
+            if (cls == BPF_JMP || cls == BPF_JMP32)
+                && op(insn.opcode) == BPF_CALL
+                && source(insn.opcode) == BPF_X
+            {
+                uses |= bit(insn.dst);
             }
-        }
-    }
-    live_in
+            (out & !e.defs) | uses | bit(10)
+        },
+    )
 }
 
 /// For every slot, the 8-byte stack slots of the current frame that are live before it:
@@ -403,36 +420,14 @@ pub fn live_registers(insns: &[Insn]) -> Vec<u16> {
 /// whatever its value is then used for. Loads and atomics through `r10` with a constant
 /// offset inside one slot read that slot; any other load or atomic, a helper call that takes
 /// memory, and a local call may read the stack through a pointer, and make every slot live.
-/// Stores read nothing; only a whole aligned 8-byte store through `r10` kills its slot. Pruning may ignore a slot that is not live: nothing from here can observe
-/// it.
+/// Stores read nothing; only a whole aligned 8-byte store through `r10` kills its slot.
+/// Pruning may ignore a slot that is not live: nothing from here can observe it.
 pub fn live_stack_slots(insns: &[Insn]) -> Vec<u64> {
-    let n = insns.len();
-    let mut live_in: Vec<u64> = vec![0; n];
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for pc in 0..n {
-        for s in successors(insns, pc) {
-            preds[s].push(pc);
-        }
-    }
-    let mut work: Vec<usize> = (0..n).collect();
-    let mut queued = vec![true; n];
-    while let Some(pc) = work.pop() {
-        queued[pc] = false;
-        let out = successors(insns, pc)
-            .iter()
-            .fold(0, |acc: u64, &s| acc | live_in[s]);
-        let inn = slot_liveness_transfer(&insns[pc], out);
-        if inn != live_in[pc] {
-            live_in[pc] = inn;
-            for &p in &preds[pc] {
-                if !queued[p] {
-                    queued[p] = true;
-                    work.push(p);
-                }
-            }
-        }
-    }
-    live_in
+    backward_fixpoint(
+        insns,
+        |a: u64, b| a | b,
+        |pc, out| slot_liveness_transfer(&insns[pc], out),
+    )
 }
 
 /// Backward transfer of stack-slot liveness over one instruction.
@@ -478,39 +473,17 @@ pub fn needed(insns: &[Insn]) -> Vec<Needed> {
 /// whose checks look at the scalar's bounds even when the result is never used (the kernel
 /// marks that scalar precise, `mark_chain_precision`).
 pub fn needed_with(insns: &[Insn], dst_used: &[bool]) -> Vec<Needed> {
-    let n = insns.len();
-    let mut need_in: Vec<Needed> = vec![Needed::default(); n];
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for pc in 0..n {
-        for s in successors(insns, pc) {
-            preds[s].push(pc);
-        }
-    }
-    let mut work: Vec<usize> = (0..n).collect();
-    let mut queued = vec![true; n];
-    while let Some(pc) = work.pop() {
-        queued[pc] = false;
-        let out = successors(insns, pc)
-            .iter()
-            .fold(Needed::default(), |acc, &s| Needed {
-                regs: acc.regs | need_in[s].regs,
-                slots: acc.slots | need_in[s].slots,
-            });
+    let join = |a: Needed, b: Needed| Needed {
+        regs: a.regs | b.regs,
+        slots: a.slots | b.slots,
+    };
+    backward_fixpoint(insns, join, |pc, out| {
         let mut inn = transfer(&insns[pc], out);
         if dst_used.get(pc).copied().unwrap_or(false) {
             inn.regs |= bit(insns[pc].dst);
         }
-        if inn != need_in[pc] {
-            need_in[pc] = inn;
-            for &p in &preds[pc] {
-                if !queued[p] {
-                    queued[p] = true;
-                    work.push(p);
-                }
-            }
-        }
-    }
-    need_in
+        inn
+    })
 }
 
 #[cfg(test)]
