@@ -29,7 +29,7 @@ use std::sync::Arc;
 use sockops_vm::{HelperTable, Insn, MapDef, MapType, Program, VerifiedProgram};
 
 pub use error::VerifyError;
-pub use request::{StreamRequest, StreamResponse, verify_request};
+pub use request::{StreamRequest, StreamResponse, map_defs, verify_request};
 
 /// How to verify.
 #[derive(Clone, Debug)]

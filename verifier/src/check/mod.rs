@@ -110,6 +110,16 @@ pub(crate) struct Env<'a> {
     /// In-progress states by (instruction, register hash), for infinite-loop detection.
     in_progress_by_hash: HashMap<(usize, u64), Vec<usize>, fxhash::FxBuild>,
     pending: Vec<Pending>,
+    /// The instruction that pushed the current path, from its pop until the path's first
+    /// instruction is logged. The kernel saves its log position when it pushes a branch
+    /// (`push_stack`'s `log_pos`), just after the pushing instruction's line; the
+    /// registers that instruction changed are then printed on that same line, in place of
+    /// its newline, so the saved position now ends in the instruction's text and one space.
+    /// At level 1 the kernel truncates its log to that position when it pops the path
+    /// (`pop_stack` with `pop_log`), so an error found before the path's first line (an
+    /// infinite loop at its first instruction) continues the pushing instruction's line:
+    /// the message reads `PC: (op) text infinite loop detected at insn N`.
+    path_glue: Option<usize>,
     peak_states: usize,
     live_states: usize,
     /// The current path's state.
@@ -185,6 +195,7 @@ impl<'a> Env<'a> {
             in_progress: vec![0; insns.len()],
             in_progress_by_hash: HashMap::default(),
             pending: Vec::new(),
+            path_glue: None,
             peak_states: 0,
             live_states: 0,
             cur,
@@ -306,10 +317,15 @@ impl<'a> Env<'a> {
                             false,
                         )
                     {
-                        return Err(Reject::new(
-                            pc,
-                            format!("infinite loop detected at insn {pc}"),
-                        ));
+                        let msg = format!("infinite loop detected at insn {pc}");
+                        let msg = match self.path_glue {
+                            Some(at) => format!(
+                                "{at}: {} {msg}",
+                                crate::vlog::disasm(self.insns, at, call::func_name)
+                            ),
+                            None => msg,
+                        };
+                        return Err(Reject::new(pc, msg));
                     }
                 }
             }
@@ -392,6 +408,7 @@ impl<'a> Env<'a> {
     /// Pops the next pending path into `cur`; false when none is left.
     fn pop_path(&mut self) -> Option<(usize, usize)> {
         let p = self.pending.pop()?;
+        self.path_glue = Some(p.prev_pc);
         self.cur = p.state;
         self.cur_parent = p.parent;
         Some((p.pc, p.prev_pc))
@@ -431,6 +448,8 @@ impl<'a> Env<'a> {
                 if matches!(insn.opcode & 7, 5 | 6) {
                     self.jmps_processed += 1;
                 }
+                // The kernel's level-1 line for this instruction is written here.
+                self.path_glue = None;
                 let before = (self.opts.log_level > 0).then(|| self.log_insn(pc, insn));
                 if self.cur.speculative && self.nospec.get(pc).copied().unwrap_or(false) {
                     true

@@ -7,7 +7,11 @@
 //!
 //! Usage: `gen_verifier_corpus [OUT_DIR] [SEED] [CATEGORY,...]` (defaults: `tests/corpus`, 1,
 //! all categories). The same seed gives the same programs; the labels are whatever the running
-//! kernel says. With a category list only those files are (re)written.
+//! kernel says. With a category list only those files are (re)written. Each line also carries
+//! `kernel_load_ns`, the kernel's load time with the log off (the fastest of five loads).
+//!
+//! `gen_verifier_corpus --kernel-times [DIR]` renews `kernel_load_ns` on every line of the
+//! corpus in `DIR` and leaves the labels as they are.
 
 mod asm;
 mod gen_ctx;
@@ -19,6 +23,7 @@ mod gen_random;
 mod gen_real;
 mod gen_ringbuf;
 mod gen_sk_storage;
+mod gen_state_heavy;
 mod rng;
 
 use std::collections::BTreeMap;
@@ -92,8 +97,195 @@ fn map_json(d: &MapDef) -> serde_json::Value {
     })
 }
 
+/// A case made ready for the kernel: map fds patched in where the maps need BTF (the
+/// oracle patches the others itself), and the maps and fds kept open while it loads.
+struct Prepared {
+    insns: Vec<Insn>,
+    maps: Vec<sockops_tests::kernel::KernelMap>,
+    _own_maps: Vec<sockops_tests::kernel::KernelMap>,
+    _own_btf_maps: Vec<std::os::fd::OwnedFd>,
+}
+
+/// Creates the case's maps in the kernel (None, with the reason printed, when one cannot be
+/// created: the case is skipped).
+fn prepare(oracle: &mut Oracle, case: &Case) -> Option<Prepared> {
+    let mut own_maps = Vec::new();
+    let mut own_btf_maps: Vec<std::os::fd::OwnedFd> = Vec::new();
+    // sk_storage maps need BTF, which the oracle does not create: such programs get
+    // their map fds patched in here and are loaded without oracle maps.
+    let mut own_fds: Vec<i32> = Vec::new();
+    let mut insns = case.insns.clone();
+    if case.maps.iter().any(|m| m.map_type == MapType::SkStorage) {
+        for (index, d) in case.maps.iter().enumerate() {
+            let made = if d.map_type == MapType::SkStorage {
+                gen_sk_storage::create_sk_storage_map(d).map(|fd| {
+                    let raw = fd.as_raw_fd();
+                    own_btf_maps.push(fd);
+                    raw
+                })
+            } else {
+                oracle
+                    .create_maps(std::slice::from_ref(d))
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .map(|v| {
+                        let raw = v.first().map_or(-1, |m| m.fd());
+                        own_maps.extend(v);
+                        raw
+                    })
+            };
+            match made {
+                Ok(fd) => own_fds.push(fd),
+                Err(err) => {
+                    eprintln!("{}: map {index}: {err}; skipped", case.category);
+                    return None;
+                }
+            }
+        }
+        let mut pc = 0;
+        while pc < insns.len() {
+            if insns[pc].opcode == sockops_vm::opcode::LD_IMM64 {
+                if insns[pc].src == 1
+                    && let Some(fd) = usize::try_from(insns[pc].imm)
+                        .ok()
+                        .and_then(|k| own_fds.get(k))
+                {
+                    insns[pc].imm = *fd;
+                }
+                pc += 2;
+            } else {
+                pc += 1;
+            }
+        }
+    }
+    let maps = if own_fds.is_empty() {
+        match oracle.create_maps(&case.maps) {
+            Ok(m) => m,
+            Err(OracleError::MapCreate { index, err, .. }) => {
+                eprintln!("{}: map {index}: {err}; skipped", case.category);
+                return None;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    Some(Prepared {
+        insns,
+        maps,
+        _own_maps: own_maps,
+        _own_btf_maps: own_btf_maps,
+    })
+}
+
+/// The kernel's `processed N insns` from a log.
+fn processed(log: &str) -> Option<u64> {
+    let at = log.rfind("processed ")?;
+    log[at + 10..].split(' ').next()?.parse().ok()
+}
+
+/// The kernel's load time with the log off, in nanoseconds: the fastest of five loads
+/// (the program fd is closed at once), as `BPF_PROG_LOAD` costs a caller.
+fn kernel_load_ns(insns: &[Insn], maps: &[sockops_tests::kernel::KernelMap]) -> u64 {
+    let patched = sockops_tests::kernel::patch_map_fds(insns, maps);
+    (0..5)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let _ = sockops_tests::kernel::load_raw(&patched, 0, &mut []);
+            t.elapsed().as_nanos() as u64
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+/// `--kernel-times DIR`: adds (or renews) `kernel_load_ns` on every line of the corpus files
+/// in `DIR`, leaving the labels as they are.
+fn kernel_times(dir: &std::path::Path, oracle: &mut Oracle) {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(d) => d
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect(),
+        Err(e) => {
+            eprintln!("{}: {e}", dir.display());
+            std::process::exit(2);
+        }
+    };
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut lines = Vec::new();
+        let mut slowest = (0u64, String::new());
+        for line in text.lines() {
+            let mut v: serde_json::Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("{}: {e}", path.display());
+                    std::process::exit(2);
+                }
+            };
+            let req: sockops_verifier::StreamRequest = match serde_json::from_value(v.clone()) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{}: {e}", path.display());
+                    std::process::exit(2);
+                }
+            };
+            let bytes: Vec<u8> = (0..req.insns_hex.len() / 2)
+                .filter_map(|i| u8::from_str_radix(&req.insns_hex[2 * i..2 * i + 2], 16).ok())
+                .collect();
+            let (Ok(insns), Ok(maps)) = (
+                Insn::slice_from_bytes(&bytes),
+                sockops_verifier::map_defs(&req.maps),
+            ) else {
+                eprintln!("{}: {}: unreadable program", path.display(), v["id"]);
+                std::process::exit(2);
+            };
+            let case = Case {
+                category: "",
+                insns,
+                maps,
+            };
+            if let Some(p) = prepare(oracle, &case) {
+                let ns = kernel_load_ns(&p.insns, &p.maps);
+                if ns > slowest.0 {
+                    slowest = (ns, v["id"].as_str().unwrap_or("").to_string());
+                }
+                v["kernel_load_ns"] = ns.into();
+            }
+            lines.push(v.to_string());
+        }
+        let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        if let Err(e) = std::fs::write(&path, body) {
+            eprintln!("{}: {e}", path.display());
+            std::process::exit(2);
+        }
+        println!(
+            "{:<40} {:>5} programs, slowest {} ({:.3} ms)",
+            path.display(),
+            lines.len(),
+            slowest.1,
+            slowest.0 as f64 / 1e6
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "--kernel-times") {
+        let dir = PathBuf::from(args.get(2).map(String::as_str).unwrap_or("tests/corpus"));
+        match Oracle::new() {
+            Ok(mut o) => kernel_times(&dir, &mut o),
+            Err(e) => {
+                eprintln!("cannot ask the kernel: {e}");
+                std::process::exit(2);
+            }
+        }
+        return;
+    }
     let out_dir = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("tests/corpus"));
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
     let only: Option<Vec<String>> = args
@@ -120,13 +312,12 @@ fn main() {
     gen_random::generate(&mut rng, &mut out);
     gen_ringbuf::generate(&mut rng, &mut out);
     gen_sk_storage::generate(&mut rng, &mut out);
+    gen_state_heavy::generate(&mut rng, &mut out);
 
     let mut files: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
     for case in &out.cases {
-        let mut own_maps = Vec::new();
-        let mut own_btf_maps: Vec<std::os::fd::OwnedFd> = Vec::new();
         if let Some(only) = &only
             && !only.iter().any(|c| c == case.category)
         {
@@ -136,73 +327,19 @@ fn main() {
         if !seen.insert(key) {
             continue;
         }
-        // sk_storage maps need BTF, which the oracle does not create: such programs get
-        // their map fds patched in here and are loaded without oracle maps.
-        let mut own_fds: Vec<i32> = Vec::new();
-        let mut insns = case.insns.clone();
-        if case.maps.iter().any(|m| m.map_type == MapType::SkStorage) {
-            for (index, d) in case.maps.iter().enumerate() {
-                let made = if d.map_type == MapType::SkStorage {
-                    gen_sk_storage::create_sk_storage_map(d).map(|fd| {
-                        let raw = fd.as_raw_fd();
-                        own_btf_maps.push(fd);
-                        raw
-                    })
-                } else {
-                    oracle
-                        .create_maps(std::slice::from_ref(d))
-                        .map_err(|e| std::io::Error::other(e.to_string()))
-                        .map(|v| {
-                            let raw = v.first().map_or(-1, |m| m.fd());
-                            own_maps.extend(v);
-                            raw
-                        })
-                };
-                match made {
-                    Ok(fd) => own_fds.push(fd),
-                    Err(err) => {
-                        eprintln!("{}: map {index}: {err}; skipped", case.category);
-                        break;
-                    }
-                }
-            }
-            if own_fds.len() != case.maps.len() {
-                continue;
-            }
-            let kernel_maps = &own_fds;
-            let mut pc = 0;
-            while pc < insns.len() {
-                if insns[pc].opcode == sockops_vm::opcode::LD_IMM64 {
-                    if insns[pc].src == 1
-                        && let Some(fd) = usize::try_from(insns[pc].imm)
-                            .ok()
-                            .and_then(|k| kernel_maps.get(k))
-                    {
-                        insns[pc].imm = *fd;
-                    }
-                    pc += 2;
-                } else {
-                    pc += 1;
-                }
-            }
+        let heavy = case.category == "state_heavy";
+        if heavy && counts.get(case.category).map_or(0, |c| c.0) >= gen_state_heavy::KEEP {
+            continue;
         }
-        let maps = match if own_fds.is_empty() {
-            oracle.create_maps(&case.maps)
-        } else {
-            Ok(Vec::new())
-        } {
-            Ok(m) => m,
-            Err(OracleError::MapCreate { index, err, .. }) => {
-                eprintln!("{}: map {index}: {err}; skipped", case.category);
-                continue;
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(2);
-            }
+        let Some(prepared) = prepare(&mut oracle, case) else {
+            continue;
         };
-        let root = oracle.load(&insns, &maps, 1);
-        let strict = match oracle.load_strict(&insns, &maps, 1) {
+        let (insns, maps) = (&prepared.insns, &prepared.maps);
+        let root = oracle.load(insns, maps, 1);
+        if heavy && processed(&root.log).is_none_or(|n| n < gen_state_heavy::MIN_KERNEL_PROCESSED) {
+            continue;
+        }
+        let strict = match oracle.load_strict(insns, maps, 1) {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("{e}");
@@ -228,6 +365,7 @@ fn main() {
             "msg": root.message,
             "strict_verdict": verdict(strict.accepted),
             "strict_msg": strict.message,
+            "kernel_load_ns": kernel_load_ns(insns, maps),
         });
         files
             .entry(case.category)
