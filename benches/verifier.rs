@@ -3,7 +3,10 @@
 //! whose cost grows with the number of branches (independent `if`s and a chain of
 //! if/else diamonds, 8 to 512 of each). `cargo bench --bench verifier` runs the criterion
 //! groups, then prints one table of medians with the verifier's own statistics (instructions
-//! processed, states stored) so the numbers can be quoted. A filter argument
+//! processed, states stored) so the numbers can be quoted. The `corpus` group holds the
+//! corpus program whose verification time is closest to the kernel's load time
+//! (`tests/corpus/state_heavy.jsonl`, [`WORST_CORPUS_CASE`]; the kernel's time is on its
+//! line as `kernel_load_ns`, and `tests/tests/verifier_speed.rs` prints the ratio). A filter argument
 //! (`cargo bench --bench verifier -- loop`) selects cases for both; `VERIFIER_TABLE_ONLY=1`
 //! skips the criterion groups and prints only the table.
 
@@ -18,6 +21,10 @@ use criterion::Criterion;
 use sockops::verifier::{Stats, VerifyOptions, verify};
 use sockops::vm::elf::Object;
 use sockops::vm::{HelperTable, Insn, Program};
+
+/// The corpus program with the worst ratio of our verification time to the kernel's load
+/// time (0.82x when measured; 715,170 instructions processed here, 380,036 in the kernel).
+const WORST_CORPUS_CASE: &str = "state_heavy-0007";
 
 /// Loop bounds of the loop group.
 const LOOP_BOUNDS: [i32; 4] = [10, 100, 1000, 5000];
@@ -175,6 +182,13 @@ fn cases() -> Vec<Case> {
         name: "signed_counter_loop".to_string(),
         program: signed_counter_loop(),
     });
+    if let Some(program) = corpus_program(WORST_CORPUS_CASE) {
+        cases.push(Case {
+            group: "corpus",
+            name: WORST_CORPUS_CASE.to_string(),
+            program,
+        });
+    }
     for n in BRANCH_COUNTS {
         cases.push(Case {
             group: "diamonds",
@@ -183,6 +197,32 @@ fn cases() -> Vec<Case> {
         });
     }
     cases
+}
+
+/// A program (without maps) of the kernel-labelled corpus, by id; `None`, with the reason
+/// printed, if it cannot be read.
+fn corpus_program(id: &str) -> Option<Program> {
+    let category = id.rsplit_once('-')?.0;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(format!("{category}.jsonl"));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: {e}; the corpus case is left out", path.display());
+            return None;
+        }
+    };
+    let line = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["id"] == id)?;
+    let hex = line["insns_hex"].as_str()?;
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    let insns = Insn::slice_from_bytes(&bytes).ok()?;
+    Some(Program::from_insns(id, insns))
 }
 
 fn helpers() -> HelperTable {

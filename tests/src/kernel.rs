@@ -90,6 +90,20 @@ pub fn patch_map_fds(insns: &[Insn], maps: &[KernelMap]) -> Vec<Insn> {
     sockops::kernel::patch_map_fds(insns, &fds)
 }
 
+/// The kernel's `BPF_PROG_LOAD` time for `insns` (map fds already patched in) with the log
+/// off: the fastest of `runs` loads (the program fd is closed at once), as the load costs a
+/// caller.
+pub fn load_time(insns: &[Insn], runs: usize) -> std::time::Duration {
+    (0..runs.max(1))
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let _ = load_raw(insns, 0, &mut []);
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
 /// Loads `insns` (map fds already patched in) as a sock_ops program with license "GPL".
 /// `log_level` 1 gives the error path; 2 the full state log. The program fd is closed at once.
 /// A load that fails only because the log overflowed (ENOSPC: the program verified but its

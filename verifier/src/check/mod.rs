@@ -45,26 +45,29 @@ struct Node {
 
 fn regs_hash(state: &State) -> u64 {
     // A quick filter for the exact comparison of the loop check: equal register files hash
-    // equal. A few words per register keep it cheap (it runs at every prune point).
-    use std::hash::Hasher;
-    let mut h = fxhash::FxHasher::default();
+    // equal. It runs at every prune point where a state is in progress (each iteration of a
+    // loop being unrolled), so each register's words are folded with rotations and mixed
+    // with one multiplication.
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = state.frames.len() as u64;
     for r in &state.cur().regs {
-        h.write_u64(r.typ as u64 | u64::from(r.off as u32) << 32);
-        h.write_u64(r.var.var_off.value ^ r.var.var_off.mask.rotate_left(32));
-        h.write_u64(r.var.umin ^ r.var.umax.rotate_left(17) ^ u64::from(r.id) << 40);
-        // The signed bounds too: a loop that moves only them (a counter the unsigned view
-        // sees as [1, U64_MAX] every time) would otherwise put every iteration's state in
-        // one bucket, and the loop check would compare each new state with all of them.
-        h.write_u64(r.var.smin as u64 ^ (r.var.smax as u64).rotate_left(29));
-        h.write_u64(
-            u64::from(r.var.u32_min)
-                ^ u64::from(r.var.u32_max) << 32
-                ^ (u64::from(r.var.s32_min as u32) ^ u64::from(r.var.s32_max as u32) << 32)
-                    .rotate_left(16),
-        );
+        let v = &r.var;
+        let word = (r.typ as u64 | u64::from(r.off as u32) << 32)
+            ^ (v.var_off.value ^ v.var_off.mask.rotate_left(32)).rotate_left(7)
+            ^ (v.umin ^ v.umax.rotate_left(17) ^ u64::from(r.id) << 40).rotate_left(13)
+            // The signed bounds too: a loop that moves only them (a counter the unsigned
+            // view sees as [1, U64_MAX] every time) would otherwise put every iteration's
+            // state in one bucket, and the loop check would compare each new state with
+            // all of them.
+            ^ (v.smin as u64 ^ (v.smax as u64).rotate_left(29)).rotate_left(19)
+            ^ (u64::from(v.u32_min)
+                ^ u64::from(v.u32_max) << 32
+                ^ (u64::from(v.s32_min as u32) ^ u64::from(v.s32_max as u32) << 32)
+                    .rotate_left(16))
+            .rotate_left(23);
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
     }
-    h.write_usize(state.frames.len());
-    h.finish()
+    h
 }
 
 /// A path waiting to be explored.
@@ -286,7 +289,9 @@ impl<'a> Env<'a> {
         let mut add_new_state =
             self.jmps_processed - self.prev_jmps >= 2 && self.insn_processed - self.prev_insns >= 8;
         let allow_uninit = !self.opts.strict;
-        let cur_hash = regs_hash(&self.cur);
+        // Hashed only when a state at `pc` is in progress (the loop check) or a new one is
+        // kept: most prune-point visits need neither.
+        let mut cur_hash = None;
         let need = self
             .needed
             .get(pc)
@@ -302,7 +307,8 @@ impl<'a> Env<'a> {
             dead_slots: !self.live_slots.get(pc).copied().unwrap_or(u64::MAX),
         };
         if self.in_progress.get(pc).copied().unwrap_or(0) > 0 {
-            if let Some(ids) = self.in_progress_by_hash.get(&(pc, cur_hash)) {
+            let h = *cur_hash.get_or_insert_with(|| regs_hash(&self.cur));
+            if let Some(ids) = self.in_progress_by_hash.get(&(pc, h)) {
                 for &id in ids {
                     let node = &self.nodes[id];
                     if node.branches > 0
@@ -382,6 +388,7 @@ impl<'a> Env<'a> {
         }
         self.prev_jmps = self.jmps_processed;
         self.prev_insns = self.insn_processed;
+        let cur_hash = cur_hash.unwrap_or_else(|| regs_hash(&self.cur));
         let id = self.nodes.len();
         self.nodes.push(Node {
             state: self.cur.clone(),

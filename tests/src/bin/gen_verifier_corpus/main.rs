@@ -186,18 +186,10 @@ fn processed(log: &str) -> Option<u64> {
     log[at + 10..].split(' ').next()?.parse().ok()
 }
 
-/// The kernel's load time with the log off, in nanoseconds: the fastest of five loads
-/// (the program fd is closed at once), as `BPF_PROG_LOAD` costs a caller.
+/// The kernel's load time with the log off, in nanoseconds: the fastest of five loads.
 fn kernel_load_ns(insns: &[Insn], maps: &[sockops_tests::kernel::KernelMap]) -> u64 {
     let patched = sockops_tests::kernel::patch_map_fds(insns, maps);
-    (0..5)
-        .map(|_| {
-            let t = std::time::Instant::now();
-            let _ = sockops_tests::kernel::load_raw(&patched, 0, &mut []);
-            t.elapsed().as_nanos() as u64
-        })
-        .min()
-        .unwrap_or(0)
+    sockops_tests::kernel::load_time(&patched, 5).as_nanos() as u64
 }
 
 /// `--kernel-times DIR`: adds (or renews) `kernel_load_ns` on every line of the corpus files

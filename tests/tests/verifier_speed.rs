@@ -1,0 +1,157 @@
+//! No corpus program takes longer to verify here than it took the kernel to load it.
+//!
+//! Every line of `tests/corpus/*.jsonl` carries `kernel_load_ns`: the live kernel's
+//! `BPF_PROG_LOAD` time for the program with the log off (the fastest of five loads,
+//! recorded by `gen_verifier_corpus`, which also renews it with `--kernel-times`). The
+//! `state_heavy` category holds the programs that make a verifier keep and compare many
+//! states, most of them near or at the kernel's 1M-instruction limit: what an embedder
+//! loading untrusted programs must survive. Each program is verified here as root with the
+//! log off; one that takes longer than the kernel did, and longer than a floor for tiny
+//! programs (where the kernel's few microseconds are below what a shared CI machine can
+//! time), is measured twice more and fails the test if its fastest run is still slower.
+//! Where `bpf()` works, such a program's kernel load is also timed again on this machine
+//! (the recorded time comes from the machine that made the corpus, and a busy machine slows
+//! both sides): it fails only if it is slower than both.
+//!
+//! The verifier is built with optimizations in test builds too (the workspace's
+//! `profile.dev.package` section), so the comparison is of compiled code with compiled
+//! code. The worst ratio is printed; `benches/verifier.rs` has the corpus's worst case.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sockops_tests::kernel::{Oracle, load_time, patch_map_fds};
+use sockops_verifier::{StreamRequest, VerifyOptions, map_defs, verify_request};
+use sockops_vm::{HelperTable, Insn, MapType};
+
+/// Below this, a run is never counted as slower than the kernel.
+const FLOOR: Duration = Duration::from_millis(5);
+
+struct Case {
+    id: String,
+    req: StreamRequest,
+    kernel: Duration,
+}
+
+fn corpus() -> Vec<Case> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for (n, line) in text.lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}:{}: {e}", f.display(), n + 1));
+            let kernel = v["kernel_load_ns"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{}:{}: no kernel_load_ns", f.display(), n + 1));
+            out.push(Case {
+                id: v["id"].as_str().unwrap_or("").to_string(),
+                req: serde_json::from_value(v)
+                    .unwrap_or_else(|e| panic!("{}:{}: {e}", f.display(), n + 1)),
+                kernel: Duration::from_nanos(kernel),
+            });
+        }
+    }
+    out
+}
+
+/// The live kernel's load time for the case now (log off, fastest of three), or why it
+/// cannot be had.
+fn time_kernel_now(case: &Case, oracle: Option<&Oracle>) -> Result<Duration, String> {
+    let oracle = oracle.ok_or("the kernel cannot be asked (bpf() denied)")?;
+    let hex = &case.req.insns_hex;
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    let insns = Insn::slice_from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let defs = map_defs(&case.req.maps)?;
+    if defs.iter().any(|d| d.map_type == MapType::SkStorage) {
+        return Err("its sk_storage map needs BTF the test does not make".into());
+    }
+    let maps = oracle.create_maps(&defs).map_err(|e| e.to_string())?;
+    Ok(load_time(&patch_map_fds(&insns, &maps), 3))
+}
+
+fn time_ours(case: &Case, helpers: &HelperTable, opts: &VerifyOptions) -> Duration {
+    let t = Instant::now();
+    let r = verify_request(&case.req, helpers, opts);
+    let dt = t.elapsed();
+    std::hint::black_box(r);
+    dt
+}
+
+#[test]
+fn no_corpus_program_verifies_slower_than_the_kernel_loads_it() {
+    let cases = corpus();
+    assert!(cases.len() >= 4800, "corpus has {} programs", cases.len());
+    let heavy = cases
+        .iter()
+        .filter(|c| c.id.starts_with("state_heavy"))
+        .count();
+    assert!(heavy >= 50, "only {heavy} state_heavy programs");
+    let helpers = HelperTable::new();
+    let opts = VerifyOptions {
+        require_runtime_helpers: false,
+        ..VerifyOptions::default()
+    };
+    let oracle = Oracle::new().ok();
+    let mut slower = Vec::new();
+    // (ours / kernel, id, ours, kernel) for programs the kernel took at least 1 ms on.
+    let mut worst: Option<(f64, String, Duration, Duration)> = None;
+    let mut total = (Duration::ZERO, Duration::ZERO);
+    for case in &cases {
+        let mut ours = time_ours(case, &helpers, &opts);
+        let budget = case.kernel.max(FLOOR);
+        if ours > budget {
+            // A single slow run can be the machine: keep the fastest of three.
+            for _ in 0..2 {
+                ours = ours.min(time_ours(case, &helpers, &opts));
+            }
+            if ours > budget {
+                match time_kernel_now(case, oracle.as_ref()) {
+                    Ok(now) if ours <= now.max(FLOOR) => println!(
+                        "{}: {ours:?} here, kernel {:?} recorded but {now:?} on this machine now",
+                        case.id, case.kernel
+                    ),
+                    now => slower.push(format!(
+                        "{}: {ours:?} here, kernel {:?} recorded, now: {now:?}",
+                        case.id, case.kernel
+                    )),
+                }
+            }
+        }
+        total.0 += ours;
+        total.1 += case.kernel;
+        if case.kernel >= Duration::from_millis(1) {
+            let ratio = ours.as_secs_f64() / case.kernel.as_secs_f64();
+            if worst.as_ref().is_none_or(|w| ratio > w.0) {
+                worst = Some((ratio, case.id.clone(), ours, case.kernel));
+            }
+        }
+    }
+    println!(
+        "{} programs: {:?} here, {:?} in the kernel (sum of load times)",
+        cases.len(),
+        total.0,
+        total.1
+    );
+    if let Some((ratio, id, ours, kernel)) = worst {
+        println!(
+            "worst ratio among programs the kernel took >= 1 ms on: {id}, {ours:?} here vs \
+             {kernel:?} in the kernel ({ratio:.2}x)"
+        );
+    }
+    assert!(
+        slower.is_empty(),
+        "{} programs verify slower than the kernel loads them:\n{}",
+        slower.len(),
+        slower.join("\n")
+    );
+}
