@@ -723,10 +723,42 @@ impl Env<'_> {
                 }
             }
             RegType::MapPtr => {
+                // check_ptr_to_map_access: the map's BTF type (`map->ops->map_btf_id`),
+                // then the capability, the sign of the offset and the direction.
+                let tname = self
+                    .maps
+                    .get(reg.map as usize)
+                    .map_or("bpf_map", |m| map_btf_struct(m.map_type));
+                if self.opts.strict {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "'struct {tname}' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN"
+                        ),
+                    ));
+                }
+                if off < 0 {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{regno} is {tname} invalid negative access: off={off}"),
+                    ));
+                }
+                if write {
+                    return Err(Reject::new(
+                        pc,
+                        format!("only read from {tname} is supported"),
+                    ));
+                }
+                // The kernel walks the vmlinux BTF of `struct {tname}` here
+                // (btf_struct_access); this runtime has neither that layout nor the kernel's
+                // map object to read.
                 return Err(Reject::new(
                     pc,
-                    "'struct bpf_map' access is not supported by this runtime",
-                ));
+                    format!(
+                        "R{regno} read of 'struct {tname}' off={off} size={size} is not supported by this runtime"
+                    ),
+                )
+                .unsupported());
             }
             t => {
                 return Err(Reject::new(
@@ -1213,5 +1245,22 @@ impl Env<'_> {
         s.umax = max_inclusive;
         s.sync();
         RegState::scalar(s)
+    }
+}
+
+/// The vmlinux BTF struct a map of this type is (`map->ops->map_btf_id`), as the kernel
+/// names it in its messages about reads through a map pointer.
+fn map_btf_struct(t: sockops_vm::MapType) -> &'static str {
+    use sockops_vm::MapType as M;
+    match t {
+        M::Hash | M::PercpuHash | M::LruHash | M::LruPercpuHash => "bpf_htab",
+        M::Array | M::PercpuArray | M::ProgArray | M::PerfEventArray => "bpf_array",
+        M::Sockmap => "bpf_stab",
+        M::Sockhash => "bpf_shtab",
+        M::Queue | M::Stack => "bpf_queue_stack",
+        M::SkStorage => "bpf_local_storage_map",
+        M::Ringbuf => "bpf_ringbuf_map",
+        // A type added later without its struct here: the common part's name.
+        _ => "bpf_map",
     }
 }
