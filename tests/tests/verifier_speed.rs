@@ -11,8 +11,9 @@
 //! programs (where the kernel's few microseconds are below what a shared CI machine can
 //! time), is measured twice more and fails the test if its fastest run is still slower.
 //! Where `bpf()` works, such a program's kernel load is also timed again on this machine
-//! (the recorded time comes from the machine that made the corpus, and a busy machine slows
-//! both sides): it fails only if it is slower than both.
+//! (the recorded time comes from the machine that made the corpus): it fails only if it is
+//! slower than both. The recorded times are an x86-64 machine's: on another architecture
+//! only the live kernel counts, and without it the test is skipped with the reason.
 //!
 //! The verifier is built with optimizations in test builds too (the workspace's
 //! `profile.dev.package` section), so the comparison is of compiled code with compiled
@@ -118,13 +119,28 @@ fn no_corpus_program_verifies_slower_than_the_kernel_loads_it() {
         ..VerifyOptions::default()
     };
     let oracle = Oracle::new().ok();
+    // The recorded times are an x86-64 machine's. Elsewhere (an aarch64 host, or this test
+    // cross-built and run under qemu, where the x86-64 kernel cannot be asked) only the live
+    // kernel is a fair reference.
+    let recorded_apply = cfg!(target_arch = "x86_64");
+    if !recorded_apply && oracle.is_none() {
+        println!(
+            "skipped: the recorded kernel load times are from an x86-64 machine and the \
+             kernel cannot be asked here (bpf() denied, or this is an emulated run)"
+        );
+        return;
+    }
     let mut slower = Vec::new();
     // (ours / kernel, id, ours, kernel) for programs the kernel took at least 1 ms on.
     let mut worst: Option<(f64, String, Duration, Duration)> = None;
     let mut total = (Duration::ZERO, Duration::ZERO);
     for case in &cases {
         let mut ours = time_ours(case, &helpers, &opts);
-        let budget = case.kernel.max(FLOOR);
+        let budget = if recorded_apply {
+            case.kernel.max(FLOOR)
+        } else {
+            FLOOR
+        };
         if ours > budget {
             // A single slow run can be the machine: keep the fastest of three.
             for _ in 0..2 {
