@@ -18,5 +18,8 @@ pub mod generator;
 /// ELF helpers for tests that edit example objects.
 pub mod elf;
 
+/// The kernel-labelled verifier corpus: its lines and their programs.
+pub mod corpus;
+
 /// Kernel-recorded verifier cases and their comparison with ours and the live kernel's.
 pub mod recorded;

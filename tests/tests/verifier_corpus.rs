@@ -4,7 +4,6 @@
 //! promise, which must be zero), false rejects, and agreement of the first error message.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use sockops_verifier::{StreamRequest, VerifyOptions, verify_request};
 use sockops_vm::HelperTable;
@@ -29,24 +28,14 @@ struct Case {
 }
 
 fn load_corpus() -> Vec<Case> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        for (n, line) in text.lines().enumerate() {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("{}:{}: {e}", f.display(), n + 1));
+    sockops_tests::corpus::lines()
+        .into_iter()
+        .map(|l| {
+            let v = l.value;
             let req: StreamRequest = serde_json::from_value(v.clone())
-                .unwrap_or_else(|e| panic!("{}:{}: {e}", f.display(), n + 1));
+                .unwrap_or_else(|e| panic!("{}:{}: {e}", l.path.display(), l.line));
             let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
-            out.push(Case {
+            Case {
                 category: s("category"),
                 id: s("id"),
                 req,
@@ -54,10 +43,9 @@ fn load_corpus() -> Vec<Case> {
                 msg: s("msg"),
                 strict_verdict: s("strict_verdict"),
                 strict_msg: s("strict_msg"),
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 fn replay(cases: &[Case], strict: bool) -> (BTreeMap<String, Tally>, Vec<String>) {

@@ -19,12 +19,11 @@
 //! `profile.dev.package` section), so the comparison is of compiled code with compiled
 //! code. The worst ratio is printed; `benches/verifier.rs` has the corpus's worst case.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use sockops_tests::kernel::{Oracle, load_time, patch_map_fds};
 use sockops_verifier::{StreamRequest, VerifyOptions, map_defs, verify_request};
-use sockops_vm::{HelperTable, Insn, MapType};
+use sockops_vm::{HelperTable, MapType};
 
 /// Below this, a run is never counted as slower than the kernel.
 const FLOOR: Duration = Duration::from_millis(5);
@@ -36,43 +35,27 @@ struct Case {
 }
 
 fn corpus() -> Vec<Case> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        for (n, line) in text.lines().enumerate() {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("{}:{}: {e}", f.display(), n + 1));
-            let kernel = v["kernel_load_ns"]
+    sockops_tests::corpus::lines()
+        .into_iter()
+        .map(|l| {
+            let kernel = l.value["kernel_load_ns"]
                 .as_u64()
-                .unwrap_or_else(|| panic!("{}:{}: no kernel_load_ns", f.display(), n + 1));
-            out.push(Case {
-                id: v["id"].as_str().unwrap_or("").to_string(),
-                req: serde_json::from_value(v)
-                    .unwrap_or_else(|e| panic!("{}:{}: {e}", f.display(), n + 1)),
+                .unwrap_or_else(|| panic!("{}:{}: no kernel_load_ns", l.path.display(), l.line));
+            Case {
+                id: l.value["id"].as_str().unwrap_or("").to_string(),
+                req: serde_json::from_value(l.value)
+                    .unwrap_or_else(|e| panic!("{}:{}: {e}", l.path.display(), l.line)),
                 kernel: Duration::from_nanos(kernel),
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 /// The live kernel's load time for the case now (log off, fastest of three), or why it
 /// cannot be had.
 fn time_kernel_now(case: &Case, oracle: Option<&Oracle>) -> Result<Duration, String> {
     let oracle = oracle.ok_or("the kernel cannot be asked (bpf() denied)")?;
-    let hex = &case.req.insns_hex;
-    let bytes: Vec<u8> = (0..hex.len() / 2)
-        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect();
-    let insns = Insn::slice_from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let insns = sockops_tests::corpus::insns(&case.req.insns_hex)?;
     let defs = map_defs(&case.req.maps)?;
     if defs.iter().any(|d| d.map_type == MapType::SkStorage) {
         return Err("its sk_storage map needs BTF the test does not make".into());

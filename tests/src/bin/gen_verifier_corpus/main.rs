@@ -195,47 +195,22 @@ fn kernel_load_ns(insns: &[Insn], maps: &[sockops_tests::kernel::KernelMap]) -> 
 /// `--kernel-times DIR`: adds (or renews) `kernel_load_ns` on every line of the corpus files
 /// in `DIR`, leaving the labels as they are.
 fn kernel_times(dir: &std::path::Path, oracle: &mut Oracle) {
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(d) => d
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-            .collect(),
-        Err(e) => {
-            eprintln!("{}: {e}", dir.display());
-            std::process::exit(2);
-        }
+    use sockops_tests::corpus;
+    let fail = |e: String| -> ! {
+        eprintln!("{e}");
+        std::process::exit(2);
     };
-    files.sort();
-    for path in files {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+    for path in corpus::files(dir).unwrap_or_else(|e| fail(e)) {
         let mut lines = Vec::new();
         let mut slowest = (0u64, String::new());
-        for line in text.lines() {
-            let mut v: serde_json::Value = match serde_json::from_str(line) {
-                Ok(v) => v,
-                Err(e) => {
-                    eprintln!("{}: {e}", path.display());
-                    std::process::exit(2);
-                }
-            };
-            let req: sockops_verifier::StreamRequest = match serde_json::from_value(v.clone()) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("{}: {e}", path.display());
-                    std::process::exit(2);
-                }
-            };
-            let bytes: Vec<u8> = (0..req.insns_hex.len() / 2)
-                .filter_map(|i| u8::from_str_radix(&req.insns_hex[2 * i..2 * i + 2], 16).ok())
-                .collect();
-            let (Ok(insns), Ok(maps)) = (
-                Insn::slice_from_bytes(&bytes),
-                sockops_verifier::map_defs(&req.maps),
-            ) else {
-                eprintln!("{}: {}: unreadable program", path.display(), v["id"]);
-                std::process::exit(2);
-            };
+        for mut l in corpus::lines_of(&path).unwrap_or_else(|e| fail(e)) {
+            let at = format!("{}:{}", path.display(), l.line);
+            let hex = l.value["insns_hex"].as_str().unwrap_or("");
+            let insns = corpus::insns(hex).unwrap_or_else(|e| fail(format!("{at}: {e}")));
+            let req: sockops_verifier::StreamRequest = serde_json::from_value(l.value.clone())
+                .unwrap_or_else(|e| fail(format!("{at}: {e}")));
+            let maps = sockops_verifier::map_defs(&req.maps)
+                .unwrap_or_else(|e| fail(format!("{at}: {e}")));
             let case = Case {
                 category: "",
                 insns,
@@ -244,16 +219,15 @@ fn kernel_times(dir: &std::path::Path, oracle: &mut Oracle) {
             if let Some(p) = prepare(oracle, &case) {
                 let ns = kernel_load_ns(&p.insns, &p.maps);
                 if ns > slowest.0 {
-                    slowest = (ns, v["id"].as_str().unwrap_or("").to_string());
+                    slowest = (ns, l.value["id"].as_str().unwrap_or("").to_string());
                 }
-                v["kernel_load_ns"] = ns.into();
+                l.value["kernel_load_ns"] = ns.into();
             }
-            lines.push(v.to_string());
+            lines.push(l.value.to_string());
         }
         let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
         if let Err(e) = std::fs::write(&path, body) {
-            eprintln!("{}: {e}", path.display());
-            std::process::exit(2);
+            fail(format!("{}: {e}", path.display()));
         }
         println!(
             "{:<40} {:>5} programs, slowest {} ({:.3} ms)",
