@@ -125,6 +125,9 @@ pub struct SockOpsEnv {
     /// The `struct bpf_tcp_sock` view `bpf_tcp_sock` returns (made on first use, refreshed
     /// after every sock_ops helper call).
     pub(crate) tcp_sock: Option<crate::guest_buf::GuestBuf>,
+    /// The kernel `struct tcp_sock` image `bpf_skc_to_tcp_sock` returns (made on first use,
+    /// refreshed after every sock_ops helper call).
+    pub(crate) kernel_tcp_sock: Option<crate::guest_buf::GuestBuf>,
     /// Ring buffer records reserved during the run.
     pub(crate) reservations: crate::ringbuf::Reservations,
 }
@@ -147,6 +150,7 @@ impl SockOpsEnv {
             task: Default::default(),
             ringbuf: Vec::new(),
             tcp_sock: None,
+            kernel_tcp_sock: None,
             reservations: Default::default(),
         }
     }
@@ -163,10 +167,29 @@ impl SockOpsEnv {
         self.tcp_sock.as_ref().map_or(0, |b| b.addr())
     }
 
-    /// Rewrites the `struct bpf_tcp_sock` view (if a program asked for it) from the socket.
+    /// The kernel `struct tcp_sock` pointer `bpf_skc_to_tcp_sock` returns in this run (0
+    /// before the first call).
+    pub fn kernel_tcp_sock_addr(&self) -> u64 {
+        self.kernel_tcp_sock.as_ref().map_or(0, |b| b.addr())
+    }
+
+    /// Whether `sk` points to this run's socket: `ctx->sk`, the `bpf_tcp_sock` view or the
+    /// kernel `struct tcp_sock` image of it (all the same `struct sock` in the kernel).
+    pub fn is_this_socket(&self, sk: u64) -> bool {
+        sk != 0
+            && (sk == self.sk_addr()
+                || sk == self.tcp_sock_addr()
+                || sk == self.kernel_tcp_sock_addr())
+    }
+
+    /// Rewrites the `struct bpf_tcp_sock` view and the kernel `struct tcp_sock` image (those
+    /// a program asked for) from the socket.
     pub(crate) fn refresh_tcp_sock(&self) {
         if let Some(buf) = &self.tcp_sock {
             buf.write(0, &crate::tcp_sock::BpfTcpSock::of(&self.socket).to_bytes());
+        }
+        if let Some(buf) = &self.kernel_tcp_sock {
+            buf.write(0, &crate::kernel_tcp_sock::image(&self.socket));
         }
     }
 

@@ -73,6 +73,8 @@ pub mod id {
     pub const JIFFIES64: u32 = 118;
     /// bpf_ringbuf_output
     pub const RINGBUF_OUTPUT: u32 = 130;
+    /// bpf_skc_to_tcp_sock
+    pub const SKC_TO_TCP_SOCK: u32 = 137;
     /// bpf_ringbuf_reserve
     pub const RINGBUF_RESERVE: u32 = 131;
     /// bpf_ringbuf_submit
@@ -545,17 +547,12 @@ fn sk_storage_map(
     Ok((map.name().to_string(), map.def().value_size))
 }
 
-/// Whether `sk` points to this run's socket: `ctx->sk` or the `bpf_tcp_sock` view of it.
-fn is_this_socket(w: &SockOpsEnv, sk: u64) -> bool {
-    sk != 0 && (sk == w.sk_addr() || sk == w.tcp_sock_addr())
-}
-
 fn bpf_sk_storage_get(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let (name, size) = sk_storage_map(env, "bpf_sk_storage_get", a[0])?;
     with_world(env, id::SK_STORAGE_GET, a, |w, mem, a| {
         // Only this run's socket is reachable: ctx->sk (non-NULL for full sockets) or its
-        // bpf_tcp_sock view, the same `struct sock` in the kernel.
-        if !is_this_socket(w, a[1]) || !w.socket.is_fullsock() || a[3] > BPF_SK_STORAGE_GET_F_CREATE
+        // bpf_tcp_sock / kernel tcp_sock views, the same `struct sock` in the kernel.
+        if !w.is_this_socket(a[1]) || !w.socket.is_fullsock() || a[3] > BPF_SK_STORAGE_GET_F_CREATE
         {
             return Ok(0);
         }
@@ -582,7 +579,7 @@ fn bpf_sk_storage_get(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, Helpe
 fn bpf_sk_storage_delete(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let (name, _) = sk_storage_map(env, "bpf_sk_storage_delete", a[0])?;
     with_world(env, id::SK_STORAGE_DELETE, a, |w, _, a| {
-        if !is_this_socket(w, a[1]) || !w.socket.is_fullsock() {
+        if !w.is_this_socket(a[1]) || !w.socket.is_fullsock() {
             return Ok(-i64::from(EINVAL));
         }
         match w.socket.sk_storage.remove(&name) {

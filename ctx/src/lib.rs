@@ -19,7 +19,9 @@
 //! - `base_helpers`: current task ids, jiffies64, strtol/strtoul/strncmp, ring buffer;
 //! - `tcp_sock`: `struct bpf_tcp_sock` and its field table;
 //! - `strtox`: the kernel's string-to-integer and strncmp arithmetic;
-//! - `ringbuf`: ring buffer records of a run; `task`: the current task's identity.
+//! - `ringbuf`: ring buffer records of a run; `task`: the current task's identity;
+//! - `vmlinux`: kernel BTF facts recorded from a live kernel (the layout of `struct tcp_sock`);
+//! - `kernel_tcp_sock`: the `struct tcp_sock` image `bpf_skc_to_tcp_sock` returns.
 
 pub mod base_helpers;
 pub mod context;
@@ -30,6 +32,7 @@ mod guest_buf;
 pub mod hdr_opt;
 pub mod helper_ids;
 pub mod helpers;
+pub mod kernel_tcp_sock;
 pub mod layout;
 pub mod ops;
 pub mod optnames;
@@ -43,6 +46,7 @@ pub mod strtox;
 pub mod sysctl;
 pub mod task;
 pub mod tcp_sock;
+pub mod vmlinux;
 
 pub use context::{OpContext, OpInput, Segment, WriteBack};
 pub use env::{Clock, HelperCall, PerfRecord, Prng, SockOpsEnv};

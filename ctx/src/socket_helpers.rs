@@ -60,7 +60,41 @@ pub const SOCKET_HELPERS: &[Helper] = &[
         signature: TCP_SOCK,
         func: bpf_tcp_sock,
     },
+    Helper {
+        id: id::SKC_TO_TCP_SOCK,
+        signature: SKC_TO_TCP_SOCK,
+        func: bpf_skc_to_tcp_sock,
+    },
 ];
+
+/// `bpf_skc_to_tcp_sock_proto`.
+pub const SKC_TO_TCP_SOCK: HelperSignature = HelperSignature {
+    name: "bpf_skc_to_tcp_sock",
+    args: &[ArgKind::SockCommon],
+    ret: RetKind::BtfIdOrNull,
+    gpl_only: false,
+};
+
+/// `bpf_skc_to_tcp_sock(sk)`: the kernel `struct tcp_sock` of this run's socket when it is a
+/// full TCP socket (`sk_fullsock(sk) && sk->sk_protocol == IPPROTO_TCP`), reached through
+/// any of its pointers; NULL otherwise. The image is read-only: the verifier refuses stores
+/// through BTF pointers.
+fn bpf_skc_to_tcp_sock(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    with_world(env, id::SKC_TO_TCP_SOCK, a, |w, mem, a| {
+        if !w.is_this_socket(a[0]) || !w.socket.is_fullsock() {
+            return Ok(0);
+        }
+        let buf = w
+            .kernel_tcp_sock
+            .get_or_insert_with(|| GuestBuf::new(crate::vmlinux::recorded::TCP_SOCK_SIZE as usize));
+        let region = buf.region(false, RegionKind::Other);
+        w.refresh_tcp_sock();
+        // SAFETY: as in `bpf_tcp_sock`: the buffer belongs to the run's `SockOpsEnv`, which
+        // outlives the run's memory, and is never freed or moved while it lives.
+        unsafe { mem.add(region) };
+        Ok(region.start as i64)
+    })
+}
 
 /// `sock_map_op_okay`: the ops in which a socket may be added to a socket map.
 pub fn sock_map_op_okay(op: SockOp) -> bool {
@@ -120,9 +154,7 @@ fn sock_update(
 /// pointer.
 fn bpf_tcp_sock(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     with_world(env, id::TCP_SOCK, a, |w, mem, a| {
-        let sk = a[0];
-        let ours = sk != 0 && (sk == w.sk_addr() || sk == w.tcp_sock_addr());
-        if !ours || !w.socket.is_fullsock() {
+        if !w.is_this_socket(a[0]) || !w.socket.is_fullsock() {
             return Ok(0);
         }
         let buf = w

@@ -36,8 +36,8 @@ pub enum Arg {
     LongOut,
     /// ARG_CONST_ALLOC_SIZE_OR_ZERO: a known constant, the size of the memory returned.
     AllocSizeOrZero,
-    /// ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket pointer (`sock_common`, `sock`, `tcp_sock`;
-    /// the kernel's BTF socket pointers cannot occur in sock_ops programs here).
+    /// ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket pointer (`sock_common`, `sock`, `tcp_sock`, or
+    /// a BTF pointer to a struct that embeds `struct sock_common` at its offset).
     BtfSockCommon,
     /// ARG_PTR_TO_MAP_VALUE | PTR_MAYBE_NULL (read): NULL, or `value_size` readable bytes.
     MapValueOrNull,
@@ -65,6 +65,8 @@ pub enum Ret {
     CpuId,
     /// RET_PTR_TO_BTF_ID_TRUSTED to `struct task_struct` (get_current_task_btf).
     BtfTask,
+    /// RET_PTR_TO_BTF_ID_OR_NULL to the kernel's `struct tcp_sock` (skc_to_tcp_sock).
+    BtfTcpSockOrNull,
     /// RET_PTR_TO_RINGBUF_MEM_OR_NULL: memory of the size given by the
     /// [`Arg::AllocSizeOrZero`] argument, an acquired reference (ringbuf_reserve).
     RingbufMemOrNull,
@@ -140,7 +142,8 @@ pub fn proto(id: u32) -> Option<Proto> {
         81 | 156 | 157 | 164 | 198 | 209 | 210 | 211 => p(&[Unmodelled("map_ptr")], i),
         93 | 94 | 194 => p(&[Unmodelled("map_value, ptr_")], i),
         169..=172 => p(&[Unmodelled("map_value")], i),
-        136..=140 | 178 => p(
+        137 => p(&[BtfSockCommon], Ret::BtfTcpSockOrNull),
+        136 | 138..=140 | 178 => p(
             &[Unmodelled(
                 "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",
             )],

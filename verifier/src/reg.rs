@@ -44,6 +44,12 @@ pub enum RegType {
     /// (`bpf_get_current_task_btf`). Dereferencing it needs the kernel's BTF, which this
     /// runtime does not have: accesses through it are refused as unsupported.
     BtfTask,
+    /// A BTF pointer to a kernel struct (`PTR_TO_BTF_ID`, neither trusted nor untrusted:
+    /// a `bpf_skc_to_tcp_sock` result after its null check). The struct is `map`, an index
+    /// into `sockops_ctx::vmlinux`'s recorded types; reads are walked through its layout.
+    BtfPtr,
+    /// A BTF pointer or NULL (`PTR_TO_BTF_ID | PTR_MAYBE_NULL`).
+    BtfPtrOrNull,
 }
 
 impl RegType {
@@ -67,6 +73,8 @@ impl RegType {
             RegType::Mem => "ringbuf_mem",
             RegType::MemOrNull => "ringbuf_mem_or_null",
             RegType::BtfTask => "trusted_ptr_",
+            RegType::BtfPtr => "ptr_",
+            RegType::BtfPtrOrNull => "ptr_or_null_",
         }
     }
 
@@ -83,6 +91,7 @@ impl RegType {
                 | RegType::SockOrNull
                 | RegType::TcpSockOrNull
                 | RegType::MemOrNull
+                | RegType::BtfPtrOrNull
         )
     }
 
@@ -93,6 +102,7 @@ impl RegType {
             RegType::SockOrNull => RegType::Sock,
             RegType::TcpSockOrNull => RegType::TcpSock,
             RegType::MemOrNull => RegType::Mem,
+            RegType::BtfPtrOrNull => RegType::BtfPtr,
             t => t,
         }
     }
@@ -111,7 +121,8 @@ pub struct RegState {
     pub id: u32,
     /// Proven readable bytes after a packet pointer.
     pub range: i32,
-    /// Map index (map pointers and map values) or memory size (helper memory).
+    /// Map index (map pointers and map values), memory size (helper memory) or the
+    /// recorded kernel struct a BTF pointer points to.
     pub map: u32,
     /// Frame number of a stack pointer.
     pub frameno: u8,
@@ -204,7 +215,11 @@ impl fmt::Display for RegState {
             }
             RegType::Stack => write!(f, "fp{}", self.off),
             t => {
-                write!(f, "{}(", t.name())?;
+                write!(f, "{}", t.name())?;
+                if matches!(t, RegType::BtfPtr | RegType::BtfPtrOrNull) {
+                    write!(f, "{}", crate::btf_walk::struct_name(self.map as u16))?;
+                }
+                write!(f, "(")?;
                 let mut parts = Vec::new();
                 if self.id != 0 {
                     parts.push(format!("id={}", self.id));

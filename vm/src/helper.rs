@@ -80,6 +80,9 @@ pub enum RetKind {
     TcpSockOrNull,
     /// RET_PTR_TO_MEM_OR_NULL of a size given by a constant argument (ringbuf reserve).
     MemOrNull,
+    /// RET_PTR_TO_BTF_ID_OR_NULL: a kernel struct described by vmlinux BTF, or NULL
+    /// (`bpf_skc_to_tcp_sock`).
+    BtfIdOrNull,
 }
 
 /// A helper's signature: its kernel name, arguments (up to five) and return kind.

@@ -380,7 +380,8 @@ impl Env<'_> {
             | RegType::Stack
             | RegType::Pkt
             | RegType::Mem
-            | RegType::BtfTask => true,
+            | RegType::BtfTask
+            | RegType::BtfPtr => true,
             RegType::MapPtr => known && o.smin == 0 && opc == BPF_ADD,
             _ => false,
         };

@@ -3,9 +3,11 @@
 //! calls (`check_func_call`: new frame, depth limit).
 
 use sockops_ctx::helper_ids::helper_id;
+use sockops_ctx::vmlinux::kstruct_index;
 use sockops_vm::{Insn, MapType};
 
 use super::{Env, MAX_CALL_FRAMES, Step};
+use crate::btf_walk;
 use crate::error::Reject;
 use crate::helpers::{
     Arg, BTF_SOCK_TYPES, MEM_TYPES, Ret, SOCK_TYPES, might_sleep, needs_perfmon, proto,
@@ -281,7 +283,7 @@ impl Env<'_> {
                     matches!(
                         reg.typ,
                         RegType::Sock | RegType::SockCommon | RegType::TcpSock
-                    )
+                    ) || (arg == Arg::BtfSockCommon && reg.typ == RegType::BtfPtr)
                 }
                 Arg::ConstSize | Arg::ConstSizeOrZero | Arg::AllocSizeOrZero => {
                     reg.typ == RegType::Scalar
@@ -316,6 +318,22 @@ impl Env<'_> {
                 };
                 return Err(self.arg_type_error(pc, regno, &reg, expected));
             }
+            // check_reg_type: a BTF pointer must point, at its fixed offset, to a struct
+            // that is or embeds a `sock_common` (btf_struct_ids_match).
+            if reg.typ == RegType::BtfPtr {
+                let need = kstruct_index("sock_common").unwrap_or(u16::MAX);
+                let matches = u32::try_from(reg.off)
+                    .is_ok_and(|off| btf_walk::struct_ids_match(reg.map as u16, off, need));
+                if !matches {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "R{regno} is of type {} but sock_common is expected",
+                            btf_walk::struct_name(reg.map as u16)
+                        ),
+                    ));
+                }
+            }
             // check_func_arg_reg_off: a pointer to release must be unmodified.
             if arg == Arg::RingbufMemRelease {
                 if reg.off != 0 {
@@ -337,11 +355,13 @@ impl Env<'_> {
                     ));
                 }
             }
-            // check_func_arg_reg_off: only memory-like pointers may carry an offset.
+            // check_func_arg_reg_off: only memory-like pointers may carry an offset (a BTF
+            // pointer a fixed one).
             if !matches!(
                 reg.typ,
                 RegType::Stack | RegType::Pkt | RegType::MapValue | RegType::Mem | RegType::Scalar
             ) {
+                let fixed_off_ok = reg.typ == RegType::BtfPtr;
                 if reg.off < 0 {
                     return Err(Reject::new(
                         pc,
@@ -352,7 +372,7 @@ impl Env<'_> {
                         ),
                     ));
                 }
-                if reg.off != 0 {
+                if reg.off != 0 && !fixed_off_ok {
                     return Err(Reject::new(
                         pc,
                         format!(
@@ -684,6 +704,11 @@ impl Env<'_> {
             Ret::TcpSockOrNull => RegState {
                 id: self.new_id(),
                 ..RegState::pointer(RegType::TcpSockOrNull)
+            },
+            Ret::BtfTcpSockOrNull => RegState {
+                id: self.new_id(),
+                map: u32::from(kstruct_index("tcp_sock").unwrap_or(u16::MAX)),
+                ..RegState::pointer(RegType::BtfPtrOrNull)
             },
             Ret::MapValueOrNull => {
                 let map = meta.map.unwrap_or(0);

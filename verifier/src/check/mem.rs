@@ -8,6 +8,7 @@ use sockops_vm::maps::{BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG};
 use sockops_vm::opcode::*;
 
 use super::Env;
+use crate::btf_walk;
 use crate::error::Reject;
 use crate::reg::{RegState, RegType};
 use crate::scalar::Scalar;
@@ -85,13 +86,28 @@ fn is_spilled(slot: &Slot) -> bool {
 }
 
 impl Env<'_> {
-    fn save_aux_ptr_type(&mut self, pc: usize, t: RegType) -> Result<(), Reject> {
+    /// `save_aux_ptr_type`: one instruction may not access context, socket and BTF pointers
+    /// and other pointers on different paths; a load (`allow_trust_mismatch`) may mix BTF
+    /// pointers with helper memory.
+    fn save_aux_ptr_type(
+        &mut self,
+        pc: usize,
+        t: RegType,
+        allow_trust_mismatch: bool,
+    ) -> Result<(), Reject> {
         let mismatch_ok = |t: RegType| {
             !matches!(
                 t,
-                RegType::Ctx | RegType::Sock | RegType::SockCommon | RegType::TcpSock
+                RegType::Ctx
+                    | RegType::Sock
+                    | RegType::SockCommon
+                    | RegType::TcpSock
+                    | RegType::BtfPtr
+                    | RegType::BtfTask
             )
         };
+        let mem_or_btf =
+            |t: RegType| matches!(t, RegType::Mem | RegType::BtfPtr | RegType::BtfTask);
         match self.aux_ptr.get(pc).copied().flatten() {
             None => {
                 if let Some(slot) = self.aux_ptr.get_mut(pc) {
@@ -99,10 +115,16 @@ impl Env<'_> {
                 }
                 Ok(())
             }
-            Some(prev) if prev != t && (!mismatch_ok(t) || !mismatch_ok(prev)) => Err(Reject::new(
-                pc,
-                "same insn cannot be used with different pointers",
-            )),
+            Some(prev)
+                if prev != t
+                    && (!mismatch_ok(t) || !mismatch_ok(prev))
+                    && !(allow_trust_mismatch && mem_or_btf(t) && mem_or_btf(prev)) =>
+            {
+                Err(Reject::new(
+                    pc,
+                    "same insn cannot be used with different pointers",
+                ))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -122,7 +144,7 @@ impl Env<'_> {
             sx,
             false,
         )?;
-        self.save_aux_ptr_type(pc, t)
+        self.save_aux_ptr_type(pc, t, true)
     }
 
     pub(super) fn check_stx(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
@@ -139,7 +161,7 @@ impl Env<'_> {
             false,
             false,
         )?;
-        self.save_aux_ptr_type(pc, t)
+        self.save_aux_ptr_type(pc, t, false)
     }
 
     pub(super) fn check_st(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
@@ -155,7 +177,7 @@ impl Env<'_> {
             false,
             false,
         )?;
-        self.save_aux_ptr_type(pc, t)
+        self.save_aux_ptr_type(pc, t, false)
     }
 
     pub(super) fn check_atomic(&mut self, pc: usize, insn: Insn) -> Result<(), Reject> {
@@ -283,7 +305,7 @@ impl Env<'_> {
             false,
             true,
         )?;
-        self.save_aux_ptr_type(pc, t)
+        self.save_aux_ptr_type(pc, t, false)
     }
 
     /// `BPF_STORE_REL` (`check_atomic_store`): a register store with strict alignment (any
@@ -302,7 +324,7 @@ impl Env<'_> {
             false,
             true,
         )?;
-        self.save_aux_ptr_type(pc, t)?;
+        self.save_aux_ptr_type(pc, t, false)?;
         let now = self.regs()[insn.dst as usize].typ;
         if !atomic_ptr_type_ok(now) {
             return Err(Reject::new(
@@ -591,6 +613,9 @@ impl Env<'_> {
                 )
                 .unsupported());
             }
+            RegType::BtfPtr => {
+                self.check_ptr_to_btf_access(pc, regno, &reg, off, size, write, val)?
+            }
             RegType::MapValue => {
                 if leaks(self) {
                     return Err(Reject::new(
@@ -780,6 +805,75 @@ impl Env<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `check_ptr_to_btf_access`: a load through a BTF pointer walks the recorded layout of
+    /// its kernel struct (`btf_struct_access`) and gives a scalar; stores are refused.
+    #[allow(clippy::too_many_arguments)]
+    fn check_ptr_to_btf_access(
+        &mut self,
+        pc: usize,
+        regno: u8,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        write: bool,
+        val: Val,
+    ) -> Result<(), Reject> {
+        let tname = btf_walk::struct_name(reg.map as u16);
+        if self.opts.strict {
+            return Err(Reject::new(
+                pc,
+                format!("'struct {tname}' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN"),
+            ));
+        }
+        if !self.opts.gpl_compatible {
+            return Err(Reject::new(
+                pc,
+                format!("Cannot access kernel 'struct {tname}' from non-GPL compatible program"),
+            ));
+        }
+        if off < 0 {
+            return Err(Reject::new(
+                pc,
+                format!("R{regno} is ptr_{tname} invalid negative access: off={off}"),
+            ));
+        }
+        if !reg.var.is_const() || reg.var.value() != 0 {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "R{regno} is ptr_{tname} invalid variable offset: off={off}, var_off={}",
+                    tn(reg.var.var_off)
+                ),
+            ));
+        }
+        if write {
+            return Err(Reject::new(pc, "only read is supported"));
+        }
+        let walked = u32::try_from(off)
+            .map_err(|_| format!("access beyond struct {tname} at off {off} size {size}"))
+            .and_then(|o| btf_walk::struct_access(reg.map as u16, o, size as u32))
+            .map_err(|msg| Reject::new(pc, msg))?;
+        match walked {
+            btf_walk::Walked::Scalar => {
+                if let Val::Load(d) = val {
+                    self.regs_mut()[d as usize] = RegState::unknown();
+                }
+                Ok(())
+            }
+            // The kernel gives a pointer to the member's struct, which it reads through
+            // BPF_PROBE_MEM (a faulting load made safe); this runtime has no such load and
+            // no image of the structs behind the socket's pointers.
+            btf_walk::Walked::Ptr(target) => Err(Reject::new(
+                pc,
+                format!(
+                    "R{regno} read of pointer member at off={off} of 'struct {tname}' (to {}) is not supported by this runtime",
+                    if target.is_empty() { "memory".to_string() } else { format!("'struct {target}'") }
+                ),
+            )
+            .unsupported()),
+        }
     }
 
     /// `check_stack_access_within_bounds`.

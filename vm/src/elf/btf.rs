@@ -124,6 +124,9 @@ pub struct BtfType {
     pub members: Vec<BtfMember>,
     /// Where the record starts in `.BTF` (for error messages).
     pub offset: usize,
+    /// The `kind_flag` bit of `info`: for structs and unions, member offsets carry a
+    /// bitfield size in their top 8 bits (`BTF_MEMBER_BITFIELD_SIZE`).
+    pub kind_flag: bool,
 }
 
 /// A parsed `.BTF` section.
@@ -277,6 +280,7 @@ impl Btf {
                 array,
                 members,
                 offset: pos,
+                kind_flag: info >> 31 == 1,
             },
             p,
         ))
@@ -292,6 +296,11 @@ impl Btf {
         let rest = self.strings.get(off as usize..)?;
         let end = rest.iter().position(|&b| b == 0)?;
         Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+    }
+
+    /// How many type records there are (the largest type id).
+    pub fn type_count(&self) -> u32 {
+        self.types.len() as u32
     }
 
     /// The name of type `id` (empty when anonymous or unknown).

@@ -1,0 +1,203 @@
+//! The kernel's walk of a BTF struct (`btf_struct_walk` / `btf_struct_access` and
+//! `btf_struct_ids_match` in kernel/bpf/btf.c) over the vmlinux types recorded in
+//! `sockops_ctx::vmlinux`: what a load of `size` bytes at `off` through a BTF pointer reads
+//! (a scalar, a pointer to another struct, or an error with the kernel's message), and
+//! whether a BTF pointer is, at its offset, an embedded instance of a wanted struct.
+
+use sockops_ctx::vmlinux::{KElem, kstruct};
+
+/// What an access through a BTF pointer reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Walked {
+    /// A scalar (an integer, a bitfield's bytes, part of an integer array).
+    Scalar,
+    /// A pointer member: the name of the struct it points to, `""` when it points to
+    /// something else (the kernel then gives read-only untrusted memory).
+    Ptr(&'static str),
+}
+
+/// Where the walk stopped inside one struct (`enum bpf_struct_walk_result`).
+enum Step {
+    Scalar,
+    Ptr(&'static str),
+    /// A nested struct starting exactly at the offset: its index.
+    Struct(u16),
+}
+
+/// `btf_struct_walk`: one level of the walk from struct `t` at `off`.
+fn walk(mut t: u16, mut off: u32, size: u32) -> Result<Step, String> {
+    'again: loop {
+        let s = kstruct(t).ok_or_else(|| format!("Type '{t}' is not a struct"))?;
+        let tname = s.name;
+        if u64::from(off) + u64::from(size) > u64::from(s.size) {
+            // A trailing flexible array of structs lets an access run past the end.
+            let flex = s.members.last().and_then(|m| match (m.nelems, m.elem) {
+                (Some(0), KElem::Struct(i)) if off >= m.bit_offset / 8 => {
+                    Some((m.bit_offset / 8, i))
+                }
+                _ => None,
+            });
+            match flex.and_then(|(moff, i)| Some((moff, i, kstruct(i)?.size))) {
+                Some((moff, i, esize)) if esize > 0 => {
+                    t = i;
+                    off = (off - moff) % esize;
+                    continue 'again;
+                }
+                _ => {
+                    return Err(format!(
+                        "access beyond struct {tname} at off {off} size {size}"
+                    ));
+                }
+            }
+        }
+        for m in s.members {
+            let mut moff = m.bit_offset / 8;
+            if off + size <= moff {
+                break;
+            }
+            if m.bitfield_size != 0 {
+                let end_bit = m.bit_offset + u32::from(m.bitfield_size);
+                if off <= moff && end_bit.div_ceil(8) <= off + size {
+                    return Ok(Step::Scalar);
+                }
+                continue;
+            }
+            if off < moff {
+                break;
+            }
+            let mut msize = m.size;
+            let mtrue_end = moff + msize;
+            if off >= mtrue_end {
+                continue;
+            }
+            if let Some(n) = m.nelems {
+                if moff == mtrue_end || n == 0 {
+                    continue;
+                }
+                msize /= n;
+                let elem_idx = (off - moff) / msize;
+                moff += elem_idx * msize;
+            }
+            match m.elem {
+                KElem::Struct(i) => {
+                    if off == moff {
+                        return Ok(Step::Struct(i));
+                    }
+                    t = i;
+                    off -= moff;
+                    continue 'again;
+                }
+                KElem::Ptr(target) => {
+                    if msize != size || off != moff {
+                        return Err(format!(
+                            "cannot access ptr member {} with moff {moff} in struct {tname} with off {off} size {size}",
+                            m.name
+                        ));
+                    }
+                    return Ok(Step::Ptr(target));
+                }
+                KElem::Scalar => {}
+            }
+            if off + size > mtrue_end {
+                return Err(format!(
+                    "access beyond the end of member {} (mend:{mtrue_end}) in struct {tname} with off {off} size {size}",
+                    m.name
+                ));
+            }
+            return Ok(Step::Scalar);
+        }
+        return Err(format!("struct {tname} doesn't have field at offset {off}"));
+    }
+}
+
+/// `btf_struct_access` for a read of `size` bytes at `off` (≥ 0) in struct `root`.
+pub(crate) fn struct_access(root: u16, off: u32, size: u32) -> Result<Walked, String> {
+    let (mut t, mut off) = (root, off);
+    // Each step goes one struct deeper, so the recorded table's depth bounds the loop.
+    for _ in 0..64 {
+        match walk(t, off, size)? {
+            Step::Scalar => return Ok(Walked::Scalar),
+            Step::Ptr(target) => return Ok(Walked::Ptr(target)),
+            Step::Struct(i) => {
+                t = i;
+                off = 0;
+            }
+        }
+    }
+    Err("struct nesting too deep".to_string())
+}
+
+/// `btf_struct_ids_match` (not strict): whether a pointer to struct `id` at offset `off`
+/// points to an embedded `need` (e.g. a `tcp_sock` at offset 0 is a `sock_common`).
+pub(crate) fn struct_ids_match(id: u16, off: u32, need: u16) -> bool {
+    if off == 0 && id == need {
+        return true;
+    }
+    let (mut id, mut off) = (id, off);
+    for _ in 0..64 {
+        match walk(id, off, 1) {
+            Ok(Step::Struct(i)) if i == need => return true,
+            Ok(Step::Struct(i)) => {
+                id = i;
+                off = 0;
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The recorded name of struct `index` (`""` if unknown or anonymous).
+pub(crate) fn struct_name(index: u16) -> &'static str {
+    kstruct(index).map_or("", |s| s.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockops_ctx::vmlinux::{field, kstruct_index};
+
+    fn tcp() -> u16 {
+        kstruct_index("tcp_sock").unwrap()
+    }
+
+    #[test]
+    fn scalars_pointers_and_errors_as_the_kernel_walks_them() {
+        let cwnd = field("tcp_sock", "snd_cwnd").unwrap();
+        assert_eq!(struct_access(tcp(), cwnd.offset, 4), Ok(Walked::Scalar));
+        // Two bytes of a u32 and a read spanning into the next member.
+        assert_eq!(struct_access(tcp(), cwnd.offset + 2, 2), Ok(Walked::Scalar));
+        let e = struct_access(tcp(), cwnd.offset + 2, 4).unwrap_err();
+        assert!(
+            e.starts_with("access beyond the end of member snd_cwnd"),
+            "{e}"
+        );
+        // Through the nesting down to sock_common.
+        let family = field("tcp_sock", "inet_conn.icsk_inet.sk.__sk_common.skc_family").unwrap();
+        assert_eq!(struct_access(tcp(), family.offset, 2), Ok(Walked::Scalar));
+        let prot = field("tcp_sock", "inet_conn.icsk_inet.sk.__sk_common.skc_prot").unwrap();
+        assert_eq!(
+            struct_access(tcp(), prot.offset, 8),
+            Ok(Walked::Ptr("proto"))
+        );
+        let e = struct_access(tcp(), prot.offset, 4).unwrap_err();
+        assert!(e.starts_with("cannot access ptr member skc_prot"), "{e}");
+        let size = kstruct(tcp()).unwrap().size;
+        assert_eq!(
+            struct_access(tcp(), size - 2, 4),
+            Err(format!(
+                "access beyond struct tcp_sock at off {} size 4",
+                size - 2
+            ))
+        );
+    }
+
+    #[test]
+    fn a_tcp_sock_is_a_sock_common_only_at_offset_zero() {
+        let sc = kstruct_index("sock_common").unwrap();
+        assert!(struct_ids_match(tcp(), 0, sc));
+        assert!(struct_ids_match(tcp(), 0, kstruct_index("sock").unwrap()));
+        assert!(!struct_ids_match(tcp(), 8, sc));
+        assert!(!struct_ids_match(sc, 0, tcp()));
+    }
+}
