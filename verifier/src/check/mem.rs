@@ -108,6 +108,11 @@ impl Env<'_> {
         };
         let mem_or_btf =
             |t: RegType| matches!(t, RegType::Mem | RegType::BtfPtr | RegType::BtfTask);
+        let reg_type_mismatch = |prev: RegType| {
+            let same_or_ok = prev == t || (mismatch_ok(t) && mismatch_ok(prev));
+            let trust_mismatch = allow_trust_mismatch && mem_or_btf(t) && mem_or_btf(prev);
+            !(same_or_ok || trust_mismatch)
+        };
         match self.aux_ptr.get(pc).copied().flatten() {
             None => {
                 if let Some(slot) = self.aux_ptr.get_mut(pc) {
@@ -115,16 +120,10 @@ impl Env<'_> {
                 }
                 Ok(())
             }
-            Some(prev)
-                if prev != t
-                    && (!mismatch_ok(t) || !mismatch_ok(prev))
-                    && !(allow_trust_mismatch && mem_or_btf(t) && mem_or_btf(prev)) =>
-            {
-                Err(Reject::new(
-                    pc,
-                    "same insn cannot be used with different pointers",
-                ))
-            }
+            Some(prev) if reg_type_mismatch(prev) => Err(Reject::new(
+                pc,
+                "same insn cannot be used with different pointers",
+            )),
             Some(_) => Ok(()),
         }
     }
