@@ -109,6 +109,11 @@ pub struct KernelMap {
 }
 
 impl KernelMap {
+    /// A map created elsewhere (e.g. with BTF the caller loaded), owned from now on.
+    pub fn adopt(fd: OwnedFd, def: MapDef) -> KernelMap {
+        KernelMap { fd, def }
+    }
+
     /// Creates a map (`BPF_MAP_CREATE`); `name` only names it in errors.
     pub fn create(name: &str, def: &MapDef) -> Result<KernelMap, KernelError> {
         match sys::map_create(def) {

@@ -24,11 +24,21 @@ enum Step {
     Struct(u16),
 }
 
-/// `btf_struct_walk`: one level of the walk from struct `t` at `off`.
-fn walk(mut t: u16, mut off: u32, size: u32) -> Result<Step, String> {
+/// The kernel's name for a type or member in messages (`__btf_name_by_offset`).
+fn shown(name: &'static str) -> &'static str {
+    if name.is_empty() { "(anon)" } else { name }
+}
+
+/// `btf_struct_walk`: one level of the walk from struct `t` at `off`. `untrusted` is the
+/// walk's `PTR_UNTRUSTED` flag, set once it enters a union of more than one member: from
+/// there a scalar access may run past the end of its member.
+fn walk(mut t: u16, mut off: u32, size: u32, untrusted: &mut bool) -> Result<Step, String> {
     'again: loop {
         let s = kstruct(t).ok_or_else(|| format!("Type '{t}' is not a struct"))?;
-        let tname = s.name;
+        let tname = shown(s.name);
+        if s.is_union && s.members.len() != 1 {
+            *untrusted = true;
+        }
         if u64::from(off) + u64::from(size) > u64::from(s.size) {
             // A trailing flexible array of structs lets an access run past the end.
             let flex = s.members.last().and_then(|m| match (m.nelems, m.elem) {
@@ -91,17 +101,17 @@ fn walk(mut t: u16, mut off: u32, size: u32) -> Result<Step, String> {
                     if msize != size || off != moff {
                         return Err(format!(
                             "cannot access ptr member {} with moff {moff} in struct {tname} with off {off} size {size}",
-                            m.name
+                            shown(m.name)
                         ));
                     }
                     return Ok(Step::Ptr(target));
                 }
                 KElem::Scalar => {}
             }
-            if off + size > mtrue_end {
+            if off + size > mtrue_end && !*untrusted {
                 return Err(format!(
                     "access beyond the end of member {} (mend:{mtrue_end}) in struct {tname} with off {off} size {size}",
-                    m.name
+                    shown(m.name)
                 ));
             }
             return Ok(Step::Scalar);
@@ -113,9 +123,10 @@ fn walk(mut t: u16, mut off: u32, size: u32) -> Result<Step, String> {
 /// `btf_struct_access` for a read of `size` bytes at `off` (≥ 0) in struct `root`.
 pub(crate) fn struct_access(root: u16, off: u32, size: u32) -> Result<Walked, String> {
     let (mut t, mut off) = (root, off);
+    let mut untrusted = false;
     // Each step goes one struct deeper, so the recorded table's depth bounds the loop.
     for _ in 0..64 {
-        match walk(t, off, size)? {
+        match walk(t, off, size, &mut untrusted)? {
             Step::Scalar => return Ok(Walked::Scalar),
             Step::Ptr(target) => return Ok(Walked::Ptr(target)),
             Step::Struct(i) => {
@@ -134,8 +145,9 @@ pub(crate) fn struct_ids_match(id: u16, off: u32, need: u16) -> bool {
         return true;
     }
     let (mut id, mut off) = (id, off);
+    let mut untrusted = false;
     for _ in 0..64 {
-        match walk(id, off, 1) {
+        match walk(id, off, 1, &mut untrusted) {
             Ok(Step::Struct(i)) if i == need => return true,
             Ok(Step::Struct(i)) => {
                 id = i;

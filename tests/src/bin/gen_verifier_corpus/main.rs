@@ -14,6 +14,7 @@
 //! corpus in `DIR` and leaves the labels as they are.
 
 mod asm;
+mod gen_btf_sock;
 mod gen_ctx;
 mod gen_flow;
 mod gen_helpers;
@@ -28,7 +29,6 @@ mod rng;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use sockops_tests::kernel::{Oracle, OracleError};
@@ -102,81 +102,40 @@ fn map_json(d: &MapDef) -> serde_json::Value {
 struct Prepared {
     insns: Vec<Insn>,
     maps: Vec<sockops_tests::kernel::KernelMap>,
-    _own_maps: Vec<sockops_tests::kernel::KernelMap>,
-    _own_btf_maps: Vec<std::os::fd::OwnedFd>,
 }
 
 /// Creates the case's maps in the kernel (None, with the reason printed, when one cannot be
 /// created: the case is skipped).
 fn prepare(oracle: &mut Oracle, case: &Case) -> Option<Prepared> {
-    let mut own_maps = Vec::new();
-    let mut own_btf_maps: Vec<std::os::fd::OwnedFd> = Vec::new();
-    // sk_storage maps need BTF, which the oracle does not create: such programs get
-    // their map fds patched in here and are loaded without oracle maps.
-    let mut own_fds: Vec<i32> = Vec::new();
-    let mut insns = case.insns.clone();
-    if case.maps.iter().any(|m| m.map_type == MapType::SkStorage) {
-        for (index, d) in case.maps.iter().enumerate() {
-            let made = if d.map_type == MapType::SkStorage {
-                gen_sk_storage::create_sk_storage_map(d).map(|fd| {
-                    let raw = fd.as_raw_fd();
-                    own_btf_maps.push(fd);
-                    raw
-                })
-            } else {
-                oracle
-                    .create_maps(std::slice::from_ref(d))
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-                    .map(|v| {
-                        let raw = v.first().map_or(-1, |m| m.fd());
-                        own_maps.extend(v);
-                        raw
-                    })
-            };
-            match made {
-                Ok(fd) => own_fds.push(fd),
-                Err(err) => {
-                    eprintln!("{}: map {index}: {err}; skipped", case.category);
-                    return None;
+    // sk_storage maps need BTF, which the oracle does not create: they are made here and
+    // handed to the oracle with the others, which it then patches in by index.
+    let mut maps = Vec::new();
+    for (index, d) in case.maps.iter().enumerate() {
+        let made = if d.map_type == MapType::SkStorage {
+            gen_sk_storage::create_sk_storage_map(d)
+                .map(|fd| sockops_tests::kernel::KernelMap::adopt(fd, *d))
+                .map_err(|e| e.to_string())
+        } else {
+            match oracle.create_maps(std::slice::from_ref(d)) {
+                Ok(mut v) => Ok(v.remove(0)),
+                Err(OracleError::MapCreate { err, .. }) => Err(err.to_string()),
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
                 }
             }
-        }
-        let mut pc = 0;
-        while pc < insns.len() {
-            if insns[pc].opcode == sockops_vm::opcode::LD_IMM64 {
-                if insns[pc].src == 1
-                    && let Some(fd) = usize::try_from(insns[pc].imm)
-                        .ok()
-                        .and_then(|k| own_fds.get(k))
-                {
-                    insns[pc].imm = *fd;
-                }
-                pc += 2;
-            } else {
-                pc += 1;
-            }
-        }
-    }
-    let maps = if own_fds.is_empty() {
-        match oracle.create_maps(&case.maps) {
-            Ok(m) => m,
-            Err(OracleError::MapCreate { index, err, .. }) => {
+        };
+        match made {
+            Ok(m) => maps.push(m),
+            Err(err) => {
                 eprintln!("{}: map {index}: {err}; skipped", case.category);
                 return None;
             }
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(2);
-            }
         }
-    } else {
-        Vec::new()
-    };
+    }
     Some(Prepared {
-        insns,
+        insns: case.insns.clone(),
         maps,
-        _own_maps: own_maps,
-        _own_btf_maps: own_btf_maps,
     })
 }
 
@@ -279,6 +238,7 @@ fn main() {
     gen_ringbuf::generate(&mut rng, &mut out);
     gen_sk_storage::generate(&mut rng, &mut out);
     gen_state_heavy::generate(&mut rng, &mut out);
+    gen_btf_sock::generate(&mut rng, &mut out);
 
     let mut files: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
