@@ -169,7 +169,7 @@ pub fn helper_program<S: Source>(s: &mut S) -> Vec<Insn> {
     let mut body = Vec::new();
     for _ in 0..1 + s.below(6) {
         let wrong = s.below(6) == 0;
-        match s.below(10) {
+        match s.below(11) {
             0 => {
                 // bpf_map_lookup_elem(map, key on the stack), maybe null-checked, then used.
                 let m = pick(s, &[0, 1, 3]);
@@ -319,6 +319,45 @@ pub fn helper_program<S: Source>(s: &mut S) -> Vec<Insn> {
                     }
                 }
                 body.push(Piece::Insn(ins(0x85, 0, 0, 0, id)));
+            }
+            10 => {
+                // bpf_skc_to_tcp_sock(ctx->sk), the socket null-checked (mostly) and the
+                // result too, then reads through the kernel tcp_sock: scalar members, bytes
+                // inside them, pointer members, past the end, stores, arithmetic.
+                body.push(Piece::Insn(ins(0x79, 1, 6, 184, 0)));
+                if !wrong {
+                    body.push(Piece::Skip {
+                        op: 0x15,
+                        reg: 1,
+                        imm: 0,
+                        skip: 8,
+                    });
+                }
+                body.push(Piece::Insn(ins(0x85, 0, 0, 0, 137)));
+                if s.below(6) != 0 {
+                    body.push(Piece::Skip {
+                        op: 0x15,
+                        reg: 0,
+                        imm: 0,
+                        skip: 6,
+                    });
+                }
+                if s.below(4) == 0 {
+                    body.push(Piece::Insn(ins(0x07, 0, 0, 0, pick(s, &[8, 16, -8, 1]))));
+                }
+                let off = pick(
+                    s,
+                    &[0i16, 2, 16, 40, 532, 1444, 1446, 1916, 2296, 2300, 2304, -4],
+                );
+                let size = pick(s, &[0x61u8, 0x69, 0x71, 0x79, 0x81, 0x91]);
+                match s.below(6) {
+                    0 => body.push(Piece::Insn(ins(0x62, 0, 0, off, 1))),
+                    1 => body.push(Piece::Insn(ins(0xbf, 1, 0, 0, 0))),
+                    _ => body.push(Piece::Insn(ins(size, pick(s, &[2u8, 7, 8]), 0, off, 0))),
+                }
+                if s.below(2) == 0 {
+                    body.push(Piece::Insn(ins(0x85, 0, 0, 0, pick(s, &[137, 96, 107]))));
+                }
             }
             _ => {
                 // Base helpers without arguments (time, random, cpu, cookie...).
