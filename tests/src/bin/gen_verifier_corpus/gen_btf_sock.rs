@@ -123,7 +123,11 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
     // Pointer members read in part (the kernel refuses: "cannot access ptr member").
     for l in all.iter().filter(|l| l.ptr).take(12) {
         let bytes = rng.pick(&[1u32, 2, 4]);
-        out.push(program(&[load(l.off + rng.below(2) as u32 * 4, bytes)], true, true));
+        out.push(program(
+            &[load(l.off + rng.below(2) as u32 * 4, bytes)],
+            true,
+            true,
+        ));
     }
     // Random offsets over the struct and a little past it, any size.
     for _ in 0..120 {
@@ -137,7 +141,11 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
     for _ in 0..12 {
         let l = all[rng.below(all.len() as u64) as usize];
         if !l.ptr && matches!(l.size, 1 | 2 | 4) {
-            out.push(program(&[ldxs(l.size as u8, R2, R0, l.off as i16)], true, true));
+            out.push(program(
+                &[ldxs(l.size as u8, R2, R0, l.off as i16)],
+                true,
+                true,
+            ));
         }
     }
     // Stores, atomics, negative and variable offsets, arithmetic, missing null checks.
@@ -147,9 +155,25 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
         .map_or(0, |l| l.off) as i16;
     out.push(program(&[st(4, R0, cwnd, 1)], true, true));
     out.push(program(&[stx(4, R0, R6, cwnd)], true, true));
-    out.push(program(&[stx(8, R10, R0, -8), ldx(8, R3, R10, -8), ldx(4, R2, R3, cwnd)], true, true));
-    out.push(program(&[mov64_imm(R2, 1), atomic(4, R0, R2, cwnd, BPF_ADD as i32)], true, true));
-    out.push(program(&[mov64_imm(R2, 1), atomic(8, R0, R2, 0, BPF_XCHG)], true, true));
+    out.push(program(
+        &[
+            stx(8, R10, R0, -8),
+            ldx(8, R3, R10, -8),
+            ldx(4, R2, R3, cwnd),
+        ],
+        true,
+        true,
+    ));
+    out.push(program(
+        &[mov64_imm(R2, 1), atomic(4, R0, R2, cwnd, BPF_ADD as i32)],
+        true,
+        true,
+    ));
+    out.push(program(
+        &[mov64_imm(R2, 1), atomic(8, R0, R2, 0, BPF_XCHG)],
+        true,
+        true,
+    ));
     for off in [-1i16, -8, -2304] {
         out.push(program(&[ldx(4, R2, R0, off)], true, true));
     }
@@ -169,16 +193,32 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
     out.push(program(&[load(0, 4)], true, false));
     out.push(program(&[alu64_imm(BPF_ADD, R0, 8)], true, false));
     out.push(program(&[], false, true));
-    out.push(program(&[jmp_imm(BPF_JEQ, R0, 0, 1), load(cwnd as u32, 4)], true, true));
+    out.push(program(
+        &[jmp_imm(BPF_JEQ, R0, 0, 1), load(cwnd as u32, 4)],
+        true,
+        true,
+    ));
     // The pointer as a helper argument: skc_to_tcp_sock again (at offset 0, 8, 16),
     // bpf_tcp_sock, a memory argument, sk_storage_get.
     for delta in [0, 8, 16] {
-        let body = [mov64_reg(R1, R0), alu64_imm(BPF_ADD, R1, delta), call(SKC_TO_TCP_SOCK)];
+        let body = [
+            mov64_reg(R1, R0),
+            alu64_imm(BPF_ADD, R1, delta),
+            call(SKC_TO_TCP_SOCK),
+        ];
         out.push(program(&body, true, true));
     }
     out.push(program(&[mov64_reg(R1, R0), call(96)], true, true));
-    out.push(program(&[mov64_reg(R1, R0), mov64_imm(R2, 8), call(16)], true, true));
-    out.push(program(&[mov64_reg(R2, R0), mov64_imm(R1, 0), call(5)], true, true));
+    out.push(program(
+        &[mov64_reg(R1, R0), mov64_imm(R2, 8), call(16)],
+        true,
+        true,
+    ));
+    out.push(program(
+        &[mov64_reg(R2, R0), mov64_imm(R1, 0), call(5)],
+        true,
+        true,
+    ));
     for flags in [0, 1] {
         let mut p = vec![mov64_reg(R2, R0)];
         p.extend(ld_map(R1, 0));
@@ -195,7 +235,11 @@ pub fn generate(rng: &mut Rng, out: &mut Out) {
             .iter()
             .find(|l| !l.ptr && l.size == bytes && l.off > 1400)
             .copied()
-            .unwrap_or(Leaf { off: 0, size: 4, ptr: false });
+            .unwrap_or(Leaf {
+                off: 0,
+                size: 4,
+                ptr: false,
+            });
         let limit = 1i32 << (8 * bytes.min(3));
         let body = [
             load(l.off, bytes),
