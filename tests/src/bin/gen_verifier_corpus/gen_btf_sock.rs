@@ -34,7 +34,7 @@ fn leaves(index: u16, base: u32, out: &mut Vec<Leaf>) {
     for m in s.members {
         let off = base + m.bit_offset / 8;
         let n = m.nelems.unwrap_or(1);
-        let elem = if n == 0 { 0 } else { m.size / n };
+        let elem = m.size.checked_div(n).unwrap_or(0);
         if m.bitfield_size != 0 {
             let end = (m.bit_offset + u32::from(m.bitfield_size)).div_ceil(8);
             out.push(Leaf {
