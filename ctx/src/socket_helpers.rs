@@ -1,8 +1,10 @@
 //! The socket helpers sock_ops gets besides set/getsockopt: `bpf_sock_map_update` (53) and
-//! `bpf_sock_hash_update` (70) from net/core/sock_map.c, and `bpf_tcp_sock` (96) from
-//! net/core/filter.c, with the kernel's signatures and return codes (SOCK_OPS.md §5.2).
-//! Socket maps hold the socket's cookie (`Map::sock_update`); `bpf_tcp_sock` hands out the
-//! run's `struct bpf_tcp_sock` view (`tcp_sock`), read-only.
+//! `bpf_sock_hash_update` (70) from net/core/sock_map.c, `bpf_tcp_sock` (96) and
+//! `bpf_skc_to_tcp_sock` (137) from net/core/filter.c, with the kernel's signatures and return
+//! codes (SOCK_OPS.md §5.2). Socket maps hold the socket's cookie (`Map::sock_update`);
+//! `bpf_tcp_sock` hands out the run's `struct bpf_tcp_sock` view (`tcp_sock`) and
+//! `bpf_skc_to_tcp_sock` the kernel `struct tcp_sock` image (`kernel_tcp_sock`), both
+//! read-only.
 
 use std::sync::Arc;
 

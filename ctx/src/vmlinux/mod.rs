@@ -154,6 +154,24 @@ mod tests {
         }
     }
 
+    /// The kernel lets an access run past a struct's end only into a trailing flexible
+    /// array of structs. With none recorded, every access the verifier's walk accepts lies
+    /// inside the root struct, so inside the image the runtime hands out; a layout that
+    /// brings one in needs the image (and the walk's bound) reconsidered first.
+    #[test]
+    fn no_recorded_struct_ends_in_a_flexible_array_of_structs() {
+        for s in recorded::STRUCTS {
+            for m in s.members {
+                assert!(
+                    !(m.nelems == Some(0) && matches!(m.elem, KElem::Struct(_))),
+                    "{}.{} is a flexible array of structs",
+                    s.name,
+                    m.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn tcp_sock_fields_are_found_through_nesting_and_anonymous_members() {
         let family = field("tcp_sock", "inet_conn.icsk_inet.sk.__sk_common.skc_family").unwrap();
