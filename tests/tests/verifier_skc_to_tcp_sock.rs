@@ -286,11 +286,16 @@ fn pointer_member_reads_are_not_judged() {
     assert!(err.unsupported, "{err:?}");
     assert_eq!(err.pc, 9);
     assert!(err.message.contains("'struct proto'"), "{}", err.message);
-    if layout_differs_from_live_kernel().is_none()
-        && let Ok(mut oracle) = Oracle::new()
-    {
-        let verdict = oracle.load(&insns, &[], 1);
-        assert!(verdict.accepted, "{}", verdict.message);
+    if let Some(reason) = layout_differs_from_live_kernel() {
+        println!("skipped (live kernel): {reason}");
+        return;
+    }
+    match Oracle::new() {
+        Ok(mut oracle) => {
+            let verdict = oracle.load(&insns, &[], 1);
+            assert!(verdict.accepted, "{}", verdict.message);
+        }
+        Err(e) => println!("skipped (live kernel): the kernel cannot be asked: {e}"),
     }
 }
 
