@@ -5,7 +5,6 @@
 
 mod alu;
 mod call;
-mod fxhash;
 mod jmp;
 mod mem;
 #[cfg(test)]
@@ -13,7 +12,6 @@ mod ringbuf_tests;
 #[cfg(test)]
 mod sk_storage_tests;
 
-use std::collections::HashMap;
 
 use sockops_vm::{HelperTable, Insn, MapDef};
 
@@ -34,13 +32,16 @@ pub const MAX_CALL_FRAMES: usize = 8;
 /// A checkpoint: an explored state stored at a prune point.
 struct Node {
     state: State,
-    pc: usize,
     /// Hash of the current frame's registers (quick filter for the loop check).
     regs_hash: u64,
     branches: u32,
     parent: Option<usize>,
     hit: u32,
     miss: u32,
+    /// Removed from its instruction's list by the miss heuristic (the kernel's
+    /// `in_free_list`): no longer compared, its state dropped; still counted among the
+    /// live states until its paths finish.
+    evicted: bool,
 }
 
 fn regs_hash(state: &State) -> u64 {
@@ -106,12 +107,10 @@ pub(crate) struct Env<'a> {
     prev_jmps: u64,
     prev_insns: u64,
     nodes: Vec<Node>,
-    /// Explored states whose paths are all finished, per instruction (usable for pruning).
-    complete: Vec<Vec<usize>>,
-    /// Number of stored states per instruction whose paths are still being explored.
-    in_progress: Vec<usize>,
-    /// In-progress states by (instruction, register hash), for infinite-loop detection.
-    in_progress_by_hash: HashMap<(usize, u64), Vec<usize>, fxhash::FxBuild>,
+    /// Stored states per instruction, oldest first: the kernel's `explored_states` list of
+    /// that instruction, which it walks newest first. A state whose paths are all finished
+    /// (`branches == 0`) can prune; one still in progress is looked at by the loop check.
+    explored: Vec<Vec<usize>>,
     pending: Vec<Pending>,
     /// The instruction that pushed the current path, from its pop until the path's first
     /// instruction is logged. The kernel saves its log position when it pushes a branch
@@ -194,9 +193,7 @@ impl<'a> Env<'a> {
             prev_jmps: 0,
             prev_insns: 0,
             nodes: Vec::new(),
-            complete: vec![Vec::new(); insns.len()],
-            in_progress: vec![0; insns.len()],
-            in_progress_by_hash: HashMap::default(),
+            explored: vec![Vec::new(); insns.len()],
             pending: Vec::new(),
             path_glue: None,
             peak_states: 0,
@@ -267,18 +264,10 @@ impl<'a> Env<'a> {
             if self.nodes[n].branches > 0 {
                 break;
             }
-            let (pc, h) = (self.nodes[n].pc, self.nodes[n].regs_hash);
-            if let Some(c) = self.in_progress.get_mut(pc) {
-                *c = c.saturating_sub(1);
-            }
-            if let Some(v) = self.in_progress_by_hash.get_mut(&(pc, h)) {
-                v.retain(|&x| x != n);
-                if v.is_empty() {
-                    self.in_progress_by_hash.remove(&(pc, h));
-                }
-            }
-            if let Some(list) = self.complete.get_mut(pc) {
-                list.push(n);
+            // An evicted state leaves the kernel's free list (`maybe_free_verifier_state`)
+            // once its paths are done.
+            if self.nodes[n].evicted {
+                self.live_states -= 1;
             }
             node = self.nodes[n].parent;
         }
@@ -306,53 +295,53 @@ impl<'a> Env<'a> {
             dead_regs: !self.live.get(pc).copied().unwrap_or(0x7ff) & 0x7ff,
             dead_slots: !self.live_slots.get(pc).copied().unwrap_or(u64::MAX),
         };
-        if self.in_progress.get(pc).copied().unwrap_or(0) > 0 {
-            let h = *cur_hash.get_or_insert_with(|| regs_hash(&self.cur));
-            if let Some(ids) = self.in_progress_by_hash.get(&(pc, h)) {
-                for &id in ids {
-                    let node = &self.nodes[id];
-                    if node.branches > 0
-                        && node.state.frames.len() == self.cur.frames.len()
-                        && node.state.cur().regs == self.cur.cur().regs
-                        && states_equal(
-                            &node.state,
-                            &self.cur,
-                            true,
-                            allow_uninit,
-                            crate::state::Imprecise::NONE,
-                            false,
-                        )
-                    {
-                        let msg = format!("infinite loop detected at insn {pc}");
-                        let msg = match self.path_glue {
-                            Some(at) => format!(
-                                "{at}: {} {msg}",
-                                crate::vlog::disasm(self.insns, at, call::func_name)
-                            ),
-                            None => msg,
-                        };
-                        return Err(Reject::new(pc, msg));
-                    }
-                }
-            }
-            if self.jmps_processed - self.prev_jmps < 20
-                && self.insn_processed - self.prev_insns < 100
-            {
-                add_new_state = false;
-            }
-        }
-        let list = self
-            .complete
+        let mut list = self
+            .explored
             .get_mut(pc)
             .map(std::mem::take)
             .unwrap_or_default();
-        let seen = list.len() + self.in_progress.get(pc).copied().unwrap_or(0);
-        self.max_states_per_insn = self.max_states_per_insn.max(seen);
+        self.max_states_per_insn = self.max_states_per_insn.max(list.len());
         let mut evict = Vec::new();
         let mut pruned = false;
-        for &id in &list {
+        // Newest first, as the kernel walks its list (new states go to its head). The order
+        // matters: the loop heuristic below stops counting misses for the states after the
+        // first in-progress one.
+        for &id in list.iter().rev() {
             let node = &self.nodes[id];
-            if states_equal(
+            if node.branches > 0 {
+                // In progress: the same state again is an infinite loop (`states_maybe_looping`
+                // and an exact `states_equal`). The register hash filters first.
+                let h = *cur_hash.get_or_insert_with(|| regs_hash(&self.cur));
+                if node.regs_hash == h
+                    && node.state.frames.len() == self.cur.frames.len()
+                    && node.state.cur().regs == self.cur.cur().regs
+                    && states_equal(
+                        &node.state,
+                        &self.cur,
+                        true,
+                        allow_uninit,
+                        crate::state::Imprecise::NONE,
+                        false,
+                    )
+                {
+                    self.explored[pc] = list;
+                    let msg = format!("infinite loop detected at insn {pc}");
+                    let msg = match self.path_glue {
+                        Some(at) => format!(
+                            "{at}: {} {msg}",
+                            crate::vlog::disasm(self.insns, at, call::func_name)
+                        ),
+                        None => msg,
+                    };
+                    return Err(Reject::new(pc, msg));
+                }
+                // Inside a loop, new states are kept less often (`skip_inf_loop_check`).
+                if self.jmps_processed - self.prev_jmps < 20
+                    && self.insn_processed - self.prev_insns < 100
+                {
+                    add_new_state = false;
+                }
+            } else if states_equal(
                 &node.state,
                 &self.cur,
                 false,
@@ -364,20 +353,33 @@ impl<'a> Env<'a> {
                 pruned = true;
                 break;
             }
+            // A miss counts only when a new state is going to be added, and a state that
+            // keeps missing is evicted, in progress or not (`miss_cnt > hit_cnt * n + n`,
+            // n = 3: this runtime has no forced checkpoints, where the kernel uses 64).
+            let node = &mut self.nodes[id];
             if add_new_state {
-                self.nodes[id].miss += 1;
+                node.miss += 1;
             }
-            let n = &self.nodes[id];
-            if n.miss > n.hit * 3 + 3 {
+            if node.miss > node.hit * 3 + 3 {
                 evict.push(id);
             }
         }
-        let mut list = list;
         if !evict.is_empty() {
             list.retain(|id| !evict.contains(id));
-            self.live_states -= evict.len();
+            for id in evict {
+                let node = &mut self.nodes[id];
+                node.evicted = true;
+                node.state = State {
+                    frames: Vec::new(),
+                    speculative: false,
+                    refs: Vec::new(),
+                };
+                if node.branches == 0 {
+                    self.live_states -= 1;
+                }
+            }
         }
-        if let Some(slot) = self.complete.get_mut(pc) {
+        if let Some(slot) = self.explored.get_mut(pc) {
             *slot = list;
         }
         if pruned {
@@ -392,21 +394,17 @@ impl<'a> Env<'a> {
         let id = self.nodes.len();
         self.nodes.push(Node {
             state: self.cur.clone(),
-            pc,
             regs_hash: cur_hash,
             branches: 1,
             parent: self.cur_parent,
             hit: 0,
             miss: 0,
+            evicted: false,
         });
         self.cur_parent = Some(id);
-        if let Some(c) = self.in_progress.get_mut(pc) {
-            *c += 1;
+        if let Some(list) = self.explored.get_mut(pc) {
+            list.push(id);
         }
-        self.in_progress_by_hash
-            .entry((pc, cur_hash))
-            .or_default()
-            .push(id);
         self.live_states += 1;
         self.peak_states = self.peak_states.max(self.live_states);
         Ok(false)
