@@ -12,7 +12,6 @@ mod ringbuf_tests;
 #[cfg(test)]
 mod sk_storage_tests;
 
-
 use sockops_vm::{HelperTable, Insn, MapDef};
 
 use crate::cfg::Cfg;
@@ -526,7 +525,7 @@ impl<'a> Env<'a> {
     pub(crate) fn stats_line(&self) -> String {
         format!(
             "processed {} insns (limit {INSN_LIMIT}) max_states_per_insn {} total_states {} peak_states {} mark_read 0",
-            self.insn_processed.min(INSN_LIMIT),
+            self.insn_processed,
             self.max_states_per_insn,
             self.nodes.len(),
             self.peak_states
