@@ -7,128 +7,204 @@
 use crate::socket::Socket;
 use crate::vmlinux::{self, FieldPlace, recorded::TCP_SOCK_SIZE};
 
-const SK: &str = "inet_conn.icsk_inet.sk.";
-const SKC: &str = "inet_conn.icsk_inet.sk.__sk_common.";
-const INET: &str = "inet_conn.icsk_inet.";
-const ICSK: &str = "inet_conn.";
+/// How one field's value is read from the socket.
+type Getter = fn(&Socket) -> u64;
 
-/// Every field the image carries: its path in `struct tcp_sock` and its value (the low
-/// bytes of the value are stored, in host order, as the kernel keeps them; network-order
-/// fields are given already swapped).
+/// A port in network byte order, as the kernel keeps `skc_dport` and `inet_sport`.
+fn be16(p: u16) -> u64 {
+    u64::from(u16::from_ne_bytes(p.to_be_bytes()))
+}
+
+/// A `tcp_sock` metric by its `Socket::field` name (0 if it has none).
+fn metric(s: &Socket, name: &str) -> u64 {
+    s.field(name).unwrap_or(0)
+}
+
+/// Every field the image carries: its path in `struct tcp_sock` and how its value is read
+/// (the low bytes of the value are stored, in host order, as the kernel keeps them;
+/// network-order fields are given already swapped).
+const FIELDS: &[(&str, Getter)] = &[
+    // struct sock_common
+    ("inet_conn.icsk_inet.sk.__sk_common.skc_daddr", |s| {
+        Socket::ip4_field(&s.remote).into()
+    }),
+    ("inet_conn.icsk_inet.sk.__sk_common.skc_rcv_saddr", |s| {
+        Socket::ip4_field(&s.local).into()
+    }),
+    ("inet_conn.icsk_inet.sk.__sk_common.skc_dport", |s| {
+        be16(s.remote.port())
+    }),
+    ("inet_conn.icsk_inet.sk.__sk_common.skc_num", |s| {
+        s.local.port().into()
+    }),
+    ("inet_conn.icsk_inet.sk.__sk_common.skc_family", |s| {
+        s.family.number().into()
+    }),
+    ("inet_conn.icsk_inet.sk.__sk_common.skc_state", |s| {
+        s.state.number().into()
+    }),
+    ("inet_conn.icsk_inet.sk.__sk_common.skc_reuse", |s| {
+        s.options.reuseaddr.into()
+    }),
+    ("inet_conn.icsk_inet.sk.__sk_common.skc_reuseport", |s| {
+        s.options.reuseport.into()
+    }),
+    ("inet_conn.icsk_inet.sk.__sk_common.skc_bound_dev_if", |s| {
+        (s.options.bound_dev_if as u32).into()
+    }),
+    (
+        "inet_conn.icsk_inet.sk.__sk_common.skc_cookie.counter",
+        |s| s.cookie,
+    ),
+    // struct sock
+    ("inet_conn.icsk_inet.sk.sk_protocol", |_| 6),
+    ("inet_conn.icsk_inet.sk.sk_type", |_| 1),
+    ("inet_conn.icsk_inet.sk.sk_userlocks", |s| {
+        u64::from(s.options.sndbuf_locked) | u64::from(s.options.rcvbuf_locked) << 1
+    }),
+    ("inet_conn.icsk_inet.sk.sk_rcvbuf", |s| {
+        (s.options.rcvbuf as u32).into()
+    }),
+    ("inet_conn.icsk_inet.sk.sk_sndbuf", |s| {
+        (s.options.sndbuf as u32).into()
+    }),
+    ("inet_conn.icsk_inet.sk.sk_rcvlowat", |s| {
+        (s.options.rcvlowat as u32).into()
+    }),
+    ("inet_conn.icsk_inet.sk.sk_max_pacing_rate", |s| {
+        s.options.max_pacing_rate
+    }),
+    ("inet_conn.icsk_inet.sk.sk_priority", |s| {
+        s.options.priority.into()
+    }),
+    ("inet_conn.icsk_inet.sk.sk_mark", |s| s.options.mark.into()),
+    ("inet_conn.icsk_inet.sk.sk_txhash", |s| {
+        s.tcp.sk_txhash.into()
+    }),
+    // struct inet_sock
+    ("inet_conn.icsk_inet.inet_saddr", |s| {
+        Socket::ip4_field(&s.local).into()
+    }),
+    ("inet_conn.icsk_inet.inet_sport", |s| be16(s.local.port())),
+    ("inet_conn.icsk_inet.tos", |s| s.options.tos.into()),
+    // struct inet_connection_sock
+    ("inet_conn.icsk_retransmits", |s| {
+        s.tcp.icsk_retransmits.into()
+    }),
+    ("inet_conn.icsk_syn_retries", |s| {
+        s.options.syn_retries.into()
+    }),
+    ("inet_conn.icsk_user_timeout", |s| {
+        s.options.user_timeout.into()
+    }),
+    // struct tcp_sock
+    ("rx_opt.user_mss", |s| s.options.user_mss.into()),
+    ("nonagle", |s| u64::from(s.options.nodelay)),
+    ("thin_lto", |s| u64::from(s.options.thin_lto)),
+    ("save_syn", |s| s.options.save_syn.into()),
+    ("syn_data", |s| u64::from(s.syn_data)),
+    ("is_mptcp", |_| 0),
+    ("window_clamp", |s| s.options.window_clamp.into()),
+    ("snd_cwnd_clamp", |s| s.options.snd_cwnd_clamp.into()),
+    ("notsent_lowat", |s| s.options.notsent_lowat.into()),
+    ("keepalive_time", |s| s.options.keepalive_time),
+    ("keepalive_intvl", |s| s.options.keepalive_intvl),
+    ("keepalive_probes", |s| s.options.keepalive_probes.into()),
+    ("snd_cwnd", |s| metric(s, "snd_cwnd")),
+    ("srtt_us", |s| metric(s, "srtt_us")),
+    ("snd_ssthresh", |s| metric(s, "snd_ssthresh")),
+    ("rcv_nxt", |s| metric(s, "rcv_nxt")),
+    ("snd_nxt", |s| metric(s, "snd_nxt")),
+    ("snd_una", |s| metric(s, "snd_una")),
+    ("mss_cache", |s| metric(s, "mss_cache")),
+    ("ecn_flags", |s| metric(s, "ecn_flags")),
+    ("rate_delivered", |s| metric(s, "rate_delivered")),
+    ("rate_interval_us", |s| metric(s, "rate_interval_us")),
+    ("packets_out", |s| metric(s, "packets_out")),
+    ("retrans_out", |s| metric(s, "retrans_out")),
+    ("total_retrans", |s| metric(s, "total_retrans")),
+    ("segs_in", |s| metric(s, "segs_in")),
+    ("data_segs_in", |s| metric(s, "data_segs_in")),
+    ("segs_out", |s| metric(s, "segs_out")),
+    ("data_segs_out", |s| metric(s, "data_segs_out")),
+    ("lost_out", |s| metric(s, "lost_out")),
+    ("sacked_out", |s| metric(s, "sacked_out")),
+    ("bytes_received", |s| metric(s, "bytes_received")),
+    ("bytes_acked", |s| metric(s, "bytes_acked")),
+    ("dsack_dups", |s| metric(s, "dsack_dups")),
+    ("delivered", |s| metric(s, "delivered")),
+    ("delivered_ce", |s| metric(s, "delivered_ce")),
+];
+
+/// Every field the image carries: its path in `struct tcp_sock` and its value in `s`.
 pub fn fields(s: &Socket) -> Vec<(String, u64)> {
-    let t = &s.tcp;
-    let o = &s.options;
-    let be16 = |p: u16| u64::from(u16::from_ne_bytes(p.to_be_bytes()));
-    let mut v: Vec<(String, u64)> = vec![
-        // struct sock_common
-        (
-            format!("{SKC}skc_daddr"),
-            Socket::ip4_field(&s.remote).into(),
-        ),
-        (
-            format!("{SKC}skc_rcv_saddr"),
-            Socket::ip4_field(&s.local).into(),
-        ),
-        (format!("{SKC}skc_dport"), be16(s.remote.port())),
-        (format!("{SKC}skc_num"), s.local.port().into()),
-        (format!("{SKC}skc_family"), s.family.number().into()),
-        (format!("{SKC}skc_state"), s.state.number().into()),
-        (format!("{SKC}skc_reuse"), o.reuseaddr.into()),
-        (format!("{SKC}skc_reuseport"), o.reuseport.into()),
-        (
-            format!("{SKC}skc_bound_dev_if"),
-            (o.bound_dev_if as u32).into(),
-        ),
-        (format!("{SKC}skc_cookie.counter"), s.cookie),
-        // struct sock
-        (format!("{SK}sk_protocol"), 6),
-        (format!("{SK}sk_type"), 1),
-        (
-            format!("{SK}sk_userlocks"),
-            u64::from(o.sndbuf_locked) | u64::from(o.rcvbuf_locked) << 1,
-        ),
-        (format!("{SK}sk_rcvbuf"), (o.rcvbuf as u32).into()),
-        (format!("{SK}sk_sndbuf"), (o.sndbuf as u32).into()),
-        (format!("{SK}sk_rcvlowat"), (o.rcvlowat as u32).into()),
-        (format!("{SK}sk_max_pacing_rate"), o.max_pacing_rate),
-        (format!("{SK}sk_priority"), o.priority.into()),
-        (format!("{SK}sk_mark"), o.mark.into()),
-        (format!("{SK}sk_txhash"), t.sk_txhash.into()),
-        // struct inet_sock
-        (
-            format!("{INET}inet_saddr"),
-            Socket::ip4_field(&s.local).into(),
-        ),
-        (format!("{INET}inet_sport"), be16(s.local.port())),
-        (format!("{INET}tos"), o.tos.into()),
-        // struct inet_connection_sock
-        (format!("{ICSK}icsk_retransmits"), t.icsk_retransmits.into()),
-        (format!("{ICSK}icsk_syn_retries"), o.syn_retries.into()),
-        (format!("{ICSK}icsk_user_timeout"), o.user_timeout.into()),
-        // struct tcp_sock
-        ("rx_opt.user_mss".into(), o.user_mss.into()),
-        ("nonagle".into(), u64::from(o.nodelay)),
-        ("thin_lto".into(), u64::from(o.thin_lto)),
-        ("save_syn".into(), o.save_syn.into()),
-        ("syn_data".into(), u64::from(s.syn_data)),
-        ("is_mptcp".into(), 0),
-        ("window_clamp".into(), o.window_clamp.into()),
-        ("snd_cwnd_clamp".into(), o.snd_cwnd_clamp.into()),
-        ("notsent_lowat".into(), o.notsent_lowat.into()),
-        ("keepalive_time".into(), o.keepalive_time),
-        ("keepalive_intvl".into(), o.keepalive_intvl),
-        ("keepalive_probes".into(), o.keepalive_probes.into()),
-    ];
-    for name in [
-        "snd_cwnd",
-        "srtt_us",
-        "snd_ssthresh",
-        "rcv_nxt",
-        "snd_nxt",
-        "snd_una",
-        "mss_cache",
-        "ecn_flags",
-        "rate_delivered",
-        "rate_interval_us",
-        "packets_out",
-        "retrans_out",
-        "total_retrans",
-        "segs_in",
-        "data_segs_in",
-        "segs_out",
-        "data_segs_out",
-        "lost_out",
-        "sacked_out",
-        "bytes_received",
-        "bytes_acked",
-        "dsack_dups",
-        "delivered",
-        "delivered_ce",
-    ] {
-        v.push((name.into(), s.field(name).unwrap_or(0)));
-    }
-    v
+    FIELDS
+        .iter()
+        .map(|(path, get)| ((*path).to_string(), get(s)))
+        .collect()
+}
+
+/// Where each field of `FIELDS` lies, the IPv6 addresses and the current minimum RTT:
+/// looked up in the recorded layout once, not at every image (a program that called
+/// `bpf_skc_to_tcp_sock` has its image rewritten after each helper call).
+struct Layout {
+    fields: Vec<(FieldPlace, Getter)>,
+    v6_daddr: Option<FieldPlace>,
+    v6_saddr: Option<FieldPlace>,
+    rtt_min: Option<FieldPlace>,
+}
+
+fn layout() -> &'static Layout {
+    static LAYOUT: std::sync::OnceLock<Layout> = std::sync::OnceLock::new();
+    LAYOUT.get_or_init(|| {
+        let (v6_daddr, v6_saddr) = v6_places();
+        // rtt_min is a `struct minmax` of three samples {t, v}: the current minimum is s[0].v.
+        let rtt_min = vmlinux::field("tcp_sock", "rtt_min").map(|p| {
+            let v_off = vmlinux::kstruct_index("minmax_sample")
+                .and_then(vmlinux::kstruct)
+                .and_then(|m| m.members.iter().find(|f| f.name == "v"))
+                .map_or(4, |f| f.bit_offset / 8);
+            FieldPlace {
+                offset: p.offset + v_off,
+                size: 4,
+                bits: None,
+            }
+        });
+        Layout {
+            fields: FIELDS
+                .iter()
+                .filter_map(|(path, get)| Some((vmlinux::field("tcp_sock", path)?, *get)))
+                .collect(),
+            v6_daddr,
+            v6_saddr,
+            rtt_min,
+        }
+    })
 }
 
 /// Where the IPv6 addresses and the windowed minimum RTT (`rtt_min.s[0].v`) lie, which
 /// `fields` cannot name (arrays and 16-byte values).
 fn v6_places() -> (Option<FieldPlace>, Option<FieldPlace>) {
     (
-        vmlinux::field("tcp_sock", &format!("{SKC}skc_v6_daddr")),
-        vmlinux::field("tcp_sock", &format!("{SKC}skc_v6_rcv_saddr")),
+        vmlinux::field(
+            "tcp_sock",
+            "inet_conn.icsk_inet.sk.__sk_common.skc_v6_daddr",
+        ),
+        vmlinux::field(
+            "tcp_sock",
+            "inet_conn.icsk_inet.sk.__sk_common.skc_v6_rcv_saddr",
+        ),
     )
 }
 
 /// The `struct tcp_sock` image of `s`.
 pub fn image(s: &Socket) -> Vec<u8> {
+    let layout = layout();
     let mut out = vec![0u8; TCP_SOCK_SIZE as usize];
-    for (path, value) in fields(s) {
-        if let Some(place) = vmlinux::field("tcp_sock", &path) {
-            put(&mut out, place, value);
-        }
+    for (place, get) in &layout.fields {
+        put(&mut out, *place, get(s));
     }
-    let (daddr, saddr) = v6_places();
-    for (place, addr) in [(daddr, &s.remote), (saddr, &s.local)] {
+    for (place, addr) in [(layout.v6_daddr, &s.remote), (layout.v6_saddr, &s.local)] {
         if let Some(p) = place {
             let words = Socket::ip6_words(addr);
             let at = p.offset as usize;
@@ -139,17 +215,7 @@ pub fn image(s: &Socket) -> Vec<u8> {
             }
         }
     }
-    // rtt_min is a `struct minmax` of three samples {t, v}: the current minimum is s[0].v.
-    if let Some(p) = vmlinux::field("tcp_sock", "rtt_min") {
-        let v_off = vmlinux::kstruct_index("minmax_sample")
-            .and_then(vmlinux::kstruct)
-            .and_then(|m| m.members.iter().find(|f| f.name == "v"))
-            .map_or(4, |f| f.bit_offset / 8);
-        let place = FieldPlace {
-            offset: p.offset + v_off,
-            size: 4,
-            bits: None,
-        };
+    if let Some(place) = layout.rtt_min {
         put(&mut out, place, s.tcp.rtt_min.into());
     }
     out
@@ -218,7 +284,7 @@ mod tests {
         let at = |p: &str| vmlinux::field("tcp_sock", p).unwrap();
         let cwnd = at("snd_cwnd").offset as usize;
         assert_eq!(img[cwnd..cwnd + 4], 0x1234_5678u32.to_ne_bytes());
-        let proto = at(&format!("{SK}sk_protocol")).offset as usize;
+        let proto = at("inet_conn.icsk_inet.sk.sk_protocol").offset as usize;
         assert_eq!(img[proto..proto + 2], 6u16.to_ne_bytes());
         let save = at("save_syn");
         let (bit, width) = save.bits.unwrap();
