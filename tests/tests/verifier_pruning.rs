@@ -593,16 +593,6 @@ const KERNEL_PROCESSED: &[(&str, u64)] = &[
     ("a register overwritten before any read", 12),
 ];
 
-/// Cases where we still process more instructions than the kernel: its precision marks are
-/// dynamic (a branch on a scalar makes it precise only where the branch's outcome was known),
-/// ours are the static over-approximation of `precision::needed`, so the kernel prunes some
-/// states we keep exploring. Exploring more is never unsound; pruning more would be.
-const MORE_THAN_THE_KERNEL: &[&str] = &[
-    "fuzz finding 063b6948b8ac96b1",
-    "fuzz finding d9f2ccb901ff19ab",
-    "fuzz finding a5ae3bb8b6960e37",
-];
-
 fn recorded_processed(name: &str) -> u64 {
     KERNEL_PROCESSED
         .iter()
@@ -611,23 +601,15 @@ fn recorded_processed(name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no recorded kernel count for {name}"))
 }
 
-/// Our processed-instruction counts equal the kernel's recorded ones (we walk the same paths,
-/// store the same checkpoints, prune at the same instructions), except for the listed cases,
-/// where we process more.
+/// Our processed-instruction counts equal the kernel's recorded ones: we walk the same paths,
+/// store the same checkpoints, mark the same scalars precise and prune at the same
+/// instructions.
 #[test]
 fn processed_counts_match_the_kernel() {
     let mut failures = Vec::new();
     for case in cases() {
         let (ours, kernel) = (our_processed(&case.text), recorded_processed(case.name));
-        let more_allowed = MORE_THAN_THE_KERNEL
-            .iter()
-            .any(|p| case.name.starts_with(p));
-        let ok = if more_allowed {
-            ours > kernel
-        } else {
-            ours == kernel
-        };
-        if !ok {
+        if ours != kernel {
             failures.push(format!("{}: ours {ours}, kernel {kernel}", case.name));
         }
     }

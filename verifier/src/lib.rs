@@ -10,6 +10,7 @@
 //! normally loaded) and strict (`VerifyOptions::strict`: no CAP_PERFMON, so pointer leaks,
 //! pointer comparisons and uninitialised stack reads are refused).
 
+mod backtrack;
 mod btf_walk;
 pub mod cfg;
 mod check;

@@ -79,9 +79,26 @@ fn range_within(old: &RegState, cur: &RegState) -> bool {
 /// Maps ids of the old state to ids of the current one; a mismatch makes states different.
 /// A state holds few ids, so the pairs are kept in a list.
 #[derive(Default)]
-pub struct IdMap(Vec<(u32, u32)>);
+pub struct IdMap(Vec<(u32, u32)>, u32);
 
 impl IdMap {
+    /// `check_scalar_ids`: a scalar without an id stands for one of its own, so a current
+    /// id already paired with another old one (or an old one with another current one) does
+    /// not match it.
+    fn check_scalar(&mut self, old: u32, cur: u32) -> bool {
+        let fresh = |id: u32, n: &mut u32| {
+            if id != 0 {
+                return id;
+            }
+            *n += 1;
+            0x8000_0000 | *n
+        };
+        let mut n = self.1;
+        let (old, cur) = (fresh(old, &mut n), fresh(cur, &mut n));
+        self.1 = n;
+        self.check(old, cur)
+    }
+
     fn check(&mut self, old: u32, cur: u32) -> bool {
         if old == 0 && cur == 0 {
             return true;
@@ -128,7 +145,7 @@ pub fn regsafe(
     match old.typ {
         RegType::NotInit => true,
         RegType::Scalar if exact_scalars => old.var == cur.var && ids.check(old.id, cur.id),
-        RegType::Scalar => range_within(old, cur) && (old.id == 0 || ids.check(old.id, cur.id)),
+        RegType::Scalar => range_within(old, cur) && ids.check_scalar(old.id, cur.id),
         RegType::Ctx | RegType::PktEnd => old.off == cur.off && range_within(old, cur),
         RegType::Stack => old.off == cur.off && old.frameno == cur.frameno && old.var == cur.var,
         RegType::MapPtr => old.map == cur.map,
@@ -277,16 +294,17 @@ impl Imprecise {
     };
 }
 
-/// `states_equal`: true if `cur` is covered by the explored `old` state. Scalars of the
-/// current frame marked in `imprecise` are compared by type only (the kernel's imprecise
-/// scalars; see `precision`). `exact_scalars` (the kernel's `explore_alu_limits`, set once
+/// `states_equal`: true if `cur` is covered by the explored `old` state. Scalars marked in
+/// `imprecise` (one entry per frame, from the main program's; a missing entry marks
+/// nothing) are compared by type only (the kernel's imprecise scalars), and registers and
+/// slots marked dead there are not compared at all. `exact_scalars` (the kernel's `explore_alu_limits`, set once
 /// strict-mode pointer arithmetic used an unknown offset) compares every scalar exactly.
 pub fn states_equal(
     old: &State,
     cur: &State,
     exact: bool,
     allow_uninit: bool,
-    imprecise: Imprecise,
+    imprecise: &[Imprecise],
     exact_scalars: bool,
 ) -> bool {
     if old.frames.len() != cur.frames.len() {
@@ -306,19 +324,18 @@ pub fn states_equal(
     {
         return false;
     }
-    let last = old.frames.len() - 1;
     for (k, (of, cf)) in old.frames.iter().zip(cur.frames.iter()).enumerate() {
         if of.callsite != cf.callsite {
             return false;
         }
+        let imprecise = imprecise.get(k).copied().unwrap_or(Imprecise::NONE);
         for r in 0..11 {
             let (o, c) = (&of.regs[r], &cf.regs[r]);
-            if !exact && k == last && imprecise.dead_regs & (1 << r) != 0 {
+            if !exact && imprecise.dead_regs & (1 << r) != 0 {
                 continue;
             }
             if !exact
                 && !exact_scalars
-                && k == last
                 && imprecise.regs & (1 << r) != 0
                 && o.typ == RegType::Scalar
                 && c.typ == RegType::Scalar
@@ -329,12 +346,8 @@ pub fn states_equal(
                 return false;
             }
         }
-        let slots = if k == last { imprecise.slots } else { 0 };
-        let dead = if k == last && !exact {
-            imprecise.dead_slots
-        } else {
-            0
-        };
+        let slots = imprecise.slots;
+        let dead = if exact { 0 } else { imprecise.dead_slots };
         if !stacksafe(
             &of.stack,
             &cf.stack,

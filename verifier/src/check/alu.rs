@@ -256,6 +256,12 @@ impl Env<'_> {
                 self.needed = crate::precision::needed_with(self.insns, &self.ptr_dst_used);
             }
         }
+        // `scalar += pointer` and `pointer += scalar` rest on the scalar's range.
+        if src_reg.is_pointer() && dst_reg.typ == RegType::Scalar {
+            self.mark_precise(1 << insn.dst);
+        } else if dst_reg.is_pointer() && src_is_reg && src_reg.typ == RegType::Scalar {
+            self.mark_precise(1 << insn.src);
+        }
         if src_reg.is_pointer() {
             if dst_reg.is_pointer() {
                 if opc == BPF_SUB && !self.strict() {

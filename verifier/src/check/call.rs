@@ -128,6 +128,9 @@ impl Env<'_> {
             }
             _ => {
                 if zero_ok && size == 0 && reg.is_const(0) {
+                    if reg.typ == RegType::Scalar {
+                        self.mark_precise(1 << regno);
+                    }
                     return Ok(());
                 }
                 Err(Reject::new(
@@ -174,14 +177,20 @@ impl Env<'_> {
         }
         let size = reg.var.umax as i64;
         self.check_helper_mem_access(pc, regno - 1, size, write, zero_ok, raw)?;
+        self.mark_precise(1 << regno);
         if raw {
             meta.raw = Some((regno - 1, size));
         }
         Ok(())
     }
 
-    /// Reads a constant array key from the stack (`get_constant_map_key`).
-    fn constant_map_key(&self, key: &RegState, key_size: i64) -> Option<u64> {
+    /// Reads a constant array key from the stack (`get_constant_map_key`): the key, and the
+    /// frame and slot of the spilled scalar it came from (whose value then matters).
+    fn constant_map_key(
+        &self,
+        key: &RegState,
+        key_size: i64,
+    ) -> Option<(u64, Option<(usize, usize)>)> {
         if key.typ != RegType::Stack || !key.var.is_const() {
             return None;
         }
@@ -196,7 +205,7 @@ impl Env<'_> {
             i -= 1;
         }
         if zeros >= key_size {
-            return Some(0);
+            return Some((0, None));
         }
         if slot.bytes[7] != ByteType::Spill || slot.spilled.typ != RegType::Scalar {
             return None;
@@ -210,7 +219,8 @@ impl Env<'_> {
         if spill != key_size || !slot.spilled.var.is_const() {
             return None;
         }
-        Some(slot.spilled.var.value())
+        let spi = Stack::locate(off as i32).0;
+        Some((slot.spilled.var.value(), Some((key.frameno as usize, spi))))
     }
 
     fn check_func_arg(
@@ -275,6 +285,11 @@ impl Env<'_> {
             arg
         };
         let null_ok = matches!(arg, Arg::CtxOrNull | Arg::MapValueOrNull);
+        if null_ok && reg.typ == RegType::Scalar && reg.is_const(0) {
+            // NULL passes for a pointer only while the scalar stays zero. (The kernel marks
+            // nothing here; marking is the safe side.)
+            self.mark_precise(1 << regno);
+        }
         if !(null_ok && reg.is_const(0)) {
             let ok = match arg {
                 Arg::Ctx | Arg::CtxOrNull => reg.typ == RegType::Ctx,
@@ -428,6 +443,7 @@ impl Env<'_> {
                     ));
                 }
                 meta.mem_size = reg.var.value() as u32;
+                self.mark_precise(1 << regno);
             }
             Arg::MapKey => {
                 let Some(m) = meta.map.and_then(|m| self.maps.get(m as usize).copied()) else {
@@ -435,7 +451,11 @@ impl Env<'_> {
                 };
                 self.check_helper_mem_access(pc, regno, m.key_size as i64, false, false, false)?;
                 if matches!(m.map_type, MapType::Array | MapType::PercpuArray) {
-                    meta.const_key = self.constant_map_key(&reg, m.key_size as i64);
+                    let key = self.constant_map_key(&reg, m.key_size as i64);
+                    if let Some((_, Some((frame, spi)))) = key {
+                        self.mark_precise_slot(frame, spi);
+                    }
+                    meta.const_key = key.map(|k| k.0);
                 }
             }
             Arg::MapValueOrNull if reg.is_const(0) => {}

@@ -582,6 +582,15 @@ impl Env<'_> {
         let target = (pc as i64 + insn.off as i64 + 1) as usize;
         let pred = branch_taken(&dst_reg, &src_reg, opc, w32);
         if pred >= 0 {
+            // The decision rests on the compared scalars' ranges.
+            let mut regs = 0;
+            if dst_reg.typ == RegType::Scalar {
+                regs |= 1 << insn.dst;
+            }
+            if is_x && src_reg.typ == RegType::Scalar {
+                regs |= 1 << insn.src;
+            }
+            self.mark_precise(regs);
             let (taken, other_side) = if pred == 1 {
                 (target, pc + 1)
             } else {
@@ -600,6 +609,16 @@ impl Env<'_> {
             }
             return Ok(Step::Goto(taken));
         }
+        // Scalars sharing an id with a compared one are refined with it: the history records
+        // them, so that precision found for one is found for all.
+        let mut ids = Vec::new();
+        if dst_reg.typ == RegType::Scalar {
+            ids.push(dst_reg.id);
+        }
+        if is_x && src_reg.typ == RegType::Scalar {
+            ids.push(src_reg.id);
+        }
+        self.note_linked(&ids);
         let mut other = self.cur.clone();
         if dst_reg.typ == RegType::Scalar && src_reg.typ == RegType::Scalar {
             // Jump (true) branch.
@@ -743,6 +762,10 @@ impl Env<'_> {
             return Err(Reject::new(pc, "R0 leaks addr as return value"));
         }
         let r0 = self.regs()[0];
+        if r0.typ == RegType::Scalar {
+            // The return value's range is checked.
+            self.mark_precise(1);
+        }
         if r0.typ != RegType::Scalar {
             return Err(Reject::new(
                 pc,

@@ -12,7 +12,7 @@ use crate::btf_walk;
 use crate::error::Reject;
 use crate::reg::{RegState, RegType};
 use crate::scalar::Scalar;
-use crate::stack::{ByteType, MAX_STACK, Slot};
+use crate::stack::{ByteType, MAX_STACK, Slot, Stack};
 use crate::tnum::Tnum;
 
 /// `BPF_MAX_VAR_OFF`.
@@ -999,10 +999,12 @@ impl Env<'_> {
                 }
                 let s = self.cur.frames[frame].stack.slot_mut(off);
                 spill(s, r, size);
+                self.note_stack_access(frame, Stack::locate(off).0);
             }
             (None, Val::Imm(imm)) if aligned => {
                 let s = self.cur.frames[frame].stack.slot_mut(off);
                 spill(s, RegState::konst(imm as i64 as u64), size);
+                self.note_stack_access(frame, Stack::locate(off).0);
             }
             (Some(r), _) if r.is_pointer() => {
                 if size != 8 {
@@ -1016,9 +1018,15 @@ impl Env<'_> {
                 }
                 let s = self.cur.frames[frame].stack.slot_mut(off);
                 spill(s, r, size);
+                self.note_stack_access(frame, Stack::locate(off).0);
             }
             _ => {
                 let zero = matches!(value, Some(r) if r.is_const(0)) || matches!(val, Val::Imm(0));
+                // STACK_ZERO stands for the stored register's value, which no spill
+                // remembers: that value must stay exact (`mark_chain_precision`).
+                if let (true, Val::Reg(regno)) = (zero, val) {
+                    self.mark_precise(1 << regno);
+                }
                 let s = self.cur.frames[frame].stack.slot_mut(off);
                 s.spilled = RegState::NOT_INIT;
                 if is_spilled(s) {
@@ -1051,6 +1059,7 @@ impl Env<'_> {
         let min_off = reg.var.smin + off;
         let max_off = reg.var.smax + off + size;
         let strict = self.opts.strict;
+        let mut zero_used = false;
         for i in min_off..max_off {
             let i = i as i32;
             let stack = &mut self.cur.frames[frame].stack;
@@ -1069,15 +1078,20 @@ impl Env<'_> {
                 && slot.spilled.typ == RegType::Scalar
                 && slot.spilled.is_const(0)
             {
+                zero_used = true;
                 continue;
             }
             stack.slot_mut(i).spilled = RegState::NOT_INIT;
             let nt = if zero && b == ByteType::Zero {
+                zero_used = true;
                 ByteType::Zero
             } else {
                 ByteType::Misc
             };
             stack.set_byte(i, nt);
+        }
+        if let (true, Val::Reg(regno)) = (zero_used, val) {
+            self.mark_precise(1 << regno);
         }
         Ok(())
     }
@@ -1183,6 +1197,7 @@ impl Env<'_> {
                         sp.id = 0;
                     }
                     self.regs_mut()[d as usize] = sp;
+                    self.note_stack_access(frame, Stack::locate(off).0);
                 } else {
                     let (mut spill_cnt, mut zero_cnt) = (0, 0);
                     for k in 0..size {
@@ -1200,7 +1215,12 @@ impl Env<'_> {
                             }
                         }
                     }
-                    let r = if (spill_cnt == size && sp.is_const(0)) || zero_cnt == size {
+                    // Zeros read from a spilled zero are still a fill; zeros or unknown
+                    // data read from anything else restore no register.
+                    let r = if spill_cnt == size && sp.is_const(0) {
+                        self.note_stack_access(frame, Stack::locate(off).0);
+                        RegState::konst(0)
+                    } else if zero_cnt == size {
                         RegState::konst(0)
                     } else {
                         RegState::unknown()
@@ -1209,6 +1229,7 @@ impl Env<'_> {
                 }
             } else if let Some(d) = dst {
                 self.regs_mut()[d as usize] = sp;
+                self.note_stack_access(frame, Stack::locate(off).0);
             } else if self.opts.strict && sp.is_pointer() {
                 return Err(Reject::new(
                     pc,

@@ -14,6 +14,7 @@ mod sk_storage_tests;
 
 use sockops_vm::{HelperTable, Insn, MapDef};
 
+use crate::backtrack::{Bt, HistEntry, Linked, NO_SLOT, backtrack_insn};
 use crate::cfg::Cfg;
 use crate::error::Reject;
 use crate::reg::{RegState, RegType};
@@ -41,6 +42,110 @@ struct Node {
     /// `in_free_list`): no longer compared, its state dropped; still counted among the
     /// live states until its paths finish.
     evicted: bool,
+    /// The instructions the path ran from the parent checkpoint up to this one (the
+    /// kernel's `jmp_history` of the state, from `first_insn_idx` to `last_insn_idx`).
+    hist: Vec<HistEntry>,
+    /// Per frame: the registers and the spilled slots that hold scalars here, where a
+    /// precision mark can land (kept when the state itself is evicted).
+    scalars: Vec<(u16, u64)>,
+    /// Per frame: the scalars marked precise (`reg->precise`): some path explored from this
+    /// state depended on their ranges.
+    precise: Vec<(u16, u64)>,
+}
+
+/// Per instruction, whether it is a jump point (`mark_jmp_point` in `check_cfg`): the target
+/// of a jump, a callee's first instruction, or the instruction after a call.
+fn jmp_points(insns: &[Insn]) -> Vec<bool> {
+    use sockops_vm::opcode::*;
+    let mut v = vec![false; insns.len()];
+    let mut mark = |t: i64| {
+        if let Some(f) = usize::try_from(t).ok().and_then(|t| v.get_mut(t)) {
+            *f = true;
+        }
+    };
+    for (pc, insn) in insns.iter().enumerate() {
+        let cls = class(insn.opcode);
+        if cls != BPF_JMP && cls != BPF_JMP32 {
+            continue;
+        }
+        let pc = pc as i64;
+        match op(insn.opcode) {
+            BPF_EXIT => {}
+            BPF_CALL => {
+                mark(pc + 1);
+                if insn.src == BPF_PSEUDO_CALL {
+                    mark(pc + insn.imm as i64 + 1);
+                }
+            }
+            BPF_JA => mark(
+                pc + if cls == BPF_JMP32 {
+                    insn.imm as i64
+                } else {
+                    insn.off as i64
+                } + 1,
+            ),
+            _ => mark(pc + insn.off as i64 + 1),
+        }
+    }
+    v
+}
+
+/// Per frame, the registers (r0-r9) and spilled slots holding scalars.
+fn scalar_places(state: &State) -> Vec<(u16, u64)> {
+    state
+        .frames
+        .iter()
+        .map(|f| {
+            let regs = f.regs[..10]
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.typ == RegType::Scalar)
+                .fold(0u16, |m, (i, _)| m | 1 << i);
+            let slots = f
+                .stack
+                .slots
+                .iter()
+                .take(64)
+                .enumerate()
+                .filter(|(_, s)| {
+                    s.bytes[7] == crate::stack::ByteType::Spill && s.spilled.typ == RegType::Scalar
+                })
+                .fold(0u64, |m, (i, _)| m | 1 << i);
+            (regs, slots)
+        })
+        .collect()
+}
+
+/// Walks one history segment backwards (newest first), moving the traced set `bt` from after
+/// the segment to before it; false once nothing is traced any more. `subseq` carries the
+/// instruction run after the one being walked.
+fn walk_segment(
+    insns: &[Insn],
+    linked_sets: &[Vec<Linked>],
+    hist: &[HistEntry],
+    skip_last: bool,
+    subseq: &mut Option<usize>,
+    bt: &mut Bt,
+) -> Result<bool, crate::backtrack::Unsupported> {
+    for (k, e) in hist.iter().enumerate().rev() {
+        if skip_last && k + 1 == hist.len() {
+            *subseq = Some(e.pc as usize);
+            continue;
+        }
+        let linked = match e.linked {
+            0 => &[][..],
+            n => linked_sets
+                .get(n as usize - 1)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        };
+        backtrack_insn(insns, e, *subseq, linked, bt)?;
+        if bt.is_empty() {
+            return Ok(false);
+        }
+        *subseq = Some(e.pc as usize);
+    }
+    Ok(true)
 }
 
 fn regs_hash(state: &State) -> u64 {
@@ -76,6 +181,8 @@ struct Pending {
     pc: usize,
     prev_pc: usize,
     parent: Option<usize>,
+    hist: Vec<HistEntry>,
+    jmp_hist: u32,
 }
 
 /// What an instruction step does to the path.
@@ -126,6 +233,17 @@ pub(crate) struct Env<'a> {
     /// The current path's state.
     pub cur: State,
     cur_parent: Option<usize>,
+    /// The instructions the current path ran since its last checkpoint, the one being
+    /// checked last.
+    cur_hist: Vec<HistEntry>,
+    /// Scalars linked by a conditional jump (`linked_regs` of the history entries).
+    linked_sets: Vec<Vec<Linked>>,
+    /// How many entries the kernel's jump history of the current path holds since its last
+    /// checkpoint (`jmp_history_cnt`): instructions that are jump targets or follow a call,
+    /// spills and fills, and jumps that linked scalars.
+    cur_jmp_hist: u32,
+    /// Per instruction: a jump target or the instruction after a call (`jmp_point`).
+    jmp_point: Vec<bool>,
     /// The log (kernel style, for `-v`).
     pub log: String,
     /// Pointer type each load/store instruction was first seen with (`save_aux_ptr_type`).
@@ -199,6 +317,10 @@ impl<'a> Env<'a> {
             live_states: 0,
             cur,
             cur_parent: None,
+            cur_hist: Vec::new(),
+            linked_sets: Vec::new(),
+            cur_jmp_hist: 0,
+            jmp_point: jmp_points(insns),
             log: String::new(),
             aux_ptr: vec![None; insns.len()],
             nospec: vec![false; insns.len()],
@@ -253,6 +375,8 @@ impl<'a> Env<'a> {
             pc,
             prev_pc,
             parent: self.cur_parent,
+            hist: self.cur_hist.clone(),
+            jmp_hist: self.cur_jmp_hist,
         });
         Ok(())
     }
@@ -274,8 +398,12 @@ impl<'a> Env<'a> {
 
     /// `is_state_visited`: true if the current path can be pruned here.
     fn is_state_visited(&mut self, pc: usize) -> Result<bool, Reject> {
-        let mut add_new_state =
-            self.jmps_processed - self.prev_jmps >= 2 && self.insn_processed - self.prev_insns >= 8;
+        // A path whose jump history grew past 40 entries gets a checkpoint whatever the
+        // heuristics below say (`force_new_state`).
+        let force_new_state = self.cur_jmp_hist > 40;
+        let mut add_new_state = force_new_state
+            || (self.jmps_processed - self.prev_jmps >= 2
+                && self.insn_processed - self.prev_insns >= 8);
         let allow_uninit = !self.opts.strict;
         // Hashed only when a state at `pc` is in progress (the loop check) or a new one is
         // kept: most prune-point visits need neither.
@@ -288,7 +416,7 @@ impl<'a> Env<'a> {
                 regs: 0x7ff,
                 slots: u64::MAX,
             });
-        let imprecise = crate::state::Imprecise {
+        let base = crate::state::Imprecise {
             regs: !need.regs & 0x3ff,
             slots: !need.slots,
             dead_regs: !self.live.get(pc).copied().unwrap_or(0x7ff) & 0x7ff,
@@ -302,6 +430,8 @@ impl<'a> Env<'a> {
         self.max_states_per_insn = self.max_states_per_insn.max(list.len());
         let mut evict = Vec::new();
         let mut pruned = false;
+        let mut hit = None;
+        let mut frames_imprecise = [crate::state::Imprecise::NONE; MAX_CALL_FRAMES];
         // Newest first, as the kernel walks its list (new states go to its head). The order
         // matters: the loop heuristic below stops counting misses for the states after the
         // first in-progress one.
@@ -314,14 +444,7 @@ impl<'a> Env<'a> {
                 if node.regs_hash == h
                     && node.state.frames.len() == self.cur.frames.len()
                     && node.state.cur().regs == self.cur.cur().regs
-                    && states_equal(
-                        &node.state,
-                        &self.cur,
-                        true,
-                        allow_uninit,
-                        crate::state::Imprecise::NONE,
-                        false,
-                    )
+                    && states_equal(&node.state, &self.cur, true, allow_uninit, &[], false)
                 {
                     self.explored[pc] = list;
                     let msg = format!("infinite loop detected at insn {pc}");
@@ -335,7 +458,8 @@ impl<'a> Env<'a> {
                     return Err(Reject::new(pc, msg));
                 }
                 // Inside a loop, new states are kept less often (`skip_inf_loop_check`).
-                if self.jmps_processed - self.prev_jmps < 20
+                if !force_new_state
+                    && self.jmps_processed - self.prev_jmps < 20
                     && self.insn_processed - self.prev_insns < 100
                 {
                     add_new_state = false;
@@ -345,11 +469,12 @@ impl<'a> Env<'a> {
                 &self.cur,
                 false,
                 allow_uninit,
-                imprecise,
+                self.imprecise_for(node, base, &mut frames_imprecise),
                 self.explore_alu_limits,
             ) {
                 self.nodes[id].hit += 1;
                 pruned = true;
+                hit = Some(id);
                 break;
             }
             // A miss counts only when a new state is going to be added, and a state that
@@ -381,6 +506,17 @@ impl<'a> Env<'a> {
         if let Some(slot) = self.explored.get_mut(pc) {
             *slot = list;
         }
+        if let Some(id) = hit {
+            // propagate_precision: what the explored state's paths depended on, the current
+            // path's checkpoints depend on too.
+            let node = &self.nodes[id];
+            let mut bt = Bt::new(self.cur.curframe());
+            for (fr, (&(pr, ps), &(sr, ss))) in node.precise.iter().zip(&node.scalars).enumerate() {
+                bt.regs[fr] = pr & sr;
+                bt.slots[fr] = ps & ss;
+            }
+            self.mark_chain(bt, false);
+        }
         if pruned {
             return Ok(true);
         }
@@ -391,6 +527,8 @@ impl<'a> Env<'a> {
         self.prev_insns = self.insn_processed;
         let cur_hash = cur_hash.unwrap_or_else(|| regs_hash(&self.cur));
         let id = self.nodes.len();
+        let scalars = scalar_places(&self.cur);
+        self.cur_jmp_hist = 0;
         self.nodes.push(Node {
             state: self.cur.clone(),
             regs_hash: cur_hash,
@@ -399,6 +537,9 @@ impl<'a> Env<'a> {
             hit: 0,
             miss: 0,
             evicted: false,
+            hist: std::mem::take(&mut self.cur_hist),
+            precise: vec![(0, 0); scalars.len()],
+            scalars,
         });
         self.cur_parent = Some(id);
         if let Some(list) = self.explored.get_mut(pc) {
@@ -409,12 +550,202 @@ impl<'a> Env<'a> {
         Ok(false)
     }
 
+    /// What pruning against `node` may ignore, per frame of the current path. A scalar counts
+    /// when a path explored from the stored state depended on it (its precision mark) and
+    /// the static pass says it may still matter: `base` for the current frame; for a
+    /// caller's frame, its registers needed after the call returns (it cannot see them
+    /// before) and its slots by their marks alone (the callee may read them through a
+    /// pointer). A caller's registers not live at its call are not compared
+    /// (`frame_insn_idx` in `states_equal`), nor its slots no path reads: none after the
+    /// return, and no pointer to them held by a deeper frame.
+    fn imprecise_for<'b>(
+        &self,
+        node: &Node,
+        base: crate::state::Imprecise,
+        out: &'b mut [crate::state::Imprecise; MAX_CALL_FRAMES],
+    ) -> &'b [crate::state::Imprecise] {
+        let n = self.cur.frames.len().min(MAX_CALL_FRAMES);
+        for (k, slot) in out.iter_mut().enumerate().take(n) {
+            let (regs, slots) = node.precise.get(k).copied().unwrap_or((0, 0));
+            *slot = if k + 1 == n {
+                crate::state::Imprecise {
+                    regs: base.regs | (!regs & 0x3ff),
+                    slots: base.slots | !slots,
+                    ..base
+                }
+            } else {
+                let call = self.cur.frames[k + 1].callsite;
+                let after = self.needed.get(call + 1).map_or(0x7ff, |n| n.regs);
+                let reachable = self.cur.frames[k + 1..].iter().any(|f| {
+                    f.regs
+                        .iter()
+                        .chain(f.stack.slots.iter().map(|s| &s.spilled))
+                        .any(|r| r.typ == RegType::Stack && r.frameno as usize == k)
+                });
+                let dead_slots = if reachable {
+                    0
+                } else {
+                    !self.live_slots.get(call + 1).copied().unwrap_or(u64::MAX)
+                };
+                crate::state::Imprecise {
+                    regs: !(after & regs) & 0x3ff,
+                    slots: !slots,
+                    dead_regs: !self.live.get(call).copied().unwrap_or(0x7ff) & 0x7ff,
+                    dead_slots,
+                }
+            };
+        }
+        &out[..n]
+    }
+
+    /// `mark_chain_precision` for registers of the current frame that the instruction being
+    /// checked depends on.
+    pub(super) fn mark_precise(&mut self, regs: u16) {
+        let mut bt = Bt::new(self.cur.curframe());
+        bt.regs[bt.frame] = regs;
+        self.mark_chain(bt, true);
+    }
+
+    /// `mark_chain_precision` for a spilled slot of `frame` that the instruction being
+    /// checked depends on.
+    pub(super) fn mark_precise_slot(&mut self, frame: usize, slot: usize) {
+        if frame >= MAX_CALL_FRAMES || slot >= 64 {
+            return self.mark_all_precise();
+        }
+        let mut bt = Bt::new(self.cur.curframe());
+        bt.slots[frame] = 1 << slot;
+        self.mark_chain(bt, true);
+    }
+
+    /// Records that the instruction being checked spilled a register to, or filled one
+    /// from, `slot` of `frame` (`INSN_F_STACK_ACCESS`).
+    pub(super) fn note_stack_access(&mut self, frame: usize, slot: usize) {
+        if let Some(e) = self.cur_hist.last_mut() {
+            e.slot = if frame < MAX_CALL_FRAMES && slot < 64 {
+                ((frame as u16) << 8) | slot as u16
+            } else {
+                NO_SLOT
+            };
+            if !e.counted {
+                e.counted = true;
+                self.cur_jmp_hist += 1;
+            }
+        }
+    }
+
+    /// Records the scalars sharing one of `ids` that the conditional jump being checked
+    /// refines together (`collect_linked_regs`), when there are at least two.
+    pub(super) fn note_linked(&mut self, ids: &[u32]) {
+        let ids: Vec<u32> = ids.iter().copied().filter(|&i| i != 0).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let mut set = Vec::new();
+        for (fr, f) in self.cur.frames.iter().enumerate() {
+            for (r, reg) in f.regs[..10].iter().enumerate() {
+                if reg.typ == RegType::Scalar && ids.contains(&reg.id) {
+                    set.push(crate::backtrack::linked_reg(fr, r));
+                }
+            }
+            for (k, s) in f.stack.slots.iter().take(64).enumerate() {
+                if s.bytes[7] == crate::stack::ByteType::Spill
+                    && s.spilled.typ == RegType::Scalar
+                    && ids.contains(&s.spilled.id)
+                {
+                    set.push(crate::backtrack::linked_slot(fr, k));
+                }
+            }
+        }
+        if set.len() > 1
+            && let Some(e) = self.cur_hist.last_mut()
+        {
+            self.linked_sets.push(set);
+            e.linked = self.linked_sets.len() as u32;
+            if !e.counted {
+                e.counted = true;
+                self.cur_jmp_hist += 1;
+            }
+        }
+    }
+
+    /// Walks the current path back through its checkpoints, marking in each the scalars
+    /// `bt` traces there (`__mark_chain_precision`). `skip_last` skips the instruction being
+    /// checked (the one that depends on the values).
+    fn mark_chain(&mut self, mut bt: Bt, skip_last: bool) {
+        if bt.is_empty() {
+            return;
+        }
+        let mut subseq = None;
+        match walk_segment(
+            self.insns,
+            &self.linked_sets,
+            &self.cur_hist,
+            skip_last,
+            &mut subseq,
+            &mut bt,
+        ) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(_) => return self.mark_all_precise(),
+        }
+        let mut node = self.cur_parent;
+        while let Some(id) = node {
+            let nd = &mut self.nodes[id];
+            if nd.scalars.len() != bt.frame + 1 {
+                return self.mark_all_precise();
+            }
+            for fr in 0..=bt.frame {
+                let (sr, ss) = nd.scalars[fr];
+                let (pr, ps) = &mut nd.precise[fr];
+                // A register that holds no scalar here is not traced further; one already
+                // marked had its sources marked when it was.
+                let (r, s) = (bt.regs[fr] & sr, bt.slots[fr] & ss);
+                bt.regs[fr] = r & !*pr;
+                bt.slots[fr] = s & !*ps;
+                *pr |= r;
+                *ps |= s;
+            }
+            if bt.is_empty() {
+                return;
+            }
+            match walk_segment(
+                self.insns,
+                &self.linked_sets,
+                &nd.hist,
+                false,
+                &mut subseq,
+                &mut bt,
+            ) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(_) => return self.mark_all_precise(),
+            }
+            node = nd.parent;
+        }
+    }
+
+    /// The fallback when the history cannot be explained (`mark_all_scalars_precise`):
+    /// every scalar of every checkpoint of the current path becomes precise.
+    fn mark_all_precise(&mut self) {
+        let mut node = self.cur_parent;
+        while let Some(id) = node {
+            let nd = &mut self.nodes[id];
+            for (p, s) in nd.precise.iter_mut().zip(&nd.scalars) {
+                p.0 |= s.0;
+                p.1 |= s.1;
+            }
+            node = nd.parent;
+        }
+    }
+
     /// Pops the next pending path into `cur`; false when none is left.
     fn pop_path(&mut self) -> Option<(usize, usize)> {
         let p = self.pending.pop()?;
         self.path_glue = Some(p.prev_pc);
         self.cur = p.state;
         self.cur_parent = p.parent;
+        self.cur_hist = p.hist;
+        self.cur_jmp_hist = p.jmp_hist;
         Some((p.pc, p.prev_pc))
     }
 
@@ -454,6 +785,12 @@ impl<'a> Env<'a> {
                 }
                 // The kernel's level-1 line for this instruction is written here.
                 self.path_glue = None;
+                let mut entry = HistEntry::new(pc);
+                if self.jmp_point.get(pc).copied().unwrap_or(false) {
+                    entry.counted = true;
+                    self.cur_jmp_hist += 1;
+                }
+                self.cur_hist.push(entry);
                 let before = (self.opts.log_level > 0).then(|| self.log_insn(pc, insn));
                 if self.cur.speculative && self.nospec.get(pc).copied().unwrap_or(false) {
                     true
