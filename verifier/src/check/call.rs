@@ -682,6 +682,19 @@ impl Env<'_> {
             }
             self.check_func_arg(pc, i, *a, p.args, &mut meta)?;
         }
+        // record_func_key: a tail call through a constant index inside the program array is
+        // recorded for a direct jump, so that index must stay exact.
+        if uid == 12
+            && let Some(def) = meta.map.and_then(|m| self.maps.get(m as usize))
+        {
+            let key = self.regs()[3];
+            if key.typ == RegType::Scalar
+                && key.var.is_const()
+                && key.var.value() < u64::from(def.max_entries)
+            {
+                self.mark_precise(1 << 3);
+            }
+        }
         // record_func_map: helpers that write a map refuse one programs may only read.
         if matches!(uid, 2 | 3 | 87 | 88)
             && let Some(def) = meta.map.and_then(|m| self.maps.get(m as usize))

@@ -611,14 +611,14 @@ impl Env<'_> {
         }
         // Scalars sharing an id with a compared one are refined with it: the history records
         // them, so that precision found for one is found for all.
-        let mut ids = Vec::new();
-        if dst_reg.typ == RegType::Scalar {
-            ids.push(dst_reg.id);
-        }
-        if is_x && src_reg.typ == RegType::Scalar {
-            ids.push(src_reg.id);
-        }
-        self.note_linked(&ids);
+        let id_of = |r: &RegState, used: bool| {
+            if used && r.typ == RegType::Scalar {
+                r.id
+            } else {
+                0
+            }
+        };
+        self.note_linked([id_of(&dst_reg, true), id_of(&src_reg, is_x)]);
         let mut other = self.cur.clone();
         if dst_reg.typ == RegType::Scalar && src_reg.typ == RegType::Scalar {
             // Jump (true) branch.

@@ -633,13 +633,13 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// Records the scalars sharing one of `ids` that the conditional jump being checked
-    /// refines together (`collect_linked_regs`), when there are at least two.
-    pub(super) fn note_linked(&mut self, ids: &[u32]) {
-        let ids: Vec<u32> = ids.iter().copied().filter(|&i| i != 0).collect();
-        if ids.is_empty() {
+    /// Records the scalars sharing one of `ids` (0: none) that the conditional jump being
+    /// checked refines together (`collect_linked_regs`), when there are at least two.
+    pub(super) fn note_linked(&mut self, ids: [u32; 2]) {
+        if ids == [0, 0] {
             return;
         }
+        let ids = ids.map(|i| if i == 0 { u32::MAX } else { i });
         let mut set = Vec::new();
         for (fr, f) in self.cur.frames.iter().enumerate() {
             for (r, reg) in f.regs[..10].iter().enumerate() {
