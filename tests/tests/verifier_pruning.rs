@@ -8,7 +8,7 @@
 //! - stack bytes the explored state held as unknown data cover anything when uninitialised
 //!   stack may be read (root), a spilled pointer's bytes included;
 //! - a scalar's value matters only where something depends on it (the kernel's precision
-//!   marks, approximated statically by `precision::needed`): an atomic on `[r10 + k]` makes
+//!   marks, which we build the same way and bound by the static `precision::needed`): an atomic on `[r10 + k]` makes
 //!   its own slot matter only if the slot's new value or the register it fetches into does,
 //!   and a load through another pointer makes the stack matter only if the loaded value does
 //!   (load-acquire and store-release count as loads and stores);
@@ -23,7 +23,7 @@
 //! - a slot holding an imprecise spilled scalar covers one holding unknown data, and the
 //!   reverse (`stacksafe`: "64-bit scalar spill vs all slots MISC");
 //! - the number of instructions processed is the kernel's (checkpoints are stored where it
-//!   stores them), except where its dynamic precision marks prune more than our static ones.
+//!   stores them, and precision is marked as it marks it).
 //!
 //! The fuzz findings are from the live-kernel oracle target: before these rules our verifier
 //! kept exploring a path the kernel pruned and rejected it at a 4-byte fill of a spilled

@@ -10,7 +10,8 @@
 //! explores. Stack slots written and read only through `r10` with constant offsets are
 //! tracked the same way; any other load, atomic or call that takes memory makes every slot
 //! matter, and a store through any other pointer makes its value matter only if some slot
-//! does. Caller frames are always compared exactly. [`live_stack_slots`] is the plain
+//! does. The verifier compares a scalar by range only where this set and the stored state's
+//! dynamic precision marks (`backtrack`) both hold it. [`live_stack_slots`] is the plain
 //! liveness of the slots (every read counts), for forgetting dead slots as the kernel does.
 
 use sockops_vm::Insn;

@@ -1,9 +1,9 @@
 //! Verifier states: the registers and stack of every active frame, and the comparison used
 //! for pruning (`states_equal` / `regsafe` / `stacksafe` in kernel/bpf/verifier.c). Registers
 //! of the current frame that are not live are skipped as the kernel's `func_states_equal`
-//! skips them (static liveness, `precision::live_registers`); the kernel's dynamic precision
-//! marks are approximated by the static `precision::needed` pass, which never treats as equal
-//! two states the kernel keeps apart.
+//! skips them (static liveness, `precision::live_registers`); scalars compare by range only
+//! where the stored state's precision marks (`check::mark_chain`, the kernel's
+//! `mark_chain_precision`) and the static `precision::needed` pass both say they matter.
 
 use crate::reg::{RegState, RegType};
 use crate::stack::{ByteType, Slot, Stack};
