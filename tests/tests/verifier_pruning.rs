@@ -721,3 +721,103 @@ fn endless_loop_stats_match_the_live_kernel() {
     );
     assert_eq!(stats_line(&live.log), Some(ENDLESS_LOOP_KERNEL_STATS));
 }
+
+/// State-heavy corpus programs whose outcome rests on precision as the kernel marks it:
+/// (corpus id, strict mode, the kernel's closing line recorded on 6.18). As root, 0021 and
+/// 0042 pass only because a branch on a scalar makes it precise where the branch's outcome
+/// was known, not wherever the scalar is read; in strict mode the forced checkpoint past 40
+/// jump-history entries gives the kernel's numbers of stored and peak states.
+const PRECISION_CLOSING_LINES: &[(&str, bool, &str)] = &[
+    (
+        "state_heavy-0021",
+        false,
+        "processed 769284 insns (limit 1000000) max_states_per_insn 12 total_states 53897 peak_states 269 mark_read 0",
+    ),
+    (
+        "state_heavy-0042",
+        false,
+        "processed 890327 insns (limit 1000000) max_states_per_insn 20 total_states 95448 peak_states 390 mark_read 0",
+    ),
+    (
+        "state_heavy-0017",
+        true,
+        "processed 291439 insns (limit 1000000) max_states_per_insn 22 total_states 31514 peak_states 494 mark_read 0",
+    ),
+    (
+        "state_heavy-0021",
+        true,
+        "processed 597885 insns (limit 1000000) max_states_per_insn 47 total_states 64683 peak_states 523 mark_read 0",
+    ),
+];
+
+fn corpus_program(id: &str) -> Vec<sockops_vm::Insn> {
+    let line = sockops_tests::corpus::lines()
+        .into_iter()
+        .find(|l| l.value["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not in the corpus"));
+    sockops_tests::corpus::insns(line.value["insns_hex"].as_str().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{id}: {e}"))
+}
+
+/// Our closing line on those programs is the kernel's, to the number of stored states.
+#[test]
+fn precision_heavy_programs_close_with_the_kernels_line() {
+    let mut failures = Vec::new();
+    for &(id, strict, kernel) in PRECISION_CLOSING_LINES {
+        let options = sockops_verifier::VerifyOptions {
+            require_runtime_helpers: false,
+            strict,
+            log_level: 1,
+            ..sockops_verifier::VerifyOptions::default()
+        };
+        let insns = corpus_program(id);
+        let log = match sockops_verifier::verify_insns(
+            &insns,
+            &[],
+            &sockops_vm::HelperTable::new(),
+            &options,
+        ) {
+            Ok(stats) => stats.log,
+            Err(e) => e.log,
+        };
+        let ours = stats_line(&log).unwrap_or("no closing line");
+        if ours != kernel {
+            failures.push(format!(
+                "{id} (strict {strict}):\n  ours   {ours}\n  kernel {kernel}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The recorded lines are still the live kernel's (skipped, with the reason, where `bpf()`
+/// or the strict loader is not available).
+#[test]
+fn precision_heavy_closing_lines_match_the_live_kernel() {
+    let mut oracle = match sockops_tests::kernel::Oracle::new() {
+        Ok(o) => o,
+        Err(e) => {
+            println!("skipped: {e}");
+            return;
+        }
+    };
+    for &(id, strict, kernel) in PRECISION_CLOSING_LINES {
+        let insns = corpus_program(id);
+        let live = if strict {
+            match oracle.load_strict(&insns, &[], 1) {
+                Ok(v) => v,
+                Err(e) => {
+                    println!("skipped {id} (strict): {e}");
+                    continue;
+                }
+            }
+        } else {
+            oracle.load(&insns, &[], 1)
+        };
+        assert_eq!(
+            stats_line(&live.log),
+            Some(kernel),
+            "{id} (strict {strict})"
+        );
+    }
+}
