@@ -176,6 +176,18 @@ exit";
 fn cases() -> Vec<RecordedCase> {
     vec![
         case(
+            "fuzz finding 24699cf7c33317d1: a -1-or-0 scalar ORed with a constant is split into \
+             its two values (maybe_fork_scalars), so R0 is 1 or 0xffffffff, not [1, 59]",
+            r"ldxw %r0, [%r1+8]
+arsh32 %r0, 31
+or32 %r0, 1
+jgt %r0, 59, +1
+exit
+mov %r0, 0
+exit",
+            None,
+        ),
+        case(
             "fuzz finding a7747863: a call reads only its helper's arguments; an imprecise \
              scalar spill covers unknown data",
             FILL_OF_SPILLED_POINTER,
@@ -585,6 +597,7 @@ const KERNEL_PROCESSED: &[(&str, u64)] = &[
     ("fuzz finding 063b6948b8ac96b1", 58),
     ("fuzz finding d9f2ccb901ff19ab", 58),
     ("fuzz finding a5ae3bb8b6960e37", 62),
+    ("fuzz finding 24699cf7c33317d1", 9),
     ("a narrowing fill of a value that fits", 15),
     ("a narrowing fill of a wider value", 13),
     ("a branch on a spilled register", 14),

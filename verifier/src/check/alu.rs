@@ -298,6 +298,10 @@ impl Env<'_> {
             // sanitize_val_alu: the instruction is a scalar add/sub on this path.
             self.update_alu_sanitation(pc, insn, ALU_NON_POINTER, 0)?;
         }
+        let mut dst_reg = dst_reg;
+        if matches!(opc, BPF_AND | BPF_OR) && src_reg.var.var_off.is_const() {
+            self.maybe_fork_scalars(pc, insn, &mut dst_reg)?;
+        }
         let new = match sop {
             Some(o) => alu(o, &dst_reg.var, &src_reg.var, !alu64),
             // Division, modulo: the kernel marks the register unknown and returns before
@@ -306,6 +310,45 @@ impl Env<'_> {
         };
         // Any arithmetic breaks the link with copies (the new value has id 0).
         self.regs_mut()[insn.dst as usize] = RegState::scalar(new);
+        Ok(())
+    }
+
+    /// `maybe_fork_scalars`: a destination that is -1 or 0 (what `x s>> 63`, or `w s>> 31` in
+    /// 32 bits, leaves) meeting AND or OR with a constant is split in two paths, as the
+    /// kernel splits it: a pushed one that runs this instruction again with the destination
+    /// 0, and the current one, which goes on with it -1. Each value gives an exact result
+    /// where the range would give a loose one.
+    fn maybe_fork_scalars(
+        &mut self,
+        pc: usize,
+        insn: Insn,
+        dst_reg: &mut RegState,
+    ) -> Result<(), Reject> {
+        let v = dst_reg.var;
+        let alu32 = if v.smin == -1 && v.smax == 0 {
+            false
+        } else if v.s32_min == -1 && v.s32_max == 0 {
+            true
+        } else {
+            return Ok(());
+        };
+        // __mark_reg_known clears the id; __mark_reg32_known sets the low half only.
+        let known = |r: &mut RegState, value: u64| {
+            if alu32 {
+                r.var.var_off = r.var.var_off.const_subreg(value as u32);
+                r.var.s32_min = value as i32;
+                r.var.s32_max = value as i32;
+                r.var.u32_min = value as u32;
+                r.var.u32_max = value as u32;
+            } else {
+                *r = RegState::konst(value);
+            }
+        };
+        let mut branch = self.cur.clone();
+        known(&mut branch.cur_mut().regs[insn.dst as usize], 0);
+        self.push_branch(branch, pc, pc)?;
+        known(dst_reg, u64::MAX);
+        self.regs_mut()[insn.dst as usize] = *dst_reg;
         Ok(())
     }
 
