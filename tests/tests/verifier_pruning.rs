@@ -558,23 +558,23 @@ fn recorded_verdicts_match_the_live_kernel() {
     assert_recorded_match_live_kernel(&cases(), false);
 }
 
-/// The `processed N insns` count of our log for `text` (root mode).
-fn our_processed(text: &str) -> u64 {
-    let insns = sockops_vm::assemble(text).expect("assembles");
+/// Our level-1 log for `insns` (no maps), accepted or rejected.
+fn our_log(insns: &[sockops_vm::Insn], strict: bool) -> String {
     let options = sockops_verifier::VerifyOptions {
         require_runtime_helpers: false,
+        strict,
         log_level: 1,
         ..sockops_verifier::VerifyOptions::default()
     };
-    let log = match sockops_verifier::verify_insns(
-        &insns,
-        &[],
-        &sockops_vm::HelperTable::new(),
-        &options,
-    ) {
+    match sockops_verifier::verify_insns(insns, &[], &sockops_vm::HelperTable::new(), &options) {
         Ok(stats) => stats.log,
         Err(e) => e.log,
-    };
+    }
+}
+
+/// The `processed N insns` count of our log for `text` (root mode).
+fn our_processed(text: &str) -> u64 {
+    let log = our_log(&sockops_vm::assemble(text).expect("assembles"), false);
     processed_in(&log).unwrap_or_else(|| panic!("no processed line in our log:\n{log}"))
 }
 
@@ -777,22 +777,7 @@ fn corpus_program(id: &str) -> Vec<sockops_vm::Insn> {
 fn precision_heavy_programs_close_with_the_kernels_line() {
     let mut failures = Vec::new();
     for &(id, strict, kernel) in PRECISION_CLOSING_LINES {
-        let options = sockops_verifier::VerifyOptions {
-            require_runtime_helpers: false,
-            strict,
-            log_level: 1,
-            ..sockops_verifier::VerifyOptions::default()
-        };
-        let insns = corpus_program(id);
-        let log = match sockops_verifier::verify_insns(
-            &insns,
-            &[],
-            &sockops_vm::HelperTable::new(),
-            &options,
-        ) {
-            Ok(stats) => stats.log,
-            Err(e) => e.log,
-        };
+        let log = our_log(&corpus_program(id), strict);
         let ours = stats_line(&log).unwrap_or("no closing line");
         if ours != kernel {
             failures.push(format!(
