@@ -20,7 +20,8 @@
 //! - `tcp_sock`: `struct bpf_tcp_sock` and its field table;
 //! - `strtox`: the kernel's string-to-integer and strncmp arithmetic;
 //! - `ringbuf`: ring buffer records of a run; `task`: the current task's identity;
-//! - `vmlinux`: kernel BTF facts recorded from a live kernel (the layout of `struct tcp_sock`);
+//! - `vmlinux`: kernel BTF facts recorded from a live kernel (re-exported from `sockops-vm`,
+//!   whose maps also need them);
 //! - `kernel_tcp_sock`: the `struct tcp_sock` image `bpf_skc_to_tcp_sock` returns.
 
 pub mod base_helpers;
@@ -46,7 +47,9 @@ pub mod strtox;
 pub mod sysctl;
 pub mod task;
 pub mod tcp_sock;
-pub mod vmlinux;
+/// Kernel BTF facts recorded from a live kernel (`struct tcp_sock`, `struct bpf_map` and the
+/// map structs around it); they live in `sockops-vm`, whose map images need them too.
+pub use sockops_vm::vmlinux;
 
 pub use context::{OpContext, OpInput, Segment, WriteBack};
 pub use env::{Clock, HelperCall, PerfRecord, Prng, SockOpsEnv};

@@ -67,7 +67,7 @@ impl Run {
     }
 
     fn map_ptr(&self, i: usize) -> u64 {
-        Arc::as_ptr(&self.maps[i]) as u64
+        self.maps[i].program_ptr()
     }
 
     fn call(&mut self, id: u32, args: [u64; 5]) -> i64 {

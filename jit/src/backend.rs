@@ -101,8 +101,9 @@ pub(crate) fn environment_helpers(insns: &[Instruction], table: &HelperTable) ->
     helpers
 }
 
-/// The value an LD_IMM64 loads: a constant, a map pointer (`Arc::as_ptr` of the map, as
-/// helpers expect) or a map value address (whose region is added to `value_regions`). A
+/// The value an LD_IMM64 loads: a constant, a map pointer (`Map::program_ptr`, the map's
+/// kernel struct image, as helpers expect) or a map value address. The region behind a map
+/// pointer or value is added to `value_regions`. A
 /// reference the program's maps cannot serve, or a kind this runtime does not execute, is
 /// the status and extra word of the interpreter's run-time error.
 pub(crate) fn ld_imm64_value(
@@ -116,7 +117,13 @@ pub(crate) fn ld_imm64_value(
         Imm64Kind::MapFd | Imm64Kind::MapIdx => {
             let index = imm & 0xffff_ffff;
             match maps.get(index as usize) {
-                Some(map) => Ok(Arc::as_ptr(map) as u64),
+                Some(map) => {
+                    let region = map.kernel_struct_region();
+                    if !value_regions.contains(&region) {
+                        value_regions.push(region);
+                    }
+                    Ok(map.program_ptr())
+                }
                 None => Err((Status::BadMapIndex, index)),
             }
         }

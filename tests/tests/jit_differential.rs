@@ -386,8 +386,8 @@ fn ld_imm64_constants_and_map_references() {
     );
     expect_r0("lddw %r0, 0xffffffff\nexit", &[], 0xffff_ffff);
     expect_r0("lddw %r0, -2\nexit", &[], u64::MAX - 1);
-    // A map reference is the map's Arc pointer in both engines: update through it, then the
-    // map contents and r0 (the helper's result) must agree.
+    // A map reference is the map's kernel struct image in both engines (`program_ptr`):
+    // update through it, then the map contents and r0 (the helper's result) must agree.
     let build = || {
         let text = "stw [%r10-4], 1\nstdw [%r10-16], 0x77\nlddw %r1, map_fd 0\nmov %r2, %r10\nadd %r2, -4\nmov %r3, %r10\nadd %r3, -16\nmov %r4, 0\ncall 2\nstw [%r10-4], 1\nlddw %r1, map_fd 0\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, +2\nldxdw %r0, [%r0+0]\nexit\nmov %r0, -1\nexit";
         Program {
@@ -540,4 +540,160 @@ fn load_acquire_and_store_release_every_size_and_offset() {
     );
     assert_eq!(obs.result, Ok(0x5566_7788));
     assert_eq!(&obs.ctx[8..], &0x1122_3344_5566_7788u64.to_le_bytes());
+}
+
+/// Reads through a map pointer (`map->max_entries`) give the map's own values on every
+/// engine, each at its offset in the recorded vmlinux struct of the map's type; the bytes
+/// past a `bpf_queue_stack` (a flexible array the kernel lets reads run into, up to the
+/// farthest offset an instruction names) are readable; `frozen` follows `Map::freeze`.
+#[test]
+fn map_struct_fields_read_through_the_map_pointer() {
+    use sockops_vm::vmlinux::field;
+    let def = |map_type, key_size, value_size, max_entries| MapDef {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_flags: 0,
+    };
+    let read = |map: &Arc<Map>, off: u32, insn: &str| -> u64 {
+        let text = format!("lddw %r1, map_fd 0\n{insn} %r0, [%r1+{off}]\nexit");
+        let insns = assemble(&text).unwrap();
+        let build = || Program {
+            maps: vec![Arc::clone(map)],
+            ..Program::from_insns("fields", insns.clone())
+        };
+        differential(&build, &[])
+            .result
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    };
+    let cases = [
+        (def(MapType::Hash, 8, 12, 100), "bpf_htab", "conn_table"),
+        (def(MapType::PercpuHash, 4, 8, 3), "bpf_htab", "per_cpu"),
+        (
+            def(MapType::Array, 4, 12, 5),
+            "bpf_array",
+            "a-very-long-map-name",
+        ),
+        (def(MapType::ProgArray, 4, 4, 8), "bpf_array", "jumps"),
+        (def(MapType::Sockhash, 8, 4, 33), "bpf_shtab", "socks"),
+        (def(MapType::Queue, 0, 8, 7), "bpf_queue_stack", "q"),
+    ];
+    for (d, sname, name) in cases {
+        let map = Arc::new(Map::try_new(name, d).expect("valid map"));
+        let at = |path: &str| {
+            field(sname, path)
+                .unwrap_or_else(|| panic!("{sname}.{path}"))
+                .offset
+        };
+        let what = format!("{name} ({sname})");
+        assert_eq!(
+            read(&map, at("map.map_type"), "ldxw"),
+            u64::from(d.map_type.kernel_id()),
+            "{what}"
+        );
+        assert_eq!(
+            read(&map, at("map.key_size"), "ldxw"),
+            u64::from(d.key_size),
+            "{what}"
+        );
+        assert_eq!(
+            read(&map, at("map.value_size"), "ldxw"),
+            u64::from(d.value_size),
+            "{what}"
+        );
+        assert_eq!(
+            read(&map, at("map.max_entries"), "ldxw"),
+            u64::from(d.max_entries),
+            "{what}"
+        );
+        assert_eq!(read(&map, at("map.map_flags"), "ldxw"), 0, "{what}");
+        assert_eq!(
+            read(&map, at("map.id"), "ldxw"),
+            u64::from(map.id()),
+            "{what}"
+        );
+        assert_eq!(
+            read(&map, at("map.numa_node"), "ldxw"),
+            0xffff_ffff,
+            "{what}"
+        );
+        // The name: at most 15 bytes and a NUL, '-' shown as '_'.
+        let mut kname = [0u8; 16];
+        for (k, b) in kname.iter_mut().zip(name.bytes().take(15)) {
+            *k = if b == b'-' { b'_' } else { b };
+        }
+        let lo = u64::from_le_bytes(kname[..8].try_into().unwrap());
+        let hi = u64::from_le_bytes(kname[8..].try_into().unwrap());
+        assert_eq!(read(&map, at("map.name"), "ldxdw"), lo, "{what}");
+        assert_eq!(read(&map, at("map.name") + 8, "ldxdw"), hi, "{what}");
+        let pow2 = u64::from(d.max_entries.next_power_of_two());
+        match sname {
+            "bpf_htab" => {
+                assert_eq!(read(&map, at("n_buckets"), "ldxw"), pow2, "{what}");
+                let value = if d.map_type == MapType::PercpuHash {
+                    8
+                } else {
+                    16
+                };
+                let key = u64::from(d.key_size.div_ceil(8) * 8);
+                assert_eq!(
+                    read(&map, at("elem_size"), "ldxw"),
+                    48 + key + value,
+                    "{what}"
+                );
+            }
+            "bpf_array" => {
+                let elem = u64::from(d.value_size.div_ceil(8) * 8);
+                assert_eq!(read(&map, at("elem_size"), "ldxw"), elem, "{what}");
+                assert_eq!(read(&map, at("index_mask"), "ldxw"), pow2 - 1, "{what}");
+            }
+            "bpf_shtab" => {
+                assert_eq!(read(&map, at("buckets_num"), "ldxw"), pow2, "{what}");
+                assert_eq!(read(&map, at("elem_size"), "ldxw"), 48 + 8, "{what}");
+            }
+            "bpf_queue_stack" => {
+                assert_eq!(read(&map, at("size"), "ldxw"), u64::from(d.max_entries) + 1);
+                assert_eq!(read(&map, 32767, "ldxdw"), 0, "{what}: the farthest read");
+            }
+            _ => unreachable!(),
+        }
+        assert_eq!(read(&map, at("map.frozen"), "ldxb"), 0, "{what}");
+        map.freeze();
+        assert_eq!(read(&map, at("map.frozen"), "ldxb"), 1, "{what}");
+    }
+}
+
+/// Without verification, a read past the image of a map's struct is a memory fault on the
+/// interpreter and on the checked JIT alike (the image is a read-only region; writes fault).
+#[test]
+fn the_map_struct_image_is_a_bounded_read_only_region() {
+    let map = Arc::new(Map::try_new("m", array_def(8)).expect("valid map"));
+    let len = map.kernel_struct_region().len;
+    for text in [
+        format!("lddw %r1, map_fd 0\nldxw %r0, [%r1+{len}]\nexit"),
+        "lddw %r1, map_fd 0\nstw [%r1+0], 1\nmov %r0, 0\nexit".to_string(),
+    ] {
+        let insns = assemble(&text).unwrap();
+        let build = || Program {
+            maps: vec![Arc::clone(&map)],
+            ..Program::from_insns("bounds", insns.clone())
+        };
+        let helpers = test_helpers();
+        let interp = observe_interpreter(&build(), &helpers, &[]);
+        assert!(
+            matches!(&interp.result, Err(e) if matches!(e.kind, ExecErrorKind::Memory(_))),
+            "{text}: {:?}",
+            interp.result
+        );
+        for options in jit_option_variants()
+            .into_iter()
+            .filter(|o| o.checked_memory)
+        {
+            let jit = observe_jit(&build(), &helpers, &[], &options);
+            if let Err(diff) = compare(&interp, &jit) {
+                panic!("{text}: engines differ ({options:?}):\n{diff}");
+            }
+        }
+    }
 }

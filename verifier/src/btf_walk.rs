@@ -40,8 +40,19 @@ fn walk(mut t: u16, mut off: u32, size: u32, untrusted: &mut bool) -> Result<Ste
             *untrusted = true;
         }
         if u64::from(off) + u64::from(size) > u64::from(s.size) {
-            // A trailing flexible array of structs lets an access run past the end.
-            let flex = s.members.last().and_then(|m| match (m.nelems, m.elem) {
+            // A trailing flexible array lets an access at or past its start run past the
+            // end: of scalars (6.18 accepts any such read as a scalar, e.g. the elements of
+            // `struct bpf_queue_stack`), or of structs, walked in the element the offset
+            // falls in.
+            let last = s.members.last();
+            if let Some(m) = last
+                && m.nelems == Some(0)
+                && m.elem == KElem::Scalar
+                && off >= m.bit_offset / 8
+            {
+                return Ok(Step::Scalar);
+            }
+            let flex = last.and_then(|m| match (m.nelems, m.elem) {
                 (Some(0), KElem::Struct(i)) if off >= m.bit_offset / 8 => {
                     Some((m.bit_offset / 8, i))
                 }

@@ -44,6 +44,9 @@ pub enum Arg {
     /// ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: an unmodified ring buffer reservation, whose
     /// reference the call releases.
     RingbufMemRelease,
+    /// ARG_PTR_TO_CONST_STR: a NUL-terminated string at a constant offset in the value of a
+    /// frozen read-only single-entry array (`.rodata`), known at verification time.
+    ConstStr,
     /// An argument type this verifier does not model, with the kernel's list of accepted
     /// register types: a register of another type is rejected with the kernel's message, one
     /// of an accepted type makes the call "not supported by this runtime".
@@ -122,7 +125,7 @@ pub fn proto(id: u32) -> Option<Proto> {
         143 => p(&[Ctx, MemRead, ConstSize, Anything], i),
         144 => p(&[Ctx, Anything, Anything], i),
         195 => p(&[ConstMapPtr, MapKey, Anything], Ret::MapValueOrNull),
-        182 => p(&[MemRead, ConstSize, Unmodelled("map_value")], i),
+        182 => p(&[MemRead, ConstSize, ConstStr], i),
         55 => p(&[ConstMapPtr, Anything, UninitMem, ConstSize], i),
         112..=115 => p(&[UninitMem, ConstSizeOrZero, Anything], i),
         176 => p(&[UninitMem, ConstSizeOrZero, Anything], i),

@@ -139,7 +139,7 @@ impl HelperEnv<'_> {
         self.maps
             .iter()
             .enumerate()
-            .find(|(_, m)| Arc::as_ptr(m) as u64 == ptr)
+            .find(|(_, m)| m.program_ptr() == ptr)
     }
 }
 

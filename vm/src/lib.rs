@@ -1,6 +1,7 @@
 //! `sockops-vm`: the eBPF machine. Instruction set (raw `Insn`, typed `Instruction`,
 //! decoder and encoder), text assembler and disassembler, programs, ELF objects, maps, the
-//! helper table and the checked interpreter. It knows eBPF, not sockets.
+//! helper table and the checked interpreter. It knows eBPF, not sockets. `vmlinux` holds the
+//! kernel's own struct layouts recorded from a live kernel (maps need `struct bpf_map`'s).
 
 pub mod asm;
 pub mod decode;
@@ -16,6 +17,7 @@ pub mod memory;
 pub mod opcode;
 pub mod program;
 pub mod verified;
+pub mod vmlinux;
 
 pub use asm::{AsmError, AsmErrorKind, assemble};
 pub use decode::{DecodeError, DecodeErrorKind, decode_at, decode_program, decode_slot};

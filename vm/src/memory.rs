@@ -18,6 +18,9 @@ pub enum RegionKind {
     Packet,
     /// Anything else a helper exposes.
     Other,
+    /// A map's kernel struct (`struct bpf_map` and the type's struct around it), read
+    /// through a map pointer; read-only.
+    MapStruct,
 }
 
 /// One guest-visible memory range `[start, start + len)`.

@@ -353,7 +353,7 @@ fn ld_imm64_map_fd_loads_the_map_pointer() {
         ..Program::from_insns("maps", insns)
     };
     let mut vm = Interpreter::new(&program, &helpers()).unwrap();
-    assert_eq!(vm.run_plain(&mut []).unwrap().r0, Arc::as_ptr(&map) as u64);
+    assert_eq!(vm.run_plain(&mut []).unwrap().r0, map.program_ptr());
 
     let insns = prog(&[&lddw_pseudo(R0, BPF_PSEUDO_MAP_FD, 3), &[exit()]]);
     let program = Program {

@@ -263,7 +263,7 @@ fn tail_call_target_uses_its_own_maps() {
     );
     pa.prog_array_set(0, Some(Arc::new(target))).unwrap();
     let r = run(&program(tail_caller(0, 7), &[&pa]), &mut []).unwrap();
-    assert_eq!(r.r0, Arc::as_ptr(&other) as u64);
+    assert_eq!(r.r0, other.program_ptr());
 }
 
 #[test]

@@ -106,7 +106,7 @@ impl Run {
 
     /// The pointer LD_IMM64 would load for map `i`.
     pub fn map_ptr(&self, i: usize) -> u64 {
-        Arc::as_ptr(&self.maps[i]) as u64
+        self.maps[i].program_ptr()
     }
 
     /// Calls helper `id`; Err for a call that ends the program.

@@ -304,6 +304,7 @@ impl Env<'_> {
                     reg.typ == RegType::Scalar
                 }
                 Arg::RingbufMemRelease => reg.typ == RegType::Mem,
+                Arg::ConstStr => reg.typ == RegType::MapValue,
                 // check_reg_type drops PTR_MAYBE_NULL from the register's type for a
                 // maybe-null argument: an unchecked map value or reservation passes too.
                 Arg::MapValueOrNull => matches!(
@@ -329,6 +330,7 @@ impl Env<'_> {
                     Arg::BtfSockCommon => BTF_SOCK_TYPES,
                     Arg::ConstSize | Arg::ConstSizeOrZero | Arg::AllocSizeOrZero => "scalar",
                     Arg::RingbufMemRelease => "ringbuf_mem",
+                    Arg::ConstStr => "map_value",
                     _ => MEM_TYPES,
                 };
                 return Err(self.arg_type_error(pc, regno, &reg, expected));
@@ -492,6 +494,7 @@ impl Env<'_> {
                 );
                 self.check_mem_size_reg(pc, regno, write, arg == Arg::ConstSizeOrZero, meta)?;
             }
+            Arg::ConstStr => self.check_reg_const_str(pc, regno, &reg)?,
             Arg::LongOut => {
                 self.check_helper_mem_access(pc, regno, 8, true, false, true)?;
                 // MEM_ALIGNED: the result is stored as one 8-byte word.
@@ -501,6 +504,48 @@ impl Env<'_> {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// `check_reg_const_str`: the string must lie in a map value nothing can change (a frozen
+    /// `BPF_F_RDONLY_PROG` map: `bpf_map_is_rdonly`) at a constant offset, in an array the
+    /// kernel reads directly (one entry), and hold a NUL before the value ends. The string
+    /// is read from the value the map holds now, which can no longer change.
+    fn check_reg_const_str(&self, pc: usize, regno: u8, reg: &RegState) -> Result<(), Reject> {
+        let Some(value) = self
+            .frozen_values
+            .get(reg.map as usize)
+            .and_then(|v| v.as_ref())
+        else {
+            return Err(Reject::new(
+                pc,
+                format!("R{regno} does not point to a readonly map'"),
+            ));
+        };
+        if !reg.var.is_const() {
+            return Err(Reject::new(
+                pc,
+                format!("R{regno} is not a constant address'"),
+            ));
+        }
+        let Some(def) = self.maps.get(reg.map as usize) else {
+            return Err(Reject::new(pc, "direct value access on string failed"));
+        };
+        let value_size = i64::from(def.value_size);
+        let off = i64::from(reg.off);
+        self.check_map_access(pc, regno, reg, off, value_size - off, false)?;
+        // array_map_direct_value_addr: one entry only, offset inside the value.
+        let map_off = off + reg.var.value() as i64;
+        if def.max_entries != 1 || !(0..value_size).contains(&map_off) {
+            return Err(Reject::new(pc, "direct value access on string failed"));
+        }
+        let end = (def.value_size as usize).min(value.len());
+        let terminated = value
+            .get(map_off as usize..end)
+            .is_some_and(|s| s.contains(&0));
+        if !terminated {
+            return Err(Reject::new(pc, "string is not zero-terminated"));
         }
         Ok(())
     }

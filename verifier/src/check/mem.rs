@@ -4,8 +4,9 @@
 
 use sockops_ctx::field_table::{AccessKind, LoadYields, check_access, check_sock_access};
 use sockops_vm::Insn;
-use sockops_vm::maps::{BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG};
+use sockops_vm::maps::{BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG, kernel_struct_name};
 use sockops_vm::opcode::*;
+use sockops_vm::vmlinux::kstruct_index;
 
 use super::Env;
 use crate::btf_walk;
@@ -752,7 +753,7 @@ impl Env<'_> {
                 let tname = self
                     .maps
                     .get(reg.map as usize)
-                    .map_or("bpf_map", |m| map_btf_struct(m.map_type));
+                    .map_or("bpf_map", |m| kernel_struct_name(m.map_type));
                 if self.opts.strict {
                     return Err(Reject::new(
                         pc,
@@ -773,16 +774,16 @@ impl Env<'_> {
                         format!("only read from {tname} is supported"),
                     ));
                 }
-                // The kernel walks the vmlinux BTF of `struct {tname}` here
-                // (btf_struct_access); this runtime has neither that layout nor the kernel's
-                // map object to read.
-                return Err(Reject::new(
-                    pc,
-                    format!(
-                        "R{regno} read of 'struct {tname}' off={off} size={size} is not supported by this runtime"
-                    ),
-                )
-                .unsupported());
+                // The kernel walks the vmlinux BTF of `struct {tname}` (btf_struct_access);
+                // the runtime's map pointer is an image of that struct (`Map::program_ptr`).
+                let Some(tindex) = kstruct_index(tname) else {
+                    return Err(Reject::new(
+                        pc,
+                        format!("map_ptr access not supported for map type {tname}"),
+                    )
+                    .unsupported());
+                };
+                self.btf_struct_load(pc, regno, tindex, off, size, val)?;
             }
             t => {
                 return Err(Reject::new(
@@ -850,9 +851,25 @@ impl Env<'_> {
         if write {
             return Err(Reject::new(pc, "only read is supported"));
         }
+        self.btf_struct_load(pc, regno, reg.map as u16, off, size, val)
+    }
+
+    /// `btf_struct_access` for a load of `size` bytes at `off` (not negative) of the
+    /// recorded struct `tindex`: a scalar member gives an unknown scalar; the kernel's
+    /// messages for accesses its walk refuses.
+    fn btf_struct_load(
+        &mut self,
+        pc: usize,
+        regno: u8,
+        tindex: u16,
+        off: i64,
+        size: i64,
+        val: Val,
+    ) -> Result<(), Reject> {
+        let tname = btf_walk::struct_name(tindex);
         let walked = u32::try_from(off)
             .map_err(|_| format!("access beyond struct {tname} at off {off} size {size}"))
-            .and_then(|o| btf_walk::struct_access(reg.map as u16, o, size as u32))
+            .and_then(|o| btf_walk::struct_access(tindex, o, size as u32))
             .map_err(|msg| Reject::new(pc, msg))?;
         match walked {
             btf_walk::Walked::Scalar => {
@@ -1359,22 +1376,5 @@ impl Env<'_> {
         s.umax = max_inclusive;
         s.sync();
         RegState::scalar(s)
-    }
-}
-
-/// The vmlinux BTF struct a map of this type is (`map->ops->map_btf_id`), as the kernel
-/// names it in its messages about reads through a map pointer.
-fn map_btf_struct(t: sockops_vm::MapType) -> &'static str {
-    use sockops_vm::MapType as M;
-    match t {
-        M::Hash | M::PercpuHash | M::LruHash | M::LruPercpuHash => "bpf_htab",
-        M::Array | M::PercpuArray | M::ProgArray | M::PerfEventArray => "bpf_array",
-        M::Sockmap => "bpf_stab",
-        M::Sockhash => "bpf_shtab",
-        M::Queue | M::Stack => "bpf_queue_stack",
-        M::SkStorage => "bpf_local_storage_map",
-        M::Ringbuf => "bpf_ringbuf_map",
-        // A type added later without its struct here: the common part's name.
-        _ => "bpf_map",
     }
 }

@@ -1120,7 +1120,7 @@ fn jump_target(code: &[Instruction], pc: usize, off: i64) -> Result<usize, ExecE
 }
 
 /// The value an LD_IMM64 loads. Map references resolve against the running program's maps:
-/// a map is named by its run-time pointer value (`Arc::as_ptr`), a map value by its host
+/// a map is named by its run-time pointer value (`Map::program_ptr`), a map value by its host
 /// address, whose region is added to the run's memory.
 fn ld_imm64(
     program: &Program,
@@ -1141,7 +1141,11 @@ fn ld_imm64(
         Imm64Kind::Imm => Ok(imm),
         Imm64Kind::MapFd | Imm64Kind::MapIdx => {
             let map = map_at(imm & 0xffff_ffff)?;
-            Ok(Arc::as_ptr(map) as u64)
+            // SAFETY: the region is the map's kernel struct image, which lives at a stable
+            // address for the map's lifetime; the running program holds an `Arc` to the map
+            // for the whole run. Guest reads go through `memory`; it is read-only.
+            unsafe { memory.add(map.kernel_struct_region()) };
+            Ok(map.program_ptr())
         }
         Imm64Kind::MapValue | Imm64Kind::MapIdxValue => {
             // Direct value access (global data): the value of key 0 of an array map, at

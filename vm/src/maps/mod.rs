@@ -31,6 +31,7 @@ mod def;
 mod error;
 mod hash;
 pub mod helpers;
+mod kernel_image;
 mod prog_array;
 mod queue;
 mod ringbuf;
@@ -46,6 +47,8 @@ use array::ArrayStorage;
 pub use def::{MapDef, MapType};
 pub use error::{MapError, errno};
 use hash::HashStorage;
+use kernel_image::KernelImage;
+pub use kernel_image::kernel_struct_name;
 use prog_array::ProgArrayStorage;
 use queue::QueueStorage;
 use ringbuf::RingbufStorage;
@@ -171,6 +174,8 @@ pub struct Map {
     meta: MapMeta,
     frozen: AtomicBool,
     storage: Storage,
+    /// The bytes a program reads through its pointer to this map.
+    image: KernelImage,
 }
 
 fn key_index(key: &[u8]) -> u32 {
@@ -216,10 +221,12 @@ impl Map {
             MapType::Ringbuf => Storage::Ringbuf(RingbufStorage::new(def.max_entries)),
             MapType::PerfEventArray | MapType::SkStorage => Storage::DefinitionOnly,
         };
+        let image = KernelImage::new(&meta.name, &def, ncpus);
         Ok(Map {
             meta,
             frozen: AtomicBool::new(false),
             storage,
+            image,
         })
     }
 
@@ -264,6 +271,31 @@ impl Map {
     /// Programs may still write unless the map is `BPF_F_RDONLY_PROG`.
     pub fn freeze(&self) {
         self.frozen.store(true, Ordering::Release);
+        self.image.set_frozen(true);
+    }
+
+    /// The map pointer programs hold (what an LD_IMM64 map reference loads): the address of
+    /// the map's kernel struct image, laid out as the map type's vmlinux struct
+    /// ([`kernel_struct_name`]), which programs may read (`map->max_entries`). Helpers find
+    /// the map from it ([`crate::HelperEnv::map_by_ptr`]).
+    pub fn program_ptr(&self) -> u64 {
+        self.image.addr()
+    }
+
+    /// The read-only region of the kernel struct image at [`Map::program_ptr`], which an
+    /// engine adds to a run's memory when the program loads the map's pointer.
+    pub fn kernel_struct_region(&self) -> Region {
+        self.image.region()
+    }
+
+    /// A copy of the kernel struct image's bytes (what reads through the map pointer see).
+    pub fn kernel_struct_bytes(&self) -> Vec<u8> {
+        self.image.bytes()
+    }
+
+    /// The map's id (`bpf_map.id`): unique in this process, from 1, in creation order.
+    pub fn id(&self) -> u32 {
+        self.image.id()
     }
 
     /// Whether the map is frozen.

@@ -1,11 +1,13 @@
-//! Facts of the kernel's own BTF (`/sys/kernel/btf/vmlinux`) that sock_ops programs reach
-//! through BTF pointers: the layout of `struct tcp_sock` and every struct or union embedded
-//! in it, recorded from a live kernel into [`recorded`] by the `record_vmlinux_btf` tool.
+//! Facts of the kernel's own BTF (`/sys/kernel/btf/vmlinux`) that programs reach through
+//! BTF pointers and map pointers: the layouts of `struct tcp_sock`, `struct bpf_map`, the
+//! struct each map type is (`bpf_htab`, `bpf_array`, ...) and every struct or union embedded
+//! in them, recorded from a live kernel into [`recorded`] by the `record_vmlinux_btf` tool.
 //!
 //! The verifier walks these types as the kernel's `btf_struct_walk` walks vmlinux BTF (an
-//! access lands in a scalar, a pointer or a nested struct); the runtime uses the same layout
-//! to place a socket's values where a program reads them (`kernel_tcp_sock`). Pointers are
-//! not followed: a pointer member records only the name of the struct it points to.
+//! access lands in a scalar, a pointer or a nested struct); the runtime uses the same layouts
+//! to place values where a program reads them (the socket image of `bpf_skc_to_tcp_sock`,
+//! the map images behind map pointers). Pointers are not followed: a pointer member records
+//! only the name of the struct it points to.
 
 pub mod recorded;
 
@@ -62,6 +64,28 @@ pub fn kstruct_index(name: &str) -> Option<u16> {
         .iter()
         .position(|s| !s.name.is_empty() && s.name == name)
         .and_then(|i| u16::try_from(i).ok())
+}
+
+/// The largest offset a load instruction can name (`off` is an `s16`) plus the widest load:
+/// how far a read through a pointer with no variable part can reach.
+pub const MAX_INSN_REACH: u32 = i16::MAX as u32 + 8;
+
+/// How many bytes from the start of struct `index` the kernel's walk lets a program read:
+/// its size, or, when it ends in a flexible array of scalars (which 6.18 lets a read run
+/// into as far as it likes, e.g. `struct bpf_queue_stack`'s `elements`), everything an
+/// instruction's offset can reach ([`MAX_INSN_REACH`]). An image of the struct that
+/// programs read must be at least this long.
+pub fn readable_len(index: u16) -> u32 {
+    let Some(s) = kstruct(index) else { return 0 };
+    let flexible_scalars = s
+        .members
+        .last()
+        .is_some_and(|m| m.nelems == Some(0) && m.elem == KElem::Scalar);
+    if flexible_scalars {
+        s.size.max(MAX_INSN_REACH)
+    } else {
+        s.size
+    }
 }
 
 /// Where a named field lies inside a recorded struct: byte offset and byte size, found as C
@@ -170,6 +194,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn readable_len_covers_trailing_flexible_scalar_arrays() {
+        let queue = kstruct_index("bpf_queue_stack").unwrap();
+        assert_eq!(readable_len(queue), MAX_INSN_REACH);
+        let tcp = kstruct_index("tcp_sock").unwrap();
+        assert_eq!(readable_len(tcp), recorded::TCP_SOCK_SIZE);
+        let htab = kstruct_index("bpf_htab").unwrap();
+        assert_eq!(readable_len(htab), kstruct(htab).unwrap().size);
     }
 
     #[test]
