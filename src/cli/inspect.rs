@@ -156,6 +156,19 @@ pub fn render_text(object: &Object, r: &InspectReport) -> String {
             ));
         }
     }
+    let relocs = object.core_relocations();
+    if !relocs.is_empty() {
+        out.push_str(&format!(
+            "CO-RE relocations ({}, not applied: the instructions keep the compiler's offsets):\n",
+            relocs.len()
+        ));
+        for r in relocs {
+            out.push_str(&format!("  {r}\n"));
+        }
+    }
+    if let Some(why) = object.btf_ext_error() {
+        out.push_str(&format!(".BTF.ext ignored: {why}\n"));
+    }
     out
 }
 

@@ -91,6 +91,13 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, CliError> {
         }]
     } else {
         let object = Object::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(first) = object.core_relocations().first() {
+            eprintln!(
+                "warning: {}: {} CO-RE relocations are not applied, the compiler's offsets are used (first: {first})",
+                path.display(),
+                object.core_relocations().len()
+            );
+        }
         match &args.program {
             Some(n) => vec![object.program(n)?.clone()],
             None => {

@@ -152,6 +152,9 @@ pub enum ElfError {
     /// The `.BTF` section does not parse.
     #[error("section .BTF: {0}")]
     Btf(#[from] BtfError),
+    /// The `.BTF.ext` section does not parse.
+    #[error("section .BTF.ext: {0}")]
+    BtfExt(String),
     /// A BTF-defined map (`.maps`) whose definition cannot be decoded.
     #[error("BTF map `{map}`: {reason}")]
     BtfMap {

@@ -13,7 +13,8 @@
 //! relocations in a prog array's `values` array (`.values = { [1] = &handler }`) become
 //! [`ProgArrayInit`]s: libbpf fills those slots when it loads the object, and so does the
 //! sockops runtime once it has verified the programs; map-in-map `values` are refused.
-//! Relocations in other non-code sections (debug info, `.BTF`) are not applied.
+//! Relocations in other non-code sections (debug info, `.BTF`) are not applied. CO-RE
+//! relocations (`.BTF.ext`) are read and reported ([`Object::core_relocations`]), not applied.
 //!
 //! Maps are created with the defaults libbpf applies when it creates an object's maps: a
 //! `BPF_MAP_TYPE_PERF_EVENT_ARRAY` declared without `max_entries` gets one entry per CPU
@@ -25,6 +26,7 @@
 //! LD_IMM64 are the same in every program of an object.
 
 pub mod btf;
+mod core_relo;
 mod error;
 mod link;
 mod maps;
@@ -33,6 +35,7 @@ mod sections;
 
 use std::sync::Arc;
 
+pub use core_relo::{CoreReloKind, CoreRelocation};
 pub use error::{ElfError, RelocErrorKind};
 pub use maps::{internal_map_name, object_name_from_path};
 pub use section_type::program_type_of_section;
@@ -76,6 +79,8 @@ pub struct Object {
     programs: Vec<Program>,
     maps: Vec<Arc<Map>>,
     prog_array_inits: Vec<ProgArrayInit>,
+    core_relocations: Vec<CoreRelocation>,
+    btf_ext_error: Option<String>,
 }
 
 impl Object {
@@ -121,6 +126,11 @@ impl Object {
             });
         }
         let prog_array_inits = prog_array_inits(&raw, &table, &programs)?;
+        // libbpf goes on without a `.BTF.ext` it cannot parse; so does this loader, and says so.
+        let (core_relocations, btf_ext_error) = match read_core_relocations(&raw) {
+            Ok(r) => (r, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
         Ok(Object {
             name: name.to_string(),
             license,
@@ -128,7 +138,23 @@ impl Object {
             programs,
             maps: table.maps,
             prog_array_inits,
+            core_relocations,
+            btf_ext_error,
         })
+    }
+
+    /// The object's CO-RE relocations (`.BTF.ext`), which this loader does **not** apply:
+    /// the instructions keep the compiler's offsets. Empty for objects built without
+    /// `preserve_access_index` types (`vmlinux.h`, `BPF_CORE_READ`). Tools should warn when
+    /// it is not (see `CoreRelocation`'s display).
+    pub fn core_relocations(&self) -> &[CoreRelocation] {
+        &self.core_relocations
+    }
+
+    /// Why the object's `.BTF.ext` could not be read, if it could not (the object loads
+    /// without it, as libbpf loads it).
+    pub fn btf_ext_error(&self) -> Option<&str> {
+        self.btf_ext_error.as_deref()
     }
 
     /// The prog-array slots the object initialises, in relocation order. Nothing fills them
@@ -279,4 +305,17 @@ fn prog_array_inits(
         });
     }
     Ok(inits)
+}
+
+/// The CO-RE relocations of the object's `.BTF.ext`, if it has one (and a `.BTF` for its
+/// names).
+fn read_core_relocations(raw: &RawObject<'_>) -> Result<Vec<CoreRelocation>, ElfError> {
+    let Some((_, ext)) = raw.section_by_name(".BTF.ext") else {
+        return Ok(Vec::new());
+    };
+    let Some((_, btf)) = raw.section_by_name(".BTF") else {
+        return Err(ElfError::BtfExt("no .BTF section for its names".into()));
+    };
+    let btf = btf::Btf::parse(btf.data)?;
+    core_relo::read(ext.data, &btf)
 }
