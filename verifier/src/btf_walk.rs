@@ -178,7 +178,7 @@ pub(crate) fn struct_name(index: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sockops_ctx::vmlinux::{field, kstruct_index};
+    use sockops_vm::vmlinux::{field, kstruct_index};
 
     fn tcp() -> u16 {
         kstruct_index("tcp_sock").unwrap()
@@ -222,5 +222,39 @@ mod tests {
         assert!(struct_ids_match(tcp(), 0, kstruct_index("sock").unwrap()));
         assert!(!struct_ids_match(tcp(), 8, sc));
         assert!(!struct_ids_match(sc, 0, tcp()));
+    }
+
+    /// The memory-safety side of the walk: every read it accepts through a pointer the
+    /// runtime hands out (the tcp_sock image of `bpf_skc_to_tcp_sock`, the map struct images
+    /// behind map pointers) lies inside the bytes that image has (`readable_len`), for every
+    /// offset an instruction can name and every load size. The JIT trusts this.
+    #[test]
+    fn every_accepted_read_lies_inside_the_image_the_runtime_hands_out() {
+        use sockops_vm::maps::{MapType, kernel_struct_name};
+        use sockops_vm::vmlinux::readable_len;
+        let mut roots = vec!["tcp_sock"];
+        roots.extend(MapType::ALL.iter().map(|&(t, _, _)| kernel_struct_name(t)));
+        roots.sort_unstable();
+        roots.dedup();
+        for name in roots {
+            let root = kstruct_index(name).unwrap_or_else(|| panic!("{name} is recorded"));
+            let len = readable_len(root);
+            let size_of = kstruct(root).map_or(0, |s| s.size);
+            // Every offset up to a little past the struct, then a sample up to the farthest.
+            let near = 0..=(size_of + 64).min(i16::MAX as u32);
+            let far = (size_of + 65..=i16::MAX as u32)
+                .step_by(61)
+                .chain([i16::MAX as u32]);
+            for off in near.chain(far) {
+                for size in [1u32, 2, 4, 8] {
+                    if struct_access(root, off, size).is_ok() {
+                        assert!(
+                            off + size <= len,
+                            "{name}: a read of {size} at {off} is accepted past its {len} bytes"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
