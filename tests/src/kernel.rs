@@ -81,6 +81,27 @@ pub fn create_map(index: usize, def: &MapDef) -> Result<KernelMap, OracleError> 
     })
 }
 
+/// Creates kernel map 0 from `def`, stores `value` under key 0 and freezes the map if
+/// `frozen`: a `.rodata`-style array as libbpf prepares it. A failing update or freeze is
+/// reported as the map's creation failing.
+pub fn create_filled_map(
+    def: &MapDef,
+    value: &[u8],
+    frozen: bool,
+) -> Result<KernelMap, OracleError> {
+    let map = create_map(0, def)?;
+    let failed = |err| OracleError::MapCreate {
+        index: 0,
+        def: *def,
+        err,
+    };
+    map.update(0, value).map_err(failed)?;
+    if frozen {
+        map.freeze().map_err(failed)?;
+    }
+    Ok(map)
+}
+
 /// Replaces map indices in LD_IMM64 slots (src 1 = map fd, src 2 = map value) by the fds of
 /// `maps`. An index out of range becomes fd -1, which is never a map: left as it was, it
 /// could happen to be the number of some open map fd of this process (the oracle keeps maps

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sockops::cgroup::AttachFlags;
 use sockops::ctx::{SockOp, Socket};
 use sockops::runtime::{Engine, Runtime, Verdict};
-use sockops_tests::kernel::{Oracle, create_map};
+use sockops_tests::kernel::{Oracle, create_filled_map};
 use sockops_verifier::{VerifyOptions, verify_shared};
 use sockops_vm::maps::BPF_F_RDONLY_PROG;
 use sockops_vm::{HelperTable, Map, MapDef, MapType, Program, assemble};
@@ -184,11 +184,7 @@ fn recorded_verdicts_match_the_live_kernel() {
     };
     for case in &CASES {
         let insns = assemble(&text(b"abc\0", case.s2)).expect("assembles");
-        let map = create_map(0, &def(case)).expect("kernel map");
-        map.update(0, &case.value).expect("update");
-        if case.frozen {
-            map.freeze().expect("freeze");
-        }
+        let map = create_filled_map(&def(case), &case.value, case.frozen).expect("kernel map");
         let verdict = oracle.load(&insns, &[map], 1);
         let kernel = (!verdict.accepted).then_some(verdict.message.as_str());
         assert_eq!(

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use sockops_tests::kernel::{Oracle, create_map};
+use sockops_tests::kernel::{Oracle, create_filled_map};
 use sockops_verifier::{VerifyOptions, verify_shared};
 use sockops_vm::maps::BPF_F_RDONLY_PROG;
 use sockops_vm::{HelperTable, Map, MapDef, MapType, Program, assemble};
@@ -184,11 +184,7 @@ fn recorded_verdicts_match_the_live_kernel() {
     };
     for case in &CASES {
         let insns = assemble(case.program).expect("assembles");
-        let map = create_map(0, &def(case)).expect("kernel map");
-        map.update(0, &value(case)).expect("update");
-        if case.frozen {
-            map.freeze().expect("freeze");
-        }
+        let map = create_filled_map(&def(case), &value(case), case.frozen).expect("kernel map");
         let verdict = oracle.load(&insns, &[map], 1);
         assert_eq!(
             verdict.accepted, case.kernel_accepts,
