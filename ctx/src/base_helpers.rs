@@ -2,7 +2,9 @@
 //! the kernel's signatures (kernel/bpf/helpers.c, kernel/bpf/ringbuf.c) and return codes,
 //! deterministic here:
 //! - `bpf_get_current_pid_tgid` (14), `bpf_get_current_uid_gid` (15),
-//!   `bpf_get_current_cgroup_id` (80): from `SockOpsEnv::task`;
+//!   `bpf_get_current_comm` (16), `bpf_get_current_cgroup_id` (80) and
+//!   `bpf_get_current_task_btf` (158, a read-only `struct task_struct` image): from
+//!   `SockOpsEnv::task`;
 //! - `bpf_jiffies64` (118): `INITIAL_JIFFIES + CLOCK_MONOTONIC * HZ / 1e9` from the injectable
 //!   clock and the socket's HZ (reading it does not advance the clock);
 //! - `bpf_strtol` (105), `bpf_strtoul` (106), `bpf_strncmp` (182): `strtox`;
@@ -13,10 +15,12 @@
 use std::sync::Arc;
 
 use sockops_vm::{
-    Access, ArgKind, Helper, HelperEnv, HelperError, HelperSignature, Map, MapType, RetKind,
+    Access, ArgKind, Helper, HelperEnv, HelperError, HelperSignature, Map, MapType, RegionKind,
+    RetKind,
 };
 
 use crate::errno::{EAGAIN, EINVAL};
+use crate::guest_buf::GuestBuf;
 use crate::helpers::{id, size_arg, with_world};
 use crate::ringbuf::RingbufRecord;
 use crate::strtox;
@@ -92,8 +96,30 @@ pub const RINGBUF_QUERY: HelperSignature = sig(
     RetKind::Integer,
 );
 
+/// `bpf_get_current_comm_proto`.
+pub const GET_CURRENT_COMM: HelperSignature = sig(
+    "bpf_get_current_comm",
+    &[UninitMem, ConstSize],
+    RetKind::Integer,
+);
+/// `bpf_get_current_task_btf_proto` (GPL only).
+pub const GET_CURRENT_TASK_BTF: HelperSignature = HelperSignature {
+    gpl_only: true,
+    ..sig("bpf_get_current_task_btf", &[], RetKind::BtfIdTrusted)
+};
+
 /// The helpers of this module: id, signature, implementation.
 pub const BASE_HELPERS: &[Helper] = &[
+    Helper {
+        id: id::GET_CURRENT_COMM,
+        signature: GET_CURRENT_COMM,
+        func: bpf_get_current_comm,
+    },
+    Helper {
+        id: id::GET_CURRENT_TASK_BTF,
+        signature: GET_CURRENT_TASK_BTF,
+        func: bpf_get_current_task_btf,
+    },
     Helper {
         id: id::GET_CURRENT_PID_TGID,
         signature: GET_CURRENT_PID_TGID,
@@ -171,6 +197,38 @@ pub fn jiffies64_at(monotonic_ns: u64, hz: u32) -> u64 {
 fn bpf_get_current_pid_tgid(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     with_world(env, id::GET_CURRENT_PID_TGID, a, |w, _, _| {
         Ok(w.task.pid_tgid() as i64)
+    })
+}
+
+/// `bpf_get_current_comm(buf, size)`: `strscpy_pad(buf, task->comm, size)`: the name,
+/// cut to `size - 1` bytes, then NULs to the end of `buf`; returns 0.
+fn bpf_get_current_comm(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    with_world(env, id::GET_CURRENT_COMM, a, |w, mem, a| {
+        let size = size_arg(GET_CURRENT_COMM.name, 2, a[1], false)? as usize;
+        let mut buf = vec![0u8; size];
+        let name_len = w.task.comm.iter().position(|&b| b == 0).unwrap_or(16);
+        let n = name_len.min(size - 1);
+        buf[..n].copy_from_slice(&w.task.comm[..n]);
+        mem.write_bytes(a[0], &buf)?;
+        Ok(0)
+    })
+}
+
+/// `bpf_get_current_task_btf()`: the current task's `struct task_struct`, as the run's
+/// read-only image of `SockOpsEnv::task` (`CurrentTask::image`), rewritten at each call.
+fn bpf_get_current_task_btf(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    with_world(env, id::GET_CURRENT_TASK_BTF, a, |w, mem, _| {
+        let image = w.task.image(w.cpu);
+        let buf = w
+            .task_struct
+            .get_or_insert_with(|| GuestBuf::new(image.len()));
+        buf.write(0, &image);
+        let region = buf.region(false, RegionKind::Other);
+        // SAFETY: the buffer is owned by the run's `SockOpsEnv` (the helper payload), which
+        // by `SockOpsEnv::add_regions`' contract outlives the run's memory; it is never
+        // freed or moved while the environment lives, and we hold no Rust reference into it.
+        unsafe { mem.add(region) };
+        Ok(region.start as i64)
     })
 }
 

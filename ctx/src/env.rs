@@ -118,7 +118,8 @@ pub struct SockOpsEnv {
     /// sk_storage values deleted during the run: kept alive until the environment is
     /// dropped, since the program may still hold pointers to them (the kernel frees by RCU).
     pub(crate) retired: Vec<crate::guest_buf::GuestBuf>,
-    /// The task `bpf_get_current_pid_tgid` / `_uid_gid` / `_cgroup_id` report.
+    /// The task `bpf_get_current_pid_tgid` / `_uid_gid` / `_cgroup_id` / `_comm` /
+    /// `_task_btf` report.
     pub task: crate::task::CurrentTask,
     /// Records submitted with `bpf_ringbuf_output` / `bpf_ringbuf_submit`, in order.
     pub ringbuf: Vec<crate::ringbuf::RingbufRecord>,
@@ -128,6 +129,9 @@ pub struct SockOpsEnv {
     /// The kernel `struct tcp_sock` image `bpf_skc_to_tcp_sock` returns (made on first use,
     /// refreshed after every sock_ops helper call).
     pub(crate) kernel_tcp_sock: Option<crate::guest_buf::GuestBuf>,
+    /// The `struct task_struct` image `bpf_get_current_task_btf` returns (made on first
+    /// use, rewritten from `task` at every call).
+    pub(crate) task_struct: Option<crate::guest_buf::GuestBuf>,
     /// Ring buffer records reserved during the run.
     pub(crate) reservations: crate::ringbuf::Reservations,
 }
@@ -151,6 +155,7 @@ impl SockOpsEnv {
             ringbuf: Vec::new(),
             tcp_sock: None,
             kernel_tcp_sock: None,
+            task_struct: None,
             reservations: Default::default(),
         }
     }

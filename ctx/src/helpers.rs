@@ -57,6 +57,10 @@ pub mod id {
     pub const GET_CURRENT_PID_TGID: u32 = 14;
     /// bpf_get_current_uid_gid
     pub const GET_CURRENT_UID_GID: u32 = 15;
+    /// bpf_get_current_comm
+    pub const GET_CURRENT_COMM: u32 = 16;
+    /// bpf_get_current_task_btf
+    pub const GET_CURRENT_TASK_BTF: u32 = 158;
     /// bpf_sock_map_update
     pub const SOCK_MAP_UPDATE: u32 = 53;
     /// bpf_sock_hash_update

@@ -51,6 +51,7 @@ fn current_task_ids() {
         uid: 1000,
         gid: 100,
         cgroup_id: 77,
+        comm: CurrentTask::comm_of("curl"),
     };
     assert_eq!(
         r.call(id::GET_CURRENT_PID_TGID, [0; 5]),

@@ -35,7 +35,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use sockops_ctx::{Clock, OpInput, Prng, SockOp, SockOpsEnv, Socket};
+use sockops_ctx::{Clock, CurrentTask, OpInput, Prng, SockOp, SockOpsEnv, Socket};
 use sockops_vm::elf::Object;
 use sockops_vm::{HelperTable, Map, Memory, Program, RegionKind, RunOptions, VerifiedProgram};
 
@@ -118,7 +118,8 @@ pub struct ProgramInfo {
 }
 
 /// The sock_ops runtime: loaded objects and programs, the cgroup attach tree, the helper
-/// table, and the clock and PRNG helpers read (kept across calls, so runs are reproducible).
+/// table, and the clock, PRNG and current task helpers read (kept across calls, so runs are
+/// reproducible).
 #[derive(Debug)]
 pub struct Runtime {
     helpers: HelperTable,
@@ -127,6 +128,7 @@ pub struct Runtime {
     tree: CgroupTree<AttachedProg>,
     clock: Clock,
     prng: Prng,
+    task: CurrentTask,
     options: RunOptions,
 }
 
@@ -162,6 +164,7 @@ impl Runtime {
             tree: CgroupTree::new(),
             clock: Clock::default(),
             prng: Prng::new(0),
+            task: CurrentTask::default(),
             options: RunOptions {
                 instruction_budget: Some(DEFAULT_INSTRUCTION_BUDGET),
             },
@@ -181,6 +184,17 @@ impl Runtime {
     /// The clock as it is now.
     pub fn clock(&self) -> Clock {
         self.clock
+    }
+
+    /// Sets the task programs run "in": what `bpf_get_current_pid_tgid`, `_uid_gid`,
+    /// `_cgroup_id`, `_comm` and `bpf_get_current_task_btf` report (default: the idle task).
+    pub fn set_current_task(&mut self, task: CurrentTask) {
+        self.task = task;
+    }
+
+    /// The task programs run "in".
+    pub fn current_task(&self) -> CurrentTask {
+        self.task
     }
 
     /// Sets the interpreter's per-run instruction budget (`None`: unlimited, only sound for
@@ -479,6 +493,7 @@ impl Runtime {
         let mut env = SockOpsEnv::new(socket.clone(), input);
         env.clock = self.clock;
         env.prng = self.prng;
+        env.task = self.task;
         let mut memory = Memory::new();
         // SAFETY: `memory` is dropped at the end of this function, before `env`.
         unsafe { env.add_regions(&mut memory) };

@@ -49,6 +49,7 @@ impl Prepared {
         let mut env = Box::new(SockOpsEnv::new(socket.clone(), input.clone()));
         env.clock = rt.clock;
         env.prng = rt.prng;
+        env.task = rt.task;
         let mut memory = Memory::new();
         // SAFETY: `memory` only collects the regions (dropped below); they point into the
         // boxed `env`, whose heap allocation keeps its address when the `Prepared` moves, and

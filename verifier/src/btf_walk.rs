@@ -226,13 +226,13 @@ mod tests {
 
     /// The memory-safety side of the walk: every read it accepts through a pointer the
     /// runtime hands out (the tcp_sock image of `bpf_skc_to_tcp_sock`, the map struct images
-    /// behind map pointers) lies inside the bytes that image has (`readable_len`), for every
+    /// behind map pointers, the task image of `bpf_get_current_task_btf`) lies inside the bytes that image has (`readable_len`), for every
     /// offset an instruction can name and every load size. The JIT trusts this.
     #[test]
     fn every_accepted_read_lies_inside_the_image_the_runtime_hands_out() {
         use sockops_vm::maps::{MapType, kernel_struct_name};
         use sockops_vm::vmlinux::readable_len;
-        let mut roots = vec!["tcp_sock"];
+        let mut roots = vec!["tcp_sock", "task_struct"];
         roots.extend(MapType::ALL.iter().map(|&(t, _, _)| kernel_struct_name(t)));
         roots.sort_unstable();
         roots.dedup();

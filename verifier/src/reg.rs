@@ -41,8 +41,8 @@ pub enum RegType {
     /// Helper-allocated memory or NULL.
     MemOrNull,
     /// A trusted BTF pointer to the current `struct task_struct`
-    /// (`bpf_get_current_task_btf`). Dereferencing it needs the kernel's BTF, which this
-    /// runtime does not have: accesses through it are refused as unsupported.
+    /// (`bpf_get_current_task_btf`); `map` is the recorded `task_struct`. Reads are walked
+    /// through its layout as for [`RegType::BtfPtr`].
     BtfTask,
     /// A BTF pointer to a kernel struct (`PTR_TO_BTF_ID`, neither trusted nor untrusted:
     /// a `bpf_skc_to_tcp_sock` result after its null check). The struct is `map`, an index

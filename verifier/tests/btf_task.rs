@@ -1,7 +1,9 @@
 //! `bpf_get_current_task_btf` (root only): its trusted BTF pointer may be null-checked,
-//! compared, moved by a constant and spilled as the kernel allows; dereferencing it or
-//! passing it to a helper needs BTF and is refused as unsupported (not as unsafe). The
-//! expected verdicts and messages are kernel 6.18's for the same programs.
+//! compared, moved by a constant, spilled and read through (walked in the recorded
+//! `struct task_struct`, `tests/tests/verifier_task_btf.rs` checks the reads against the
+//! kernel) as the kernel allows; passing it to a helper needs BTF type matching and is
+//! refused as unsupported (not as unsafe). The expected verdicts and messages are kernel
+//! 6.18's for the same programs.
 
 use sockops_verifier::{VerifyOptions, verify_insns};
 use sockops_vm::{HelperTable, Insn};
@@ -73,8 +75,21 @@ fn misuse_is_refused_with_the_kernel_message() {
 }
 
 #[test]
-fn dereference_needs_btf_and_is_unsupported() {
+fn scalar_reads_are_judged_and_helper_arguments_are_unsupported() {
+    // r2 = *(u32 *)(r0 + 0): the low half of thread_info.flags.
     let r = run(&[CALL_TASK, Insn::new(0x61, 2, 0, 0, 0), R0_1, EXIT], false);
+    assert_eq!(r, Ok(()));
+    // bpf_tcp_sock(task): a BTF pointer as a socket argument.
+    let r = run(
+        &[
+            CALL_TASK,
+            Insn::new(0xbf, 1, 0, 0, 0),
+            Insn::new(0x85, 0, 0, 0, 96),
+            R0_1,
+            EXIT,
+        ],
+        false,
+    );
     assert!(matches!(r, Err((_, true))), "{r:?}");
 }
 

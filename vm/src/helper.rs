@@ -83,6 +83,9 @@ pub enum RetKind {
     /// RET_PTR_TO_BTF_ID_OR_NULL: a kernel struct described by vmlinux BTF, or NULL
     /// (`bpf_skc_to_tcp_sock`).
     BtfIdOrNull,
+    /// RET_PTR_TO_BTF_ID_TRUSTED: a trusted pointer to a kernel struct described by vmlinux
+    /// BTF, never NULL (`bpf_get_current_task_btf`).
+    BtfIdTrusted,
 }
 
 /// A helper's signature: its kernel name, arguments (up to five) and return kind.

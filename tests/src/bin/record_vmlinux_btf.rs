@@ -1,7 +1,8 @@
 //! `record_vmlinux_btf [BTF] [OUT]`: records the kernel BTF facts `sockops-vm` ships
 //! (`vm/src/vmlinux/recorded.rs`): `struct tcp_sock`, `struct bpf_map` and the struct each
-//! map type is (`map->ops->map_btf_id`: `bpf_htab`, `bpf_array`...), with every struct or
-//! union embedded in them (not those behind pointers), each with its members' bit offsets,
+//! map type is (`map->ops->map_btf_id`: `bpf_htab`, `bpf_array`...) and `struct task_struct`
+//! (`bpf_get_current_task_btf`), with every struct or union embedded in them (not those
+//! behind pointers), each with its members' bit offsets,
 //! bitfield widths, sizes, array lengths and element kinds, as the kernel's
 //! `btf_struct_walk` sees them.
 //!
@@ -29,6 +30,7 @@ const ROOTS: &[&str] = &[
     "htab_elem",
     "bpf_shtab_elem",
     "bpf_local_storage_elem",
+    "task_struct",
 ];
 
 fn main() {

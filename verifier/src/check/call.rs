@@ -765,7 +765,10 @@ impl Env<'_> {
             Ret::Integer => RegState::unknown(),
             Ret::Void => RegState::NOT_INIT,
             Ret::CpuId => Self::bounded_scalar(self.opts.nr_cpu_ids.saturating_sub(1) as u64),
-            Ret::BtfTask => RegState::pointer(RegType::BtfTask),
+            Ret::BtfTask => RegState {
+                map: u32::from(kstruct_index("task_struct").unwrap_or(u16::MAX)),
+                ..RegState::pointer(RegType::BtfTask)
+            },
             Ret::RingbufMemOrNull => {
                 // The kernel gives the maybe-null result an id, then acquire_reference
                 // replaces it with the reference's own.

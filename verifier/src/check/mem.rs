@@ -606,14 +606,7 @@ impl Env<'_> {
             write && matches!(val, Val::Reg(r) if env.is_pointer_value(r))
         };
         match reg.typ {
-            RegType::BtfTask => {
-                return Err(Reject::new(
-                    pc,
-                    format!("R{regno} access to 'struct task_struct' (BTF) is not supported by this runtime"),
-                )
-                .unsupported());
-            }
-            RegType::BtfPtr => {
+            RegType::BtfTask | RegType::BtfPtr => {
                 self.check_ptr_to_btf_access(pc, regno, &reg, off, size, write, val)?
             }
             RegType::MapValue => {

@@ -1,13 +1,15 @@
 //! Facts of the kernel's own BTF (`/sys/kernel/btf/vmlinux`) that programs reach through
 //! BTF pointers and map pointers: the layouts of `struct tcp_sock`, `struct bpf_map`, the
-//! struct each map type is (`bpf_htab`, `bpf_array`, ...) and every struct or union embedded
-//! in them, recorded from a live kernel into [`recorded`] by the `record_vmlinux_btf` tool.
+//! struct each map type is (`bpf_htab`, `bpf_array`, ...), `struct task_struct` and every
+//! struct or union embedded in them, recorded from a live kernel into [`recorded`] by the
+//! `record_vmlinux_btf` tool.
 //!
 //! The verifier walks these types as the kernel's `btf_struct_walk` walks vmlinux BTF (an
 //! access lands in a scalar, a pointer or a nested struct); the runtime uses the same layouts
 //! to place values where a program reads them (the socket image of `bpf_skc_to_tcp_sock`,
-//! the map images behind map pointers). Pointers are not followed: a pointer member records
-//! only the name of the struct it points to.
+//! the map images behind map pointers, the task image of `bpf_get_current_task_btf`).
+//! Pointers are not followed: a pointer member records only the name of the struct it
+//! points to.
 
 pub mod recorded;
 
@@ -168,12 +170,13 @@ mod tests {
                 if let KElem::Struct(i) = m.elem {
                     assert!(kstruct(i).is_some(), "{}.{} -> {i}", s.name, m.name);
                 }
-                assert!(
-                    m.bit_offset / 8 + m.size <= s.size || m.size == 0,
-                    "{}.{} ends past the struct",
-                    s.name,
-                    m.name
-                );
+                // A bitfield's `size` is its base type's; its bits are what must fit.
+                let fits = if m.bitfield_size != 0 {
+                    m.bit_offset + u32::from(m.bitfield_size) <= s.size * 8
+                } else {
+                    m.bit_offset / 8 + m.size <= s.size || m.size == 0
+                };
+                assert!(fits, "{}.{} ends past the struct", s.name, m.name);
             }
         }
     }
