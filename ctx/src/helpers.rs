@@ -79,6 +79,18 @@ pub mod id {
     pub const RINGBUF_OUTPUT: u32 = 130;
     /// bpf_skc_to_tcp_sock
     pub const SKC_TO_TCP_SOCK: u32 = 137;
+    /// bpf_skc_to_tcp6_sock
+    pub const SKC_TO_TCP6_SOCK: u32 = 136;
+    /// bpf_skc_to_tcp_timewait_sock
+    pub const SKC_TO_TCP_TIMEWAIT_SOCK: u32 = 138;
+    /// bpf_skc_to_tcp_request_sock
+    pub const SKC_TO_TCP_REQUEST_SOCK: u32 = 139;
+    /// bpf_skc_to_udp6_sock
+    pub const SKC_TO_UDP6_SOCK: u32 = 140;
+    /// bpf_skc_to_unix_sock
+    pub const SKC_TO_UNIX_SOCK: u32 = 178;
+    /// bpf_skc_to_mptcp_sock
+    pub const SKC_TO_MPTCP_SOCK: u32 = 196;
     /// bpf_ringbuf_reserve
     pub const RINGBUF_RESERVE: u32 = 131;
     /// bpf_ringbuf_submit

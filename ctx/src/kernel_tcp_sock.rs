@@ -1,8 +1,10 @@
-//! The kernel's own `struct tcp_sock` as `bpf_skc_to_tcp_sock` hands it to a program: an
-//! image of `vmlinux::recorded::TCP_SOCK_SIZE` bytes laid out as the recorded vmlinux BTF
-//! says, with the socket's values at their kernel offsets (`sock_common` addresses and
-//! ports, `struct sock` options, `inet_sock`, `inet_connection_sock` and the tcp_sock
-//! metrics). Members this runtime does not model (locks, queues, timers, pointers) are zero.
+//! The kernel's own `struct tcp_sock` as `bpf_skc_to_tcp_sock` hands it to a program (and
+//! `struct tcp6_sock`, which begins with it, as `bpf_skc_to_tcp6_sock` does): an image of
+//! [`image_len`] bytes laid out as the recorded vmlinux BTF says, with the socket's values
+//! at their kernel offsets (`sock_common` addresses and ports, `struct sock` options,
+//! `inet_sock`, `inet_connection_sock` and the tcp_sock metrics; for an IPv6 socket,
+//! `tcp6_sock.inet6.saddr` and `tclass`). Members this runtime does not model (locks,
+//! queues, timers, pointers) are zero.
 
 use crate::socket::Socket;
 use crate::vmlinux::{self, FieldPlace, recorded::TCP_SOCK_SIZE};
@@ -197,10 +199,19 @@ fn v6_places() -> (Option<FieldPlace>, Option<FieldPlace>) {
     )
 }
 
-/// The `struct tcp_sock` image of `s`.
+/// How many bytes the image has: those of `struct tcp6_sock` (the tcp_sock and its
+/// `ipv6_pinfo`), as far as the verifier's walk lets a program read through either pointer.
+pub fn image_len() -> usize {
+    vmlinux::kstruct_index("tcp6_sock")
+        .map_or(TCP_SOCK_SIZE, vmlinux::readable_len)
+        .max(TCP_SOCK_SIZE) as usize
+}
+
+/// The `struct tcp6_sock` image of `s` (a `struct tcp_sock` followed by the `ipv6_pinfo`,
+/// which is filled only for an IPv6 socket).
 pub fn image(s: &Socket) -> Vec<u8> {
     let layout = layout();
-    let mut out = vec![0u8; TCP_SOCK_SIZE as usize];
+    let mut out = vec![0u8; image_len()];
     for (place, get) in &layout.fields {
         put(&mut out, *place, get(s));
     }
@@ -217,6 +228,20 @@ pub fn image(s: &Socket) -> Vec<u8> {
     }
     if let Some(place) = layout.rtt_min {
         put(&mut out, place, s.tcp.rtt_min.into());
+    }
+    if s.family == crate::socket::Family::Inet6 {
+        if let Some(p) = vmlinux::field("tcp6_sock", "inet6.saddr") {
+            let at = p.offset as usize;
+            let words = Socket::ip6_words(&s.local);
+            for (i, w) in words.iter().enumerate() {
+                if let Some(dst) = out.get_mut(at + 4 * i..at + 4 * i + 4) {
+                    dst.copy_from_slice(&w.to_ne_bytes());
+                }
+            }
+        }
+        if let Some(p) = vmlinux::field("tcp6_sock", "inet6.tclass") {
+            put(&mut out, p, s.options.tclass.into());
+        }
     }
     out
 }
@@ -274,13 +299,34 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_socket_fills_the_tcp6_sock_ipv6_pinfo() {
+        let mut s = Socket::new(
+            "[2001:db8::1]:40000".parse().unwrap(),
+            "[2001:db8::2]:443".parse().unwrap(),
+        );
+        s.options.tclass = 0x28;
+        let img = image(&s);
+        let saddr = vmlinux::field("tcp6_sock", "inet6.saddr").unwrap();
+        assert!(saddr.offset >= TCP_SOCK_SIZE);
+        let at = saddr.offset as usize;
+        assert_eq!(img[at..at + 4], [0x20, 0x01, 0x0d, 0xb8]);
+        assert_eq!(img[at + 15], 1);
+        let tclass = vmlinux::field("tcp6_sock", "inet6.tclass").unwrap().offset as usize;
+        assert_eq!(img[tclass], 0x28);
+        // An IPv4 socket leaves the ipv6_pinfo zero.
+        let img = image(&sock());
+        assert!(img[TCP_SOCK_SIZE as usize..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
     fn values_land_at_their_kernel_offsets() {
         let mut s = sock();
         s.tcp.snd_cwnd = 0x1234_5678;
         s.options.save_syn = 2;
         s.tcp.rtt_min = 777;
         let img = image(&s);
-        assert_eq!(img.len(), TCP_SOCK_SIZE as usize);
+        assert_eq!(img.len(), image_len());
+        assert!(image_len() > TCP_SOCK_SIZE as usize);
         let at = |p: &str| vmlinux::field("tcp_sock", p).unwrap();
         let cwnd = at("snd_cwnd").offset as usize;
         assert_eq!(img[cwnd..cwnd + 4], 0x1234_5678u32.to_ne_bytes());

@@ -1,10 +1,11 @@
 //! The socket helpers sock_ops gets besides set/getsockopt: `bpf_sock_map_update` (53) and
-//! `bpf_sock_hash_update` (70) from net/core/sock_map.c, `bpf_tcp_sock` (96) and
-//! `bpf_skc_to_tcp_sock` (137) from net/core/filter.c, with the kernel's signatures and return
-//! codes (SOCK_OPS.md §5.2). Socket maps hold the socket's cookie (`Map::sock_update`);
-//! `bpf_tcp_sock` hands out the run's `struct bpf_tcp_sock` view (`tcp_sock`) and
-//! `bpf_skc_to_tcp_sock` the kernel `struct tcp_sock` image (`kernel_tcp_sock`), both
-//! read-only.
+//! `bpf_sock_hash_update` (70) from net/core/sock_map.c, `bpf_tcp_sock` (96) and the
+//! `bpf_skc_to_*` casts (136-140, 178, 196) from net/core/filter.c and net/mptcp/bpf.c, with
+//! the kernel's signatures and return codes (SOCK_OPS.md §5.2). Socket maps hold the socket's
+//! cookie (`Map::sock_update`); `bpf_tcp_sock` hands out the run's `struct bpf_tcp_sock`
+//! view (`tcp_sock`) and `bpf_skc_to_tcp_sock` / `bpf_skc_to_tcp6_sock` the kernel
+//! `struct tcp6_sock` image (`kernel_tcp_sock`), all read-only. The other casts find no
+//! socket of their kind here and return NULL, as the kernel does for a full TCP socket.
 
 use std::sync::Arc;
 
@@ -67,6 +68,36 @@ pub const SOCKET_HELPERS: &[Helper] = &[
         signature: SKC_TO_TCP_SOCK,
         func: bpf_skc_to_tcp_sock,
     },
+    Helper {
+        id: id::SKC_TO_TCP6_SOCK,
+        signature: SKC_TO_TCP6_SOCK,
+        func: bpf_skc_to_tcp6_sock,
+    },
+    Helper {
+        id: id::SKC_TO_TCP_TIMEWAIT_SOCK,
+        signature: SKC_TO_TCP_TIMEWAIT_SOCK,
+        func: bpf_skc_to_tcp_timewait_sock,
+    },
+    Helper {
+        id: id::SKC_TO_TCP_REQUEST_SOCK,
+        signature: SKC_TO_TCP_REQUEST_SOCK,
+        func: bpf_skc_to_tcp_request_sock,
+    },
+    Helper {
+        id: id::SKC_TO_UDP6_SOCK,
+        signature: SKC_TO_UDP6_SOCK,
+        func: bpf_skc_to_udp6_sock,
+    },
+    Helper {
+        id: id::SKC_TO_UNIX_SOCK,
+        signature: SKC_TO_UNIX_SOCK,
+        func: bpf_skc_to_unix_sock,
+    },
+    Helper {
+        id: id::SKC_TO_MPTCP_SOCK,
+        signature: SKC_TO_MPTCP_SOCK,
+        func: bpf_skc_to_mptcp_sock,
+    },
 ];
 
 /// `bpf_skc_to_tcp_sock_proto`.
@@ -77,18 +108,101 @@ pub const SKC_TO_TCP_SOCK: HelperSignature = HelperSignature {
     gpl_only: false,
 };
 
+/// `bpf_skc_to_tcp6_sock_proto`.
+pub const SKC_TO_TCP6_SOCK: HelperSignature = HelperSignature {
+    name: "bpf_skc_to_tcp6_sock",
+    ..SKC_TO_TCP_SOCK
+};
+/// `bpf_skc_to_tcp_timewait_sock_proto`.
+pub const SKC_TO_TCP_TIMEWAIT_SOCK: HelperSignature = HelperSignature {
+    name: "bpf_skc_to_tcp_timewait_sock",
+    ..SKC_TO_TCP_SOCK
+};
+/// `bpf_skc_to_tcp_request_sock_proto`.
+pub const SKC_TO_TCP_REQUEST_SOCK: HelperSignature = HelperSignature {
+    name: "bpf_skc_to_tcp_request_sock",
+    ..SKC_TO_TCP_SOCK
+};
+/// `bpf_skc_to_udp6_sock_proto`.
+pub const SKC_TO_UDP6_SOCK: HelperSignature = HelperSignature {
+    name: "bpf_skc_to_udp6_sock",
+    ..SKC_TO_TCP_SOCK
+};
+/// `bpf_skc_to_unix_sock_proto`.
+pub const SKC_TO_UNIX_SOCK: HelperSignature = HelperSignature {
+    name: "bpf_skc_to_unix_sock",
+    ..SKC_TO_TCP_SOCK
+};
+/// `bpf_skc_to_mptcp_sock_proto`: its argument is a socket pointer, not a BTF one.
+pub const SKC_TO_MPTCP_SOCK: HelperSignature = HelperSignature {
+    name: "bpf_skc_to_mptcp_sock",
+    args: &[ArgKind::SockCommon],
+    ..SKC_TO_TCP_SOCK
+};
+
 /// `bpf_skc_to_tcp_sock(sk)`: the kernel `struct tcp_sock` of this run's socket when it is a
 /// full TCP socket (`sk_fullsock(sk) && sk->sk_protocol == IPPROTO_TCP`), reached through
 /// any of its pointers; NULL otherwise. The image is read-only: the verifier refuses stores
 /// through BTF pointers.
 fn bpf_skc_to_tcp_sock(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    with_world(env, id::SKC_TO_TCP_SOCK, a, |w, mem, a| {
+    kernel_socket(env, id::SKC_TO_TCP_SOCK, a, false)
+}
+
+/// `bpf_skc_to_tcp6_sock(sk)`: as `bpf_skc_to_tcp_sock`, for an IPv6 socket only
+/// (`sk->sk_family == AF_INET6`); the same image and address, since a `struct tcp6_sock`
+/// begins with its `struct tcp_sock`.
+fn bpf_skc_to_tcp6_sock(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    kernel_socket(env, id::SKC_TO_TCP6_SOCK, a, true)
+}
+
+/// `bpf_skc_to_tcp_timewait_sock(sk)`: NULL. The kernel returns `sk` only for a timewait
+/// socket (`sk_state == TCP_TIME_WAIT`), a separate object sock_ops programs are never run
+/// on; a full socket's own state is never TIME_WAIT.
+fn bpf_skc_to_tcp_timewait_sock(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    with_world(env, id::SKC_TO_TCP_TIMEWAIT_SOCK, a, |_, _, _| Ok(0))
+}
+
+/// `bpf_skc_to_tcp_request_sock(sk)`: NULL. The kernel returns `sk` only for a request
+/// socket (`TCP_NEW_SYN_RECV`), and a sock_ops program cannot name one: `ctx->sk` reads NULL
+/// for request sockets.
+fn bpf_skc_to_tcp_request_sock(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    with_world(env, id::SKC_TO_TCP_REQUEST_SOCK, a, |_, _, _| Ok(0))
+}
+
+/// `bpf_skc_to_udp6_sock(sk)`: NULL, the socket is TCP.
+fn bpf_skc_to_udp6_sock(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    with_world(env, id::SKC_TO_UDP6_SOCK, a, |_, _, _| Ok(0))
+}
+
+/// `bpf_skc_to_unix_sock(sk)`: NULL, the socket is not AF_UNIX.
+fn bpf_skc_to_unix_sock(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    with_world(env, id::SKC_TO_UNIX_SOCK, a, |_, _, _| Ok(0))
+}
+
+/// `bpf_skc_to_mptcp_sock(sk)`: NULL. The kernel returns the MPTCP connection of a subflow
+/// (`sk_is_mptcp(sk)`); this runtime's sockets are plain TCP.
+fn bpf_skc_to_mptcp_sock(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    with_world(env, id::SKC_TO_MPTCP_SOCK, a, |_, _, _| Ok(0))
+}
+
+/// The kernel `struct tcp6_sock` image of this run's socket when `sk` is one of its pointers
+/// and it is a full socket (and, with `v6_only`, an IPv6 one); NULL otherwise.
+fn kernel_socket(
+    env: &mut HelperEnv<'_>,
+    helper_id: u32,
+    a: [u64; 5],
+    v6_only: bool,
+) -> Result<u64, HelperError> {
+    with_world(env, helper_id, a, |w, mem, a| {
         if !w.is_this_socket(a[0]) || !w.socket.is_fullsock() {
+            return Ok(0);
+        }
+        if v6_only && w.socket.family != crate::socket::Family::Inet6 {
             return Ok(0);
         }
         let buf = w
             .kernel_tcp_sock
-            .get_or_insert_with(|| GuestBuf::new(crate::vmlinux::recorded::TCP_SOCK_SIZE as usize));
+            .get_or_insert_with(|| GuestBuf::new(crate::kernel_tcp_sock::image_len()));
         let region = buf.region(false, RegionKind::Other);
         w.refresh_tcp_sock();
         // SAFETY: as in `bpf_tcp_sock`: the buffer belongs to the run's `SockOpsEnv`, which

@@ -232,7 +232,18 @@ mod tests {
     fn every_accepted_read_lies_inside_the_image_the_runtime_hands_out() {
         use sockops_vm::maps::{MapType, kernel_struct_name};
         use sockops_vm::vmlinux::readable_len;
-        let mut roots = vec!["tcp_sock", "task_struct"];
+        // The cast structs the runtime never hands out (NULL) are checked too: their
+        // helpers' return types must name recorded structs.
+        let mut roots = vec![
+            "tcp_sock",
+            "task_struct",
+            "tcp6_sock",
+            "tcp_timewait_sock",
+            "tcp_request_sock",
+            "udp6_sock",
+            "unix_sock",
+            "mptcp_sock",
+        ];
         roots.extend(MapType::ALL.iter().map(|&(t, _, _)| kernel_struct_name(t)));
         roots.sort_unstable();
         roots.dedup();

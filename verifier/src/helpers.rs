@@ -68,8 +68,9 @@ pub enum Ret {
     CpuId,
     /// RET_PTR_TO_BTF_ID_TRUSTED to `struct task_struct` (get_current_task_btf).
     BtfTask,
-    /// RET_PTR_TO_BTF_ID_OR_NULL to the kernel's `struct tcp_sock` (skc_to_tcp_sock).
-    BtfTcpSockOrNull,
+    /// RET_PTR_TO_BTF_ID_OR_NULL to the named kernel struct, one of those recorded in
+    /// `sockops_vm::vmlinux` (the `bpf_skc_to_*` casts: `tcp_sock`, `tcp6_sock`...).
+    BtfSockOrNull(&'static str),
     /// RET_PTR_TO_RINGBUF_MEM_OR_NULL: memory of the size given by the
     /// [`Arg::AllocSizeOrZero`] argument, an acquired reference (ringbuf_reserve).
     RingbufMemOrNull,
@@ -145,14 +146,13 @@ pub fn proto(id: u32) -> Option<Proto> {
         81 | 156 | 157 | 164 | 198 | 209 | 210 | 211 => p(&[Unmodelled("map_ptr")], i),
         93 | 94 | 194 => p(&[Unmodelled("map_value, ptr_")], i),
         169..=172 => p(&[Unmodelled("map_value")], i),
-        137 => p(&[BtfSockCommon], Ret::BtfTcpSockOrNull),
-        136 | 138..=140 | 178 => p(
-            &[Unmodelled(
-                "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",
-            )],
-            i,
-        ),
-        196 => p(&[Unmodelled(SOCK_TYPES)], i),
+        136 => p(&[BtfSockCommon], Ret::BtfSockOrNull("tcp6_sock")),
+        137 => p(&[BtfSockCommon], Ret::BtfSockOrNull("tcp_sock")),
+        138 => p(&[BtfSockCommon], Ret::BtfSockOrNull("tcp_timewait_sock")),
+        139 => p(&[BtfSockCommon], Ret::BtfSockOrNull("tcp_request_sock")),
+        140 => p(&[BtfSockCommon], Ret::BtfSockOrNull("udp6_sock")),
+        178 => p(&[BtfSockCommon], Ret::BtfSockOrNull("unix_sock")),
+        196 => p(&[SockCommon], Ret::BtfSockOrNull("mptcp_sock")),
         141 | 175 | 180 => p(&[Unmodelled("ptr_, trusted_ptr_, rcu_ptr_")], i),
         153 | 154 => p(
             &[Unmodelled(
@@ -202,3 +202,25 @@ pub const MEM_TYPES: &str =
 pub const BTF_SOCK_TYPES: &str = "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_";
 /// The kernel's list of register types accepted for ARG_PTR_TO_SOCK_COMMON.
 pub const SOCK_TYPES: &str = "sock_common, sock, tcp_sock, xdp_sock";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every BTF struct a helper returns is recorded, so its reads can be walked.
+    #[test]
+    fn every_returned_btf_struct_is_recorded() {
+        for id in 0..256 {
+            if let Some(Proto {
+                ret: Ret::BtfSockOrNull(name),
+                ..
+            }) = proto(id)
+            {
+                assert!(
+                    sockops_vm::vmlinux::kstruct_index(name).is_some(),
+                    "helper {id} returns struct {name}, which is not recorded"
+                );
+            }
+        }
+    }
+}

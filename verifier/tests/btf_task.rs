@@ -1,8 +1,9 @@
 //! `bpf_get_current_task_btf` (root only): its trusted BTF pointer may be null-checked,
 //! compared, moved by a constant, spilled and read through (walked in the recorded
 //! `struct task_struct`, `tests/tests/verifier_task_btf.rs` checks the reads against the
-//! kernel) as the kernel allows; passing it to a helper needs BTF type matching and is
-//! refused as unsupported (not as unsafe). The expected verdicts and messages are kernel
+//! kernel) as the kernel allows; passed as a socket it is refused with the kernel's
+//! message, and passing it as helper memory (sized by BTF in the kernel) is refused as
+//! unsupported (not as unsafe). The expected verdicts and messages are kernel
 //! 6.18's for the same programs.
 
 use sockops_verifier::{VerifyOptions, verify_insns};
@@ -79,12 +80,32 @@ fn scalar_reads_are_judged_and_helper_arguments_are_unsupported() {
     // r2 = *(u32 *)(r0 + 0): the low half of thread_info.flags.
     let r = run(&[CALL_TASK, Insn::new(0x61, 2, 0, 0, 0), R0_1, EXIT], false);
     assert_eq!(r, Ok(()));
-    // bpf_tcp_sock(task): a BTF pointer as a socket argument.
+    // bpf_tcp_sock(task): not a socket, with the kernel's message.
     let r = run(
         &[
             CALL_TASK,
             Insn::new(0xbf, 1, 0, 0, 0),
             Insn::new(0x85, 0, 0, 0, 96),
+            R0_1,
+            EXIT,
+        ],
+        false,
+    );
+    assert_eq!(
+        r,
+        Err((
+            "R1 type=trusted_ptr_ expected=sock_common, sock, tcp_sock, xdp_sock".into(),
+            false
+        ))
+    );
+    // bpf_get_current_comm(task, 8): a BTF pointer as helper memory, sized by BTF in the
+    // kernel.
+    let r = run(
+        &[
+            CALL_TASK,
+            Insn::new(0xbf, 1, 0, 0, 0),
+            Insn::new(0xb7, 2, 0, 0, 8),
+            Insn::new(0x85, 0, 0, 0, 16),
             R0_1,
             EXIT,
         ],

@@ -1,8 +1,10 @@
 //! `record_vmlinux_btf [BTF] [OUT]`: records the kernel BTF facts `sockops-vm` ships
 //! (`vm/src/vmlinux/recorded.rs`): `struct tcp_sock`, `struct bpf_map` and the struct each
 //! map type is (`map->ops->map_btf_id`: `bpf_htab`, `bpf_array`...) and `struct task_struct`
-//! (`bpf_get_current_task_btf`), with every struct or union embedded in them (not those
-//! behind pointers), each with its members' bit offsets,
+//! (`bpf_get_current_task_btf`) and the structs the other `bpf_skc_to_*` casts return
+//! (`tcp6_sock`, `tcp_timewait_sock`, `tcp_request_sock`, `udp6_sock`, `unix_sock`,
+//! `mptcp_sock`), with every struct or union embedded in them (not those behind pointers),
+//! each with its members' bit offsets,
 //! bitfield widths, sizes, array lengths and element kinds, as the kernel's
 //! `btf_struct_walk` sees them.
 //!
@@ -31,6 +33,13 @@ const ROOTS: &[&str] = &[
     "bpf_shtab_elem",
     "bpf_local_storage_elem",
     "task_struct",
+    // What the other `bpf_skc_to_*` casts return.
+    "tcp6_sock",
+    "tcp_timewait_sock",
+    "tcp_request_sock",
+    "udp6_sock",
+    "unix_sock",
+    "mptcp_sock",
 ];
 
 fn main() {

@@ -254,9 +254,7 @@ impl Env<'_> {
                 | Arg::UninitMem
                 | Arg::LongOut
         );
-        if reg.typ == RegType::BtfTask
-            && (mem_arg || matches!(arg, Arg::SockCommon | Arg::BtfSockCommon))
-        {
+        if reg.typ == RegType::BtfTask && mem_arg {
             // The kernel accepts trusted BTF pointers here and sizes them by BTF.
             return Err(Reject::new(
                 pc,
@@ -298,7 +296,8 @@ impl Env<'_> {
                     matches!(
                         reg.typ,
                         RegType::Sock | RegType::SockCommon | RegType::TcpSock
-                    ) || (arg == Arg::BtfSockCommon && reg.typ == RegType::BtfPtr)
+                    ) || (arg == Arg::BtfSockCommon
+                        && matches!(reg.typ, RegType::BtfPtr | RegType::BtfTask))
                 }
                 Arg::ConstSize | Arg::ConstSizeOrZero | Arg::AllocSizeOrZero => {
                     reg.typ == RegType::Scalar
@@ -337,7 +336,7 @@ impl Env<'_> {
             }
             // check_reg_type: a BTF pointer must point, at its fixed offset, to a struct
             // that is or embeds a `sock_common` (btf_struct_ids_match).
-            if reg.typ == RegType::BtfPtr {
+            if matches!(reg.typ, RegType::BtfPtr | RegType::BtfTask) {
                 let need = kstruct_index("sock_common").unwrap_or(u16::MAX);
                 let matches = u32::try_from(reg.off)
                     .is_ok_and(|off| btf_walk::struct_ids_match(reg.map as u16, off, need));
@@ -786,9 +785,9 @@ impl Env<'_> {
                 id: self.new_id(),
                 ..RegState::pointer(RegType::TcpSockOrNull)
             },
-            Ret::BtfTcpSockOrNull => RegState {
+            Ret::BtfSockOrNull(name) => RegState {
                 id: self.new_id(),
-                map: u32::from(kstruct_index("tcp_sock").unwrap_or(u16::MAX)),
+                map: u32::from(kstruct_index(name).unwrap_or(u16::MAX)),
                 ..RegState::pointer(RegType::BtfPtrOrNull)
             },
             Ret::MapValueOrNull => {

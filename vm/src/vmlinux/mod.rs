@@ -1,7 +1,8 @@
 //! Facts of the kernel's own BTF (`/sys/kernel/btf/vmlinux`) that programs reach through
 //! BTF pointers and map pointers: the layouts of `struct tcp_sock`, `struct bpf_map`, the
-//! struct each map type is (`bpf_htab`, `bpf_array`, ...), `struct task_struct` and every
-//! struct or union embedded in them, recorded from a live kernel into [`recorded`] by the
+//! struct each map type is (`bpf_htab`, `bpf_array`, ...), `struct task_struct`, the structs
+//! the other `bpf_skc_to_*` casts return (`tcp6_sock`...) and every struct or union embedded
+//! in them, recorded from a live kernel into [`recorded`] by the
 //! `record_vmlinux_btf` tool.
 //!
 //! The verifier walks these types as the kernel's `btf_struct_walk` walks vmlinux BTF (an

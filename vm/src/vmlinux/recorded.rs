@@ -3,8 +3,10 @@
 //! `struct tcp_sock`, `struct bpf_map`, `struct bpf_htab`, `struct bpf_array`,
 //! `struct bpf_stab`, `struct bpf_shtab`, `struct bpf_queue_stack`,
 //! `struct bpf_local_storage_map`, `struct bpf_ringbuf_map`, `struct htab_elem`,
-//! `struct bpf_shtab_elem`, `struct bpf_local_storage_elem`, `struct task_struct`
-//! and the 153 structs and unions embedded in
+//! `struct bpf_shtab_elem`, `struct bpf_local_storage_elem`, `struct task_struct`,
+//! `struct tcp6_sock`, `struct tcp_timewait_sock`, `struct tcp_request_sock`,
+//! `struct udp6_sock`, `struct unix_sock`, `struct mptcp_sock`
+//! and the 177 structs and unions embedded in
 //! them, as vmlinux BTF describes them. Do not edit by hand.
 
 use super::KElem::{Ptr, Scalar, Struct};
@@ -40,7 +42,7 @@ const fn m(
 pub static STRUCTS: &[KStruct] = &[
     // 0
     KStruct { name: "tcp_sock", size: 2304, is_union: false, members: &[
-        m("inet_conn", 0, 0, 1400, None, Struct(13)),
+        m("inet_conn", 0, 0, 1400, None, Struct(19)),
         m("__cacheline_group_begin__tcp_sock_read_tx", 11200, 0, 0, Some(0), Scalar),
         m("max_window", 11200, 0, 4, None, Scalar),
         m("rcv_ssthresh", 11232, 0, 4, None, Scalar),
@@ -75,8 +77,8 @@ pub static STRUCTS: &[KStruct] = &[
         m("urg_data", 11888, 0, 2, None, Scalar),
         m("lost", 11904, 0, 4, None, Scalar),
         m("snd_ssthresh", 11936, 0, 4, None, Scalar),
-        m("rtt_min", 11968, 0, 24, None, Struct(14)),
-        m("out_of_order_queue", 12160, 0, 8, None, Struct(15)),
+        m("rtt_min", 11968, 0, 24, None, Struct(20)),
+        m("out_of_order_queue", 12160, 0, 8, None, Struct(21)),
         m("__cacheline_group_end__tcp_sock_read_rx", 12224, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__tcp_sock_write_tx", 12288, 0, 0, Some(0), Scalar),
         m("segs_out", 12288, 0, 4, None, Scalar),
@@ -93,7 +95,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("rtt_seq", 12736, 0, 4, None, Scalar),
         m("tcp_wstamp_ns", 12800, 0, 8, None, Scalar),
         m("accecn_opt_tstamp", 12864, 0, 8, None, Scalar),
-        m("tsorted_sent_queue", 12928, 0, 16, None, Struct(16)),
+        m("tsorted_sent_queue", 12928, 0, 16, None, Struct(22)),
         m("highest_sack", 13056, 0, 8, None, Ptr("sk_buff")),
         m("ecn_flags", 13120, 0, 1, None, Scalar),
         m("__cacheline_group_end__tcp_sock_write_tx", 13128, 0, 0, Some(0), Scalar),
@@ -123,7 +125,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("app_limited", 13728, 0, 4, None, Scalar),
         m("rcv_wnd", 13760, 0, 4, None, Scalar),
         m("rcv_tstamp", 13792, 0, 4, None, Scalar),
-        m("rx_opt", 13824, 0, 24, None, Struct(17)),
+        m("rx_opt", 13824, 0, 24, None, Struct(23)),
         m("__cacheline_group_end__tcp_sock_write_txrx", 14016, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__tcp_sock_write_rx", 14016, 0, 0, Some(0), Scalar),
         m("bytes_received", 14016, 0, 8, None, Scalar),
@@ -139,13 +141,13 @@ pub static STRUCTS: &[KStruct] = &[
         m("first_tx_mstamp", 14464, 0, 8, None, Scalar),
         m("delivered_mstamp", 14528, 0, 8, None, Scalar),
         m("bytes_acked", 14592, 0, 8, None, Scalar),
-        m("rcv_rtt_est", 14656, 0, 16, None, Struct(18)),
-        m("rcvq_space", 14784, 0, 16, None, Struct(19)),
+        m("rcv_rtt_est", 14656, 0, 16, None, Struct(24)),
+        m("rcvq_space", 14784, 0, 16, None, Struct(25)),
         m("__cacheline_group_end__tcp_sock_write_rx", 14912, 0, 0, Some(0), Scalar),
         m("dsack_dups", 14912, 0, 4, None, Scalar),
         m("compressed_ack_rcv_nxt", 14944, 0, 4, None, Scalar),
-        m("tsq_node", 14976, 0, 16, None, Struct(16)),
-        m("rack", 15104, 0, 24, None, Struct(20)),
+        m("tsq_node", 14976, 0, 16, None, Struct(22)),
+        m("rack", 15104, 0, 24, None, Struct(26)),
         m("compressed_ack", 15296, 0, 1, None, Scalar),
         m("dup_ack_counter", 15304, 2, 1, None, Scalar),
         m("tlp_retrans", 15306, 1, 1, None, Scalar),
@@ -177,12 +179,12 @@ pub static STRUCTS: &[KStruct] = &[
         m("prior_cwnd", 15584, 0, 4, None, Scalar),
         m("prr_delivered", 15616, 0, 4, None, Scalar),
         m("last_oow_ack_time", 15648, 0, 4, None, Scalar),
-        m("pacing_timer", 15680, 0, 64, None, Struct(21)),
-        m("compressed_ack_timer", 16192, 0, 64, None, Struct(21)),
+        m("pacing_timer", 15680, 0, 64, None, Struct(27)),
+        m("compressed_ack_timer", 16192, 0, 64, None, Struct(27)),
         m("ooo_last_skb", 16704, 0, 8, None, Ptr("sk_buff")),
-        m("duplicate_sack", 16768, 0, 8, Some(1), Struct(22)),
-        m("selective_acks", 16832, 0, 32, Some(4), Struct(22)),
-        m("recv_sack_cache", 17088, 0, 32, Some(4), Struct(22)),
+        m("duplicate_sack", 16768, 0, 8, Some(1), Struct(28)),
+        m("selective_acks", 16832, 0, 32, Some(4), Struct(28)),
+        m("recv_sack_cache", 17088, 0, 32, Some(4), Struct(28)),
         m("prior_ssthresh", 17344, 0, 4, None, Scalar),
         m("high_seq", 17376, 0, 4, None, Scalar),
         m("retrans_stamp", 17408, 0, 4, None, Scalar),
@@ -203,7 +205,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("bpf_chg_cc_inprogress", 17864, 1, 1, None, Scalar),
         m("timeout_rehash", 17872, 0, 2, None, Scalar),
         m("rcv_ooopack", 17888, 0, 4, None, Scalar),
-        m("mtu_probe", 17920, 0, 8, None, Struct(23)),
+        m("mtu_probe", 17920, 0, 8, None, Struct(29)),
         m("plb_rehash", 17984, 0, 4, None, Scalar),
         m("is_mptcp", 18016, 0, 1, None, Scalar),
         m("af_specific", 18048, 0, 8, None, Ptr("tcp_sock_af_ops")),
@@ -234,12 +236,12 @@ pub static STRUCTS: &[KStruct] = &[
         m("btf", 960, 0, 8, None, Ptr("btf")),
         m("objcg", 1024, 0, 8, None, Ptr("obj_cgroup")),
         m("name", 1088, 0, 16, Some(16), Scalar),
-        m("freeze_mutex", 1216, 0, 32, None, Struct(24)),
-        m("refcnt", 1472, 0, 8, None, Struct(25)),
-        m("usercnt", 1536, 0, 8, None, Struct(25)),
-        m("", 1600, 0, 32, None, Struct(26)),
-        m("writecnt", 1856, 0, 8, None, Struct(25)),
-        m("owner_lock", 1920, 0, 4, None, Struct(27)),
+        m("freeze_mutex", 1216, 0, 32, None, Struct(30)),
+        m("refcnt", 1472, 0, 8, None, Struct(31)),
+        m("usercnt", 1536, 0, 8, None, Struct(31)),
+        m("", 1600, 0, 32, None, Struct(32)),
+        m("writecnt", 1856, 0, 8, None, Struct(31)),
+        m("owner_lock", 1920, 0, 4, None, Struct(33)),
         m("owner", 1984, 0, 8, None, Ptr("bpf_map_owner")),
         m("bypass_spec_v1", 2048, 0, 1, None, Scalar),
         m("frozen", 2056, 0, 1, None, Scalar),
@@ -247,7 +249,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("free_after_mult_rcu_gp", 2072, 0, 1, None, Scalar),
         m("free_after_rcu_gp", 2080, 0, 1, None, Scalar),
         m("was_inner_map", 2088, 0, 1, None, Scalar),
-        m("sleepable_refcnt", 2112, 0, 8, None, Struct(25)),
+        m("sleepable_refcnt", 2112, 0, 8, None, Struct(31)),
         m("elem_count", 2176, 0, 8, None, Ptr("")),
         m("cookie", 2240, 0, 8, None, Scalar),
         m("excl_prog_sha", 2304, 0, 8, None, Ptr("")),
@@ -255,13 +257,13 @@ pub static STRUCTS: &[KStruct] = &[
     // 2
     KStruct { name: "bpf_htab", size: 832, is_union: false, members: &[
         m("map", 0, 0, 296, None, Struct(1)),
-        m("ma", 2368, 0, 80, None, Struct(28)),
-        m("pcpu_ma", 3008, 0, 80, None, Struct(28)),
+        m("ma", 2368, 0, 80, None, Struct(34)),
+        m("pcpu_ma", 3008, 0, 80, None, Struct(34)),
         m("buckets", 3648, 0, 8, None, Ptr("bucket")),
         m("elems", 3712, 0, 8, None, Ptr("")),
-        m("", 4096, 0, 256, None, Struct(29)),
+        m("", 4096, 0, 256, None, Struct(35)),
         m("extra_elems", 6144, 0, 8, None, Ptr("")),
-        m("count", 6208, 0, 4, None, Struct(30)),
+        m("count", 6208, 0, 4, None, Struct(36)),
         m("use_percpu_counter", 6240, 0, 1, None, Scalar),
         m("n_buckets", 6272, 0, 4, None, Scalar),
         m("elem_size", 6304, 0, 4, None, Scalar),
@@ -273,14 +275,14 @@ pub static STRUCTS: &[KStruct] = &[
         m("elem_size", 2368, 0, 4, None, Scalar),
         m("index_mask", 2400, 0, 4, None, Scalar),
         m("aux", 2432, 0, 8, None, Ptr("bpf_array_aux")),
-        m("", 2496, 0, 0, None, Struct(31)),
+        m("", 2496, 0, 0, None, Struct(37)),
     ]},
     // 4
     KStruct { name: "bpf_stab", size: 376, is_union: false, members: &[
         m("map", 0, 0, 296, None, Struct(1)),
         m("sks", 2368, 0, 8, None, Ptr("")),
-        m("progs", 2432, 0, 64, None, Struct(32)),
-        m("lock", 2944, 0, 4, None, Struct(27)),
+        m("progs", 2432, 0, 64, None, Struct(38)),
+        m("lock", 2944, 0, 4, None, Struct(33)),
     ]},
     // 5
     KStruct { name: "bpf_shtab", size: 384, is_union: false, members: &[
@@ -288,13 +290,13 @@ pub static STRUCTS: &[KStruct] = &[
         m("buckets", 2368, 0, 8, None, Ptr("bpf_shtab_bucket")),
         m("buckets_num", 2432, 0, 4, None, Scalar),
         m("elem_size", 2464, 0, 4, None, Scalar),
-        m("progs", 2496, 0, 64, None, Struct(32)),
-        m("count", 3008, 0, 4, None, Struct(30)),
+        m("progs", 2496, 0, 64, None, Struct(38)),
+        m("count", 3008, 0, 4, None, Struct(36)),
     ]},
     // 6
     KStruct { name: "bpf_queue_stack", size: 312, is_union: false, members: &[
         m("map", 0, 0, 296, None, Struct(1)),
-        m("lock", 2368, 0, 4, None, Struct(33)),
+        m("lock", 2368, 0, 4, None, Struct(39)),
         m("head", 2400, 0, 4, None, Scalar),
         m("tail", 2432, 0, 4, None, Scalar),
         m("size", 2464, 0, 4, None, Scalar),
@@ -307,8 +309,8 @@ pub static STRUCTS: &[KStruct] = &[
         m("bucket_log", 2432, 0, 4, None, Scalar),
         m("elem_size", 2464, 0, 2, None, Scalar),
         m("cache_idx", 2480, 0, 2, None, Scalar),
-        m("selem_ma", 2496, 0, 80, None, Struct(28)),
-        m("storage_ma", 3136, 0, 80, None, Struct(28)),
+        m("selem_ma", 2496, 0, 80, None, Struct(34)),
+        m("storage_ma", 3136, 0, 80, None, Struct(34)),
         m("bpf_ma", 3776, 0, 1, None, Scalar),
     ]},
     // 8
@@ -318,38 +320,38 @@ pub static STRUCTS: &[KStruct] = &[
     ]},
     // 9
     KStruct { name: "htab_elem", size: 48, is_union: false, members: &[
-        m("", 0, 0, 16, None, Struct(34)),
-        m("", 128, 0, 24, None, Struct(35)),
+        m("", 0, 0, 16, None, Struct(40)),
+        m("", 128, 0, 24, None, Struct(41)),
         m("hash", 320, 0, 4, None, Scalar),
         m("key", 384, 0, 0, Some(0), Scalar),
     ]},
     // 10
     KStruct { name: "bpf_shtab_elem", size: 48, is_union: false, members: &[
-        m("rcu", 0, 0, 16, None, Struct(36)),
+        m("rcu", 0, 0, 16, None, Struct(42)),
         m("hash", 128, 0, 4, None, Scalar),
         m("sk", 192, 0, 8, None, Ptr("sock")),
-        m("node", 256, 0, 16, None, Struct(37)),
+        m("node", 256, 0, 16, None, Struct(43)),
         m("key", 384, 0, 0, Some(0), Scalar),
     ]},
     // 11
     KStruct { name: "bpf_local_storage_elem", size: 128, is_union: false, members: &[
-        m("map_node", 0, 0, 16, None, Struct(37)),
-        m("snode", 128, 0, 16, None, Struct(37)),
+        m("map_node", 0, 0, 16, None, Struct(43)),
+        m("snode", 128, 0, 16, None, Struct(43)),
         m("local_storage", 256, 0, 8, None, Ptr("bpf_local_storage")),
-        m("", 320, 0, 16, None, Struct(38)),
-        m("sdata", 512, 0, 8, None, Struct(39)),
+        m("", 320, 0, 16, None, Struct(44)),
+        m("sdata", 512, 0, 8, None, Struct(45)),
     ]},
     // 12
     KStruct { name: "task_struct", size: 3264, is_union: false, members: &[
-        m("thread_info", 0, 0, 24, None, Struct(40)),
+        m("thread_info", 0, 0, 24, None, Struct(46)),
         m("__state", 192, 0, 4, None, Scalar),
         m("saved_state", 224, 0, 4, None, Scalar),
         m("stack", 256, 0, 8, None, Ptr("")),
-        m("usage", 320, 0, 4, None, Struct(41)),
+        m("usage", 320, 0, 4, None, Struct(47)),
         m("flags", 352, 0, 4, None, Scalar),
         m("ptrace", 384, 0, 4, None, Scalar),
         m("on_cpu", 416, 0, 4, None, Scalar),
-        m("wake_entry", 448, 0, 16, None, Struct(42)),
+        m("wake_entry", 448, 0, 16, None, Struct(48)),
         m("wakee_flips", 576, 0, 4, None, Scalar),
         m("wakee_flip_decay_ts", 640, 0, 8, None, Scalar),
         m("last_wakee", 704, 0, 8, None, Ptr("task_struct")),
@@ -360,48 +362,48 @@ pub static STRUCTS: &[KStruct] = &[
         m("static_prio", 896, 0, 4, None, Scalar),
         m("normal_prio", 928, 0, 4, None, Scalar),
         m("rt_priority", 960, 0, 4, None, Scalar),
-        m("se", 1024, 0, 256, None, Struct(43)),
-        m("rt", 3072, 0, 72, None, Struct(44)),
-        m("dl", 3648, 0, 240, None, Struct(45)),
+        m("se", 1024, 0, 256, None, Struct(49)),
+        m("rt", 3072, 0, 72, None, Struct(50)),
+        m("dl", 3648, 0, 240, None, Struct(51)),
         m("dl_server", 5568, 0, 8, None, Ptr("sched_dl_entity")),
         m("sched_class", 5632, 0, 8, None, Ptr("sched_class")),
         m("sched_task_group", 5696, 0, 8, None, Ptr("task_group")),
-        m("sched_throttle_work", 5760, 0, 16, None, Struct(36)),
-        m("throttle_node", 5888, 0, 16, None, Struct(16)),
+        m("sched_throttle_work", 5760, 0, 16, None, Struct(42)),
+        m("throttle_node", 5888, 0, 16, None, Struct(22)),
         m("throttled", 6016, 0, 1, None, Scalar),
-        m("stats", 6144, 0, 0, None, Struct(46)),
-        m("preempt_notifiers", 6144, 0, 8, None, Struct(47)),
+        m("stats", 6144, 0, 0, None, Struct(52)),
+        m("preempt_notifiers", 6144, 0, 8, None, Struct(53)),
         m("btrace_seq", 6208, 0, 4, None, Scalar),
         m("policy", 6240, 0, 4, None, Scalar),
         m("max_allowed_capacity", 6272, 0, 8, None, Scalar),
         m("nr_cpus_allowed", 6336, 0, 4, None, Scalar),
         m("cpus_ptr", 6400, 0, 8, None, Ptr("cpumask")),
         m("user_cpus_ptr", 6464, 0, 8, None, Ptr("cpumask")),
-        m("cpus_mask", 6528, 0, 32, None, Struct(48)),
+        m("cpus_mask", 6528, 0, 32, None, Struct(54)),
         m("migration_pending", 6784, 0, 8, None, Ptr("")),
         m("migration_disabled", 6848, 0, 2, None, Scalar),
         m("migration_flags", 6864, 0, 2, None, Scalar),
         m("rcu_read_lock_nesting", 6880, 0, 4, None, Scalar),
-        m("rcu_read_unlock_special", 6912, 0, 4, None, Struct(49)),
-        m("rcu_node_entry", 6976, 0, 16, None, Struct(16)),
+        m("rcu_read_unlock_special", 6912, 0, 4, None, Struct(55)),
+        m("rcu_node_entry", 6976, 0, 16, None, Struct(22)),
         m("rcu_blocked_node", 7104, 0, 8, None, Ptr("rcu_node")),
         m("rcu_tasks_nvcsw", 7168, 0, 8, None, Scalar),
         m("rcu_tasks_holdout", 7232, 0, 1, None, Scalar),
         m("rcu_tasks_idx", 7240, 0, 1, None, Scalar),
         m("rcu_tasks_idle_cpu", 7264, 0, 4, None, Scalar),
-        m("rcu_tasks_holdout_list", 7296, 0, 16, None, Struct(16)),
+        m("rcu_tasks_holdout_list", 7296, 0, 16, None, Struct(22)),
         m("rcu_tasks_exit_cpu", 7424, 0, 4, None, Scalar),
-        m("rcu_tasks_exit_list", 7488, 0, 16, None, Struct(16)),
+        m("rcu_tasks_exit_list", 7488, 0, 16, None, Struct(22)),
         m("trc_reader_nesting", 7616, 0, 4, None, Scalar),
         m("trc_ipi_to_cpu", 7648, 0, 4, None, Scalar),
-        m("trc_reader_special", 7680, 0, 4, None, Struct(49)),
-        m("trc_holdout_list", 7744, 0, 16, None, Struct(16)),
-        m("trc_blkd_node", 7872, 0, 16, None, Struct(16)),
+        m("trc_reader_special", 7680, 0, 4, None, Struct(55)),
+        m("trc_holdout_list", 7744, 0, 16, None, Struct(22)),
+        m("trc_blkd_node", 7872, 0, 16, None, Struct(22)),
         m("trc_blkd_cpu", 8000, 0, 4, None, Scalar),
-        m("sched_info", 8064, 0, 48, None, Struct(50)),
-        m("tasks", 8448, 0, 16, None, Struct(16)),
-        m("pushable_tasks", 8576, 0, 40, None, Struct(51)),
-        m("pushable_dl_tasks", 8896, 0, 24, None, Struct(52)),
+        m("sched_info", 8064, 0, 48, None, Struct(56)),
+        m("tasks", 8448, 0, 16, None, Struct(22)),
+        m("pushable_tasks", 8576, 0, 40, None, Struct(57)),
+        m("pushable_dl_tasks", 8896, 0, 24, None, Struct(58)),
         m("mm", 9088, 0, 8, None, Ptr("mm_struct")),
         m("active_mm", 9152, 0, 8, None, Ptr("mm_struct")),
         m("faults_disabled_mapping", 9216, 0, 8, None, Ptr("address_space")),
@@ -432,20 +434,20 @@ pub static STRUCTS: &[KStruct] = &[
         m("in_thrashing", 9553, 1, 4, None, Scalar),
         m("in_nf_duplicate", 9554, 1, 4, None, Scalar),
         m("atomic_flags", 9600, 0, 8, None, Scalar),
-        m("restart_block", 9664, 0, 56, None, Struct(53)),
+        m("restart_block", 9664, 0, 56, None, Struct(59)),
         m("pid", 10112, 0, 4, None, Scalar),
         m("tgid", 10144, 0, 4, None, Scalar),
         m("stack_canary", 10176, 0, 8, None, Scalar),
         m("real_parent", 10240, 0, 8, None, Ptr("task_struct")),
         m("parent", 10304, 0, 8, None, Ptr("task_struct")),
-        m("children", 10368, 0, 16, None, Struct(16)),
-        m("sibling", 10496, 0, 16, None, Struct(16)),
+        m("children", 10368, 0, 16, None, Struct(22)),
+        m("sibling", 10496, 0, 16, None, Struct(22)),
         m("group_leader", 10624, 0, 8, None, Ptr("task_struct")),
-        m("ptraced", 10688, 0, 16, None, Struct(16)),
-        m("ptrace_entry", 10816, 0, 16, None, Struct(16)),
+        m("ptraced", 10688, 0, 16, None, Struct(22)),
+        m("ptrace_entry", 10816, 0, 16, None, Struct(22)),
         m("thread_pid", 10944, 0, 8, None, Ptr("pid")),
-        m("pid_links", 11008, 0, 64, Some(4), Struct(37)),
-        m("thread_node", 11520, 0, 16, None, Struct(16)),
+        m("pid_links", 11008, 0, 64, Some(4), Struct(43)),
+        m("thread_node", 11520, 0, 16, None, Struct(22)),
         m("vfork_done", 11648, 0, 8, None, Ptr("completion")),
         m("set_child_tid", 11712, 0, 8, None, Ptr("")),
         m("clear_child_tid", 11776, 0, 8, None, Ptr("")),
@@ -453,23 +455,23 @@ pub static STRUCTS: &[KStruct] = &[
         m("utime", 11904, 0, 8, None, Scalar),
         m("stime", 11968, 0, 8, None, Scalar),
         m("gtime", 12032, 0, 8, None, Scalar),
-        m("prev_cputime", 12096, 0, 24, None, Struct(54)),
+        m("prev_cputime", 12096, 0, 24, None, Struct(60)),
         m("nvcsw", 12288, 0, 8, None, Scalar),
         m("nivcsw", 12352, 0, 8, None, Scalar),
         m("start_time", 12416, 0, 8, None, Scalar),
         m("start_boottime", 12480, 0, 8, None, Scalar),
         m("min_flt", 12544, 0, 8, None, Scalar),
         m("maj_flt", 12608, 0, 8, None, Scalar),
-        m("posix_cputimers", 12672, 0, 80, None, Struct(55)),
-        m("posix_cputimers_work", 13312, 0, 56, None, Struct(56)),
+        m("posix_cputimers", 12672, 0, 80, None, Struct(61)),
+        m("posix_cputimers_work", 13312, 0, 56, None, Struct(62)),
         m("ptracer_cred", 13760, 0, 8, None, Ptr("cred")),
         m("real_cred", 13824, 0, 8, None, Ptr("cred")),
         m("cred", 13888, 0, 8, None, Ptr("cred")),
         m("cached_requested_key", 13952, 0, 8, None, Ptr("key")),
         m("comm", 14016, 0, 16, Some(16), Scalar),
         m("nameidata", 14144, 0, 8, None, Ptr("nameidata")),
-        m("sysvsem", 14208, 0, 8, None, Struct(57)),
-        m("sysvshm", 14272, 0, 16, None, Struct(58)),
+        m("sysvsem", 14208, 0, 8, None, Struct(63)),
+        m("sysvshm", 14272, 0, 16, None, Struct(64)),
         m("last_switch_count", 14400, 0, 8, None, Scalar),
         m("last_switch_time", 14464, 0, 8, None, Scalar),
         m("fs", 14528, 0, 8, None, Ptr("fs_struct")),
@@ -478,25 +480,25 @@ pub static STRUCTS: &[KStruct] = &[
         m("nsproxy", 14720, 0, 8, None, Ptr("nsproxy")),
         m("signal", 14784, 0, 8, None, Ptr("signal_struct")),
         m("sighand", 14848, 0, 8, None, Ptr("sighand_struct")),
-        m("blocked", 14912, 0, 8, None, Struct(59)),
-        m("real_blocked", 14976, 0, 8, None, Struct(59)),
-        m("saved_sigmask", 15040, 0, 8, None, Struct(59)),
-        m("pending", 15104, 0, 24, None, Struct(60)),
+        m("blocked", 14912, 0, 8, None, Struct(65)),
+        m("real_blocked", 14976, 0, 8, None, Struct(65)),
+        m("saved_sigmask", 15040, 0, 8, None, Struct(65)),
+        m("pending", 15104, 0, 24, None, Struct(66)),
         m("sas_ss_sp", 15296, 0, 8, None, Scalar),
         m("sas_ss_size", 15360, 0, 8, None, Scalar),
         m("sas_ss_flags", 15424, 0, 4, None, Scalar),
         m("task_works", 15488, 0, 8, None, Ptr("callback_head")),
         m("audit_context", 15552, 0, 8, None, Ptr("audit_context")),
-        m("loginuid", 15616, 0, 4, None, Struct(61)),
+        m("loginuid", 15616, 0, 4, None, Struct(67)),
         m("sessionid", 15648, 0, 4, None, Scalar),
-        m("seccomp", 15680, 0, 16, None, Struct(62)),
-        m("syscall_dispatch", 15808, 0, 32, None, Struct(63)),
+        m("seccomp", 15680, 0, 16, None, Struct(68)),
+        m("syscall_dispatch", 15808, 0, 32, None, Struct(69)),
         m("parent_exec_id", 16064, 0, 8, None, Scalar),
         m("self_exec_id", 16128, 0, 8, None, Scalar),
-        m("alloc_lock", 16192, 0, 4, None, Struct(27)),
-        m("pi_lock", 16224, 0, 4, None, Struct(64)),
-        m("wake_q", 16256, 0, 8, None, Struct(65)),
-        m("pi_waiters", 16320, 0, 16, None, Struct(66)),
+        m("alloc_lock", 16192, 0, 4, None, Struct(33)),
+        m("pi_lock", 16224, 0, 4, None, Struct(70)),
+        m("wake_q", 16256, 0, 8, None, Struct(71)),
+        m("pi_waiters", 16320, 0, 16, None, Struct(72)),
         m("pi_top_task", 16448, 0, 8, None, Ptr("task_struct")),
         m("pi_blocked_on", 16512, 0, 8, None, Ptr("rt_mutex_waiter")),
         m("blocked_on", 16576, 0, 8, None, Ptr("mutex")),
@@ -509,26 +511,26 @@ pub static STRUCTS: &[KStruct] = &[
         m("capture_control", 17024, 0, 8, None, Ptr("capture_control")),
         m("ptrace_message", 17088, 0, 8, None, Scalar),
         m("last_siginfo", 17152, 0, 8, None, Ptr("kernel_siginfo")),
-        m("ioac", 17216, 0, 56, None, Struct(67)),
+        m("ioac", 17216, 0, 56, None, Struct(73)),
         m("psi_flags", 17664, 0, 4, None, Scalar),
         m("acct_rss_mem1", 17728, 0, 8, None, Scalar),
         m("acct_vm_mem1", 17792, 0, 8, None, Scalar),
         m("acct_timexpd", 17856, 0, 8, None, Scalar),
-        m("mems_allowed", 17920, 0, 128, None, Struct(68)),
-        m("mems_allowed_seq", 18944, 0, 4, None, Struct(69)),
+        m("mems_allowed", 17920, 0, 128, None, Struct(74)),
+        m("mems_allowed_seq", 18944, 0, 4, None, Struct(75)),
         m("cpuset_mem_spread_rotor", 18976, 0, 4, None, Scalar),
         m("cgroups", 19008, 0, 8, None, Ptr("css_set")),
-        m("cg_list", 19072, 0, 16, None, Struct(16)),
+        m("cg_list", 19072, 0, 16, None, Struct(22)),
         m("robust_list", 19200, 0, 8, None, Ptr("robust_list_head")),
         m("compat_robust_list", 19264, 0, 8, None, Ptr("compat_robust_list_head")),
-        m("pi_state_list", 19328, 0, 16, None, Struct(16)),
+        m("pi_state_list", 19328, 0, 16, None, Struct(22)),
         m("pi_state_cache", 19456, 0, 8, None, Ptr("futex_pi_state")),
-        m("futex_exit_mutex", 19520, 0, 32, None, Struct(24)),
+        m("futex_exit_mutex", 19520, 0, 32, None, Struct(30)),
         m("futex_state", 19776, 0, 4, None, Scalar),
         m("perf_recursion", 19808, 0, 4, Some(4), Scalar),
         m("perf_event_ctxp", 19840, 0, 8, None, Ptr("perf_event_context")),
-        m("perf_event_mutex", 19904, 0, 32, None, Struct(24)),
-        m("perf_event_list", 20160, 0, 16, None, Struct(16)),
+        m("perf_event_mutex", 19904, 0, 32, None, Struct(30)),
+        m("perf_event_list", 20160, 0, 16, None, Struct(22)),
         m("perf_ctx_data", 20288, 0, 8, None, Ptr("perf_ctx_data")),
         m("mempolicy", 20352, 0, 8, None, Ptr("mempolicy")),
         m("il_prev", 20416, 0, 2, None, Scalar),
@@ -542,7 +544,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("node_stamp", 20672, 0, 8, None, Scalar),
         m("last_task_numa_placement", 20736, 0, 8, None, Scalar),
         m("last_sum_exec_runtime", 20800, 0, 8, None, Scalar),
-        m("numa_work", 20864, 0, 16, None, Struct(36)),
+        m("numa_work", 20864, 0, 16, None, Struct(42)),
         m("numa_group", 20992, 0, 8, None, Ptr("numa_group")),
         m("numa_faults", 21056, 0, 8, None, Ptr("")),
         m("total_numa_faults", 21120, 0, 8, None, Scalar),
@@ -556,10 +558,10 @@ pub static STRUCTS: &[KStruct] = &[
         m("last_mm_cid", 21664, 0, 4, None, Scalar),
         m("migrate_from_cpu", 21696, 0, 4, None, Scalar),
         m("mm_cid_active", 21728, 0, 4, None, Scalar),
-        m("cid_work", 21760, 0, 16, None, Struct(36)),
-        m("tlb_ubc", 21888, 0, 48, None, Struct(70)),
+        m("cid_work", 21760, 0, 16, None, Struct(42)),
+        m("tlb_ubc", 21888, 0, 48, None, Struct(76)),
         m("splice_pipe", 22272, 0, 8, None, Ptr("pipe_inode_info")),
-        m("task_frag", 22336, 0, 16, None, Struct(71)),
+        m("task_frag", 22336, 0, 16, None, Struct(77)),
         m("delays", 22464, 0, 8, None, Ptr("task_delay_info")),
         m("nr_dirtied", 22528, 0, 4, None, Scalar),
         m("nr_dirtied_pause", 22560, 0, 4, None, Scalar),
@@ -573,31 +575,163 @@ pub static STRUCTS: &[KStruct] = &[
         m("objcg", 23040, 0, 8, None, Ptr("obj_cgroup")),
         m("throttle_disk", 23104, 0, 8, None, Ptr("gendisk")),
         m("utask", 23168, 0, 8, None, Ptr("uprobe_task")),
-        m("kmap_ctrl", 23232, 0, 0, None, Struct(72)),
-        m("rcu", 23232, 0, 16, None, Struct(36)),
-        m("rcu_users", 23360, 0, 4, None, Struct(41)),
+        m("kmap_ctrl", 23232, 0, 0, None, Struct(78)),
+        m("rcu", 23232, 0, 16, None, Struct(42)),
+        m("rcu_users", 23360, 0, 4, None, Struct(47)),
         m("pagefault_disabled", 23392, 0, 4, None, Scalar),
         m("oom_reaper_list", 23424, 0, 8, None, Ptr("task_struct")),
-        m("oom_reaper_timer", 23488, 0, 40, None, Struct(73)),
+        m("oom_reaper_timer", 23488, 0, 40, None, Struct(79)),
         m("stack_vm_area", 23808, 0, 8, None, Ptr("vm_struct")),
-        m("stack_refcount", 23872, 0, 4, None, Struct(41)),
+        m("stack_refcount", 23872, 0, 4, None, Struct(47)),
         m("security", 23936, 0, 8, None, Ptr("")),
         m("bpf_storage", 24000, 0, 8, None, Ptr("bpf_local_storage")),
         m("bpf_ctx", 24064, 0, 8, None, Ptr("bpf_run_ctx")),
         m("bpf_net_context", 24128, 0, 8, None, Ptr("bpf_net_context")),
         m("kstack_offset", 24192, 0, 4, None, Scalar),
-        m("l1d_flush_kill", 24256, 0, 16, None, Struct(36)),
-        m("unwind_info", 24384, 0, 40, None, Struct(74)),
-        m("thread", 24704, 0, 152, None, Struct(75)),
+        m("l1d_flush_kill", 24256, 0, 16, None, Struct(42)),
+        m("unwind_info", 24384, 0, 40, None, Struct(80)),
+        m("thread", 24704, 0, 152, None, Struct(81)),
     ]},
     // 13
+    KStruct { name: "tcp6_sock", size: 2432, is_union: false, members: &[
+        m("tcp", 0, 0, 2304, None, Struct(0)),
+        m("inet6", 18432, 0, 128, None, Struct(82)),
+    ]},
+    // 14
+    KStruct { name: "tcp_timewait_sock", size: 248, is_union: false, members: &[
+        m("tw_sk", 0, 0, 216, None, Struct(83)),
+        m("tw_rcv_wnd", 1728, 0, 4, None, Scalar),
+        m("tw_ts_offset", 1760, 0, 4, None, Scalar),
+        m("tw_ts_recent", 1792, 0, 4, None, Scalar),
+        m("tw_last_oow_ack_time", 1824, 0, 4, None, Scalar),
+        m("tw_ts_recent_stamp", 1856, 0, 4, None, Scalar),
+        m("tw_tx_delay", 1888, 0, 4, None, Scalar),
+        m("tw_md5_key", 1920, 0, 8, None, Ptr("tcp_md5sig_key")),
+    ]},
+    // 15
+    KStruct { name: "tcp_request_sock", size: 312, is_union: false, members: &[
+        m("req", 0, 0, 256, None, Struct(84)),
+        m("af_specific", 2048, 0, 8, None, Ptr("tcp_request_sock_ops")),
+        m("snt_synack", 2112, 0, 8, None, Scalar),
+        m("tfo_listener", 2176, 0, 1, None, Scalar),
+        m("is_mptcp", 2184, 0, 1, None, Scalar),
+        m("req_usec_ts", 2192, 0, 1, None, Scalar),
+        m("drop_req", 2200, 0, 1, None, Scalar),
+        m("txhash", 2208, 0, 4, None, Scalar),
+        m("rcv_isn", 2240, 0, 4, None, Scalar),
+        m("snt_isn", 2272, 0, 4, None, Scalar),
+        m("ts_off", 2304, 0, 4, None, Scalar),
+        m("snt_tsval_first", 2336, 0, 4, None, Scalar),
+        m("snt_tsval_last", 2368, 0, 4, None, Scalar),
+        m("last_oow_ack_time", 2400, 0, 4, None, Scalar),
+        m("rcv_nxt", 2432, 0, 4, None, Scalar),
+        m("syn_tos", 2464, 0, 1, None, Scalar),
+        m("accecn_ok", 2472, 0, 1, None, Scalar),
+        m("syn_ect_snt", 2480, 2, 1, None, Scalar),
+        m("syn_ect_rcv", 2482, 2, 1, None, Scalar),
+        m("accecn_fail_mode", 2484, 4, 1, None, Scalar),
+        m("saw_accecn_opt", 2488, 2, 1, None, Scalar),
+    ]},
+    // 16
+    KStruct { name: "udp6_sock", size: 1472, is_union: false, members: &[
+        m("udp", 0, 0, 1344, None, Struct(85)),
+        m("inet6", 10752, 0, 128, None, Struct(82)),
+    ]},
+    // 17
+    KStruct { name: "unix_sock", size: 1152, is_union: false, members: &[
+        m("sk", 0, 0, 784, None, Struct(86)),
+        m("addr", 6272, 0, 8, None, Ptr("unix_address")),
+        m("path", 6336, 0, 16, None, Struct(87)),
+        m("iolock", 6464, 0, 32, None, Struct(30)),
+        m("bindlock", 6720, 0, 32, None, Struct(30)),
+        m("peer", 6976, 0, 8, None, Ptr("sock")),
+        m("listener", 7040, 0, 8, None, Ptr("sock")),
+        m("vertex", 7104, 0, 8, None, Ptr("unix_vertex")),
+        m("lock", 7168, 0, 4, None, Struct(33)),
+        m("peer_wq", 7680, 0, 64, None, Struct(88)),
+        m("peer_wake", 8192, 0, 40, None, Struct(89)),
+        m("scm_stat", 8512, 0, 16, None, Struct(90)),
+        m("inq_len", 8640, 0, 4, None, Scalar),
+        m("recvmsg_inq", 8672, 0, 1, None, Scalar),
+        m("oob_skb", 8704, 0, 8, None, Ptr("sk_buff")),
+    ]},
+    // 18
+    KStruct { name: "mptcp_sock", size: 1936, is_union: false, members: &[
+        m("sk", 0, 0, 1400, None, Struct(19)),
+        m("local_key", 11200, 0, 8, None, Scalar),
+        m("remote_key", 11264, 0, 8, None, Scalar),
+        m("write_seq", 11328, 0, 8, None, Scalar),
+        m("bytes_sent", 11392, 0, 8, None, Scalar),
+        m("snd_nxt", 11456, 0, 8, None, Scalar),
+        m("bytes_received", 11520, 0, 8, None, Scalar),
+        m("ack_seq", 11584, 0, 8, None, Scalar),
+        m("rcv_wnd_sent", 11648, 0, 8, None, Struct(31)),
+        m("rcv_data_fin_seq", 11712, 0, 8, None, Scalar),
+        m("bytes_retrans", 11776, 0, 8, None, Scalar),
+        m("bytes_consumed", 11840, 0, 8, None, Scalar),
+        m("snd_burst", 11904, 0, 4, None, Scalar),
+        m("old_wspace", 11936, 0, 4, None, Scalar),
+        m("recovery_snd_nxt", 11968, 0, 8, None, Scalar),
+        m("bytes_acked", 12032, 0, 8, None, Scalar),
+        m("snd_una", 12096, 0, 8, None, Scalar),
+        m("wnd_end", 12160, 0, 8, None, Scalar),
+        m("last_data_sent", 12224, 0, 4, None, Scalar),
+        m("last_data_recv", 12256, 0, 4, None, Scalar),
+        m("last_ack_recv", 12288, 0, 4, None, Scalar),
+        m("timer_ival", 12352, 0, 8, None, Scalar),
+        m("token", 12416, 0, 4, None, Scalar),
+        m("flags", 12480, 0, 8, None, Scalar),
+        m("cb_flags", 12544, 0, 8, None, Scalar),
+        m("recovery", 12608, 0, 1, None, Scalar),
+        m("can_ack", 12616, 0, 1, None, Scalar),
+        m("fully_established", 12624, 0, 1, None, Scalar),
+        m("rcv_data_fin", 12632, 0, 1, None, Scalar),
+        m("snd_data_fin_enable", 12640, 0, 1, None, Scalar),
+        m("rcv_fastclose", 12648, 0, 1, None, Scalar),
+        m("use_64bit_ack", 12656, 0, 1, None, Scalar),
+        m("csum_enabled", 12664, 0, 1, None, Scalar),
+        m("allow_infinite_fallback", 12672, 0, 1, None, Scalar),
+        m("pending_state", 12680, 0, 1, None, Scalar),
+        m("mpc_endpoint_id", 12688, 0, 1, None, Scalar),
+        m("recvmsg_inq", 12696, 1, 1, None, Scalar),
+        m("cork", 12697, 1, 1, None, Scalar),
+        m("nodelay", 12698, 1, 1, None, Scalar),
+        m("fastopening", 12699, 1, 1, None, Scalar),
+        m("in_accept_queue", 12700, 1, 1, None, Scalar),
+        m("free_first", 12701, 1, 1, None, Scalar),
+        m("rcvspace_init", 12702, 1, 1, None, Scalar),
+        m("fastclosing", 12703, 1, 1, None, Scalar),
+        m("notsent_lowat", 12704, 0, 4, None, Scalar),
+        m("keepalive_cnt", 12736, 0, 4, None, Scalar),
+        m("keepalive_idle", 12768, 0, 4, None, Scalar),
+        m("keepalive_intvl", 12800, 0, 4, None, Scalar),
+        m("maxseg", 12832, 0, 4, None, Scalar),
+        m("work", 12864, 0, 32, None, Struct(91)),
+        m("ooo_last_skb", 13120, 0, 8, None, Ptr("sk_buff")),
+        m("out_of_order_queue", 13184, 0, 8, None, Struct(21)),
+        m("conn_list", 13248, 0, 16, None, Struct(22)),
+        m("rtx_queue", 13376, 0, 16, None, Struct(22)),
+        m("first_pending", 13504, 0, 8, None, Ptr("mptcp_data_frag")),
+        m("join_list", 13568, 0, 16, None, Struct(22)),
+        m("first", 13696, 0, 8, None, Ptr("sock")),
+        m("pm", 13760, 0, 152, None, Struct(92)),
+        m("sched", 14976, 0, 8, None, Ptr("mptcp_sched_ops")),
+        m("rcvq_space", 15040, 0, 24, None, Struct(93)),
+        m("scaling_ratio", 15232, 0, 1, None, Scalar),
+        m("allow_subflows", 15240, 0, 1, None, Scalar),
+        m("subflow_id", 15264, 0, 4, None, Scalar),
+        m("setsockopt_seq", 15296, 0, 4, None, Scalar),
+        m("ca_name", 15328, 0, 16, Some(16), Scalar),
+        m("fallback_lock", 15456, 0, 4, None, Struct(33)),
+    ]},
+    // 19
     KStruct { name: "inet_connection_sock", size: 1400, is_union: false, members: &[
-        m("icsk_inet", 0, 0, 1016, None, Struct(76)),
-        m("icsk_accept_queue", 8128, 0, 72, None, Struct(77)),
+        m("icsk_inet", 0, 0, 1016, None, Struct(94)),
+        m("icsk_accept_queue", 8128, 0, 72, None, Struct(95)),
         m("icsk_bind_hash", 8704, 0, 8, None, Ptr("inet_bind_bucket")),
         m("icsk_bind2_hash", 8768, 0, 8, None, Ptr("inet_bind2_bucket")),
-        m("icsk_retransmit_timer", 8832, 0, 40, None, Struct(73)),
-        m("icsk_delack_timer", 9152, 0, 40, None, Struct(73)),
+        m("icsk_retransmit_timer", 8832, 0, 40, None, Struct(79)),
+        m("icsk_delack_timer", 9152, 0, 40, None, Struct(79)),
         m("icsk_rto", 9472, 0, 4, None, Scalar),
         m("icsk_rto_min", 9504, 0, 4, None, Scalar),
         m("icsk_rto_max", 9536, 0, 4, None, Scalar),
@@ -619,26 +753,26 @@ pub static STRUCTS: &[KStruct] = &[
         m("icsk_syn_retries", 10016, 0, 1, None, Scalar),
         m("icsk_probes_out", 10024, 0, 1, None, Scalar),
         m("icsk_ext_hdr_len", 10032, 0, 2, None, Scalar),
-        m("icsk_ack", 10048, 0, 16, None, Struct(78)),
-        m("icsk_mtup", 10176, 0, 16, None, Struct(79)),
+        m("icsk_ack", 10048, 0, 16, None, Struct(96)),
+        m("icsk_mtup", 10176, 0, 16, None, Struct(97)),
         m("icsk_probes_tstamp", 10304, 0, 4, None, Scalar),
         m("icsk_user_timeout", 10336, 0, 4, None, Scalar),
         m("icsk_ca_priv", 10368, 0, 104, Some(13), Scalar),
     ]},
-    // 14
+    // 20
     KStruct { name: "minmax", size: 24, is_union: false, members: &[
-        m("s", 0, 0, 24, Some(3), Struct(80)),
+        m("s", 0, 0, 24, Some(3), Struct(98)),
     ]},
-    // 15
+    // 21
     KStruct { name: "rb_root", size: 8, is_union: false, members: &[
         m("rb_node", 0, 0, 8, None, Ptr("rb_node")),
     ]},
-    // 16
+    // 22
     KStruct { name: "list_head", size: 16, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("list_head")),
         m("prev", 64, 0, 8, None, Ptr("list_head")),
     ]},
-    // 17
+    // 23
     KStruct { name: "tcp_options_received", size: 24, is_union: false, members: &[
         m("ts_recent_stamp", 0, 0, 4, None, Scalar),
         m("ts_recent", 32, 0, 4, None, Scalar),
@@ -659,19 +793,19 @@ pub static STRUCTS: &[KStruct] = &[
         m("user_mss", 160, 0, 2, None, Scalar),
         m("mss_clamp", 176, 0, 2, None, Scalar),
     ]},
-    // 18
+    // 24
     KStruct { name: "", size: 16, is_union: false, members: &[
         m("rtt_us", 0, 0, 4, None, Scalar),
         m("seq", 32, 0, 4, None, Scalar),
         m("time", 64, 0, 8, None, Scalar),
     ]},
-    // 19
+    // 25
     KStruct { name: "", size: 16, is_union: false, members: &[
         m("space", 0, 0, 4, None, Scalar),
         m("seq", 32, 0, 4, None, Scalar),
         m("time", 64, 0, 8, None, Scalar),
     ]},
-    // 20
+    // 26
     KStruct { name: "tcp_rack", size: 24, is_union: false, members: &[
         m("mstamp", 0, 0, 8, None, Scalar),
         m("rtt_us", 64, 0, 4, None, Scalar),
@@ -682,9 +816,9 @@ pub static STRUCTS: &[KStruct] = &[
         m("dsack_seen", 173, 1, 1, None, Scalar),
         m("advanced", 174, 1, 1, None, Scalar),
     ]},
-    // 21
+    // 27
     KStruct { name: "hrtimer", size: 64, is_union: false, members: &[
-        m("node", 0, 0, 32, None, Struct(81)),
+        m("node", 0, 0, 32, None, Struct(99)),
         m("_softexpires", 256, 0, 8, None, Scalar),
         m("function", 320, 0, 8, None, Ptr("")),
         m("base", 384, 0, 8, None, Ptr("hrtimer_clock_base")),
@@ -693,62 +827,62 @@ pub static STRUCTS: &[KStruct] = &[
         m("is_soft", 464, 0, 1, None, Scalar),
         m("is_hard", 472, 0, 1, None, Scalar),
     ]},
-    // 22
+    // 28
     KStruct { name: "tcp_sack_block", size: 8, is_union: false, members: &[
         m("start_seq", 0, 0, 4, None, Scalar),
         m("end_seq", 32, 0, 4, None, Scalar),
     ]},
-    // 23
+    // 29
     KStruct { name: "", size: 8, is_union: false, members: &[
         m("probe_seq_start", 0, 0, 4, None, Scalar),
         m("probe_seq_end", 32, 0, 4, None, Scalar),
     ]},
-    // 24
+    // 30
     KStruct { name: "mutex", size: 32, is_union: false, members: &[
-        m("owner", 0, 0, 8, None, Struct(25)),
-        m("wait_lock", 64, 0, 4, None, Struct(64)),
-        m("osq", 96, 0, 4, None, Struct(82)),
-        m("wait_list", 128, 0, 16, None, Struct(16)),
+        m("owner", 0, 0, 8, None, Struct(31)),
+        m("wait_lock", 64, 0, 4, None, Struct(70)),
+        m("osq", 96, 0, 4, None, Struct(100)),
+        m("wait_list", 128, 0, 16, None, Struct(22)),
     ]},
-    // 25
+    // 31
     KStruct { name: "", size: 8, is_union: false, members: &[
         m("counter", 0, 0, 8, None, Scalar),
     ]},
-    // 26
+    // 32
     KStruct { name: "", size: 32, is_union: true, members: &[
-        m("work", 0, 0, 32, None, Struct(83)),
-        m("rcu", 0, 0, 16, None, Struct(36)),
+        m("work", 0, 0, 32, None, Struct(91)),
+        m("rcu", 0, 0, 16, None, Struct(42)),
     ]},
-    // 27
+    // 33
     KStruct { name: "spinlock", size: 4, is_union: false, members: &[
-        m("", 0, 0, 4, None, Struct(84)),
+        m("", 0, 0, 4, None, Struct(101)),
     ]},
-    // 28
+    // 34
     KStruct { name: "bpf_mem_alloc", size: 80, is_union: false, members: &[
         m("caches", 0, 0, 8, None, Ptr("bpf_mem_caches")),
         m("cache", 64, 0, 8, None, Ptr("bpf_mem_cache")),
         m("objcg", 128, 0, 8, None, Ptr("obj_cgroup")),
         m("percpu", 192, 0, 1, None, Scalar),
-        m("work", 256, 0, 32, None, Struct(83)),
+        m("work", 256, 0, 32, None, Struct(91)),
         m("dtor_ctx_free", 512, 0, 8, None, Ptr("")),
         m("dtor_ctx", 576, 0, 8, None, Ptr("")),
     ]},
-    // 29
+    // 35
     KStruct { name: "", size: 256, is_union: true, members: &[
-        m("freelist", 0, 0, 8, None, Struct(85)),
-        m("lru", 0, 0, 256, None, Struct(86)),
+        m("freelist", 0, 0, 8, None, Struct(102)),
+        m("lru", 0, 0, 256, None, Struct(103)),
     ]},
-    // 30
+    // 36
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("counter", 0, 0, 4, None, Scalar),
     ]},
-    // 31
+    // 37
     KStruct { name: "", size: 0, is_union: true, members: &[
-        m("", 0, 0, 0, None, Struct(87)),
-        m("", 0, 0, 0, None, Struct(88)),
-        m("", 0, 0, 0, None, Struct(89)),
+        m("", 0, 0, 0, None, Struct(104)),
+        m("", 0, 0, 0, None, Struct(105)),
+        m("", 0, 0, 0, None, Struct(106)),
     ]},
-    // 32
+    // 38
     KStruct { name: "sk_psock_progs", size: 64, is_union: false, members: &[
         m("msg_parser", 0, 0, 8, None, Ptr("bpf_prog")),
         m("stream_parser", 64, 0, 8, None, Ptr("bpf_prog")),
@@ -759,67 +893,67 @@ pub static STRUCTS: &[KStruct] = &[
         m("stream_verdict_link", 384, 0, 8, None, Ptr("bpf_link")),
         m("skb_verdict_link", 448, 0, 8, None, Ptr("bpf_link")),
     ]},
-    // 33
+    // 39
     KStruct { name: "qspinlock", size: 4, is_union: false, members: &[
-        m("", 0, 0, 4, None, Struct(90)),
+        m("", 0, 0, 4, None, Struct(107)),
     ]},
-    // 34
+    // 40
     KStruct { name: "", size: 16, is_union: true, members: &[
-        m("hash_node", 0, 0, 16, None, Struct(91)),
-        m("", 0, 0, 16, None, Struct(92)),
+        m("hash_node", 0, 0, 16, None, Struct(108)),
+        m("", 0, 0, 16, None, Struct(109)),
     ]},
-    // 35
+    // 41
     KStruct { name: "", size: 24, is_union: true, members: &[
         m("ptr_to_pptr", 0, 0, 8, None, Ptr("")),
-        m("lru_node", 0, 0, 24, None, Struct(93)),
+        m("lru_node", 0, 0, 24, None, Struct(110)),
     ]},
-    // 36
+    // 42
     KStruct { name: "callback_head", size: 16, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("callback_head")),
         m("func", 64, 0, 8, None, Ptr("")),
     ]},
-    // 37
+    // 43
     KStruct { name: "hlist_node", size: 16, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("hlist_node")),
         m("pprev", 64, 0, 8, None, Ptr("")),
     ]},
-    // 38
+    // 44
     KStruct { name: "", size: 16, is_union: true, members: &[
-        m("rcu", 0, 0, 16, None, Struct(36)),
-        m("free_node", 0, 0, 16, None, Struct(37)),
+        m("rcu", 0, 0, 16, None, Struct(42)),
+        m("free_node", 0, 0, 16, None, Struct(43)),
     ]},
-    // 39
+    // 45
     KStruct { name: "bpf_local_storage_data", size: 8, is_union: false, members: &[
         m("smap", 0, 0, 8, None, Ptr("bpf_local_storage_map")),
         m("data", 64, 0, 0, Some(0), Scalar),
     ]},
-    // 40
+    // 46
     KStruct { name: "thread_info", size: 24, is_union: false, members: &[
         m("flags", 0, 0, 8, None, Scalar),
         m("syscall_work", 64, 0, 8, None, Scalar),
         m("status", 128, 0, 4, None, Scalar),
         m("cpu", 160, 0, 4, None, Scalar),
     ]},
-    // 41
+    // 47
     KStruct { name: "refcount_struct", size: 4, is_union: false, members: &[
-        m("refs", 0, 0, 4, None, Struct(30)),
+        m("refs", 0, 0, 4, None, Struct(36)),
     ]},
-    // 42
+    // 48
     KStruct { name: "__call_single_node", size: 16, is_union: false, members: &[
-        m("llist", 0, 0, 8, None, Struct(94)),
-        m("", 64, 0, 4, None, Struct(95)),
+        m("llist", 0, 0, 8, None, Struct(111)),
+        m("", 64, 0, 4, None, Struct(112)),
         m("src", 96, 0, 2, None, Scalar),
         m("dst", 112, 0, 2, None, Scalar),
     ]},
-    // 43
+    // 49
     KStruct { name: "sched_entity", size: 256, is_union: false, members: &[
-        m("load", 0, 0, 16, None, Struct(96)),
-        m("run_node", 128, 0, 24, None, Struct(52)),
+        m("load", 0, 0, 16, None, Struct(113)),
+        m("run_node", 128, 0, 24, None, Struct(58)),
         m("deadline", 320, 0, 8, None, Scalar),
         m("min_vruntime", 384, 0, 8, None, Scalar),
         m("min_slice", 448, 0, 8, None, Scalar),
         m("max_slice", 512, 0, 8, None, Scalar),
-        m("group_node", 576, 0, 16, None, Struct(16)),
+        m("group_node", 576, 0, 16, None, Struct(22)),
         m("on_rq", 704, 0, 1, None, Scalar),
         m("sched_delayed", 712, 0, 1, None, Scalar),
         m("rel_deadline", 720, 0, 1, None, Scalar),
@@ -828,7 +962,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("sum_exec_runtime", 832, 0, 8, None, Scalar),
         m("prev_sum_exec_runtime", 896, 0, 8, None, Scalar),
         m("vruntime", 960, 0, 8, None, Scalar),
-        m("", 1024, 0, 8, None, Struct(97)),
+        m("", 1024, 0, 8, None, Struct(114)),
         m("slice", 1088, 0, 8, None, Scalar),
         m("nr_migrations", 1152, 0, 8, None, Scalar),
         m("depth", 1216, 0, 4, None, Scalar),
@@ -836,11 +970,11 @@ pub static STRUCTS: &[KStruct] = &[
         m("cfs_rq", 1344, 0, 8, None, Ptr("cfs_rq")),
         m("my_q", 1408, 0, 8, None, Ptr("cfs_rq")),
         m("runnable_weight", 1472, 0, 8, None, Scalar),
-        m("avg", 1536, 0, 64, None, Struct(98)),
+        m("avg", 1536, 0, 64, None, Struct(115)),
     ]},
-    // 44
+    // 50
     KStruct { name: "sched_rt_entity", size: 72, is_union: false, members: &[
-        m("run_list", 0, 0, 16, None, Struct(16)),
+        m("run_list", 0, 0, 16, None, Struct(22)),
         m("timeout", 128, 0, 8, None, Scalar),
         m("watchdog_stamp", 192, 0, 8, None, Scalar),
         m("time_slice", 256, 0, 4, None, Scalar),
@@ -851,9 +985,9 @@ pub static STRUCTS: &[KStruct] = &[
         m("rt_rq", 448, 0, 8, None, Ptr("rt_rq")),
         m("my_q", 512, 0, 8, None, Ptr("rt_rq")),
     ]},
-    // 45
+    // 51
     KStruct { name: "sched_dl_entity", size: 240, is_union: false, members: &[
-        m("rb_node", 0, 0, 24, None, Struct(52)),
+        m("rb_node", 0, 0, 24, None, Struct(58)),
         m("dl_runtime", 192, 0, 8, None, Scalar),
         m("dl_deadline", 256, 0, 8, None, Scalar),
         m("dl_period", 320, 0, 8, None, Scalar),
@@ -871,29 +1005,29 @@ pub static STRUCTS: &[KStruct] = &[
         m("dl_defer", 678, 1, 4, None, Scalar),
         m("dl_defer_armed", 679, 1, 4, None, Scalar),
         m("dl_defer_running", 680, 1, 4, None, Scalar),
-        m("dl_timer", 704, 0, 64, None, Struct(21)),
-        m("inactive_timer", 1216, 0, 64, None, Struct(21)),
+        m("dl_timer", 704, 0, 64, None, Struct(27)),
+        m("inactive_timer", 1216, 0, 64, None, Struct(27)),
         m("rq", 1728, 0, 8, None, Ptr("rq")),
         m("server_pick_task", 1792, 0, 8, None, Ptr("")),
         m("pi_se", 1856, 0, 8, None, Ptr("sched_dl_entity")),
     ]},
-    // 46
+    // 52
     KStruct { name: "sched_statistics", size: 0, is_union: false, members: &[
     ]},
-    // 47
+    // 53
     KStruct { name: "hlist_head", size: 8, is_union: false, members: &[
         m("first", 0, 0, 8, None, Ptr("hlist_node")),
     ]},
-    // 48
+    // 54
     KStruct { name: "cpumask", size: 32, is_union: false, members: &[
         m("bits", 0, 0, 32, Some(4), Scalar),
     ]},
-    // 49
+    // 55
     KStruct { name: "rcu_special", size: 4, is_union: true, members: &[
-        m("b", 0, 0, 4, None, Struct(99)),
+        m("b", 0, 0, 4, None, Struct(116)),
         m("s", 0, 0, 4, None, Scalar),
     ]},
-    // 50
+    // 56
     KStruct { name: "sched_info", size: 48, is_union: false, members: &[
         m("pcount", 0, 0, 8, None, Scalar),
         m("run_delay", 64, 0, 8, None, Scalar),
@@ -902,90 +1036,90 @@ pub static STRUCTS: &[KStruct] = &[
         m("last_arrival", 256, 0, 8, None, Scalar),
         m("last_queued", 320, 0, 8, None, Scalar),
     ]},
-    // 51
+    // 57
     KStruct { name: "plist_node", size: 40, is_union: false, members: &[
         m("prio", 0, 0, 4, None, Scalar),
-        m("prio_list", 64, 0, 16, None, Struct(16)),
-        m("node_list", 192, 0, 16, None, Struct(16)),
+        m("prio_list", 64, 0, 16, None, Struct(22)),
+        m("node_list", 192, 0, 16, None, Struct(22)),
     ]},
-    // 52
+    // 58
     KStruct { name: "rb_node", size: 24, is_union: false, members: &[
         m("__rb_parent_color", 0, 0, 8, None, Scalar),
         m("rb_right", 64, 0, 8, None, Ptr("rb_node")),
         m("rb_left", 128, 0, 8, None, Ptr("rb_node")),
     ]},
-    // 53
+    // 59
     KStruct { name: "restart_block", size: 56, is_union: false, members: &[
         m("arch_data", 0, 0, 8, None, Scalar),
         m("fn", 64, 0, 8, None, Ptr("")),
-        m("", 128, 0, 40, None, Struct(100)),
+        m("", 128, 0, 40, None, Struct(117)),
     ]},
-    // 54
+    // 60
     KStruct { name: "prev_cputime", size: 24, is_union: false, members: &[
         m("utime", 0, 0, 8, None, Scalar),
         m("stime", 64, 0, 8, None, Scalar),
-        m("lock", 128, 0, 4, None, Struct(64)),
+        m("lock", 128, 0, 4, None, Struct(70)),
     ]},
-    // 55
+    // 61
     KStruct { name: "posix_cputimers", size: 80, is_union: false, members: &[
-        m("bases", 0, 0, 72, Some(3), Struct(101)),
+        m("bases", 0, 0, 72, Some(3), Struct(118)),
         m("timers_active", 576, 0, 4, None, Scalar),
         m("expiry_active", 608, 0, 4, None, Scalar),
     ]},
-    // 56
+    // 62
     KStruct { name: "posix_cputimers_work", size: 56, is_union: false, members: &[
-        m("work", 0, 0, 16, None, Struct(36)),
-        m("mutex", 128, 0, 32, None, Struct(24)),
+        m("work", 0, 0, 16, None, Struct(42)),
+        m("mutex", 128, 0, 32, None, Struct(30)),
         m("scheduled", 384, 0, 4, None, Scalar),
     ]},
-    // 57
+    // 63
     KStruct { name: "sysv_sem", size: 8, is_union: false, members: &[
         m("undo_list", 0, 0, 8, None, Ptr("sem_undo_list")),
     ]},
-    // 58
+    // 64
     KStruct { name: "sysv_shm", size: 16, is_union: false, members: &[
-        m("shm_clist", 0, 0, 16, None, Struct(16)),
+        m("shm_clist", 0, 0, 16, None, Struct(22)),
     ]},
-    // 59
+    // 65
     KStruct { name: "", size: 8, is_union: false, members: &[
         m("sig", 0, 0, 8, Some(1), Scalar),
     ]},
-    // 60
+    // 66
     KStruct { name: "sigpending", size: 24, is_union: false, members: &[
-        m("list", 0, 0, 16, None, Struct(16)),
-        m("signal", 128, 0, 8, None, Struct(59)),
+        m("list", 0, 0, 16, None, Struct(22)),
+        m("signal", 128, 0, 8, None, Struct(65)),
     ]},
-    // 61
+    // 67
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("val", 0, 0, 4, None, Scalar),
     ]},
-    // 62
+    // 68
     KStruct { name: "seccomp", size: 16, is_union: false, members: &[
         m("mode", 0, 0, 4, None, Scalar),
-        m("filter_count", 32, 0, 4, None, Struct(30)),
+        m("filter_count", 32, 0, 4, None, Struct(36)),
         m("filter", 64, 0, 8, None, Ptr("seccomp_filter")),
     ]},
-    // 63
+    // 69
     KStruct { name: "syscall_user_dispatch", size: 32, is_union: false, members: &[
         m("selector", 0, 0, 8, None, Ptr("")),
         m("offset", 64, 0, 8, None, Scalar),
         m("len", 128, 0, 8, None, Scalar),
         m("on_dispatch", 192, 0, 1, None, Scalar),
     ]},
-    // 64
+    // 70
     KStruct { name: "raw_spinlock", size: 4, is_union: false, members: &[
-        m("raw_lock", 0, 0, 4, None, Struct(33)),
+        m("raw_lock", 0, 0, 4, None, Struct(39)),
     ]},
-    // 65
+    // 71
     KStruct { name: "wake_q_node", size: 8, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("wake_q_node")),
     ]},
-    // 66
+    // 72
     KStruct { name: "rb_root_cached", size: 16, is_union: false, members: &[
-        m("rb_root", 0, 0, 8, None, Struct(15)),
+        m("rb_root", 0, 0, 8, None, Struct(21)),
         m("rb_leftmost", 64, 0, 8, None, Ptr("rb_node")),
     ]},
-    // 67
+    // 73
     KStruct { name: "task_io_accounting", size: 56, is_union: false, members: &[
         m("rchar", 0, 0, 8, None, Scalar),
         m("wchar", 64, 0, 8, None, Scalar),
@@ -995,46 +1129,46 @@ pub static STRUCTS: &[KStruct] = &[
         m("write_bytes", 320, 0, 8, None, Scalar),
         m("cancelled_write_bytes", 384, 0, 8, None, Scalar),
     ]},
-    // 68
+    // 74
     KStruct { name: "", size: 128, is_union: false, members: &[
         m("bits", 0, 0, 128, Some(16), Scalar),
     ]},
-    // 69
+    // 75
     KStruct { name: "seqcount_spinlock", size: 4, is_union: false, members: &[
-        m("seqcount", 0, 0, 4, None, Struct(102)),
+        m("seqcount", 0, 0, 4, None, Struct(119)),
     ]},
-    // 70
+    // 76
     KStruct { name: "tlbflush_unmap_batch", size: 48, is_union: false, members: &[
-        m("arch", 0, 0, 40, None, Struct(103)),
+        m("arch", 0, 0, 40, None, Struct(120)),
         m("flush_required", 320, 0, 1, None, Scalar),
         m("writable", 328, 0, 1, None, Scalar),
     ]},
-    // 71
+    // 77
     KStruct { name: "page_frag", size: 16, is_union: false, members: &[
         m("page", 0, 0, 8, None, Ptr("page")),
         m("offset", 64, 0, 4, None, Scalar),
         m("size", 96, 0, 4, None, Scalar),
     ]},
-    // 72
+    // 78
     KStruct { name: "kmap_ctrl", size: 0, is_union: false, members: &[
     ]},
-    // 73
+    // 79
     KStruct { name: "timer_list", size: 40, is_union: false, members: &[
-        m("entry", 0, 0, 16, None, Struct(37)),
+        m("entry", 0, 0, 16, None, Struct(43)),
         m("expires", 128, 0, 8, None, Scalar),
         m("function", 192, 0, 8, None, Ptr("")),
         m("flags", 256, 0, 4, None, Scalar),
     ]},
-    // 74
+    // 80
     KStruct { name: "unwind_task_info", size: 40, is_union: false, members: &[
         m("unwind_mask", 0, 0, 8, None, Scalar),
         m("cache", 64, 0, 8, None, Ptr("unwind_cache")),
-        m("work", 128, 0, 16, None, Struct(36)),
-        m("id", 256, 0, 8, None, Struct(104)),
+        m("work", 128, 0, 16, None, Struct(42)),
+        m("id", 256, 0, 8, None, Struct(121)),
     ]},
-    // 75
+    // 81
     KStruct { name: "thread_struct", size: 152, is_union: false, members: &[
-        m("tls_array", 0, 0, 24, Some(3), Struct(105)),
+        m("tls_array", 0, 0, 24, Some(3), Struct(122)),
         m("sp", 192, 0, 8, None, Scalar),
         m("es", 256, 0, 2, None, Scalar),
         m("ds", 272, 0, 2, None, Scalar),
@@ -1053,228 +1187,102 @@ pub static STRUCTS: &[KStruct] = &[
         m("iopl_warn", 1152, 1, 4, None, Scalar),
         m("pkru", 1184, 0, 4, None, Scalar),
     ]},
-    // 76
-    KStruct { name: "inet_sock", size: 1016, is_union: false, members: &[
-        m("sk", 0, 0, 784, None, Struct(106)),
-        m("pinet6", 6272, 0, 8, None, Ptr("ipv6_pinfo")),
-        m("ipv6_fl_list", 6336, 0, 8, None, Ptr("ipv6_fl_socklist")),
-        m("inet_flags", 6400, 0, 8, None, Scalar),
-        m("inet_saddr", 6464, 0, 4, None, Scalar),
-        m("uc_ttl", 6496, 0, 2, None, Scalar),
-        m("inet_sport", 6512, 0, 2, None, Scalar),
-        m("inet_opt", 6528, 0, 8, None, Ptr("ip_options_rcu")),
-        m("inet_id", 6592, 0, 4, None, Struct(30)),
-        m("tos", 6624, 0, 1, None, Scalar),
-        m("min_ttl", 6632, 0, 1, None, Scalar),
-        m("mc_ttl", 6640, 0, 1, None, Scalar),
-        m("pmtudisc", 6648, 0, 1, None, Scalar),
-        m("rcv_tos", 6656, 0, 1, None, Scalar),
-        m("convert_csum", 6664, 0, 1, None, Scalar),
-        m("uc_index", 6688, 0, 4, None, Scalar),
-        m("mc_index", 6720, 0, 4, None, Scalar),
-        m("mc_addr", 6752, 0, 4, None, Scalar),
-        m("local_port_range", 6784, 0, 4, None, Scalar),
-        m("mc_list", 6848, 0, 8, None, Ptr("ip_mc_socklist")),
-        m("cork", 6912, 0, 152, None, Struct(107)),
-    ]},
-    // 77
-    KStruct { name: "request_sock_queue", size: 72, is_union: false, members: &[
-        m("rskq_lock", 0, 0, 4, None, Struct(27)),
-        m("rskq_defer_accept", 32, 0, 1, None, Scalar),
-        m("synflood_warned", 40, 0, 1, None, Scalar),
-        m("qlen", 64, 0, 4, None, Struct(30)),
-        m("young", 96, 0, 4, None, Struct(30)),
-        m("rskq_accept_head", 128, 0, 8, None, Ptr("request_sock")),
-        m("rskq_accept_tail", 192, 0, 8, None, Ptr("request_sock")),
-        m("fastopenq", 256, 0, 40, None, Struct(108)),
-    ]},
-    // 78
-    KStruct { name: "", size: 16, is_union: false, members: &[
-        m("pending", 0, 0, 1, None, Scalar),
-        m("quick", 8, 0, 1, None, Scalar),
-        m("pingpong", 16, 0, 1, None, Scalar),
-        m("retry", 24, 0, 1, None, Scalar),
-        m("ato", 32, 8, 4, None, Scalar),
-        m("lrcv_flowlabel", 40, 20, 4, None, Scalar),
-        m("dst_quick_ack", 60, 1, 4, None, Scalar),
-        m("unused", 61, 3, 4, None, Scalar),
-        m("lrcvtime", 64, 0, 4, None, Scalar),
-        m("last_seg_size", 96, 0, 2, None, Scalar),
-        m("rcv_mss", 112, 0, 2, None, Scalar),
-    ]},
-    // 79
-    KStruct { name: "", size: 16, is_union: false, members: &[
-        m("search_high", 0, 0, 4, None, Scalar),
-        m("search_low", 32, 0, 4, None, Scalar),
-        m("probe_size", 64, 31, 4, None, Scalar),
-        m("enabled", 95, 1, 4, None, Scalar),
-        m("probe_timestamp", 96, 0, 4, None, Scalar),
-    ]},
-    // 80
-    KStruct { name: "minmax_sample", size: 8, is_union: false, members: &[
-        m("t", 0, 0, 4, None, Scalar),
-        m("v", 32, 0, 4, None, Scalar),
-    ]},
-    // 81
-    KStruct { name: "timerqueue_node", size: 32, is_union: false, members: &[
-        m("node", 0, 0, 24, None, Struct(52)),
-        m("expires", 192, 0, 8, None, Scalar),
-    ]},
     // 82
-    KStruct { name: "optimistic_spin_queue", size: 4, is_union: false, members: &[
-        m("tail", 0, 0, 4, None, Struct(30)),
+    KStruct { name: "ipv6_pinfo", size: 128, is_union: false, members: &[
+        m("saddr", 0, 0, 16, None, Struct(123)),
+        m("flow_label", 128, 0, 4, None, Scalar),
+        m("dst_cookie", 160, 0, 4, None, Scalar),
+        m("opt", 192, 0, 8, None, Ptr("ipv6_txoptions")),
+        m("hop_limit", 256, 0, 2, None, Scalar),
+        m("pmtudisc", 272, 0, 1, None, Scalar),
+        m("tclass", 280, 0, 1, None, Scalar),
+        m("saddr_cache", 288, 0, 1, None, Scalar),
+        m("daddr_cache", 296, 0, 1, None, Scalar),
+        m("mcast_hops", 304, 0, 1, None, Scalar),
+        m("frag_size", 320, 0, 4, None, Scalar),
+        m("ucast_oif", 352, 0, 4, None, Scalar),
+        m("mcast_oif", 384, 0, 4, None, Scalar),
+        m("rxopt", 416, 0, 2, None, Struct(124)),
+        m("srcprefs", 432, 0, 1, None, Scalar),
+        m("min_hopcount", 440, 0, 1, None, Scalar),
+        m("rcv_flowinfo", 448, 0, 4, None, Scalar),
+        m("sticky_pktinfo", 480, 0, 20, None, Struct(125)),
+        m("pktoptions", 640, 0, 8, None, Ptr("sk_buff")),
+        m("rxpmtu", 704, 0, 8, None, Ptr("sk_buff")),
+        m("cork", 768, 0, 16, None, Struct(126)),
+        m("ipv6_mc_list", 896, 0, 8, None, Ptr("ipv6_mc_socklist")),
+        m("ipv6_ac_list", 960, 0, 8, None, Ptr("ipv6_ac_socklist")),
     ]},
     // 83
-    KStruct { name: "work_struct", size: 32, is_union: false, members: &[
-        m("data", 0, 0, 8, None, Struct(25)),
-        m("entry", 64, 0, 16, None, Struct(16)),
-        m("func", 192, 0, 8, None, Ptr("")),
+    KStruct { name: "inet_timewait_sock", size: 216, is_union: false, members: &[
+        m("__tw_common", 0, 0, 136, None, Struct(127)),
+        m("tw_mark", 1088, 0, 4, None, Scalar),
+        m("tw_substate", 1120, 0, 1, None, Scalar),
+        m("tw_rcv_wscale", 1128, 0, 1, None, Scalar),
+        m("tw_sport", 1136, 0, 2, None, Scalar),
+        m("tw_transparent", 1152, 1, 4, None, Scalar),
+        m("tw_flowlabel", 1153, 20, 4, None, Scalar),
+        m("tw_usec_ts", 1173, 1, 4, None, Scalar),
+        m("tw_connect_bind", 1174, 1, 4, None, Scalar),
+        m("tw_pad", 1175, 1, 4, None, Scalar),
+        m("tw_tos", 1176, 8, 4, None, Scalar),
+        m("tw_txhash", 1184, 0, 4, None, Scalar),
+        m("tw_priority", 1216, 0, 4, None, Scalar),
+        m("tw_entry_stamp", 1248, 0, 4, None, Scalar),
+        m("tw_timer", 1280, 0, 40, None, Struct(79)),
+        m("tw_tb", 1600, 0, 8, None, Ptr("inet_bind_bucket")),
+        m("tw_tb2", 1664, 0, 8, None, Ptr("inet_bind2_bucket")),
     ]},
     // 84
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("rlock", 0, 0, 4, None, Struct(64)),
+    KStruct { name: "inet_request_sock", size: 256, is_union: false, members: &[
+        m("req", 0, 0, 232, None, Struct(128)),
+        m("snd_wscale", 1856, 4, 2, None, Scalar),
+        m("rcv_wscale", 1860, 4, 2, None, Scalar),
+        m("tstamp_ok", 1864, 1, 2, None, Scalar),
+        m("sack_ok", 1865, 1, 2, None, Scalar),
+        m("wscale_ok", 1866, 1, 2, None, Scalar),
+        m("ecn_ok", 1867, 1, 2, None, Scalar),
+        m("acked", 1868, 1, 2, None, Scalar),
+        m("no_srccheck", 1869, 1, 2, None, Scalar),
+        m("smc_ok", 1870, 1, 2, None, Scalar),
+        m("ir_mark", 1888, 0, 4, None, Scalar),
+        m("", 1920, 0, 16, None, Struct(129)),
     ]},
     // 85
-    KStruct { name: "pcpu_freelist", size: 8, is_union: false, members: &[
-        m("freelist", 0, 0, 8, None, Ptr("pcpu_freelist_head")),
+    KStruct { name: "udp_sock", size: 1344, is_union: false, members: &[
+        m("inet", 0, 0, 1016, None, Struct(94)),
+        m("udp_flags", 8128, 0, 8, None, Scalar),
+        m("pending", 8192, 0, 4, None, Scalar),
+        m("encap_type", 8224, 0, 1, None, Scalar),
+        m("udp_lrpa_hash", 8240, 0, 2, None, Scalar),
+        m("udp_lrpa_node", 8256, 0, 16, None, Struct(108)),
+        m("len", 8384, 0, 2, None, Scalar),
+        m("gso_size", 8400, 0, 2, None, Scalar),
+        m("pcslen", 8416, 0, 2, None, Scalar),
+        m("pcrlen", 8432, 0, 2, None, Scalar),
+        m("encap_rcv", 8448, 0, 8, None, Ptr("")),
+        m("encap_err_rcv", 8512, 0, 8, None, Ptr("")),
+        m("encap_err_lookup", 8576, 0, 8, None, Ptr("")),
+        m("encap_destroy", 8640, 0, 8, None, Ptr("")),
+        m("gro_receive", 8704, 0, 8, None, Ptr("")),
+        m("gro_complete", 8768, 0, 8, None, Ptr("")),
+        m("udp_prod_queue", 8832, 0, 8, None, Ptr("udp_prod_queue")),
+        m("reader_queue", 9216, 0, 24, None, Struct(130)),
+        m("forward_deficit", 9408, 0, 4, None, Scalar),
+        m("forward_threshold", 9440, 0, 4, None, Scalar),
+        m("peeking_with_offset", 9472, 0, 1, None, Scalar),
+        m("tunnel_list", 9536, 0, 16, None, Struct(43)),
+        m("drop_counters", 9728, 0, 128, None, Struct(131)),
     ]},
     // 86
-    KStruct { name: "bpf_lru", size: 256, is_union: false, members: &[
-        m("", 0, 0, 192, None, Struct(109)),
-        m("del_from_htab", 1536, 0, 8, None, Ptr("")),
-        m("del_arg", 1600, 0, 8, None, Ptr("")),
-        m("hash_offset", 1664, 0, 4, None, Scalar),
-        m("target_free", 1696, 0, 4, None, Scalar),
-        m("nr_scans", 1728, 0, 4, None, Scalar),
-        m("percpu", 1760, 0, 1, None, Scalar),
-    ]},
-    // 87
-    KStruct { name: "", size: 0, is_union: false, members: &[
-        m("__empty_value", 0, 0, 0, None, Struct(110)),
-        m("value", 0, 0, 0, Some(0), Scalar),
-    ]},
-    // 88
-    KStruct { name: "", size: 0, is_union: false, members: &[
-        m("__empty_ptrs", 0, 0, 0, None, Struct(110)),
-        m("ptrs", 0, 0, 0, Some(0), Ptr("")),
-    ]},
-    // 89
-    KStruct { name: "", size: 0, is_union: false, members: &[
-        m("__empty_pptrs", 0, 0, 0, None, Struct(110)),
-        m("pptrs", 0, 0, 0, Some(0), Ptr("")),
-    ]},
-    // 90
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("val", 0, 0, 4, None, Struct(30)),
-        m("", 0, 0, 2, None, Struct(111)),
-        m("", 0, 0, 4, None, Struct(112)),
-    ]},
-    // 91
-    KStruct { name: "hlist_nulls_node", size: 16, is_union: false, members: &[
-        m("next", 0, 0, 8, None, Ptr("hlist_nulls_node")),
-        m("pprev", 64, 0, 8, None, Ptr("")),
-    ]},
-    // 92
-    KStruct { name: "", size: 16, is_union: false, members: &[
-        m("padding", 0, 0, 8, None, Ptr("")),
-        m("", 64, 0, 8, None, Struct(113)),
-    ]},
-    // 93
-    KStruct { name: "bpf_lru_node", size: 24, is_union: false, members: &[
-        m("", 0, 0, 16, None, Struct(114)),
-        m("cpu", 128, 0, 2, None, Scalar),
-        m("type", 144, 0, 1, None, Scalar),
-        m("ref", 152, 0, 1, None, Scalar),
-        m("pending_free", 160, 0, 1, None, Scalar),
-    ]},
-    // 94
-    KStruct { name: "llist_node", size: 8, is_union: false, members: &[
-        m("next", 0, 0, 8, None, Ptr("llist_node")),
-    ]},
-    // 95
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("u_flags", 0, 0, 4, None, Scalar),
-        m("a_flags", 0, 0, 4, None, Struct(30)),
-    ]},
-    // 96
-    KStruct { name: "load_weight", size: 16, is_union: false, members: &[
-        m("weight", 0, 0, 8, None, Scalar),
-        m("inv_weight", 64, 0, 4, None, Scalar),
-    ]},
-    // 97
-    KStruct { name: "", size: 8, is_union: true, members: &[
-        m("vlag", 0, 0, 8, None, Scalar),
-        m("vprot", 0, 0, 8, None, Scalar),
-    ]},
-    // 98
-    KStruct { name: "sched_avg", size: 64, is_union: false, members: &[
-        m("last_update_time", 0, 0, 8, None, Scalar),
-        m("load_sum", 64, 0, 8, None, Scalar),
-        m("runnable_sum", 128, 0, 8, None, Scalar),
-        m("util_sum", 192, 0, 4, None, Scalar),
-        m("period_contrib", 224, 0, 4, None, Scalar),
-        m("load_avg", 256, 0, 8, None, Scalar),
-        m("runnable_avg", 320, 0, 8, None, Scalar),
-        m("util_avg", 384, 0, 8, None, Scalar),
-        m("util_est", 448, 0, 4, None, Scalar),
-    ]},
-    // 99
-    KStruct { name: "", size: 4, is_union: false, members: &[
-        m("blocked", 0, 0, 1, None, Scalar),
-        m("need_qs", 8, 0, 1, None, Scalar),
-        m("exp_hint", 16, 0, 1, None, Scalar),
-        m("need_mb", 24, 0, 1, None, Scalar),
-    ]},
-    // 100
-    KStruct { name: "", size: 40, is_union: true, members: &[
-        m("futex", 0, 0, 40, None, Struct(115)),
-        m("nanosleep", 0, 0, 24, None, Struct(116)),
-        m("poll", 0, 0, 32, None, Struct(117)),
-    ]},
-    // 101
-    KStruct { name: "posix_cputimer_base", size: 24, is_union: false, members: &[
-        m("nextevt", 0, 0, 8, None, Scalar),
-        m("tqhead", 64, 0, 16, None, Struct(118)),
-    ]},
-    // 102
-    KStruct { name: "seqcount", size: 4, is_union: false, members: &[
-        m("sequence", 0, 0, 4, None, Scalar),
-    ]},
-    // 103
-    KStruct { name: "arch_tlbflush_unmap_batch", size: 40, is_union: false, members: &[
-        m("cpumask", 0, 0, 32, None, Struct(48)),
-        m("unmapped_pages", 256, 0, 1, None, Scalar),
-    ]},
-    // 104
-    KStruct { name: "unwind_task_id", size: 8, is_union: true, members: &[
-        m("", 0, 0, 8, None, Struct(119)),
-        m("id", 0, 0, 8, None, Scalar),
-    ]},
-    // 105
-    KStruct { name: "desc_struct", size: 8, is_union: false, members: &[
-        m("limit0", 0, 0, 2, None, Scalar),
-        m("base0", 16, 0, 2, None, Scalar),
-        m("base1", 32, 8, 2, None, Scalar),
-        m("type", 40, 4, 2, None, Scalar),
-        m("s", 44, 1, 2, None, Scalar),
-        m("dpl", 45, 2, 2, None, Scalar),
-        m("p", 47, 1, 2, None, Scalar),
-        m("limit1", 48, 4, 2, None, Scalar),
-        m("avl", 52, 1, 2, None, Scalar),
-        m("l", 53, 1, 2, None, Scalar),
-        m("d", 54, 1, 2, None, Scalar),
-        m("g", 55, 1, 2, None, Scalar),
-        m("base2", 56, 8, 2, None, Scalar),
-    ]},
-    // 106
     KStruct { name: "sock", size: 784, is_union: false, members: &[
-        m("__sk_common", 0, 0, 136, None, Struct(120)),
+        m("__sk_common", 0, 0, 136, None, Struct(127)),
         m("__cacheline_group_begin__sock_write_rx", 1088, 0, 0, Some(0), Scalar),
-        m("sk_drops", 1088, 0, 4, None, Struct(30)),
+        m("sk_drops", 1088, 0, 4, None, Struct(36)),
         m("sk_peek_off", 1120, 0, 4, None, Scalar),
-        m("sk_error_queue", 1152, 0, 24, None, Struct(121)),
-        m("sk_receive_queue", 1344, 0, 24, None, Struct(121)),
-        m("sk_backlog", 1536, 0, 24, None, Struct(122)),
+        m("sk_error_queue", 1152, 0, 24, None, Struct(130)),
+        m("sk_receive_queue", 1344, 0, 24, None, Struct(130)),
+        m("sk_backlog", 1536, 0, 24, None, Struct(132)),
         m("__cacheline_group_end__sock_write_rx", 1728, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__sock_read_rx", 1728, 0, 0, Some(0), Scalar),
         m("sk_rx_dst", 1728, 0, 8, None, Ptr("dst_entry")),
@@ -1287,7 +1295,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("sk_userlocks", 1944, 0, 1, None, Scalar),
         m("sk_rcvbuf", 1952, 0, 4, None, Scalar),
         m("sk_filter", 1984, 0, 8, None, Ptr("sk_filter")),
-        m("", 2048, 0, 8, None, Struct(123)),
+        m("", 2048, 0, 8, None, Struct(133)),
         m("sk_data_ready", 2112, 0, 8, None, Ptr("")),
         m("sk_rcvtimeo", 2176, 0, 8, None, Scalar),
         m("sk_rcvlowat", 2240, 0, 4, None, Scalar),
@@ -1299,34 +1307,34 @@ pub static STRUCTS: &[KStruct] = &[
         m("sk_policy", 2432, 0, 16, Some(2), Ptr("xfrm_policy")),
         m("__cacheline_group_end__sock_read_rxtx", 2560, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__sock_write_rxtx", 2560, 0, 0, Some(0), Scalar),
-        m("sk_lock", 2560, 0, 32, None, Struct(124)),
+        m("sk_lock", 2560, 0, 32, None, Struct(134)),
         m("sk_reserved_mem", 2816, 0, 4, None, Scalar),
         m("sk_forward_alloc", 2848, 0, 4, None, Scalar),
         m("sk_tsflags", 2880, 0, 4, None, Scalar),
         m("__cacheline_group_end__sock_write_rxtx", 2912, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__sock_write_tx", 2912, 0, 0, Some(0), Scalar),
         m("sk_write_pending", 2912, 0, 4, None, Scalar),
-        m("sk_omem_alloc", 2944, 0, 4, None, Struct(30)),
+        m("sk_omem_alloc", 2944, 0, 4, None, Struct(36)),
         m("sk_err_soft", 2976, 0, 4, None, Scalar),
         m("sk_wmem_queued", 3008, 0, 4, None, Scalar),
-        m("sk_wmem_alloc", 3040, 0, 4, None, Struct(41)),
+        m("sk_wmem_alloc", 3040, 0, 4, None, Struct(47)),
         m("sk_tsq_flags", 3072, 0, 8, None, Scalar),
-        m("", 3136, 0, 8, None, Struct(125)),
-        m("sk_write_queue", 3200, 0, 24, None, Struct(121)),
+        m("", 3136, 0, 8, None, Struct(135)),
+        m("sk_write_queue", 3200, 0, 24, None, Struct(130)),
         m("sk_dst_pending_confirm", 3392, 0, 4, None, Scalar),
         m("sk_pacing_status", 3424, 0, 4, None, Scalar),
-        m("sk_frag", 3456, 0, 16, None, Struct(71)),
-        m("sk_timer", 3584, 0, 40, None, Struct(73)),
+        m("sk_frag", 3456, 0, 16, None, Struct(77)),
+        m("sk_timer", 3584, 0, 40, None, Struct(79)),
         m("sk_pacing_rate", 3904, 0, 8, None, Scalar),
-        m("sk_zckey", 3968, 0, 4, None, Struct(30)),
-        m("sk_tskey", 4000, 0, 4, None, Struct(30)),
+        m("sk_zckey", 3968, 0, 4, None, Struct(36)),
+        m("sk_tskey", 4000, 0, 4, None, Struct(36)),
         m("__cacheline_group_end__sock_write_tx", 4032, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__sock_read_tx", 4032, 0, 0, Some(0), Scalar),
         m("sk_max_pacing_rate", 4032, 0, 8, None, Scalar),
         m("sk_sndtimeo", 4096, 0, 8, None, Scalar),
         m("sk_priority", 4160, 0, 4, None, Scalar),
         m("sk_mark", 4192, 0, 4, None, Scalar),
-        m("sk_uid", 4224, 0, 4, None, Struct(61)),
+        m("sk_uid", 4224, 0, 4, None, Struct(67)),
         m("sk_protocol", 4256, 0, 2, None, Scalar),
         m("sk_type", 4272, 0, 2, None, Scalar),
         m("sk_dst_cache", 4288, 0, 8, None, Ptr("dst_entry")),
@@ -1347,17 +1355,17 @@ pub static STRUCTS: &[KStruct] = &[
         m("sk_shutdown", 4600, 0, 1, None, Scalar),
         m("sk_lingertime", 4608, 0, 8, None, Scalar),
         m("sk_prot_creator", 4672, 0, 8, None, Ptr("proto")),
-        m("sk_callback_lock", 4736, 0, 8, None, Struct(126)),
+        m("sk_callback_lock", 4736, 0, 8, None, Struct(136)),
         m("sk_ack_backlog", 4800, 0, 4, None, Scalar),
         m("sk_max_ack_backlog", 4832, 0, 4, None, Scalar),
         m("sk_ino", 4864, 0, 8, None, Scalar),
-        m("sk_peer_lock", 4928, 0, 4, None, Struct(27)),
+        m("sk_peer_lock", 4928, 0, 4, None, Struct(33)),
         m("sk_bind_phc", 4960, 0, 4, None, Scalar),
         m("sk_peer_pid", 4992, 0, 8, None, Ptr("pid")),
         m("sk_peer_cred", 5056, 0, 8, None, Ptr("cred")),
         m("sk_stamp", 5120, 0, 8, None, Scalar),
         m("sk_disconnects", 5184, 0, 4, None, Scalar),
-        m("", 5216, 0, 1, None, Struct(127)),
+        m("", 5216, 0, 1, None, Struct(137)),
         m("sk_clockid", 5224, 0, 1, None, Scalar),
         m("sk_txtime_deadline_mode", 5232, 1, 1, None, Scalar),
         m("sk_txtime_report_errors", 5233, 1, 1, None, Scalar),
@@ -1365,7 +1373,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("sk_bpf_cb_flags", 5240, 0, 1, None, Scalar),
         m("sk_user_data", 5248, 0, 8, None, Ptr("")),
         m("sk_security", 5312, 0, 8, None, Ptr("")),
-        m("sk_cgrp_data", 5376, 0, 16, None, Struct(128)),
+        m("sk_cgrp_data", 5376, 0, 16, None, Struct(138)),
         m("sk_state_change", 5504, 0, 8, None, Ptr("")),
         m("sk_write_space", 5568, 0, 8, None, Ptr("")),
         m("sk_error_report", 5632, 0, 8, None, Ptr("")),
@@ -1374,53 +1382,458 @@ pub static STRUCTS: &[KStruct] = &[
         m("sk_reuseport_cb", 5824, 0, 8, None, Ptr("sock_reuseport")),
         m("sk_bpf_storage", 5888, 0, 8, None, Ptr("bpf_local_storage")),
         m("sk_drop_counters", 5952, 0, 8, None, Ptr("numa_drop_counters")),
-        m("sk_rcu", 6016, 0, 16, None, Struct(36)),
-        m("ns_tracker", 6144, 0, 0, None, Struct(110)),
-        m("sk_user_frags", 6144, 0, 16, None, Struct(129)),
+        m("sk_rcu", 6016, 0, 16, None, Struct(42)),
+        m("ns_tracker", 6144, 0, 0, None, Struct(139)),
+        m("sk_user_frags", 6144, 0, 16, None, Struct(140)),
+    ]},
+    // 87
+    KStruct { name: "path", size: 16, is_union: false, members: &[
+        m("mnt", 0, 0, 8, None, Ptr("vfsmount")),
+        m("dentry", 64, 0, 8, None, Ptr("dentry")),
+    ]},
+    // 88
+    KStruct { name: "socket_wq", size: 64, is_union: false, members: &[
+        m("wait", 0, 0, 24, None, Struct(141)),
+        m("fasync_list", 192, 0, 8, None, Ptr("fasync_struct")),
+        m("flags", 256, 0, 8, None, Scalar),
+        m("rcu", 320, 0, 16, None, Struct(42)),
+    ]},
+    // 89
+    KStruct { name: "wait_queue_entry", size: 40, is_union: false, members: &[
+        m("flags", 0, 0, 4, None, Scalar),
+        m("private", 64, 0, 8, None, Ptr("")),
+        m("func", 128, 0, 8, None, Ptr("")),
+        m("entry", 192, 0, 16, None, Struct(22)),
+    ]},
+    // 90
+    KStruct { name: "scm_stat", size: 16, is_union: false, members: &[
+        m("nr_fds", 0, 0, 4, None, Struct(36)),
+        m("nr_unix_fds", 64, 0, 8, None, Scalar),
+    ]},
+    // 91
+    KStruct { name: "work_struct", size: 32, is_union: false, members: &[
+        m("data", 0, 0, 8, None, Struct(31)),
+        m("entry", 64, 0, 16, None, Struct(22)),
+        m("func", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 92
+    KStruct { name: "mptcp_pm_data", size: 152, is_union: false, members: &[
+        m("local", 0, 0, 24, None, Struct(142)),
+        m("remote", 192, 0, 24, None, Struct(142)),
+        m("anno_list", 384, 0, 16, None, Struct(22)),
+        m("userspace_pm_local_addr_list", 512, 0, 16, None, Struct(22)),
+        m("lock", 640, 0, 4, None, Struct(33)),
+        m("", 672, 0, 12, None, Struct(143)),
+        m("id_avail_bitmap", 768, 0, 32, Some(4), Scalar),
+        m("rm_list_tx", 1024, 0, 9, None, Struct(144)),
+        m("rm_list_rx", 1096, 0, 9, None, Struct(144)),
+    ]},
+    // 93
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("space", 0, 0, 4, None, Scalar),
+        m("copied", 32, 0, 4, None, Scalar),
+        m("time", 64, 0, 8, None, Scalar),
+        m("rtt_us", 128, 0, 8, None, Scalar),
+    ]},
+    // 94
+    KStruct { name: "inet_sock", size: 1016, is_union: false, members: &[
+        m("sk", 0, 0, 784, None, Struct(86)),
+        m("pinet6", 6272, 0, 8, None, Ptr("ipv6_pinfo")),
+        m("ipv6_fl_list", 6336, 0, 8, None, Ptr("ipv6_fl_socklist")),
+        m("inet_flags", 6400, 0, 8, None, Scalar),
+        m("inet_saddr", 6464, 0, 4, None, Scalar),
+        m("uc_ttl", 6496, 0, 2, None, Scalar),
+        m("inet_sport", 6512, 0, 2, None, Scalar),
+        m("inet_opt", 6528, 0, 8, None, Ptr("ip_options_rcu")),
+        m("inet_id", 6592, 0, 4, None, Struct(36)),
+        m("tos", 6624, 0, 1, None, Scalar),
+        m("min_ttl", 6632, 0, 1, None, Scalar),
+        m("mc_ttl", 6640, 0, 1, None, Scalar),
+        m("pmtudisc", 6648, 0, 1, None, Scalar),
+        m("rcv_tos", 6656, 0, 1, None, Scalar),
+        m("convert_csum", 6664, 0, 1, None, Scalar),
+        m("uc_index", 6688, 0, 4, None, Scalar),
+        m("mc_index", 6720, 0, 4, None, Scalar),
+        m("mc_addr", 6752, 0, 4, None, Scalar),
+        m("local_port_range", 6784, 0, 4, None, Scalar),
+        m("mc_list", 6848, 0, 8, None, Ptr("ip_mc_socklist")),
+        m("cork", 6912, 0, 152, None, Struct(145)),
+    ]},
+    // 95
+    KStruct { name: "request_sock_queue", size: 72, is_union: false, members: &[
+        m("rskq_lock", 0, 0, 4, None, Struct(33)),
+        m("rskq_defer_accept", 32, 0, 1, None, Scalar),
+        m("synflood_warned", 40, 0, 1, None, Scalar),
+        m("qlen", 64, 0, 4, None, Struct(36)),
+        m("young", 96, 0, 4, None, Struct(36)),
+        m("rskq_accept_head", 128, 0, 8, None, Ptr("request_sock")),
+        m("rskq_accept_tail", 192, 0, 8, None, Ptr("request_sock")),
+        m("fastopenq", 256, 0, 40, None, Struct(146)),
+    ]},
+    // 96
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("pending", 0, 0, 1, None, Scalar),
+        m("quick", 8, 0, 1, None, Scalar),
+        m("pingpong", 16, 0, 1, None, Scalar),
+        m("retry", 24, 0, 1, None, Scalar),
+        m("ato", 32, 8, 4, None, Scalar),
+        m("lrcv_flowlabel", 40, 20, 4, None, Scalar),
+        m("dst_quick_ack", 60, 1, 4, None, Scalar),
+        m("unused", 61, 3, 4, None, Scalar),
+        m("lrcvtime", 64, 0, 4, None, Scalar),
+        m("last_seg_size", 96, 0, 2, None, Scalar),
+        m("rcv_mss", 112, 0, 2, None, Scalar),
+    ]},
+    // 97
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("search_high", 0, 0, 4, None, Scalar),
+        m("search_low", 32, 0, 4, None, Scalar),
+        m("probe_size", 64, 31, 4, None, Scalar),
+        m("enabled", 95, 1, 4, None, Scalar),
+        m("probe_timestamp", 96, 0, 4, None, Scalar),
+    ]},
+    // 98
+    KStruct { name: "minmax_sample", size: 8, is_union: false, members: &[
+        m("t", 0, 0, 4, None, Scalar),
+        m("v", 32, 0, 4, None, Scalar),
+    ]},
+    // 99
+    KStruct { name: "timerqueue_node", size: 32, is_union: false, members: &[
+        m("node", 0, 0, 24, None, Struct(58)),
+        m("expires", 192, 0, 8, None, Scalar),
+    ]},
+    // 100
+    KStruct { name: "optimistic_spin_queue", size: 4, is_union: false, members: &[
+        m("tail", 0, 0, 4, None, Struct(36)),
+    ]},
+    // 101
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("rlock", 0, 0, 4, None, Struct(70)),
+    ]},
+    // 102
+    KStruct { name: "pcpu_freelist", size: 8, is_union: false, members: &[
+        m("freelist", 0, 0, 8, None, Ptr("pcpu_freelist_head")),
+    ]},
+    // 103
+    KStruct { name: "bpf_lru", size: 256, is_union: false, members: &[
+        m("", 0, 0, 192, None, Struct(147)),
+        m("del_from_htab", 1536, 0, 8, None, Ptr("")),
+        m("del_arg", 1600, 0, 8, None, Ptr("")),
+        m("hash_offset", 1664, 0, 4, None, Scalar),
+        m("target_free", 1696, 0, 4, None, Scalar),
+        m("nr_scans", 1728, 0, 4, None, Scalar),
+        m("percpu", 1760, 0, 1, None, Scalar),
+    ]},
+    // 104
+    KStruct { name: "", size: 0, is_union: false, members: &[
+        m("__empty_value", 0, 0, 0, None, Struct(139)),
+        m("value", 0, 0, 0, Some(0), Scalar),
+    ]},
+    // 105
+    KStruct { name: "", size: 0, is_union: false, members: &[
+        m("__empty_ptrs", 0, 0, 0, None, Struct(139)),
+        m("ptrs", 0, 0, 0, Some(0), Ptr("")),
+    ]},
+    // 106
+    KStruct { name: "", size: 0, is_union: false, members: &[
+        m("__empty_pptrs", 0, 0, 0, None, Struct(139)),
+        m("pptrs", 0, 0, 0, Some(0), Ptr("")),
     ]},
     // 107
-    KStruct { name: "inet_cork_full", size: 152, is_union: false, members: &[
-        m("base", 0, 0, 64, None, Struct(130)),
-        m("fl", 512, 0, 88, None, Struct(131)),
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("val", 0, 0, 4, None, Struct(36)),
+        m("", 0, 0, 2, None, Struct(148)),
+        m("", 0, 0, 4, None, Struct(149)),
     ]},
     // 108
+    KStruct { name: "hlist_nulls_node", size: 16, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("hlist_nulls_node")),
+        m("pprev", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 109
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("padding", 0, 0, 8, None, Ptr("")),
+        m("", 64, 0, 8, None, Struct(150)),
+    ]},
+    // 110
+    KStruct { name: "bpf_lru_node", size: 24, is_union: false, members: &[
+        m("", 0, 0, 16, None, Struct(151)),
+        m("cpu", 128, 0, 2, None, Scalar),
+        m("type", 144, 0, 1, None, Scalar),
+        m("ref", 152, 0, 1, None, Scalar),
+        m("pending_free", 160, 0, 1, None, Scalar),
+    ]},
+    // 111
+    KStruct { name: "llist_node", size: 8, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("llist_node")),
+    ]},
+    // 112
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("u_flags", 0, 0, 4, None, Scalar),
+        m("a_flags", 0, 0, 4, None, Struct(36)),
+    ]},
+    // 113
+    KStruct { name: "load_weight", size: 16, is_union: false, members: &[
+        m("weight", 0, 0, 8, None, Scalar),
+        m("inv_weight", 64, 0, 4, None, Scalar),
+    ]},
+    // 114
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("vlag", 0, 0, 8, None, Scalar),
+        m("vprot", 0, 0, 8, None, Scalar),
+    ]},
+    // 115
+    KStruct { name: "sched_avg", size: 64, is_union: false, members: &[
+        m("last_update_time", 0, 0, 8, None, Scalar),
+        m("load_sum", 64, 0, 8, None, Scalar),
+        m("runnable_sum", 128, 0, 8, None, Scalar),
+        m("util_sum", 192, 0, 4, None, Scalar),
+        m("period_contrib", 224, 0, 4, None, Scalar),
+        m("load_avg", 256, 0, 8, None, Scalar),
+        m("runnable_avg", 320, 0, 8, None, Scalar),
+        m("util_avg", 384, 0, 8, None, Scalar),
+        m("util_est", 448, 0, 4, None, Scalar),
+    ]},
+    // 116
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("blocked", 0, 0, 1, None, Scalar),
+        m("need_qs", 8, 0, 1, None, Scalar),
+        m("exp_hint", 16, 0, 1, None, Scalar),
+        m("need_mb", 24, 0, 1, None, Scalar),
+    ]},
+    // 117
+    KStruct { name: "", size: 40, is_union: true, members: &[
+        m("futex", 0, 0, 40, None, Struct(152)),
+        m("nanosleep", 0, 0, 24, None, Struct(153)),
+        m("poll", 0, 0, 32, None, Struct(154)),
+    ]},
+    // 118
+    KStruct { name: "posix_cputimer_base", size: 24, is_union: false, members: &[
+        m("nextevt", 0, 0, 8, None, Scalar),
+        m("tqhead", 64, 0, 16, None, Struct(155)),
+    ]},
+    // 119
+    KStruct { name: "seqcount", size: 4, is_union: false, members: &[
+        m("sequence", 0, 0, 4, None, Scalar),
+    ]},
+    // 120
+    KStruct { name: "arch_tlbflush_unmap_batch", size: 40, is_union: false, members: &[
+        m("cpumask", 0, 0, 32, None, Struct(54)),
+        m("unmapped_pages", 256, 0, 1, None, Scalar),
+    ]},
+    // 121
+    KStruct { name: "unwind_task_id", size: 8, is_union: true, members: &[
+        m("", 0, 0, 8, None, Struct(156)),
+        m("id", 0, 0, 8, None, Scalar),
+    ]},
+    // 122
+    KStruct { name: "desc_struct", size: 8, is_union: false, members: &[
+        m("limit0", 0, 0, 2, None, Scalar),
+        m("base0", 16, 0, 2, None, Scalar),
+        m("base1", 32, 8, 2, None, Scalar),
+        m("type", 40, 4, 2, None, Scalar),
+        m("s", 44, 1, 2, None, Scalar),
+        m("dpl", 45, 2, 2, None, Scalar),
+        m("p", 47, 1, 2, None, Scalar),
+        m("limit1", 48, 4, 2, None, Scalar),
+        m("avl", 52, 1, 2, None, Scalar),
+        m("l", 53, 1, 2, None, Scalar),
+        m("d", 54, 1, 2, None, Scalar),
+        m("g", 55, 1, 2, None, Scalar),
+        m("base2", 56, 8, 2, None, Scalar),
+    ]},
+    // 123
+    KStruct { name: "in6_addr", size: 16, is_union: false, members: &[
+        m("in6_u", 0, 0, 16, None, Struct(157)),
+    ]},
+    // 124
+    KStruct { name: "", size: 2, is_union: true, members: &[
+        m("bits", 0, 0, 2, None, Struct(158)),
+        m("all", 0, 0, 2, None, Scalar),
+    ]},
+    // 125
+    KStruct { name: "in6_pktinfo", size: 20, is_union: false, members: &[
+        m("ipi6_addr", 0, 0, 16, None, Struct(123)),
+        m("ipi6_ifindex", 128, 0, 4, None, Scalar),
+    ]},
+    // 126
+    KStruct { name: "inet6_cork", size: 16, is_union: false, members: &[
+        m("opt", 0, 0, 8, None, Ptr("ipv6_txoptions")),
+        m("hop_limit", 64, 0, 1, None, Scalar),
+        m("tclass", 72, 0, 1, None, Scalar),
+        m("dontfrag", 80, 1, 1, None, Scalar),
+    ]},
+    // 127
+    KStruct { name: "sock_common", size: 136, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(159)),
+        m("", 64, 0, 4, None, Struct(160)),
+        m("", 96, 0, 4, None, Struct(161)),
+        m("skc_family", 128, 0, 2, None, Scalar),
+        m("skc_state", 144, 0, 1, None, Scalar),
+        m("skc_reuse", 152, 4, 1, None, Scalar),
+        m("skc_reuseport", 156, 1, 1, None, Scalar),
+        m("skc_ipv6only", 157, 1, 1, None, Scalar),
+        m("skc_net_refcnt", 158, 1, 1, None, Scalar),
+        m("skc_bound_dev_if", 160, 0, 4, None, Scalar),
+        m("", 192, 0, 16, None, Struct(162)),
+        m("skc_prot", 320, 0, 8, None, Ptr("proto")),
+        m("skc_net", 384, 0, 8, None, Struct(163)),
+        m("skc_v6_daddr", 448, 0, 16, None, Struct(123)),
+        m("skc_v6_rcv_saddr", 576, 0, 16, None, Struct(123)),
+        m("skc_cookie", 704, 0, 8, None, Struct(31)),
+        m("", 768, 0, 8, None, Struct(164)),
+        m("skc_dontcopy_begin", 832, 0, 0, Some(0), Scalar),
+        m("", 832, 0, 16, None, Struct(165)),
+        m("skc_tx_queue_mapping", 960, 0, 2, None, Scalar),
+        m("skc_rx_queue_mapping", 976, 0, 2, None, Scalar),
+        m("", 992, 0, 4, None, Struct(166)),
+        m("skc_refcnt", 1024, 0, 4, None, Struct(47)),
+        m("skc_dontcopy_end", 1056, 0, 0, Some(0), Scalar),
+        m("", 1056, 0, 4, None, Struct(167)),
+    ]},
+    // 128
+    KStruct { name: "request_sock", size: 232, is_union: false, members: &[
+        m("__req_common", 0, 0, 136, None, Struct(127)),
+        m("dl_next", 1088, 0, 8, None, Ptr("request_sock")),
+        m("mss", 1152, 0, 2, None, Scalar),
+        m("num_retrans", 1168, 0, 1, None, Scalar),
+        m("syncookie", 1176, 1, 1, None, Scalar),
+        m("num_timeout", 1177, 7, 1, None, Scalar),
+        m("ts_recent", 1184, 0, 4, None, Scalar),
+        m("rsk_timer", 1216, 0, 40, None, Struct(79)),
+        m("rsk_ops", 1536, 0, 8, None, Ptr("request_sock_ops")),
+        m("sk", 1600, 0, 8, None, Ptr("sock")),
+        m("saved_syn", 1664, 0, 8, None, Ptr("saved_syn")),
+        m("secid", 1728, 0, 4, None, Scalar),
+        m("peer_secid", 1760, 0, 4, None, Scalar),
+        m("timeout", 1792, 0, 4, None, Scalar),
+    ]},
+    // 129
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("ireq_opt", 0, 0, 8, None, Ptr("ip_options_rcu")),
+        m("", 0, 0, 16, None, Struct(168)),
+    ]},
+    // 130
+    KStruct { name: "sk_buff_head", size: 24, is_union: false, members: &[
+        m("", 0, 0, 16, None, Struct(169)),
+        m("qlen", 128, 0, 4, None, Scalar),
+        m("lock", 160, 0, 4, None, Struct(33)),
+    ]},
+    // 131
+    KStruct { name: "numa_drop_counters", size: 128, is_union: false, members: &[
+        m("drops0", 0, 0, 4, None, Struct(36)),
+        m("drops1", 512, 0, 4, None, Struct(36)),
+    ]},
+    // 132
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("rmem_alloc", 0, 0, 4, None, Struct(36)),
+        m("len", 32, 0, 4, None, Scalar),
+        m("head", 64, 0, 8, None, Ptr("sk_buff")),
+        m("tail", 128, 0, 8, None, Ptr("sk_buff")),
+    ]},
+    // 133
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("sk_wq", 0, 0, 8, None, Ptr("socket_wq")),
+        m("sk_wq_raw", 0, 0, 8, None, Ptr("socket_wq")),
+    ]},
+    // 134
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("slock", 0, 0, 4, None, Struct(33)),
+        m("owned", 32, 0, 4, None, Scalar),
+        m("wq", 64, 0, 24, None, Struct(141)),
+    ]},
+    // 135
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("sk_send_head", 0, 0, 8, None, Ptr("sk_buff")),
+        m("tcp_rtx_queue", 0, 0, 8, None, Struct(21)),
+    ]},
+    // 136
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("raw_lock", 0, 0, 8, None, Struct(170)),
+    ]},
+    // 137
+    KStruct { name: "", size: 1, is_union: true, members: &[
+        m("sk_txrehash", 0, 0, 1, None, Scalar),
+        m("sk_scm_recv_flags", 0, 0, 1, None, Scalar),
+        m("", 0, 0, 1, None, Struct(171)),
+    ]},
+    // 138
+    KStruct { name: "sock_cgroup_data", size: 16, is_union: false, members: &[
+        m("cgroup", 0, 0, 8, None, Ptr("cgroup")),
+        m("classid", 64, 0, 4, None, Scalar),
+        m("prioidx", 96, 0, 2, None, Scalar),
+    ]},
+    // 139
+    KStruct { name: "", size: 0, is_union: false, members: &[
+    ]},
+    // 140
+    KStruct { name: "xarray", size: 16, is_union: false, members: &[
+        m("xa_lock", 0, 0, 4, None, Struct(33)),
+        m("xa_flags", 32, 0, 4, None, Scalar),
+        m("xa_head", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 141
+    KStruct { name: "wait_queue_head", size: 24, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(33)),
+        m("head", 64, 0, 16, None, Struct(22)),
+    ]},
+    // 142
+    KStruct { name: "mptcp_addr_info", size: 24, is_union: false, members: &[
+        m("id", 0, 0, 1, None, Scalar),
+        m("family", 16, 0, 2, None, Scalar),
+        m("port", 32, 0, 2, None, Scalar),
+        m("", 64, 0, 16, None, Struct(172)),
+    ]},
+    // 143
+    KStruct { name: "", size: 12, is_union: true, members: &[
+        m("", 0, 0, 12, None, Struct(173)),
+        m("reset", 0, 0, 12, None, Struct(173)),
+    ]},
+    // 144
+    KStruct { name: "mptcp_rm_list", size: 9, is_union: false, members: &[
+        m("ids", 0, 0, 8, Some(8), Scalar),
+        m("nr", 64, 0, 1, None, Scalar),
+    ]},
+    // 145
+    KStruct { name: "inet_cork_full", size: 152, is_union: false, members: &[
+        m("base", 0, 0, 64, None, Struct(174)),
+        m("fl", 512, 0, 88, None, Struct(175)),
+    ]},
+    // 146
     KStruct { name: "fastopen_queue", size: 40, is_union: false, members: &[
         m("rskq_rst_head", 0, 0, 8, None, Ptr("request_sock")),
         m("rskq_rst_tail", 64, 0, 8, None, Ptr("request_sock")),
-        m("lock", 128, 0, 4, None, Struct(27)),
+        m("lock", 128, 0, 4, None, Struct(33)),
         m("qlen", 160, 0, 4, None, Scalar),
         m("max_qlen", 192, 0, 4, None, Scalar),
         m("ctx", 256, 0, 8, None, Ptr("tcp_fastopen_context")),
     ]},
-    // 109
+    // 147
     KStruct { name: "", size: 192, is_union: true, members: &[
-        m("common_lru", 0, 0, 192, None, Struct(132)),
+        m("common_lru", 0, 0, 192, None, Struct(176)),
         m("percpu_lru", 0, 0, 8, None, Ptr("bpf_lru_list")),
     ]},
-    // 110
-    KStruct { name: "", size: 0, is_union: false, members: &[
-    ]},
-    // 111
+    // 148
     KStruct { name: "", size: 2, is_union: false, members: &[
         m("locked", 0, 0, 1, None, Scalar),
         m("pending", 8, 0, 1, None, Scalar),
     ]},
-    // 112
+    // 149
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("locked_pending", 0, 0, 2, None, Scalar),
         m("tail", 16, 0, 2, None, Scalar),
     ]},
-    // 113
+    // 150
     KStruct { name: "", size: 8, is_union: true, members: &[
-        m("fnode", 0, 0, 8, None, Struct(133)),
+        m("fnode", 0, 0, 8, None, Struct(177)),
         m("batch_flink", 0, 0, 8, None, Ptr("htab_elem")),
     ]},
-    // 114
+    // 151
     KStruct { name: "", size: 16, is_union: true, members: &[
-        m("list", 0, 0, 16, None, Struct(16)),
-        m("llist", 0, 0, 8, None, Struct(94)),
+        m("list", 0, 0, 16, None, Struct(22)),
+        m("llist", 0, 0, 8, None, Struct(111)),
     ]},
-    // 115
+    // 152
     KStruct { name: "", size: 40, is_union: false, members: &[
         m("uaddr", 0, 0, 8, None, Ptr("")),
         m("val", 64, 0, 4, None, Scalar),
@@ -1429,14 +1842,14 @@ pub static STRUCTS: &[KStruct] = &[
         m("time", 192, 0, 8, None, Scalar),
         m("uaddr2", 256, 0, 8, None, Ptr("")),
     ]},
-    // 116
+    // 153
     KStruct { name: "", size: 24, is_union: false, members: &[
         m("clockid", 0, 0, 4, None, Scalar),
         m("type", 32, 0, 4, None, Scalar),
-        m("", 64, 0, 8, None, Struct(134)),
+        m("", 64, 0, 8, None, Struct(178)),
         m("expires", 128, 0, 8, None, Scalar),
     ]},
-    // 117
+    // 154
     KStruct { name: "", size: 32, is_union: false, members: &[
         m("ufds", 0, 0, 8, None, Ptr("pollfd")),
         m("nfds", 64, 0, 4, None, Scalar),
@@ -1444,95 +1857,130 @@ pub static STRUCTS: &[KStruct] = &[
         m("tv_sec", 128, 0, 8, None, Scalar),
         m("tv_nsec", 192, 0, 8, None, Scalar),
     ]},
-    // 118
+    // 155
     KStruct { name: "timerqueue_head", size: 16, is_union: false, members: &[
-        m("rb_root", 0, 0, 16, None, Struct(66)),
+        m("rb_root", 0, 0, 16, None, Struct(72)),
     ]},
-    // 119
+    // 156
     KStruct { name: "", size: 8, is_union: false, members: &[
         m("cpu", 0, 0, 4, None, Scalar),
         m("cnt", 32, 0, 4, None, Scalar),
     ]},
-    // 120
-    KStruct { name: "sock_common", size: 136, is_union: false, members: &[
-        m("", 0, 0, 8, None, Struct(135)),
-        m("", 64, 0, 4, None, Struct(136)),
-        m("", 96, 0, 4, None, Struct(137)),
-        m("skc_family", 128, 0, 2, None, Scalar),
-        m("skc_state", 144, 0, 1, None, Scalar),
-        m("skc_reuse", 152, 4, 1, None, Scalar),
-        m("skc_reuseport", 156, 1, 1, None, Scalar),
-        m("skc_ipv6only", 157, 1, 1, None, Scalar),
-        m("skc_net_refcnt", 158, 1, 1, None, Scalar),
-        m("skc_bound_dev_if", 160, 0, 4, None, Scalar),
-        m("", 192, 0, 16, None, Struct(138)),
-        m("skc_prot", 320, 0, 8, None, Ptr("proto")),
-        m("skc_net", 384, 0, 8, None, Struct(139)),
-        m("skc_v6_daddr", 448, 0, 16, None, Struct(140)),
-        m("skc_v6_rcv_saddr", 576, 0, 16, None, Struct(140)),
-        m("skc_cookie", 704, 0, 8, None, Struct(25)),
-        m("", 768, 0, 8, None, Struct(141)),
-        m("skc_dontcopy_begin", 832, 0, 0, Some(0), Scalar),
-        m("", 832, 0, 16, None, Struct(142)),
-        m("skc_tx_queue_mapping", 960, 0, 2, None, Scalar),
-        m("skc_rx_queue_mapping", 976, 0, 2, None, Scalar),
-        m("", 992, 0, 4, None, Struct(143)),
-        m("skc_refcnt", 1024, 0, 4, None, Struct(41)),
-        m("skc_dontcopy_end", 1056, 0, 0, Some(0), Scalar),
-        m("", 1056, 0, 4, None, Struct(144)),
+    // 157
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("u6_addr8", 0, 0, 16, Some(16), Scalar),
+        m("u6_addr16", 0, 0, 16, Some(8), Scalar),
+        m("u6_addr32", 0, 0, 16, Some(4), Scalar),
     ]},
-    // 121
-    KStruct { name: "sk_buff_head", size: 24, is_union: false, members: &[
-        m("", 0, 0, 16, None, Struct(145)),
-        m("qlen", 128, 0, 4, None, Scalar),
-        m("lock", 160, 0, 4, None, Struct(27)),
+    // 158
+    KStruct { name: "", size: 2, is_union: false, members: &[
+        m("srcrt", 0, 1, 2, None, Scalar),
+        m("osrcrt", 1, 1, 2, None, Scalar),
+        m("rxinfo", 2, 1, 2, None, Scalar),
+        m("rxoinfo", 3, 1, 2, None, Scalar),
+        m("rxhlim", 4, 1, 2, None, Scalar),
+        m("rxohlim", 5, 1, 2, None, Scalar),
+        m("hopopts", 6, 1, 2, None, Scalar),
+        m("ohopopts", 7, 1, 2, None, Scalar),
+        m("dstopts", 8, 1, 2, None, Scalar),
+        m("odstopts", 9, 1, 2, None, Scalar),
+        m("rxflow", 10, 1, 2, None, Scalar),
+        m("rxtclass", 11, 1, 2, None, Scalar),
+        m("rxpmtu", 12, 1, 2, None, Scalar),
+        m("rxorigdstaddr", 13, 1, 2, None, Scalar),
+        m("recvfragsize", 14, 1, 2, None, Scalar),
     ]},
-    // 122
-    KStruct { name: "", size: 24, is_union: false, members: &[
-        m("rmem_alloc", 0, 0, 4, None, Struct(30)),
-        m("len", 32, 0, 4, None, Scalar),
-        m("head", 64, 0, 8, None, Ptr("sk_buff")),
-        m("tail", 128, 0, 8, None, Ptr("sk_buff")),
-    ]},
-    // 123
+    // 159
     KStruct { name: "", size: 8, is_union: true, members: &[
-        m("sk_wq", 0, 0, 8, None, Ptr("socket_wq")),
-        m("sk_wq_raw", 0, 0, 8, None, Ptr("socket_wq")),
+        m("skc_addrpair", 0, 0, 8, None, Scalar),
+        m("", 0, 0, 8, None, Struct(179)),
     ]},
-    // 124
-    KStruct { name: "", size: 32, is_union: false, members: &[
-        m("slock", 0, 0, 4, None, Struct(27)),
-        m("owned", 32, 0, 4, None, Scalar),
-        m("wq", 64, 0, 24, None, Struct(146)),
+    // 160
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("skc_hash", 0, 0, 4, None, Scalar),
+        m("skc_u16hashes", 0, 0, 4, Some(2), Scalar),
     ]},
-    // 125
-    KStruct { name: "", size: 8, is_union: true, members: &[
-        m("sk_send_head", 0, 0, 8, None, Ptr("sk_buff")),
-        m("tcp_rtx_queue", 0, 0, 8, None, Struct(15)),
+    // 161
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("skc_portpair", 0, 0, 4, None, Scalar),
+        m("", 0, 0, 4, None, Struct(180)),
     ]},
-    // 126
+    // 162
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("skc_bind_node", 0, 0, 16, None, Struct(43)),
+        m("skc_portaddr_node", 0, 0, 16, None, Struct(43)),
+    ]},
+    // 163
     KStruct { name: "", size: 8, is_union: false, members: &[
-        m("raw_lock", 0, 0, 8, None, Struct(147)),
+        m("net", 0, 0, 8, None, Ptr("net")),
     ]},
-    // 127
-    KStruct { name: "", size: 1, is_union: true, members: &[
-        m("sk_txrehash", 0, 0, 1, None, Scalar),
-        m("sk_scm_recv_flags", 0, 0, 1, None, Scalar),
-        m("", 0, 0, 1, None, Struct(148)),
+    // 164
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("skc_flags", 0, 0, 8, None, Scalar),
+        m("skc_listener", 0, 0, 8, None, Ptr("sock")),
+        m("skc_tw_dr", 0, 0, 8, None, Ptr("inet_timewait_death_row")),
     ]},
-    // 128
-    KStruct { name: "sock_cgroup_data", size: 16, is_union: false, members: &[
-        m("cgroup", 0, 0, 8, None, Ptr("cgroup")),
-        m("classid", 64, 0, 4, None, Scalar),
-        m("prioidx", 96, 0, 2, None, Scalar),
+    // 165
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("skc_node", 0, 0, 16, None, Struct(43)),
+        m("skc_nulls_node", 0, 0, 16, None, Struct(108)),
     ]},
-    // 129
-    KStruct { name: "xarray", size: 16, is_union: false, members: &[
-        m("xa_lock", 0, 0, 4, None, Struct(27)),
-        m("xa_flags", 32, 0, 4, None, Scalar),
-        m("xa_head", 64, 0, 8, None, Ptr("")),
+    // 166
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("skc_incoming_cpu", 0, 0, 4, None, Scalar),
+        m("skc_rcv_wnd", 0, 0, 4, None, Scalar),
+        m("skc_tw_rcv_nxt", 0, 0, 4, None, Scalar),
     ]},
-    // 130
+    // 167
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("skc_rxhash", 0, 0, 4, None, Scalar),
+        m("skc_window_clamp", 0, 0, 4, None, Scalar),
+        m("skc_tw_snd_nxt", 0, 0, 4, None, Scalar),
+    ]},
+    // 168
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("ipv6_opt", 0, 0, 8, None, Ptr("ipv6_txoptions")),
+        m("pktopts", 64, 0, 8, None, Ptr("sk_buff")),
+    ]},
+    // 169
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("", 0, 0, 16, None, Struct(181)),
+        m("list", 0, 0, 16, None, Struct(182)),
+    ]},
+    // 170
+    KStruct { name: "qrwlock", size: 8, is_union: false, members: &[
+        m("", 0, 0, 4, None, Struct(183)),
+        m("wait_lock", 32, 0, 4, None, Struct(39)),
+    ]},
+    // 171
+    KStruct { name: "", size: 1, is_union: false, members: &[
+        m("sk_scm_credentials", 0, 1, 1, None, Scalar),
+        m("sk_scm_security", 1, 1, 1, None, Scalar),
+        m("sk_scm_pidfd", 2, 1, 1, None, Scalar),
+        m("sk_scm_rights", 3, 1, 1, None, Scalar),
+        m("sk_scm_unused", 4, 4, 1, None, Scalar),
+    ]},
+    // 172
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("addr", 0, 0, 4, None, Struct(184)),
+        m("addr6", 0, 0, 16, None, Struct(123)),
+    ]},
+    // 173
+    KStruct { name: "", size: 12, is_union: false, members: &[
+        m("addr_signal", 0, 0, 1, None, Scalar),
+        m("server_side", 8, 0, 1, None, Scalar),
+        m("work_pending", 16, 0, 1, None, Scalar),
+        m("accept_addr", 24, 0, 1, None, Scalar),
+        m("accept_subflow", 32, 0, 1, None, Scalar),
+        m("remote_deny_join_id0", 40, 0, 1, None, Scalar),
+        m("add_addr_signaled", 48, 0, 1, None, Scalar),
+        m("add_addr_accepted", 56, 0, 1, None, Scalar),
+        m("local_addr_used", 64, 0, 1, None, Scalar),
+        m("pm_type", 72, 0, 1, None, Scalar),
+        m("extra_subflows", 80, 0, 1, None, Scalar),
+        m("status", 88, 0, 1, None, Scalar),
+    ]},
+    // 174
     KStruct { name: "inet_cork", size: 64, is_union: false, members: &[
         m("flags", 0, 0, 4, None, Scalar),
         m("addr", 32, 0, 4, None, Scalar),
@@ -1549,143 +1997,72 @@ pub static STRUCTS: &[KStruct] = &[
         m("transmit_time", 384, 0, 8, None, Scalar),
         m("mark", 448, 0, 4, None, Scalar),
     ]},
-    // 131
+    // 175
     KStruct { name: "flowi", size: 88, is_union: false, members: &[
-        m("u", 0, 0, 88, None, Struct(149)),
+        m("u", 0, 0, 88, None, Struct(185)),
     ]},
-    // 132
+    // 176
     KStruct { name: "bpf_common_lru", size: 192, is_union: false, members: &[
-        m("lru_list", 0, 0, 128, None, Struct(150)),
+        m("lru_list", 0, 0, 128, None, Struct(186)),
         m("local_list", 1024, 0, 8, None, Ptr("bpf_lru_locallist")),
     ]},
-    // 133
+    // 177
     KStruct { name: "pcpu_freelist_node", size: 8, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("pcpu_freelist_node")),
     ]},
-    // 134
+    // 178
     KStruct { name: "", size: 8, is_union: true, members: &[
         m("rmtp", 0, 0, 8, None, Ptr("__kernel_timespec")),
         m("compat_rmtp", 0, 0, 8, None, Ptr("old_timespec32")),
     ]},
-    // 135
-    KStruct { name: "", size: 8, is_union: true, members: &[
-        m("skc_addrpair", 0, 0, 8, None, Scalar),
-        m("", 0, 0, 8, None, Struct(151)),
-    ]},
-    // 136
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("skc_hash", 0, 0, 4, None, Scalar),
-        m("skc_u16hashes", 0, 0, 4, Some(2), Scalar),
-    ]},
-    // 137
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("skc_portpair", 0, 0, 4, None, Scalar),
-        m("", 0, 0, 4, None, Struct(152)),
-    ]},
-    // 138
-    KStruct { name: "", size: 16, is_union: true, members: &[
-        m("skc_bind_node", 0, 0, 16, None, Struct(37)),
-        m("skc_portaddr_node", 0, 0, 16, None, Struct(37)),
-    ]},
-    // 139
-    KStruct { name: "", size: 8, is_union: false, members: &[
-        m("net", 0, 0, 8, None, Ptr("net")),
-    ]},
-    // 140
-    KStruct { name: "in6_addr", size: 16, is_union: false, members: &[
-        m("in6_u", 0, 0, 16, None, Struct(153)),
-    ]},
-    // 141
-    KStruct { name: "", size: 8, is_union: true, members: &[
-        m("skc_flags", 0, 0, 8, None, Scalar),
-        m("skc_listener", 0, 0, 8, None, Ptr("sock")),
-        m("skc_tw_dr", 0, 0, 8, None, Ptr("inet_timewait_death_row")),
-    ]},
-    // 142
-    KStruct { name: "", size: 16, is_union: true, members: &[
-        m("skc_node", 0, 0, 16, None, Struct(37)),
-        m("skc_nulls_node", 0, 0, 16, None, Struct(91)),
-    ]},
-    // 143
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("skc_incoming_cpu", 0, 0, 4, None, Scalar),
-        m("skc_rcv_wnd", 0, 0, 4, None, Scalar),
-        m("skc_tw_rcv_nxt", 0, 0, 4, None, Scalar),
-    ]},
-    // 144
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("skc_rxhash", 0, 0, 4, None, Scalar),
-        m("skc_window_clamp", 0, 0, 4, None, Scalar),
-        m("skc_tw_snd_nxt", 0, 0, 4, None, Scalar),
-    ]},
-    // 145
-    KStruct { name: "", size: 16, is_union: true, members: &[
-        m("", 0, 0, 16, None, Struct(154)),
-        m("list", 0, 0, 16, None, Struct(155)),
-    ]},
-    // 146
-    KStruct { name: "wait_queue_head", size: 24, is_union: false, members: &[
-        m("lock", 0, 0, 4, None, Struct(27)),
-        m("head", 64, 0, 16, None, Struct(16)),
-    ]},
-    // 147
-    KStruct { name: "qrwlock", size: 8, is_union: false, members: &[
-        m("", 0, 0, 4, None, Struct(156)),
-        m("wait_lock", 32, 0, 4, None, Struct(33)),
-    ]},
-    // 148
-    KStruct { name: "", size: 1, is_union: false, members: &[
-        m("sk_scm_credentials", 0, 1, 1, None, Scalar),
-        m("sk_scm_security", 1, 1, 1, None, Scalar),
-        m("sk_scm_pidfd", 2, 1, 1, None, Scalar),
-        m("sk_scm_rights", 3, 1, 1, None, Scalar),
-        m("sk_scm_unused", 4, 4, 1, None, Scalar),
-    ]},
-    // 149
-    KStruct { name: "", size: 88, is_union: true, members: &[
-        m("__fl_common", 0, 0, 40, None, Struct(157)),
-        m("ip4", 0, 0, 56, None, Struct(158)),
-        m("ip6", 0, 0, 88, None, Struct(159)),
-    ]},
-    // 150
-    KStruct { name: "bpf_lru_list", size: 128, is_union: false, members: &[
-        m("lists", 0, 0, 48, Some(3), Struct(16)),
-        m("counts", 384, 0, 8, Some(2), Scalar),
-        m("next_inactive_rotation", 448, 0, 8, None, Ptr("list_head")),
-        m("lock", 512, 0, 4, None, Struct(33)),
-    ]},
-    // 151
+    // 179
     KStruct { name: "", size: 8, is_union: false, members: &[
         m("skc_daddr", 0, 0, 4, None, Scalar),
         m("skc_rcv_saddr", 32, 0, 4, None, Scalar),
     ]},
-    // 152
+    // 180
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("skc_dport", 0, 0, 2, None, Scalar),
         m("skc_num", 16, 0, 2, None, Scalar),
     ]},
-    // 153
-    KStruct { name: "", size: 16, is_union: true, members: &[
-        m("u6_addr8", 0, 0, 16, Some(16), Scalar),
-        m("u6_addr16", 0, 0, 16, Some(8), Scalar),
-        m("u6_addr32", 0, 0, 16, Some(4), Scalar),
-    ]},
-    // 154
+    // 181
     KStruct { name: "", size: 16, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("sk_buff")),
         m("prev", 64, 0, 8, None, Ptr("sk_buff")),
     ]},
-    // 155
+    // 182
     KStruct { name: "sk_buff_list", size: 16, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("sk_buff")),
         m("prev", 64, 0, 8, None, Ptr("sk_buff")),
     ]},
-    // 156
+    // 183
     KStruct { name: "", size: 4, is_union: true, members: &[
-        m("cnts", 0, 0, 4, None, Struct(30)),
-        m("", 0, 0, 4, None, Struct(160)),
+        m("cnts", 0, 0, 4, None, Struct(36)),
+        m("", 0, 0, 4, None, Struct(187)),
     ]},
-    // 157
+    // 184
+    KStruct { name: "in_addr", size: 4, is_union: false, members: &[
+        m("s_addr", 0, 0, 4, None, Scalar),
+    ]},
+    // 185
+    KStruct { name: "", size: 88, is_union: true, members: &[
+        m("__fl_common", 0, 0, 40, None, Struct(188)),
+        m("ip4", 0, 0, 56, None, Struct(189)),
+        m("ip6", 0, 0, 88, None, Struct(190)),
+    ]},
+    // 186
+    KStruct { name: "bpf_lru_list", size: 128, is_union: false, members: &[
+        m("lists", 0, 0, 48, Some(3), Struct(22)),
+        m("counts", 384, 0, 8, Some(2), Scalar),
+        m("next_inactive_rotation", 448, 0, 8, None, Ptr("list_head")),
+        m("lock", 512, 0, 4, None, Struct(39)),
+    ]},
+    // 187
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("wlocked", 0, 0, 1, None, Scalar),
+        m("__lstate", 8, 0, 3, Some(3), Scalar),
+    ]},
+    // 188
     KStruct { name: "flowi_common", size: 40, is_union: false, members: &[
         m("flowic_oif", 0, 0, 4, None, Scalar),
         m("flowic_iif", 32, 0, 4, None, Scalar),
@@ -1696,53 +2073,48 @@ pub static STRUCTS: &[KStruct] = &[
         m("flowic_proto", 144, 0, 1, None, Scalar),
         m("flowic_flags", 152, 0, 1, None, Scalar),
         m("flowic_secid", 160, 0, 4, None, Scalar),
-        m("flowic_uid", 192, 0, 4, None, Struct(61)),
+        m("flowic_uid", 192, 0, 4, None, Struct(67)),
         m("flowic_multipath_hash", 224, 0, 4, None, Scalar),
-        m("flowic_tun_key", 256, 0, 8, None, Struct(161)),
+        m("flowic_tun_key", 256, 0, 8, None, Struct(191)),
     ]},
-    // 158
+    // 189
     KStruct { name: "flowi4", size: 56, is_union: false, members: &[
-        m("__fl_common", 0, 0, 40, None, Struct(157)),
+        m("__fl_common", 0, 0, 40, None, Struct(188)),
         m("saddr", 320, 0, 4, None, Scalar),
         m("daddr", 352, 0, 4, None, Scalar),
-        m("uli", 384, 0, 4, None, Struct(162)),
+        m("uli", 384, 0, 4, None, Struct(192)),
     ]},
-    // 159
+    // 190
     KStruct { name: "flowi6", size: 88, is_union: false, members: &[
-        m("__fl_common", 0, 0, 40, None, Struct(157)),
-        m("daddr", 320, 0, 16, None, Struct(140)),
-        m("saddr", 448, 0, 16, None, Struct(140)),
+        m("__fl_common", 0, 0, 40, None, Struct(188)),
+        m("daddr", 320, 0, 16, None, Struct(123)),
+        m("saddr", 448, 0, 16, None, Struct(123)),
         m("flowlabel", 576, 0, 4, None, Scalar),
-        m("uli", 608, 0, 4, None, Struct(162)),
+        m("uli", 608, 0, 4, None, Struct(192)),
         m("mp_hash", 640, 0, 4, None, Scalar),
     ]},
-    // 160
-    KStruct { name: "", size: 4, is_union: false, members: &[
-        m("wlocked", 0, 0, 1, None, Scalar),
-        m("__lstate", 8, 0, 3, Some(3), Scalar),
-    ]},
-    // 161
+    // 191
     KStruct { name: "flowi_tunnel", size: 8, is_union: false, members: &[
         m("tun_id", 0, 0, 8, None, Scalar),
     ]},
-    // 162
+    // 192
     KStruct { name: "flowi_uli", size: 4, is_union: true, members: &[
-        m("ports", 0, 0, 4, None, Struct(163)),
-        m("icmpt", 0, 0, 2, None, Struct(164)),
+        m("ports", 0, 0, 4, None, Struct(193)),
+        m("icmpt", 0, 0, 2, None, Struct(194)),
         m("gre_key", 0, 0, 4, None, Scalar),
-        m("mht", 0, 0, 1, None, Struct(165)),
+        m("mht", 0, 0, 1, None, Struct(195)),
     ]},
-    // 163
+    // 193
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("dport", 0, 0, 2, None, Scalar),
         m("sport", 16, 0, 2, None, Scalar),
     ]},
-    // 164
+    // 194
     KStruct { name: "", size: 2, is_union: false, members: &[
         m("type", 0, 0, 1, None, Scalar),
         m("code", 8, 0, 1, None, Scalar),
     ]},
-    // 165
+    // 195
     KStruct { name: "", size: 1, is_union: false, members: &[
         m("type", 0, 0, 1, None, Scalar),
     ]},
