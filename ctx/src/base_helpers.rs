@@ -205,6 +205,9 @@ fn bpf_get_current_pid_tgid(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64,
 fn bpf_get_current_comm(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     with_world(env, id::GET_CURRENT_COMM, a, |w, mem, a| {
         let size = size_arg(GET_CURRENT_COMM.name, 2, a[1], false)? as usize;
+        // The whole buffer must be writable before anything is allocated for it (an
+        // unverified program may name any size).
+        mem.check(a[0], size as u64, Access::Write)?;
         let mut buf = vec![0u8; size];
         let name_len = w.task.comm.iter().position(|&b| b == 0).unwrap_or(16);
         let n = name_len.min(size - 1);

@@ -61,6 +61,34 @@ fn current_task_ids() {
     assert_eq!(r.call(id::GET_CURRENT_CGROUP_ID, [0; 5]), 77);
 }
 
+/// `bpf_get_current_comm` pads with NULs to the size and cuts the name to `size - 1`
+/// bytes (`strscpy_pad`); a buffer the run does not have is a fault, checked before any
+/// allocation (an unverified program may name a size of 2 GB).
+#[test]
+fn current_comm_is_copied_padded_and_cut() {
+    let mut r = Run::new(socket(), SockOp::TcpConnectCb, vec![]);
+    r.env.task.comm = CurrentTask::comm_of("nginx");
+    r.put(0, &[0xff; 16]);
+    assert_eq!(
+        r.call(id::GET_CURRENT_COMM, [r.stack_addr(0), 16, 0, 0, 0]),
+        0
+    );
+    assert_eq!(r.get(0, 16), b"nginx\0\0\0\0\0\0\0\0\0\0\0");
+    r.put(0, &[0xff; 16]);
+    assert_eq!(
+        r.call(id::GET_CURRENT_COMM, [r.stack_addr(0), 3, 0, 0, 0]),
+        0
+    );
+    assert_eq!(r.get(0, 4), b"ng\0\xff");
+    let huge = r.try_call(
+        id::GET_CURRENT_COMM,
+        [r.stack_addr(0), 0x7fff_ffff, 0, 0, 0],
+    );
+    assert!(huge.is_err(), "{huge:?}");
+    let zero = r.try_call(id::GET_CURRENT_COMM, [r.stack_addr(0), 0, 0, 0, 0]);
+    assert!(zero.is_err(), "{zero:?}");
+}
+
 #[test]
 fn jiffies64_from_the_clock_and_hz() {
     let mut r = Run::new(socket(), SockOp::TcpConnectCb, vec![]);
