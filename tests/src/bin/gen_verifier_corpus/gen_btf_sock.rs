@@ -21,15 +21,15 @@ const SKC_TO_TCP_SOCK: i32 = 137;
 /// A leaf of the flattened layout: absolute byte offset, byte size, and whether it is a
 /// pointer.
 #[derive(Clone, Copy)]
-struct Leaf {
-    off: u32,
-    size: u32,
-    ptr: bool,
+pub(crate) struct Leaf {
+    pub(crate) off: u32,
+    pub(crate) size: u32,
+    pub(crate) ptr: bool,
 }
 
 /// Every member of struct `index` (and of the structs embedded in it, arrays of structs
 /// expanded up to four elements) at absolute offsets from `base`.
-fn leaves(index: u16, base: u32, out: &mut Vec<Leaf>) {
+pub(crate) fn leaves(index: u16, base: u32, out: &mut Vec<Leaf>) {
     let Some(s) = kstruct(index) else { return };
     for m in s.members {
         let off = base + m.bit_offset / 8;
@@ -64,7 +64,7 @@ fn leaves(index: u16, base: u32, out: &mut Vec<Leaf>) {
 }
 
 /// Whether a load of `size` at `off` is a full-width read of a pointer member (left out).
-fn pointer_load(all: &[Leaf], off: u32, size: u32) -> bool {
+pub(crate) fn pointer_load(all: &[Leaf], off: u32, size: u32) -> bool {
     size == 8 && all.iter().any(|l| l.ptr && l.off == off)
 }
 

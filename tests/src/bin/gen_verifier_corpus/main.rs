@@ -15,6 +15,7 @@
 
 mod asm;
 mod gen_btf_sock;
+mod gen_btf_task_casts;
 mod gen_ctx;
 mod gen_flow;
 mod gen_helpers;
@@ -239,6 +240,7 @@ fn main() {
     gen_sk_storage::generate(&mut rng, &mut out);
     gen_state_heavy::generate(&mut rng, &mut out);
     gen_btf_sock::generate(&mut rng, &mut out);
+    gen_btf_task_casts::generate(&mut rng, &mut out);
 
     let mut files: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
