@@ -104,3 +104,58 @@ pub fn assert_recorded_match_live_kernel(cases: &[RecordedCase], strict: bool) {
         Err(reason) => println!("skipped: {reason}"),
     }
 }
+
+/// A `'static` copy of a message or name built at run time, for the case tables.
+pub fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// A case without maps from run-time strings: `None` accepted, `Some((pc, message))`
+/// rejected at `pc`.
+pub fn owned_case(name: String, text: String, kernel: Option<(usize, String)>) -> RecordedCase {
+    RecordedCase {
+        name: leak(name),
+        maps: Vec::new(),
+        text,
+        kernel: kernel.map(|(pc, m)| (pc, leak(m))),
+    }
+}
+
+/// The assembler's load mnemonic for a load of `size` bytes (1, 2, 4, else 8).
+pub fn load_mnemonic(size: u32) -> &'static str {
+    match size {
+        1 => "ldxb",
+        2 => "ldxh",
+        4 => "ldxw",
+        _ => "ldxdw",
+    }
+}
+
+/// Why the live kernel cannot confirm verdicts that rest on the recorded vmlinux layouts of
+/// `structs`, if it cannot: no kernel BTF here, or one of them is not the recorded size
+/// (another kernel build).
+pub fn recorded_layout_differs_from_live_kernel(structs: &[&str]) -> Option<String> {
+    use sockops_vm::elf::btf::{Btf, BtfKind};
+    use sockops_vm::vmlinux::{kstruct, kstruct_index, recorded::KERNEL_RELEASE};
+    let data = match std::fs::read("/sys/kernel/btf/vmlinux") {
+        Ok(d) => d,
+        Err(e) => return Some(format!("no kernel BTF to compare the layout with: {e}")),
+    };
+    let btf = match Btf::parse(&data) {
+        Ok(b) => b,
+        Err(e) => return Some(format!("kernel BTF unreadable: {e}")),
+    };
+    for &name in structs {
+        let recorded = kstruct_index(name).and_then(kstruct).map(|s| s.size);
+        let live = (1..=btf.type_count()).find_map(|id| {
+            let t = btf.type_by_id(id)?;
+            (t.kind == BtfKind::Struct && btf.name_of(id) == name).then_some(t.size_or_type)
+        });
+        if live.is_none() || live != recorded {
+            return Some(format!(
+                "this kernel's struct {name} ({live:?} bytes) is not the recorded one ({recorded:?} bytes, Linux {KERNEL_RELEASE})"
+            ));
+        }
+    }
+    None
+}

@@ -13,7 +13,7 @@
 
 use sockops_tests::kernel::Oracle;
 use sockops_tests::recorded::{
-    RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel,
+    RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel, leak,
 };
 use sockops_verifier::{VerifyOptions, verify_insns};
 use sockops_vm::vmlinux::{KElem, field, kstruct, kstruct_index};
@@ -47,11 +47,6 @@ fn maps(t: MapType, key: u32, value: u32, max: u32) -> Vec<MapDef> {
         max_entries: max,
         map_flags: 0,
     }]
-}
-
-/// `'static` messages for the recorded-case table.
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
 }
 
 /// Offset of `path` in struct `name` (recorded layout).

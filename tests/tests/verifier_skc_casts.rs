@@ -10,6 +10,7 @@
 
 use sockops_tests::recorded::{
     RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel,
+    load_mnemonic as load, owned_case as case, recorded_layout_differs_from_live_kernel,
 };
 use sockops_vm::assemble;
 use sockops_vm::vmlinux::{KElem, field, kstruct, kstruct_index};
@@ -43,28 +44,6 @@ fn program(helper: u32, access: &str) -> String {
         "mov %r6, %r1\nldxdw %r1, [%r6+184]\njne %r1, 0, +2\nmov %r0, 1\nexit\n\
          call {helper}\njne %r0, 0, +2\nmov %r0, 1\nexit\n{access}mov %r0, 1\nexit"
     )
-}
-
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
-
-fn case(name: String, text: String, kernel: Option<(usize, String)>) -> RecordedCase {
-    RecordedCase {
-        name: leak(name),
-        maps: Vec::new(),
-        text,
-        kernel: kernel.map(|(pc, m)| (pc, leak(m))),
-    }
-}
-
-fn load(size: u32) -> &'static str {
-    match size {
-        1 => "ldxb",
-        2 => "ldxh",
-        4 => "ldxw",
-        _ => "ldxdw",
-    }
 }
 
 /// Reads the kernel accepts: every scalar member of each struct, and of the struct its first
@@ -228,7 +207,8 @@ fn cast_misuse_is_rejected_as_the_kernel_rejects_it() {
 
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    if let Some(reason) = layout_differs_from_live_kernel() {
+    let names: Vec<&str> = CASTS.iter().map(|&(_, _, n)| n).collect();
+    if let Some(reason) = recorded_layout_differs_from_live_kernel(&names) {
         println!("skipped: {reason}");
         return;
     }
@@ -254,34 +234,6 @@ fn unprivileged_loaders_cannot_call_them() {
         .collect();
     assert_ours_match_recorded(&cases, true);
     assert_recorded_match_live_kernel(&cases, true);
-}
-
-/// Why the live kernel cannot confirm the recorded verdicts here, if it cannot: one of the
-/// cast structs is not the recorded size (another kernel build).
-fn layout_differs_from_live_kernel() -> Option<String> {
-    let data = match std::fs::read("/sys/kernel/btf/vmlinux") {
-        Ok(d) => d,
-        Err(e) => return Some(format!("no kernel BTF to compare the layout with: {e}")),
-    };
-    let btf = match sockops_vm::elf::btf::Btf::parse(&data) {
-        Ok(b) => b,
-        Err(e) => return Some(format!("kernel BTF unreadable: {e}")),
-    };
-    for &(_, _, name) in CASTS {
-        let live = (1..=btf.type_count()).find_map(|id| {
-            let t = btf.type_by_id(id)?;
-            (t.kind == sockops_vm::elf::btf::BtfKind::Struct && btf.name_of(id) == name)
-                .then_some(t.size_or_type)
-        });
-        if live != Some(size_of(name)) {
-            return Some(format!(
-                "this kernel's struct {name} ({live:?} bytes) is not the recorded one ({} bytes, Linux {})",
-                size_of(name),
-                sockops_vm::vmlinux::recorded::KERNEL_RELEASE
-            ));
-        }
-    }
-    None
 }
 
 /// At run time, on every engine: `bpf_skc_to_tcp6_sock` gives an IPv6 socket's image (the

@@ -8,7 +8,8 @@
 use sockops_ctx::vmlinux::{field, recorded::TCP_SOCK_SIZE};
 use sockops_tests::kernel::Oracle;
 use sockops_tests::recorded::{
-    RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel,
+    RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel, leak,
+    recorded_layout_differs_from_live_kernel,
 };
 use sockops_verifier::{VerifyOptions, verify_insns};
 use sockops_vm::{HelperTable, MapDef, MapType, assemble};
@@ -27,10 +28,6 @@ fn program(access: &str) -> String {
         "mov %r6, %r1\nldxdw %r1, [%r6+184]\njne %r1, 0, +2\nmov %r0, 1\nexit\n\
          call 137\njne %r0, 0, +2\nmov %r0, 1\nexit\n{access}mov %r0, 1\nexit"
     )
-}
-
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
 }
 
 fn case(name: &'static str, text: String, kernel: Option<(usize, String)>) -> RecordedCase {
@@ -247,7 +244,7 @@ fn skc_to_tcp_sock_programs_are_judged_as_the_kernel_judges_them() {
 
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    if let Some(reason) = layout_differs_from_live_kernel() {
+    if let Some(reason) = recorded_layout_differs_from_live_kernel(&["tcp_sock"]) {
         println!("skipped: {reason}");
         return;
     }
@@ -286,7 +283,7 @@ fn pointer_member_reads_are_not_judged() {
     assert!(err.unsupported, "{err:?}");
     assert_eq!(err.pc, 9);
     assert!(err.message.contains("'struct proto'"), "{}", err.message);
-    if let Some(reason) = layout_differs_from_live_kernel() {
+    if let Some(reason) = recorded_layout_differs_from_live_kernel(&["tcp_sock"]) {
         println!("skipped (live kernel): {reason}");
         return;
     }
@@ -310,33 +307,8 @@ fn sk_storage_takes_the_btf_socket() {
         kernel: None,
     }];
     assert_ours_match_recorded(&cases, false);
-    if layout_differs_from_live_kernel().is_none() {
+    if recorded_layout_differs_from_live_kernel(&["tcp_sock"]).is_none() {
         assert_recorded_match_live_kernel(&cases, false);
-    }
-}
-
-/// Why the live kernel cannot confirm the recorded verdicts here, if it cannot: its
-/// `struct tcp_sock` is not the recorded one (another kernel build).
-fn layout_differs_from_live_kernel() -> Option<String> {
-    let data = match std::fs::read("/sys/kernel/btf/vmlinux") {
-        Ok(d) => d,
-        Err(e) => return Some(format!("no kernel BTF to compare the layout with: {e}")),
-    };
-    let btf = match sockops_vm::elf::btf::Btf::parse(&data) {
-        Ok(b) => b,
-        Err(e) => return Some(format!("kernel BTF unreadable: {e}")),
-    };
-    let live = (1..=btf.type_count()).find_map(|id| {
-        let t = btf.type_by_id(id)?;
-        (t.kind == sockops_vm::elf::btf::BtfKind::Struct && btf.name_of(id) == "tcp_sock")
-            .then_some(t.size_or_type)
-    });
-    match live {
-        Some(size) if size == TCP_SOCK_SIZE => None,
-        other => Some(format!(
-            "this kernel's struct tcp_sock ({other:?} bytes) is not the recorded one ({TCP_SOCK_SIZE} bytes, Linux {})",
-            sockops_ctx::vmlinux::recorded::KERNEL_RELEASE
-        )),
     }
 }
 

@@ -11,6 +11,7 @@
 use sockops_tests::kernel::Oracle;
 use sockops_tests::recorded::{
     RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel,
+    load_mnemonic as load, owned_case as case, recorded_layout_differs_from_live_kernel,
 };
 use sockops_verifier::{VerifyOptions, verify_insns};
 use sockops_vm::vmlinux::{KElem, field, kstruct, kstruct_index};
@@ -31,28 +32,6 @@ fn task_size() -> u32 {
 /// r0 = bpf_get_current_task_btf(), then `access` (from instruction 1).
 fn program(access: &str) -> String {
     format!("call 158\n{access}mov %r0, 1\nexit")
-}
-
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
-
-fn case(name: String, text: String, kernel: Option<(usize, String)>) -> RecordedCase {
-    RecordedCase {
-        name: leak(name),
-        maps: Vec::new(),
-        text,
-        kernel: kernel.map(|(pc, m)| (pc, leak(m))),
-    }
-}
-
-fn load(size: u32) -> &'static str {
-    match size {
-        1 => "ldxb",
-        2 => "ldxh",
-        4 => "ldxw",
-        _ => "ldxdw",
-    }
 }
 
 /// Reads the kernel accepts: every scalar member of `struct task_struct` that a single load
@@ -204,7 +183,7 @@ fn task_pointer_misuse_is_rejected_as_the_kernel_rejects_it() {
 
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    if let Some(reason) = layout_differs_from_live_kernel() {
+    if let Some(reason) = recorded_layout_differs_from_live_kernel(&["task_struct"]) {
         println!("skipped: {reason}");
         return;
     }
@@ -269,7 +248,7 @@ fn pointer_member_reads_are_not_judged() {
         "{}",
         err.message
     );
-    if let Some(reason) = layout_differs_from_live_kernel() {
+    if let Some(reason) = recorded_layout_differs_from_live_kernel(&["task_struct"]) {
         println!("skipped (live kernel): {reason}");
         return;
     }
@@ -279,32 +258,6 @@ fn pointer_member_reads_are_not_judged() {
             assert!(verdict.accepted, "{}", verdict.message);
         }
         Err(e) => println!("skipped (live kernel): the kernel cannot be asked: {e}"),
-    }
-}
-
-/// Why the live kernel cannot confirm the recorded verdicts here, if it cannot: its
-/// `struct task_struct` is not the recorded one (another kernel build).
-fn layout_differs_from_live_kernel() -> Option<String> {
-    let data = match std::fs::read("/sys/kernel/btf/vmlinux") {
-        Ok(d) => d,
-        Err(e) => return Some(format!("no kernel BTF to compare the layout with: {e}")),
-    };
-    let btf = match sockops_vm::elf::btf::Btf::parse(&data) {
-        Ok(b) => b,
-        Err(e) => return Some(format!("kernel BTF unreadable: {e}")),
-    };
-    let live = (1..=btf.type_count()).find_map(|id| {
-        let t = btf.type_by_id(id)?;
-        (t.kind == sockops_vm::elf::btf::BtfKind::Struct && btf.name_of(id) == "task_struct")
-            .then_some(t.size_or_type)
-    });
-    match live {
-        Some(size) if size == task_size() => None,
-        other => Some(format!(
-            "this kernel's struct task_struct ({other:?} bytes) is not the recorded one ({} bytes, Linux {})",
-            task_size(),
-            sockops_vm::vmlinux::recorded::KERNEL_RELEASE
-        )),
     }
 }
 
