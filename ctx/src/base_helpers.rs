@@ -310,7 +310,7 @@ pub const BPF_RB_FORCE_WAKEUP: u64 = 2;
 pub const MAX_RESERVATION: u64 = 64 << 20;
 
 /// The ring buffer map argument, or BadArgument.
-fn ringbuf_map(
+pub(crate) fn ringbuf_map(
     map: Option<Arc<Map>>,
     helper: &'static str,
     ptr: u64,
@@ -334,7 +334,7 @@ fn ringbuf_map(
     Ok(map)
 }
 
-fn map_arg(env: &HelperEnv<'_>, ptr: u64) -> Option<Arc<Map>> {
+pub(crate) fn map_arg(env: &HelperEnv<'_>, ptr: u64) -> Option<Arc<Map>> {
     env.map_by_ptr(ptr).map(|(_, m)| Arc::clone(m))
 }
 

@@ -101,6 +101,20 @@ pub mod id {
     pub const RINGBUF_QUERY: u32 = 134;
     /// bpf_strncmp
     pub const STRNCMP: u32 = 182;
+    /// bpf_dynptr_from_mem
+    pub const DYNPTR_FROM_MEM: u32 = 197;
+    /// bpf_ringbuf_reserve_dynptr
+    pub const RINGBUF_RESERVE_DYNPTR: u32 = 198;
+    /// bpf_ringbuf_submit_dynptr
+    pub const RINGBUF_SUBMIT_DYNPTR: u32 = 199;
+    /// bpf_ringbuf_discard_dynptr
+    pub const RINGBUF_DISCARD_DYNPTR: u32 = 200;
+    /// bpf_dynptr_read
+    pub const DYNPTR_READ: u32 = 201;
+    /// bpf_dynptr_write
+    pub const DYNPTR_WRITE: u32 = 202;
+    /// bpf_dynptr_data
+    pub const DYNPTR_DATA: u32 = 203;
 }
 
 const fn sig(name: &'static str, args: &'static [ArgKind], gpl_only: bool) -> HelperSignature {
@@ -241,6 +255,7 @@ pub fn all_sock_ops_helpers() -> impl Iterator<Item = &'static Helper> {
         .iter()
         .chain(crate::socket_helpers::SOCKET_HELPERS)
         .chain(crate::base_helpers::BASE_HELPERS)
+        .chain(crate::dynptr::DYNPTR_HELPERS)
 }
 
 /// Registers the sock_ops helpers (`all_sock_ops_helpers`) and the vm's map helpers

@@ -17,6 +17,8 @@
 //! - `helpers`: the helper implementations and their registration;
 //! - `socket_helpers`: bpf_sock_map_update, bpf_sock_hash_update, bpf_tcp_sock;
 //! - `base_helpers`: current task ids, jiffies64, strtol/strtoul/strncmp, ring buffer;
+//! - `dynptr`: the dynptr helpers (`bpf_dynptr_from_mem`, ring buffer dynptrs, read, write,
+//!   data) and the kernel's 16-byte `struct bpf_dynptr_kern`;
 //! - `tcp_sock`: `struct bpf_tcp_sock` and its field table;
 //! - `strtox`: the kernel's string-to-integer and strncmp arithmetic;
 //! - `ringbuf`: ring buffer records of a run; `task`: the current task's identity;
@@ -26,6 +28,7 @@
 
 pub mod base_helpers;
 pub mod context;
+pub mod dynptr;
 pub mod env;
 pub mod errno;
 pub mod field_table;

@@ -47,6 +47,14 @@ pub enum Arg {
     /// ARG_PTR_TO_CONST_STR: a NUL-terminated string at a constant offset in the value of a
     /// frozen read-only single-entry array (`.rodata`), known at verification time.
     ConstStr,
+    /// ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_* | MEM_UNINIT: 16 stack bytes where the helper builds
+    /// a dynptr of this type ([`crate::reg::DYNPTR_LOCAL`], [`crate::reg::DYNPTR_RINGBUF`]).
+    DynptrUninit(u32),
+    /// ARG_PTR_TO_DYNPTR | MEM_RDONLY: an initialised dynptr of any type, left unchanged.
+    Dynptr,
+    /// ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE: a ring buffer dynptr, whose
+    /// reference the call releases (and the dynptr, its copies and slices with it).
+    DynptrRelease,
     /// An argument type this verifier does not model, with the kernel's list of accepted
     /// register types: a register of another type is rejected with the kernel's message, one
     /// of an accepted type makes the call "not supported by this runtime".
@@ -74,6 +82,9 @@ pub enum Ret {
     /// RET_PTR_TO_RINGBUF_MEM_OR_NULL: memory of the size given by the
     /// [`Arg::AllocSizeOrZero`] argument, an acquired reference (ringbuf_reserve).
     RingbufMemOrNull,
+    /// RET_PTR_TO_DYNPTR_MEM_OR_NULL: a slice of the dynptr argument's memory of the size
+    /// given by the [`Arg::AllocSizeOrZero`] argument, or NULL (`bpf_dynptr_data`).
+    DynptrMemOrNull,
 }
 
 /// A kernel helper prototype.
@@ -89,6 +100,7 @@ const fn p(args: &'static [Arg], ret: Ret) -> Proto {
     Proto { args, ret }
 }
 
+use crate::reg::{DYNPTR_LOCAL, DYNPTR_RINGBUF};
 use Arg::*;
 
 /// The prototype of helper `id` for sock_ops, if this verifier models it.
@@ -143,7 +155,7 @@ pub fn proto(id: u32) -> Option<Proto> {
             Ret::MapValueOrNull,
         ),
         108 => p(&[ConstMapPtr, BtfSockCommon], i),
-        81 | 156 | 157 | 164 | 198 | 209 | 210 | 211 => p(&[Unmodelled("map_ptr")], i),
+        81 | 156 | 157 | 164 | 209 | 210 | 211 => p(&[Unmodelled("map_ptr")], i),
         93 | 94 | 194 => p(&[Unmodelled("map_value, ptr_")], i),
         169..=172 => p(&[Unmodelled("map_value")], i),
         136 => p(&[BtfSockCommon], Ret::BtfSockOrNull("tcp6_sock")),
@@ -161,8 +173,28 @@ pub fn proto(id: u32) -> Option<Proto> {
             i,
         ),
         181 => p(&[Anything, Unmodelled("func")], i),
-        197 | 201 => p(&[Unmodelled(MEM_TYPES)], i),
-        199 | 200 | 202 | 203 => p(&[Unmodelled("fp, dynptr_ptr")], i),
+        197 => p(
+            &[
+                UninitMem,
+                ConstSizeOrZero,
+                Anything,
+                DynptrUninit(DYNPTR_LOCAL),
+            ],
+            i,
+        ),
+        198 => p(
+            &[
+                ConstMapPtr,
+                Anything,
+                Anything,
+                DynptrUninit(DYNPTR_RINGBUF),
+            ],
+            i,
+        ),
+        199 | 200 => p(&[DynptrRelease, Anything], Ret::Void),
+        201 => p(&[UninitMem, ConstSizeOrZero, Dynptr, Anything, Anything], i),
+        202 => p(&[Dynptr, Anything, MemRead, ConstSizeOrZero, Anything], i),
+        203 => p(&[Dynptr, Anything, AllocSizeOrZero], Ret::DynptrMemOrNull),
         _ => return None,
     })
 }
@@ -195,6 +227,8 @@ pub fn might_sleep(id: u32) -> bool {
     matches!(id, 148 | 191)
 }
 
+/// The kernel's list of register types accepted for a dynptr argument.
+pub const DYNPTR_TYPES: &str = "fp, dynptr_ptr";
 /// The kernel's list of register types accepted for a memory argument.
 pub const MEM_TYPES: &str =
     "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";

@@ -50,6 +50,31 @@ pub enum RegType {
     BtfPtr,
     /// A BTF pointer or NULL (`PTR_TO_BTF_ID | PTR_MAYBE_NULL`).
     BtfPtrOrNull,
+    /// The state kept in both stack slots of a dynptr (the kernel's `spilled_ptr` of a
+    /// `STACK_DYNPTR` slot, typed `CONST_PTR_TO_DYNPTR`), never a register's: `map` is the
+    /// dynptr type ([`DYNPTR_LOCAL`] or [`DYNPTR_RINGBUF`]), `range` is 1 in the dynptr's
+    /// first (lower) slot and 0 in its second, `id` is the dynptr's identity (shared with
+    /// its slices) and `ref_obj_id` its reference (ring buffer dynptrs).
+    Dynptr,
+    /// A slice of a dynptr's memory (`bpf_dynptr_data` after its null check: `PTR_TO_MEM`):
+    /// `map` bytes, `dynptr_id` the dynptr it came from, `ref_obj_id` the dynptr's reference.
+    DynptrMem,
+    /// A dynptr slice or NULL (`PTR_TO_MEM | PTR_MAYBE_NULL`).
+    DynptrMemOrNull,
+}
+
+/// `BPF_DYNPTR_TYPE_LOCAL`: a dynptr over a map value (`bpf_dynptr_from_mem`).
+pub const DYNPTR_LOCAL: u32 = 1;
+/// `BPF_DYNPTR_TYPE_RINGBUF`: a dynptr over a ring buffer record (`bpf_ringbuf_reserve_dynptr`).
+pub const DYNPTR_RINGBUF: u32 = 2;
+
+/// The kernel's name of a dynptr type (`dynptr_type_str`).
+pub fn dynptr_type_name(t: u32) -> &'static str {
+    match t {
+        DYNPTR_LOCAL => "local",
+        DYNPTR_RINGBUF => "ringbuf",
+        _ => "<invalid>",
+    }
 }
 
 impl RegType {
@@ -75,6 +100,9 @@ impl RegType {
             RegType::BtfTask => "trusted_ptr_",
             RegType::BtfPtr => "ptr_",
             RegType::BtfPtrOrNull => "ptr_or_null_",
+            RegType::Dynptr => "dynptr_ptr",
+            RegType::DynptrMem => "mem",
+            RegType::DynptrMemOrNull => "mem_or_null",
         }
     }
 
@@ -92,6 +120,7 @@ impl RegType {
                 | RegType::TcpSockOrNull
                 | RegType::MemOrNull
                 | RegType::BtfPtrOrNull
+                | RegType::DynptrMemOrNull
         )
     }
 
@@ -103,6 +132,7 @@ impl RegType {
             RegType::TcpSockOrNull => RegType::TcpSock,
             RegType::MemOrNull => RegType::Mem,
             RegType::BtfPtrOrNull => RegType::BtfPtr,
+            RegType::DynptrMemOrNull => RegType::DynptrMem,
             t => t,
         }
     }
@@ -129,6 +159,9 @@ pub struct RegState {
     /// The acquired reference this pointer holds (`ref_obj_id`; ring buffer reservations),
     /// 0 for none. Releasing the reference invalidates every register that holds it.
     pub ref_obj_id: u32,
+    /// The dynptr a slice came from (`dynptr_id`; [`RegType::DynptrMem`]), 0 otherwise.
+    /// Overwriting the dynptr invalidates every slice with its id.
+    pub dynptr_id: u32,
 }
 
 impl RegState {
@@ -142,6 +175,7 @@ impl RegState {
         map: 0,
         frameno: 0,
         ref_obj_id: 0,
+        dynptr_id: 0,
     };
 
     /// An unknown scalar.

@@ -17,6 +17,9 @@ pub enum ByteType {
     Zero,
     /// Part of a spilled register.
     Spill,
+    /// Part of a dynptr (`STACK_DYNPTR`): 16 bytes over two slots, whose `spilled` state
+    /// ([`crate::reg::RegType::Dynptr`]) says the dynptr's type, identity and reference.
+    Dynptr,
 }
 
 /// One 8-byte stack slot.
@@ -44,6 +47,11 @@ impl Slot {
     /// True if any byte is part of a spill.
     pub fn has_spill(&self) -> bool {
         self.bytes.contains(&ByteType::Spill)
+    }
+
+    /// True if the slot is half of a dynptr (a dynptr's bytes are never partly set).
+    pub fn is_dynptr(&self) -> bool {
+        self.bytes[0] == ByteType::Dynptr
     }
 }
 

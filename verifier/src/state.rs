@@ -133,6 +133,7 @@ pub fn regsafe(
             && old.range == cur.range
             && old.map == cur.map
             && old.frameno == cur.frameno
+            && old.dynptr_id == cur.dynptr_id
             && ids.check(old.id, cur.id)
             && ids.check(old.ref_obj_id, cur.ref_obj_id);
     }
@@ -158,6 +159,7 @@ pub fn regsafe(
         _ => {
             old.off == cur.off
                 && old.map == cur.map
+                && old.dynptr_id == cur.dynptr_id
                 && range_within(old, cur)
                 && ids.check(old.id, cur.id)
                 && ids.check(old.ref_obj_id, cur.ref_obj_id)
@@ -228,6 +230,15 @@ fn stacksafe(
             if ob != cb {
                 return false;
             }
+        }
+        // A dynptr: the same type, the same half, the same reference (not its id).
+        if os.is_dynptr() {
+            let Some(cs) = cs else { return false };
+            let (o, c) = (&os.spilled, &cs.spilled);
+            if o.map != c.map || o.range != c.range || !ids.check(o.ref_obj_id, c.ref_obj_id) {
+                return false;
+            }
+            continue;
         }
         if os.has_spill() {
             let Some(cs) = cs else { return false };

@@ -278,7 +278,10 @@ pub(crate) fn reg(r: &RegState, frameno: u8) -> String {
         // show as 0xffffffffffffffff / 0xfffffffffffffffe.
         parts.push(format!("r={}", unum(r.range as i64 as u64)));
     }
-    if matches!(r.typ, RegType::Mem | RegType::MemOrNull) {
+    if matches!(
+        r.typ,
+        RegType::Mem | RegType::MemOrNull | RegType::DynptrMem | RegType::DynptrMemOrNull
+    ) {
         parts.push(format!("sz={}", r.map));
     }
     if r.var.is_const() {
@@ -302,6 +305,7 @@ fn slot_char(b: ByteType) -> char {
         ByteType::Spill => 'r',
         ByteType::Misc => 'm',
         ByteType::Zero => '0',
+        ByteType::Dynptr => 'd',
     }
 }
 

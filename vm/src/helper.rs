@@ -63,6 +63,12 @@ pub enum ArgKind {
     ConstAllocSizeOrZero,
     /// ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: a record from `bpf_ringbuf_reserve`, released.
     RingbufMemRelease,
+    /// ARG_PTR_TO_DYNPTR | MEM_UNINIT: 16 stack bytes where the helper builds a dynptr.
+    DynptrUninit,
+    /// ARG_PTR_TO_DYNPTR | MEM_RDONLY: an initialised dynptr on the stack, left unchanged.
+    Dynptr,
+    /// ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE: a ring buffer dynptr, released.
+    DynptrRelease,
 }
 
 /// What a helper returns, for the verifier (kernel `enum bpf_return_type`).
@@ -78,7 +84,8 @@ pub enum RetKind {
     SocketOrNull,
     /// RET_PTR_TO_TCP_SOCK_OR_NULL.
     TcpSockOrNull,
-    /// RET_PTR_TO_MEM_OR_NULL of a size given by a constant argument (ringbuf reserve).
+    /// RET_PTR_TO_MEM_OR_NULL of a size given by a constant argument (ringbuf reserve,
+    /// `bpf_dynptr_data`).
     MemOrNull,
     /// RET_PTR_TO_BTF_ID_OR_NULL: a kernel struct described by vmlinux BTF, or NULL
     /// (`bpf_skc_to_tcp_sock`).

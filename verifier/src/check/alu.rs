@@ -429,6 +429,7 @@ impl Env<'_> {
             | RegType::Stack
             | RegType::Pkt
             | RegType::Mem
+            | RegType::DynptrMem
             | RegType::BtfTask
             | RegType::BtfPtr => true,
             RegType::MapPtr => known && o.smin == 0 && opc == BPF_ADD,

@@ -10,9 +10,10 @@ use super::{Env, MAX_CALL_FRAMES, Step};
 use crate::btf_walk;
 use crate::error::Reject;
 use crate::helpers::{
-    Arg, BTF_SOCK_TYPES, MEM_TYPES, Ret, SOCK_TYPES, might_sleep, needs_perfmon, proto,
+    Arg, BTF_SOCK_TYPES, DYNPTR_TYPES, MEM_TYPES, Ret, SOCK_TYPES, might_sleep, needs_perfmon,
+    proto,
 };
-use crate::reg::{RegState, RegType};
+use crate::reg::{DYNPTR_RINGBUF, RegState, RegType};
 use crate::stack::{ByteType, Stack};
 use crate::state::Frame;
 
@@ -34,6 +35,8 @@ struct Meta {
     ref_obj_id: u32,
     /// The argument register whose reference the call releases (0: none).
     release_regno: u8,
+    /// The register of an initialised dynptr argument (`get_dynptr_arg_reg`), 0 for none.
+    dynptr_regno: u8,
 }
 
 /// The kernel's name of helper `id` (`bpf_map_lookup_elem`), `unknown` if there is none.
@@ -103,7 +106,7 @@ impl Env<'_> {
                 self.check_map_access_type(pc, &reg, reg.off as i64, size, write)?;
                 self.check_map_access(pc, regno, &reg, reg.off as i64, size, zero_ok)
             }
-            RegType::Mem => self.check_region(
+            RegType::Mem | RegType::DynptrMem => self.check_region(
                 pc,
                 regno,
                 &reg,
@@ -243,6 +246,26 @@ impl Env<'_> {
             }
             return Ok(());
         }
+        if let Arg::DynptrUninit(_) | Arg::Dynptr | Arg::DynptrRelease = arg {
+            // check_reg_type, then (a stack pointer may carry any offset) the release
+            // pre-check and process_dynptr_func.
+            if reg.typ != RegType::Stack {
+                return Err(self.arg_type_error(pc, regno, &reg, DYNPTR_TYPES));
+            }
+            let (init, expected) = match arg {
+                Arg::DynptrUninit(kind) => (Some(kind), None),
+                Arg::DynptrRelease => {
+                    self.check_dynptr_release_arg(pc, regno, &reg)?;
+                    meta.release_regno = regno;
+                    (None, Some(DYNPTR_RINGBUF))
+                }
+                _ => {
+                    meta.dynptr_regno = regno;
+                    (None, None)
+                }
+            };
+            return self.process_dynptr_arg(pc, regno, &reg, init, expected);
+        }
         let mem_arg = matches!(
             arg,
             Arg::MapKey
@@ -312,12 +335,18 @@ impl Env<'_> {
                         | RegType::Pkt
                         | RegType::MapValue
                         | RegType::Mem
+                        | RegType::DynptrMem
                         | RegType::MapValueOrNull
                         | RegType::MemOrNull
+                        | RegType::DynptrMemOrNull
                 ),
                 _ if mem_arg => matches!(
                     reg.typ,
-                    RegType::Stack | RegType::Pkt | RegType::MapValue | RegType::Mem
+                    RegType::Stack
+                        | RegType::Pkt
+                        | RegType::MapValue
+                        | RegType::Mem
+                        | RegType::DynptrMem
                 ),
                 _ => false,
             };
@@ -375,7 +404,12 @@ impl Env<'_> {
             // pointer a fixed one).
             if !matches!(
                 reg.typ,
-                RegType::Stack | RegType::Pkt | RegType::MapValue | RegType::Mem | RegType::Scalar
+                RegType::Stack
+                    | RegType::Pkt
+                    | RegType::MapValue
+                    | RegType::Mem
+                    | RegType::DynptrMem
+                    | RegType::Scalar
             ) {
                 let fixed_off_ok = reg.typ == RegType::BtfPtr;
                 if reg.off < 0 {
@@ -552,7 +586,12 @@ impl Env<'_> {
     /// `release_reference`: drops the reference `id` and invalidates every register and
     /// spilled register holding it (an unknown scalar for root, unreadable in strict mode:
     /// `mark_reg_invalid`).
-    fn release_reference(&mut self, pc: usize, helper: u32, id: u32) -> Result<(), Reject> {
+    pub(super) fn release_reference(
+        &mut self,
+        pc: usize,
+        helper: u32,
+        id: u32,
+    ) -> Result<(), Reject> {
         if id == 0 || !self.cur.release_ref(id) {
             return Err(Reject::new(
                 pc,
@@ -609,7 +648,7 @@ impl Env<'_> {
         let ok_func_side = match id {
             12 => t == MapType::ProgArray,
             22 | 25 | 55 => t == MapType::PerfEventArray,
-            130 | 131 | 134 => t == MapType::Ringbuf,
+            130 | 131 | 134 | 198 => t == MapType::Ringbuf,
             37 => false,
             53 => t == MapType::Sockmap,
             70 => t == MapType::Sockhash,
@@ -698,10 +737,13 @@ impl Env<'_> {
                 let accepted = match *expected {
                     "map_ptr" => reg.typ == RegType::MapPtr,
                     "map_value" | "map_value, ptr_" => reg.typ == RegType::MapValue,
-                    "fp, dynptr_ptr" => reg.typ == RegType::Stack,
                     e if e == MEM_TYPES => matches!(
                         reg.typ,
-                        RegType::Stack | RegType::Pkt | RegType::MapValue | RegType::Mem
+                        RegType::Stack
+                            | RegType::Pkt
+                            | RegType::MapValue
+                            | RegType::Mem
+                            | RegType::DynptrMem
                     ),
                     e if e.starts_with("sock_common") => matches!(
                         reg.typ,
@@ -752,11 +794,32 @@ impl Env<'_> {
             }
         }
         if meta.release_regno != 0 {
-            self.release_reference(pc, uid, meta.ref_obj_id)?;
+            if p.args.get(meta.release_regno as usize - 1) == Some(&Arg::DynptrRelease) {
+                let reg = self.regs()[meta.release_regno as usize];
+                self.release_dynptr(pc, uid, &reg)?;
+            } else {
+                self.release_reference(pc, uid, meta.ref_obj_id)?;
+            }
         }
         if uid == 12 && self.log_reference_leaks() {
             return Err(Reject::new(pc, "tail_call would lead to reference leak"));
         }
+        if uid == 197 && self.regs()[1].typ != RegType::MapValue {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "Unsupported reg type {} for bpf_dynptr_from_mem data",
+                    self.regs()[1].typ.name()
+                ),
+            ));
+        }
+        let dynptr = match meta.dynptr_regno {
+            0 => (0, 0),
+            r => {
+                let reg = self.regs()[r as usize];
+                self.dynptr_ids(&reg)
+            }
+        };
         for r in 1..6 {
             self.regs_mut()[r] = RegState::NOT_INIT;
         }
@@ -781,6 +844,13 @@ impl Env<'_> {
                     ..RegState::pointer(RegType::MemOrNull)
                 }
             }
+            Ret::DynptrMemOrNull => RegState {
+                id: self.new_id(),
+                map: meta.mem_size,
+                dynptr_id: dynptr.0,
+                ref_obj_id: dynptr.1,
+                ..RegState::pointer(RegType::DynptrMemOrNull)
+            },
             Ret::TcpSockOrNull => RegState {
                 id: self.new_id(),
                 ..RegState::pointer(RegType::TcpSockOrNull)

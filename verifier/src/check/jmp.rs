@@ -78,6 +78,7 @@ fn reg_not_null(r: &RegState) -> bool {
             | RegType::MapValue
             | RegType::SockCommon
             | RegType::Mem
+            | RegType::DynptrMem
             | RegType::MapPtr
             | RegType::BtfTask
     )
@@ -455,7 +456,7 @@ fn mark_ptr_or_null(state: &mut State, id: u32, is_null: bool) {
                 *r = RegState::konst(0);
             } else {
                 r.typ = r.typ.not_null();
-                if matches!(r.typ, RegType::MapValue | RegType::Mem) {
+                if matches!(r.typ, RegType::MapValue | RegType::Mem | RegType::DynptrMem) {
                     r.id = 0;
                 }
             }

@@ -107,8 +107,12 @@ impl Env<'_> {
                     | RegType::BtfTask
             )
         };
-        let mem_or_btf =
-            |t: RegType| matches!(t, RegType::Mem | RegType::BtfPtr | RegType::BtfTask);
+        let mem_or_btf = |t: RegType| {
+            matches!(
+                t,
+                RegType::Mem | RegType::DynptrMem | RegType::BtfPtr | RegType::BtfTask
+            )
+        };
         let reg_type_mismatch = |prev: RegType| {
             let same_or_ok = prev == t || (mismatch_ok(t) && mismatch_ok(prev));
             let trust_mismatch = allow_trust_mismatch && mem_or_btf(t) && mem_or_btf(prev);
@@ -624,8 +628,8 @@ impl Env<'_> {
                         loaded.map_or_else(RegState::unknown, RegState::konst);
                 }
             }
-            RegType::Mem | RegType::MemOrNull => {
-                if reg.typ == RegType::MemOrNull {
+            RegType::Mem | RegType::MemOrNull | RegType::DynptrMem | RegType::DynptrMemOrNull => {
+                if reg.typ.maybe_null() {
                     return Err(Reject::new(
                         pc,
                         format!("R{regno} invalid mem access '{}'", reg.typ.name()),
@@ -977,6 +981,7 @@ impl Env<'_> {
                 *f = true;
             }
         }
+        self.destroy_if_dynptr_stack_slot(pc, frame, Stack::locate(off).0)?;
         let aligned = off % 8 == 0;
         let spill = |stack_slot: &mut Slot, r: RegState, size: usize| {
             stack_slot.spilled = r;
@@ -1068,6 +1073,10 @@ impl Env<'_> {
         let zero = matches!(value, Some(r) if r.is_const(0)) || matches!(val, Val::Imm(0));
         let min_off = reg.var.smin + off;
         let max_off = reg.var.smax + off + size;
+        // Every dynptr the write may touch is destroyed first (refused if referenced).
+        for i in min_off..max_off {
+            self.destroy_if_dynptr_stack_slot(pc, frame, Stack::locate(i as i32).0)?;
+        }
         let strict = self.opts.strict;
         let mut zero_used = false;
         for i in min_off..max_off {
@@ -1217,7 +1226,7 @@ impl Env<'_> {
                             ByteType::Misc => {}
                             ByteType::Zero => zero_cnt += 1,
                             ByteType::Invalid if allow_uninit => {}
-                            ByteType::Invalid => {
+                            ByteType::Invalid | ByteType::Dynptr => {
                                 return Err(Reject::new(
                                     pc,
                                     format!("invalid read from stack off {off}+{k} size {size}"),
@@ -1301,10 +1310,21 @@ impl Env<'_> {
             }
             (reg.var.smin + off, reg.var.smax + off)
         };
+        let frame = reg.frameno as usize;
         if raw && reg.var.is_const() {
+            // The helper's writes are simulated byte by byte after the call: none may land
+            // in a dynptr.
+            let stack = &self.cur.frames[frame].stack;
+            if let Some(i) =
+                (min_off..max_off + size).find(|&i| stack.byte(i as i32) == ByteType::Dynptr)
+            {
+                return Err(Reject::new(
+                    pc,
+                    format!("potential write to dynptr at off={i} disallowed"),
+                ));
+            }
             return Ok(());
         }
-        let frame = reg.frameno as usize;
         let allow_uninit = !self.opts.strict;
         let strict = self.opts.strict;
         for i in min_off..max_off + size {

@@ -5,6 +5,7 @@
 
 mod alu;
 mod call;
+mod dynptr;
 mod jmp;
 mod mem;
 #[cfg(test)]
