@@ -242,7 +242,9 @@ fn bpf_dynptr_from_mem(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, Help
             (DynptrKern::default(), -i64::from(EINVAL))
         } else {
             // The memory must be the program's to write for the dynptr's whole life.
-            mem.check(a[0], u64::from(size), Access::Write)?;
+            if size > 0 {
+                mem.check(a[0], u64::from(size), Access::Write)?;
+            }
             (DynptrKern::new(a[0], DYNPTR_TYPE_LOCAL, size), 0)
         };
         store(mem, a[3], d)?;
@@ -364,8 +366,11 @@ fn bpf_dynptr_read(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperEr
         if !d.check_off_len(offset, len) {
             return Ok(-i64::from(E2BIG));
         }
-        let bytes = mem.read_bytes(d.addr(offset), u64::from(len))?;
-        mem.write_bytes(a[0], &bytes)?;
+        // Nothing is copied for an empty range (a dynptr over an empty record has no memory).
+        if len > 0 {
+            let bytes = mem.read_bytes(d.addr(offset), u64::from(len))?;
+            mem.write_bytes(a[0], &bytes)?;
+        }
         Ok(0)
     })
 }
@@ -385,8 +390,10 @@ fn bpf_dynptr_write(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperE
         if a[4] != 0 {
             return Ok(-i64::from(EINVAL));
         }
-        let bytes = mem.read_bytes(a[2], u64::from(len))?;
-        mem.write_bytes(d.addr(offset), &bytes)?;
+        if len > 0 {
+            let bytes = mem.read_bytes(a[2], u64::from(len))?;
+            mem.write_bytes(d.addr(offset), &bytes)?;
+        }
         Ok(0)
     })
 }
@@ -401,9 +408,11 @@ fn bpf_dynptr_data(env: &mut HelperEnv<'_>, a: [u64; 5]) -> Result<u64, HelperEr
             return Ok(0);
         }
         // The program will read and write the slice directly (the JIT does not check): it
-        // must be memory of this run.
+        // must be memory of this run (an empty slice cannot be accessed at all).
         let addr = d.addr(offset);
-        mem.check(addr, u64::from(len), Access::Write)?;
+        if len > 0 {
+            mem.check(addr, u64::from(len), Access::Write)?;
+        }
         Ok(addr as i64)
     })
 }

@@ -507,3 +507,91 @@ fn dynptr_helpers_run_alike_on_every_engine() {
         assert_eq!(rb.ringbuf_consume(), vec![written.to_vec()], "{engine:?}");
     }
 }
+
+/// Empty dynptrs (a zero-sized record, a zero-sized map value view): zero-length reads and
+/// writes succeed and copy nothing, `bpf_dynptr_data` of zero bytes is not NULL, on every
+/// engine. (Found by the soundness test: an empty record has no memory region, and the
+/// helpers once checked a zero-length copy against it.)
+#[test]
+fn empty_dynptrs_copy_nothing_on_every_engine() {
+    use sockops::cgroup::AttachFlags;
+    use sockops::ctx::{SockOp, Socket};
+    use sockops::runtime::{Engine, Runtime};
+    use sockops::vm::{Map, Program};
+
+    let text = "\
+stdw [%r10-8], 0
+mov %r2, %r10
+add %r2, -8
+lddw %r1, map_fd 0
+call 1
+jne %r0, 0, +2
+mov %r0, 1
+exit
+mov %r9, %r0
+lddw %r1, map_fd 1
+mov %r2, 0
+mov %r3, 0
+mov %r4, %r10
+add %r4, -32
+call 198
+stxdw [%r9+0], %r0
+mov %r1, %r10
+add %r1, -32
+mov %r2, 0
+mov %r3, %r9
+mov %r4, 0
+mov %r5, 0
+call 202
+stxdw [%r9+8], %r0
+mov %r1, %r10
+add %r1, -48
+mov %r2, 0
+mov %r3, %r10
+add %r3, -32
+mov %r4, 0
+mov %r5, 0
+call 201
+stxdw [%r9+16], %r0
+mov %r1, %r10
+add %r1, -32
+mov %r2, 0
+mov %r3, 0
+call 203
+mov %r1, 0
+jeq %r0, 0, +1
+mov %r1, 1
+stxdw [%r9+24], %r1
+mov %r1, %r10
+add %r1, -32
+mov %r2, 0
+call 199
+mov %r0, 1
+exit";
+    let insns = assemble(text).unwrap();
+    for engine in [Engine::Interpreter, Engine::Jit, Engine::CheckedJit] {
+        let array = Arc::new(Map::try_new("values", array_map()).unwrap());
+        let rb = Arc::new(Map::try_new("events", ringbuf_map()).unwrap());
+        let mut rt = Runtime::new();
+        let p = Program {
+            maps: vec![Arc::clone(&array), Arc::clone(&rb)],
+            ..Program::from_insns("empty", insns.clone())
+        };
+        let id = rt.load_raw_program(p, engine).unwrap();
+        rt.attach(id, "/", AttachFlags::None).unwrap();
+        let mut s = Socket::new(
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.1.2.3:443".parse().unwrap(),
+        );
+        let d = rt.call(SockOp::TcpConnectCb, &mut s).unwrap();
+        assert_eq!(d.returns(), vec![1], "{engine:?}");
+        let v = array.lookup(&0u32.to_ne_bytes()).unwrap();
+        let word = |off: usize| u64::from_ne_bytes(v[off..off + 8].try_into().unwrap());
+        assert_eq!(
+            [word(0), word(8), word(16), word(24)],
+            [0, 0, 0, 1],
+            "{engine:?}"
+        );
+        assert_eq!(rb.ringbuf_consume(), vec![Vec::<u8>::new()], "{engine:?}");
+    }
+}

@@ -17,6 +17,7 @@ mod asm;
 mod gen_btf_sock;
 mod gen_btf_task_casts;
 mod gen_ctx;
+mod gen_dynptr;
 mod gen_flow;
 mod gen_helpers;
 mod gen_mem;
@@ -241,6 +242,7 @@ fn main() {
     gen_state_heavy::generate(&mut rng, &mut out);
     gen_btf_sock::generate(&mut rng, &mut out);
     gen_btf_task_casts::generate(&mut rng, &mut out);
+    gen_dynptr::generate(&mut rng, &mut out);
 
     let mut files: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
