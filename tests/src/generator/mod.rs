@@ -93,11 +93,14 @@ pub enum Kind {
     CpuV4,
     /// Random instructions that mostly decode.
     Random,
+    /// Dynptrs: local ones over a map value and ring buffer ones, read, written, sliced,
+    /// overwritten and released (helpers 197-203).
+    Dynptr,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Stack,
         Kind::Map,
         Kind::Mixed,
@@ -110,6 +113,7 @@ impl Kind {
         Kind::Atomics,
         Kind::CpuV4,
         Kind::Random,
+        Kind::Dynptr,
     ];
 }
 
@@ -170,6 +174,13 @@ pub fn generate<S: Source>(s: &mut S, kind: Kind) -> Generated {
         Kind::Loops => (sockops::loop_program(s), sockops_maps()),
         Kind::Atomics => (sockops::atomic_program(s), sockops_maps()),
         Kind::CpuV4 => (sockops::cpu_v4_program(s), sockops_maps()),
+        Kind::Dynptr => (
+            sockops::dynptr_program(s),
+            vec![
+                map_def(MapType::Array, 4, 32, 1),
+                map_def(MapType::Ringbuf, 0, 0, 4096),
+            ],
+        ),
         Kind::Random => {
             let n = 1 + s.below(24) as usize;
             let mut insns: Vec<Insn> = (0..n).map(|_| st::random_insn(s)).collect();

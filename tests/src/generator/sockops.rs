@@ -519,3 +519,173 @@ pub fn cpu_v4_program<S: Source>(s: &mut S) -> Vec<Insn> {
     }
     lay_out(prologue(), body)
 }
+
+/// Dynptrs: `r9` = the array's value (map 0); local dynptrs over it and ring buffer dynptrs
+/// (map 1) built at stack offsets (mostly whole slot pairs), then read and written through,
+/// sliced (null-checked or not; the slice used at once, or kept in r8 for later), their
+/// bytes loaded and stored, rebuilt, submitted or discarded (maybe on one branch only), and
+/// usually the releases a ring buffer dynptr needs before the exit.
+pub fn dynptr_program<S: Source>(s: &mut S) -> Vec<Insn> {
+    let mut pro = vec![ins(0xbf, 6, 1, 0, 0), ins(0x61, 7, 1, 0, 0)];
+    pro.push(ins(0x7a, 10, 0, -8, 0));
+    pro.extend([ins(0xbf, 2, 10, 0, 0), ins(0x07, 2, 0, 0, -8)]);
+    pro.extend([ins(0x18, 1, 1, 0, 0), ins(0, 0, 0, 0, 0)]);
+    pro.push(ins(0x85, 0, 0, 0, 1));
+    pro.extend([
+        ins(0x55, 0, 0, 2, 0),
+        ins(0xb7, 0, 0, 0, 1),
+        ins(0x95, 0, 0, 0, 0),
+    ]);
+    pro.extend([ins(0xbf, 9, 0, 0, 0), ins(0xb7, 8, 0, 0, 0)]);
+    let slot = |s: &mut S| -> i32 {
+        if s.below(10) == 0 {
+            pick(s, &[-8, -12, -20, -4, 0, -512, -520])
+        } else {
+            -8 * (2 + s.below(6) as i32)
+        }
+    };
+    let call = |body: &mut Vec<Piece>, id: i32| body.push(Piece::Insn(ins(0x85, 0, 0, 0, id)));
+    let imm =
+        |body: &mut Vec<Piece>, reg: u8, v: i32| body.push(Piece::Insn(ins(0xb7, reg, 0, 0, v)));
+    let mut body = Vec::new();
+    let mut rings: Vec<i32> = Vec::new();
+    let mut slots: Vec<i32> = Vec::new();
+    for k in 0..2 + s.below(7) {
+        let at = if slots.is_empty() || s.below(8) == 0 {
+            slot(s)
+        } else {
+            pick(s, &slots)
+        };
+        let flags = i32::from(s.below(10) == 0);
+        let len = pick(s, &[0, 1, 4, 8, 8, 16, 24]);
+        let off = pick(s, &[0, 0, 0, 4, 8, 15, -1]);
+        // The first step builds a dynptr; a release picks a live ring buffer dynptr (mostly).
+        let what = match s.below(10) {
+            _ if k == 0 => s.below(2),
+            2 if rings.is_empty() && s.below(4) != 0 => 3 + s.below(4),
+            w => w,
+        };
+        match what {
+            0 => {
+                // bpf_dynptr_from_mem(r9, size, flags, fp + at).
+                body.push(Piece::Insn(ins(0xbf, 1, 9, 0, 0)));
+                imm(&mut body, 2, pick(s, &[0, 8, 16, 32, 40]));
+                imm(&mut body, 3, flags);
+                stack_arg(&mut body, 4, at);
+                call(&mut body, 197);
+                slots.push(at);
+            }
+            1 => {
+                // bpf_ringbuf_reserve_dynptr(map 1 (or the array), size, flags, fp + at).
+                load_map(&mut body, if s.below(12) == 0 { 0 } else { 1 });
+                imm(&mut body, 2, pick(s, &[0, 8, 16, 100]));
+                imm(&mut body, 3, flags);
+                stack_arg(&mut body, 4, at);
+                call(&mut body, 198);
+                slots.push(at);
+                rings.push(at);
+            }
+            2 => {
+                // Submit or discard, maybe only when ctx->op is 4.
+                let at = match rings.len() {
+                    n if n > 0 && s.below(5) != 0 => rings.remove(s.below(n as u64) as usize),
+                    _ => at,
+                };
+                if s.below(4) == 0 {
+                    body.push(Piece::Skip {
+                        op: 0x15,
+                        reg: 7,
+                        imm: 4,
+                        skip: 4,
+                    });
+                }
+                stack_arg(&mut body, 1, at);
+                imm(&mut body, 2, 0);
+                call(&mut body, pick(s, &[199, 200]));
+            }
+            3 => {
+                // bpf_dynptr_read(fp + dst, len, fp + at, off, flags).
+                stack_arg(&mut body, 1, at - 8 * (1 + s.below(3) as i32));
+                imm(&mut body, 2, len);
+                stack_arg(&mut body, 3, at);
+                imm(&mut body, 4, off);
+                imm(&mut body, 5, flags);
+                call(&mut body, 201);
+            }
+            4 => {
+                // bpf_dynptr_write(fp + at, off, r9 or the stack, len, flags).
+                stack_arg(&mut body, 1, at);
+                imm(&mut body, 2, off);
+                if s.below(2) == 0 {
+                    body.push(Piece::Insn(ins(0xbf, 3, 9, 0, 0)));
+                } else {
+                    stack_arg(&mut body, 3, at - 8 * (1 + s.below(3) as i32));
+                }
+                imm(&mut body, 4, len);
+                imm(&mut body, 5, flags);
+                call(&mut body, 202);
+            }
+            5 | 6 => {
+                // r0 = bpf_dynptr_data(fp + at, off, len); null check; an access (or keep it).
+                stack_arg(&mut body, 1, at);
+                imm(&mut body, 2, off);
+                imm(&mut body, 3, len);
+                call(&mut body, 203);
+                if s.below(4) == 0 {
+                    body.push(Piece::Insn(ins(0xbf, 8, 0, 0, 0)));
+                } else {
+                    if s.below(6) != 0 {
+                        body.push(Piece::Skip {
+                            op: 0x15,
+                            reg: 0,
+                            imm: 0,
+                            skip: 1,
+                        });
+                    }
+                    let size = pick(s, &[1u32, 2, 4, 8]);
+                    let o = s.below(len.max(1) as u64 + 2) as i16 - 1;
+                    if s.below(2) == 0 {
+                        body.push(Piece::Insn(ins(ldx(size), 2, 0, o, 0)));
+                    } else {
+                        body.push(Piece::Insn(ins(stx(size) - 1, 0, 0, o, 7)));
+                    }
+                }
+            }
+            7 => {
+                // The kept slice (NULL, or maybe invalidated since).
+                body.push(Piece::Skip {
+                    op: 0x15,
+                    reg: 8,
+                    imm: 0,
+                    skip: 1,
+                });
+                body.push(Piece::Insn(ins(0x71, 2, 8, 0, 0)));
+            }
+            8 => {
+                // A load or store over the dynptr's bytes.
+                let size = pick(s, &[1u32, 2, 4, 8]);
+                let o = (at + s.below(16) as i32) as i16;
+                let o = o - o.rem_euclid(size as i16);
+                if s.below(2) == 0 {
+                    body.push(Piece::Insn(ins(stx(size) - 1, 10, 0, o, 0)));
+                } else {
+                    body.push(Piece::Insn(ins(ldx(size), 2, 10, o, 0)));
+                }
+            }
+            _ => body.push(Piece::Skip {
+                op: pick(s, &COND_IMM),
+                reg: 7,
+                imm: pick(s, &[0, 1, 4, 5]),
+                skip: 1 + s.below(4) as i16,
+            }),
+        }
+    }
+    if s.below(8) != 0 {
+        for at in rings {
+            stack_arg(&mut body, 1, at);
+            imm(&mut body, 2, 0);
+            call(&mut body, pick(s, &[199, 200]));
+        }
+    }
+    lay_out(pro, body)
+}
