@@ -13,7 +13,7 @@ use std::sync::Arc;
 use sockops_tests::recorded::{
     RecordedCase, assert_ours_match_recorded, assert_recorded_match_live_kernel,
 };
-use sockops_vm::{MapDef, MapType, assemble};
+use sockops_vm::{Map, MapDef, MapType, assemble};
 
 fn array_map() -> MapDef {
     MapDef {
@@ -345,6 +345,33 @@ fn recorded_verdicts_match_the_live_kernel() {
     assert_recorded_match_live_kernel(&strict_cases(), true);
 }
 
+/// Runs `text` once on `engine` (as a sock_ops program attached at the root, on a connect
+/// callback) with a fresh array (map 0) and ring buffer (map 1); checks it returned 1 and
+/// gives the two maps back.
+fn run_once(text: &str, engine: sockops::runtime::Engine) -> (Arc<Map>, Arc<Map>) {
+    use sockops::cgroup::AttachFlags;
+    use sockops::ctx::{SockOp, Socket};
+    use sockops::runtime::Runtime;
+    use sockops::vm::Program;
+
+    let array = Arc::new(Map::try_new("values", array_map()).unwrap());
+    let rb = Arc::new(Map::try_new("events", ringbuf_map()).unwrap());
+    let mut rt = Runtime::new();
+    let p = Program {
+        maps: vec![Arc::clone(&array), Arc::clone(&rb)],
+        ..Program::from_insns("dynptr", assemble(text).unwrap())
+    };
+    let id = rt.load_raw_program(p, engine).unwrap();
+    rt.attach(id, "/", AttachFlags::None).unwrap();
+    let mut s = Socket::new(
+        "10.0.0.1:40000".parse().unwrap(),
+        "10.1.2.3:443".parse().unwrap(),
+    );
+    let d = rt.call(SockOp::TcpConnectCb, &mut s).unwrap();
+    assert_eq!(d.returns(), vec![1], "{engine:?}");
+    (array, rb)
+}
+
 /// The program of the run-time test: results of each call stored in the array's value at
 /// 16.., so the test reads them after the run.
 const RUN: &str = "\
@@ -459,28 +486,9 @@ exit";
 /// record written through a dynptr and submitted, and a failed reservation discarded.
 #[test]
 fn dynptr_helpers_run_alike_on_every_engine() {
-    use sockops::cgroup::AttachFlags;
-    use sockops::ctx::{SockOp, Socket};
-    use sockops::runtime::{Engine, Runtime};
-    use sockops::vm::{Map, Program};
-
-    let insns = assemble(RUN).unwrap();
+    use sockops::runtime::Engine;
     for engine in [Engine::Interpreter, Engine::Jit, Engine::CheckedJit] {
-        let array = Arc::new(Map::try_new("values", array_map()).unwrap());
-        let rb = Arc::new(Map::try_new("events", ringbuf_map()).unwrap());
-        let mut rt = Runtime::new();
-        let p = Program {
-            maps: vec![Arc::clone(&array), Arc::clone(&rb)],
-            ..Program::from_insns("dynptr", insns.clone())
-        };
-        let id = rt.load_raw_program(p, engine).unwrap();
-        rt.attach(id, "/", AttachFlags::None).unwrap();
-        let mut s = Socket::new(
-            "10.0.0.1:40000".parse().unwrap(),
-            "10.1.2.3:443".parse().unwrap(),
-        );
-        let d = rt.call(SockOp::TcpConnectCb, &mut s).unwrap();
-        assert_eq!(d.returns(), vec![1], "{engine:?}");
+        let (array, rb) = run_once(RUN, engine);
         let v = array.lookup(&0u32.to_ne_bytes()).unwrap();
         let word = |off: usize| u64::from_ne_bytes(v[off..off + 8].try_into().unwrap());
         let written = 0x1122_3344_5566_7788u64.to_ne_bytes();
@@ -514,10 +522,7 @@ fn dynptr_helpers_run_alike_on_every_engine() {
 /// helpers once checked a zero-length copy against it.)
 #[test]
 fn empty_dynptrs_copy_nothing_on_every_engine() {
-    use sockops::cgroup::AttachFlags;
-    use sockops::ctx::{SockOp, Socket};
-    use sockops::runtime::{Engine, Runtime};
-    use sockops::vm::{Map, Program};
+    use sockops::runtime::Engine;
 
     let text = "\
 stdw [%r10-8], 0
@@ -568,23 +573,8 @@ mov %r2, 0
 call 199
 mov %r0, 1
 exit";
-    let insns = assemble(text).unwrap();
     for engine in [Engine::Interpreter, Engine::Jit, Engine::CheckedJit] {
-        let array = Arc::new(Map::try_new("values", array_map()).unwrap());
-        let rb = Arc::new(Map::try_new("events", ringbuf_map()).unwrap());
-        let mut rt = Runtime::new();
-        let p = Program {
-            maps: vec![Arc::clone(&array), Arc::clone(&rb)],
-            ..Program::from_insns("empty", insns.clone())
-        };
-        let id = rt.load_raw_program(p, engine).unwrap();
-        rt.attach(id, "/", AttachFlags::None).unwrap();
-        let mut s = Socket::new(
-            "10.0.0.1:40000".parse().unwrap(),
-            "10.1.2.3:443".parse().unwrap(),
-        );
-        let d = rt.call(SockOp::TcpConnectCb, &mut s).unwrap();
-        assert_eq!(d.returns(), vec![1], "{engine:?}");
+        let (array, rb) = run_once(text, engine);
         let v = array.lookup(&0u32.to_ne_bytes()).unwrap();
         let word = |off: usize| u64::from_ne_bytes(v[off..off + 8].try_into().unwrap());
         assert_eq!(
