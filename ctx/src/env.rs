@@ -203,13 +203,17 @@ impl SockOpsEnv {
         self.context.ctx_addr()
     }
 
-    /// Adds the context, `struct bpf_sock` and packet regions to `memory`.
+    /// Adds the context, `struct bpf_sock` and packet regions to `memory`, and the blank
+    /// kernel structs the images' pointer members lead to (`vmlinux::blank`).
     ///
     /// # Safety
     /// `memory` must not be used to access these regions after this environment is dropped.
     pub unsafe fn add_regions(&self, memory: &mut Memory) {
         // SAFETY: forwarded contract.
         unsafe { self.context.add_regions(memory) }
+        // SAFETY: the blank structs behind the images' pointer members live (unwritten) as
+        // long as the process.
+        unsafe { memory.add(crate::vmlinux::blank::region()) };
     }
 
     /// Applies the programs' write-backs to the socket and reports them.

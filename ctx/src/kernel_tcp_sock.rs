@@ -3,8 +3,9 @@
 //! [`image_len`] bytes laid out as the recorded vmlinux BTF says, with the socket's values
 //! at their kernel offsets (`sock_common` addresses and ports, `struct sock` options,
 //! `inet_sock`, `inet_connection_sock` and the tcp_sock metrics; for an IPv6 socket,
-//! `tcp6_sock.inet6.saddr` and `tclass`). Members this runtime does not model (locks,
-//! queues, timers, pointers) are zero.
+//! `tcp6_sock.inet6.saddr` and `tclass`). Pointer members a verified program may follow
+//! point to blank structs of their type (`vmlinux::blank`); the other members this runtime
+//! does not model (locks, queues, timers, other pointers) are zero.
 
 use crate::socket::Socket;
 use crate::vmlinux::{self, FieldPlace, recorded::TCP_SOCK_SIZE};
@@ -212,6 +213,10 @@ pub fn image_len() -> usize {
 pub fn image(s: &Socket) -> Vec<u8> {
     let layout = layout();
     let mut out = vec![0u8; image_len()];
+    // Pointer members lead to blank structs, before the values are placed.
+    if let Some(root) = vmlinux::kstruct_index("tcp6_sock") {
+        vmlinux::blank::fill_pointers(&mut out, root);
+    }
     for (place, get) in &layout.fields {
         put(&mut out, *place, get(s));
     }
@@ -313,8 +318,14 @@ mod tests {
         assert_eq!(img[at + 15], 1);
         let tclass = vmlinux::field("tcp6_sock", "inet6.tclass").unwrap().offset as usize;
         assert_eq!(img[tclass], 0x28);
-        // An IPv4 socket leaves the ipv6_pinfo zero.
-        let img = image(&sock());
+        // An IPv4 socket leaves the ipv6_pinfo zero, but for its pointers to blanks.
+        let mut img = image(&sock());
+        let root = vmlinux::kstruct_index("tcp6_sock").unwrap();
+        for &(off, addr) in vmlinux::blank::pointer_members(root) {
+            let at = off as usize;
+            assert_eq!(img[at..at + 8], addr.to_ne_bytes());
+            img[at..at + 8].fill(0);
+        }
         assert!(img[TCP_SOCK_SIZE as usize..].iter().all(|&b| b == 0));
     }
 

@@ -64,11 +64,17 @@ impl CurrentTask {
     /// The task's `struct task_struct` as `bpf_get_current_task_btf` hands it to a program:
     /// [`image_len`] bytes laid out as the recorded vmlinux BTF says, holding `pid`, `tgid`,
     /// `comm`, the priorities of a nice-0 normal task (`prio`, `static_prio`,
-    /// `normal_prio`: 120) and `thread_info.cpu` (`cpu`, the run's CPU). Everything else
-    /// (state, flags, counters, times, locks, every pointer) reads 0, so no host address
-    /// is ever in the image.
+    /// `normal_prio`: 120) and `thread_info.cpu` (`cpu`, the run's CPU). Every pointer
+    /// member a verified program may follow (`real_parent`, `group_leader`, ...) holds the
+    /// address of a blank struct of its type (`vmlinux::blank`: a zero-filled task for the
+    /// parent, so `task->real_parent->tgid` reads 0); everything else (state, flags,
+    /// counters, times, locks, the other pointers) reads 0.
     pub fn image(&self, cpu: u32) -> Vec<u8> {
         let mut out = vec![0u8; image_len()];
+        // Pointer members (`real_parent`, `group_leader`, ...) lead to blank structs.
+        if let Some(root) = vmlinux::kstruct_index("task_struct") {
+            vmlinux::blank::fill_pointers(&mut out, root);
+        }
         let mut put = |path: &str, bytes: &[u8]| {
             if let Some(FieldPlace { offset, size, .. }) = vmlinux::field("task_struct", path)
                 && let Some(dst) = out.get_mut(offset as usize..(offset + size) as usize)
@@ -123,9 +129,14 @@ mod tests {
         assert_eq!(read(&image, "comm"), b"a-name-longer-t\0");
         assert_eq!(read(&image, "prio"), 120i32.to_ne_bytes());
         assert_eq!(read(&image, "thread_info.cpu"), 3u32.to_ne_bytes());
-        // Pointers read 0.
-        assert_eq!(read(&image, "real_parent"), [0u8; 8]);
-        let set = image.iter().filter(|&&b| b != 0).count();
+        // Followed pointers lead to blanks; nothing else is set.
+        let blank_task = vmlinux::blank::blank_addr(index).expect("a blank task");
+        assert_eq!(read(&image, "real_parent"), blank_task.to_ne_bytes());
+        let mut pointers = image.clone();
+        for &(off, _) in vmlinux::blank::pointer_members(index) {
+            pointers[off as usize..off as usize + 8].fill(0);
+        }
+        let set = pointers.iter().filter(|&&b| b != 0).count();
         assert!(set <= 4 + 4 + 15 + 3 * 4 + 4, "{set} bytes set");
     }
 

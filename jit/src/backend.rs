@@ -118,9 +118,12 @@ pub(crate) fn ld_imm64_value(
             let index = imm & 0xffff_ffff;
             match maps.get(index as usize) {
                 Some(map) => {
-                    let region = map.kernel_struct_region();
-                    if !value_regions.contains(&region) {
-                        value_regions.push(region);
+                    // The struct image, and the blanks its pointer members lead to.
+                    let blanks = sockops_vm::vmlinux::blank::region();
+                    for region in [map.kernel_struct_region(), blanks] {
+                        if !value_regions.contains(&region) {
+                            value_regions.push(region);
+                        }
                     }
                     Ok(map.program_ptr())
                 }

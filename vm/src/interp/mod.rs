@@ -1145,6 +1145,9 @@ fn ld_imm64(
             // address for the map's lifetime; the running program holds an `Arc` to the map
             // for the whole run. Guest reads go through `memory`; it is read-only.
             unsafe { memory.add(map.kernel_struct_region()) };
+            // SAFETY: the blank structs its pointer members lead to live, unwritten, as long
+            // as the process.
+            unsafe { memory.add(crate::vmlinux::blank::region()) };
             Ok(map.program_ptr())
         }
         Imm64Kind::MapValue | Imm64Kind::MapIdxValue => {

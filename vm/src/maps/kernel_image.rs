@@ -14,9 +14,9 @@
 //!   `bpf_shtab.buckets_num` and `elem_size`, `bpf_queue_stack.size`,
 //!   `bpf_local_storage_map.bucket_log` and `elem_size`.
 //!
-//! Everything else reads 0: the SHA, counters, locks, the hash seed, every pointer (the
-//! verifier refuses reads of pointer members, so no host address is ever there) and a
-//! queue's or stack's `elements`, the flexible array a read may run into up to the
+//! Every pointer member a verified program may follow holds the address of a blank struct of
+//! its type ([`crate::vmlinux::blank`]). Everything else reads 0: the SHA, counters, locks,
+//! the hash seed, the other pointers and a queue's or stack's `elements`, the flexible array a read may run into up to the
 //! farthest offset an instruction can name (the image is that long: the kernel would give
 //! its own queue slots and whatever lies after them; this runtime keeps its queue
 //! elsewhere).
@@ -90,6 +90,17 @@ impl KernelImage {
         let words = (0..len.div_ceil(8)).map(|_| AtomicU64::new(0)).collect();
         let id = NEXT_MAP_ID.fetch_add(1, Ordering::Relaxed);
         let image = KernelImage { words, len, id };
+        // Pointer members lead to blank structs (`vmlinux::blank`), before the scalars.
+        if let Some(index) = kstruct_index(sname) {
+            for &(off, addr) in crate::vmlinux::blank::pointer_members(index) {
+                if off % 8 == 0
+                    && off + 8 <= len
+                    && let Some(word) = image.words.get(off as usize / 8)
+                {
+                    word.store(addr, Ordering::Relaxed);
+                }
+            }
+        }
         let map = |path: &str| format!("map.{path}");
         image.set_u32(sname, &map("map_type"), def.map_type.kernel_id());
         image.set_u32(sname, &map("key_size"), def.key_size);

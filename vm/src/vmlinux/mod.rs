@@ -9,9 +9,10 @@
 //! access lands in a scalar, a pointer or a nested struct); the runtime uses the same layouts
 //! to place values where a program reads them (the socket image of `bpf_skc_to_tcp_sock`,
 //! the map images behind map pointers, the task image of `bpf_get_current_task_btf`).
-//! Pointers are not followed: a pointer member records only the name of the struct it
-//! points to.
+//! A pointer member records only the name of the struct it points to; the images' pointer
+//! members point to the blank structs of [`blank`].
 
+pub mod blank;
 pub mod recorded;
 
 /// What a member (or, for an array, each element) is.
