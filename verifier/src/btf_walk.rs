@@ -4,22 +4,32 @@
 //! (a scalar, a pointer to another struct, or an error with the kernel's message), and
 //! whether a BTF pointer is, at its offset, an embedded instance of a wanted struct.
 
-use sockops_ctx::vmlinux::{KElem, kstruct};
+use std::sync::OnceLock;
+
+use sockops_ctx::vmlinux::{KElem, kstruct, kstruct_index, recorded};
 
 /// What an access through a BTF pointer reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Walked {
     /// A scalar (an integer, a bitfield's bytes, part of an integer array).
     Scalar,
-    /// A pointer member: the name of the struct it points to, `""` when it points to
-    /// something else (the kernel then gives read-only untrusted memory).
-    Ptr(&'static str),
+    /// A pointer member.
+    Ptr {
+        /// The name of the struct it points to, `""` when it points to something else (the
+        /// kernel then gives read-only untrusted memory).
+        target: &'static str,
+        /// The member's own name (the innermost one: `field_name` in the kernel).
+        field: &'static str,
+        /// Whether the walk went through a union of more than one member, which makes the
+        /// pointer `PTR_UNTRUSTED`.
+        untrusted: bool,
+    },
 }
 
 /// Where the walk stopped inside one struct (`enum bpf_struct_walk_result`).
 enum Step {
     Scalar,
-    Ptr(&'static str),
+    Ptr(&'static str, &'static str),
     /// A nested struct starting exactly at the offset: its index.
     Struct(u16),
 }
@@ -115,7 +125,7 @@ fn walk(mut t: u16, mut off: u32, size: u32, untrusted: &mut bool) -> Result<Ste
                             shown(m.name)
                         ));
                     }
-                    return Ok(Step::Ptr(target));
+                    return Ok(Step::Ptr(target, m.name));
                 }
                 KElem::Scalar => {}
             }
@@ -139,7 +149,13 @@ pub(crate) fn struct_access(root: u16, off: u32, size: u32) -> Result<Walked, St
     for _ in 0..64 {
         match walk(t, off, size, &mut untrusted)? {
             Step::Scalar => return Ok(Walked::Scalar),
-            Step::Ptr(target) => return Ok(Walked::Ptr(target)),
+            Step::Ptr(target, field) => {
+                return Ok(Walked::Ptr {
+                    target,
+                    field,
+                    untrusted,
+                });
+            }
             Step::Struct(i) => {
                 t = i;
                 off = 0;
@@ -175,10 +191,110 @@ pub(crate) fn struct_name(index: u16) -> &'static str {
     kstruct(index).map_or("", |s| s.name)
 }
 
+/// The first type id of a struct known only by name: a pointer member's target whose layout
+/// is not recorded. Ids below it are indexes into the recorded structs.
+pub(crate) const OPAQUE_BASE: u32 = 0x1_0000;
+
+/// The names of the pointer targets whose layouts are not recorded, sorted.
+fn opaque_names() -> &'static [&'static str] {
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<&'static str> = recorded::STRUCTS
+            .iter()
+            .flat_map(|s| s.members.iter())
+            .filter_map(|m| match m.elem {
+                KElem::Ptr(name) if !name.is_empty() && kstruct_index(name).is_none() => Some(name),
+                _ => None,
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    })
+}
+
+/// The type id of the named struct (the `btf_id` a register keeps): its recorded index, or
+/// [`OPAQUE_BASE`] plus its place among the structs known only by name.
+pub(crate) fn type_id(name: &str) -> u32 {
+    if let Some(i) = kstruct_index(name) {
+        return u32::from(i);
+    }
+    opaque_names()
+        .binary_search(&name)
+        .map_or(u32::MAX, |i| OPAQUE_BASE + i as u32)
+}
+
+/// The name of the struct with type id `id` (`""` if unknown).
+pub(crate) fn type_name(id: u32) -> &'static str {
+    match recorded_index(id) {
+        Some(i) => struct_name(i),
+        None => id
+            .checked_sub(OPAQUE_BASE)
+            .and_then(|k| opaque_names().get(k as usize))
+            .copied()
+            .unwrap_or(""),
+    }
+}
+
+/// The recorded struct of type id `id`, if its layout is recorded.
+pub(crate) fn recorded_index(id: u32) -> Option<u16> {
+    u16::try_from(id).ok().filter(|&i| kstruct(i).is_some())
+}
+
+/// How far the kernel trusts a pointer member it reads from a trusted or RCU pointer
+/// (`type_is_trusted`, `type_is_trusted_or_null`, `type_is_rcu`, `type_is_rcu_or_null`:
+/// the `BTF_TYPE_SAFE_*` allow lists of 6.18's verifier.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SafeField {
+    /// `PTR_TRUSTED`, never NULL.
+    Trusted,
+    /// `PTR_TRUSTED | PTR_MAYBE_NULL`.
+    TrustedOrNull,
+    /// `MEM_RCU`.
+    Rcu,
+    /// `MEM_RCU | PTR_MAYBE_NULL`.
+    RcuOrNull,
+}
+
+/// The allow-listed pointer members: (container struct, member, target struct, trust).
+const SAFE_FIELDS: &[(&str, &str, &str, SafeField)] = &[
+    ("task_struct", "cpus_ptr", "cpumask", SafeField::Rcu),
+    ("task_struct", "cgroups", "css_set", SafeField::Rcu),
+    ("task_struct", "real_parent", "task_struct", SafeField::Rcu),
+    ("task_struct", "group_leader", "task_struct", SafeField::Rcu),
+    ("cgroup", "kn", "kernfs_node", SafeField::Rcu),
+    ("css_set", "dfl_cgrp", "cgroup", SafeField::Rcu),
+    ("cgroup_subsys_state", "cgroup", "cgroup", SafeField::Rcu),
+    ("mm_struct", "exe_file", "file", SafeField::RcuOrNull),
+    ("sk_buff", "sk", "sock", SafeField::RcuOrNull),
+    ("request_sock", "sk", "sock", SafeField::RcuOrNull),
+    ("bpf_iter_meta", "seq", "seq_file", SafeField::Trusted),
+    (
+        "bpf_iter__task",
+        "meta",
+        "bpf_iter_meta",
+        SafeField::Trusted,
+    ),
+    ("bpf_iter__task", "task", "task_struct", SafeField::Trusted),
+    ("linux_binprm", "file", "file", SafeField::Trusted),
+    ("file", "f_inode", "inode", SafeField::Trusted),
+    ("dentry", "d_inode", "inode", SafeField::TrustedOrNull),
+    ("socket", "sk", "sock", SafeField::TrustedOrNull),
+];
+
+/// `btf_nested_type_is_trusted` over the allow lists: how far member `field` (pointing to
+/// `target`) of struct `container` is trusted when read from a trusted or RCU pointer.
+pub(crate) fn safe_field(container: &str, field: &str, target: &str) -> Option<SafeField> {
+    SAFE_FIELDS
+        .iter()
+        .find(|&&(c, f, t, _)| c == container && f == field && t == target)
+        .map(|&(_, _, _, trust)| trust)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sockops_vm::vmlinux::{field, kstruct_index};
+    use sockops_vm::vmlinux::field;
 
     fn tcp() -> u16 {
         kstruct_index("tcp_sock").unwrap()
@@ -201,7 +317,11 @@ mod tests {
         let prot = field("tcp_sock", "inet_conn.icsk_inet.sk.__sk_common.skc_prot").unwrap();
         assert_eq!(
             struct_access(tcp(), prot.offset, 8),
-            Ok(Walked::Ptr("proto"))
+            Ok(Walked::Ptr {
+                target: "proto",
+                field: "skc_prot",
+                untrusted: false
+            })
         );
         let e = struct_access(tcp(), prot.offset, 4).unwrap_err();
         assert!(e.starts_with("cannot access ptr member skc_prot"), "{e}");

@@ -196,6 +196,16 @@ fn verify_inner(
     let cfg = cfg::check_cfg(insns, starts).map_err(early)?;
     let mut env = check::Env::new(insns, maps, frozen_values, helpers, opts, &cfg);
     match env.run() {
+        Ok(_) if env.probe_load.is_some() => {
+            let (pc, message) = env.probe_load.take().unwrap_or_default();
+            let log = std::mem::take(&mut env.log);
+            Err(VerifyError {
+                pc,
+                log: format!("{log}{message}\n"),
+                message,
+                unsupported: true,
+            })
+        }
         Ok(stats) => Ok((stats, cfg.subprog_starts.clone())),
         Err(r) => {
             let log = std::mem::take(&mut env.log);

@@ -40,16 +40,31 @@ pub enum RegType {
     Mem,
     /// Helper-allocated memory or NULL.
     MemOrNull,
-    /// A trusted BTF pointer to the current `struct task_struct`
-    /// (`bpf_get_current_task_btf`); `map` is the recorded `task_struct`. Reads are walked
-    /// through its layout as for [`RegType::BtfPtr`].
+    /// A trusted BTF pointer (`PTR_TO_BTF_ID | PTR_TRUSTED`): the current
+    /// `struct task_struct` of `bpf_get_current_task_btf`; `map` is its struct. Reads are
+    /// walked through its layout as for [`RegType::BtfPtr`].
     BtfTask,
     /// A BTF pointer to a kernel struct (`PTR_TO_BTF_ID`, neither trusted nor untrusted:
-    /// a `bpf_skc_to_tcp_sock` result after its null check). The struct is `map`, an index
-    /// into `sockops_ctx::vmlinux`'s recorded types; reads are walked through its layout.
+    /// a `bpf_skc_to_tcp_sock` result after its null check, or a pointer member walked from
+    /// one). The struct is `map`, a [`crate::btf_walk`] type id (an index into
+    /// `sockops_ctx::vmlinux`'s recorded types, or a struct known only by name); reads are
+    /// walked through its layout.
     BtfPtr,
     /// A BTF pointer or NULL (`PTR_TO_BTF_ID | PTR_MAYBE_NULL`).
     BtfPtrOrNull,
+    /// A BTF pointer valid in the RCU read section every sock_ops program runs in
+    /// (`PTR_TO_BTF_ID | MEM_RCU`: `task->real_parent` of a trusted task). `map` is its
+    /// struct ([`crate::btf_walk`]'s type id); it may be NULL at run time.
+    BtfRcu,
+    /// An RCU BTF pointer that may be NULL (`PTR_TO_BTF_ID | MEM_RCU | PTR_MAYBE_NULL`).
+    BtfRcuOrNull,
+    /// An untrusted BTF pointer (`PTR_TO_BTF_ID | PTR_UNTRUSTED`: read out of a union, or
+    /// walked from another untrusted pointer). The kernel reads through it with faulting
+    /// loads, which this runtime does not have.
+    BtfUntrusted,
+    /// Read-only untrusted memory of unknown size (`PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED`):
+    /// a pointer member whose target is not a struct (`char *`, `void *`).
+    UntrustedMem,
     /// The state kept in both stack slots of a dynptr (the kernel's `spilled_ptr` of a
     /// `STACK_DYNPTR` slot, typed `CONST_PTR_TO_DYNPTR`), never a register's: `map` is the
     /// dynptr type ([`DYNPTR_LOCAL`] or [`DYNPTR_RINGBUF`]), `range` is 1 in the dynptr's
@@ -100,6 +115,10 @@ impl RegType {
             RegType::BtfTask => "trusted_ptr_",
             RegType::BtfPtr => "ptr_",
             RegType::BtfPtrOrNull => "ptr_or_null_",
+            RegType::BtfRcu => "rcu_ptr_",
+            RegType::BtfRcuOrNull => "rcu_ptr_or_null_",
+            RegType::BtfUntrusted => "untrusted_ptr_",
+            RegType::UntrustedMem => "rdonly_untrusted_mem",
             RegType::Dynptr => "dynptr_ptr",
             RegType::DynptrMem => "mem",
             RegType::DynptrMemOrNull => "mem_or_null",
@@ -120,7 +139,22 @@ impl RegType {
                 | RegType::TcpSockOrNull
                 | RegType::MemOrNull
                 | RegType::BtfPtrOrNull
+                | RegType::BtfRcuOrNull
                 | RegType::DynptrMemOrNull
+        )
+    }
+
+    /// True for the BTF pointer types (`PTR_TO_BTF_ID` with any flags): `map` is a
+    /// [`crate::btf_walk`] type id.
+    pub fn is_btf(self) -> bool {
+        matches!(
+            self,
+            RegType::BtfTask
+                | RegType::BtfPtr
+                | RegType::BtfPtrOrNull
+                | RegType::BtfRcu
+                | RegType::BtfRcuOrNull
+                | RegType::BtfUntrusted
         )
     }
 
@@ -132,6 +166,7 @@ impl RegType {
             RegType::TcpSockOrNull => RegType::TcpSock,
             RegType::MemOrNull => RegType::Mem,
             RegType::BtfPtrOrNull => RegType::BtfPtr,
+            RegType::BtfRcuOrNull => RegType::BtfRcu,
             RegType::DynptrMemOrNull => RegType::DynptrMem,
             t => t,
         }
@@ -250,8 +285,8 @@ impl fmt::Display for RegState {
             RegType::Stack => write!(f, "fp{}", self.off),
             t => {
                 write!(f, "{}", t.name())?;
-                if matches!(t, RegType::BtfPtr | RegType::BtfPtrOrNull) {
-                    write!(f, "{}", crate::btf_walk::struct_name(self.map as u16))?;
+                if t.is_btf() {
+                    write!(f, "{}", crate::btf_walk::type_name(self.map))?;
                 }
                 write!(f, "(")?;
                 let mut parts = Vec::new();

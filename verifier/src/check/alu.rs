@@ -423,6 +423,14 @@ impl Env<'_> {
                 ),
             ));
         }
+        if ptr.typ == RegType::UntrustedMem {
+            // Reads through it are faulting loads, so the kernel tracks no offset: the
+            // result is the same untrusted memory (`scalar += pointer` included).
+            if swapped {
+                self.regs_mut()[dst as usize] = RegState::pointer(RegType::UntrustedMem);
+            }
+            return Ok(());
+        }
         let allowed = match ptr.typ {
             RegType::Ctx
             | RegType::MapValue
@@ -431,7 +439,9 @@ impl Env<'_> {
             | RegType::Mem
             | RegType::DynptrMem
             | RegType::BtfTask
-            | RegType::BtfPtr => true,
+            | RegType::BtfPtr
+            | RegType::BtfRcu
+            | RegType::BtfUntrusted => true,
             RegType::MapPtr => known && o.smin == 0 && opc == BPF_ADD,
             _ => false,
         };

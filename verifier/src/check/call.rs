@@ -367,14 +367,24 @@ impl Env<'_> {
             // that is or embeds a `sock_common` (btf_struct_ids_match).
             if matches!(reg.typ, RegType::BtfPtr | RegType::BtfTask) {
                 let need = kstruct_index("sock_common").unwrap_or(u16::MAX);
+                let Some(have) = btf_walk::recorded_index(reg.map) else {
+                    return Err(Reject::new(
+                        pc,
+                        format!(
+                            "R{regno} points to 'struct {}', whose layout is not recorded: whether it is a sock_common cannot be judged",
+                            btf_walk::type_name(reg.map)
+                        ),
+                    )
+                    .unsupported());
+                };
                 let matches = u32::try_from(reg.off)
-                    .is_ok_and(|off| btf_walk::struct_ids_match(reg.map as u16, off, need));
+                    .is_ok_and(|off| btf_walk::struct_ids_match(have, off, need));
                 if !matches {
                     return Err(Reject::new(
                         pc,
                         format!(
                             "R{regno} is of type {} but sock_common is expected",
-                            btf_walk::struct_name(reg.map as u16)
+                            btf_walk::type_name(reg.map)
                         ),
                     ));
                 }

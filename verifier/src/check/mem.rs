@@ -99,19 +99,11 @@ impl Env<'_> {
         let mismatch_ok = |t: RegType| {
             !matches!(
                 t,
-                RegType::Ctx
-                    | RegType::Sock
-                    | RegType::SockCommon
-                    | RegType::TcpSock
-                    | RegType::BtfPtr
-                    | RegType::BtfTask
-            )
+                RegType::Ctx | RegType::Sock | RegType::SockCommon | RegType::TcpSock
+            ) && !t.is_btf()
         };
         let mem_or_btf = |t: RegType| {
-            matches!(
-                t,
-                RegType::Mem | RegType::DynptrMem | RegType::BtfPtr | RegType::BtfTask
-            )
+            t.is_btf() || matches!(t, RegType::Mem | RegType::DynptrMem | RegType::UntrustedMem)
         };
         let reg_type_mismatch = |prev: RegType| {
             let same_or_ok = prev == t || (mismatch_ok(t) && mismatch_ok(prev));
@@ -610,8 +602,25 @@ impl Env<'_> {
             write && matches!(val, Val::Reg(r) if env.is_pointer_value(r))
         };
         match reg.typ {
-            RegType::BtfTask | RegType::BtfPtr => {
+            RegType::BtfTask | RegType::BtfPtr | RegType::BtfRcu | RegType::BtfUntrusted => {
                 self.check_ptr_to_btf_access(pc, regno, &reg, off, size, write, val)?
+            }
+            RegType::UntrustedMem => {
+                // Read-only memory of unknown size: the kernel checks no bounds and reads
+                // through a faulting load.
+                if write {
+                    return Err(Reject::new(
+                        pc,
+                        format!("R{regno} cannot write into {}", reg.typ.name()),
+                    ));
+                }
+                self.note_probe_load(
+                    pc,
+                    format!("R{regno} read through rdonly_untrusted_mem (a faulting load in the kernel) is not supported by this runtime"),
+                );
+                if let Val::Load(d) = val {
+                    self.regs_mut()[d as usize] = RegState::unknown();
+                }
             }
             RegType::MapValue => {
                 if leaks(self) {
@@ -780,7 +789,7 @@ impl Env<'_> {
                     )
                     .unsupported());
                 };
-                self.btf_struct_load(pc, regno, tindex, off, size, val)?;
+                self.btf_struct_load(pc, RegType::MapPtr, tindex, off, size, val)?;
             }
             t => {
                 return Err(Reject::new(
@@ -817,7 +826,7 @@ impl Env<'_> {
         write: bool,
         val: Val,
     ) -> Result<(), Reject> {
-        let tname = btf_walk::struct_name(reg.map as u16);
+        let tname = btf_walk::type_name(reg.map);
         if self.opts.strict {
             return Err(Reject::new(
                 pc,
@@ -848,7 +857,23 @@ impl Env<'_> {
         if write {
             return Err(Reject::new(pc, "only read is supported"));
         }
-        self.btf_struct_load(pc, regno, reg.map as u16, off, size, val)
+        let Some(tindex) = btf_walk::recorded_index(reg.map) else {
+            return Err(Reject::new(
+                pc,
+                format!(
+                    "R{regno} read through {}{tname}: the layout of 'struct {tname}' is not recorded, so this verifier cannot judge it",
+                    reg.typ.name()
+                ),
+            )
+            .unsupported());
+        };
+        if reg.typ == RegType::BtfUntrusted {
+            self.note_probe_load(
+                pc,
+                format!("R{regno} read through untrusted_ptr_{tname} (a faulting load in the kernel) is not supported by this runtime"),
+            );
+        }
+        self.btf_struct_load(pc, reg.typ, tindex, off, size, val)
     }
 
     /// `btf_struct_access` for a load of `size` bytes at `off` (not negative) of the
@@ -857,7 +882,7 @@ impl Env<'_> {
     fn btf_struct_load(
         &mut self,
         pc: usize,
-        regno: u8,
+        src: RegType,
         tindex: u16,
         off: i64,
         size: i64,
@@ -875,18 +900,70 @@ impl Env<'_> {
                 }
                 Ok(())
             }
-            // The kernel gives a pointer to the member's struct, which it reads through
-            // BPF_PROBE_MEM (a faulting load made safe); this runtime has no such load and
-            // no image of the structs behind the socket's pointers.
-            btf_walk::Walked::Ptr(target) => Err(Reject::new(
-                pc,
-                format!(
-                    "R{regno} read of pointer member at off={off} of 'struct {tname}' (to {}) is not supported by this runtime",
-                    if target.is_empty() { "memory".to_string() } else { format!("'struct {target}'") }
-                ),
-            )
-            .unsupported()),
+            btf_walk::Walked::Ptr {
+                target,
+                field,
+                untrusted,
+            } => {
+                let Val::Load(d) = val else { return Ok(()) };
+                let r = self.walked_pointer(pc, src, tname, target, field, untrusted)?;
+                self.regs_mut()[d as usize] = r;
+                Ok(())
+            }
         }
+    }
+
+    /// What a load of pointer member `field` (to struct `target`, `""` for anything else) of
+    /// struct `container` gives, read through a register of type `src`: the flags
+    /// `check_ptr_to_btf_access` (or, from a map pointer, `check_ptr_to_map_access`) gives
+    /// it, and `mark_btf_ld_reg`. Every sock_ops program runs in an RCU read section.
+    fn walked_pointer(
+        &mut self,
+        pc: usize,
+        src: RegType,
+        container: &str,
+        target: &'static str,
+        field: &str,
+        untrusted: bool,
+    ) -> Result<RegState, Reject> {
+        use btf_walk::SafeField;
+        if target.is_empty() {
+            // WALK_PTR_UNTRUSTED: read-only untrusted memory of size 0.
+            return Ok(RegState {
+                map: 0,
+                ..RegState::pointer(RegType::UntrustedMem)
+            });
+        }
+        let typ = match src {
+            RegType::BtfUntrusted => Some(RegType::BtfUntrusted),
+            RegType::BtfTask | RegType::BtfRcu => {
+                match btf_walk::safe_field(container, field, target) {
+                    Some(SafeField::Trusted) if !untrusted => Some(RegType::BtfTask),
+                    Some(SafeField::Rcu) if !untrusted => Some(RegType::BtfRcu),
+                    // __rcu pointers are trusted even out of a union.
+                    Some(SafeField::RcuOrNull) => Some(RegType::BtfRcuOrNull),
+                    Some(_) => None,
+                    None if untrusted => Some(RegType::BtfUntrusted),
+                    // Walking unknown pointers yields the old plain PTR_TO_BTF_ID.
+                    None => Some(RegType::BtfPtr),
+                }
+            }
+            _ if untrusted => Some(RegType::BtfUntrusted),
+            _ => Some(RegType::BtfPtr),
+        };
+        let Some(typ) = typ else {
+            return Err(Reject::new(
+                pc,
+                format!("a trusted pointer that may be NULL or untrusted ('{container}.{field}') is not supported by this verifier"),
+            )
+            .unsupported());
+        };
+        let id = if typ.maybe_null() { self.new_id() } else { 0 };
+        Ok(RegState {
+            map: btf_walk::type_id(target),
+            id,
+            ..RegState::pointer(typ)
+        })
     }
 
     /// `check_stack_access_within_bounds`.

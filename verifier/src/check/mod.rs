@@ -209,6 +209,9 @@ pub(crate) struct Env<'a> {
     /// Call edges seen: (caller subprog, callee subprog).
     pub call_edges: Vec<(usize, usize)>,
     pub id_gen: u32,
+    /// The first instruction that needs a faulting load (`BPF_PROBE_MEM`) the runtime does
+    /// not have, and why: a program the kernel would accept is then not verified.
+    pub probe_load: Option<(usize, String)>,
     pub insn_processed: u64,
     jmps_processed: u64,
     prev_jmps: u64,
@@ -306,6 +309,7 @@ impl<'a> Env<'a> {
             subprog_depth: vec![0; cfg.subprog_starts.len()],
             call_edges: Vec::new(),
             id_gen: 0,
+            probe_load: None,
             insn_processed: 0,
             jmps_processed: 0,
             prev_jmps: 0,
@@ -342,6 +346,15 @@ impl<'a> Env<'a> {
     }
 
     /// A fresh id.
+    /// Notes that the instruction at `pc` reads memory the kernel reads with a faulting
+    /// load. Judging goes on as the kernel's; if the kernel's rules accept the program, the
+    /// verdict is "not supported" at the first such instruction.
+    pub fn note_probe_load(&mut self, pc: usize, why: String) {
+        if self.probe_load.is_none() {
+            self.probe_load = Some((pc, why));
+        }
+    }
+
     pub fn new_id(&mut self) -> u32 {
         self.id_gen += 1;
         self.id_gen
