@@ -267,21 +267,28 @@ fn unprivileged_loaders_cannot_call_it() {
     assert_recorded_match_live_kernel(&cases, true);
 }
 
-/// A pointer member read is allowed by the kernel (it follows the pointer with faulting
-/// loads); this runtime has neither those loads nor images of the structs behind the
-/// socket's pointers, so it does not judge the program: `NotVerified`, never accepted.
+/// A pointer member read (`skc_prot`) is typed as the kernel types it
+/// (`untrusted_ptr_proto`) and accepted; a read through it is not judged here, since
+/// `struct proto` is not recorded: `NotVerified`, never an acceptance. The live kernel
+/// accepts both.
 #[test]
-fn pointer_member_reads_are_not_judged() {
+fn pointer_member_reads_are_accepted_and_reads_through_them_not_judged() {
     let prot = off(&format!("{SKC}skc_prot"));
-    let insns = assemble(&program(&format!("ldxdw %r2, [%r0+{prot}]\n"))).unwrap();
     let options = VerifyOptions {
         require_runtime_helpers: false,
         ..VerifyOptions::default()
     };
-    let err = verify_insns(&insns, &[], &HelperTable::new(), &options)
-        .expect_err("a pointer member read must not be accepted");
+    let read = assemble(&program(&format!("ldxdw %r2, [%r0+{prot}]\n"))).unwrap();
+    let verdict = verify_insns(&read, &[], &HelperTable::new(), &options);
+    assert!(verdict.is_ok(), "{verdict:?}");
+    let through = assemble(&program(&format!(
+        "ldxdw %r2, [%r0+{prot}]\nldxdw %r3, [%r2+0]\n"
+    )))
+    .unwrap();
+    let err = verify_insns(&through, &[], &HelperTable::new(), &options)
+        .expect_err("a read through an unrecorded struct must not be accepted");
     assert!(err.unsupported, "{err:?}");
-    assert_eq!(err.pc, 9);
+    assert_eq!(err.pc, 10);
     assert!(err.message.contains("'struct proto'"), "{}", err.message);
     if let Some(reason) = recorded_layout_differs_from_live_kernel(&["tcp_sock"]) {
         println!("skipped (live kernel): {reason}");
@@ -289,8 +296,10 @@ fn pointer_member_reads_are_not_judged() {
     }
     match Oracle::new() {
         Ok(mut oracle) => {
-            let verdict = oracle.load(&insns, &[], 1);
-            assert!(verdict.accepted, "{}", verdict.message);
+            for insns in [&read, &through] {
+                let verdict = oracle.load(insns, &[], 1);
+                assert!(verdict.accepted, "{}", verdict.message);
+            }
         }
         Err(e) => println!("skipped (live kernel): the kernel cannot be asked: {e}"),
     }

@@ -58,10 +58,17 @@ pub enum RegType {
     BtfRcu,
     /// An RCU BTF pointer that may be NULL (`PTR_TO_BTF_ID | MEM_RCU | PTR_MAYBE_NULL`).
     BtfRcuOrNull,
-    /// An untrusted BTF pointer (`PTR_TO_BTF_ID | PTR_UNTRUSTED`: read out of a union, or
-    /// walked from another untrusted pointer). The kernel reads through it with faulting
-    /// loads, which this runtime does not have.
+    /// An untrusted BTF pointer (`PTR_TO_BTF_ID | PTR_UNTRUSTED`): a pointer member the
+    /// kernel does not allow-list, walked from any BTF or map pointer. The kernel reads
+    /// through it with faulting loads; here it always points to a readable struct (the
+    /// images' pointer members lead to blank structs), so reads are walked as for
+    /// [`RegType::BtfPtr`].
     BtfUntrusted,
+    /// An untrusted BTF pointer read out of a union of more than one member, or walked from
+    /// one: the runtime's images may hold any other member's bytes there, so reads through
+    /// it (faulting loads in the kernel) are not supported. Named `untrusted_ptr_` as
+    /// [`RegType::BtfUntrusted`].
+    BtfUntrustedUnion,
     /// Read-only untrusted memory of unknown size (`PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED`):
     /// a pointer member whose target is not a struct (`char *`, `void *`).
     UntrustedMem,
@@ -117,7 +124,7 @@ impl RegType {
             RegType::BtfPtrOrNull => "ptr_or_null_",
             RegType::BtfRcu => "rcu_ptr_",
             RegType::BtfRcuOrNull => "rcu_ptr_or_null_",
-            RegType::BtfUntrusted => "untrusted_ptr_",
+            RegType::BtfUntrusted | RegType::BtfUntrustedUnion => "untrusted_ptr_",
             RegType::UntrustedMem => "rdonly_untrusted_mem",
             RegType::Dynptr => "dynptr_ptr",
             RegType::DynptrMem => "mem",
@@ -155,6 +162,7 @@ impl RegType {
                 | RegType::BtfRcu
                 | RegType::BtfRcuOrNull
                 | RegType::BtfUntrusted
+                | RegType::BtfUntrustedUnion
         )
     }
 

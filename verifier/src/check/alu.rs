@@ -441,7 +441,8 @@ impl Env<'_> {
             | RegType::BtfTask
             | RegType::BtfPtr
             | RegType::BtfRcu
-            | RegType::BtfUntrusted => true,
+            | RegType::BtfUntrusted
+            | RegType::BtfUntrustedUnion => true,
             RegType::MapPtr => known && o.smin == 0 && opc == BPF_ADD,
             _ => false,
         };

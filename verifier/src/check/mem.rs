@@ -602,7 +602,11 @@ impl Env<'_> {
             write && matches!(val, Val::Reg(r) if env.is_pointer_value(r))
         };
         match reg.typ {
-            RegType::BtfTask | RegType::BtfPtr | RegType::BtfRcu | RegType::BtfUntrusted => {
+            RegType::BtfTask
+            | RegType::BtfPtr
+            | RegType::BtfRcu
+            | RegType::BtfUntrusted
+            | RegType::BtfUntrustedUnion => {
                 self.check_ptr_to_btf_access(pc, regno, &reg, off, size, write, val)?
             }
             RegType::UntrustedMem => {
@@ -867,10 +871,10 @@ impl Env<'_> {
             )
             .unsupported());
         };
-        if reg.typ == RegType::BtfUntrusted {
+        if reg.typ == RegType::BtfUntrustedUnion {
             self.note_probe_load(
                 pc,
-                format!("R{regno} read through untrusted_ptr_{tname} (a faulting load in the kernel) is not supported by this runtime"),
+                format!("R{regno} read through untrusted_ptr_{tname} read out of a union (a faulting load in the kernel) is not supported by this runtime"),
             );
         }
         self.btf_struct_load(pc, reg.typ, tindex, off, size, val)
@@ -906,6 +910,7 @@ impl Env<'_> {
                 untrusted,
             } => {
                 let Val::Load(d) = val else { return Ok(()) };
+                // `untrusted` here: the walk went through a union.
                 let r = self.walked_pointer(pc, src, tname, target, field, untrusted)?;
                 self.regs_mut()[d as usize] = r;
                 Ok(())
@@ -914,9 +919,12 @@ impl Env<'_> {
     }
 
     /// What a load of pointer member `field` (to struct `target`, `""` for anything else) of
-    /// struct `container` gives, read through a register of type `src`: the flags
-    /// `check_ptr_to_btf_access` (or, from a map pointer, `check_ptr_to_map_access`) gives
-    /// it, and `mark_btf_ld_reg`. Every sock_ops program runs in an RCU read section.
+    /// struct `container` gives, read through a register of type `src`, as Linux 6.18
+    /// types it (`check_ptr_to_btf_access`, `check_ptr_to_map_access`, `mark_btf_ld_reg`,
+    /// observed on the live kernel): an allow-listed member of a trusted or RCU pointer
+    /// keeps that trust (`task->real_parent` is `rcu_ptr_`), every other pointer member is
+    /// `untrusted_ptr_`, and a pointer to anything but a struct is `rdonly_untrusted_mem`.
+    /// Every sock_ops program runs in an RCU read section.
     fn walked_pointer(
         &mut self,
         pc: usize,
@@ -924,7 +932,7 @@ impl Env<'_> {
         container: &str,
         target: &'static str,
         field: &str,
-        untrusted: bool,
+        union: bool,
     ) -> Result<RegState, Reject> {
         use btf_walk::SafeField;
         if target.is_empty() {
@@ -934,29 +942,24 @@ impl Env<'_> {
                 ..RegState::pointer(RegType::UntrustedMem)
             });
         }
-        let typ = match src {
-            RegType::BtfUntrusted => Some(RegType::BtfUntrusted),
-            RegType::BtfTask | RegType::BtfRcu => {
-                match btf_walk::safe_field(container, field, target) {
-                    Some(SafeField::Trusted) if !untrusted => Some(RegType::BtfTask),
-                    Some(SafeField::Rcu) if !untrusted => Some(RegType::BtfRcu),
-                    // __rcu pointers are trusted even out of a union.
-                    Some(SafeField::RcuOrNull) => Some(RegType::BtfRcuOrNull),
-                    Some(_) => None,
-                    None if untrusted => Some(RegType::BtfUntrusted),
-                    // Walking unknown pointers yields the old plain PTR_TO_BTF_ID.
-                    None => Some(RegType::BtfPtr),
-                }
-            }
-            _ if untrusted => Some(RegType::BtfUntrusted),
-            _ => Some(RegType::BtfPtr),
+        let listed = match src {
+            RegType::BtfTask | RegType::BtfRcu => btf_walk::safe_field(container, field, target),
+            _ => None,
         };
-        let Some(typ) = typ else {
-            return Err(Reject::new(
-                pc,
-                format!("a trusted pointer that may be NULL or untrusted ('{container}.{field}') is not supported by this verifier"),
-            )
-            .unsupported());
+        let typ = match listed {
+            // __rcu pointers are trusted even out of a union.
+            Some(SafeField::RcuOrNull) => RegType::BtfRcuOrNull,
+            Some(SafeField::Trusted) if !union => RegType::BtfTask,
+            Some(SafeField::Rcu) if !union => RegType::BtfRcu,
+            Some(_) => {
+                return Err(Reject::new(
+                    pc,
+                    format!("a trusted pointer that may be NULL or untrusted ('{container}.{field}') is not supported by this verifier"),
+                )
+                .unsupported());
+            }
+            None if union || src == RegType::BtfUntrustedUnion => RegType::BtfUntrustedUnion,
+            None => RegType::BtfUntrusted,
         };
         let id = if typ.maybe_null() { self.new_id() } else { 0 };
         Ok(RegState {
