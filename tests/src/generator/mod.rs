@@ -96,11 +96,15 @@ pub enum Kind {
     /// Dynptrs: local ones over a map value and ring buffer ones, read, written, sliced,
     /// overwritten and released (helpers 197-203).
     Dynptr,
+    /// Pointer members followed from the current task, the kernel `tcp_sock` and a map
+    /// pointer: chains of loads, null checks, reads and stores through them, arithmetic,
+    /// spills, and walked pointers passed to helpers.
+    BtfPointers,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Stack,
         Kind::Map,
         Kind::Mixed,
@@ -114,6 +118,7 @@ impl Kind {
         Kind::CpuV4,
         Kind::Random,
         Kind::Dynptr,
+        Kind::BtfPointers,
     ];
 }
 
@@ -181,6 +186,7 @@ pub fn generate<S: Source>(s: &mut S, kind: Kind) -> Generated {
                 map_def(MapType::Ringbuf, 0, 0, 4096),
             ],
         ),
+        Kind::BtfPointers => (sockops::btf_pointer_program(s), sockops_maps()),
         Kind::Random => {
             let n = 1 + s.below(24) as usize;
             let mut insns: Vec<Insn> = (0..n).map(|_| st::random_insn(s)).collect();

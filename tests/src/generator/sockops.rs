@@ -689,3 +689,194 @@ pub fn dynptr_program<S: Source>(s: &mut S) -> Vec<Insn> {
     }
     lay_out(pro, body)
 }
+
+/// Every pointer member of recorded struct `index` (unions included), at any depth: its
+/// offset and the name of the struct it points to (`""` for anything else).
+fn pointer_members(index: u16) -> Vec<(u32, &'static str)> {
+    members(index).0
+}
+
+/// The pointer members of struct `index` (as [`pointer_members`]) and its scalar members of
+/// a loadable size (offset, size), at any depth.
+#[allow(clippy::type_complexity)]
+fn members(index: u16) -> (Vec<(u32, &'static str)>, Vec<(u32, u32)>) {
+    use sockops_vm::vmlinux::{KElem, kstruct};
+    type Out = (Vec<(u32, &'static str)>, Vec<(u32, u32)>);
+    fn walk(index: u16, base: u32, depth: u32, out: &mut Out) {
+        let Some(st) = kstruct(index) else { return };
+        if depth > 8 {
+            return;
+        }
+        for m in st.members {
+            if m.bitfield_size != 0 {
+                continue;
+            }
+            let at = base + m.bit_offset / 8;
+            let (n, esize) = match m.nelems {
+                None => (1, m.size),
+                Some(0) => continue,
+                Some(n) => (n.min(4), m.size / n),
+            };
+            for k in 0..n {
+                match m.elem {
+                    KElem::Struct(i) => walk(i, at + k * esize, depth + 1, out),
+                    KElem::Ptr(t) => out.0.push((at + k * esize, t)),
+                    KElem::Scalar if [1, 2, 4, 8].contains(&esize) => {
+                        out.1.push((at + k * esize, esize))
+                    }
+                    KElem::Scalar => {}
+                }
+            }
+        }
+    }
+    let mut out = (Vec::new(), Vec::new());
+    walk(index, 0, 0, &mut out);
+    out
+}
+
+/// BTF pointers followed: r7 = the current task (`bpf_get_current_task_btf`), r8 = the
+/// kernel `tcp_sock` of `ctx->sk` (null-checked, or 0), r9 = map 0's pointer; then loads of
+/// their pointer members (the allow-listed `real_parent`, `group_leader`, `cpus_ptr`, any
+/// other, near-misses) into r2-r5, chained, null-checked or not, read through at offsets
+/// inside and past the struct, written, moved, spilled and filled, compared, and passed
+/// to `bpf_skc_to_tcp_sock` and `bpf_probe_read_kernel`.
+pub fn btf_pointer_program<S: Source>(s: &mut S) -> Vec<Insn> {
+    use sockops_vm::vmlinux::{field, kstruct_index, readable_len};
+    let task = kstruct_index("task_struct").unwrap_or(0);
+    let tcp = kstruct_index("tcp_sock").unwrap_or(0);
+    let map = kstruct_index("bpf_array").unwrap_or(0);
+    let mut pro = vec![ins(0xbf, 6, 1, 0, 0), ins(0x7a, 10, 0, -8, 0)];
+    pro.push(ins(0x85, 0, 0, 0, 158));
+    pro.push(ins(0xbf, 7, 0, 0, 0));
+    // r8 = bpf_skc_to_tcp_sock(ctx->sk) when ctx->sk is set, else 0.
+    pro.extend([
+        ins(0xb7, 8, 0, 0, 0),
+        ins(0x79, 1, 6, 184, 0),
+        ins(0x15, 1, 0, 3, 0),
+        ins(0x85, 0, 0, 0, 137),
+        ins(0x15, 0, 0, 1, 0),
+        ins(0xbf, 8, 0, 0, 0),
+    ]);
+    pro.extend([ins(0x18, 9, 1, 0, 0), ins(0, 0, 0, 0, 0)]);
+    // What each register points to: (recorded struct, or None for unknown memory).
+    let mut regs: Vec<(u8, Option<u16>)> = vec![(7, Some(task)), (9, Some(map))];
+    let mut body = Vec::new();
+    // The tcp_sock may be NULL: its reads sit behind a check (mostly).
+    let tcp_checked = s.below(6) != 0;
+    if tcp_checked {
+        body.push(Piece::Skip {
+            op: 0x15,
+            reg: 8,
+            imm: 0,
+            skip: 120,
+        });
+    }
+    regs.push((8, Some(tcp)));
+    let named: Vec<u32> = [
+        "real_parent",
+        "group_leader",
+        "cpus_ptr",
+        "parent",
+        "mm",
+        "stack",
+    ]
+    .iter()
+    .filter_map(|f| field("task_struct", f).map(|p| p.offset))
+    .collect();
+    let mut next_temp = 2u8;
+    for _ in 0..2 + s.below(8) {
+        let (src, kind) = regs[s.below(regs.len() as u64) as usize];
+        match s.below(10) {
+            0..=4 => {
+                // dst = *(u64 *)(src + a pointer member's offset) (or a near-miss).
+                let members = kind.map(pointer_members).unwrap_or_default();
+                let (off, target) = if src == 7 && s.below(2) == 0 && !named.is_empty() {
+                    let o = pick(s, &named);
+                    let t = members.iter().find(|m| m.0 == o).map_or("", |m| m.1);
+                    (o as i32, t)
+                } else if !members.is_empty() && s.below(8) != 0 {
+                    let (o, t) = members[s.below(members.len() as u64) as usize];
+                    (o as i32, t)
+                } else {
+                    (pick(s, &[0, 4, 8, 16, 24, 40, 64, 200, -8]), "")
+                };
+                let near = s.below(10) == 0;
+                let (off, size) = if near {
+                    (off + pick(s, &[1, 4, -4]), pick(s, &[4u32, 8]))
+                } else {
+                    (off, 8)
+                };
+                let dst = next_temp;
+                next_temp = if next_temp == 5 { 2 } else { next_temp + 1 };
+                body.push(Piece::Insn(ins(ldx(size), dst, src, off as i16, 0)));
+                regs.retain(|r| r.0 != dst);
+                regs.push((dst, kstruct_index(target)));
+                if s.below(3) == 0 {
+                    body.push(Piece::Skip {
+                        op: 0x15,
+                        reg: dst,
+                        imm: 0,
+                        skip: 1 + s.below(3) as i16,
+                    });
+                }
+            }
+            5 | 6 => {
+                // r0 = a read through src: inside the struct (mostly), past it, negative.
+                let len = kind.map_or(64, readable_len).max(1);
+                let scalars = kind.map(|k| members(k).1).unwrap_or_default();
+                let mut size = pick(s, &[1u32, 2, 4, 8]);
+                let off = match s.below(8) {
+                    _ if !scalars.is_empty() && s.below(4) != 0 => {
+                        let (o, sz) = scalars[s.below(scalars.len() as u64) as usize];
+                        size = sz;
+                        o as i32
+                    }
+                    0 => len as i32 - 2,
+                    1 => -8,
+                    _ => (s.below(u64::from(len.min(4096))) as i32) & !(size as i32 - 1),
+                };
+                let off = off.clamp(-512, i16::MAX as i32) as i16;
+                if s.below(8) == 0 {
+                    body.push(Piece::Insn(ins(stx(size) - 1, src, 0, off, 1)));
+                } else {
+                    body.push(Piece::Insn(ins(ldx(size), 0, src, off, 0)));
+                }
+            }
+            7 => {
+                // Arithmetic: move the pointer by a constant, or scalar += pointer (a map
+                // pointer mostly left alone: the kernel refuses both).
+                if src == 9 && s.below(4) != 0 {
+                    continue;
+                }
+                if s.below(2) == 0 {
+                    body.push(Piece::Insn(ins(0x07, src, 0, 0, pick(s, &[8, 16, -8, 4]))));
+                    regs.retain(|r| r.0 != src);
+                    regs.push((src, None));
+                } else {
+                    body.push(Piece::Insn(ins(0xb7, 0, 0, 0, 5)));
+                    body.push(Piece::Insn(ins(0x0f, 0, src, 0, 0)));
+                }
+            }
+            8 => {
+                // Spill and fill.
+                body.push(Piece::Insn(ins(0x7b, 10, src, -16, 0)));
+                body.push(Piece::Insn(ins(0x79, src, 10, -16, 0)));
+            }
+            _ => {
+                // A helper: bpf_skc_to_tcp_sock(src) or bpf_probe_read_kernel(fp-8, 8, src).
+                if s.below(if src == 7 || src == 9 { 6 } else { 2 }) == 0 {
+                    body.push(Piece::Insn(ins(0xbf, 1, src, 0, 0)));
+                    body.push(Piece::Insn(ins(0x85, 0, 0, 0, 137)));
+                } else {
+                    body.push(Piece::Insn(ins(0xbf, 3, src, 0, 0)));
+                    stack_arg(&mut body, 1, -8);
+                    body.push(Piece::Insn(ins(0xb7, 2, 0, 0, 8)));
+                    body.push(Piece::Insn(ins(0x85, 0, 0, 0, 113)));
+                }
+                // The call clobbers r0-r5.
+                regs.retain(|r| r.0 >= 6);
+            }
+        }
+    }
+    lay_out(pro, body)
+}
