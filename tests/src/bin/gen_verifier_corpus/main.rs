@@ -14,6 +14,7 @@
 //! corpus in `DIR` and leaves the labels as they are.
 
 mod asm;
+mod gen_btf_pointers;
 mod gen_btf_sock;
 mod gen_btf_task_casts;
 mod gen_ctx;
@@ -243,6 +244,7 @@ fn main() {
     gen_btf_sock::generate(&mut rng, &mut out);
     gen_btf_task_casts::generate(&mut rng, &mut out);
     gen_dynptr::generate(&mut rng, &mut out);
+    gen_btf_pointers::generate(&mut rng, &mut out);
 
     let mut files: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
