@@ -46,7 +46,7 @@ pub enum RegType {
     BtfTask,
     /// A BTF pointer to a kernel struct (`PTR_TO_BTF_ID`, neither trusted nor untrusted:
     /// a `bpf_skc_to_tcp_sock` result after its null check, or a pointer member walked from
-    /// one). The struct is `map`, a [`crate::btf_walk`] type id (an index into
+    /// one). The struct is `map`, a `btf_walk` type id (an index into
     /// `sockops_ctx::vmlinux`'s recorded types, or a struct known only by name); reads are
     /// walked through its layout.
     BtfPtr,
@@ -54,7 +54,7 @@ pub enum RegType {
     BtfPtrOrNull,
     /// A BTF pointer valid in the RCU read section every sock_ops program runs in
     /// (`PTR_TO_BTF_ID | MEM_RCU`: `task->real_parent` of a trusted task). `map` is its
-    /// struct ([`crate::btf_walk`]'s type id); it may be NULL at run time.
+    /// struct (`btf_walk`'s type id); it may be NULL at run time.
     BtfRcu,
     /// An RCU BTF pointer that may be NULL (`PTR_TO_BTF_ID | MEM_RCU | PTR_MAYBE_NULL`).
     BtfRcuOrNull,
@@ -152,7 +152,7 @@ impl RegType {
     }
 
     /// True for the BTF pointer types (`PTR_TO_BTF_ID` with any flags): `map` is a
-    /// [`crate::btf_walk`] type id.
+    /// `btf_walk` type id.
     pub fn is_btf(self) -> bool {
         matches!(
             self,
