@@ -5,8 +5,8 @@
 //! then negative offsets and writes; a read walks the kernel's own struct
 //! (`btf_struct_access`) in the recorded vmlinux layout (`sockops_vm::vmlinux`): a scalar
 //! member is accepted, a part of a pointer or a byte past the struct is refused with the
-//! kernel's message, and a whole pointer member (which the kernel reads with a faulting
-//! load this runtime does not have) is `NotVerified`. Verdicts recorded from the live
+//! kernel's message, and a whole pointer member is an `untrusted_ptr_` (a read through
+//! `map->ops`, whose struct is not recorded, is `NotVerified`). Verdicts recorded from the live
 //! kernel and checked against it again where `bpf()` works. What the reads give at run time
 //! (the map's own values, on every engine) is `jit_differential.rs`'s
 //! `map_struct_fields_read_through_the_map_pointer`.
