@@ -121,6 +121,16 @@ pub fn owned_case(name: String, text: String, kernel: Option<(usize, String)>) -
     }
 }
 
+/// `r6 = ctx; r0 = bpf_skc_to_tcp_sock(ctx->sk)`, both null-checked (returning 1), then
+/// `access` from instruction 9, then `return 1`: the program the BTF `tcp_sock` tests wrap
+/// their reads in.
+pub fn tcp_sock_program(access: &str) -> String {
+    format!(
+        "mov %r6, %r1\nldxdw %r1, [%r6+184]\njne %r1, 0, +2\nmov %r0, 1\nexit\n\
+         call 137\njne %r0, 0, +2\nmov %r0, 1\nexit\n{access}mov %r0, 1\nexit"
+    )
+}
+
 /// The assembler's load mnemonic for a load of `size` bytes (1, 2, 4, else 8).
 pub fn load_mnemonic(size: u32) -> &'static str {
     match size {

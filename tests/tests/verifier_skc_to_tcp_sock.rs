@@ -24,10 +24,7 @@ fn off(path: &str) -> u32 {
 
 /// r0 = bpf_skc_to_tcp_sock(ctx->sk), both null-checked, then `access` (r6 = ctx).
 fn program(access: &str) -> String {
-    format!(
-        "mov %r6, %r1\nldxdw %r1, [%r6+184]\njne %r1, 0, +2\nmov %r0, 1\nexit\n\
-         call 137\njne %r0, 0, +2\nmov %r0, 1\nexit\n{access}mov %r0, 1\nexit"
-    )
+    sockops_tests::recorded::tcp_sock_program(access)
 }
 
 fn case(name: &'static str, text: String, kernel: Option<(usize, String)>) -> RecordedCase {
