@@ -274,15 +274,15 @@ fn the_jit_runs_verified_programs_and_refuses_unjudged_ones() {
     assert_eq!(outcomes[0], outcomes[1]);
     assert_eq!(outcomes[0].1, Some(2u64.to_le_bytes().to_vec()));
 
-    // A read through a pointer member of the kernel's `struct tcp_sock` into a struct whose
-    // layout is not recorded (`skc_prot->...`, a faulting load in the kernel) is not judged:
-    // the program runs only in the checked interpreter.
+    // A read through untrusted memory (`skc_prot->close`, a function pointer, read as
+    // bytes: a faulting load in the kernel) is not judged: the program runs only in the
+    // checked interpreter.
     let skc_prot =
         sockops::vm::vmlinux::field("tcp_sock", "inet_conn.icsk_inet.sk.__sk_common.skc_prot")
             .expect("recorded")
             .offset;
     let text = format!(
-        "ldxdw %r1, [%r1+184]\njeq %r1, 0, +3\ncall 137\njeq %r0, 0, +2\nldxdw %r0, [%r0+{skc_prot}]\nldxdw %r0, [%r0+0]\nmov %r0, 1\nexit"
+        "ldxdw %r1, [%r1+184]\njeq %r1, 0, +5\ncall 137\njeq %r0, 0, +3\nldxdw %r0, [%r0+{skc_prot}]\nldxdw %r0, [%r0+0]\nldxb %r0, [%r0+0]\nmov %r0, 1\nexit"
     );
     let unjudged_program = || Program {
         license: "GPL".into(),
@@ -301,7 +301,7 @@ fn the_jit_runs_verified_programs_and_refuses_unjudged_ones() {
     assert!(
         info.not_verified_reason
             .as_deref()
-            .is_some_and(|r| r.contains("insn 5") && r.contains("not recorded")),
+            .is_some_and(|r| r.contains("insn 6") && r.contains("rdonly_untrusted_mem")),
         "{info:?}"
     );
 }

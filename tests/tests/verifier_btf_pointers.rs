@@ -2,9 +2,9 @@
 //! `tp->inet_conn.icsk_inet.pinet6`): typed as the kernel's `check_ptr_to_btf_access` types
 //! them on Linux 6.18 (`rcu_ptr_` for the allow-listed members of a trusted task,
 //! `untrusted_ptr_` for the rest, `rdonly_untrusted_mem` for a pointer to anything but a
-//! struct) and followed where the struct they point to is recorded: the runtime's images
-//! point them at blank structs, so the kernel's faulting loads are plain loads here, except
-//! through a pointer read out of a union. Verdicts recorded
+//! struct) and followed (every struct a program can reach is recorded): the runtime's
+//! images point them at blank structs, so the kernel's faulting loads are plain loads here,
+//! except through a pointer read out of a union or untrusted memory. Verdicts recorded
 //! from the live kernel (root) and checked against it again where `bpf()` works; the reads
 //! the kernel makes with faulting loads this runtime does not have are `NotVerified`, never
 //! accepted. What the reads give at run time (blank structs, on every engine) is the last
@@ -97,6 +97,44 @@ fn accepted() -> Vec<RecordedCase> {
             task_program(&format!(
                 "ldxdw %r1, [%r0+{}]\nldxdw %r2, [%r1+0]\n",
                 task("cpus_ptr")
+            )),
+            None,
+        ),
+        case(
+            "task->mm->map_count (every struct a program can reach is recorded)".into(),
+            task_program(&format!(
+                "ldxdw %r1, [%r0+{}]\nldxw %r2, [%r1+{}]\n",
+                task("mm"),
+                off("mm_struct", "map_count")
+            )),
+            None,
+        ),
+        case(
+            "task->mm->owner->pid (back to a task through an unrecorded-before struct)".into(),
+            task_program(&format!(
+                "ldxdw %r1, [%r0+{}]\nldxdw %r1, [%r1+{}]\nldxw %r2, [%r1+{}]\n",
+                task("mm"),
+                off("mm_struct", "owner"),
+                task("pid")
+            )),
+            None,
+        ),
+        case(
+            "task->cgroups->dfl_cgrp->level".into(),
+            task_program(&format!(
+                "ldxdw %r1, [%r0+{}]\nldxdw %r1, [%r1+{}]\nldxw %r2, [%r1+{}]\n",
+                task("cgroups"),
+                off("css_set", "dfl_cgrp"),
+                off("cgroup", "level")
+            )),
+            None,
+        ),
+        case(
+            "task->thread_pid->numbers[3].nr (past the struct, in its flexible array)".into(),
+            task_program(&format!(
+                "ldxdw %r1, [%r0+{}]\nldxw %r2, [%r1+{}]\n",
+                task("thread_pid"),
+                off("pid", "numbers") + 3 * 16
             )),
             None,
         ),
@@ -225,22 +263,23 @@ fn rejected() -> Vec<RecordedCase> {
     ]
 }
 
-/// Reads the kernel makes with faulting loads (untrusted pointers, untrusted memory) or
-/// through structs whose layout is not recorded here: the kernel accepts each, this
-/// verifier says `NotVerified` at the instruction named.
+/// Reads the kernel makes with faulting loads that this runtime's images cannot serve
+/// (untrusted memory, a pointer out of a union, a read far along a trailing flexible array,
+/// past the end of the image): the kernel accepts each, this verifier says `NotVerified` at
+/// the instruction named.
 fn not_judged() -> Vec<(RecordedCase, usize, &'static str)> {
     vec![
         (
             case(
-                "task->mm->... (struct mm_struct is not recorded)".into(),
+                "task->thread_pid moved 40000 bytes along its flexible numbers[]".into(),
                 task_program(&format!(
-                    "ldxdw %r1, [%r0+{}]\nldxb %r2, [%r1+0]\n",
-                    task("mm")
+                    "ldxdw %r1, [%r0+{}]\nadd %r1, 40000\nldxw %r2, [%r1+0]\n",
+                    task("thread_pid")
                 )),
                 None,
             ),
-            2,
-            "not recorded",
+            3,
+            "past the 32775 bytes",
         ),
         (
             case(
@@ -321,9 +360,15 @@ fn a_rejected_program_is_rejected_even_after_a_faulting_load() {
 
 #[test]
 fn recorded_verdicts_match_the_live_kernel() {
-    if let Some(reason) =
-        recorded_layout_differs_from_live_kernel(&["task_struct", "tcp_sock", "bpf_map"])
-    {
+    if let Some(reason) = recorded_layout_differs_from_live_kernel(&[
+        "task_struct",
+        "tcp_sock",
+        "bpf_map",
+        "mm_struct",
+        "css_set",
+        "cgroup",
+        "pid",
+    ]) {
         println!("skipped: {reason}");
         return;
     }

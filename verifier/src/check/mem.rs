@@ -897,6 +897,16 @@ impl Env<'_> {
             .map_err(|_| format!("access beyond struct {tname} at off {off} size {size}"))
             .and_then(|o| btf_walk::struct_access(tindex, o, size as u32))
             .map_err(|msg| Reject::new(pc, msg))?;
+        let image_len = sockops_vm::vmlinux::readable_len(tindex);
+        if off + size > i64::from(image_len) {
+            // Past a trailing flexible array's first elements (a pointer moved far along
+            // it): the kernel reads there with a faulting load; this runtime's images and
+            // blanks end at `readable_len`.
+            self.note_probe_load(
+                pc,
+                format!("read of {size} bytes at offset {off} of struct {tname}: past the {image_len} bytes this runtime's image of it has (a faulting load in the kernel), not supported"),
+            );
+        }
         match walked {
             btf_walk::Walked::Scalar => {
                 if let Val::Load(d) = val {

@@ -34,6 +34,8 @@ struct Blanks {
 }
 
 /// The followed pointer members of struct `t` placed at `base`: (offset, target index).
+/// At the top (`depth` 0) a trailing flexible array of structs counts every element that
+/// fits whole in [`readable_len`] of `t`, as far as the verifier lets a program read.
 fn pointer_slots(t: u16, base: u32, out: &mut Vec<(u32, u16)>, depth: u32) {
     let Some(s) = kstruct(t) else { return };
     if depth > 64 || (s.is_union && s.members.len() != 1) {
@@ -44,10 +46,18 @@ fn pointer_slots(t: u16, base: u32, out: &mut Vec<(u32, u16)>, depth: u32) {
             continue;
         }
         let moff = base + m.bit_offset / 8;
-        let (n, esize) = match m.nelems {
-            None => (1, m.size),
-            Some(0) => continue,
-            Some(n) => (n, m.size / n),
+        let (n, esize) = match (m.nelems, m.elem) {
+            (None, _) => (1, m.size),
+            (Some(0), KElem::Struct(i)) if depth == 0 => {
+                let esize = kstruct(i).map_or(0, |e| e.size);
+                let room = readable_len(t).saturating_sub(m.bit_offset / 8);
+                match room.checked_div(esize) {
+                    Some(n) if n > 0 => (n, esize),
+                    _ => continue,
+                }
+            }
+            (Some(0), _) => continue,
+            (Some(n), _) => (n, m.size / n),
         };
         match m.elem {
             KElem::Struct(i) => {
@@ -56,7 +66,9 @@ fn pointer_slots(t: u16, base: u32, out: &mut Vec<(u32, u16)>, depth: u32) {
                 }
             }
             KElem::Ptr(name) if !name.is_empty() => {
-                if let Some(target) = kstruct_index(name) {
+                // A pointer to an empty struct needs no blank: the walk refuses every read
+                // through it.
+                if let Some(target) = kstruct_index(name).filter(|&i| readable_len(i) > 0) {
                     out.extend((0..n).map(|k| (moff + k * esize, target)));
                 }
             }
@@ -225,5 +237,26 @@ mod tests {
         let mut short = vec![0u8; 5];
         fill_pointers(&mut short, task);
         assert_eq!(short, [0; 5]);
+    }
+
+    /// `struct pid` ends in a flexible array of `struct upid { int nr; struct
+    /// pid_namespace *ns; }`, which the walk lets a moved pointer read far past the struct:
+    /// the blank is `readable_len` long and every whole element in it has its `ns` filled.
+    #[test]
+    fn flexible_arrays_of_structs_have_their_elements_pointers_filled() {
+        let pid = kstruct_index("pid").unwrap();
+        let size = kstruct(pid).unwrap().size;
+        let numbers = super::super::field("pid", "numbers").unwrap().offset;
+        let upid = kstruct(kstruct_index("upid").unwrap()).unwrap().size;
+        assert_eq!(readable_len(pid), super::super::MAX_INSN_REACH);
+        let own = blank_addr(pid).expect("struct pid is a pointer target");
+        let ns = blank_addr(kstruct_index("pid_namespace").unwrap()).unwrap();
+        let slots: Vec<u32> = pointer_members(pid).iter().map(|&(off, _)| off).collect();
+        let last = numbers + (readable_len(pid) - numbers) / upid * upid - upid + 8;
+        for off in [numbers + 8, size + 8, last] {
+            assert!(slots.contains(&off), "no slot at {off}");
+            assert_eq!(read_u64(own + u64::from(off)), ns);
+        }
+        assert!(!slots.contains(&(last + upid)));
     }
 }

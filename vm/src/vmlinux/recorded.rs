@@ -6,8 +6,9 @@
 //! `struct bpf_shtab_elem`, `struct bpf_local_storage_elem`, `struct task_struct`,
 //! `struct tcp6_sock`, `struct tcp_timewait_sock`, `struct tcp_request_sock`,
 //! `struct udp6_sock`, `struct unix_sock`, `struct mptcp_sock`
-//! and the 177 structs and unions embedded in
-//! them, as vmlinux BTF describes them. Do not edit by hand.
+//! and the 1487 structs and unions embedded in
+//! them or reachable from them through pointer members, as vmlinux BTF describes
+//! them. Do not edit by hand.
 
 use super::KElem::{Ptr, Scalar, Struct};
 use super::{KMember, KStruct};
@@ -77,8 +78,8 @@ pub static STRUCTS: &[KStruct] = &[
         m("urg_data", 11888, 0, 2, None, Scalar),
         m("lost", 11904, 0, 4, None, Scalar),
         m("snd_ssthresh", 11936, 0, 4, None, Scalar),
-        m("rtt_min", 11968, 0, 24, None, Struct(20)),
-        m("out_of_order_queue", 12160, 0, 8, None, Struct(21)),
+        m("rtt_min", 11968, 0, 24, None, Struct(21)),
+        m("out_of_order_queue", 12160, 0, 8, None, Struct(22)),
         m("__cacheline_group_end__tcp_sock_read_rx", 12224, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__tcp_sock_write_tx", 12288, 0, 0, Some(0), Scalar),
         m("segs_out", 12288, 0, 4, None, Scalar),
@@ -95,7 +96,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("rtt_seq", 12736, 0, 4, None, Scalar),
         m("tcp_wstamp_ns", 12800, 0, 8, None, Scalar),
         m("accecn_opt_tstamp", 12864, 0, 8, None, Scalar),
-        m("tsorted_sent_queue", 12928, 0, 16, None, Struct(22)),
+        m("tsorted_sent_queue", 12928, 0, 16, None, Struct(23)),
         m("highest_sack", 13056, 0, 8, None, Ptr("sk_buff")),
         m("ecn_flags", 13120, 0, 1, None, Scalar),
         m("__cacheline_group_end__tcp_sock_write_tx", 13128, 0, 0, Some(0), Scalar),
@@ -125,7 +126,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("app_limited", 13728, 0, 4, None, Scalar),
         m("rcv_wnd", 13760, 0, 4, None, Scalar),
         m("rcv_tstamp", 13792, 0, 4, None, Scalar),
-        m("rx_opt", 13824, 0, 24, None, Struct(23)),
+        m("rx_opt", 13824, 0, 24, None, Struct(24)),
         m("__cacheline_group_end__tcp_sock_write_txrx", 14016, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__tcp_sock_write_rx", 14016, 0, 0, Some(0), Scalar),
         m("bytes_received", 14016, 0, 8, None, Scalar),
@@ -141,13 +142,13 @@ pub static STRUCTS: &[KStruct] = &[
         m("first_tx_mstamp", 14464, 0, 8, None, Scalar),
         m("delivered_mstamp", 14528, 0, 8, None, Scalar),
         m("bytes_acked", 14592, 0, 8, None, Scalar),
-        m("rcv_rtt_est", 14656, 0, 16, None, Struct(24)),
-        m("rcvq_space", 14784, 0, 16, None, Struct(25)),
+        m("rcv_rtt_est", 14656, 0, 16, None, Struct(25)),
+        m("rcvq_space", 14784, 0, 16, None, Struct(26)),
         m("__cacheline_group_end__tcp_sock_write_rx", 14912, 0, 0, Some(0), Scalar),
         m("dsack_dups", 14912, 0, 4, None, Scalar),
         m("compressed_ack_rcv_nxt", 14944, 0, 4, None, Scalar),
-        m("tsq_node", 14976, 0, 16, None, Struct(22)),
-        m("rack", 15104, 0, 24, None, Struct(26)),
+        m("tsq_node", 14976, 0, 16, None, Struct(23)),
+        m("rack", 15104, 0, 24, None, Struct(27)),
         m("compressed_ack", 15296, 0, 1, None, Scalar),
         m("dup_ack_counter", 15304, 2, 1, None, Scalar),
         m("tlp_retrans", 15306, 1, 1, None, Scalar),
@@ -179,12 +180,12 @@ pub static STRUCTS: &[KStruct] = &[
         m("prior_cwnd", 15584, 0, 4, None, Scalar),
         m("prr_delivered", 15616, 0, 4, None, Scalar),
         m("last_oow_ack_time", 15648, 0, 4, None, Scalar),
-        m("pacing_timer", 15680, 0, 64, None, Struct(27)),
-        m("compressed_ack_timer", 16192, 0, 64, None, Struct(27)),
+        m("pacing_timer", 15680, 0, 64, None, Struct(28)),
+        m("compressed_ack_timer", 16192, 0, 64, None, Struct(28)),
         m("ooo_last_skb", 16704, 0, 8, None, Ptr("sk_buff")),
-        m("duplicate_sack", 16768, 0, 8, Some(1), Struct(28)),
-        m("selective_acks", 16832, 0, 32, Some(4), Struct(28)),
-        m("recv_sack_cache", 17088, 0, 32, Some(4), Struct(28)),
+        m("duplicate_sack", 16768, 0, 8, Some(1), Struct(29)),
+        m("selective_acks", 16832, 0, 32, Some(4), Struct(29)),
+        m("recv_sack_cache", 17088, 0, 32, Some(4), Struct(29)),
         m("prior_ssthresh", 17344, 0, 4, None, Scalar),
         m("high_seq", 17376, 0, 4, None, Scalar),
         m("retrans_stamp", 17408, 0, 4, None, Scalar),
@@ -205,7 +206,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("bpf_chg_cc_inprogress", 17864, 1, 1, None, Scalar),
         m("timeout_rehash", 17872, 0, 2, None, Scalar),
         m("rcv_ooopack", 17888, 0, 4, None, Scalar),
-        m("mtu_probe", 17920, 0, 8, None, Struct(29)),
+        m("mtu_probe", 17920, 0, 8, None, Struct(30)),
         m("plb_rehash", 17984, 0, 4, None, Scalar),
         m("is_mptcp", 18016, 0, 1, None, Scalar),
         m("af_specific", 18048, 0, 8, None, Ptr("tcp_sock_af_ops")),
@@ -236,12 +237,12 @@ pub static STRUCTS: &[KStruct] = &[
         m("btf", 960, 0, 8, None, Ptr("btf")),
         m("objcg", 1024, 0, 8, None, Ptr("obj_cgroup")),
         m("name", 1088, 0, 16, Some(16), Scalar),
-        m("freeze_mutex", 1216, 0, 32, None, Struct(30)),
-        m("refcnt", 1472, 0, 8, None, Struct(31)),
-        m("usercnt", 1536, 0, 8, None, Struct(31)),
-        m("", 1600, 0, 32, None, Struct(32)),
-        m("writecnt", 1856, 0, 8, None, Struct(31)),
-        m("owner_lock", 1920, 0, 4, None, Struct(33)),
+        m("freeze_mutex", 1216, 0, 32, None, Struct(40)),
+        m("refcnt", 1472, 0, 8, None, Struct(41)),
+        m("usercnt", 1536, 0, 8, None, Struct(41)),
+        m("", 1600, 0, 32, None, Struct(42)),
+        m("writecnt", 1856, 0, 8, None, Struct(41)),
+        m("owner_lock", 1920, 0, 4, None, Struct(43)),
         m("owner", 1984, 0, 8, None, Ptr("bpf_map_owner")),
         m("bypass_spec_v1", 2048, 0, 1, None, Scalar),
         m("frozen", 2056, 0, 1, None, Scalar),
@@ -249,7 +250,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("free_after_mult_rcu_gp", 2072, 0, 1, None, Scalar),
         m("free_after_rcu_gp", 2080, 0, 1, None, Scalar),
         m("was_inner_map", 2088, 0, 1, None, Scalar),
-        m("sleepable_refcnt", 2112, 0, 8, None, Struct(31)),
+        m("sleepable_refcnt", 2112, 0, 8, None, Struct(41)),
         m("elem_count", 2176, 0, 8, None, Ptr("")),
         m("cookie", 2240, 0, 8, None, Scalar),
         m("excl_prog_sha", 2304, 0, 8, None, Ptr("")),
@@ -257,13 +258,13 @@ pub static STRUCTS: &[KStruct] = &[
     // 2
     KStruct { name: "bpf_htab", size: 832, is_union: false, members: &[
         m("map", 0, 0, 296, None, Struct(1)),
-        m("ma", 2368, 0, 80, None, Struct(34)),
-        m("pcpu_ma", 3008, 0, 80, None, Struct(34)),
+        m("ma", 2368, 0, 80, None, Struct(45)),
+        m("pcpu_ma", 3008, 0, 80, None, Struct(45)),
         m("buckets", 3648, 0, 8, None, Ptr("bucket")),
         m("elems", 3712, 0, 8, None, Ptr("")),
-        m("", 4096, 0, 256, None, Struct(35)),
+        m("", 4096, 0, 256, None, Struct(47)),
         m("extra_elems", 6144, 0, 8, None, Ptr("")),
-        m("count", 6208, 0, 4, None, Struct(36)),
+        m("count", 6208, 0, 4, None, Struct(48)),
         m("use_percpu_counter", 6240, 0, 1, None, Scalar),
         m("n_buckets", 6272, 0, 4, None, Scalar),
         m("elem_size", 6304, 0, 4, None, Scalar),
@@ -275,14 +276,14 @@ pub static STRUCTS: &[KStruct] = &[
         m("elem_size", 2368, 0, 4, None, Scalar),
         m("index_mask", 2400, 0, 4, None, Scalar),
         m("aux", 2432, 0, 8, None, Ptr("bpf_array_aux")),
-        m("", 2496, 0, 0, None, Struct(37)),
+        m("", 2496, 0, 0, None, Struct(50)),
     ]},
     // 4
     KStruct { name: "bpf_stab", size: 376, is_union: false, members: &[
         m("map", 0, 0, 296, None, Struct(1)),
         m("sks", 2368, 0, 8, None, Ptr("")),
-        m("progs", 2432, 0, 64, None, Struct(38)),
-        m("lock", 2944, 0, 4, None, Struct(33)),
+        m("progs", 2432, 0, 64, None, Struct(51)),
+        m("lock", 2944, 0, 4, None, Struct(43)),
     ]},
     // 5
     KStruct { name: "bpf_shtab", size: 384, is_union: false, members: &[
@@ -290,13 +291,13 @@ pub static STRUCTS: &[KStruct] = &[
         m("buckets", 2368, 0, 8, None, Ptr("bpf_shtab_bucket")),
         m("buckets_num", 2432, 0, 4, None, Scalar),
         m("elem_size", 2464, 0, 4, None, Scalar),
-        m("progs", 2496, 0, 64, None, Struct(38)),
-        m("count", 3008, 0, 4, None, Struct(36)),
+        m("progs", 2496, 0, 64, None, Struct(51)),
+        m("count", 3008, 0, 4, None, Struct(48)),
     ]},
     // 6
     KStruct { name: "bpf_queue_stack", size: 312, is_union: false, members: &[
         m("map", 0, 0, 296, None, Struct(1)),
-        m("lock", 2368, 0, 4, None, Struct(39)),
+        m("lock", 2368, 0, 4, None, Struct(53)),
         m("head", 2400, 0, 4, None, Scalar),
         m("tail", 2432, 0, 4, None, Scalar),
         m("size", 2464, 0, 4, None, Scalar),
@@ -309,8 +310,8 @@ pub static STRUCTS: &[KStruct] = &[
         m("bucket_log", 2432, 0, 4, None, Scalar),
         m("elem_size", 2464, 0, 2, None, Scalar),
         m("cache_idx", 2480, 0, 2, None, Scalar),
-        m("selem_ma", 2496, 0, 80, None, Struct(34)),
-        m("storage_ma", 3136, 0, 80, None, Struct(34)),
+        m("selem_ma", 2496, 0, 80, None, Struct(45)),
+        m("storage_ma", 3136, 0, 80, None, Struct(45)),
         m("bpf_ma", 3776, 0, 1, None, Scalar),
     ]},
     // 8
@@ -320,38 +321,38 @@ pub static STRUCTS: &[KStruct] = &[
     ]},
     // 9
     KStruct { name: "htab_elem", size: 48, is_union: false, members: &[
-        m("", 0, 0, 16, None, Struct(40)),
-        m("", 128, 0, 24, None, Struct(41)),
+        m("", 0, 0, 16, None, Struct(56)),
+        m("", 128, 0, 24, None, Struct(57)),
         m("hash", 320, 0, 4, None, Scalar),
         m("key", 384, 0, 0, Some(0), Scalar),
     ]},
     // 10
     KStruct { name: "bpf_shtab_elem", size: 48, is_union: false, members: &[
-        m("rcu", 0, 0, 16, None, Struct(42)),
+        m("rcu", 0, 0, 16, None, Struct(58)),
         m("hash", 128, 0, 4, None, Scalar),
         m("sk", 192, 0, 8, None, Ptr("sock")),
-        m("node", 256, 0, 16, None, Struct(43)),
+        m("node", 256, 0, 16, None, Struct(60)),
         m("key", 384, 0, 0, Some(0), Scalar),
     ]},
     // 11
     KStruct { name: "bpf_local_storage_elem", size: 128, is_union: false, members: &[
-        m("map_node", 0, 0, 16, None, Struct(43)),
-        m("snode", 128, 0, 16, None, Struct(43)),
+        m("map_node", 0, 0, 16, None, Struct(60)),
+        m("snode", 128, 0, 16, None, Struct(60)),
         m("local_storage", 256, 0, 8, None, Ptr("bpf_local_storage")),
-        m("", 320, 0, 16, None, Struct(44)),
-        m("sdata", 512, 0, 8, None, Struct(45)),
+        m("", 320, 0, 16, None, Struct(62)),
+        m("sdata", 512, 0, 8, None, Struct(63)),
     ]},
     // 12
     KStruct { name: "task_struct", size: 3264, is_union: false, members: &[
-        m("thread_info", 0, 0, 24, None, Struct(46)),
+        m("thread_info", 0, 0, 24, None, Struct(64)),
         m("__state", 192, 0, 4, None, Scalar),
         m("saved_state", 224, 0, 4, None, Scalar),
         m("stack", 256, 0, 8, None, Ptr("")),
-        m("usage", 320, 0, 4, None, Struct(47)),
+        m("usage", 320, 0, 4, None, Struct(65)),
         m("flags", 352, 0, 4, None, Scalar),
         m("ptrace", 384, 0, 4, None, Scalar),
         m("on_cpu", 416, 0, 4, None, Scalar),
-        m("wake_entry", 448, 0, 16, None, Struct(48)),
+        m("wake_entry", 448, 0, 16, None, Struct(66)),
         m("wakee_flips", 576, 0, 4, None, Scalar),
         m("wakee_flip_decay_ts", 640, 0, 8, None, Scalar),
         m("last_wakee", 704, 0, 8, None, Ptr("task_struct")),
@@ -362,48 +363,48 @@ pub static STRUCTS: &[KStruct] = &[
         m("static_prio", 896, 0, 4, None, Scalar),
         m("normal_prio", 928, 0, 4, None, Scalar),
         m("rt_priority", 960, 0, 4, None, Scalar),
-        m("se", 1024, 0, 256, None, Struct(49)),
-        m("rt", 3072, 0, 72, None, Struct(50)),
-        m("dl", 3648, 0, 240, None, Struct(51)),
+        m("se", 1024, 0, 256, None, Struct(67)),
+        m("rt", 3072, 0, 72, None, Struct(68)),
+        m("dl", 3648, 0, 240, None, Struct(69)),
         m("dl_server", 5568, 0, 8, None, Ptr("sched_dl_entity")),
         m("sched_class", 5632, 0, 8, None, Ptr("sched_class")),
         m("sched_task_group", 5696, 0, 8, None, Ptr("task_group")),
-        m("sched_throttle_work", 5760, 0, 16, None, Struct(42)),
-        m("throttle_node", 5888, 0, 16, None, Struct(22)),
+        m("sched_throttle_work", 5760, 0, 16, None, Struct(58)),
+        m("throttle_node", 5888, 0, 16, None, Struct(23)),
         m("throttled", 6016, 0, 1, None, Scalar),
-        m("stats", 6144, 0, 0, None, Struct(52)),
-        m("preempt_notifiers", 6144, 0, 8, None, Struct(53)),
+        m("stats", 6144, 0, 0, None, Struct(72)),
+        m("preempt_notifiers", 6144, 0, 8, None, Struct(73)),
         m("btrace_seq", 6208, 0, 4, None, Scalar),
         m("policy", 6240, 0, 4, None, Scalar),
         m("max_allowed_capacity", 6272, 0, 8, None, Scalar),
         m("nr_cpus_allowed", 6336, 0, 4, None, Scalar),
         m("cpus_ptr", 6400, 0, 8, None, Ptr("cpumask")),
         m("user_cpus_ptr", 6464, 0, 8, None, Ptr("cpumask")),
-        m("cpus_mask", 6528, 0, 32, None, Struct(54)),
+        m("cpus_mask", 6528, 0, 32, None, Struct(74)),
         m("migration_pending", 6784, 0, 8, None, Ptr("")),
         m("migration_disabled", 6848, 0, 2, None, Scalar),
         m("migration_flags", 6864, 0, 2, None, Scalar),
         m("rcu_read_lock_nesting", 6880, 0, 4, None, Scalar),
-        m("rcu_read_unlock_special", 6912, 0, 4, None, Struct(55)),
-        m("rcu_node_entry", 6976, 0, 16, None, Struct(22)),
+        m("rcu_read_unlock_special", 6912, 0, 4, None, Struct(75)),
+        m("rcu_node_entry", 6976, 0, 16, None, Struct(23)),
         m("rcu_blocked_node", 7104, 0, 8, None, Ptr("rcu_node")),
         m("rcu_tasks_nvcsw", 7168, 0, 8, None, Scalar),
         m("rcu_tasks_holdout", 7232, 0, 1, None, Scalar),
         m("rcu_tasks_idx", 7240, 0, 1, None, Scalar),
         m("rcu_tasks_idle_cpu", 7264, 0, 4, None, Scalar),
-        m("rcu_tasks_holdout_list", 7296, 0, 16, None, Struct(22)),
+        m("rcu_tasks_holdout_list", 7296, 0, 16, None, Struct(23)),
         m("rcu_tasks_exit_cpu", 7424, 0, 4, None, Scalar),
-        m("rcu_tasks_exit_list", 7488, 0, 16, None, Struct(22)),
+        m("rcu_tasks_exit_list", 7488, 0, 16, None, Struct(23)),
         m("trc_reader_nesting", 7616, 0, 4, None, Scalar),
         m("trc_ipi_to_cpu", 7648, 0, 4, None, Scalar),
-        m("trc_reader_special", 7680, 0, 4, None, Struct(55)),
-        m("trc_holdout_list", 7744, 0, 16, None, Struct(22)),
-        m("trc_blkd_node", 7872, 0, 16, None, Struct(22)),
+        m("trc_reader_special", 7680, 0, 4, None, Struct(75)),
+        m("trc_holdout_list", 7744, 0, 16, None, Struct(23)),
+        m("trc_blkd_node", 7872, 0, 16, None, Struct(23)),
         m("trc_blkd_cpu", 8000, 0, 4, None, Scalar),
-        m("sched_info", 8064, 0, 48, None, Struct(56)),
-        m("tasks", 8448, 0, 16, None, Struct(22)),
-        m("pushable_tasks", 8576, 0, 40, None, Struct(57)),
-        m("pushable_dl_tasks", 8896, 0, 24, None, Struct(58)),
+        m("sched_info", 8064, 0, 48, None, Struct(77)),
+        m("tasks", 8448, 0, 16, None, Struct(23)),
+        m("pushable_tasks", 8576, 0, 40, None, Struct(78)),
+        m("pushable_dl_tasks", 8896, 0, 24, None, Struct(79)),
         m("mm", 9088, 0, 8, None, Ptr("mm_struct")),
         m("active_mm", 9152, 0, 8, None, Ptr("mm_struct")),
         m("faults_disabled_mapping", 9216, 0, 8, None, Ptr("address_space")),
@@ -434,20 +435,20 @@ pub static STRUCTS: &[KStruct] = &[
         m("in_thrashing", 9553, 1, 4, None, Scalar),
         m("in_nf_duplicate", 9554, 1, 4, None, Scalar),
         m("atomic_flags", 9600, 0, 8, None, Scalar),
-        m("restart_block", 9664, 0, 56, None, Struct(59)),
+        m("restart_block", 9664, 0, 56, None, Struct(82)),
         m("pid", 10112, 0, 4, None, Scalar),
         m("tgid", 10144, 0, 4, None, Scalar),
         m("stack_canary", 10176, 0, 8, None, Scalar),
         m("real_parent", 10240, 0, 8, None, Ptr("task_struct")),
         m("parent", 10304, 0, 8, None, Ptr("task_struct")),
-        m("children", 10368, 0, 16, None, Struct(22)),
-        m("sibling", 10496, 0, 16, None, Struct(22)),
+        m("children", 10368, 0, 16, None, Struct(23)),
+        m("sibling", 10496, 0, 16, None, Struct(23)),
         m("group_leader", 10624, 0, 8, None, Ptr("task_struct")),
-        m("ptraced", 10688, 0, 16, None, Struct(22)),
-        m("ptrace_entry", 10816, 0, 16, None, Struct(22)),
+        m("ptraced", 10688, 0, 16, None, Struct(23)),
+        m("ptrace_entry", 10816, 0, 16, None, Struct(23)),
         m("thread_pid", 10944, 0, 8, None, Ptr("pid")),
-        m("pid_links", 11008, 0, 64, Some(4), Struct(43)),
-        m("thread_node", 11520, 0, 16, None, Struct(22)),
+        m("pid_links", 11008, 0, 64, Some(4), Struct(60)),
+        m("thread_node", 11520, 0, 16, None, Struct(23)),
         m("vfork_done", 11648, 0, 8, None, Ptr("completion")),
         m("set_child_tid", 11712, 0, 8, None, Ptr("")),
         m("clear_child_tid", 11776, 0, 8, None, Ptr("")),
@@ -455,23 +456,23 @@ pub static STRUCTS: &[KStruct] = &[
         m("utime", 11904, 0, 8, None, Scalar),
         m("stime", 11968, 0, 8, None, Scalar),
         m("gtime", 12032, 0, 8, None, Scalar),
-        m("prev_cputime", 12096, 0, 24, None, Struct(60)),
+        m("prev_cputime", 12096, 0, 24, None, Struct(85)),
         m("nvcsw", 12288, 0, 8, None, Scalar),
         m("nivcsw", 12352, 0, 8, None, Scalar),
         m("start_time", 12416, 0, 8, None, Scalar),
         m("start_boottime", 12480, 0, 8, None, Scalar),
         m("min_flt", 12544, 0, 8, None, Scalar),
         m("maj_flt", 12608, 0, 8, None, Scalar),
-        m("posix_cputimers", 12672, 0, 80, None, Struct(61)),
-        m("posix_cputimers_work", 13312, 0, 56, None, Struct(62)),
+        m("posix_cputimers", 12672, 0, 80, None, Struct(86)),
+        m("posix_cputimers_work", 13312, 0, 56, None, Struct(87)),
         m("ptracer_cred", 13760, 0, 8, None, Ptr("cred")),
         m("real_cred", 13824, 0, 8, None, Ptr("cred")),
         m("cred", 13888, 0, 8, None, Ptr("cred")),
         m("cached_requested_key", 13952, 0, 8, None, Ptr("key")),
         m("comm", 14016, 0, 16, Some(16), Scalar),
         m("nameidata", 14144, 0, 8, None, Ptr("nameidata")),
-        m("sysvsem", 14208, 0, 8, None, Struct(63)),
-        m("sysvshm", 14272, 0, 16, None, Struct(64)),
+        m("sysvsem", 14208, 0, 8, None, Struct(91)),
+        m("sysvshm", 14272, 0, 16, None, Struct(92)),
         m("last_switch_count", 14400, 0, 8, None, Scalar),
         m("last_switch_time", 14464, 0, 8, None, Scalar),
         m("fs", 14528, 0, 8, None, Ptr("fs_struct")),
@@ -480,25 +481,25 @@ pub static STRUCTS: &[KStruct] = &[
         m("nsproxy", 14720, 0, 8, None, Ptr("nsproxy")),
         m("signal", 14784, 0, 8, None, Ptr("signal_struct")),
         m("sighand", 14848, 0, 8, None, Ptr("sighand_struct")),
-        m("blocked", 14912, 0, 8, None, Struct(65)),
-        m("real_blocked", 14976, 0, 8, None, Struct(65)),
-        m("saved_sigmask", 15040, 0, 8, None, Struct(65)),
-        m("pending", 15104, 0, 24, None, Struct(66)),
+        m("blocked", 14912, 0, 8, None, Struct(99)),
+        m("real_blocked", 14976, 0, 8, None, Struct(99)),
+        m("saved_sigmask", 15040, 0, 8, None, Struct(99)),
+        m("pending", 15104, 0, 24, None, Struct(100)),
         m("sas_ss_sp", 15296, 0, 8, None, Scalar),
         m("sas_ss_size", 15360, 0, 8, None, Scalar),
         m("sas_ss_flags", 15424, 0, 4, None, Scalar),
         m("task_works", 15488, 0, 8, None, Ptr("callback_head")),
         m("audit_context", 15552, 0, 8, None, Ptr("audit_context")),
-        m("loginuid", 15616, 0, 4, None, Struct(67)),
+        m("loginuid", 15616, 0, 4, None, Struct(102)),
         m("sessionid", 15648, 0, 4, None, Scalar),
-        m("seccomp", 15680, 0, 16, None, Struct(68)),
-        m("syscall_dispatch", 15808, 0, 32, None, Struct(69)),
+        m("seccomp", 15680, 0, 16, None, Struct(103)),
+        m("syscall_dispatch", 15808, 0, 32, None, Struct(104)),
         m("parent_exec_id", 16064, 0, 8, None, Scalar),
         m("self_exec_id", 16128, 0, 8, None, Scalar),
-        m("alloc_lock", 16192, 0, 4, None, Struct(33)),
-        m("pi_lock", 16224, 0, 4, None, Struct(70)),
-        m("wake_q", 16256, 0, 8, None, Struct(71)),
-        m("pi_waiters", 16320, 0, 16, None, Struct(72)),
+        m("alloc_lock", 16192, 0, 4, None, Struct(43)),
+        m("pi_lock", 16224, 0, 4, None, Struct(105)),
+        m("wake_q", 16256, 0, 8, None, Struct(106)),
+        m("pi_waiters", 16320, 0, 16, None, Struct(107)),
         m("pi_top_task", 16448, 0, 8, None, Ptr("task_struct")),
         m("pi_blocked_on", 16512, 0, 8, None, Ptr("rt_mutex_waiter")),
         m("blocked_on", 16576, 0, 8, None, Ptr("mutex")),
@@ -511,26 +512,26 @@ pub static STRUCTS: &[KStruct] = &[
         m("capture_control", 17024, 0, 8, None, Ptr("capture_control")),
         m("ptrace_message", 17088, 0, 8, None, Scalar),
         m("last_siginfo", 17152, 0, 8, None, Ptr("kernel_siginfo")),
-        m("ioac", 17216, 0, 56, None, Struct(73)),
+        m("ioac", 17216, 0, 56, None, Struct(115)),
         m("psi_flags", 17664, 0, 4, None, Scalar),
         m("acct_rss_mem1", 17728, 0, 8, None, Scalar),
         m("acct_vm_mem1", 17792, 0, 8, None, Scalar),
         m("acct_timexpd", 17856, 0, 8, None, Scalar),
-        m("mems_allowed", 17920, 0, 128, None, Struct(74)),
-        m("mems_allowed_seq", 18944, 0, 4, None, Struct(75)),
+        m("mems_allowed", 17920, 0, 128, None, Struct(116)),
+        m("mems_allowed_seq", 18944, 0, 4, None, Struct(117)),
         m("cpuset_mem_spread_rotor", 18976, 0, 4, None, Scalar),
         m("cgroups", 19008, 0, 8, None, Ptr("css_set")),
-        m("cg_list", 19072, 0, 16, None, Struct(22)),
+        m("cg_list", 19072, 0, 16, None, Struct(23)),
         m("robust_list", 19200, 0, 8, None, Ptr("robust_list_head")),
         m("compat_robust_list", 19264, 0, 8, None, Ptr("compat_robust_list_head")),
-        m("pi_state_list", 19328, 0, 16, None, Struct(22)),
+        m("pi_state_list", 19328, 0, 16, None, Struct(23)),
         m("pi_state_cache", 19456, 0, 8, None, Ptr("futex_pi_state")),
-        m("futex_exit_mutex", 19520, 0, 32, None, Struct(30)),
+        m("futex_exit_mutex", 19520, 0, 32, None, Struct(40)),
         m("futex_state", 19776, 0, 4, None, Scalar),
         m("perf_recursion", 19808, 0, 4, Some(4), Scalar),
         m("perf_event_ctxp", 19840, 0, 8, None, Ptr("perf_event_context")),
-        m("perf_event_mutex", 19904, 0, 32, None, Struct(30)),
-        m("perf_event_list", 20160, 0, 16, None, Struct(22)),
+        m("perf_event_mutex", 19904, 0, 32, None, Struct(40)),
+        m("perf_event_list", 20160, 0, 16, None, Struct(23)),
         m("perf_ctx_data", 20288, 0, 8, None, Ptr("perf_ctx_data")),
         m("mempolicy", 20352, 0, 8, None, Ptr("mempolicy")),
         m("il_prev", 20416, 0, 2, None, Scalar),
@@ -544,7 +545,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("node_stamp", 20672, 0, 8, None, Scalar),
         m("last_task_numa_placement", 20736, 0, 8, None, Scalar),
         m("last_sum_exec_runtime", 20800, 0, 8, None, Scalar),
-        m("numa_work", 20864, 0, 16, None, Struct(42)),
+        m("numa_work", 20864, 0, 16, None, Struct(58)),
         m("numa_group", 20992, 0, 8, None, Ptr("numa_group")),
         m("numa_faults", 21056, 0, 8, None, Ptr("")),
         m("total_numa_faults", 21120, 0, 8, None, Scalar),
@@ -558,10 +559,10 @@ pub static STRUCTS: &[KStruct] = &[
         m("last_mm_cid", 21664, 0, 4, None, Scalar),
         m("migrate_from_cpu", 21696, 0, 4, None, Scalar),
         m("mm_cid_active", 21728, 0, 4, None, Scalar),
-        m("cid_work", 21760, 0, 16, None, Struct(42)),
-        m("tlb_ubc", 21888, 0, 48, None, Struct(76)),
+        m("cid_work", 21760, 0, 16, None, Struct(58)),
+        m("tlb_ubc", 21888, 0, 48, None, Struct(127)),
         m("splice_pipe", 22272, 0, 8, None, Ptr("pipe_inode_info")),
-        m("task_frag", 22336, 0, 16, None, Struct(77)),
+        m("task_frag", 22336, 0, 16, None, Struct(129)),
         m("delays", 22464, 0, 8, None, Ptr("task_delay_info")),
         m("nr_dirtied", 22528, 0, 4, None, Scalar),
         m("nr_dirtied_pause", 22560, 0, 4, None, Scalar),
@@ -575,31 +576,31 @@ pub static STRUCTS: &[KStruct] = &[
         m("objcg", 23040, 0, 8, None, Ptr("obj_cgroup")),
         m("throttle_disk", 23104, 0, 8, None, Ptr("gendisk")),
         m("utask", 23168, 0, 8, None, Ptr("uprobe_task")),
-        m("kmap_ctrl", 23232, 0, 0, None, Struct(78)),
-        m("rcu", 23232, 0, 16, None, Struct(42)),
-        m("rcu_users", 23360, 0, 4, None, Struct(47)),
+        m("kmap_ctrl", 23232, 0, 0, None, Struct(134)),
+        m("rcu", 23232, 0, 16, None, Struct(58)),
+        m("rcu_users", 23360, 0, 4, None, Struct(65)),
         m("pagefault_disabled", 23392, 0, 4, None, Scalar),
         m("oom_reaper_list", 23424, 0, 8, None, Ptr("task_struct")),
-        m("oom_reaper_timer", 23488, 0, 40, None, Struct(79)),
+        m("oom_reaper_timer", 23488, 0, 40, None, Struct(135)),
         m("stack_vm_area", 23808, 0, 8, None, Ptr("vm_struct")),
-        m("stack_refcount", 23872, 0, 4, None, Struct(47)),
+        m("stack_refcount", 23872, 0, 4, None, Struct(65)),
         m("security", 23936, 0, 8, None, Ptr("")),
         m("bpf_storage", 24000, 0, 8, None, Ptr("bpf_local_storage")),
         m("bpf_ctx", 24064, 0, 8, None, Ptr("bpf_run_ctx")),
         m("bpf_net_context", 24128, 0, 8, None, Ptr("bpf_net_context")),
         m("kstack_offset", 24192, 0, 4, None, Scalar),
-        m("l1d_flush_kill", 24256, 0, 16, None, Struct(42)),
-        m("unwind_info", 24384, 0, 40, None, Struct(80)),
-        m("thread", 24704, 0, 152, None, Struct(81)),
+        m("l1d_flush_kill", 24256, 0, 16, None, Struct(58)),
+        m("unwind_info", 24384, 0, 40, None, Struct(139)),
+        m("thread", 24704, 0, 152, None, Struct(140)),
     ]},
     // 13
     KStruct { name: "tcp6_sock", size: 2432, is_union: false, members: &[
         m("tcp", 0, 0, 2304, None, Struct(0)),
-        m("inet6", 18432, 0, 128, None, Struct(82)),
+        m("inet6", 18432, 0, 128, None, Struct(141)),
     ]},
     // 14
     KStruct { name: "tcp_timewait_sock", size: 248, is_union: false, members: &[
-        m("tw_sk", 0, 0, 216, None, Struct(83)),
+        m("tw_sk", 0, 0, 216, None, Struct(142)),
         m("tw_rcv_wnd", 1728, 0, 4, None, Scalar),
         m("tw_ts_offset", 1760, 0, 4, None, Scalar),
         m("tw_ts_recent", 1792, 0, 4, None, Scalar),
@@ -610,7 +611,7 @@ pub static STRUCTS: &[KStruct] = &[
     ]},
     // 15
     KStruct { name: "tcp_request_sock", size: 312, is_union: false, members: &[
-        m("req", 0, 0, 256, None, Struct(84)),
+        m("req", 0, 0, 256, None, Struct(144)),
         m("af_specific", 2048, 0, 8, None, Ptr("tcp_request_sock_ops")),
         m("snt_synack", 2112, 0, 8, None, Scalar),
         m("tfo_listener", 2176, 0, 1, None, Scalar),
@@ -634,23 +635,23 @@ pub static STRUCTS: &[KStruct] = &[
     ]},
     // 16
     KStruct { name: "udp6_sock", size: 1472, is_union: false, members: &[
-        m("udp", 0, 0, 1344, None, Struct(85)),
-        m("inet6", 10752, 0, 128, None, Struct(82)),
+        m("udp", 0, 0, 1344, None, Struct(146)),
+        m("inet6", 10752, 0, 128, None, Struct(141)),
     ]},
     // 17
     KStruct { name: "unix_sock", size: 1152, is_union: false, members: &[
-        m("sk", 0, 0, 784, None, Struct(86)),
+        m("sk", 0, 0, 784, None, Struct(59)),
         m("addr", 6272, 0, 8, None, Ptr("unix_address")),
-        m("path", 6336, 0, 16, None, Struct(87)),
-        m("iolock", 6464, 0, 32, None, Struct(30)),
-        m("bindlock", 6720, 0, 32, None, Struct(30)),
+        m("path", 6336, 0, 16, None, Struct(148)),
+        m("iolock", 6464, 0, 32, None, Struct(40)),
+        m("bindlock", 6720, 0, 32, None, Struct(40)),
         m("peer", 6976, 0, 8, None, Ptr("sock")),
         m("listener", 7040, 0, 8, None, Ptr("sock")),
         m("vertex", 7104, 0, 8, None, Ptr("unix_vertex")),
-        m("lock", 7168, 0, 4, None, Struct(33)),
-        m("peer_wq", 7680, 0, 64, None, Struct(88)),
-        m("peer_wake", 8192, 0, 40, None, Struct(89)),
-        m("scm_stat", 8512, 0, 16, None, Struct(90)),
+        m("lock", 7168, 0, 4, None, Struct(43)),
+        m("peer_wq", 7680, 0, 64, None, Struct(150)),
+        m("peer_wake", 8192, 0, 40, None, Struct(151)),
+        m("scm_stat", 8512, 0, 16, None, Struct(152)),
         m("inq_len", 8640, 0, 4, None, Scalar),
         m("recvmsg_inq", 8672, 0, 1, None, Scalar),
         m("oob_skb", 8704, 0, 8, None, Ptr("sk_buff")),
@@ -665,7 +666,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("snd_nxt", 11456, 0, 8, None, Scalar),
         m("bytes_received", 11520, 0, 8, None, Scalar),
         m("ack_seq", 11584, 0, 8, None, Scalar),
-        m("rcv_wnd_sent", 11648, 0, 8, None, Struct(31)),
+        m("rcv_wnd_sent", 11648, 0, 8, None, Struct(41)),
         m("rcv_data_fin_seq", 11712, 0, 8, None, Scalar),
         m("bytes_retrans", 11776, 0, 8, None, Scalar),
         m("bytes_consumed", 11840, 0, 8, None, Scalar),
@@ -706,32 +707,32 @@ pub static STRUCTS: &[KStruct] = &[
         m("keepalive_idle", 12768, 0, 4, None, Scalar),
         m("keepalive_intvl", 12800, 0, 4, None, Scalar),
         m("maxseg", 12832, 0, 4, None, Scalar),
-        m("work", 12864, 0, 32, None, Struct(91)),
+        m("work", 12864, 0, 32, None, Struct(153)),
         m("ooo_last_skb", 13120, 0, 8, None, Ptr("sk_buff")),
-        m("out_of_order_queue", 13184, 0, 8, None, Struct(21)),
-        m("conn_list", 13248, 0, 16, None, Struct(22)),
-        m("rtx_queue", 13376, 0, 16, None, Struct(22)),
+        m("out_of_order_queue", 13184, 0, 8, None, Struct(22)),
+        m("conn_list", 13248, 0, 16, None, Struct(23)),
+        m("rtx_queue", 13376, 0, 16, None, Struct(23)),
         m("first_pending", 13504, 0, 8, None, Ptr("mptcp_data_frag")),
-        m("join_list", 13568, 0, 16, None, Struct(22)),
+        m("join_list", 13568, 0, 16, None, Struct(23)),
         m("first", 13696, 0, 8, None, Ptr("sock")),
-        m("pm", 13760, 0, 152, None, Struct(92)),
+        m("pm", 13760, 0, 152, None, Struct(155)),
         m("sched", 14976, 0, 8, None, Ptr("mptcp_sched_ops")),
-        m("rcvq_space", 15040, 0, 24, None, Struct(93)),
+        m("rcvq_space", 15040, 0, 24, None, Struct(157)),
         m("scaling_ratio", 15232, 0, 1, None, Scalar),
         m("allow_subflows", 15240, 0, 1, None, Scalar),
         m("subflow_id", 15264, 0, 4, None, Scalar),
         m("setsockopt_seq", 15296, 0, 4, None, Scalar),
         m("ca_name", 15328, 0, 16, Some(16), Scalar),
-        m("fallback_lock", 15456, 0, 4, None, Struct(33)),
+        m("fallback_lock", 15456, 0, 4, None, Struct(43)),
     ]},
     // 19
     KStruct { name: "inet_connection_sock", size: 1400, is_union: false, members: &[
-        m("icsk_inet", 0, 0, 1016, None, Struct(94)),
-        m("icsk_accept_queue", 8128, 0, 72, None, Struct(95)),
+        m("icsk_inet", 0, 0, 1016, None, Struct(158)),
+        m("icsk_accept_queue", 8128, 0, 72, None, Struct(159)),
         m("icsk_bind_hash", 8704, 0, 8, None, Ptr("inet_bind_bucket")),
         m("icsk_bind2_hash", 8768, 0, 8, None, Ptr("inet_bind2_bucket")),
-        m("icsk_retransmit_timer", 8832, 0, 40, None, Struct(79)),
-        m("icsk_delack_timer", 9152, 0, 40, None, Struct(79)),
+        m("icsk_retransmit_timer", 8832, 0, 40, None, Struct(135)),
+        m("icsk_delack_timer", 9152, 0, 40, None, Struct(135)),
         m("icsk_rto", 9472, 0, 4, None, Scalar),
         m("icsk_rto_min", 9504, 0, 4, None, Scalar),
         m("icsk_rto_max", 9536, 0, 4, None, Scalar),
@@ -753,26 +754,57 @@ pub static STRUCTS: &[KStruct] = &[
         m("icsk_syn_retries", 10016, 0, 1, None, Scalar),
         m("icsk_probes_out", 10024, 0, 1, None, Scalar),
         m("icsk_ext_hdr_len", 10032, 0, 2, None, Scalar),
-        m("icsk_ack", 10048, 0, 16, None, Struct(96)),
-        m("icsk_mtup", 10176, 0, 16, None, Struct(97)),
+        m("icsk_ack", 10048, 0, 16, None, Struct(165)),
+        m("icsk_mtup", 10176, 0, 16, None, Struct(166)),
         m("icsk_probes_tstamp", 10304, 0, 4, None, Scalar),
         m("icsk_user_timeout", 10336, 0, 4, None, Scalar),
         m("icsk_ca_priv", 10368, 0, 104, Some(13), Scalar),
     ]},
     // 20
-    KStruct { name: "minmax", size: 24, is_union: false, members: &[
-        m("s", 0, 0, 24, Some(3), Struct(98)),
+    KStruct { name: "sk_buff", size: 224, is_union: false, members: &[
+        m("", 0, 0, 24, None, Struct(167)),
+        m("sk", 192, 0, 8, None, Ptr("sock")),
+        m("", 256, 0, 8, None, Struct(168)),
+        m("cb", 320, 0, 48, Some(48), Scalar),
+        m("", 704, 0, 16, None, Struct(169)),
+        m("_nfct", 832, 0, 8, None, Scalar),
+        m("len", 896, 0, 4, None, Scalar),
+        m("data_len", 928, 0, 4, None, Scalar),
+        m("mac_len", 960, 0, 2, None, Scalar),
+        m("hdr_len", 976, 0, 2, None, Scalar),
+        m("queue_mapping", 992, 0, 2, None, Scalar),
+        m("__cloned_offset", 1008, 0, 0, Some(0), Scalar),
+        m("cloned", 1008, 1, 1, None, Scalar),
+        m("nohdr", 1009, 1, 1, None, Scalar),
+        m("fclone", 1010, 2, 1, None, Scalar),
+        m("peeked", 1012, 1, 1, None, Scalar),
+        m("head_frag", 1013, 1, 1, None, Scalar),
+        m("pfmemalloc", 1014, 1, 1, None, Scalar),
+        m("pp_recycle", 1015, 1, 1, None, Scalar),
+        m("active_extensions", 1016, 0, 1, None, Scalar),
+        m("", 1024, 0, 56, None, Struct(170)),
+        m("tail", 1472, 0, 4, None, Scalar),
+        m("end", 1504, 0, 4, None, Scalar),
+        m("head", 1536, 0, 8, None, Ptr("")),
+        m("data", 1600, 0, 8, None, Ptr("")),
+        m("truesize", 1664, 0, 4, None, Scalar),
+        m("users", 1696, 0, 4, None, Struct(65)),
+        m("extensions", 1728, 0, 8, None, Ptr("skb_ext")),
     ]},
     // 21
+    KStruct { name: "minmax", size: 24, is_union: false, members: &[
+        m("s", 0, 0, 24, Some(3), Struct(172)),
+    ]},
+    // 22
     KStruct { name: "rb_root", size: 8, is_union: false, members: &[
         m("rb_node", 0, 0, 8, None, Ptr("rb_node")),
     ]},
-    // 22
+    // 23
     KStruct { name: "list_head", size: 16, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("list_head")),
         m("prev", 64, 0, 8, None, Ptr("list_head")),
     ]},
-    // 23
+    // 24
     KStruct { name: "tcp_options_received", size: 24, is_union: false, members: &[
         m("ts_recent_stamp", 0, 0, 4, None, Scalar),
         m("ts_recent", 32, 0, 4, None, Scalar),
@@ -793,19 +825,19 @@ pub static STRUCTS: &[KStruct] = &[
         m("user_mss", 160, 0, 2, None, Scalar),
         m("mss_clamp", 176, 0, 2, None, Scalar),
     ]},
-    // 24
+    // 25
     KStruct { name: "", size: 16, is_union: false, members: &[
         m("rtt_us", 0, 0, 4, None, Scalar),
         m("seq", 32, 0, 4, None, Scalar),
         m("time", 64, 0, 8, None, Scalar),
     ]},
-    // 25
+    // 26
     KStruct { name: "", size: 16, is_union: false, members: &[
         m("space", 0, 0, 4, None, Scalar),
         m("seq", 32, 0, 4, None, Scalar),
         m("time", 64, 0, 8, None, Scalar),
     ]},
-    // 26
+    // 27
     KStruct { name: "tcp_rack", size: 24, is_union: false, members: &[
         m("mstamp", 0, 0, 8, None, Scalar),
         m("rtt_us", 64, 0, 4, None, Scalar),
@@ -816,9 +848,9 @@ pub static STRUCTS: &[KStruct] = &[
         m("dsack_seen", 173, 1, 1, None, Scalar),
         m("advanced", 174, 1, 1, None, Scalar),
     ]},
-    // 27
+    // 28
     KStruct { name: "hrtimer", size: 64, is_union: false, members: &[
-        m("node", 0, 0, 32, None, Struct(99)),
+        m("node", 0, 0, 32, None, Struct(173)),
         m("_softexpires", 256, 0, 8, None, Scalar),
         m("function", 320, 0, 8, None, Ptr("")),
         m("base", 384, 0, 8, None, Ptr("hrtimer_clock_base")),
@@ -827,62 +859,221 @@ pub static STRUCTS: &[KStruct] = &[
         m("is_soft", 464, 0, 1, None, Scalar),
         m("is_hard", 472, 0, 1, None, Scalar),
     ]},
-    // 28
+    // 29
     KStruct { name: "tcp_sack_block", size: 8, is_union: false, members: &[
         m("start_seq", 0, 0, 4, None, Scalar),
         m("end_seq", 32, 0, 4, None, Scalar),
     ]},
-    // 29
+    // 30
     KStruct { name: "", size: 8, is_union: false, members: &[
         m("probe_seq_start", 0, 0, 4, None, Scalar),
         m("probe_seq_end", 32, 0, 4, None, Scalar),
     ]},
-    // 30
-    KStruct { name: "mutex", size: 32, is_union: false, members: &[
-        m("owner", 0, 0, 8, None, Struct(31)),
-        m("wait_lock", 64, 0, 4, None, Struct(70)),
-        m("osq", 96, 0, 4, None, Struct(100)),
-        m("wait_list", 128, 0, 16, None, Struct(22)),
-    ]},
     // 31
+    KStruct { name: "tcp_sock_af_ops", size: 24, is_union: false, members: &[
+        m("md5_lookup", 0, 0, 8, None, Ptr("")),
+        m("calc_md5_hash", 64, 0, 8, None, Ptr("")),
+        m("md5_parse", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 32
+    KStruct { name: "tcp_md5sig_info", size: 24, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Struct(73)),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+    ]},
+    // 33
+    KStruct { name: "tcp_fastopen_request", size: 56, is_union: false, members: &[
+        m("cookie", 0, 0, 24, None, Struct(175)),
+        m("data", 192, 0, 8, None, Ptr("msghdr")),
+        m("size", 256, 0, 8, None, Scalar),
+        m("copied", 320, 0, 4, None, Scalar),
+        m("uarg", 384, 0, 8, None, Ptr("ubuf_info")),
+    ]},
+    // 34
+    KStruct { name: "request_sock", size: 232, is_union: false, members: &[
+        m("__req_common", 0, 0, 136, None, Struct(178)),
+        m("dl_next", 1088, 0, 8, None, Ptr("request_sock")),
+        m("mss", 1152, 0, 2, None, Scalar),
+        m("num_retrans", 1168, 0, 1, None, Scalar),
+        m("syncookie", 1176, 1, 1, None, Scalar),
+        m("num_timeout", 1177, 7, 1, None, Scalar),
+        m("ts_recent", 1184, 0, 4, None, Scalar),
+        m("rsk_timer", 1216, 0, 40, None, Struct(135)),
+        m("rsk_ops", 1536, 0, 8, None, Ptr("request_sock_ops")),
+        m("sk", 1600, 0, 8, None, Ptr("sock")),
+        m("saved_syn", 1664, 0, 8, None, Ptr("saved_syn")),
+        m("secid", 1728, 0, 4, None, Scalar),
+        m("peer_secid", 1760, 0, 4, None, Scalar),
+        m("timeout", 1792, 0, 4, None, Scalar),
+    ]},
+    // 35
+    KStruct { name: "saved_syn", size: 12, is_union: false, members: &[
+        m("mac_hdrlen", 0, 0, 4, None, Scalar),
+        m("network_hdrlen", 32, 0, 4, None, Scalar),
+        m("tcp_hdrlen", 64, 0, 4, None, Scalar),
+        m("data", 96, 0, 0, Some(0), Scalar),
+    ]},
+    // 36
+    KStruct { name: "bpf_map_ops", size: 352, is_union: false, members: &[
+        m("map_alloc_check", 0, 0, 8, None, Ptr("")),
+        m("map_alloc", 64, 0, 8, None, Ptr("")),
+        m("map_release", 128, 0, 8, None, Ptr("")),
+        m("map_free", 192, 0, 8, None, Ptr("")),
+        m("map_get_next_key", 256, 0, 8, None, Ptr("")),
+        m("map_release_uref", 320, 0, 8, None, Ptr("")),
+        m("map_lookup_elem_sys_only", 384, 0, 8, None, Ptr("")),
+        m("map_lookup_batch", 448, 0, 8, None, Ptr("")),
+        m("map_lookup_and_delete_elem", 512, 0, 8, None, Ptr("")),
+        m("map_lookup_and_delete_batch", 576, 0, 8, None, Ptr("")),
+        m("map_update_batch", 640, 0, 8, None, Ptr("")),
+        m("map_delete_batch", 704, 0, 8, None, Ptr("")),
+        m("map_lookup_elem", 768, 0, 8, None, Ptr("")),
+        m("map_update_elem", 832, 0, 8, None, Ptr("")),
+        m("map_delete_elem", 896, 0, 8, None, Ptr("")),
+        m("map_push_elem", 960, 0, 8, None, Ptr("")),
+        m("map_pop_elem", 1024, 0, 8, None, Ptr("")),
+        m("map_peek_elem", 1088, 0, 8, None, Ptr("")),
+        m("map_lookup_percpu_elem", 1152, 0, 8, None, Ptr("")),
+        m("map_get_hash", 1216, 0, 8, None, Ptr("")),
+        m("map_fd_get_ptr", 1280, 0, 8, None, Ptr("")),
+        m("map_fd_put_ptr", 1344, 0, 8, None, Ptr("")),
+        m("map_gen_lookup", 1408, 0, 8, None, Ptr("")),
+        m("map_fd_sys_lookup_elem", 1472, 0, 8, None, Ptr("")),
+        m("map_seq_show_elem", 1536, 0, 8, None, Ptr("")),
+        m("map_check_btf", 1600, 0, 8, None, Ptr("")),
+        m("map_poke_track", 1664, 0, 8, None, Ptr("")),
+        m("map_poke_untrack", 1728, 0, 8, None, Ptr("")),
+        m("map_poke_run", 1792, 0, 8, None, Ptr("")),
+        m("map_direct_value_addr", 1856, 0, 8, None, Ptr("")),
+        m("map_direct_value_meta", 1920, 0, 8, None, Ptr("")),
+        m("map_mmap", 1984, 0, 8, None, Ptr("")),
+        m("map_poll", 2048, 0, 8, None, Ptr("")),
+        m("map_get_unmapped_area", 2112, 0, 8, None, Ptr("")),
+        m("map_local_storage_charge", 2176, 0, 8, None, Ptr("")),
+        m("map_local_storage_uncharge", 2240, 0, 8, None, Ptr("")),
+        m("map_owner_storage_ptr", 2304, 0, 8, None, Ptr("")),
+        m("map_redirect", 2368, 0, 8, None, Ptr("")),
+        m("map_meta_equal", 2432, 0, 8, None, Ptr("")),
+        m("map_set_for_each_callback_args", 2496, 0, 8, None, Ptr("")),
+        m("map_for_each_callback", 2560, 0, 8, None, Ptr("")),
+        m("map_mem_usage", 2624, 0, 8, None, Ptr("")),
+        m("map_btf_id", 2688, 0, 8, None, Ptr("")),
+        m("iter_seq_info", 2752, 0, 8, None, Ptr("bpf_iter_seq_info")),
+    ]},
+    // 37
+    KStruct { name: "btf_record", size: 32, is_union: false, members: &[
+        m("cnt", 0, 0, 4, None, Scalar),
+        m("field_mask", 32, 0, 4, None, Scalar),
+        m("spin_lock_off", 64, 0, 4, None, Scalar),
+        m("res_spin_lock_off", 96, 0, 4, None, Scalar),
+        m("timer_off", 128, 0, 4, None, Scalar),
+        m("wq_off", 160, 0, 4, None, Scalar),
+        m("refcount_off", 192, 0, 4, None, Scalar),
+        m("task_work_off", 224, 0, 4, None, Scalar),
+        m("fields", 256, 0, 0, Some(0), Struct(181)),
+    ]},
+    // 38
+    KStruct { name: "btf", size: 240, is_union: false, members: &[
+        m("data", 0, 0, 8, None, Ptr("")),
+        m("init_private", 64, 0, 1, None, Scalar),
+        m("types", 128, 0, 8, None, Ptr("")),
+        m("resolved_ids", 192, 0, 8, None, Ptr("")),
+        m("resolved_sizes", 256, 0, 8, None, Ptr("")),
+        m("strings", 320, 0, 8, None, Ptr("")),
+        m("nohdr_data", 384, 0, 8, None, Ptr("")),
+        m("hdr", 448, 0, 24, None, Struct(182)),
+        m("nr_types", 640, 0, 4, None, Scalar),
+        m("types_size", 672, 0, 4, None, Scalar),
+        m("data_size", 704, 0, 4, None, Scalar),
+        m("refcnt", 736, 0, 4, None, Struct(65)),
+        m("id", 768, 0, 4, None, Scalar),
+        m("rcu", 832, 0, 16, None, Struct(58)),
+        m("kfunc_set_tab", 960, 0, 8, None, Ptr("btf_kfunc_set_tab")),
+        m("dtor_kfunc_tab", 1024, 0, 8, None, Ptr("btf_id_dtor_kfunc_tab")),
+        m("struct_meta_tab", 1088, 0, 8, None, Ptr("btf_struct_metas")),
+        m("struct_ops_tab", 1152, 0, 8, None, Ptr("btf_struct_ops_tab")),
+        m("base_btf", 1216, 0, 8, None, Ptr("btf")),
+        m("start_id", 1280, 0, 4, None, Scalar),
+        m("start_str_off", 1312, 0, 4, None, Scalar),
+        m("name", 1344, 0, 56, Some(56), Scalar),
+        m("kernel_btf", 1792, 0, 1, None, Scalar),
+        m("base_id_map", 1856, 0, 8, None, Ptr("")),
+    ]},
+    // 39
+    KStruct { name: "obj_cgroup", size: 48, is_union: false, members: &[
+        m("refcnt", 0, 0, 16, None, Struct(187)),
+        m("memcg", 128, 0, 8, None, Ptr("mem_cgroup")),
+        m("nr_charged_bytes", 192, 0, 4, None, Struct(48)),
+        m("", 256, 0, 16, None, Struct(188)),
+    ]},
+    // 40
+    KStruct { name: "mutex", size: 32, is_union: false, members: &[
+        m("owner", 0, 0, 8, None, Struct(41)),
+        m("wait_lock", 64, 0, 4, None, Struct(105)),
+        m("osq", 96, 0, 4, None, Struct(189)),
+        m("wait_list", 128, 0, 16, None, Struct(23)),
+    ]},
+    // 41
     KStruct { name: "", size: 8, is_union: false, members: &[
         m("counter", 0, 0, 8, None, Scalar),
     ]},
-    // 32
+    // 42
     KStruct { name: "", size: 32, is_union: true, members: &[
-        m("work", 0, 0, 32, None, Struct(91)),
-        m("rcu", 0, 0, 16, None, Struct(42)),
+        m("work", 0, 0, 32, None, Struct(153)),
+        m("rcu", 0, 0, 16, None, Struct(58)),
     ]},
-    // 33
+    // 43
     KStruct { name: "spinlock", size: 4, is_union: false, members: &[
-        m("", 0, 0, 4, None, Struct(101)),
+        m("", 0, 0, 4, None, Struct(190)),
     ]},
-    // 34
+    // 44
+    KStruct { name: "bpf_map_owner", size: 56, is_union: false, members: &[
+        m("type", 0, 0, 4, None, Scalar),
+        m("jited", 32, 0, 1, None, Scalar),
+        m("xdp_has_frags", 40, 0, 1, None, Scalar),
+        m("storage_cookie", 64, 0, 16, Some(2), Scalar),
+        m("attach_func_proto", 192, 0, 8, None, Ptr("btf_type")),
+        m("st_ops", 256, 0, 8, None, Ptr("bpf_struct_ops")),
+        m("expected_attach_type", 320, 0, 4, None, Scalar),
+        m("hook_key", 384, 0, 8, None, Scalar),
+    ]},
+    // 45
     KStruct { name: "bpf_mem_alloc", size: 80, is_union: false, members: &[
         m("caches", 0, 0, 8, None, Ptr("bpf_mem_caches")),
         m("cache", 64, 0, 8, None, Ptr("bpf_mem_cache")),
         m("objcg", 128, 0, 8, None, Ptr("obj_cgroup")),
         m("percpu", 192, 0, 1, None, Scalar),
-        m("work", 256, 0, 32, None, Struct(91)),
+        m("work", 256, 0, 32, None, Struct(153)),
         m("dtor_ctx_free", 512, 0, 8, None, Ptr("")),
         m("dtor_ctx", 576, 0, 8, None, Ptr("")),
     ]},
-    // 35
-    KStruct { name: "", size: 256, is_union: true, members: &[
-        m("freelist", 0, 0, 8, None, Struct(102)),
-        m("lru", 0, 0, 256, None, Struct(103)),
+    // 46
+    KStruct { name: "bucket", size: 16, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Struct(195)),
+        m("raw_lock", 64, 0, 4, None, Struct(53)),
     ]},
-    // 36
+    // 47
+    KStruct { name: "", size: 256, is_union: true, members: &[
+        m("freelist", 0, 0, 8, None, Struct(196)),
+        m("lru", 0, 0, 256, None, Struct(197)),
+    ]},
+    // 48
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("counter", 0, 0, 4, None, Scalar),
     ]},
-    // 37
-    KStruct { name: "", size: 0, is_union: true, members: &[
-        m("", 0, 0, 0, None, Struct(104)),
-        m("", 0, 0, 0, None, Struct(105)),
-        m("", 0, 0, 0, None, Struct(106)),
+    // 49
+    KStruct { name: "bpf_array_aux", size: 88, is_union: false, members: &[
+        m("poke_progs", 0, 0, 16, None, Struct(23)),
+        m("map", 128, 0, 8, None, Ptr("bpf_map")),
+        m("poke_mutex", 192, 0, 32, None, Struct(40)),
+        m("work", 448, 0, 32, None, Struct(153)),
     ]},
-    // 38
+    // 50
+    KStruct { name: "", size: 0, is_union: true, members: &[
+        m("", 0, 0, 0, None, Struct(198)),
+        m("", 0, 0, 0, None, Struct(199)),
+        m("", 0, 0, 0, None, Struct(200)),
+    ]},
+    // 51
     KStruct { name: "sk_psock_progs", size: 64, is_union: false, members: &[
         m("msg_parser", 0, 0, 8, None, Ptr("bpf_prog")),
         m("stream_parser", 64, 0, 8, None, Ptr("bpf_prog")),
@@ -893,396 +1084,58 @@ pub static STRUCTS: &[KStruct] = &[
         m("stream_verdict_link", 384, 0, 8, None, Ptr("bpf_link")),
         m("skb_verdict_link", 448, 0, 8, None, Ptr("bpf_link")),
     ]},
-    // 39
+    // 52
+    KStruct { name: "bpf_shtab_bucket", size: 16, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Struct(73)),
+        m("lock", 64, 0, 4, None, Struct(43)),
+    ]},
+    // 53
     KStruct { name: "qspinlock", size: 4, is_union: false, members: &[
-        m("", 0, 0, 4, None, Struct(107)),
+        m("", 0, 0, 4, None, Struct(203)),
     ]},
-    // 40
+    // 54
+    KStruct { name: "bpf_local_storage_map_bucket", size: 16, is_union: false, members: &[
+        m("list", 0, 0, 8, None, Struct(73)),
+        m("lock", 64, 0, 4, None, Struct(105)),
+    ]},
+    // 55
+    KStruct { name: "bpf_ringbuf", size: 12288, is_union: false, members: &[
+        m("waitq", 0, 0, 24, None, Struct(204)),
+        m("work", 192, 0, 32, None, Struct(205)),
+        m("mask", 448, 0, 8, None, Scalar),
+        m("pages", 512, 0, 8, None, Ptr("")),
+        m("nr_pages", 576, 0, 4, None, Scalar),
+        m("spinlock", 1024, 0, 4, None, Struct(53)),
+        m("busy", 1536, 0, 4, None, Struct(48)),
+        m("consumer_pos", 32768, 0, 8, None, Scalar),
+        m("producer_pos", 65536, 0, 8, None, Scalar),
+        m("pending_pos", 65600, 0, 8, None, Scalar),
+        m("data", 98304, 0, 0, Some(0), Scalar),
+    ]},
+    // 56
     KStruct { name: "", size: 16, is_union: true, members: &[
-        m("hash_node", 0, 0, 16, None, Struct(108)),
-        m("", 0, 0, 16, None, Struct(109)),
+        m("hash_node", 0, 0, 16, None, Struct(206)),
+        m("", 0, 0, 16, None, Struct(207)),
     ]},
-    // 41
+    // 57
     KStruct { name: "", size: 24, is_union: true, members: &[
         m("ptr_to_pptr", 0, 0, 8, None, Ptr("")),
-        m("lru_node", 0, 0, 24, None, Struct(110)),
+        m("lru_node", 0, 0, 24, None, Struct(208)),
     ]},
-    // 42
+    // 58
     KStruct { name: "callback_head", size: 16, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("callback_head")),
         m("func", 64, 0, 8, None, Ptr("")),
     ]},
-    // 43
-    KStruct { name: "hlist_node", size: 16, is_union: false, members: &[
-        m("next", 0, 0, 8, None, Ptr("hlist_node")),
-        m("pprev", 64, 0, 8, None, Ptr("")),
-    ]},
-    // 44
-    KStruct { name: "", size: 16, is_union: true, members: &[
-        m("rcu", 0, 0, 16, None, Struct(42)),
-        m("free_node", 0, 0, 16, None, Struct(43)),
-    ]},
-    // 45
-    KStruct { name: "bpf_local_storage_data", size: 8, is_union: false, members: &[
-        m("smap", 0, 0, 8, None, Ptr("bpf_local_storage_map")),
-        m("data", 64, 0, 0, Some(0), Scalar),
-    ]},
-    // 46
-    KStruct { name: "thread_info", size: 24, is_union: false, members: &[
-        m("flags", 0, 0, 8, None, Scalar),
-        m("syscall_work", 64, 0, 8, None, Scalar),
-        m("status", 128, 0, 4, None, Scalar),
-        m("cpu", 160, 0, 4, None, Scalar),
-    ]},
-    // 47
-    KStruct { name: "refcount_struct", size: 4, is_union: false, members: &[
-        m("refs", 0, 0, 4, None, Struct(36)),
-    ]},
-    // 48
-    KStruct { name: "__call_single_node", size: 16, is_union: false, members: &[
-        m("llist", 0, 0, 8, None, Struct(111)),
-        m("", 64, 0, 4, None, Struct(112)),
-        m("src", 96, 0, 2, None, Scalar),
-        m("dst", 112, 0, 2, None, Scalar),
-    ]},
-    // 49
-    KStruct { name: "sched_entity", size: 256, is_union: false, members: &[
-        m("load", 0, 0, 16, None, Struct(113)),
-        m("run_node", 128, 0, 24, None, Struct(58)),
-        m("deadline", 320, 0, 8, None, Scalar),
-        m("min_vruntime", 384, 0, 8, None, Scalar),
-        m("min_slice", 448, 0, 8, None, Scalar),
-        m("max_slice", 512, 0, 8, None, Scalar),
-        m("group_node", 576, 0, 16, None, Struct(22)),
-        m("on_rq", 704, 0, 1, None, Scalar),
-        m("sched_delayed", 712, 0, 1, None, Scalar),
-        m("rel_deadline", 720, 0, 1, None, Scalar),
-        m("custom_slice", 728, 0, 1, None, Scalar),
-        m("exec_start", 768, 0, 8, None, Scalar),
-        m("sum_exec_runtime", 832, 0, 8, None, Scalar),
-        m("prev_sum_exec_runtime", 896, 0, 8, None, Scalar),
-        m("vruntime", 960, 0, 8, None, Scalar),
-        m("", 1024, 0, 8, None, Struct(114)),
-        m("slice", 1088, 0, 8, None, Scalar),
-        m("nr_migrations", 1152, 0, 8, None, Scalar),
-        m("depth", 1216, 0, 4, None, Scalar),
-        m("parent", 1280, 0, 8, None, Ptr("sched_entity")),
-        m("cfs_rq", 1344, 0, 8, None, Ptr("cfs_rq")),
-        m("my_q", 1408, 0, 8, None, Ptr("cfs_rq")),
-        m("runnable_weight", 1472, 0, 8, None, Scalar),
-        m("avg", 1536, 0, 64, None, Struct(115)),
-    ]},
-    // 50
-    KStruct { name: "sched_rt_entity", size: 72, is_union: false, members: &[
-        m("run_list", 0, 0, 16, None, Struct(22)),
-        m("timeout", 128, 0, 8, None, Scalar),
-        m("watchdog_stamp", 192, 0, 8, None, Scalar),
-        m("time_slice", 256, 0, 4, None, Scalar),
-        m("on_rq", 288, 0, 2, None, Scalar),
-        m("on_list", 304, 0, 2, None, Scalar),
-        m("back", 320, 0, 8, None, Ptr("sched_rt_entity")),
-        m("parent", 384, 0, 8, None, Ptr("sched_rt_entity")),
-        m("rt_rq", 448, 0, 8, None, Ptr("rt_rq")),
-        m("my_q", 512, 0, 8, None, Ptr("rt_rq")),
-    ]},
-    // 51
-    KStruct { name: "sched_dl_entity", size: 240, is_union: false, members: &[
-        m("rb_node", 0, 0, 24, None, Struct(58)),
-        m("dl_runtime", 192, 0, 8, None, Scalar),
-        m("dl_deadline", 256, 0, 8, None, Scalar),
-        m("dl_period", 320, 0, 8, None, Scalar),
-        m("dl_bw", 384, 0, 8, None, Scalar),
-        m("dl_density", 448, 0, 8, None, Scalar),
-        m("runtime", 512, 0, 8, None, Scalar),
-        m("deadline", 576, 0, 8, None, Scalar),
-        m("flags", 640, 0, 4, None, Scalar),
-        m("dl_throttled", 672, 1, 4, None, Scalar),
-        m("dl_yielded", 673, 1, 4, None, Scalar),
-        m("dl_non_contending", 674, 1, 4, None, Scalar),
-        m("dl_overrun", 675, 1, 4, None, Scalar),
-        m("dl_server", 676, 1, 4, None, Scalar),
-        m("dl_server_active", 677, 1, 4, None, Scalar),
-        m("dl_defer", 678, 1, 4, None, Scalar),
-        m("dl_defer_armed", 679, 1, 4, None, Scalar),
-        m("dl_defer_running", 680, 1, 4, None, Scalar),
-        m("dl_timer", 704, 0, 64, None, Struct(27)),
-        m("inactive_timer", 1216, 0, 64, None, Struct(27)),
-        m("rq", 1728, 0, 8, None, Ptr("rq")),
-        m("server_pick_task", 1792, 0, 8, None, Ptr("")),
-        m("pi_se", 1856, 0, 8, None, Ptr("sched_dl_entity")),
-    ]},
-    // 52
-    KStruct { name: "sched_statistics", size: 0, is_union: false, members: &[
-    ]},
-    // 53
-    KStruct { name: "hlist_head", size: 8, is_union: false, members: &[
-        m("first", 0, 0, 8, None, Ptr("hlist_node")),
-    ]},
-    // 54
-    KStruct { name: "cpumask", size: 32, is_union: false, members: &[
-        m("bits", 0, 0, 32, Some(4), Scalar),
-    ]},
-    // 55
-    KStruct { name: "rcu_special", size: 4, is_union: true, members: &[
-        m("b", 0, 0, 4, None, Struct(116)),
-        m("s", 0, 0, 4, None, Scalar),
-    ]},
-    // 56
-    KStruct { name: "sched_info", size: 48, is_union: false, members: &[
-        m("pcount", 0, 0, 8, None, Scalar),
-        m("run_delay", 64, 0, 8, None, Scalar),
-        m("max_run_delay", 128, 0, 8, None, Scalar),
-        m("min_run_delay", 192, 0, 8, None, Scalar),
-        m("last_arrival", 256, 0, 8, None, Scalar),
-        m("last_queued", 320, 0, 8, None, Scalar),
-    ]},
-    // 57
-    KStruct { name: "plist_node", size: 40, is_union: false, members: &[
-        m("prio", 0, 0, 4, None, Scalar),
-        m("prio_list", 64, 0, 16, None, Struct(22)),
-        m("node_list", 192, 0, 16, None, Struct(22)),
-    ]},
-    // 58
-    KStruct { name: "rb_node", size: 24, is_union: false, members: &[
-        m("__rb_parent_color", 0, 0, 8, None, Scalar),
-        m("rb_right", 64, 0, 8, None, Ptr("rb_node")),
-        m("rb_left", 128, 0, 8, None, Ptr("rb_node")),
-    ]},
     // 59
-    KStruct { name: "restart_block", size: 56, is_union: false, members: &[
-        m("arch_data", 0, 0, 8, None, Scalar),
-        m("fn", 64, 0, 8, None, Ptr("")),
-        m("", 128, 0, 40, None, Struct(117)),
-    ]},
-    // 60
-    KStruct { name: "prev_cputime", size: 24, is_union: false, members: &[
-        m("utime", 0, 0, 8, None, Scalar),
-        m("stime", 64, 0, 8, None, Scalar),
-        m("lock", 128, 0, 4, None, Struct(70)),
-    ]},
-    // 61
-    KStruct { name: "posix_cputimers", size: 80, is_union: false, members: &[
-        m("bases", 0, 0, 72, Some(3), Struct(118)),
-        m("timers_active", 576, 0, 4, None, Scalar),
-        m("expiry_active", 608, 0, 4, None, Scalar),
-    ]},
-    // 62
-    KStruct { name: "posix_cputimers_work", size: 56, is_union: false, members: &[
-        m("work", 0, 0, 16, None, Struct(42)),
-        m("mutex", 128, 0, 32, None, Struct(30)),
-        m("scheduled", 384, 0, 4, None, Scalar),
-    ]},
-    // 63
-    KStruct { name: "sysv_sem", size: 8, is_union: false, members: &[
-        m("undo_list", 0, 0, 8, None, Ptr("sem_undo_list")),
-    ]},
-    // 64
-    KStruct { name: "sysv_shm", size: 16, is_union: false, members: &[
-        m("shm_clist", 0, 0, 16, None, Struct(22)),
-    ]},
-    // 65
-    KStruct { name: "", size: 8, is_union: false, members: &[
-        m("sig", 0, 0, 8, Some(1), Scalar),
-    ]},
-    // 66
-    KStruct { name: "sigpending", size: 24, is_union: false, members: &[
-        m("list", 0, 0, 16, None, Struct(22)),
-        m("signal", 128, 0, 8, None, Struct(65)),
-    ]},
-    // 67
-    KStruct { name: "", size: 4, is_union: false, members: &[
-        m("val", 0, 0, 4, None, Scalar),
-    ]},
-    // 68
-    KStruct { name: "seccomp", size: 16, is_union: false, members: &[
-        m("mode", 0, 0, 4, None, Scalar),
-        m("filter_count", 32, 0, 4, None, Struct(36)),
-        m("filter", 64, 0, 8, None, Ptr("seccomp_filter")),
-    ]},
-    // 69
-    KStruct { name: "syscall_user_dispatch", size: 32, is_union: false, members: &[
-        m("selector", 0, 0, 8, None, Ptr("")),
-        m("offset", 64, 0, 8, None, Scalar),
-        m("len", 128, 0, 8, None, Scalar),
-        m("on_dispatch", 192, 0, 1, None, Scalar),
-    ]},
-    // 70
-    KStruct { name: "raw_spinlock", size: 4, is_union: false, members: &[
-        m("raw_lock", 0, 0, 4, None, Struct(39)),
-    ]},
-    // 71
-    KStruct { name: "wake_q_node", size: 8, is_union: false, members: &[
-        m("next", 0, 0, 8, None, Ptr("wake_q_node")),
-    ]},
-    // 72
-    KStruct { name: "rb_root_cached", size: 16, is_union: false, members: &[
-        m("rb_root", 0, 0, 8, None, Struct(21)),
-        m("rb_leftmost", 64, 0, 8, None, Ptr("rb_node")),
-    ]},
-    // 73
-    KStruct { name: "task_io_accounting", size: 56, is_union: false, members: &[
-        m("rchar", 0, 0, 8, None, Scalar),
-        m("wchar", 64, 0, 8, None, Scalar),
-        m("syscr", 128, 0, 8, None, Scalar),
-        m("syscw", 192, 0, 8, None, Scalar),
-        m("read_bytes", 256, 0, 8, None, Scalar),
-        m("write_bytes", 320, 0, 8, None, Scalar),
-        m("cancelled_write_bytes", 384, 0, 8, None, Scalar),
-    ]},
-    // 74
-    KStruct { name: "", size: 128, is_union: false, members: &[
-        m("bits", 0, 0, 128, Some(16), Scalar),
-    ]},
-    // 75
-    KStruct { name: "seqcount_spinlock", size: 4, is_union: false, members: &[
-        m("seqcount", 0, 0, 4, None, Struct(119)),
-    ]},
-    // 76
-    KStruct { name: "tlbflush_unmap_batch", size: 48, is_union: false, members: &[
-        m("arch", 0, 0, 40, None, Struct(120)),
-        m("flush_required", 320, 0, 1, None, Scalar),
-        m("writable", 328, 0, 1, None, Scalar),
-    ]},
-    // 77
-    KStruct { name: "page_frag", size: 16, is_union: false, members: &[
-        m("page", 0, 0, 8, None, Ptr("page")),
-        m("offset", 64, 0, 4, None, Scalar),
-        m("size", 96, 0, 4, None, Scalar),
-    ]},
-    // 78
-    KStruct { name: "kmap_ctrl", size: 0, is_union: false, members: &[
-    ]},
-    // 79
-    KStruct { name: "timer_list", size: 40, is_union: false, members: &[
-        m("entry", 0, 0, 16, None, Struct(43)),
-        m("expires", 128, 0, 8, None, Scalar),
-        m("function", 192, 0, 8, None, Ptr("")),
-        m("flags", 256, 0, 4, None, Scalar),
-    ]},
-    // 80
-    KStruct { name: "unwind_task_info", size: 40, is_union: false, members: &[
-        m("unwind_mask", 0, 0, 8, None, Scalar),
-        m("cache", 64, 0, 8, None, Ptr("unwind_cache")),
-        m("work", 128, 0, 16, None, Struct(42)),
-        m("id", 256, 0, 8, None, Struct(121)),
-    ]},
-    // 81
-    KStruct { name: "thread_struct", size: 152, is_union: false, members: &[
-        m("tls_array", 0, 0, 24, Some(3), Struct(122)),
-        m("sp", 192, 0, 8, None, Scalar),
-        m("es", 256, 0, 2, None, Scalar),
-        m("ds", 272, 0, 2, None, Scalar),
-        m("fsindex", 288, 0, 2, None, Scalar),
-        m("gsindex", 304, 0, 2, None, Scalar),
-        m("fsbase", 320, 0, 8, None, Scalar),
-        m("gsbase", 384, 0, 8, None, Scalar),
-        m("ptrace_bps", 448, 0, 32, Some(4), Ptr("perf_event")),
-        m("virtual_dr6", 704, 0, 8, None, Scalar),
-        m("ptrace_dr7", 768, 0, 8, None, Scalar),
-        m("cr2", 832, 0, 8, None, Scalar),
-        m("trap_nr", 896, 0, 8, None, Scalar),
-        m("error_code", 960, 0, 8, None, Scalar),
-        m("io_bitmap", 1024, 0, 8, None, Ptr("io_bitmap")),
-        m("iopl_emul", 1088, 0, 8, None, Scalar),
-        m("iopl_warn", 1152, 1, 4, None, Scalar),
-        m("pkru", 1184, 0, 4, None, Scalar),
-    ]},
-    // 82
-    KStruct { name: "ipv6_pinfo", size: 128, is_union: false, members: &[
-        m("saddr", 0, 0, 16, None, Struct(123)),
-        m("flow_label", 128, 0, 4, None, Scalar),
-        m("dst_cookie", 160, 0, 4, None, Scalar),
-        m("opt", 192, 0, 8, None, Ptr("ipv6_txoptions")),
-        m("hop_limit", 256, 0, 2, None, Scalar),
-        m("pmtudisc", 272, 0, 1, None, Scalar),
-        m("tclass", 280, 0, 1, None, Scalar),
-        m("saddr_cache", 288, 0, 1, None, Scalar),
-        m("daddr_cache", 296, 0, 1, None, Scalar),
-        m("mcast_hops", 304, 0, 1, None, Scalar),
-        m("frag_size", 320, 0, 4, None, Scalar),
-        m("ucast_oif", 352, 0, 4, None, Scalar),
-        m("mcast_oif", 384, 0, 4, None, Scalar),
-        m("rxopt", 416, 0, 2, None, Struct(124)),
-        m("srcprefs", 432, 0, 1, None, Scalar),
-        m("min_hopcount", 440, 0, 1, None, Scalar),
-        m("rcv_flowinfo", 448, 0, 4, None, Scalar),
-        m("sticky_pktinfo", 480, 0, 20, None, Struct(125)),
-        m("pktoptions", 640, 0, 8, None, Ptr("sk_buff")),
-        m("rxpmtu", 704, 0, 8, None, Ptr("sk_buff")),
-        m("cork", 768, 0, 16, None, Struct(126)),
-        m("ipv6_mc_list", 896, 0, 8, None, Ptr("ipv6_mc_socklist")),
-        m("ipv6_ac_list", 960, 0, 8, None, Ptr("ipv6_ac_socklist")),
-    ]},
-    // 83
-    KStruct { name: "inet_timewait_sock", size: 216, is_union: false, members: &[
-        m("__tw_common", 0, 0, 136, None, Struct(127)),
-        m("tw_mark", 1088, 0, 4, None, Scalar),
-        m("tw_substate", 1120, 0, 1, None, Scalar),
-        m("tw_rcv_wscale", 1128, 0, 1, None, Scalar),
-        m("tw_sport", 1136, 0, 2, None, Scalar),
-        m("tw_transparent", 1152, 1, 4, None, Scalar),
-        m("tw_flowlabel", 1153, 20, 4, None, Scalar),
-        m("tw_usec_ts", 1173, 1, 4, None, Scalar),
-        m("tw_connect_bind", 1174, 1, 4, None, Scalar),
-        m("tw_pad", 1175, 1, 4, None, Scalar),
-        m("tw_tos", 1176, 8, 4, None, Scalar),
-        m("tw_txhash", 1184, 0, 4, None, Scalar),
-        m("tw_priority", 1216, 0, 4, None, Scalar),
-        m("tw_entry_stamp", 1248, 0, 4, None, Scalar),
-        m("tw_timer", 1280, 0, 40, None, Struct(79)),
-        m("tw_tb", 1600, 0, 8, None, Ptr("inet_bind_bucket")),
-        m("tw_tb2", 1664, 0, 8, None, Ptr("inet_bind2_bucket")),
-    ]},
-    // 84
-    KStruct { name: "inet_request_sock", size: 256, is_union: false, members: &[
-        m("req", 0, 0, 232, None, Struct(128)),
-        m("snd_wscale", 1856, 4, 2, None, Scalar),
-        m("rcv_wscale", 1860, 4, 2, None, Scalar),
-        m("tstamp_ok", 1864, 1, 2, None, Scalar),
-        m("sack_ok", 1865, 1, 2, None, Scalar),
-        m("wscale_ok", 1866, 1, 2, None, Scalar),
-        m("ecn_ok", 1867, 1, 2, None, Scalar),
-        m("acked", 1868, 1, 2, None, Scalar),
-        m("no_srccheck", 1869, 1, 2, None, Scalar),
-        m("smc_ok", 1870, 1, 2, None, Scalar),
-        m("ir_mark", 1888, 0, 4, None, Scalar),
-        m("", 1920, 0, 16, None, Struct(129)),
-    ]},
-    // 85
-    KStruct { name: "udp_sock", size: 1344, is_union: false, members: &[
-        m("inet", 0, 0, 1016, None, Struct(94)),
-        m("udp_flags", 8128, 0, 8, None, Scalar),
-        m("pending", 8192, 0, 4, None, Scalar),
-        m("encap_type", 8224, 0, 1, None, Scalar),
-        m("udp_lrpa_hash", 8240, 0, 2, None, Scalar),
-        m("udp_lrpa_node", 8256, 0, 16, None, Struct(108)),
-        m("len", 8384, 0, 2, None, Scalar),
-        m("gso_size", 8400, 0, 2, None, Scalar),
-        m("pcslen", 8416, 0, 2, None, Scalar),
-        m("pcrlen", 8432, 0, 2, None, Scalar),
-        m("encap_rcv", 8448, 0, 8, None, Ptr("")),
-        m("encap_err_rcv", 8512, 0, 8, None, Ptr("")),
-        m("encap_err_lookup", 8576, 0, 8, None, Ptr("")),
-        m("encap_destroy", 8640, 0, 8, None, Ptr("")),
-        m("gro_receive", 8704, 0, 8, None, Ptr("")),
-        m("gro_complete", 8768, 0, 8, None, Ptr("")),
-        m("udp_prod_queue", 8832, 0, 8, None, Ptr("udp_prod_queue")),
-        m("reader_queue", 9216, 0, 24, None, Struct(130)),
-        m("forward_deficit", 9408, 0, 4, None, Scalar),
-        m("forward_threshold", 9440, 0, 4, None, Scalar),
-        m("peeking_with_offset", 9472, 0, 1, None, Scalar),
-        m("tunnel_list", 9536, 0, 16, None, Struct(43)),
-        m("drop_counters", 9728, 0, 128, None, Struct(131)),
-    ]},
-    // 86
     KStruct { name: "sock", size: 784, is_union: false, members: &[
-        m("__sk_common", 0, 0, 136, None, Struct(127)),
+        m("__sk_common", 0, 0, 136, None, Struct(178)),
         m("__cacheline_group_begin__sock_write_rx", 1088, 0, 0, Some(0), Scalar),
-        m("sk_drops", 1088, 0, 4, None, Struct(36)),
+        m("sk_drops", 1088, 0, 4, None, Struct(48)),
         m("sk_peek_off", 1120, 0, 4, None, Scalar),
-        m("sk_error_queue", 1152, 0, 24, None, Struct(130)),
-        m("sk_receive_queue", 1344, 0, 24, None, Struct(130)),
-        m("sk_backlog", 1536, 0, 24, None, Struct(132)),
+        m("sk_error_queue", 1152, 0, 24, None, Struct(209)),
+        m("sk_receive_queue", 1344, 0, 24, None, Struct(209)),
+        m("sk_backlog", 1536, 0, 24, None, Struct(210)),
         m("__cacheline_group_end__sock_write_rx", 1728, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__sock_read_rx", 1728, 0, 0, Some(0), Scalar),
         m("sk_rx_dst", 1728, 0, 8, None, Ptr("dst_entry")),
@@ -1295,7 +1148,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("sk_userlocks", 1944, 0, 1, None, Scalar),
         m("sk_rcvbuf", 1952, 0, 4, None, Scalar),
         m("sk_filter", 1984, 0, 8, None, Ptr("sk_filter")),
-        m("", 2048, 0, 8, None, Struct(133)),
+        m("", 2048, 0, 8, None, Struct(213)),
         m("sk_data_ready", 2112, 0, 8, None, Ptr("")),
         m("sk_rcvtimeo", 2176, 0, 8, None, Scalar),
         m("sk_rcvlowat", 2240, 0, 4, None, Scalar),
@@ -1307,34 +1160,34 @@ pub static STRUCTS: &[KStruct] = &[
         m("sk_policy", 2432, 0, 16, Some(2), Ptr("xfrm_policy")),
         m("__cacheline_group_end__sock_read_rxtx", 2560, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__sock_write_rxtx", 2560, 0, 0, Some(0), Scalar),
-        m("sk_lock", 2560, 0, 32, None, Struct(134)),
+        m("sk_lock", 2560, 0, 32, None, Struct(216)),
         m("sk_reserved_mem", 2816, 0, 4, None, Scalar),
         m("sk_forward_alloc", 2848, 0, 4, None, Scalar),
         m("sk_tsflags", 2880, 0, 4, None, Scalar),
         m("__cacheline_group_end__sock_write_rxtx", 2912, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__sock_write_tx", 2912, 0, 0, Some(0), Scalar),
         m("sk_write_pending", 2912, 0, 4, None, Scalar),
-        m("sk_omem_alloc", 2944, 0, 4, None, Struct(36)),
+        m("sk_omem_alloc", 2944, 0, 4, None, Struct(48)),
         m("sk_err_soft", 2976, 0, 4, None, Scalar),
         m("sk_wmem_queued", 3008, 0, 4, None, Scalar),
-        m("sk_wmem_alloc", 3040, 0, 4, None, Struct(47)),
+        m("sk_wmem_alloc", 3040, 0, 4, None, Struct(65)),
         m("sk_tsq_flags", 3072, 0, 8, None, Scalar),
-        m("", 3136, 0, 8, None, Struct(135)),
-        m("sk_write_queue", 3200, 0, 24, None, Struct(130)),
+        m("", 3136, 0, 8, None, Struct(217)),
+        m("sk_write_queue", 3200, 0, 24, None, Struct(209)),
         m("sk_dst_pending_confirm", 3392, 0, 4, None, Scalar),
         m("sk_pacing_status", 3424, 0, 4, None, Scalar),
-        m("sk_frag", 3456, 0, 16, None, Struct(77)),
-        m("sk_timer", 3584, 0, 40, None, Struct(79)),
+        m("sk_frag", 3456, 0, 16, None, Struct(129)),
+        m("sk_timer", 3584, 0, 40, None, Struct(135)),
         m("sk_pacing_rate", 3904, 0, 8, None, Scalar),
-        m("sk_zckey", 3968, 0, 4, None, Struct(36)),
-        m("sk_tskey", 4000, 0, 4, None, Struct(36)),
+        m("sk_zckey", 3968, 0, 4, None, Struct(48)),
+        m("sk_tskey", 4000, 0, 4, None, Struct(48)),
         m("__cacheline_group_end__sock_write_tx", 4032, 0, 0, Some(0), Scalar),
         m("__cacheline_group_begin__sock_read_tx", 4032, 0, 0, Some(0), Scalar),
         m("sk_max_pacing_rate", 4032, 0, 8, None, Scalar),
         m("sk_sndtimeo", 4096, 0, 8, None, Scalar),
         m("sk_priority", 4160, 0, 4, None, Scalar),
         m("sk_mark", 4192, 0, 4, None, Scalar),
-        m("sk_uid", 4224, 0, 4, None, Struct(67)),
+        m("sk_uid", 4224, 0, 4, None, Struct(102)),
         m("sk_protocol", 4256, 0, 2, None, Scalar),
         m("sk_type", 4272, 0, 2, None, Scalar),
         m("sk_dst_cache", 4288, 0, 8, None, Ptr("dst_entry")),
@@ -1355,17 +1208,17 @@ pub static STRUCTS: &[KStruct] = &[
         m("sk_shutdown", 4600, 0, 1, None, Scalar),
         m("sk_lingertime", 4608, 0, 8, None, Scalar),
         m("sk_prot_creator", 4672, 0, 8, None, Ptr("proto")),
-        m("sk_callback_lock", 4736, 0, 8, None, Struct(136)),
+        m("sk_callback_lock", 4736, 0, 8, None, Struct(219)),
         m("sk_ack_backlog", 4800, 0, 4, None, Scalar),
         m("sk_max_ack_backlog", 4832, 0, 4, None, Scalar),
         m("sk_ino", 4864, 0, 8, None, Scalar),
-        m("sk_peer_lock", 4928, 0, 4, None, Struct(33)),
+        m("sk_peer_lock", 4928, 0, 4, None, Struct(43)),
         m("sk_bind_phc", 4960, 0, 4, None, Scalar),
         m("sk_peer_pid", 4992, 0, 8, None, Ptr("pid")),
         m("sk_peer_cred", 5056, 0, 8, None, Ptr("cred")),
         m("sk_stamp", 5120, 0, 8, None, Scalar),
         m("sk_disconnects", 5184, 0, 4, None, Scalar),
-        m("", 5216, 0, 1, None, Struct(137)),
+        m("", 5216, 0, 1, None, Struct(220)),
         m("sk_clockid", 5224, 0, 1, None, Scalar),
         m("sk_txtime_deadline_mode", 5232, 1, 1, None, Scalar),
         m("sk_txtime_report_errors", 5233, 1, 1, None, Scalar),
@@ -1373,7 +1226,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("sk_bpf_cb_flags", 5240, 0, 1, None, Scalar),
         m("sk_user_data", 5248, 0, 8, None, Ptr("")),
         m("sk_security", 5312, 0, 8, None, Ptr("")),
-        m("sk_cgrp_data", 5376, 0, 16, None, Struct(138)),
+        m("sk_cgrp_data", 5376, 0, 16, None, Struct(221)),
         m("sk_state_change", 5504, 0, 8, None, Ptr("")),
         m("sk_write_space", 5568, 0, 8, None, Ptr("")),
         m("sk_error_report", 5632, 0, 8, None, Ptr("")),
@@ -1382,62 +1235,1208 @@ pub static STRUCTS: &[KStruct] = &[
         m("sk_reuseport_cb", 5824, 0, 8, None, Ptr("sock_reuseport")),
         m("sk_bpf_storage", 5888, 0, 8, None, Ptr("bpf_local_storage")),
         m("sk_drop_counters", 5952, 0, 8, None, Ptr("numa_drop_counters")),
-        m("sk_rcu", 6016, 0, 16, None, Struct(42)),
-        m("ns_tracker", 6144, 0, 0, None, Struct(139)),
-        m("sk_user_frags", 6144, 0, 16, None, Struct(140)),
+        m("sk_rcu", 6016, 0, 16, None, Struct(58)),
+        m("ns_tracker", 6144, 0, 0, None, Struct(224)),
+        m("sk_user_frags", 6144, 0, 16, None, Struct(225)),
+    ]},
+    // 60
+    KStruct { name: "hlist_node", size: 16, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("hlist_node")),
+        m("pprev", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 61
+    KStruct { name: "bpf_local_storage", size: 176, is_union: false, members: &[
+        m("cache", 0, 0, 128, Some(16), Ptr("bpf_local_storage_data")),
+        m("smap", 1024, 0, 8, None, Ptr("bpf_local_storage_map")),
+        m("list", 1088, 0, 8, None, Struct(73)),
+        m("owner", 1152, 0, 8, None, Ptr("")),
+        m("rcu", 1216, 0, 16, None, Struct(58)),
+        m("lock", 1344, 0, 4, None, Struct(105)),
+    ]},
+    // 62
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("free_node", 0, 0, 16, None, Struct(60)),
+    ]},
+    // 63
+    KStruct { name: "bpf_local_storage_data", size: 8, is_union: false, members: &[
+        m("smap", 0, 0, 8, None, Ptr("bpf_local_storage_map")),
+        m("data", 64, 0, 0, Some(0), Scalar),
+    ]},
+    // 64
+    KStruct { name: "thread_info", size: 24, is_union: false, members: &[
+        m("flags", 0, 0, 8, None, Scalar),
+        m("syscall_work", 64, 0, 8, None, Scalar),
+        m("status", 128, 0, 4, None, Scalar),
+        m("cpu", 160, 0, 4, None, Scalar),
+    ]},
+    // 65
+    KStruct { name: "refcount_struct", size: 4, is_union: false, members: &[
+        m("refs", 0, 0, 4, None, Struct(48)),
+    ]},
+    // 66
+    KStruct { name: "__call_single_node", size: 16, is_union: false, members: &[
+        m("llist", 0, 0, 8, None, Struct(226)),
+        m("", 64, 0, 4, None, Struct(227)),
+        m("src", 96, 0, 2, None, Scalar),
+        m("dst", 112, 0, 2, None, Scalar),
+    ]},
+    // 67
+    KStruct { name: "sched_entity", size: 256, is_union: false, members: &[
+        m("load", 0, 0, 16, None, Struct(228)),
+        m("run_node", 128, 0, 24, None, Struct(79)),
+        m("deadline", 320, 0, 8, None, Scalar),
+        m("min_vruntime", 384, 0, 8, None, Scalar),
+        m("min_slice", 448, 0, 8, None, Scalar),
+        m("max_slice", 512, 0, 8, None, Scalar),
+        m("group_node", 576, 0, 16, None, Struct(23)),
+        m("on_rq", 704, 0, 1, None, Scalar),
+        m("sched_delayed", 712, 0, 1, None, Scalar),
+        m("rel_deadline", 720, 0, 1, None, Scalar),
+        m("custom_slice", 728, 0, 1, None, Scalar),
+        m("exec_start", 768, 0, 8, None, Scalar),
+        m("sum_exec_runtime", 832, 0, 8, None, Scalar),
+        m("prev_sum_exec_runtime", 896, 0, 8, None, Scalar),
+        m("vruntime", 960, 0, 8, None, Scalar),
+        m("", 1024, 0, 8, None, Struct(229)),
+        m("slice", 1088, 0, 8, None, Scalar),
+        m("nr_migrations", 1152, 0, 8, None, Scalar),
+        m("depth", 1216, 0, 4, None, Scalar),
+        m("parent", 1280, 0, 8, None, Ptr("sched_entity")),
+        m("cfs_rq", 1344, 0, 8, None, Ptr("cfs_rq")),
+        m("my_q", 1408, 0, 8, None, Ptr("cfs_rq")),
+        m("runnable_weight", 1472, 0, 8, None, Scalar),
+        m("avg", 1536, 0, 64, None, Struct(231)),
+    ]},
+    // 68
+    KStruct { name: "sched_rt_entity", size: 72, is_union: false, members: &[
+        m("run_list", 0, 0, 16, None, Struct(23)),
+        m("timeout", 128, 0, 8, None, Scalar),
+        m("watchdog_stamp", 192, 0, 8, None, Scalar),
+        m("time_slice", 256, 0, 4, None, Scalar),
+        m("on_rq", 288, 0, 2, None, Scalar),
+        m("on_list", 304, 0, 2, None, Scalar),
+        m("back", 320, 0, 8, None, Ptr("sched_rt_entity")),
+        m("parent", 384, 0, 8, None, Ptr("sched_rt_entity")),
+        m("rt_rq", 448, 0, 8, None, Ptr("rt_rq")),
+        m("my_q", 512, 0, 8, None, Ptr("rt_rq")),
+    ]},
+    // 69
+    KStruct { name: "sched_dl_entity", size: 240, is_union: false, members: &[
+        m("rb_node", 0, 0, 24, None, Struct(79)),
+        m("dl_runtime", 192, 0, 8, None, Scalar),
+        m("dl_deadline", 256, 0, 8, None, Scalar),
+        m("dl_period", 320, 0, 8, None, Scalar),
+        m("dl_bw", 384, 0, 8, None, Scalar),
+        m("dl_density", 448, 0, 8, None, Scalar),
+        m("runtime", 512, 0, 8, None, Scalar),
+        m("deadline", 576, 0, 8, None, Scalar),
+        m("flags", 640, 0, 4, None, Scalar),
+        m("dl_throttled", 672, 1, 4, None, Scalar),
+        m("dl_yielded", 673, 1, 4, None, Scalar),
+        m("dl_non_contending", 674, 1, 4, None, Scalar),
+        m("dl_overrun", 675, 1, 4, None, Scalar),
+        m("dl_server", 676, 1, 4, None, Scalar),
+        m("dl_server_active", 677, 1, 4, None, Scalar),
+        m("dl_defer", 678, 1, 4, None, Scalar),
+        m("dl_defer_armed", 679, 1, 4, None, Scalar),
+        m("dl_defer_running", 680, 1, 4, None, Scalar),
+        m("dl_timer", 704, 0, 64, None, Struct(28)),
+        m("inactive_timer", 1216, 0, 64, None, Struct(28)),
+        m("rq", 1728, 0, 8, None, Ptr("rq")),
+        m("server_pick_task", 1792, 0, 8, None, Ptr("")),
+        m("pi_se", 1856, 0, 8, None, Ptr("sched_dl_entity")),
+    ]},
+    // 70
+    KStruct { name: "sched_class", size: 224, is_union: false, members: &[
+        m("enqueue_task", 0, 0, 8, None, Ptr("")),
+        m("dequeue_task", 64, 0, 8, None, Ptr("")),
+        m("yield_task", 128, 0, 8, None, Ptr("")),
+        m("yield_to_task", 192, 0, 8, None, Ptr("")),
+        m("wakeup_preempt", 256, 0, 8, None, Ptr("")),
+        m("balance", 320, 0, 8, None, Ptr("")),
+        m("pick_task", 384, 0, 8, None, Ptr("")),
+        m("pick_next_task", 448, 0, 8, None, Ptr("")),
+        m("put_prev_task", 512, 0, 8, None, Ptr("")),
+        m("set_next_task", 576, 0, 8, None, Ptr("")),
+        m("select_task_rq", 640, 0, 8, None, Ptr("")),
+        m("migrate_task_rq", 704, 0, 8, None, Ptr("")),
+        m("task_woken", 768, 0, 8, None, Ptr("")),
+        m("set_cpus_allowed", 832, 0, 8, None, Ptr("")),
+        m("rq_online", 896, 0, 8, None, Ptr("")),
+        m("rq_offline", 960, 0, 8, None, Ptr("")),
+        m("find_lock_rq", 1024, 0, 8, None, Ptr("")),
+        m("task_tick", 1088, 0, 8, None, Ptr("")),
+        m("task_fork", 1152, 0, 8, None, Ptr("")),
+        m("task_dead", 1216, 0, 8, None, Ptr("")),
+        m("switching_to", 1280, 0, 8, None, Ptr("")),
+        m("switched_from", 1344, 0, 8, None, Ptr("")),
+        m("switched_to", 1408, 0, 8, None, Ptr("")),
+        m("reweight_task", 1472, 0, 8, None, Ptr("")),
+        m("prio_changed", 1536, 0, 8, None, Ptr("")),
+        m("get_rr_interval", 1600, 0, 8, None, Ptr("")),
+        m("update_curr", 1664, 0, 8, None, Ptr("")),
+        m("task_change_group", 1728, 0, 8, None, Ptr("")),
+    ]},
+    // 71
+    KStruct { name: "task_group", size: 704, is_union: false, members: &[
+        m("css", 0, 0, 208, None, Struct(234)),
+        m("idle", 1664, 0, 4, None, Scalar),
+        m("se", 1728, 0, 8, None, Ptr("")),
+        m("cfs_rq", 1792, 0, 8, None, Ptr("")),
+        m("shares", 1856, 0, 8, None, Scalar),
+        m("load_avg", 2048, 0, 8, None, Struct(41)),
+        m("rt_se", 2112, 0, 8, None, Ptr("")),
+        m("rt_rq", 2176, 0, 8, None, Ptr("")),
+        m("rt_bandwidth", 2240, 0, 96, None, Struct(235)),
+        m("scx", 3008, 0, 0, None, Struct(236)),
+        m("rcu", 3008, 0, 16, None, Struct(58)),
+        m("list", 3136, 0, 16, None, Struct(23)),
+        m("parent", 3264, 0, 8, None, Ptr("task_group")),
+        m("siblings", 3328, 0, 16, None, Struct(23)),
+        m("children", 3456, 0, 16, None, Struct(23)),
+        m("autogroup", 3584, 0, 8, None, Ptr("autogroup")),
+        m("cfs_bandwidth", 3648, 0, 240, None, Struct(238)),
+    ]},
+    // 72
+    KStruct { name: "sched_statistics", size: 0, is_union: false, members: &[
+    ]},
+    // 73
+    KStruct { name: "hlist_head", size: 8, is_union: false, members: &[
+        m("first", 0, 0, 8, None, Ptr("hlist_node")),
+    ]},
+    // 74
+    KStruct { name: "cpumask", size: 32, is_union: false, members: &[
+        m("bits", 0, 0, 32, Some(4), Scalar),
+    ]},
+    // 75
+    KStruct { name: "rcu_special", size: 4, is_union: true, members: &[
+        m("b", 0, 0, 4, None, Struct(239)),
+        m("s", 0, 0, 4, None, Scalar),
+    ]},
+    // 76
+    KStruct { name: "rcu_node", size: 704, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("gp_seq", 64, 0, 8, None, Scalar),
+        m("gp_seq_needed", 128, 0, 8, None, Scalar),
+        m("completedqs", 192, 0, 8, None, Scalar),
+        m("qsmask", 256, 0, 8, None, Scalar),
+        m("rcu_gp_init_mask", 320, 0, 8, None, Scalar),
+        m("qsmaskinit", 384, 0, 8, None, Scalar),
+        m("qsmaskinitnext", 448, 0, 8, None, Scalar),
+        m("expmask", 512, 0, 8, None, Scalar),
+        m("expmaskinit", 576, 0, 8, None, Scalar),
+        m("expmaskinitnext", 640, 0, 8, None, Scalar),
+        m("exp_kworker", 704, 0, 8, None, Ptr("kthread_worker")),
+        m("cbovldmask", 768, 0, 8, None, Scalar),
+        m("ffmask", 832, 0, 8, None, Scalar),
+        m("grpmask", 896, 0, 8, None, Scalar),
+        m("grplo", 960, 0, 4, None, Scalar),
+        m("grphi", 992, 0, 4, None, Scalar),
+        m("grpnum", 1024, 0, 1, None, Scalar),
+        m("level", 1032, 0, 1, None, Scalar),
+        m("wait_blkd_tasks", 1040, 0, 1, None, Scalar),
+        m("parent", 1088, 0, 8, None, Ptr("rcu_node")),
+        m("blkd_tasks", 1152, 0, 16, None, Struct(23)),
+        m("gp_tasks", 1280, 0, 8, None, Ptr("list_head")),
+        m("exp_tasks", 1344, 0, 8, None, Ptr("list_head")),
+        m("boost_tasks", 1408, 0, 8, None, Ptr("list_head")),
+        m("boost_mtx", 1472, 0, 32, None, Struct(241)),
+        m("boost_time", 1728, 0, 8, None, Scalar),
+        m("kthread_mutex", 1792, 0, 32, None, Struct(40)),
+        m("boost_kthread_task", 2048, 0, 8, None, Ptr("task_struct")),
+        m("boost_kthread_status", 2112, 0, 4, None, Scalar),
+        m("n_boosts", 2176, 0, 8, None, Scalar),
+        m("nocb_gp_wq", 2240, 0, 48, Some(2), Struct(242)),
+        m("fqslock", 3072, 0, 4, None, Struct(105)),
+        m("exp_lock", 3584, 0, 4, None, Struct(43)),
+        m("exp_seq_rq", 3648, 0, 8, None, Scalar),
+        m("exp_wq", 3712, 0, 96, Some(4), Struct(204)),
+        m("rew", 4480, 0, 48, None, Struct(243)),
+        m("exp_need_flush", 4864, 0, 1, None, Scalar),
+        m("exp_poll_lock", 4896, 0, 4, None, Struct(105)),
+        m("exp_seq_poll_rq", 4928, 0, 8, None, Scalar),
+        m("exp_poll_wq", 4992, 0, 32, None, Struct(153)),
+    ]},
+    // 77
+    KStruct { name: "sched_info", size: 48, is_union: false, members: &[
+        m("pcount", 0, 0, 8, None, Scalar),
+        m("run_delay", 64, 0, 8, None, Scalar),
+        m("max_run_delay", 128, 0, 8, None, Scalar),
+        m("min_run_delay", 192, 0, 8, None, Scalar),
+        m("last_arrival", 256, 0, 8, None, Scalar),
+        m("last_queued", 320, 0, 8, None, Scalar),
+    ]},
+    // 78
+    KStruct { name: "plist_node", size: 40, is_union: false, members: &[
+        m("prio", 0, 0, 4, None, Scalar),
+        m("prio_list", 64, 0, 16, None, Struct(23)),
+        m("node_list", 192, 0, 16, None, Struct(23)),
+    ]},
+    // 79
+    KStruct { name: "rb_node", size: 24, is_union: false, members: &[
+        m("__rb_parent_color", 0, 0, 8, None, Scalar),
+        m("rb_right", 64, 0, 8, None, Ptr("rb_node")),
+        m("rb_left", 128, 0, 8, None, Ptr("rb_node")),
+    ]},
+    // 80
+    KStruct { name: "mm_struct", size: 1472, is_union: false, members: &[
+        m("", 0, 0, 1472, None, Struct(244)),
+        m("cpu_bitmap", 11776, 0, 0, Some(0), Scalar),
+    ]},
+    // 81
+    KStruct { name: "address_space", size: 192, is_union: false, members: &[
+        m("host", 0, 0, 8, None, Ptr("inode")),
+        m("i_pages", 64, 0, 16, None, Struct(225)),
+        m("invalidate_lock", 192, 0, 40, None, Struct(246)),
+        m("gfp_mask", 512, 0, 4, None, Scalar),
+        m("i_mmap_writable", 544, 0, 4, None, Struct(48)),
+        m("i_mmap", 576, 0, 16, None, Struct(107)),
+        m("nrpages", 704, 0, 8, None, Scalar),
+        m("writeback_index", 768, 0, 8, None, Scalar),
+        m("a_ops", 832, 0, 8, None, Ptr("address_space_operations")),
+        m("flags", 896, 0, 8, None, Scalar),
+        m("wb_err", 960, 0, 4, None, Scalar),
+        m("i_private_lock", 992, 0, 4, None, Struct(43)),
+        m("i_private_list", 1024, 0, 16, None, Struct(23)),
+        m("i_mmap_rwsem", 1152, 0, 40, None, Struct(246)),
+        m("i_private_data", 1472, 0, 8, None, Ptr("")),
+    ]},
+    // 82
+    KStruct { name: "restart_block", size: 56, is_union: false, members: &[
+        m("arch_data", 0, 0, 8, None, Scalar),
+        m("fn", 64, 0, 8, None, Ptr("")),
+        m("", 128, 0, 40, None, Struct(248)),
+    ]},
+    // 83
+    KStruct { name: "pid", size: 144, is_union: false, members: &[
+        m("count", 0, 0, 4, None, Struct(65)),
+        m("level", 32, 0, 4, None, Scalar),
+        m("lock", 64, 0, 4, None, Struct(43)),
+        m("", 128, 0, 48, None, Struct(249)),
+        m("tasks", 512, 0, 32, Some(4), Struct(73)),
+        m("inodes", 768, 0, 8, None, Struct(73)),
+        m("wait_pidfd", 832, 0, 24, None, Struct(204)),
+        m("rcu", 1024, 0, 16, None, Struct(58)),
+        m("numbers", 1152, 0, 0, Some(0), Struct(250)),
+    ]},
+    // 84
+    KStruct { name: "completion", size: 32, is_union: false, members: &[
+        m("done", 0, 0, 4, None, Scalar),
+        m("wait", 64, 0, 24, None, Struct(242)),
+    ]},
+    // 85
+    KStruct { name: "prev_cputime", size: 24, is_union: false, members: &[
+        m("utime", 0, 0, 8, None, Scalar),
+        m("stime", 64, 0, 8, None, Scalar),
+        m("lock", 128, 0, 4, None, Struct(105)),
+    ]},
+    // 86
+    KStruct { name: "posix_cputimers", size: 80, is_union: false, members: &[
+        m("bases", 0, 0, 72, Some(3), Struct(251)),
+        m("timers_active", 576, 0, 4, None, Scalar),
+        m("expiry_active", 608, 0, 4, None, Scalar),
     ]},
     // 87
+    KStruct { name: "posix_cputimers_work", size: 56, is_union: false, members: &[
+        m("work", 0, 0, 16, None, Struct(58)),
+        m("mutex", 128, 0, 32, None, Struct(40)),
+        m("scheduled", 384, 0, 4, None, Scalar),
+    ]},
+    // 88
+    KStruct { name: "cred", size: 184, is_union: false, members: &[
+        m("usage", 0, 0, 8, None, Struct(41)),
+        m("uid", 64, 0, 4, None, Struct(102)),
+        m("gid", 96, 0, 4, None, Struct(252)),
+        m("suid", 128, 0, 4, None, Struct(102)),
+        m("sgid", 160, 0, 4, None, Struct(252)),
+        m("euid", 192, 0, 4, None, Struct(102)),
+        m("egid", 224, 0, 4, None, Struct(252)),
+        m("fsuid", 256, 0, 4, None, Struct(102)),
+        m("fsgid", 288, 0, 4, None, Struct(252)),
+        m("securebits", 320, 0, 4, None, Scalar),
+        m("cap_inheritable", 384, 0, 8, None, Struct(253)),
+        m("cap_permitted", 448, 0, 8, None, Struct(253)),
+        m("cap_effective", 512, 0, 8, None, Struct(253)),
+        m("cap_bset", 576, 0, 8, None, Struct(253)),
+        m("cap_ambient", 640, 0, 8, None, Struct(253)),
+        m("jit_keyring", 704, 0, 1, None, Scalar),
+        m("session_keyring", 768, 0, 8, None, Ptr("key")),
+        m("process_keyring", 832, 0, 8, None, Ptr("key")),
+        m("thread_keyring", 896, 0, 8, None, Ptr("key")),
+        m("request_key_auth", 960, 0, 8, None, Ptr("key")),
+        m("security", 1024, 0, 8, None, Ptr("")),
+        m("user", 1088, 0, 8, None, Ptr("user_struct")),
+        m("user_ns", 1152, 0, 8, None, Ptr("user_namespace")),
+        m("ucounts", 1216, 0, 8, None, Ptr("ucounts")),
+        m("group_info", 1280, 0, 8, None, Ptr("group_info")),
+        m("", 1344, 0, 16, None, Struct(258)),
+    ]},
+    // 89
+    KStruct { name: "key", size: 216, is_union: false, members: &[
+        m("usage", 0, 0, 4, None, Struct(65)),
+        m("serial", 32, 0, 4, None, Scalar),
+        m("", 64, 0, 24, None, Struct(259)),
+        m("sem", 256, 0, 40, None, Struct(246)),
+        m("user", 576, 0, 8, None, Ptr("key_user")),
+        m("security", 640, 0, 8, None, Ptr("")),
+        m("", 704, 0, 8, None, Struct(261)),
+        m("last_used_at", 768, 0, 8, None, Scalar),
+        m("uid", 832, 0, 4, None, Struct(102)),
+        m("gid", 864, 0, 4, None, Struct(252)),
+        m("perm", 896, 0, 4, None, Scalar),
+        m("quotalen", 928, 0, 2, None, Scalar),
+        m("datalen", 944, 0, 2, None, Scalar),
+        m("state", 960, 0, 2, None, Scalar),
+        m("flags", 1024, 0, 8, None, Scalar),
+        m("", 1088, 0, 40, None, Struct(262)),
+        m("", 1408, 0, 32, None, Struct(263)),
+        m("restrict_link", 1664, 0, 8, None, Ptr("key_restriction")),
+    ]},
+    // 90
+    KStruct { name: "nameidata", size: 240, is_union: false, members: &[
+        m("path", 0, 0, 16, None, Struct(148)),
+        m("last", 128, 0, 16, None, Struct(265)),
+        m("root", 256, 0, 16, None, Struct(148)),
+        m("inode", 384, 0, 8, None, Ptr("inode")),
+        m("flags", 448, 0, 4, None, Scalar),
+        m("state", 480, 0, 4, None, Scalar),
+        m("seq", 512, 0, 4, None, Scalar),
+        m("next_seq", 544, 0, 4, None, Scalar),
+        m("m_seq", 576, 0, 4, None, Scalar),
+        m("r_seq", 608, 0, 4, None, Scalar),
+        m("last_type", 640, 0, 4, None, Scalar),
+        m("depth", 672, 0, 4, None, Scalar),
+        m("total_link_count", 704, 0, 4, None, Scalar),
+        m("stack", 768, 0, 8, None, Ptr("saved")),
+        m("internal", 832, 0, 96, Some(2), Struct(266)),
+        m("name", 1600, 0, 8, None, Ptr("filename")),
+        m("pathname", 1664, 0, 8, None, Ptr("")),
+        m("saved", 1728, 0, 8, None, Ptr("nameidata")),
+        m("root_seq", 1792, 0, 4, None, Scalar),
+        m("dfd", 1824, 0, 4, None, Scalar),
+        m("dir_vfsuid", 1856, 0, 4, None, Struct(102)),
+        m("dir_mode", 1888, 0, 2, None, Scalar),
+    ]},
+    // 91
+    KStruct { name: "sysv_sem", size: 8, is_union: false, members: &[
+        m("undo_list", 0, 0, 8, None, Ptr("sem_undo_list")),
+    ]},
+    // 92
+    KStruct { name: "sysv_shm", size: 16, is_union: false, members: &[
+        m("shm_clist", 0, 0, 16, None, Struct(23)),
+    ]},
+    // 93
+    KStruct { name: "fs_struct", size: 56, is_union: false, members: &[
+        m("users", 0, 0, 4, None, Scalar),
+        m("seq", 32, 0, 8, None, Struct(269)),
+        m("umask", 96, 0, 4, None, Scalar),
+        m("in_exec", 128, 0, 4, None, Scalar),
+        m("root", 192, 0, 16, None, Struct(148)),
+        m("pwd", 320, 0, 16, None, Struct(148)),
+    ]},
+    // 94
+    KStruct { name: "files_struct", size: 704, is_union: false, members: &[
+        m("count", 0, 0, 4, None, Struct(48)),
+        m("resize_in_progress", 32, 0, 1, None, Scalar),
+        m("resize_wait", 64, 0, 24, None, Struct(204)),
+        m("fdt", 256, 0, 8, None, Ptr("fdtable")),
+        m("fdtab", 320, 0, 56, None, Struct(270)),
+        m("file_lock", 1024, 0, 4, None, Struct(43)),
+        m("next_fd", 1056, 0, 4, None, Scalar),
+        m("close_on_exec_init", 1088, 0, 8, Some(1), Scalar),
+        m("open_fds_init", 1152, 0, 8, Some(1), Scalar),
+        m("full_fds_bits_init", 1216, 0, 8, Some(1), Scalar),
+        m("fd_array", 1280, 0, 512, Some(64), Ptr("file")),
+    ]},
+    // 95
+    KStruct { name: "io_uring_task", size: 320, is_union: false, members: &[
+        m("cached_refs", 0, 0, 4, None, Scalar),
+        m("last", 64, 0, 8, None, Ptr("io_ring_ctx")),
+        m("task", 128, 0, 8, None, Ptr("task_struct")),
+        m("io_wq", 192, 0, 8, None, Ptr("io_wq")),
+        m("registered_rings", 256, 0, 128, Some(16), Ptr("file")),
+        m("xa", 1280, 0, 16, None, Struct(225)),
+        m("wait", 1408, 0, 24, None, Struct(204)),
+        m("in_cancel", 1600, 0, 4, None, Struct(48)),
+        m("inflight_tracked", 1632, 0, 4, None, Struct(48)),
+        m("inflight", 1664, 0, 40, None, Struct(274)),
+        m("", 2048, 0, 64, None, Struct(275)),
+    ]},
+    // 96
+    KStruct { name: "nsproxy", size: 72, is_union: false, members: &[
+        m("count", 0, 0, 4, None, Struct(65)),
+        m("uts_ns", 64, 0, 8, None, Ptr("uts_namespace")),
+        m("ipc_ns", 128, 0, 8, None, Ptr("ipc_namespace")),
+        m("mnt_ns", 192, 0, 8, None, Ptr("mnt_namespace")),
+        m("pid_ns_for_children", 256, 0, 8, None, Ptr("pid_namespace")),
+        m("net_ns", 320, 0, 8, None, Ptr("net")),
+        m("time_ns", 384, 0, 8, None, Ptr("time_namespace")),
+        m("time_ns_for_children", 448, 0, 8, None, Ptr("time_namespace")),
+        m("cgroup_ns", 512, 0, 8, None, Ptr("cgroup_namespace")),
+    ]},
+    // 97
+    KStruct { name: "signal_struct", size: 1152, is_union: false, members: &[
+        m("sigcnt", 0, 0, 4, None, Struct(65)),
+        m("live", 32, 0, 4, None, Struct(48)),
+        m("nr_threads", 64, 0, 4, None, Scalar),
+        m("quick_threads", 96, 0, 4, None, Scalar),
+        m("thread_head", 128, 0, 16, None, Struct(23)),
+        m("wait_chldexit", 256, 0, 24, None, Struct(204)),
+        m("curr_target", 448, 0, 8, None, Ptr("task_struct")),
+        m("shared_pending", 512, 0, 24, None, Struct(100)),
+        m("multiprocess", 704, 0, 8, None, Struct(73)),
+        m("group_exit_code", 768, 0, 4, None, Scalar),
+        m("notify_count", 800, 0, 4, None, Scalar),
+        m("group_exec_task", 832, 0, 8, None, Ptr("task_struct")),
+        m("group_stop_count", 896, 0, 4, None, Scalar),
+        m("flags", 928, 0, 4, None, Scalar),
+        m("core_state", 960, 0, 8, None, Ptr("core_state")),
+        m("is_child_subreaper", 1024, 1, 4, None, Scalar),
+        m("has_child_subreaper", 1025, 1, 4, None, Scalar),
+        m("timer_create_restore_ids", 1026, 1, 4, None, Scalar),
+        m("next_posix_timer_id", 1056, 0, 4, None, Struct(48)),
+        m("posix_timers", 1088, 0, 8, None, Struct(73)),
+        m("ignored_posix_timers", 1152, 0, 8, None, Struct(73)),
+        m("real_timer", 1216, 0, 64, None, Struct(28)),
+        m("it_real_incr", 1728, 0, 8, None, Scalar),
+        m("it", 1792, 0, 32, Some(2), Struct(284)),
+        m("cputimer", 2048, 0, 24, None, Struct(285)),
+        m("posix_cputimers", 2240, 0, 80, None, Struct(86)),
+        m("pids", 2880, 0, 32, Some(4), Ptr("pid")),
+        m("tty_old_pgrp", 3136, 0, 8, None, Ptr("pid")),
+        m("leader", 3200, 0, 4, None, Scalar),
+        m("tty", 3264, 0, 8, None, Ptr("tty_struct")),
+        m("autogroup", 3328, 0, 8, None, Ptr("autogroup")),
+        m("stats_lock", 3392, 0, 8, None, Struct(269)),
+        m("utime", 3456, 0, 8, None, Scalar),
+        m("stime", 3520, 0, 8, None, Scalar),
+        m("cutime", 3584, 0, 8, None, Scalar),
+        m("cstime", 3648, 0, 8, None, Scalar),
+        m("gtime", 3712, 0, 8, None, Scalar),
+        m("cgtime", 3776, 0, 8, None, Scalar),
+        m("prev_cputime", 3840, 0, 24, None, Struct(85)),
+        m("nvcsw", 4032, 0, 8, None, Scalar),
+        m("nivcsw", 4096, 0, 8, None, Scalar),
+        m("cnvcsw", 4160, 0, 8, None, Scalar),
+        m("cnivcsw", 4224, 0, 8, None, Scalar),
+        m("min_flt", 4288, 0, 8, None, Scalar),
+        m("maj_flt", 4352, 0, 8, None, Scalar),
+        m("cmin_flt", 4416, 0, 8, None, Scalar),
+        m("cmaj_flt", 4480, 0, 8, None, Scalar),
+        m("inblock", 4544, 0, 8, None, Scalar),
+        m("oublock", 4608, 0, 8, None, Scalar),
+        m("cinblock", 4672, 0, 8, None, Scalar),
+        m("coublock", 4736, 0, 8, None, Scalar),
+        m("maxrss", 4800, 0, 8, None, Scalar),
+        m("cmaxrss", 4864, 0, 8, None, Scalar),
+        m("ioac", 4928, 0, 56, None, Struct(115)),
+        m("sum_sched_runtime", 5376, 0, 8, None, Scalar),
+        m("prog_cpu_slot", 5440, 0, 4, None, Scalar),
+        m("rlim", 5504, 0, 256, Some(16), Struct(287)),
+        m("pacct", 7552, 0, 56, None, Struct(288)),
+        m("stats", 8000, 0, 8, None, Ptr("taskstats")),
+        m("audit_tty", 8064, 0, 4, None, Scalar),
+        m("tty_audit_buf", 8128, 0, 8, None, Ptr("tty_audit_buf")),
+        m("cgroup_threadgroup_rwsem", 8192, 0, 40, None, Struct(246)),
+        m("oom_flag_origin", 8512, 0, 1, None, Scalar),
+        m("oom_score_adj", 8528, 0, 2, None, Scalar),
+        m("oom_score_adj_min", 8544, 0, 2, None, Scalar),
+        m("oom_mm", 8576, 0, 8, None, Ptr("mm_struct")),
+        m("cred_guard_mutex", 8640, 0, 32, None, Struct(40)),
+        m("exec_update_lock", 8896, 0, 40, None, Struct(246)),
+    ]},
+    // 98
+    KStruct { name: "sighand_struct", size: 2080, is_union: false, members: &[
+        m("siglock", 0, 0, 4, None, Struct(43)),
+        m("count", 32, 0, 4, None, Struct(65)),
+        m("signalfd_wqh", 64, 0, 24, None, Struct(204)),
+        m("action", 256, 0, 2048, Some(64), Struct(291)),
+    ]},
+    // 99
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("sig", 0, 0, 8, Some(1), Scalar),
+    ]},
+    // 100
+    KStruct { name: "sigpending", size: 24, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("signal", 128, 0, 8, None, Struct(99)),
+    ]},
+    // 101
+    KStruct { name: "audit_context", size: 1056, is_union: false, members: &[
+        m("dummy", 0, 0, 4, None, Scalar),
+        m("context", 32, 0, 4, None, Scalar),
+        m("state", 64, 0, 4, None, Scalar),
+        m("current_state", 96, 0, 4, None, Scalar),
+        m("stamp", 128, 0, 24, None, Struct(292)),
+        m("major", 320, 0, 4, None, Scalar),
+        m("uring_op", 352, 0, 4, None, Scalar),
+        m("argv", 384, 0, 32, Some(4), Scalar),
+        m("return_code", 640, 0, 8, None, Scalar),
+        m("prio", 704, 0, 8, None, Scalar),
+        m("return_valid", 768, 0, 4, None, Scalar),
+        m("preallocated_names", 832, 0, 600, Some(5), Struct(293)),
+        m("name_count", 5632, 0, 4, None, Scalar),
+        m("names_list", 5696, 0, 16, None, Struct(23)),
+        m("filterkey", 5824, 0, 8, None, Ptr("")),
+        m("pwd", 5888, 0, 16, None, Struct(148)),
+        m("aux", 6016, 0, 8, None, Ptr("audit_aux_data")),
+        m("aux_pids", 6080, 0, 8, None, Ptr("audit_aux_data")),
+        m("sockaddr", 6144, 0, 8, None, Ptr("__kernel_sockaddr_storage")),
+        m("sockaddr_len", 6208, 0, 8, None, Scalar),
+        m("ppid", 6272, 0, 4, None, Scalar),
+        m("uid", 6304, 0, 4, None, Struct(102)),
+        m("euid", 6336, 0, 4, None, Struct(102)),
+        m("suid", 6368, 0, 4, None, Struct(102)),
+        m("fsuid", 6400, 0, 4, None, Struct(102)),
+        m("gid", 6432, 0, 4, None, Struct(252)),
+        m("egid", 6464, 0, 4, None, Struct(252)),
+        m("sgid", 6496, 0, 4, None, Struct(252)),
+        m("fsgid", 6528, 0, 4, None, Struct(252)),
+        m("personality", 6592, 0, 8, None, Scalar),
+        m("arch", 6656, 0, 4, None, Scalar),
+        m("target_pid", 6688, 0, 4, None, Scalar),
+        m("target_auid", 6720, 0, 4, None, Struct(102)),
+        m("target_uid", 6752, 0, 4, None, Struct(102)),
+        m("target_sessionid", 6784, 0, 4, None, Scalar),
+        m("target_ref", 6816, 0, 8, None, Struct(296)),
+        m("target_comm", 6880, 0, 16, Some(16), Scalar),
+        m("trees", 7040, 0, 8, None, Ptr("audit_tree_refs")),
+        m("first_trees", 7104, 0, 8, None, Ptr("audit_tree_refs")),
+        m("killed_trees", 7168, 0, 16, None, Struct(23)),
+        m("tree_count", 7296, 0, 4, None, Scalar),
+        m("type", 7328, 0, 4, None, Scalar),
+        m("", 7360, 0, 112, None, Struct(298)),
+        m("fds", 8256, 0, 8, Some(2), Scalar),
+        m("proctitle", 8320, 0, 16, None, Struct(299)),
+    ]},
+    // 102
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("val", 0, 0, 4, None, Scalar),
+    ]},
+    // 103
+    KStruct { name: "seccomp", size: 16, is_union: false, members: &[
+        m("mode", 0, 0, 4, None, Scalar),
+        m("filter_count", 32, 0, 4, None, Struct(48)),
+        m("filter", 64, 0, 8, None, Ptr("seccomp_filter")),
+    ]},
+    // 104
+    KStruct { name: "syscall_user_dispatch", size: 32, is_union: false, members: &[
+        m("selector", 0, 0, 8, None, Ptr("")),
+        m("offset", 64, 0, 8, None, Scalar),
+        m("len", 128, 0, 8, None, Scalar),
+        m("on_dispatch", 192, 0, 1, None, Scalar),
+    ]},
+    // 105
+    KStruct { name: "raw_spinlock", size: 4, is_union: false, members: &[
+        m("raw_lock", 0, 0, 4, None, Struct(53)),
+    ]},
+    // 106
+    KStruct { name: "wake_q_node", size: 8, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("wake_q_node")),
+    ]},
+    // 107
+    KStruct { name: "rb_root_cached", size: 16, is_union: false, members: &[
+        m("rb_root", 0, 0, 8, None, Struct(22)),
+        m("rb_leftmost", 64, 0, 8, None, Ptr("rb_node")),
+    ]},
+    // 108
+    KStruct { name: "rt_mutex_waiter", size: 112, is_union: false, members: &[
+        m("tree", 0, 0, 40, None, Struct(301)),
+        m("pi_tree", 320, 0, 40, None, Struct(301)),
+        m("task", 640, 0, 8, None, Ptr("task_struct")),
+        m("lock", 704, 0, 8, None, Ptr("rt_mutex_base")),
+        m("wake_state", 768, 0, 4, None, Scalar),
+        m("ww_ctx", 832, 0, 8, None, Ptr("ww_acquire_ctx")),
+    ]},
+    // 109
+    KStruct { name: "bio_list", size: 16, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Ptr("bio")),
+        m("tail", 64, 0, 8, None, Ptr("bio")),
+    ]},
+    // 110
+    KStruct { name: "blk_plug", size: 64, is_union: false, members: &[
+        m("mq_list", 0, 0, 16, None, Struct(305)),
+        m("cached_rqs", 128, 0, 16, None, Struct(305)),
+        m("cur_ktime", 256, 0, 8, None, Scalar),
+        m("nr_ios", 320, 0, 2, None, Scalar),
+        m("rq_count", 336, 0, 2, None, Scalar),
+        m("multiple_queues", 352, 0, 1, None, Scalar),
+        m("has_elevator", 360, 0, 1, None, Scalar),
+        m("cb_list", 384, 0, 16, None, Struct(23)),
+    ]},
+    // 111
+    KStruct { name: "reclaim_state", size: 8, is_union: false, members: &[
+        m("reclaimed", 0, 0, 8, None, Scalar),
+    ]},
+    // 112
+    KStruct { name: "io_context", size: 16, is_union: false, members: &[
+        m("refcount", 0, 0, 8, None, Struct(41)),
+        m("active_ref", 64, 0, 4, None, Struct(48)),
+        m("ioprio", 96, 0, 2, None, Scalar),
+    ]},
+    // 113
+    KStruct { name: "capture_control", size: 16, is_union: false, members: &[
+        m("cc", 0, 0, 8, None, Ptr("compact_control")),
+        m("page", 64, 0, 8, None, Ptr("page")),
+    ]},
+    // 114
+    KStruct { name: "kernel_siginfo", size: 48, is_union: false, members: &[
+        m("", 0, 0, 48, None, Struct(308)),
+    ]},
+    // 115
+    KStruct { name: "task_io_accounting", size: 56, is_union: false, members: &[
+        m("rchar", 0, 0, 8, None, Scalar),
+        m("wchar", 64, 0, 8, None, Scalar),
+        m("syscr", 128, 0, 8, None, Scalar),
+        m("syscw", 192, 0, 8, None, Scalar),
+        m("read_bytes", 256, 0, 8, None, Scalar),
+        m("write_bytes", 320, 0, 8, None, Scalar),
+        m("cancelled_write_bytes", 384, 0, 8, None, Scalar),
+    ]},
+    // 116
+    KStruct { name: "", size: 128, is_union: false, members: &[
+        m("bits", 0, 0, 128, Some(16), Scalar),
+    ]},
+    // 117
+    KStruct { name: "seqcount_spinlock", size: 4, is_union: false, members: &[
+        m("seqcount", 0, 0, 4, None, Struct(309)),
+    ]},
+    // 118
+    KStruct { name: "css_set", size: 544, is_union: false, members: &[
+        m("subsys", 0, 0, 96, Some(12), Ptr("cgroup_subsys_state")),
+        m("refcount", 768, 0, 4, None, Struct(65)),
+        m("dom_cset", 832, 0, 8, None, Ptr("css_set")),
+        m("dfl_cgrp", 896, 0, 8, None, Ptr("cgroup")),
+        m("nr_tasks", 960, 0, 4, None, Scalar),
+        m("tasks", 1024, 0, 16, None, Struct(23)),
+        m("mg_tasks", 1152, 0, 16, None, Struct(23)),
+        m("dying_tasks", 1280, 0, 16, None, Struct(23)),
+        m("task_iters", 1408, 0, 16, None, Struct(23)),
+        m("e_cset_node", 1536, 0, 192, Some(12), Struct(23)),
+        m("threaded_csets", 3072, 0, 16, None, Struct(23)),
+        m("threaded_csets_node", 3200, 0, 16, None, Struct(23)),
+        m("hlist", 3328, 0, 16, None, Struct(60)),
+        m("cgrp_links", 3456, 0, 16, None, Struct(23)),
+        m("mg_src_preload_node", 3584, 0, 16, None, Struct(23)),
+        m("mg_dst_preload_node", 3712, 0, 16, None, Struct(23)),
+        m("mg_node", 3840, 0, 16, None, Struct(23)),
+        m("mg_src_cgrp", 3968, 0, 8, None, Ptr("cgroup")),
+        m("mg_dst_cgrp", 4032, 0, 8, None, Ptr("cgroup")),
+        m("mg_dst_cset", 4096, 0, 8, None, Ptr("css_set")),
+        m("dead", 4160, 0, 1, None, Scalar),
+        m("callback_head", 4224, 0, 16, None, Struct(58)),
+    ]},
+    // 119
+    KStruct { name: "robust_list_head", size: 24, is_union: false, members: &[
+        m("list", 0, 0, 8, None, Struct(311)),
+        m("futex_offset", 64, 0, 8, None, Scalar),
+        m("list_op_pending", 128, 0, 8, None, Ptr("robust_list")),
+    ]},
+    // 120
+    KStruct { name: "compat_robust_list_head", size: 12, is_union: false, members: &[
+        m("list", 0, 0, 4, None, Struct(312)),
+        m("futex_offset", 32, 0, 4, None, Scalar),
+        m("list_op_pending", 64, 0, 4, None, Scalar),
+    ]},
+    // 121
+    KStruct { name: "futex_pi_state", size: 88, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("pi_mutex", 128, 0, 32, None, Struct(302)),
+        m("owner", 384, 0, 8, None, Ptr("task_struct")),
+        m("refcount", 448, 0, 4, None, Struct(65)),
+        m("key", 512, 0, 24, None, Struct(313)),
+    ]},
+    // 122
+    KStruct { name: "perf_event_context", size: 224, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("mutex", 64, 0, 32, None, Struct(40)),
+        m("pmu_ctx_list", 320, 0, 16, None, Struct(23)),
+        m("pinned_groups", 448, 0, 16, None, Struct(314)),
+        m("flexible_groups", 576, 0, 16, None, Struct(314)),
+        m("event_list", 704, 0, 16, None, Struct(23)),
+        m("nr_events", 832, 0, 4, None, Scalar),
+        m("nr_user", 864, 0, 4, None, Scalar),
+        m("is_active", 896, 0, 4, None, Scalar),
+        m("nr_stat", 928, 0, 4, None, Scalar),
+        m("nr_freq", 960, 0, 4, None, Scalar),
+        m("rotate_disable", 992, 0, 4, None, Scalar),
+        m("refcount", 1024, 0, 4, None, Struct(65)),
+        m("task", 1088, 0, 8, None, Ptr("task_struct")),
+        m("time", 1152, 0, 8, None, Scalar),
+        m("timestamp", 1216, 0, 8, None, Scalar),
+        m("timeoffset", 1280, 0, 8, None, Scalar),
+        m("parent_ctx", 1344, 0, 8, None, Ptr("perf_event_context")),
+        m("parent_gen", 1408, 0, 8, None, Scalar),
+        m("generation", 1472, 0, 8, None, Scalar),
+        m("pin_count", 1536, 0, 4, None, Scalar),
+        m("nr_cgroups", 1568, 0, 4, None, Scalar),
+        m("callback_head", 1600, 0, 16, None, Struct(58)),
+        m("nr_no_switch_fast", 1728, 0, 8, None, Struct(315)),
+    ]},
+    // 123
+    KStruct { name: "perf_ctx_data", size: 40, is_union: false, members: &[
+        m("callback_head", 0, 0, 16, None, Struct(58)),
+        m("refcount", 128, 0, 4, None, Struct(65)),
+        m("global", 160, 0, 4, None, Scalar),
+        m("ctx_cache", 192, 0, 8, None, Ptr("kmem_cache")),
+        m("data", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 124
+    KStruct { name: "mempolicy", size: 288, is_union: false, members: &[
+        m("refcnt", 0, 0, 4, None, Struct(48)),
+        m("mode", 32, 0, 2, None, Scalar),
+        m("flags", 48, 0, 2, None, Scalar),
+        m("nodes", 64, 0, 128, None, Struct(116)),
+        m("home_node", 1088, 0, 4, None, Scalar),
+        m("w", 1152, 0, 128, None, Struct(317)),
+        m("rcu", 2176, 0, 16, None, Struct(58)),
+    ]},
+    // 125
+    KStruct { name: "numa_group", size: 56, is_union: false, members: &[
+        m("refcount", 0, 0, 4, None, Struct(65)),
+        m("lock", 32, 0, 4, None, Struct(43)),
+        m("nr_tasks", 64, 0, 4, None, Scalar),
+        m("gid", 96, 0, 4, None, Scalar),
+        m("active_nodes", 128, 0, 4, None, Scalar),
+        m("rcu", 192, 0, 16, None, Struct(58)),
+        m("total_faults", 320, 0, 8, None, Scalar),
+        m("max_faults_cpu", 384, 0, 8, None, Scalar),
+        m("faults", 448, 0, 0, Some(0), Scalar),
+    ]},
+    // 126
+    KStruct { name: "rseq", size: 32, is_union: false, members: &[
+        m("cpu_id_start", 0, 0, 4, None, Scalar),
+        m("cpu_id", 32, 0, 4, None, Scalar),
+        m("rseq_cs", 64, 0, 8, None, Scalar),
+        m("flags", 128, 0, 4, None, Scalar),
+        m("node_id", 160, 0, 4, None, Scalar),
+        m("mm_cid", 192, 0, 4, None, Scalar),
+        m("end", 224, 0, 0, Some(0), Scalar),
+    ]},
+    // 127
+    KStruct { name: "tlbflush_unmap_batch", size: 48, is_union: false, members: &[
+        m("arch", 0, 0, 40, None, Struct(318)),
+        m("flush_required", 320, 0, 1, None, Scalar),
+        m("writable", 328, 0, 1, None, Scalar),
+    ]},
+    // 128
+    KStruct { name: "pipe_inode_info", size: 184, is_union: false, members: &[
+        m("mutex", 0, 0, 32, None, Struct(40)),
+        m("rd_wait", 256, 0, 24, None, Struct(204)),
+        m("wr_wait", 448, 0, 24, None, Struct(204)),
+        m("", 640, 0, 8, None, Struct(319)),
+        m("max_usage", 704, 0, 4, None, Scalar),
+        m("ring_size", 736, 0, 4, None, Scalar),
+        m("nr_accounted", 768, 0, 4, None, Scalar),
+        m("readers", 800, 0, 4, None, Scalar),
+        m("writers", 832, 0, 4, None, Scalar),
+        m("files", 864, 0, 4, None, Scalar),
+        m("r_counter", 896, 0, 4, None, Scalar),
+        m("w_counter", 928, 0, 4, None, Scalar),
+        m("poll_usage", 960, 0, 1, None, Scalar),
+        m("tmp_page", 1024, 0, 16, Some(2), Ptr("page")),
+        m("fasync_readers", 1152, 0, 8, None, Ptr("fasync_struct")),
+        m("fasync_writers", 1216, 0, 8, None, Ptr("fasync_struct")),
+        m("bufs", 1280, 0, 8, None, Ptr("pipe_buffer")),
+        m("user", 1344, 0, 8, None, Ptr("user_struct")),
+        m("keeper", 1408, 0, 8, None, Ptr("pipe_keeper")),
+    ]},
+    // 129
+    KStruct { name: "page_frag", size: 16, is_union: false, members: &[
+        m("page", 0, 0, 8, None, Ptr("page")),
+        m("offset", 64, 0, 4, None, Scalar),
+        m("size", 96, 0, 4, None, Scalar),
+    ]},
+    // 130
+    KStruct { name: "task_delay_info", size: 256, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("blkio_start", 64, 0, 8, None, Scalar),
+        m("blkio_delay_max", 128, 0, 8, None, Scalar),
+        m("blkio_delay_min", 192, 0, 8, None, Scalar),
+        m("blkio_delay", 256, 0, 8, None, Scalar),
+        m("swapin_start", 320, 0, 8, None, Scalar),
+        m("swapin_delay_max", 384, 0, 8, None, Scalar),
+        m("swapin_delay_min", 448, 0, 8, None, Scalar),
+        m("swapin_delay", 512, 0, 8, None, Scalar),
+        m("blkio_count", 576, 0, 4, None, Scalar),
+        m("swapin_count", 608, 0, 4, None, Scalar),
+        m("freepages_start", 640, 0, 8, None, Scalar),
+        m("freepages_delay_max", 704, 0, 8, None, Scalar),
+        m("freepages_delay_min", 768, 0, 8, None, Scalar),
+        m("freepages_delay", 832, 0, 8, None, Scalar),
+        m("thrashing_start", 896, 0, 8, None, Scalar),
+        m("thrashing_delay_max", 960, 0, 8, None, Scalar),
+        m("thrashing_delay_min", 1024, 0, 8, None, Scalar),
+        m("thrashing_delay", 1088, 0, 8, None, Scalar),
+        m("compact_start", 1152, 0, 8, None, Scalar),
+        m("compact_delay_max", 1216, 0, 8, None, Scalar),
+        m("compact_delay_min", 1280, 0, 8, None, Scalar),
+        m("compact_delay", 1344, 0, 8, None, Scalar),
+        m("wpcopy_start", 1408, 0, 8, None, Scalar),
+        m("wpcopy_delay_max", 1472, 0, 8, None, Scalar),
+        m("wpcopy_delay_min", 1536, 0, 8, None, Scalar),
+        m("wpcopy_delay", 1600, 0, 8, None, Scalar),
+        m("irq_delay_max", 1664, 0, 8, None, Scalar),
+        m("irq_delay_min", 1728, 0, 8, None, Scalar),
+        m("irq_delay", 1792, 0, 8, None, Scalar),
+        m("freepages_count", 1856, 0, 4, None, Scalar),
+        m("thrashing_count", 1888, 0, 4, None, Scalar),
+        m("compact_count", 1920, 0, 4, None, Scalar),
+        m("wpcopy_count", 1952, 0, 4, None, Scalar),
+        m("irq_count", 1984, 0, 4, None, Scalar),
+    ]},
+    // 131
+    KStruct { name: "mem_cgroup", size: 2176, is_union: false, members: &[
+        m("css", 0, 0, 208, None, Struct(234)),
+        m("id", 1664, 0, 8, None, Struct(323)),
+        m("memory", 2048, 0, 192, None, Struct(324)),
+        m("", 3584, 0, 192, None, Struct(325)),
+        m("memory_peaks", 5120, 0, 16, None, Struct(23)),
+        m("swap_peaks", 5248, 0, 16, None, Struct(23)),
+        m("peaks_lock", 5376, 0, 4, None, Struct(43)),
+        m("high_work", 5440, 0, 32, None, Struct(153)),
+        m("zswap_max", 5696, 0, 8, None, Scalar),
+        m("zswap_writeback", 5760, 0, 1, None, Scalar),
+        m("vmpressure", 5824, 0, 120, None, Struct(326)),
+        m("oom_group", 6784, 0, 1, None, Scalar),
+        m("swappiness", 6816, 0, 4, None, Scalar),
+        m("events_file", 6848, 0, 56, None, Struct(327)),
+        m("events_local_file", 7296, 0, 56, None, Struct(327)),
+        m("swap_events_file", 7744, 0, 56, None, Struct(327)),
+        m("vmstats", 8192, 0, 8, None, Ptr("memcg_vmstats")),
+        m("memory_events", 8256, 0, 72, Some(9), Struct(41)),
+        m("memory_events_local", 8832, 0, 72, Some(9), Struct(41)),
+        m("socket_pressure", 9408, 0, 8, None, Scalar),
+        m("kmemcg_id", 9472, 0, 4, None, Scalar),
+        m("objcg", 9536, 0, 8, None, Ptr("obj_cgroup")),
+        m("orig_objcg", 9600, 0, 8, None, Ptr("obj_cgroup")),
+        m("objcg_list", 9664, 0, 16, None, Struct(23)),
+        m("vmstats_percpu", 9792, 0, 8, None, Ptr("memcg_vmstats_percpu")),
+        m("cgwb_list", 9856, 0, 16, None, Struct(23)),
+        m("cgwb_domain", 9984, 0, 120, None, Struct(330)),
+        m("cgwb_frn", 10944, 0, 160, Some(4), Struct(331)),
+        m("deferred_split_queue", 12224, 0, 32, None, Struct(332)),
+        m("kmem", 12800, 0, 192, None, Struct(324)),
+        m("tcpmem", 14336, 0, 192, None, Struct(324)),
+        m("events_percpu", 15872, 0, 8, None, Ptr("memcg1_events_percpu")),
+        m("soft_limit", 15936, 0, 8, None, Scalar),
+        m("shown_ram", 16000, 0, 8, None, Scalar),
+        m("oom_lock", 16064, 0, 1, None, Scalar),
+        m("under_oom", 16096, 0, 4, None, Scalar),
+        m("oom_kill_disable", 16128, 0, 4, None, Scalar),
+        m("thresholds_lock", 16192, 0, 32, None, Struct(40)),
+        m("thresholds", 16448, 0, 16, None, Struct(334)),
+        m("memsw_thresholds", 16576, 0, 16, None, Struct(334)),
+        m("oom_notify", 16704, 0, 16, None, Struct(23)),
+        m("tcpmem_active", 16832, 0, 1, None, Scalar),
+        m("tcpmem_pressure", 16864, 0, 4, None, Scalar),
+        m("event_list", 16896, 0, 16, None, Struct(23)),
+        m("event_list_lock", 17024, 0, 4, None, Struct(43)),
+        m("nodeinfo", 17088, 0, 0, Some(0), Ptr("mem_cgroup_per_node")),
+    ]},
+    // 132
+    KStruct { name: "gendisk", size: 568, is_union: false, members: &[
+        m("major", 0, 0, 4, None, Scalar),
+        m("first_minor", 32, 0, 4, None, Scalar),
+        m("minors", 64, 0, 4, None, Scalar),
+        m("disk_name", 96, 0, 32, Some(32), Scalar),
+        m("events", 352, 0, 2, None, Scalar),
+        m("event_flags", 368, 0, 2, None, Scalar),
+        m("part_tbl", 384, 0, 16, None, Struct(225)),
+        m("part0", 512, 0, 8, None, Ptr("block_device")),
+        m("fops", 576, 0, 8, None, Ptr("block_device_operations")),
+        m("queue", 640, 0, 8, None, Ptr("request_queue")),
+        m("private_data", 704, 0, 8, None, Ptr("")),
+        m("bio_split", 768, 0, 248, None, Struct(339)),
+        m("flags", 2752, 0, 4, None, Scalar),
+        m("state", 2816, 0, 8, None, Scalar),
+        m("open_mutex", 2880, 0, 32, None, Struct(40)),
+        m("open_partitions", 3136, 0, 4, None, Scalar),
+        m("bdi", 3200, 0, 8, None, Ptr("backing_dev_info")),
+        m("queue_kobj", 3264, 0, 64, None, Struct(341)),
+        m("slave_dir", 3776, 0, 8, None, Ptr("kobject")),
+        m("random", 3840, 0, 8, None, Ptr("timer_rand_state")),
+        m("ev", 3904, 0, 8, None, Ptr("disk_events")),
+        m("node_id", 3968, 0, 4, None, Scalar),
+        m("bb", 4032, 0, 8, None, Ptr("badblocks")),
+        m("lockdep_map", 4096, 0, 0, None, Struct(345)),
+        m("diskseq", 4096, 0, 8, None, Scalar),
+        m("open_mode", 4160, 0, 4, None, Scalar),
+        m("ia_ranges", 4224, 0, 8, None, Ptr("blk_independent_access_ranges")),
+        m("rqos_state_mutex", 4288, 0, 32, None, Struct(40)),
+    ]},
+    // 133
+    KStruct { name: "uprobe_task", size: 128, is_union: false, members: &[
+        m("state", 0, 0, 4, None, Scalar),
+        m("depth", 32, 0, 4, None, Scalar),
+        m("return_instances", 64, 0, 8, None, Ptr("return_instance")),
+        m("ri_pool", 128, 0, 8, None, Ptr("return_instance")),
+        m("ri_timer", 192, 0, 40, None, Struct(135)),
+        m("ri_seqcount", 512, 0, 4, None, Struct(309)),
+        m("", 576, 0, 24, None, Struct(348)),
+        m("active_uprobe", 768, 0, 8, None, Ptr("uprobe")),
+        m("xol_vaddr", 832, 0, 8, None, Scalar),
+        m("signal_denied", 896, 0, 1, None, Scalar),
+        m("auprobe", 960, 0, 8, None, Ptr("arch_uprobe")),
+    ]},
+    // 134
+    KStruct { name: "kmap_ctrl", size: 0, is_union: false, members: &[
+    ]},
+    // 135
+    KStruct { name: "timer_list", size: 40, is_union: false, members: &[
+        m("entry", 0, 0, 16, None, Struct(60)),
+        m("expires", 128, 0, 8, None, Scalar),
+        m("function", 192, 0, 8, None, Ptr("")),
+        m("flags", 256, 0, 4, None, Scalar),
+    ]},
+    // 136
+    KStruct { name: "vm_struct", size: 72, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("vm_struct")),
+        m("addr", 64, 0, 8, None, Ptr("")),
+        m("size", 128, 0, 8, None, Scalar),
+        m("flags", 192, 0, 8, None, Scalar),
+        m("pages", 256, 0, 8, None, Ptr("")),
+        m("page_order", 320, 0, 4, None, Scalar),
+        m("nr_pages", 352, 0, 4, None, Scalar),
+        m("phys_addr", 384, 0, 8, None, Scalar),
+        m("caller", 448, 0, 8, None, Ptr("")),
+        m("requested_size", 512, 0, 8, None, Scalar),
+    ]},
+    // 137
+    KStruct { name: "bpf_run_ctx", size: 0, is_union: false, members: &[
+    ]},
+    // 138
+    KStruct { name: "bpf_net_context", size: 112, is_union: false, members: &[
+        m("ri", 0, 0, 64, None, Struct(351)),
+        m("cpu_map_flush_list", 512, 0, 16, None, Struct(23)),
+        m("dev_map_flush_list", 640, 0, 16, None, Struct(23)),
+        m("xskmap_map_flush_list", 768, 0, 16, None, Struct(23)),
+    ]},
+    // 139
+    KStruct { name: "unwind_task_info", size: 40, is_union: false, members: &[
+        m("unwind_mask", 0, 0, 8, None, Scalar),
+        m("cache", 64, 0, 8, None, Ptr("unwind_cache")),
+        m("work", 128, 0, 16, None, Struct(58)),
+        m("id", 256, 0, 8, None, Struct(353)),
+    ]},
+    // 140
+    KStruct { name: "thread_struct", size: 152, is_union: false, members: &[
+        m("tls_array", 0, 0, 24, Some(3), Struct(354)),
+        m("sp", 192, 0, 8, None, Scalar),
+        m("es", 256, 0, 2, None, Scalar),
+        m("ds", 272, 0, 2, None, Scalar),
+        m("fsindex", 288, 0, 2, None, Scalar),
+        m("gsindex", 304, 0, 2, None, Scalar),
+        m("fsbase", 320, 0, 8, None, Scalar),
+        m("gsbase", 384, 0, 8, None, Scalar),
+        m("ptrace_bps", 448, 0, 32, Some(4), Ptr("perf_event")),
+        m("virtual_dr6", 704, 0, 8, None, Scalar),
+        m("ptrace_dr7", 768, 0, 8, None, Scalar),
+        m("cr2", 832, 0, 8, None, Scalar),
+        m("trap_nr", 896, 0, 8, None, Scalar),
+        m("error_code", 960, 0, 8, None, Scalar),
+        m("io_bitmap", 1024, 0, 8, None, Ptr("io_bitmap")),
+        m("iopl_emul", 1088, 0, 8, None, Scalar),
+        m("iopl_warn", 1152, 1, 4, None, Scalar),
+        m("pkru", 1184, 0, 4, None, Scalar),
+    ]},
+    // 141
+    KStruct { name: "ipv6_pinfo", size: 128, is_union: false, members: &[
+        m("saddr", 0, 0, 16, None, Struct(357)),
+        m("flow_label", 128, 0, 4, None, Scalar),
+        m("dst_cookie", 160, 0, 4, None, Scalar),
+        m("opt", 192, 0, 8, None, Ptr("ipv6_txoptions")),
+        m("hop_limit", 256, 0, 2, None, Scalar),
+        m("pmtudisc", 272, 0, 1, None, Scalar),
+        m("tclass", 280, 0, 1, None, Scalar),
+        m("saddr_cache", 288, 0, 1, None, Scalar),
+        m("daddr_cache", 296, 0, 1, None, Scalar),
+        m("mcast_hops", 304, 0, 1, None, Scalar),
+        m("frag_size", 320, 0, 4, None, Scalar),
+        m("ucast_oif", 352, 0, 4, None, Scalar),
+        m("mcast_oif", 384, 0, 4, None, Scalar),
+        m("rxopt", 416, 0, 2, None, Struct(359)),
+        m("srcprefs", 432, 0, 1, None, Scalar),
+        m("min_hopcount", 440, 0, 1, None, Scalar),
+        m("rcv_flowinfo", 448, 0, 4, None, Scalar),
+        m("sticky_pktinfo", 480, 0, 20, None, Struct(360)),
+        m("pktoptions", 640, 0, 8, None, Ptr("sk_buff")),
+        m("rxpmtu", 704, 0, 8, None, Ptr("sk_buff")),
+        m("cork", 768, 0, 16, None, Struct(361)),
+        m("ipv6_mc_list", 896, 0, 8, None, Ptr("ipv6_mc_socklist")),
+        m("ipv6_ac_list", 960, 0, 8, None, Ptr("ipv6_ac_socklist")),
+    ]},
+    // 142
+    KStruct { name: "inet_timewait_sock", size: 216, is_union: false, members: &[
+        m("__tw_common", 0, 0, 136, None, Struct(178)),
+        m("tw_mark", 1088, 0, 4, None, Scalar),
+        m("tw_substate", 1120, 0, 1, None, Scalar),
+        m("tw_rcv_wscale", 1128, 0, 1, None, Scalar),
+        m("tw_sport", 1136, 0, 2, None, Scalar),
+        m("tw_transparent", 1152, 1, 4, None, Scalar),
+        m("tw_flowlabel", 1153, 20, 4, None, Scalar),
+        m("tw_usec_ts", 1173, 1, 4, None, Scalar),
+        m("tw_connect_bind", 1174, 1, 4, None, Scalar),
+        m("tw_pad", 1175, 1, 4, None, Scalar),
+        m("tw_tos", 1176, 8, 4, None, Scalar),
+        m("tw_txhash", 1184, 0, 4, None, Scalar),
+        m("tw_priority", 1216, 0, 4, None, Scalar),
+        m("tw_entry_stamp", 1248, 0, 4, None, Scalar),
+        m("tw_timer", 1280, 0, 40, None, Struct(135)),
+        m("tw_tb", 1600, 0, 8, None, Ptr("inet_bind_bucket")),
+        m("tw_tb2", 1664, 0, 8, None, Ptr("inet_bind2_bucket")),
+    ]},
+    // 143
+    KStruct { name: "tcp_md5sig_key", size: 136, is_union: false, members: &[
+        m("node", 0, 0, 16, None, Struct(60)),
+        m("keylen", 128, 0, 1, None, Scalar),
+        m("family", 136, 0, 1, None, Scalar),
+        m("prefixlen", 144, 0, 1, None, Scalar),
+        m("flags", 152, 0, 1, None, Scalar),
+        m("addr", 160, 0, 16, None, Struct(364)),
+        m("l3index", 288, 0, 4, None, Scalar),
+        m("key", 320, 0, 80, Some(80), Scalar),
+        m("rcu", 960, 0, 16, None, Struct(58)),
+    ]},
+    // 144
+    KStruct { name: "inet_request_sock", size: 256, is_union: false, members: &[
+        m("req", 0, 0, 232, None, Struct(34)),
+        m("snd_wscale", 1856, 4, 2, None, Scalar),
+        m("rcv_wscale", 1860, 4, 2, None, Scalar),
+        m("tstamp_ok", 1864, 1, 2, None, Scalar),
+        m("sack_ok", 1865, 1, 2, None, Scalar),
+        m("wscale_ok", 1866, 1, 2, None, Scalar),
+        m("ecn_ok", 1867, 1, 2, None, Scalar),
+        m("acked", 1868, 1, 2, None, Scalar),
+        m("no_srccheck", 1869, 1, 2, None, Scalar),
+        m("smc_ok", 1870, 1, 2, None, Scalar),
+        m("ir_mark", 1888, 0, 4, None, Scalar),
+        m("", 1920, 0, 16, None, Struct(365)),
+    ]},
+    // 145
+    KStruct { name: "tcp_request_sock_ops", size: 56, is_union: false, members: &[
+        m("mss_clamp", 0, 0, 2, None, Scalar),
+        m("req_md5_lookup", 64, 0, 8, None, Ptr("")),
+        m("calc_md5_hash", 128, 0, 8, None, Ptr("")),
+        m("cookie_init_seq", 192, 0, 8, None, Ptr("")),
+        m("route_req", 256, 0, 8, None, Ptr("")),
+        m("init_seq_and_ts_off", 320, 0, 8, None, Ptr("")),
+        m("send_synack", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 146
+    KStruct { name: "udp_sock", size: 1344, is_union: false, members: &[
+        m("inet", 0, 0, 1016, None, Struct(158)),
+        m("udp_flags", 8128, 0, 8, None, Scalar),
+        m("pending", 8192, 0, 4, None, Scalar),
+        m("encap_type", 8224, 0, 1, None, Scalar),
+        m("udp_lrpa_hash", 8240, 0, 2, None, Scalar),
+        m("udp_lrpa_node", 8256, 0, 16, None, Struct(206)),
+        m("len", 8384, 0, 2, None, Scalar),
+        m("gso_size", 8400, 0, 2, None, Scalar),
+        m("pcslen", 8416, 0, 2, None, Scalar),
+        m("pcrlen", 8432, 0, 2, None, Scalar),
+        m("encap_rcv", 8448, 0, 8, None, Ptr("")),
+        m("encap_err_rcv", 8512, 0, 8, None, Ptr("")),
+        m("encap_err_lookup", 8576, 0, 8, None, Ptr("")),
+        m("encap_destroy", 8640, 0, 8, None, Ptr("")),
+        m("gro_receive", 8704, 0, 8, None, Ptr("")),
+        m("gro_complete", 8768, 0, 8, None, Ptr("")),
+        m("udp_prod_queue", 8832, 0, 8, None, Ptr("udp_prod_queue")),
+        m("reader_queue", 9216, 0, 24, None, Struct(209)),
+        m("forward_deficit", 9408, 0, 4, None, Scalar),
+        m("forward_threshold", 9440, 0, 4, None, Scalar),
+        m("peeking_with_offset", 9472, 0, 1, None, Scalar),
+        m("tunnel_list", 9536, 0, 16, None, Struct(60)),
+        m("drop_counters", 9728, 0, 128, None, Struct(223)),
+    ]},
+    // 147
+    KStruct { name: "unix_address", size: 8, is_union: false, members: &[
+        m("refcnt", 0, 0, 4, None, Struct(65)),
+        m("len", 32, 0, 4, None, Scalar),
+        m("name", 64, 0, 0, Some(0), Struct(367)),
+    ]},
+    // 148
     KStruct { name: "path", size: 16, is_union: false, members: &[
         m("mnt", 0, 0, 8, None, Ptr("vfsmount")),
         m("dentry", 64, 0, 8, None, Ptr("dentry")),
     ]},
-    // 88
+    // 149
+    KStruct { name: "unix_vertex", size: 72, is_union: false, members: &[
+        m("edges", 0, 0, 16, None, Struct(23)),
+        m("entry", 128, 0, 16, None, Struct(23)),
+        m("scc_entry", 256, 0, 16, None, Struct(23)),
+        m("out_degree", 384, 0, 8, None, Scalar),
+        m("index", 448, 0, 8, None, Scalar),
+        m("scc_index", 512, 0, 8, None, Scalar),
+    ]},
+    // 150
     KStruct { name: "socket_wq", size: 64, is_union: false, members: &[
-        m("wait", 0, 0, 24, None, Struct(141)),
+        m("wait", 0, 0, 24, None, Struct(204)),
         m("fasync_list", 192, 0, 8, None, Ptr("fasync_struct")),
         m("flags", 256, 0, 8, None, Scalar),
-        m("rcu", 320, 0, 16, None, Struct(42)),
+        m("rcu", 320, 0, 16, None, Struct(58)),
     ]},
-    // 89
+    // 151
     KStruct { name: "wait_queue_entry", size: 40, is_union: false, members: &[
         m("flags", 0, 0, 4, None, Scalar),
         m("private", 64, 0, 8, None, Ptr("")),
         m("func", 128, 0, 8, None, Ptr("")),
-        m("entry", 192, 0, 16, None, Struct(22)),
+        m("entry", 192, 0, 16, None, Struct(23)),
     ]},
-    // 90
+    // 152
     KStruct { name: "scm_stat", size: 16, is_union: false, members: &[
-        m("nr_fds", 0, 0, 4, None, Struct(36)),
+        m("nr_fds", 0, 0, 4, None, Struct(48)),
         m("nr_unix_fds", 64, 0, 8, None, Scalar),
     ]},
-    // 91
+    // 153
     KStruct { name: "work_struct", size: 32, is_union: false, members: &[
-        m("data", 0, 0, 8, None, Struct(31)),
-        m("entry", 64, 0, 16, None, Struct(22)),
+        m("data", 0, 0, 8, None, Struct(41)),
+        m("entry", 64, 0, 16, None, Struct(23)),
         m("func", 192, 0, 8, None, Ptr("")),
     ]},
-    // 92
-    KStruct { name: "mptcp_pm_data", size: 152, is_union: false, members: &[
-        m("local", 0, 0, 24, None, Struct(142)),
-        m("remote", 192, 0, 24, None, Struct(142)),
-        m("anno_list", 384, 0, 16, None, Struct(22)),
-        m("userspace_pm_local_addr_list", 512, 0, 16, None, Struct(22)),
-        m("lock", 640, 0, 4, None, Struct(33)),
-        m("", 672, 0, 12, None, Struct(143)),
-        m("id_avail_bitmap", 768, 0, 32, Some(4), Scalar),
-        m("rm_list_tx", 1024, 0, 9, None, Struct(144)),
-        m("rm_list_rx", 1096, 0, 9, None, Struct(144)),
+    // 154
+    KStruct { name: "mptcp_data_frag", size: 40, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("data_seq", 128, 0, 8, None, Scalar),
+        m("data_len", 192, 0, 2, None, Scalar),
+        m("offset", 208, 0, 2, None, Scalar),
+        m("overhead", 224, 0, 2, None, Scalar),
+        m("already_sent", 240, 0, 2, None, Scalar),
+        m("page", 256, 0, 8, None, Ptr("page")),
     ]},
-    // 93
+    // 155
+    KStruct { name: "mptcp_pm_data", size: 152, is_union: false, members: &[
+        m("local", 0, 0, 24, None, Struct(370)),
+        m("remote", 192, 0, 24, None, Struct(370)),
+        m("anno_list", 384, 0, 16, None, Struct(23)),
+        m("userspace_pm_local_addr_list", 512, 0, 16, None, Struct(23)),
+        m("lock", 640, 0, 4, None, Struct(43)),
+        m("", 672, 0, 12, None, Struct(371)),
+        m("id_avail_bitmap", 768, 0, 32, Some(4), Scalar),
+        m("rm_list_tx", 1024, 0, 9, None, Struct(372)),
+        m("rm_list_rx", 1096, 0, 9, None, Struct(372)),
+    ]},
+    // 156
+    KStruct { name: "mptcp_sched_ops", size: 128, is_union: false, members: &[
+        m("get_send", 0, 0, 8, None, Ptr("")),
+        m("get_retrans", 64, 0, 8, None, Ptr("")),
+        m("name", 128, 0, 16, Some(16), Scalar),
+        m("owner", 256, 0, 8, None, Ptr("module")),
+        m("list", 320, 0, 16, None, Struct(23)),
+        m("init", 448, 0, 8, None, Ptr("")),
+        m("release", 512, 0, 8, None, Ptr("")),
+    ]},
+    // 157
     KStruct { name: "", size: 24, is_union: false, members: &[
         m("space", 0, 0, 4, None, Scalar),
         m("copied", 32, 0, 4, None, Scalar),
         m("time", 64, 0, 8, None, Scalar),
         m("rtt_us", 128, 0, 8, None, Scalar),
     ]},
-    // 94
+    // 158
     KStruct { name: "inet_sock", size: 1016, is_union: false, members: &[
-        m("sk", 0, 0, 784, None, Struct(86)),
+        m("sk", 0, 0, 784, None, Struct(59)),
         m("pinet6", 6272, 0, 8, None, Ptr("ipv6_pinfo")),
         m("ipv6_fl_list", 6336, 0, 8, None, Ptr("ipv6_fl_socklist")),
         m("inet_flags", 6400, 0, 8, None, Scalar),
@@ -1445,7 +2444,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("uc_ttl", 6496, 0, 2, None, Scalar),
         m("inet_sport", 6512, 0, 2, None, Scalar),
         m("inet_opt", 6528, 0, 8, None, Ptr("ip_options_rcu")),
-        m("inet_id", 6592, 0, 4, None, Struct(36)),
+        m("inet_id", 6592, 0, 4, None, Struct(48)),
         m("tos", 6624, 0, 1, None, Scalar),
         m("min_ttl", 6632, 0, 1, None, Scalar),
         m("mc_ttl", 6640, 0, 1, None, Scalar),
@@ -1457,20 +2456,95 @@ pub static STRUCTS: &[KStruct] = &[
         m("mc_addr", 6752, 0, 4, None, Scalar),
         m("local_port_range", 6784, 0, 4, None, Scalar),
         m("mc_list", 6848, 0, 8, None, Ptr("ip_mc_socklist")),
-        m("cork", 6912, 0, 152, None, Struct(145)),
+        m("cork", 6912, 0, 152, None, Struct(377)),
     ]},
-    // 95
+    // 159
     KStruct { name: "request_sock_queue", size: 72, is_union: false, members: &[
-        m("rskq_lock", 0, 0, 4, None, Struct(33)),
+        m("rskq_lock", 0, 0, 4, None, Struct(43)),
         m("rskq_defer_accept", 32, 0, 1, None, Scalar),
         m("synflood_warned", 40, 0, 1, None, Scalar),
-        m("qlen", 64, 0, 4, None, Struct(36)),
-        m("young", 96, 0, 4, None, Struct(36)),
+        m("qlen", 64, 0, 4, None, Struct(48)),
+        m("young", 96, 0, 4, None, Struct(48)),
         m("rskq_accept_head", 128, 0, 8, None, Ptr("request_sock")),
         m("rskq_accept_tail", 192, 0, 8, None, Ptr("request_sock")),
-        m("fastopenq", 256, 0, 40, None, Struct(146)),
+        m("fastopenq", 256, 0, 40, None, Struct(378)),
     ]},
-    // 96
+    // 160
+    KStruct { name: "inet_bind_bucket", size: 88, is_union: false, members: &[
+        m("ib_net", 0, 0, 8, None, Struct(379)),
+        m("l3mdev", 64, 0, 4, None, Scalar),
+        m("port", 96, 0, 2, None, Scalar),
+        m("fastreuse", 112, 0, 1, None, Scalar),
+        m("fastreuseport", 120, 0, 1, None, Scalar),
+        m("fastuid", 128, 0, 4, None, Struct(102)),
+        m("fast_v6_rcv_saddr", 160, 0, 16, None, Struct(357)),
+        m("fast_rcv_saddr", 288, 0, 4, None, Scalar),
+        m("fast_sk_family", 320, 0, 2, None, Scalar),
+        m("fast_ipv6_only", 336, 0, 1, None, Scalar),
+        m("node", 384, 0, 16, None, Struct(60)),
+        m("bhash2", 512, 0, 8, None, Struct(73)),
+        m("rcu", 576, 0, 16, None, Struct(58)),
+    ]},
+    // 161
+    KStruct { name: "inet_bind2_bucket", size: 80, is_union: false, members: &[
+        m("ib_net", 0, 0, 8, None, Struct(379)),
+        m("l3mdev", 64, 0, 4, None, Scalar),
+        m("port", 96, 0, 2, None, Scalar),
+        m("addr_type", 112, 0, 2, None, Scalar),
+        m("v6_rcv_saddr", 128, 0, 16, None, Struct(357)),
+        m("node", 256, 0, 16, None, Struct(60)),
+        m("bhash_node", 384, 0, 16, None, Struct(60)),
+        m("owners", 512, 0, 8, None, Struct(73)),
+        m("fastreuse", 576, 0, 1, None, Scalar),
+        m("fastreuseport", 584, 0, 1, None, Scalar),
+    ]},
+    // 162
+    KStruct { name: "tcp_congestion_ops", size: 192, is_union: false, members: &[
+        m("ssthresh", 0, 0, 8, None, Ptr("")),
+        m("cong_avoid", 64, 0, 8, None, Ptr("")),
+        m("set_state", 128, 0, 8, None, Ptr("")),
+        m("cwnd_event", 192, 0, 8, None, Ptr("")),
+        m("in_ack_event", 256, 0, 8, None, Ptr("")),
+        m("pkts_acked", 320, 0, 8, None, Ptr("")),
+        m("min_tso_segs", 384, 0, 8, None, Ptr("")),
+        m("cong_control", 448, 0, 8, None, Ptr("")),
+        m("undo_cwnd", 512, 0, 8, None, Ptr("")),
+        m("sndbuf_expand", 576, 0, 8, None, Ptr("")),
+        m("get_info", 640, 0, 8, None, Ptr("")),
+        m("name", 704, 0, 16, Some(16), Scalar),
+        m("owner", 832, 0, 8, None, Ptr("module")),
+        m("list", 896, 0, 16, None, Struct(23)),
+        m("key", 1024, 0, 4, None, Scalar),
+        m("flags", 1056, 0, 4, None, Scalar),
+        m("init", 1088, 0, 8, None, Ptr("")),
+        m("release", 1152, 0, 8, None, Ptr("")),
+    ]},
+    // 163
+    KStruct { name: "inet_connection_sock_af_ops", size: 80, is_union: false, members: &[
+        m("queue_xmit", 0, 0, 8, None, Ptr("")),
+        m("send_check", 64, 0, 8, None, Ptr("")),
+        m("rebuild_header", 128, 0, 8, None, Ptr("")),
+        m("sk_rx_dst_set", 192, 0, 8, None, Ptr("")),
+        m("conn_request", 256, 0, 8, None, Ptr("")),
+        m("syn_recv_sock", 320, 0, 8, None, Ptr("")),
+        m("net_header_len", 384, 0, 2, None, Scalar),
+        m("setsockopt", 448, 0, 8, None, Ptr("")),
+        m("getsockopt", 512, 0, 8, None, Ptr("")),
+        m("mtu_reduced", 576, 0, 8, None, Ptr("")),
+    ]},
+    // 164
+    KStruct { name: "tcp_ulp_ops", size: 88, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("init", 128, 0, 8, None, Ptr("")),
+        m("update", 192, 0, 8, None, Ptr("")),
+        m("release", 256, 0, 8, None, Ptr("")),
+        m("get_info", 320, 0, 8, None, Ptr("")),
+        m("get_info_size", 384, 0, 8, None, Ptr("")),
+        m("clone", 448, 0, 8, None, Ptr("")),
+        m("name", 512, 0, 16, Some(16), Scalar),
+        m("owner", 640, 0, 8, None, Ptr("module")),
+    ]},
+    // 165
     KStruct { name: "", size: 16, is_union: false, members: &[
         m("pending", 0, 0, 1, None, Scalar),
         m("quick", 8, 0, 1, None, Scalar),
@@ -1484,7 +2558,7 @@ pub static STRUCTS: &[KStruct] = &[
         m("last_seg_size", 96, 0, 2, None, Scalar),
         m("rcv_mss", 112, 0, 2, None, Scalar),
     ]},
-    // 97
+    // 166
     KStruct { name: "", size: 16, is_union: false, members: &[
         m("search_high", 0, 0, 4, None, Scalar),
         m("search_low", 32, 0, 4, None, Scalar),
@@ -1492,31 +2566,251 @@ pub static STRUCTS: &[KStruct] = &[
         m("enabled", 95, 1, 4, None, Scalar),
         m("probe_timestamp", 96, 0, 4, None, Scalar),
     ]},
-    // 98
+    // 167
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("", 0, 0, 24, None, Struct(380)),
+        m("rbnode", 0, 0, 24, None, Struct(79)),
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("ll_node", 0, 0, 8, None, Struct(226)),
+    ]},
+    // 168
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tstamp", 0, 0, 8, None, Scalar),
+        m("skb_mstamp_ns", 0, 0, 8, None, Scalar),
+    ]},
+    // 169
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("", 0, 0, 16, None, Struct(381)),
+        m("tcp_tsorted_anchor", 0, 0, 16, None, Struct(23)),
+        m("_sk_redir", 0, 0, 8, None, Scalar),
+    ]},
+    // 170
+    KStruct { name: "", size: 56, is_union: true, members: &[
+        m("", 0, 0, 56, None, Struct(382)),
+        m("headers", 0, 0, 56, None, Struct(382)),
+    ]},
+    // 171
+    KStruct { name: "skb_ext", size: 8, is_union: false, members: &[
+        m("refcnt", 0, 0, 4, None, Struct(65)),
+        m("offset", 32, 0, 3, Some(3), Scalar),
+        m("chunks", 56, 0, 1, None, Scalar),
+        m("data", 64, 0, 0, Some(0), Scalar),
+    ]},
+    // 172
     KStruct { name: "minmax_sample", size: 8, is_union: false, members: &[
         m("t", 0, 0, 4, None, Scalar),
         m("v", 32, 0, 4, None, Scalar),
     ]},
-    // 99
+    // 173
     KStruct { name: "timerqueue_node", size: 32, is_union: false, members: &[
-        m("node", 0, 0, 24, None, Struct(58)),
+        m("node", 0, 0, 24, None, Struct(79)),
         m("expires", 192, 0, 8, None, Scalar),
     ]},
-    // 100
+    // 174
+    KStruct { name: "hrtimer_clock_base", size: 64, is_union: false, members: &[
+        m("cpu_base", 0, 0, 8, None, Ptr("hrtimer_cpu_base")),
+        m("index", 64, 0, 4, None, Scalar),
+        m("clockid", 96, 0, 4, None, Scalar),
+        m("seq", 128, 0, 4, None, Struct(384)),
+        m("running", 192, 0, 8, None, Ptr("hrtimer")),
+        m("active", 256, 0, 16, None, Struct(385)),
+        m("offset", 384, 0, 8, None, Scalar),
+    ]},
+    // 175
+    KStruct { name: "tcp_fastopen_cookie", size: 24, is_union: false, members: &[
+        m("val", 0, 0, 16, Some(2), Scalar),
+        m("len", 128, 0, 1, None, Scalar),
+        m("exp", 136, 0, 1, None, Scalar),
+    ]},
+    // 176
+    KStruct { name: "msghdr", size: 96, is_union: false, members: &[
+        m("msg_name", 0, 0, 8, None, Ptr("")),
+        m("msg_namelen", 64, 0, 4, None, Scalar),
+        m("msg_inq", 96, 0, 4, None, Scalar),
+        m("msg_iter", 128, 0, 40, None, Struct(386)),
+        m("", 448, 0, 8, None, Struct(387)),
+        m("msg_control_is_user", 512, 1, 1, None, Scalar),
+        m("msg_get_inq", 513, 1, 1, None, Scalar),
+        m("msg_flags", 544, 0, 4, None, Scalar),
+        m("msg_controllen", 576, 0, 8, None, Scalar),
+        m("msg_ubuf", 640, 0, 8, None, Ptr("ubuf_info")),
+        m("sg_from_iter", 704, 0, 8, None, Ptr("")),
+    ]},
+    // 177
+    KStruct { name: "ubuf_info", size: 16, is_union: false, members: &[
+        m("ops", 0, 0, 8, None, Ptr("ubuf_info_ops")),
+        m("refcnt", 64, 0, 4, None, Struct(65)),
+        m("flags", 96, 0, 1, None, Scalar),
+    ]},
+    // 178
+    KStruct { name: "sock_common", size: 136, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(389)),
+        m("", 64, 0, 4, None, Struct(390)),
+        m("", 96, 0, 4, None, Struct(391)),
+        m("skc_family", 128, 0, 2, None, Scalar),
+        m("skc_state", 144, 0, 1, None, Scalar),
+        m("skc_reuse", 152, 4, 1, None, Scalar),
+        m("skc_reuseport", 156, 1, 1, None, Scalar),
+        m("skc_ipv6only", 157, 1, 1, None, Scalar),
+        m("skc_net_refcnt", 158, 1, 1, None, Scalar),
+        m("skc_bound_dev_if", 160, 0, 4, None, Scalar),
+        m("", 192, 0, 16, None, Struct(392)),
+        m("skc_prot", 320, 0, 8, None, Ptr("proto")),
+        m("skc_net", 384, 0, 8, None, Struct(379)),
+        m("skc_v6_daddr", 448, 0, 16, None, Struct(357)),
+        m("skc_v6_rcv_saddr", 576, 0, 16, None, Struct(357)),
+        m("skc_cookie", 704, 0, 8, None, Struct(41)),
+        m("", 768, 0, 8, None, Struct(393)),
+        m("skc_dontcopy_begin", 832, 0, 0, Some(0), Scalar),
+        m("", 832, 0, 16, None, Struct(394)),
+        m("skc_tx_queue_mapping", 960, 0, 2, None, Scalar),
+        m("skc_rx_queue_mapping", 976, 0, 2, None, Scalar),
+        m("", 992, 0, 4, None, Struct(395)),
+        m("skc_refcnt", 1024, 0, 4, None, Struct(65)),
+        m("skc_dontcopy_end", 1056, 0, 0, Some(0), Scalar),
+        m("", 1056, 0, 4, None, Struct(396)),
+    ]},
+    // 179
+    KStruct { name: "request_sock_ops", size: 56, is_union: false, members: &[
+        m("family", 0, 0, 4, None, Scalar),
+        m("obj_size", 32, 0, 4, None, Scalar),
+        m("slab", 64, 0, 8, None, Ptr("kmem_cache")),
+        m("slab_name", 128, 0, 8, None, Ptr("")),
+        m("send_ack", 192, 0, 8, None, Ptr("")),
+        m("send_reset", 256, 0, 8, None, Ptr("")),
+        m("destructor", 320, 0, 8, None, Ptr("")),
+        m("syn_ack_timeout", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 180
+    KStruct { name: "bpf_iter_seq_info", size: 32, is_union: false, members: &[
+        m("seq_ops", 0, 0, 8, None, Ptr("seq_operations")),
+        m("init_seq_private", 64, 0, 8, None, Ptr("")),
+        m("fini_seq_private", 128, 0, 8, None, Ptr("")),
+        m("seq_priv_size", 192, 0, 4, None, Scalar),
+    ]},
+    // 181
+    KStruct { name: "btf_field", size: 48, is_union: false, members: &[
+        m("offset", 0, 0, 4, None, Scalar),
+        m("size", 32, 0, 4, None, Scalar),
+        m("type", 64, 0, 4, None, Scalar),
+        m("", 128, 0, 32, None, Struct(398)),
+    ]},
+    // 182
+    KStruct { name: "btf_header", size: 24, is_union: false, members: &[
+        m("magic", 0, 0, 2, None, Scalar),
+        m("version", 16, 0, 1, None, Scalar),
+        m("flags", 24, 0, 1, None, Scalar),
+        m("hdr_len", 32, 0, 4, None, Scalar),
+        m("type_off", 64, 0, 4, None, Scalar),
+        m("type_len", 96, 0, 4, None, Scalar),
+        m("str_off", 128, 0, 4, None, Scalar),
+        m("str_len", 160, 0, 4, None, Scalar),
+    ]},
+    // 183
+    KStruct { name: "btf_kfunc_set_tab", size: 2016, is_union: false, members: &[
+        m("sets", 0, 0, 112, Some(14), Ptr("btf_id_set8")),
+        m("hook_filters", 896, 0, 1904, Some(14), Struct(400)),
+    ]},
+    // 184
+    KStruct { name: "btf_id_dtor_kfunc_tab", size: 4, is_union: false, members: &[
+        m("cnt", 0, 0, 4, None, Scalar),
+        m("dtors", 32, 0, 0, Some(0), Struct(401)),
+    ]},
+    // 185
+    KStruct { name: "btf_struct_metas", size: 8, is_union: false, members: &[
+        m("cnt", 0, 0, 4, None, Scalar),
+        m("types", 64, 0, 0, Some(0), Struct(402)),
+    ]},
+    // 186
+    KStruct { name: "btf_struct_ops_tab", size: 8, is_union: false, members: &[
+        m("cnt", 0, 0, 4, None, Scalar),
+        m("capacity", 32, 0, 4, None, Scalar),
+        m("ops", 64, 0, 0, Some(0), Struct(403)),
+    ]},
+    // 187
+    KStruct { name: "percpu_ref", size: 16, is_union: false, members: &[
+        m("percpu_count_ptr", 0, 0, 8, None, Scalar),
+        m("data", 64, 0, 8, None, Ptr("percpu_ref_data")),
+    ]},
+    // 188
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("rcu", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 189
     KStruct { name: "optimistic_spin_queue", size: 4, is_union: false, members: &[
-        m("tail", 0, 0, 4, None, Struct(36)),
+        m("tail", 0, 0, 4, None, Struct(48)),
     ]},
-    // 101
+    // 190
     KStruct { name: "", size: 4, is_union: true, members: &[
-        m("rlock", 0, 0, 4, None, Struct(70)),
+        m("rlock", 0, 0, 4, None, Struct(105)),
     ]},
-    // 102
+    // 191
+    KStruct { name: "btf_type", size: 12, is_union: false, members: &[
+        m("name_off", 0, 0, 4, None, Scalar),
+        m("info", 32, 0, 4, None, Scalar),
+        m("", 64, 0, 4, None, Struct(405)),
+    ]},
+    // 192
+    KStruct { name: "bpf_struct_ops", size: 1816, is_union: false, members: &[
+        m("verifier_ops", 0, 0, 8, None, Ptr("bpf_verifier_ops")),
+        m("init", 64, 0, 8, None, Ptr("")),
+        m("check_member", 128, 0, 8, None, Ptr("")),
+        m("init_member", 192, 0, 8, None, Ptr("")),
+        m("reg", 256, 0, 8, None, Ptr("")),
+        m("unreg", 320, 0, 8, None, Ptr("")),
+        m("update", 384, 0, 8, None, Ptr("")),
+        m("validate", 448, 0, 8, None, Ptr("")),
+        m("cfi_stubs", 512, 0, 8, None, Ptr("")),
+        m("owner", 576, 0, 8, None, Ptr("module")),
+        m("name", 640, 0, 8, None, Ptr("")),
+        m("func_models", 704, 0, 1728, Some(64), Struct(407)),
+    ]},
+    // 193
+    KStruct { name: "bpf_mem_caches", size: 2464, is_union: false, members: &[
+        m("cache", 0, 0, 2464, Some(11), Struct(194)),
+    ]},
+    // 194
+    KStruct { name: "bpf_mem_cache", size: 224, is_union: false, members: &[
+        m("free_llist", 0, 0, 8, None, Struct(408)),
+        m("active", 64, 0, 8, None, Struct(315)),
+        m("free_llist_extra", 128, 0, 8, None, Struct(408)),
+        m("refill_work", 192, 0, 32, None, Struct(205)),
+        m("objcg", 448, 0, 8, None, Ptr("obj_cgroup")),
+        m("unit_size", 512, 0, 4, None, Scalar),
+        m("free_cnt", 544, 0, 4, None, Scalar),
+        m("low_watermark", 576, 0, 4, None, Scalar),
+        m("high_watermark", 608, 0, 4, None, Scalar),
+        m("batch", 640, 0, 4, None, Scalar),
+        m("percpu_size", 672, 0, 4, None, Scalar),
+        m("draining", 704, 0, 1, None, Scalar),
+        m("tgt", 768, 0, 8, None, Ptr("bpf_mem_cache")),
+        m("dtor", 832, 0, 8, None, Ptr("")),
+        m("dtor_ctx", 896, 0, 8, None, Ptr("")),
+        m("free_by_rcu", 960, 0, 8, None, Struct(408)),
+        m("free_by_rcu_tail", 1024, 0, 8, None, Ptr("llist_node")),
+        m("waiting_for_gp", 1088, 0, 8, None, Struct(408)),
+        m("waiting_for_gp_tail", 1152, 0, 8, None, Ptr("llist_node")),
+        m("rcu", 1216, 0, 16, None, Struct(58)),
+        m("call_rcu_in_progress", 1344, 0, 4, None, Struct(48)),
+        m("free_llist_extra_rcu", 1408, 0, 8, None, Struct(408)),
+        m("free_by_rcu_ttrace", 1472, 0, 8, None, Struct(408)),
+        m("waiting_for_gp_ttrace", 1536, 0, 8, None, Struct(408)),
+        m("rcu_ttrace", 1600, 0, 16, None, Struct(58)),
+        m("call_rcu_ttrace_in_progress", 1728, 0, 4, None, Struct(48)),
+        m("lock", 1760, 0, 4, None, Struct(105)),
+    ]},
+    // 195
+    KStruct { name: "hlist_nulls_head", size: 8, is_union: false, members: &[
+        m("first", 0, 0, 8, None, Ptr("hlist_nulls_node")),
+    ]},
+    // 196
     KStruct { name: "pcpu_freelist", size: 8, is_union: false, members: &[
         m("freelist", 0, 0, 8, None, Ptr("pcpu_freelist_head")),
     ]},
-    // 103
+    // 197
     KStruct { name: "bpf_lru", size: 256, is_union: false, members: &[
-        m("", 0, 0, 192, None, Struct(147)),
+        m("", 0, 0, 192, None, Struct(410)),
         m("del_from_htab", 1536, 0, 8, None, Ptr("")),
         m("del_arg", 1600, 0, 8, None, Ptr("")),
         m("hash_offset", 1664, 0, 4, None, Scalar),
@@ -1524,65 +2818,365 @@ pub static STRUCTS: &[KStruct] = &[
         m("nr_scans", 1728, 0, 4, None, Scalar),
         m("percpu", 1760, 0, 1, None, Scalar),
     ]},
-    // 104
+    // 198
     KStruct { name: "", size: 0, is_union: false, members: &[
-        m("__empty_value", 0, 0, 0, None, Struct(139)),
+        m("__empty_value", 0, 0, 0, None, Struct(224)),
         m("value", 0, 0, 0, Some(0), Scalar),
     ]},
-    // 105
+    // 199
     KStruct { name: "", size: 0, is_union: false, members: &[
-        m("__empty_ptrs", 0, 0, 0, None, Struct(139)),
+        m("__empty_ptrs", 0, 0, 0, None, Struct(224)),
         m("ptrs", 0, 0, 0, Some(0), Ptr("")),
     ]},
-    // 106
+    // 200
     KStruct { name: "", size: 0, is_union: false, members: &[
-        m("__empty_pptrs", 0, 0, 0, None, Struct(139)),
+        m("__empty_pptrs", 0, 0, 0, None, Struct(224)),
         m("pptrs", 0, 0, 0, Some(0), Ptr("")),
     ]},
-    // 107
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("val", 0, 0, 4, None, Struct(36)),
-        m("", 0, 0, 2, None, Struct(148)),
-        m("", 0, 0, 4, None, Struct(149)),
+    // 201
+    KStruct { name: "bpf_prog", size: 96, is_union: false, members: &[
+        m("pages", 0, 0, 2, None, Scalar),
+        m("jited", 16, 1, 2, None, Scalar),
+        m("jit_requested", 17, 1, 2, None, Scalar),
+        m("gpl_compatible", 18, 1, 2, None, Scalar),
+        m("cb_access", 19, 1, 2, None, Scalar),
+        m("dst_needed", 20, 1, 2, None, Scalar),
+        m("blinding_requested", 21, 1, 2, None, Scalar),
+        m("blinded", 22, 1, 2, None, Scalar),
+        m("is_func", 23, 1, 2, None, Scalar),
+        m("kprobe_override", 24, 1, 2, None, Scalar),
+        m("has_callchain_buf", 25, 1, 2, None, Scalar),
+        m("enforce_expected_attach_type", 26, 1, 2, None, Scalar),
+        m("call_get_stack", 27, 1, 2, None, Scalar),
+        m("call_get_func_ip", 28, 1, 2, None, Scalar),
+        m("tstamp_type_access", 29, 1, 2, None, Scalar),
+        m("sleepable", 30, 1, 2, None, Scalar),
+        m("type", 32, 0, 4, None, Scalar),
+        m("expected_attach_type", 64, 0, 4, None, Scalar),
+        m("len", 96, 0, 4, None, Scalar),
+        m("jited_len", 128, 0, 4, None, Scalar),
+        m("", 160, 0, 32, None, Struct(411)),
+        m("stats", 448, 0, 8, None, Ptr("bpf_prog_stats")),
+        m("active", 512, 0, 8, None, Ptr("")),
+        m("bpf_func", 576, 0, 8, None, Ptr("")),
+        m("aux", 640, 0, 8, None, Ptr("bpf_prog_aux")),
+        m("orig_prog", 704, 0, 8, None, Ptr("sock_fprog_kern")),
+        m("", 768, 0, 0, None, Struct(415)),
     ]},
-    // 108
+    // 202
+    KStruct { name: "bpf_link", size: 88, is_union: false, members: &[
+        m("refcnt", 0, 0, 8, None, Struct(41)),
+        m("id", 64, 0, 4, None, Scalar),
+        m("init_private", 96, 0, 1, None, Scalar),
+        m("type", 128, 0, 4, None, Scalar),
+        m("ops", 192, 0, 8, None, Ptr("bpf_link_ops")),
+        m("prog", 256, 0, 8, None, Ptr("bpf_prog")),
+        m("flags", 320, 0, 4, None, Scalar),
+        m("attach_type", 352, 0, 4, None, Scalar),
+        m("", 384, 0, 32, None, Struct(417)),
+        m("sleepable", 640, 0, 1, None, Scalar),
+    ]},
+    // 203
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("val", 0, 0, 4, None, Struct(48)),
+        m("", 0, 0, 2, None, Struct(418)),
+        m("", 0, 0, 4, None, Struct(419)),
+    ]},
+    // 204
+    KStruct { name: "wait_queue_head", size: 24, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("head", 64, 0, 16, None, Struct(23)),
+    ]},
+    // 205
+    KStruct { name: "irq_work", size: 32, is_union: false, members: &[
+        m("node", 0, 0, 16, None, Struct(66)),
+        m("func", 128, 0, 8, None, Ptr("")),
+        m("irqwait", 192, 0, 8, None, Struct(420)),
+    ]},
+    // 206
     KStruct { name: "hlist_nulls_node", size: 16, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("hlist_nulls_node")),
         m("pprev", 64, 0, 8, None, Ptr("")),
     ]},
-    // 109
+    // 207
     KStruct { name: "", size: 16, is_union: false, members: &[
         m("padding", 0, 0, 8, None, Ptr("")),
-        m("", 64, 0, 8, None, Struct(150)),
+        m("", 64, 0, 8, None, Struct(421)),
     ]},
-    // 110
+    // 208
     KStruct { name: "bpf_lru_node", size: 24, is_union: false, members: &[
-        m("", 0, 0, 16, None, Struct(151)),
+        m("", 0, 0, 16, None, Struct(422)),
         m("cpu", 128, 0, 2, None, Scalar),
         m("type", 144, 0, 1, None, Scalar),
         m("ref", 152, 0, 1, None, Scalar),
         m("pending_free", 160, 0, 1, None, Scalar),
     ]},
-    // 111
+    // 209
+    KStruct { name: "sk_buff_head", size: 24, is_union: false, members: &[
+        m("", 0, 0, 16, None, Struct(423)),
+        m("qlen", 128, 0, 4, None, Scalar),
+        m("lock", 160, 0, 4, None, Struct(43)),
+    ]},
+    // 210
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("rmem_alloc", 0, 0, 4, None, Struct(48)),
+        m("len", 32, 0, 4, None, Scalar),
+        m("head", 64, 0, 8, None, Ptr("sk_buff")),
+        m("tail", 128, 0, 8, None, Ptr("sk_buff")),
+    ]},
+    // 211
+    KStruct { name: "dst_entry", size: 136, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(424)),
+        m("ops", 64, 0, 8, None, Ptr("dst_ops")),
+        m("_metrics", 128, 0, 8, None, Scalar),
+        m("expires", 192, 0, 8, None, Scalar),
+        m("xfrm", 256, 0, 8, None, Ptr("xfrm_state")),
+        m("input", 320, 0, 8, None, Ptr("")),
+        m("output", 384, 0, 8, None, Ptr("")),
+        m("flags", 448, 0, 2, None, Scalar),
+        m("obsolete", 464, 0, 2, None, Scalar),
+        m("header_len", 480, 0, 2, None, Scalar),
+        m("trailer_len", 496, 0, 2, None, Scalar),
+        m("__rcuref", 512, 0, 4, None, Struct(427)),
+        m("__use", 544, 0, 4, None, Scalar),
+        m("lastuse", 576, 0, 8, None, Scalar),
+        m("callback_head", 640, 0, 16, None, Struct(58)),
+        m("error", 768, 0, 2, None, Scalar),
+        m("__pad", 784, 0, 2, None, Scalar),
+        m("tclassid", 800, 0, 4, None, Scalar),
+        m("dev_tracker", 832, 0, 0, None, Struct(224)),
+        m("rt_uncached", 832, 0, 16, None, Struct(23)),
+        m("rt_uncached_list", 960, 0, 8, None, Ptr("uncached_list")),
+        m("lwtstate", 1024, 0, 8, None, Ptr("lwtunnel_state")),
+    ]},
+    // 212
+    KStruct { name: "sk_filter", size: 32, is_union: false, members: &[
+        m("refcnt", 0, 0, 4, None, Struct(65)),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+        m("prog", 192, 0, 8, None, Ptr("bpf_prog")),
+    ]},
+    // 213
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("sk_wq", 0, 0, 8, None, Ptr("socket_wq")),
+        m("sk_wq_raw", 0, 0, 8, None, Ptr("socket_wq")),
+    ]},
+    // 214
+    KStruct { name: "socket", size: 128, is_union: false, members: &[
+        m("state", 0, 0, 4, None, Scalar),
+        m("type", 32, 0, 2, None, Scalar),
+        m("flags", 64, 0, 8, None, Scalar),
+        m("file", 128, 0, 8, None, Ptr("file")),
+        m("sk", 192, 0, 8, None, Ptr("sock")),
+        m("ops", 256, 0, 8, None, Ptr("proto_ops")),
+        m("wq", 512, 0, 64, None, Struct(150)),
+    ]},
+    // 215
+    KStruct { name: "xfrm_policy", size: 824, is_union: false, members: &[
+        m("xp_net", 0, 0, 8, None, Struct(379)),
+        m("bydst", 64, 0, 16, None, Struct(60)),
+        m("byidx", 192, 0, 16, None, Struct(60)),
+        m("state_cache_list", 320, 0, 8, None, Struct(73)),
+        m("lock", 384, 0, 8, None, Struct(219)),
+        m("refcnt", 448, 0, 4, None, Struct(65)),
+        m("pos", 480, 0, 4, None, Scalar),
+        m("timer", 512, 0, 40, None, Struct(135)),
+        m("genid", 832, 0, 4, None, Struct(48)),
+        m("priority", 864, 0, 4, None, Scalar),
+        m("index", 896, 0, 4, None, Scalar),
+        m("if_id", 928, 0, 4, None, Scalar),
+        m("mark", 960, 0, 8, None, Struct(431)),
+        m("selector", 1024, 0, 56, None, Struct(432)),
+        m("lft", 1472, 0, 64, None, Struct(433)),
+        m("curlft", 1984, 0, 32, None, Struct(434)),
+        m("walk", 2240, 0, 24, None, Struct(435)),
+        m("polq", 2432, 0, 72, None, Struct(436)),
+        m("bydst_reinsert", 3008, 0, 1, None, Scalar),
+        m("type", 3016, 0, 1, None, Scalar),
+        m("action", 3024, 0, 1, None, Scalar),
+        m("flags", 3032, 0, 1, None, Scalar),
+        m("xfrm_nr", 3040, 0, 1, None, Scalar),
+        m("family", 3056, 0, 2, None, Scalar),
+        m("security", 3072, 0, 8, None, Ptr("xfrm_sec_ctx")),
+        m("xfrm_vec", 3136, 0, 384, Some(6), Struct(438)),
+        m("rcu", 6208, 0, 16, None, Struct(58)),
+        m("xdo", 6336, 0, 32, None, Struct(439)),
+    ]},
+    // 216
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("slock", 0, 0, 4, None, Struct(43)),
+        m("owned", 32, 0, 4, None, Scalar),
+        m("wq", 64, 0, 24, None, Struct(204)),
+    ]},
+    // 217
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("sk_send_head", 0, 0, 8, None, Ptr("sk_buff")),
+        m("tcp_rtx_queue", 0, 0, 8, None, Struct(22)),
+    ]},
+    // 218
+    KStruct { name: "proto", size: 448, is_union: false, members: &[
+        m("close", 0, 0, 8, None, Ptr("")),
+        m("pre_connect", 64, 0, 8, None, Ptr("")),
+        m("connect", 128, 0, 8, None, Ptr("")),
+        m("disconnect", 192, 0, 8, None, Ptr("")),
+        m("accept", 256, 0, 8, None, Ptr("")),
+        m("ioctl", 320, 0, 8, None, Ptr("")),
+        m("init", 384, 0, 8, None, Ptr("")),
+        m("destroy", 448, 0, 8, None, Ptr("")),
+        m("shutdown", 512, 0, 8, None, Ptr("")),
+        m("setsockopt", 576, 0, 8, None, Ptr("")),
+        m("getsockopt", 640, 0, 8, None, Ptr("")),
+        m("keepalive", 704, 0, 8, None, Ptr("")),
+        m("compat_ioctl", 768, 0, 8, None, Ptr("")),
+        m("sendmsg", 832, 0, 8, None, Ptr("")),
+        m("recvmsg", 896, 0, 8, None, Ptr("")),
+        m("splice_eof", 960, 0, 8, None, Ptr("")),
+        m("bind", 1024, 0, 8, None, Ptr("")),
+        m("bind_add", 1088, 0, 8, None, Ptr("")),
+        m("backlog_rcv", 1152, 0, 8, None, Ptr("")),
+        m("bpf_bypass_getsockopt", 1216, 0, 8, None, Ptr("")),
+        m("release_cb", 1280, 0, 8, None, Ptr("")),
+        m("hash", 1344, 0, 8, None, Ptr("")),
+        m("unhash", 1408, 0, 8, None, Ptr("")),
+        m("rehash", 1472, 0, 8, None, Ptr("")),
+        m("get_port", 1536, 0, 8, None, Ptr("")),
+        m("put_port", 1600, 0, 8, None, Ptr("")),
+        m("psock_update_sk_prot", 1664, 0, 8, None, Ptr("")),
+        m("inuse_idx", 1728, 0, 4, None, Scalar),
+        m("stream_memory_free", 1792, 0, 8, None, Ptr("")),
+        m("sock_is_readable", 1856, 0, 8, None, Ptr("")),
+        m("enter_memory_pressure", 1920, 0, 8, None, Ptr("")),
+        m("leave_memory_pressure", 1984, 0, 8, None, Ptr("")),
+        m("memory_allocated", 2048, 0, 8, None, Ptr("")),
+        m("per_cpu_fw_alloc", 2112, 0, 8, None, Ptr("")),
+        m("sockets_allocated", 2176, 0, 8, None, Ptr("percpu_counter")),
+        m("memory_pressure", 2240, 0, 8, None, Ptr("")),
+        m("sysctl_mem", 2304, 0, 8, None, Ptr("")),
+        m("sysctl_wmem", 2368, 0, 8, None, Ptr("")),
+        m("sysctl_rmem", 2432, 0, 8, None, Ptr("")),
+        m("sysctl_wmem_offset", 2496, 0, 4, None, Scalar),
+        m("sysctl_rmem_offset", 2528, 0, 4, None, Scalar),
+        m("max_header", 2560, 0, 4, None, Scalar),
+        m("no_autobind", 2592, 0, 1, None, Scalar),
+        m("slab", 2624, 0, 8, None, Ptr("kmem_cache")),
+        m("obj_size", 2688, 0, 4, None, Scalar),
+        m("ipv6_pinfo_offset", 2720, 0, 4, None, Scalar),
+        m("slab_flags", 2752, 0, 4, None, Scalar),
+        m("useroffset", 2784, 0, 4, None, Scalar),
+        m("usersize", 2816, 0, 4, None, Scalar),
+        m("rsk_prot", 2880, 0, 8, None, Ptr("request_sock_ops")),
+        m("twsk_prot", 2944, 0, 8, None, Ptr("timewait_sock_ops")),
+        m("h", 3008, 0, 8, None, Struct(441)),
+        m("owner", 3072, 0, 8, None, Ptr("module")),
+        m("name", 3136, 0, 32, Some(32), Scalar),
+        m("node", 3392, 0, 16, None, Struct(23)),
+        m("diag_destroy", 3520, 0, 8, None, Ptr("")),
+    ]},
+    // 219
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("raw_lock", 0, 0, 8, None, Struct(442)),
+    ]},
+    // 220
+    KStruct { name: "", size: 1, is_union: true, members: &[
+        m("sk_txrehash", 0, 0, 1, None, Scalar),
+        m("sk_scm_recv_flags", 0, 0, 1, None, Scalar),
+        m("", 0, 0, 1, None, Struct(443)),
+    ]},
+    // 221
+    KStruct { name: "sock_cgroup_data", size: 16, is_union: false, members: &[
+        m("cgroup", 0, 0, 8, None, Ptr("cgroup")),
+        m("classid", 64, 0, 4, None, Scalar),
+        m("prioidx", 96, 0, 2, None, Scalar),
+    ]},
+    // 222
+    KStruct { name: "sock_reuseport", size: 48, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("max_socks", 128, 0, 2, None, Scalar),
+        m("num_socks", 144, 0, 2, None, Scalar),
+        m("num_closed_socks", 160, 0, 2, None, Scalar),
+        m("incoming_cpu", 176, 0, 2, None, Scalar),
+        m("synq_overflow_ts", 192, 0, 4, None, Scalar),
+        m("reuseport_id", 224, 0, 4, None, Scalar),
+        m("bind_inany", 256, 1, 4, None, Scalar),
+        m("has_conns", 257, 1, 4, None, Scalar),
+        m("prog", 320, 0, 8, None, Ptr("bpf_prog")),
+        m("socks", 384, 0, 0, Some(0), Ptr("sock")),
+    ]},
+    // 223
+    KStruct { name: "numa_drop_counters", size: 128, is_union: false, members: &[
+        m("drops0", 0, 0, 4, None, Struct(48)),
+        m("drops1", 512, 0, 4, None, Struct(48)),
+    ]},
+    // 224
+    KStruct { name: "", size: 0, is_union: false, members: &[
+    ]},
+    // 225
+    KStruct { name: "xarray", size: 16, is_union: false, members: &[
+        m("xa_lock", 0, 0, 4, None, Struct(43)),
+        m("xa_flags", 32, 0, 4, None, Scalar),
+        m("xa_head", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 226
     KStruct { name: "llist_node", size: 8, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("llist_node")),
     ]},
-    // 112
+    // 227
     KStruct { name: "", size: 4, is_union: true, members: &[
         m("u_flags", 0, 0, 4, None, Scalar),
-        m("a_flags", 0, 0, 4, None, Struct(36)),
+        m("a_flags", 0, 0, 4, None, Struct(48)),
     ]},
-    // 113
+    // 228
     KStruct { name: "load_weight", size: 16, is_union: false, members: &[
         m("weight", 0, 0, 8, None, Scalar),
         m("inv_weight", 64, 0, 4, None, Scalar),
     ]},
-    // 114
+    // 229
     KStruct { name: "", size: 8, is_union: true, members: &[
         m("vlag", 0, 0, 8, None, Scalar),
         m("vprot", 0, 0, 8, None, Scalar),
     ]},
-    // 115
+    // 230
+    KStruct { name: "cfs_rq", size: 512, is_union: false, members: &[
+        m("load", 0, 0, 16, None, Struct(228)),
+        m("nr_queued", 128, 0, 4, None, Scalar),
+        m("h_nr_queued", 160, 0, 4, None, Scalar),
+        m("h_nr_runnable", 192, 0, 4, None, Scalar),
+        m("h_nr_idle", 224, 0, 4, None, Scalar),
+        m("sum_w_vruntime", 256, 0, 8, None, Scalar),
+        m("sum_weight", 320, 0, 8, None, Scalar),
+        m("zero_vruntime", 384, 0, 8, None, Scalar),
+        m("tasks_timeline", 448, 0, 16, None, Struct(107)),
+        m("curr", 576, 0, 8, None, Ptr("sched_entity")),
+        m("next", 640, 0, 8, None, Ptr("sched_entity")),
+        m("avg", 1024, 0, 64, None, Struct(231)),
+        m("removed", 1536, 0, 64, None, Struct(444)),
+        m("last_update_tg_load_avg", 2048, 0, 8, None, Scalar),
+        m("tg_load_avg_contrib", 2112, 0, 8, None, Scalar),
+        m("propagate", 2176, 0, 8, None, Scalar),
+        m("prop_runnable_sum", 2240, 0, 8, None, Scalar),
+        m("h_load", 2304, 0, 8, None, Scalar),
+        m("last_h_load_update", 2368, 0, 8, None, Scalar),
+        m("h_load_next", 2432, 0, 8, None, Ptr("sched_entity")),
+        m("rq", 2496, 0, 8, None, Ptr("rq")),
+        m("on_list", 2560, 0, 4, None, Scalar),
+        m("leaf_cfs_rq_list", 2624, 0, 16, None, Struct(23)),
+        m("tg", 2752, 0, 8, None, Ptr("task_group")),
+        m("idle", 2816, 0, 4, None, Scalar),
+        m("runtime_enabled", 2848, 0, 4, None, Scalar),
+        m("runtime_remaining", 2880, 0, 8, None, Scalar),
+        m("throttled_pelt_idle", 2944, 0, 8, None, Scalar),
+        m("throttled_clock", 3008, 0, 8, None, Scalar),
+        m("throttled_clock_pelt", 3072, 0, 8, None, Scalar),
+        m("throttled_clock_pelt_time", 3136, 0, 8, None, Scalar),
+        m("throttled_clock_self", 3200, 0, 8, None, Scalar),
+        m("throttled_clock_self_time", 3264, 0, 8, None, Scalar),
+        m("throttled", 3328, 1, 1, None, Scalar),
+        m("pelt_clock_throttled", 3329, 1, 1, None, Scalar),
+        m("throttle_count", 3360, 0, 4, None, Scalar),
+        m("throttled_list", 3392, 0, 16, None, Struct(23)),
+        m("throttled_csd_list", 3520, 0, 16, None, Struct(23)),
+        m("throttled_limbo_list", 3648, 0, 16, None, Struct(23)),
+    ]},
+    // 231
     KStruct { name: "sched_avg", size: 64, is_union: false, members: &[
         m("last_update_time", 0, 0, 8, None, Scalar),
         m("load_sum", 64, 0, 8, None, Scalar),
@@ -1594,39 +3188,1613 @@ pub static STRUCTS: &[KStruct] = &[
         m("util_avg", 384, 0, 8, None, Scalar),
         m("util_est", 448, 0, 4, None, Scalar),
     ]},
-    // 116
+    // 232
+    KStruct { name: "rt_rq", size: 1704, is_union: false, members: &[
+        m("active", 0, 0, 1616, None, Struct(445)),
+        m("rt_nr_running", 12928, 0, 4, None, Scalar),
+        m("rr_nr_running", 12960, 0, 4, None, Scalar),
+        m("highest_prio", 12992, 0, 8, None, Struct(446)),
+        m("overloaded", 13056, 0, 1, None, Scalar),
+        m("pushable_tasks", 13120, 0, 16, None, Struct(447)),
+        m("rt_queued", 13248, 0, 4, None, Scalar),
+        m("rt_throttled", 13280, 0, 4, None, Scalar),
+        m("rt_time", 13312, 0, 8, None, Scalar),
+        m("rt_runtime", 13376, 0, 8, None, Scalar),
+        m("rt_runtime_lock", 13440, 0, 4, None, Struct(105)),
+        m("rt_nr_boosted", 13472, 0, 4, None, Scalar),
+        m("rq", 13504, 0, 8, None, Ptr("rq")),
+        m("tg", 13568, 0, 8, None, Ptr("task_group")),
+    ]},
+    // 233
+    KStruct { name: "rq", size: 3584, is_union: false, members: &[
+        m("__lock", 0, 0, 4, None, Struct(105)),
+        m("nr_running", 32, 0, 4, None, Scalar),
+        m("nr_numa_running", 64, 0, 4, None, Scalar),
+        m("nr_preferred_running", 96, 0, 4, None, Scalar),
+        m("numa_migrate_on", 128, 0, 4, None, Scalar),
+        m("last_blocked_load_update_tick", 192, 0, 8, None, Scalar),
+        m("has_blocked_load", 256, 0, 4, None, Scalar),
+        m("nohz_csd", 512, 0, 32, None, Struct(448)),
+        m("nohz_tick_stopped", 768, 0, 4, None, Scalar),
+        m("nohz_flags", 800, 0, 4, None, Struct(48)),
+        m("ttwu_pending", 832, 0, 4, None, Scalar),
+        m("nr_switches", 896, 0, 8, None, Scalar),
+        m("cfs", 1024, 0, 512, None, Struct(230)),
+        m("rt", 5120, 0, 1704, None, Struct(232)),
+        m("dl", 18752, 0, 104, None, Struct(449)),
+        m("fair_server", 19584, 0, 240, None, Struct(69)),
+        m("leaf_cfs_rq_list", 21504, 0, 16, None, Struct(23)),
+        m("tmp_alone_branch", 21632, 0, 8, None, Ptr("list_head")),
+        m("nr_uninterruptible", 21696, 0, 8, None, Scalar),
+        m("", 21760, 0, 8, None, Struct(450)),
+        m("dl_server", 21824, 0, 8, None, Ptr("sched_dl_entity")),
+        m("idle", 21888, 0, 8, None, Ptr("task_struct")),
+        m("stop", 21952, 0, 8, None, Ptr("task_struct")),
+        m("next_balance", 22016, 0, 8, None, Scalar),
+        m("prev_mm", 22080, 0, 8, None, Ptr("mm_struct")),
+        m("clock_update_flags", 22144, 0, 4, None, Scalar),
+        m("clock", 22208, 0, 8, None, Scalar),
+        m("clock_task", 22528, 0, 8, None, Scalar),
+        m("clock_pelt", 22592, 0, 8, None, Scalar),
+        m("lost_idle_time", 22656, 0, 8, None, Scalar),
+        m("clock_pelt_idle", 22720, 0, 8, None, Scalar),
+        m("clock_idle", 22784, 0, 8, None, Scalar),
+        m("nr_iowait", 22848, 0, 4, None, Struct(48)),
+        m("last_seen_need_resched_ns", 22912, 0, 8, None, Scalar),
+        m("ticks_without_resched", 22976, 0, 4, None, Scalar),
+        m("membarrier_state", 23008, 0, 4, None, Scalar),
+        m("rd", 23040, 0, 8, None, Ptr("root_domain")),
+        m("sd", 23104, 0, 8, None, Ptr("sched_domain")),
+        m("cpu_capacity", 23168, 0, 8, None, Scalar),
+        m("balance_callback", 23232, 0, 8, None, Ptr("balance_callback")),
+        m("nohz_idle_balance", 23296, 0, 1, None, Scalar),
+        m("idle_balance", 23304, 0, 1, None, Scalar),
+        m("misfit_task_load", 23360, 0, 8, None, Scalar),
+        m("active_balance", 23424, 0, 4, None, Scalar),
+        m("push_cpu", 23456, 0, 4, None, Scalar),
+        m("active_balance_work", 23488, 0, 48, None, Struct(454)),
+        m("cpu", 23872, 0, 4, None, Scalar),
+        m("online", 23904, 0, 4, None, Scalar),
+        m("cfs_tasks", 23936, 0, 16, None, Struct(23)),
+        m("avg_rt", 24064, 0, 64, None, Struct(231)),
+        m("avg_dl", 24576, 0, 64, None, Struct(231)),
+        m("avg_irq", 25088, 0, 64, None, Struct(231)),
+        m("idle_stamp", 25600, 0, 8, None, Scalar),
+        m("avg_idle", 25664, 0, 8, None, Scalar),
+        m("max_idle_balance_cost", 25728, 0, 8, None, Scalar),
+        m("hotplug_wait", 25792, 0, 8, None, Struct(420)),
+        m("prev_steal_time", 25856, 0, 8, None, Scalar),
+        m("prev_steal_time_rq", 25920, 0, 8, None, Scalar),
+        m("calc_load_update", 25984, 0, 8, None, Scalar),
+        m("calc_load_active", 26048, 0, 8, None, Scalar),
+        m("hrtick_csd", 26112, 0, 32, None, Struct(448)),
+        m("hrtick_timer", 26368, 0, 64, None, Struct(28)),
+        m("hrtick_time", 26880, 0, 8, None, Scalar),
+        m("idle_state", 26944, 0, 8, None, Ptr("cpuidle_state")),
+        m("nr_pinned", 27008, 0, 4, None, Scalar),
+        m("push_busy", 27040, 0, 4, None, Scalar),
+        m("push_work", 27072, 0, 48, None, Struct(454)),
+        m("scratch_mask", 27456, 0, 32, Some(1), Struct(74)),
+        m("cfsb_csd", 27904, 0, 32, None, Struct(448)),
+        m("cfsb_csd_list", 28160, 0, 16, None, Struct(23)),
+    ]},
+    // 234
+    KStruct { name: "cgroup_subsys_state", size: 208, is_union: false, members: &[
+        m("cgroup", 0, 0, 8, None, Ptr("cgroup")),
+        m("ss", 64, 0, 8, None, Ptr("cgroup_subsys")),
+        m("refcnt", 128, 0, 16, None, Struct(187)),
+        m("rstat_cpu", 256, 0, 8, None, Ptr("css_rstat_cpu")),
+        m("sibling", 320, 0, 16, None, Struct(23)),
+        m("children", 448, 0, 16, None, Struct(23)),
+        m("id", 576, 0, 4, None, Scalar),
+        m("flags", 608, 0, 4, None, Scalar),
+        m("serial_nr", 640, 0, 8, None, Scalar),
+        m("online_cnt", 704, 0, 4, None, Struct(48)),
+        m("destroy_work", 768, 0, 32, None, Struct(153)),
+        m("destroy_rwork", 1024, 0, 56, None, Struct(458)),
+        m("parent", 1472, 0, 8, None, Ptr("cgroup_subsys_state")),
+        m("nr_descendants", 1536, 0, 4, None, Scalar),
+        m("rstat_flush_next", 1600, 0, 8, None, Ptr("cgroup_subsys_state")),
+    ]},
+    // 235
+    KStruct { name: "rt_bandwidth", size: 96, is_union: false, members: &[
+        m("rt_runtime_lock", 0, 0, 4, None, Struct(105)),
+        m("rt_period", 64, 0, 8, None, Scalar),
+        m("rt_runtime", 128, 0, 8, None, Scalar),
+        m("rt_period_timer", 192, 0, 64, None, Struct(28)),
+        m("rt_period_active", 704, 0, 4, None, Scalar),
+    ]},
+    // 236
+    KStruct { name: "scx_task_group", size: 0, is_union: false, members: &[
+    ]},
+    // 237
+    KStruct { name: "autogroup", size: 72, is_union: false, members: &[
+        m("kref", 0, 0, 4, None, Struct(459)),
+        m("tg", 64, 0, 8, None, Ptr("task_group")),
+        m("lock", 128, 0, 40, None, Struct(246)),
+        m("id", 448, 0, 8, None, Scalar),
+        m("nice", 512, 0, 4, None, Scalar),
+    ]},
+    // 238
+    KStruct { name: "cfs_bandwidth", size: 240, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("period", 64, 0, 8, None, Scalar),
+        m("quota", 128, 0, 8, None, Scalar),
+        m("runtime", 192, 0, 8, None, Scalar),
+        m("burst", 256, 0, 8, None, Scalar),
+        m("runtime_snap", 320, 0, 8, None, Scalar),
+        m("hierarchical_quota", 384, 0, 8, None, Scalar),
+        m("idle", 448, 0, 1, None, Scalar),
+        m("period_active", 456, 0, 1, None, Scalar),
+        m("slack_started", 464, 0, 1, None, Scalar),
+        m("period_timer", 512, 0, 64, None, Struct(28)),
+        m("slack_timer", 1024, 0, 64, None, Struct(28)),
+        m("throttled_cfs_rq", 1536, 0, 16, None, Struct(23)),
+        m("nr_periods", 1664, 0, 4, None, Scalar),
+        m("nr_throttled", 1696, 0, 4, None, Scalar),
+        m("nr_burst", 1728, 0, 4, None, Scalar),
+        m("throttled_time", 1792, 0, 8, None, Scalar),
+        m("burst_time", 1856, 0, 8, None, Scalar),
+    ]},
+    // 239
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("blocked", 0, 0, 1, None, Scalar),
         m("need_qs", 8, 0, 1, None, Scalar),
         m("exp_hint", 16, 0, 1, None, Scalar),
         m("need_mb", 24, 0, 1, None, Scalar),
     ]},
-    // 117
-    KStruct { name: "", size: 40, is_union: true, members: &[
-        m("futex", 0, 0, 40, None, Struct(152)),
-        m("nanosleep", 0, 0, 24, None, Struct(153)),
-        m("poll", 0, 0, 32, None, Struct(154)),
+    // 240
+    KStruct { name: "kthread_worker", size: 56, is_union: false, members: &[
+        m("flags", 0, 0, 4, None, Scalar),
+        m("lock", 32, 0, 4, None, Struct(105)),
+        m("work_list", 64, 0, 16, None, Struct(23)),
+        m("delayed_work_list", 192, 0, 16, None, Struct(23)),
+        m("task", 320, 0, 8, None, Ptr("task_struct")),
+        m("current_work", 384, 0, 8, None, Ptr("kthread_work")),
     ]},
-    // 118
+    // 241
+    KStruct { name: "rt_mutex", size: 32, is_union: false, members: &[
+        m("rtmutex", 0, 0, 32, None, Struct(302)),
+    ]},
+    // 242
+    KStruct { name: "swait_queue_head", size: 24, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("task_list", 64, 0, 16, None, Struct(23)),
+    ]},
+    // 243
+    KStruct { name: "rcu_exp_work", size: 48, is_union: false, members: &[
+        m("rew_s", 0, 0, 8, None, Scalar),
+        m("rew_work", 64, 0, 40, None, Struct(460)),
+    ]},
+    // 244
+    KStruct { name: "", size: 1472, is_union: false, members: &[
+        m("", 0, 0, 64, None, Struct(461)),
+        m("mm_mt", 512, 0, 16, None, Struct(462)),
+        m("mmap_base", 640, 0, 8, None, Scalar),
+        m("mmap_legacy_base", 704, 0, 8, None, Scalar),
+        m("mmap_compat_base", 768, 0, 8, None, Scalar),
+        m("mmap_compat_legacy_base", 832, 0, 8, None, Scalar),
+        m("task_size", 896, 0, 8, None, Scalar),
+        m("pgd", 960, 0, 8, None, Ptr("")),
+        m("membarrier_state", 1024, 0, 4, None, Struct(48)),
+        m("mm_users", 1056, 0, 4, None, Struct(48)),
+        m("pcpu_cid", 1088, 0, 8, None, Ptr("mm_cid")),
+        m("mm_cid_next_scan", 1152, 0, 8, None, Scalar),
+        m("nr_cpus_allowed", 1216, 0, 4, None, Scalar),
+        m("max_nr_cid", 1248, 0, 4, None, Struct(48)),
+        m("cpus_allowed_lock", 1280, 0, 4, None, Struct(105)),
+        m("pgtables_bytes", 1344, 0, 8, None, Struct(41)),
+        m("map_count", 1408, 0, 4, None, Scalar),
+        m("page_table_lock", 1440, 0, 4, None, Struct(43)),
+        m("mmap_lock", 1472, 0, 40, None, Struct(246)),
+        m("mmlist", 1792, 0, 16, None, Struct(23)),
+        m("vma_writer_wait", 1920, 0, 8, None, Struct(420)),
+        m("mm_lock_seq", 1984, 0, 4, None, Struct(309)),
+        m("futex_unique_id", 2048, 0, 8, None, Struct(41)),
+        m("futex_hash_lock", 2112, 0, 32, None, Struct(40)),
+        m("futex_phash", 2368, 0, 8, None, Ptr("futex_private_hash")),
+        m("futex_phash_new", 2432, 0, 8, None, Ptr("futex_private_hash")),
+        m("futex_batches", 2496, 0, 8, None, Scalar),
+        m("futex_rcu", 2560, 0, 16, None, Struct(58)),
+        m("futex_atomic", 2688, 0, 8, None, Struct(41)),
+        m("futex_ref", 2752, 0, 8, None, Ptr("")),
+        m("hiwater_rss", 2816, 0, 8, None, Scalar),
+        m("hiwater_vm", 2880, 0, 8, None, Scalar),
+        m("total_vm", 2944, 0, 8, None, Scalar),
+        m("locked_vm", 3008, 0, 8, None, Scalar),
+        m("pinned_vm", 3072, 0, 8, None, Struct(41)),
+        m("data_vm", 3136, 0, 8, None, Scalar),
+        m("exec_vm", 3200, 0, 8, None, Scalar),
+        m("stack_vm", 3264, 0, 8, None, Scalar),
+        m("def_flags", 3328, 0, 8, None, Scalar),
+        m("write_protect_seq", 3392, 0, 4, None, Struct(309)),
+        m("arg_lock", 3424, 0, 4, None, Struct(43)),
+        m("start_code", 3456, 0, 8, None, Scalar),
+        m("end_code", 3520, 0, 8, None, Scalar),
+        m("start_data", 3584, 0, 8, None, Scalar),
+        m("end_data", 3648, 0, 8, None, Scalar),
+        m("start_brk", 3712, 0, 8, None, Scalar),
+        m("brk", 3776, 0, 8, None, Scalar),
+        m("start_stack", 3840, 0, 8, None, Scalar),
+        m("arg_start", 3904, 0, 8, None, Scalar),
+        m("arg_end", 3968, 0, 8, None, Scalar),
+        m("env_start", 4032, 0, 8, None, Scalar),
+        m("env_end", 4096, 0, 8, None, Scalar),
+        m("saved_auxv", 4160, 0, 448, Some(56), Scalar),
+        m("rss_stat", 7744, 0, 160, Some(4), Struct(274)),
+        m("binfmt", 9024, 0, 8, None, Ptr("linux_binfmt")),
+        m("context", 9088, 0, 144, None, Struct(467)),
+        m("flags", 10240, 0, 8, None, Struct(468)),
+        m("ioctx_lock", 10304, 0, 4, None, Struct(43)),
+        m("ioctx_table", 10368, 0, 8, None, Ptr("kioctx_table")),
+        m("owner", 10432, 0, 8, None, Ptr("task_struct")),
+        m("user_ns", 10496, 0, 8, None, Ptr("user_namespace")),
+        m("exe_file", 10560, 0, 8, None, Ptr("file")),
+        m("notifier_subscriptions", 10624, 0, 8, None, Ptr("mmu_notifier_subscriptions")),
+        m("numa_next_scan", 10688, 0, 8, None, Scalar),
+        m("numa_scan_offset", 10752, 0, 8, None, Scalar),
+        m("numa_scan_seq", 10816, 0, 4, None, Scalar),
+        m("tlb_flush_pending", 10848, 0, 4, None, Struct(48)),
+        m("tlb_flush_batched", 10880, 0, 4, None, Struct(48)),
+        m("uprobes_state", 10944, 0, 16, None, Struct(471)),
+        m("hugetlb_usage", 11072, 0, 8, None, Struct(41)),
+        m("async_put_work", 11136, 0, 32, None, Struct(153)),
+        m("ksm_merging_pages", 11392, 0, 8, None, Scalar),
+        m("ksm_rmap_items", 11456, 0, 8, None, Scalar),
+        m("ksm_zero_pages", 11520, 0, 8, None, Struct(41)),
+        m("mm_id", 11584, 0, 4, None, Scalar),
+    ]},
+    // 245
+    KStruct { name: "inode", size: 616, is_union: false, members: &[
+        m("i_mode", 0, 0, 2, None, Scalar),
+        m("i_opflags", 16, 0, 2, None, Scalar),
+        m("i_uid", 32, 0, 4, None, Struct(102)),
+        m("i_gid", 64, 0, 4, None, Struct(252)),
+        m("i_flags", 96, 0, 4, None, Scalar),
+        m("i_acl", 128, 0, 8, None, Ptr("posix_acl")),
+        m("i_default_acl", 192, 0, 8, None, Ptr("posix_acl")),
+        m("i_op", 256, 0, 8, None, Ptr("inode_operations")),
+        m("i_sb", 320, 0, 8, None, Ptr("super_block")),
+        m("i_mapping", 384, 0, 8, None, Ptr("address_space")),
+        m("i_security", 448, 0, 8, None, Ptr("")),
+        m("i_ino", 512, 0, 8, None, Scalar),
+        m("", 576, 0, 4, None, Struct(475)),
+        m("i_rdev", 608, 0, 4, None, Scalar),
+        m("i_size", 640, 0, 8, None, Scalar),
+        m("i_atime_sec", 704, 0, 8, None, Scalar),
+        m("i_mtime_sec", 768, 0, 8, None, Scalar),
+        m("i_ctime_sec", 832, 0, 8, None, Scalar),
+        m("i_atime_nsec", 896, 0, 4, None, Scalar),
+        m("i_mtime_nsec", 928, 0, 4, None, Scalar),
+        m("i_ctime_nsec", 960, 0, 4, None, Scalar),
+        m("i_generation", 992, 0, 4, None, Scalar),
+        m("i_lock", 1024, 0, 4, None, Struct(43)),
+        m("i_bytes", 1056, 0, 2, None, Scalar),
+        m("i_blkbits", 1072, 0, 1, None, Scalar),
+        m("i_write_hint", 1080, 0, 1, None, Scalar),
+        m("i_blocks", 1088, 0, 8, None, Scalar),
+        m("i_state", 1152, 0, 4, None, Scalar),
+        m("i_rwsem", 1216, 0, 40, None, Struct(246)),
+        m("dirtied_when", 1536, 0, 8, None, Scalar),
+        m("dirtied_time_when", 1600, 0, 8, None, Scalar),
+        m("i_hash", 1664, 0, 16, None, Struct(60)),
+        m("i_io_list", 1792, 0, 16, None, Struct(23)),
+        m("i_wb", 1920, 0, 8, None, Ptr("bdi_writeback")),
+        m("i_wb_frn_winner", 1984, 0, 4, None, Scalar),
+        m("i_wb_frn_avg_time", 2016, 0, 2, None, Scalar),
+        m("i_wb_frn_history", 2032, 0, 2, None, Scalar),
+        m("i_lru", 2048, 0, 16, None, Struct(23)),
+        m("i_kept", 2176, 0, 8, None, Struct(226)),
+        m("i_sb_list", 2240, 0, 16, None, Struct(23)),
+        m("i_wb_list", 2368, 0, 16, None, Struct(23)),
+        m("", 2496, 0, 16, None, Struct(477)),
+        m("i_version", 2624, 0, 8, None, Struct(41)),
+        m("i_sequence", 2688, 0, 8, None, Struct(41)),
+        m("i_count", 2752, 0, 4, None, Struct(48)),
+        m("i_dio_count", 2784, 0, 4, None, Struct(48)),
+        m("i_writecount", 2816, 0, 4, None, Struct(48)),
+        m("i_readcount", 2848, 0, 4, None, Struct(48)),
+        m("", 2880, 0, 8, None, Struct(478)),
+        m("i_flctx", 2944, 0, 8, None, Ptr("file_lock_context")),
+        m("i_data", 3008, 0, 192, None, Struct(81)),
+        m("", 4544, 0, 16, None, Struct(480)),
+        m("", 4672, 0, 8, None, Struct(481)),
+        m("i_fsnotify_mask", 4736, 0, 4, None, Scalar),
+        m("i_fsnotify_marks", 4800, 0, 8, None, Ptr("fsnotify_mark_connector")),
+        m("i_private", 4864, 0, 8, None, Ptr("")),
+    ]},
+    // 246
+    KStruct { name: "rw_semaphore", size: 40, is_union: false, members: &[
+        m("count", 0, 0, 8, None, Struct(41)),
+        m("owner", 64, 0, 8, None, Struct(41)),
+        m("osq", 128, 0, 4, None, Struct(189)),
+        m("wait_lock", 160, 0, 4, None, Struct(105)),
+        m("wait_list", 192, 0, 16, None, Struct(23)),
+    ]},
+    // 247
+    KStruct { name: "address_space_operations", size: 152, is_union: false, members: &[
+        m("read_folio", 0, 0, 8, None, Ptr("")),
+        m("writepages", 64, 0, 8, None, Ptr("")),
+        m("dirty_folio", 128, 0, 8, None, Ptr("")),
+        m("readahead", 192, 0, 8, None, Ptr("")),
+        m("write_begin", 256, 0, 8, None, Ptr("")),
+        m("write_end", 320, 0, 8, None, Ptr("")),
+        m("bmap", 384, 0, 8, None, Ptr("")),
+        m("invalidate_folio", 448, 0, 8, None, Ptr("")),
+        m("release_folio", 512, 0, 8, None, Ptr("")),
+        m("free_folio", 576, 0, 8, None, Ptr("")),
+        m("direct_IO", 640, 0, 8, None, Ptr("")),
+        m("migrate_folio", 704, 0, 8, None, Ptr("")),
+        m("launder_folio", 768, 0, 8, None, Ptr("")),
+        m("is_partially_uptodate", 832, 0, 8, None, Ptr("")),
+        m("is_dirty_writeback", 896, 0, 8, None, Ptr("")),
+        m("error_remove_folio", 960, 0, 8, None, Ptr("")),
+        m("swap_activate", 1024, 0, 8, None, Ptr("")),
+        m("swap_deactivate", 1088, 0, 8, None, Ptr("")),
+        m("swap_rw", 1152, 0, 8, None, Ptr("")),
+    ]},
+    // 248
+    KStruct { name: "", size: 40, is_union: true, members: &[
+        m("futex", 0, 0, 40, None, Struct(483)),
+        m("nanosleep", 0, 0, 24, None, Struct(484)),
+        m("poll", 0, 0, 32, None, Struct(485)),
+    ]},
+    // 249
+    KStruct { name: "", size: 48, is_union: false, members: &[
+        m("ino", 0, 0, 8, None, Scalar),
+        m("pidfs_node", 64, 0, 24, None, Struct(79)),
+        m("stashed", 256, 0, 8, None, Ptr("dentry")),
+        m("attr", 320, 0, 8, None, Ptr("pidfs_attr")),
+    ]},
+    // 250
+    KStruct { name: "upid", size: 16, is_union: false, members: &[
+        m("nr", 0, 0, 4, None, Scalar),
+        m("ns", 64, 0, 8, None, Ptr("pid_namespace")),
+    ]},
+    // 251
     KStruct { name: "posix_cputimer_base", size: 24, is_union: false, members: &[
         m("nextevt", 0, 0, 8, None, Scalar),
-        m("tqhead", 64, 0, 16, None, Struct(155)),
+        m("tqhead", 64, 0, 16, None, Struct(385)),
     ]},
-    // 119
+    // 252
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("val", 0, 0, 4, None, Scalar),
+    ]},
+    // 253
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("val", 0, 0, 8, None, Scalar),
+    ]},
+    // 254
+    KStruct { name: "user_struct", size: 128, is_union: false, members: &[
+        m("__count", 0, 0, 4, None, Struct(65)),
+        m("epoll_watches", 64, 0, 40, None, Struct(274)),
+        m("unix_inflight", 384, 0, 8, None, Scalar),
+        m("pipe_bufs", 448, 0, 8, None, Struct(41)),
+        m("uidhash_node", 512, 0, 16, None, Struct(60)),
+        m("uid", 640, 0, 4, None, Struct(102)),
+        m("locked_vm", 704, 0, 8, None, Struct(41)),
+        m("ratelimit", 768, 0, 32, None, Struct(487)),
+    ]},
+    // 255
+    KStruct { name: "user_namespace", size: 672, is_union: false, members: &[
+        m("uid_map", 0, 0, 64, None, Struct(488)),
+        m("gid_map", 512, 0, 64, None, Struct(488)),
+        m("projid_map", 1024, 0, 64, None, Struct(488)),
+        m("parent", 1536, 0, 8, None, Ptr("user_namespace")),
+        m("level", 1600, 0, 4, None, Scalar),
+        m("owner", 1632, 0, 4, None, Struct(102)),
+        m("group", 1664, 0, 4, None, Struct(252)),
+        m("ns", 1728, 0, 80, None, Struct(489)),
+        m("flags", 2368, 0, 8, None, Scalar),
+        m("parent_could_setfcap", 2432, 0, 1, None, Scalar),
+        m("keyring_name_list", 2496, 0, 16, None, Struct(23)),
+        m("user_keyring_register", 2624, 0, 8, None, Ptr("key")),
+        m("keyring_sem", 2688, 0, 40, None, Struct(246)),
+        m("persistent_keyring_register", 3008, 0, 8, None, Ptr("key")),
+        m("work", 3072, 0, 32, None, Struct(153)),
+        m("set", 3328, 0, 104, None, Struct(490)),
+        m("sysctls", 4160, 0, 8, None, Ptr("ctl_table_header")),
+        m("ucounts", 4224, 0, 8, None, Ptr("ucounts")),
+        m("ucount_max", 4288, 0, 96, Some(12), Scalar),
+        m("rlimit_max", 5056, 0, 32, Some(4), Scalar),
+        m("binfmt_misc", 5312, 0, 8, None, Ptr("binfmt_misc")),
+    ]},
+    // 256
+    KStruct { name: "ucounts", size: 184, is_union: false, members: &[
+        m("node", 0, 0, 16, None, Struct(206)),
+        m("ns", 128, 0, 8, None, Ptr("user_namespace")),
+        m("uid", 192, 0, 4, None, Struct(102)),
+        m("rcu", 256, 0, 16, None, Struct(58)),
+        m("count", 384, 0, 4, None, Struct(427)),
+        m("ucount", 448, 0, 96, Some(12), Struct(41)),
+        m("rlimit", 1216, 0, 32, Some(4), Struct(41)),
+    ]},
+    // 257
+    KStruct { name: "group_info", size: 8, is_union: false, members: &[
+        m("usage", 0, 0, 4, None, Struct(65)),
+        m("ngroups", 32, 0, 4, None, Scalar),
+        m("gid", 64, 0, 0, Some(0), Struct(252)),
+    ]},
+    // 258
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("non_rcu", 0, 0, 4, None, Scalar),
+        m("rcu", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 259
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("graveyard_link", 0, 0, 16, None, Struct(23)),
+        m("serial_node", 0, 0, 24, None, Struct(79)),
+    ]},
+    // 260
+    KStruct { name: "key_user", size: 88, is_union: false, members: &[
+        m("node", 0, 0, 24, None, Struct(79)),
+        m("cons_lock", 192, 0, 32, None, Struct(40)),
+        m("lock", 448, 0, 4, None, Struct(43)),
+        m("usage", 480, 0, 4, None, Struct(65)),
+        m("nkeys", 512, 0, 4, None, Struct(48)),
+        m("nikeys", 544, 0, 4, None, Struct(48)),
+        m("uid", 576, 0, 4, None, Struct(102)),
+        m("qnkeys", 608, 0, 4, None, Scalar),
+        m("qnbytes", 640, 0, 4, None, Scalar),
+    ]},
+    // 261
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("expiry", 0, 0, 8, None, Scalar),
+        m("revoked_at", 0, 0, 8, None, Scalar),
+    ]},
+    // 262
+    KStruct { name: "", size: 40, is_union: true, members: &[
+        m("index_key", 0, 0, 40, None, Struct(493)),
+        m("", 0, 0, 40, None, Struct(494)),
+    ]},
+    // 263
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("payload", 0, 0, 32, None, Struct(495)),
+        m("", 0, 0, 32, None, Struct(496)),
+    ]},
+    // 264
+    KStruct { name: "key_restriction", size: 24, is_union: false, members: &[
+        m("check", 0, 0, 8, None, Ptr("")),
+        m("key", 64, 0, 8, None, Ptr("key")),
+        m("keytype", 128, 0, 8, None, Ptr("key_type")),
+    ]},
+    // 265
+    KStruct { name: "qstr", size: 16, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(498)),
+        m("name", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 266
+    KStruct { name: "saved", size: 48, is_union: false, members: &[
+        m("link", 0, 0, 16, None, Struct(148)),
+        m("done", 128, 0, 16, None, Struct(499)),
+        m("name", 256, 0, 8, None, Ptr("")),
+        m("seq", 320, 0, 4, None, Scalar),
+    ]},
+    // 267
+    KStruct { name: "filename", size: 32, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("uptr", 64, 0, 8, None, Ptr("")),
+        m("refcnt", 128, 0, 4, None, Struct(48)),
+        m("aname", 192, 0, 8, None, Ptr("audit_names")),
+        m("iname", 256, 0, 0, Some(0), Scalar),
+    ]},
+    // 268
+    KStruct { name: "sem_undo_list", size: 24, is_union: false, members: &[
+        m("refcnt", 0, 0, 4, None, Struct(65)),
+        m("lock", 32, 0, 4, None, Struct(43)),
+        m("list_proc", 64, 0, 16, None, Struct(23)),
+    ]},
+    // 269
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("seqcount", 0, 0, 4, None, Struct(117)),
+        m("lock", 32, 0, 4, None, Struct(43)),
+    ]},
+    // 270
+    KStruct { name: "fdtable", size: 56, is_union: false, members: &[
+        m("max_fds", 0, 0, 4, None, Scalar),
+        m("fd", 64, 0, 8, None, Ptr("")),
+        m("close_on_exec", 128, 0, 8, None, Ptr("")),
+        m("open_fds", 192, 0, 8, None, Ptr("")),
+        m("full_fds_bits", 256, 0, 8, None, Ptr("")),
+        m("rcu", 320, 0, 16, None, Struct(58)),
+    ]},
+    // 271
+    KStruct { name: "file", size: 184, is_union: false, members: &[
+        m("f_lock", 0, 0, 4, None, Struct(43)),
+        m("f_mode", 32, 0, 4, None, Scalar),
+        m("f_op", 64, 0, 8, None, Ptr("file_operations")),
+        m("f_mapping", 128, 0, 8, None, Ptr("address_space")),
+        m("private_data", 192, 0, 8, None, Ptr("")),
+        m("f_inode", 256, 0, 8, None, Ptr("inode")),
+        m("f_flags", 320, 0, 4, None, Scalar),
+        m("f_iocb_flags", 352, 0, 4, None, Scalar),
+        m("f_cred", 384, 0, 8, None, Ptr("cred")),
+        m("f_owner", 448, 0, 8, None, Ptr("fown_struct")),
+        m("", 512, 0, 16, None, Struct(502)),
+        m("", 640, 0, 32, None, Struct(503)),
+        m("f_pos", 896, 0, 8, None, Scalar),
+        m("f_security", 960, 0, 8, None, Ptr("")),
+        m("f_wb_err", 1024, 0, 4, None, Scalar),
+        m("f_sb_err", 1056, 0, 4, None, Scalar),
+        m("f_ep", 1088, 0, 8, None, Ptr("hlist_head")),
+        m("", 1152, 0, 32, None, Struct(504)),
+        m("f_ref", 1408, 0, 8, None, Struct(505)),
+    ]},
+    // 272
+    KStruct { name: "io_ring_ctx", size: 1472, is_union: false, members: &[
+        m("", 0, 0, 64, None, Struct(506)),
+        m("", 512, 0, 448, None, Struct(507)),
+        m("", 4096, 0, 64, None, Struct(508)),
+        m("", 4608, 0, 64, None, Struct(509)),
+        m("", 5120, 0, 64, None, Struct(510)),
+        m("completion_lock", 5632, 0, 4, None, Struct(43)),
+        m("cq_overflow_list", 5696, 0, 16, None, Struct(23)),
+        m("waitid_list", 5824, 0, 8, None, Struct(73)),
+        m("futex_list", 5888, 0, 8, None, Struct(73)),
+        m("futex_cache", 5952, 0, 24, None, Struct(511)),
+        m("sq_creds", 6144, 0, 8, None, Ptr("cred")),
+        m("sq_data", 6208, 0, 8, None, Ptr("io_sq_data")),
+        m("sqo_sq_wait", 6272, 0, 24, None, Struct(204)),
+        m("sqd_list", 6464, 0, 16, None, Struct(23)),
+        m("file_alloc_start", 6592, 0, 4, None, Scalar),
+        m("file_alloc_end", 6624, 0, 4, None, Scalar),
+        m("poll_wq", 6656, 0, 24, None, Struct(204)),
+        m("restrictions", 6848, 0, 24, None, Struct(513)),
+        m("zcrx_ctxs", 7040, 0, 16, None, Struct(225)),
+        m("pers_next", 7168, 0, 4, None, Scalar),
+        m("personalities", 7232, 0, 16, None, Struct(225)),
+        m("hash_map", 7360, 0, 8, None, Ptr("io_wq_hash")),
+        m("user", 7424, 0, 8, None, Ptr("user_struct")),
+        m("mm_account", 7488, 0, 8, None, Ptr("mm_struct")),
+        m("fallback_llist", 7552, 0, 8, None, Struct(408)),
+        m("fallback_work", 7616, 0, 88, None, Struct(515)),
+        m("exit_work", 8320, 0, 32, None, Struct(153)),
+        m("tctx_list", 8576, 0, 16, None, Struct(23)),
+        m("ref_comp", 8704, 0, 32, None, Struct(84)),
+        m("iowq_limits", 8960, 0, 8, Some(2), Scalar),
+        m("poll_wq_task_work", 9024, 0, 16, None, Struct(58)),
+        m("defer_list", 9152, 0, 16, None, Struct(23)),
+        m("nr_drained", 9280, 0, 4, None, Scalar),
+        m("nr_req_allocated", 9312, 0, 4, None, Scalar),
+        m("napi_list", 9344, 0, 16, None, Struct(23)),
+        m("napi_lock", 9472, 0, 4, None, Struct(43)),
+        m("napi_busy_poll_dt", 9536, 0, 8, None, Scalar),
+        m("napi_prefer_busy_poll", 9600, 0, 1, None, Scalar),
+        m("napi_track_mode", 9608, 0, 1, None, Scalar),
+        m("napi_ht", 9664, 0, 128, Some(16), Struct(73)),
+        m("mmap_lock", 10688, 0, 32, None, Struct(40)),
+        m("sq_region", 10944, 0, 24, None, Struct(516)),
+        m("ring_region", 11136, 0, 24, None, Struct(516)),
+        m("param_region", 11328, 0, 24, None, Struct(516)),
+    ]},
+    // 273
+    KStruct { name: "io_wq", size: 808, is_union: false, members: &[
+        m("state", 0, 0, 8, None, Scalar),
+        m("hash", 64, 0, 8, None, Ptr("io_wq_hash")),
+        m("worker_refs", 128, 0, 4, None, Struct(48)),
+        m("worker_done", 192, 0, 32, None, Struct(84)),
+        m("cpuhp_node", 448, 0, 16, None, Struct(60)),
+        m("task", 576, 0, 8, None, Ptr("task_struct")),
+        m("acct", 640, 0, 144, Some(2), Struct(517)),
+        m("wait", 1792, 0, 40, None, Struct(151)),
+        m("hash_tail", 2112, 0, 512, Some(64), Ptr("io_wq_work")),
+        m("cpu_mask", 6208, 0, 32, Some(1), Struct(74)),
+    ]},
+    // 274
+    KStruct { name: "percpu_counter", size: 40, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("count", 64, 0, 8, None, Scalar),
+        m("list", 128, 0, 16, None, Struct(23)),
+        m("counters", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 275
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("task_list", 0, 0, 8, None, Struct(408)),
+        m("task_work", 64, 0, 16, None, Struct(58)),
+    ]},
+    // 276
+    KStruct { name: "uts_namespace", size: 488, is_union: false, members: &[
+        m("name", 0, 0, 390, None, Struct(519)),
+        m("user_ns", 3136, 0, 8, None, Ptr("user_namespace")),
+        m("ucounts", 3200, 0, 8, None, Ptr("ucounts")),
+        m("ns", 3264, 0, 80, None, Struct(489)),
+    ]},
+    // 277
+    KStruct { name: "ipc_namespace", size: 1200, is_union: false, members: &[
+        m("ids", 0, 0, 672, Some(3), Struct(520)),
+        m("sem_ctls", 5376, 0, 16, Some(4), Scalar),
+        m("used_sems", 5504, 0, 4, None, Scalar),
+        m("msg_ctlmax", 5536, 0, 4, None, Scalar),
+        m("msg_ctlmnb", 5568, 0, 4, None, Scalar),
+        m("msg_ctlmni", 5600, 0, 4, None, Scalar),
+        m("percpu_msg_bytes", 5632, 0, 40, None, Struct(274)),
+        m("percpu_msg_hdrs", 5952, 0, 40, None, Struct(274)),
+        m("shm_ctlmax", 6272, 0, 8, None, Scalar),
+        m("shm_ctlall", 6336, 0, 8, None, Scalar),
+        m("shm_tot", 6400, 0, 8, None, Scalar),
+        m("shm_ctlmni", 6464, 0, 4, None, Scalar),
+        m("shm_rmid_forced", 6496, 0, 4, None, Scalar),
+        m("ipcns_nb", 6528, 0, 24, None, Struct(521)),
+        m("mq_mnt", 6720, 0, 8, None, Ptr("vfsmount")),
+        m("mq_queues_count", 6784, 0, 4, None, Scalar),
+        m("mq_queues_max", 6816, 0, 4, None, Scalar),
+        m("mq_msg_max", 6848, 0, 4, None, Scalar),
+        m("mq_msgsize_max", 6880, 0, 4, None, Scalar),
+        m("mq_msg_default", 6912, 0, 4, None, Scalar),
+        m("mq_msgsize_default", 6944, 0, 4, None, Scalar),
+        m("mq_set", 6976, 0, 104, None, Struct(490)),
+        m("mq_sysctls", 7808, 0, 8, None, Ptr("ctl_table_header")),
+        m("ipc_set", 7872, 0, 104, None, Struct(490)),
+        m("ipc_sysctls", 8704, 0, 8, None, Ptr("ctl_table_header")),
+        m("user_ns", 8768, 0, 8, None, Ptr("user_namespace")),
+        m("ucounts", 8832, 0, 8, None, Ptr("ucounts")),
+        m("mnt_llist", 8896, 0, 8, None, Struct(226)),
+        m("ns", 8960, 0, 80, None, Struct(489)),
+    ]},
+    // 278
+    KStruct { name: "mnt_namespace", size: 200, is_union: false, members: &[
+        m("ns", 0, 0, 80, None, Struct(489)),
+        m("root", 640, 0, 8, None, Ptr("mount")),
+        m("", 704, 0, 24, None, Struct(523)),
+        m("user_ns", 896, 0, 8, None, Ptr("user_namespace")),
+        m("ucounts", 960, 0, 8, None, Ptr("ucounts")),
+        m("poll", 1024, 0, 24, None, Struct(204)),
+        m("seq_origin", 1216, 0, 8, None, Scalar),
+        m("event", 1280, 0, 8, None, Scalar),
+        m("n_fsnotify_mask", 1344, 0, 4, None, Scalar),
+        m("n_fsnotify_marks", 1408, 0, 8, None, Ptr("fsnotify_mark_connector")),
+        m("nr_mounts", 1472, 0, 4, None, Scalar),
+        m("pending_mounts", 1504, 0, 4, None, Scalar),
+        m("passive", 1536, 0, 4, None, Struct(65)),
+    ]},
+    // 279
+    KStruct { name: "pid_namespace", size: 344, is_union: false, members: &[
+        m("idr", 0, 0, 24, None, Struct(524)),
+        m("rcu", 192, 0, 16, None, Struct(58)),
+        m("pid_allocated", 320, 0, 4, None, Scalar),
+        m("child_reaper", 384, 0, 8, None, Ptr("task_struct")),
+        m("pid_cachep", 448, 0, 8, None, Ptr("kmem_cache")),
+        m("level", 512, 0, 4, None, Scalar),
+        m("pid_max", 544, 0, 4, None, Scalar),
+        m("parent", 576, 0, 8, None, Ptr("pid_namespace")),
+        m("bacct", 640, 0, 8, None, Ptr("fs_pin")),
+        m("user_ns", 704, 0, 8, None, Ptr("user_namespace")),
+        m("ucounts", 768, 0, 8, None, Ptr("ucounts")),
+        m("reboot", 832, 0, 4, None, Scalar),
+        m("ns", 896, 0, 80, None, Struct(489)),
+        m("work", 1536, 0, 32, None, Struct(153)),
+        m("set", 1792, 0, 104, None, Struct(490)),
+        m("sysctls", 2624, 0, 8, None, Ptr("ctl_table_header")),
+        m("memfd_noexec_scope", 2688, 0, 4, None, Scalar),
+    ]},
+    // 280
+    KStruct { name: "net", size: 4288, is_union: false, members: &[
+        m("passive", 0, 0, 4, None, Struct(65)),
+        m("rules_mod_lock", 32, 0, 4, None, Struct(43)),
+        m("dev_base_seq", 64, 0, 4, None, Scalar),
+        m("dev_unreg_pending", 96, 0, 4, None, Struct(48)),
+        m("ifindex", 128, 0, 4, None, Scalar),
+        m("nsid_lock", 160, 0, 4, None, Struct(43)),
+        m("fnhe_genid", 192, 0, 4, None, Struct(48)),
+        m("list", 256, 0, 16, None, Struct(23)),
+        m("exit_list", 384, 0, 16, None, Struct(23)),
+        m("defer_free_list", 512, 0, 8, None, Struct(226)),
+        m("cleanup_list", 576, 0, 8, None, Struct(226)),
+        m("ptype_all", 640, 0, 16, None, Struct(23)),
+        m("ptype_specific", 768, 0, 16, None, Struct(23)),
+        m("key_domain", 896, 0, 8, None, Ptr("key_tag")),
+        m("user_ns", 960, 0, 8, None, Ptr("user_namespace")),
+        m("ucounts", 1024, 0, 8, None, Ptr("ucounts")),
+        m("netns_ids", 1088, 0, 24, None, Struct(524)),
+        m("ns", 1280, 0, 80, None, Struct(489)),
+        m("refcnt_tracker", 1920, 0, 0, None, Struct(527)),
+        m("notrefcnt_tracker", 1920, 0, 0, None, Struct(527)),
+        m("dev_base_head", 1920, 0, 16, None, Struct(23)),
+        m("proc_net", 2048, 0, 8, None, Ptr("proc_dir_entry")),
+        m("proc_net_stat", 2112, 0, 8, None, Ptr("proc_dir_entry")),
+        m("sysctls", 2176, 0, 104, None, Struct(490)),
+        m("rtnl", 3008, 0, 8, None, Ptr("sock")),
+        m("genl_sock", 3072, 0, 8, None, Ptr("sock")),
+        m("uevent_sock", 3136, 0, 8, None, Ptr("uevent_sock")),
+        m("dev_name_head", 3200, 0, 8, None, Ptr("hlist_head")),
+        m("dev_index_head", 3264, 0, 8, None, Ptr("hlist_head")),
+        m("dev_by_index", 3328, 0, 16, None, Struct(225)),
+        m("netdev_chain", 3456, 0, 8, None, Struct(530)),
+        m("hash_mix", 3520, 0, 4, None, Scalar),
+        m("loopback_dev", 3584, 0, 8, None, Ptr("net_device")),
+        m("rules_ops", 3648, 0, 16, None, Struct(23)),
+        m("core", 3776, 0, 40, None, Struct(532)),
+        m("mib", 4096, 0, 120, None, Struct(533)),
+        m("packet", 5056, 0, 40, None, Struct(534)),
+        m("unx", 5376, 0, 32, None, Struct(535)),
+        m("nexthop", 5632, 0, 72, None, Struct(536)),
+        m("ipv4", 6656, 0, 960, None, Struct(537)),
+        m("ipv6", 14336, 0, 832, None, Struct(538)),
+        m("nf", 20992, 0, 264, None, Struct(539)),
+        m("ct", 23104, 0, 176, None, Struct(540)),
+        m("nft", 24512, 0, 8, None, Struct(541)),
+        m("gen", 24576, 0, 8, None, Ptr("net_generic")),
+        m("bpf", 24640, 0, 64, None, Struct(543)),
+        m("xfrm", 25600, 0, 960, None, Struct(544)),
+        m("net_cookie", 33280, 0, 8, None, Scalar),
+        m("mpls", 33344, 0, 32, None, Struct(545)),
+        m("xdp", 33600, 0, 40, None, Struct(546)),
+        m("diag_nlsk", 33920, 0, 8, None, Ptr("sock")),
+    ]},
+    // 281
+    KStruct { name: "time_namespace", size: 144, is_union: false, members: &[
+        m("user_ns", 0, 0, 8, None, Ptr("user_namespace")),
+        m("ucounts", 64, 0, 8, None, Ptr("ucounts")),
+        m("ns", 128, 0, 80, None, Struct(489)),
+        m("offsets", 768, 0, 32, None, Struct(547)),
+        m("vvar_page", 1024, 0, 8, None, Ptr("page")),
+        m("frozen_offsets", 1088, 0, 1, None, Scalar),
+    ]},
+    // 282
+    KStruct { name: "cgroup_namespace", size: 104, is_union: false, members: &[
+        m("ns", 0, 0, 80, None, Struct(489)),
+        m("user_ns", 640, 0, 8, None, Ptr("user_namespace")),
+        m("ucounts", 704, 0, 8, None, Ptr("ucounts")),
+        m("root_cset", 768, 0, 8, None, Ptr("css_set")),
+    ]},
+    // 283
+    KStruct { name: "core_state", size: 56, is_union: false, members: &[
+        m("nr_threads", 0, 0, 4, None, Struct(48)),
+        m("dumper", 64, 0, 16, None, Struct(548)),
+        m("startup", 192, 0, 32, None, Struct(84)),
+    ]},
+    // 284
+    KStruct { name: "cpu_itimer", size: 16, is_union: false, members: &[
+        m("expires", 0, 0, 8, None, Scalar),
+        m("incr", 64, 0, 8, None, Scalar),
+    ]},
+    // 285
+    KStruct { name: "thread_group_cputimer", size: 24, is_union: false, members: &[
+        m("cputime_atomic", 0, 0, 24, None, Struct(549)),
+    ]},
+    // 286
+    KStruct { name: "tty_struct", size: 656, is_union: false, members: &[
+        m("kref", 0, 0, 4, None, Struct(459)),
+        m("index", 32, 0, 4, None, Scalar),
+        m("dev", 64, 0, 8, None, Ptr("device")),
+        m("driver", 128, 0, 8, None, Ptr("tty_driver")),
+        m("port", 192, 0, 8, None, Ptr("tty_port")),
+        m("ops", 256, 0, 8, None, Ptr("tty_operations")),
+        m("ldisc", 320, 0, 8, None, Ptr("tty_ldisc")),
+        m("ldisc_sem", 384, 0, 48, None, Struct(555)),
+        m("atomic_write_lock", 768, 0, 32, None, Struct(40)),
+        m("legacy_mutex", 1024, 0, 32, None, Struct(40)),
+        m("throttle_mutex", 1280, 0, 32, None, Struct(40)),
+        m("termios_rwsem", 1536, 0, 40, None, Struct(246)),
+        m("winsize_mutex", 1856, 0, 32, None, Struct(40)),
+        m("termios", 2112, 0, 44, None, Struct(556)),
+        m("termios_locked", 2464, 0, 44, None, Struct(556)),
+        m("name", 2816, 0, 64, Some(64), Scalar),
+        m("flags", 3328, 0, 8, None, Scalar),
+        m("count", 3392, 0, 4, None, Scalar),
+        m("receive_room", 3424, 0, 4, None, Scalar),
+        m("winsize", 3456, 0, 8, None, Struct(557)),
+        m("flow", 3520, 0, 8, None, Struct(558)),
+        m("ctrl", 3584, 0, 24, None, Struct(559)),
+        m("hw_stopped", 3776, 0, 1, None, Scalar),
+        m("closing", 3784, 0, 1, None, Scalar),
+        m("flow_change", 3808, 0, 4, None, Scalar),
+        m("link", 3840, 0, 8, None, Ptr("tty_struct")),
+        m("fasync", 3904, 0, 8, None, Ptr("fasync_struct")),
+        m("write_wait", 3968, 0, 24, None, Struct(204)),
+        m("read_wait", 4160, 0, 24, None, Struct(204)),
+        m("hangup_work", 4352, 0, 32, None, Struct(153)),
+        m("disc_data", 4608, 0, 8, None, Ptr("")),
+        m("driver_data", 4672, 0, 8, None, Ptr("")),
+        m("files_lock", 4736, 0, 4, None, Struct(43)),
+        m("write_cnt", 4768, 0, 4, None, Scalar),
+        m("write_buf", 4800, 0, 8, None, Ptr("")),
+        m("tty_files", 4864, 0, 16, None, Struct(23)),
+        m("SAK_work", 4992, 0, 32, None, Struct(153)),
+    ]},
+    // 287
+    KStruct { name: "rlimit", size: 16, is_union: false, members: &[
+        m("rlim_cur", 0, 0, 8, None, Scalar),
+        m("rlim_max", 64, 0, 8, None, Scalar),
+    ]},
+    // 288
+    KStruct { name: "pacct_struct", size: 56, is_union: false, members: &[
+        m("ac_flag", 0, 0, 4, None, Scalar),
+        m("ac_exitcode", 64, 0, 8, None, Scalar),
+        m("ac_mem", 128, 0, 8, None, Scalar),
+        m("ac_utime", 192, 0, 8, None, Scalar),
+        m("ac_stime", 256, 0, 8, None, Scalar),
+        m("ac_minflt", 320, 0, 8, None, Scalar),
+        m("ac_majflt", 384, 0, 8, None, Scalar),
+    ]},
+    // 289
+    KStruct { name: "taskstats", size: 560, is_union: false, members: &[
+        m("version", 0, 0, 2, None, Scalar),
+        m("ac_exitcode", 32, 0, 4, None, Scalar),
+        m("ac_flag", 64, 0, 1, None, Scalar),
+        m("ac_nice", 72, 0, 1, None, Scalar),
+        m("cpu_count", 128, 0, 8, None, Scalar),
+        m("cpu_delay_total", 192, 0, 8, None, Scalar),
+        m("blkio_count", 256, 0, 8, None, Scalar),
+        m("blkio_delay_total", 320, 0, 8, None, Scalar),
+        m("swapin_count", 384, 0, 8, None, Scalar),
+        m("swapin_delay_total", 448, 0, 8, None, Scalar),
+        m("cpu_run_real_total", 512, 0, 8, None, Scalar),
+        m("cpu_run_virtual_total", 576, 0, 8, None, Scalar),
+        m("ac_comm", 640, 0, 32, Some(32), Scalar),
+        m("ac_sched", 896, 0, 1, None, Scalar),
+        m("ac_pad", 904, 0, 3, Some(3), Scalar),
+        m("ac_uid", 960, 0, 4, None, Scalar),
+        m("ac_gid", 992, 0, 4, None, Scalar),
+        m("ac_pid", 1024, 0, 4, None, Scalar),
+        m("ac_ppid", 1056, 0, 4, None, Scalar),
+        m("ac_btime", 1088, 0, 4, None, Scalar),
+        m("ac_etime", 1152, 0, 8, None, Scalar),
+        m("ac_utime", 1216, 0, 8, None, Scalar),
+        m("ac_stime", 1280, 0, 8, None, Scalar),
+        m("ac_minflt", 1344, 0, 8, None, Scalar),
+        m("ac_majflt", 1408, 0, 8, None, Scalar),
+        m("coremem", 1472, 0, 8, None, Scalar),
+        m("virtmem", 1536, 0, 8, None, Scalar),
+        m("hiwater_rss", 1600, 0, 8, None, Scalar),
+        m("hiwater_vm", 1664, 0, 8, None, Scalar),
+        m("read_char", 1728, 0, 8, None, Scalar),
+        m("write_char", 1792, 0, 8, None, Scalar),
+        m("read_syscalls", 1856, 0, 8, None, Scalar),
+        m("write_syscalls", 1920, 0, 8, None, Scalar),
+        m("read_bytes", 1984, 0, 8, None, Scalar),
+        m("write_bytes", 2048, 0, 8, None, Scalar),
+        m("cancelled_write_bytes", 2112, 0, 8, None, Scalar),
+        m("nvcsw", 2176, 0, 8, None, Scalar),
+        m("nivcsw", 2240, 0, 8, None, Scalar),
+        m("ac_utimescaled", 2304, 0, 8, None, Scalar),
+        m("ac_stimescaled", 2368, 0, 8, None, Scalar),
+        m("cpu_scaled_run_real_total", 2432, 0, 8, None, Scalar),
+        m("freepages_count", 2496, 0, 8, None, Scalar),
+        m("freepages_delay_total", 2560, 0, 8, None, Scalar),
+        m("thrashing_count", 2624, 0, 8, None, Scalar),
+        m("thrashing_delay_total", 2688, 0, 8, None, Scalar),
+        m("ac_btime64", 2752, 0, 8, None, Scalar),
+        m("compact_count", 2816, 0, 8, None, Scalar),
+        m("compact_delay_total", 2880, 0, 8, None, Scalar),
+        m("ac_tgid", 2944, 0, 4, None, Scalar),
+        m("ac_tgetime", 3008, 0, 8, None, Scalar),
+        m("ac_exe_dev", 3072, 0, 8, None, Scalar),
+        m("ac_exe_inode", 3136, 0, 8, None, Scalar),
+        m("wpcopy_count", 3200, 0, 8, None, Scalar),
+        m("wpcopy_delay_total", 3264, 0, 8, None, Scalar),
+        m("irq_count", 3328, 0, 8, None, Scalar),
+        m("irq_delay_total", 3392, 0, 8, None, Scalar),
+        m("cpu_delay_max", 3456, 0, 8, None, Scalar),
+        m("cpu_delay_min", 3520, 0, 8, None, Scalar),
+        m("blkio_delay_max", 3584, 0, 8, None, Scalar),
+        m("blkio_delay_min", 3648, 0, 8, None, Scalar),
+        m("swapin_delay_max", 3712, 0, 8, None, Scalar),
+        m("swapin_delay_min", 3776, 0, 8, None, Scalar),
+        m("freepages_delay_max", 3840, 0, 8, None, Scalar),
+        m("freepages_delay_min", 3904, 0, 8, None, Scalar),
+        m("thrashing_delay_max", 3968, 0, 8, None, Scalar),
+        m("thrashing_delay_min", 4032, 0, 8, None, Scalar),
+        m("compact_delay_max", 4096, 0, 8, None, Scalar),
+        m("compact_delay_min", 4160, 0, 8, None, Scalar),
+        m("wpcopy_delay_max", 4224, 0, 8, None, Scalar),
+        m("wpcopy_delay_min", 4288, 0, 8, None, Scalar),
+        m("irq_delay_max", 4352, 0, 8, None, Scalar),
+        m("irq_delay_min", 4416, 0, 8, None, Scalar),
+    ]},
+    // 290
+    KStruct { name: "tty_audit_buf", size: 56, is_union: false, members: &[
+        m("mutex", 0, 0, 32, None, Struct(40)),
+        m("dev", 256, 0, 4, None, Scalar),
+        m("icanon", 288, 0, 1, None, Scalar),
+        m("valid", 320, 0, 8, None, Scalar),
+        m("data", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 291
+    KStruct { name: "k_sigaction", size: 32, is_union: false, members: &[
+        m("sa", 0, 0, 32, None, Struct(560)),
+    ]},
+    // 292
+    KStruct { name: "audit_stamp", size: 24, is_union: false, members: &[
+        m("ctime", 0, 0, 16, None, Struct(561)),
+        m("serial", 128, 0, 4, None, Scalar),
+    ]},
+    // 293
+    KStruct { name: "audit_names", size: 120, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("name", 128, 0, 8, None, Ptr("filename")),
+        m("name_len", 192, 0, 4, None, Scalar),
+        m("hidden", 224, 0, 1, None, Scalar),
+        m("ino", 256, 0, 8, None, Scalar),
+        m("dev", 320, 0, 4, None, Scalar),
+        m("mode", 352, 0, 2, None, Scalar),
+        m("uid", 384, 0, 4, None, Struct(102)),
+        m("gid", 416, 0, 4, None, Struct(252)),
+        m("rdev", 448, 0, 4, None, Scalar),
+        m("oprop", 480, 0, 8, None, Struct(296)),
+        m("fcap", 576, 0, 40, None, Struct(562)),
+        m("fcap_ver", 896, 0, 4, None, Scalar),
+        m("type", 928, 0, 1, None, Scalar),
+        m("should_free", 936, 0, 1, None, Scalar),
+    ]},
+    // 294
+    KStruct { name: "audit_aux_data", size: 16, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("audit_aux_data")),
+        m("type", 64, 0, 4, None, Scalar),
+    ]},
+    // 295
+    KStruct { name: "__kernel_sockaddr_storage", size: 128, is_union: false, members: &[
+        m("", 0, 0, 128, None, Struct(563)),
+    ]},
+    // 296
+    KStruct { name: "lsm_prop", size: 8, is_union: false, members: &[
+        m("selinux", 0, 0, 4, None, Struct(564)),
+        m("smack", 32, 0, 0, None, Struct(565)),
+        m("apparmor", 32, 0, 0, None, Struct(566)),
+        m("bpf", 32, 0, 4, None, Struct(567)),
+    ]},
+    // 297
+    KStruct { name: "audit_tree_refs", size: 256, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("audit_tree_refs")),
+        m("c", 64, 0, 248, Some(31), Ptr("audit_chunk")),
+    ]},
+    // 298
+    KStruct { name: "", size: 112, is_union: true, members: &[
+        m("socketcall", 0, 0, 56, None, Struct(569)),
+        m("ipc", 0, 0, 48, None, Struct(570)),
+        m("mq_getsetattr", 0, 0, 72, None, Struct(571)),
+        m("mq_notify", 0, 0, 8, None, Struct(572)),
+        m("mq_sendrecv", 0, 0, 40, None, Struct(573)),
+        m("mq_open", 0, 0, 72, None, Struct(574)),
+        m("capset", 0, 0, 48, None, Struct(575)),
+        m("mmap", 0, 0, 8, None, Struct(576)),
+        m("openat2", 0, 0, 24, None, Struct(577)),
+        m("execve", 0, 0, 4, None, Struct(578)),
+        m("module", 0, 0, 8, None, Struct(579)),
+        m("time", 0, 0, 112, None, Struct(580)),
+    ]},
+    // 299
+    KStruct { name: "audit_proctitle", size: 16, is_union: false, members: &[
+        m("len", 0, 0, 4, None, Scalar),
+        m("value", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 300
+    KStruct { name: "seccomp_filter", size: 224, is_union: false, members: &[
+        m("refs", 0, 0, 4, None, Struct(65)),
+        m("users", 32, 0, 4, None, Struct(65)),
+        m("log", 64, 0, 1, None, Scalar),
+        m("wait_killable_recv", 72, 0, 1, None, Scalar),
+        m("cache", 128, 0, 128, None, Struct(581)),
+        m("prev", 1152, 0, 8, None, Ptr("seccomp_filter")),
+        m("prog", 1216, 0, 8, None, Ptr("bpf_prog")),
+        m("notif", 1280, 0, 8, None, Ptr("notification")),
+        m("notify_lock", 1344, 0, 32, None, Struct(40)),
+        m("wqh", 1600, 0, 24, None, Struct(204)),
+    ]},
+    // 301
+    KStruct { name: "rt_waiter_node", size: 40, is_union: false, members: &[
+        m("entry", 0, 0, 24, None, Struct(79)),
+        m("prio", 192, 0, 4, None, Scalar),
+        m("deadline", 256, 0, 8, None, Scalar),
+    ]},
+    // 302
+    KStruct { name: "rt_mutex_base", size: 32, is_union: false, members: &[
+        m("wait_lock", 0, 0, 4, None, Struct(105)),
+        m("waiters", 64, 0, 16, None, Struct(107)),
+        m("owner", 192, 0, 8, None, Ptr("task_struct")),
+    ]},
+    // 303
+    KStruct { name: "ww_acquire_ctx", size: 24, is_union: false, members: &[
+        m("task", 0, 0, 8, None, Ptr("task_struct")),
+        m("stamp", 64, 0, 8, None, Scalar),
+        m("acquired", 128, 0, 4, None, Scalar),
+        m("wounded", 160, 0, 2, None, Scalar),
+        m("is_wait_die", 176, 0, 2, None, Scalar),
+    ]},
+    // 304
+    KStruct { name: "bio", size: 120, is_union: false, members: &[
+        m("bi_next", 0, 0, 8, None, Ptr("bio")),
+        m("bi_bdev", 64, 0, 8, None, Ptr("block_device")),
+        m("bi_opf", 128, 0, 4, None, Scalar),
+        m("bi_flags", 160, 0, 2, None, Scalar),
+        m("bi_ioprio", 176, 0, 2, None, Scalar),
+        m("bi_write_hint", 192, 0, 1, None, Scalar),
+        m("bi_write_stream", 200, 0, 1, None, Scalar),
+        m("bi_status", 208, 0, 1, None, Scalar),
+        m("__bi_remaining", 224, 0, 4, None, Struct(48)),
+        m("bi_iter", 256, 0, 20, None, Struct(583)),
+        m("", 416, 0, 4, None, Struct(584)),
+        m("bi_end_io", 448, 0, 8, None, Ptr("")),
+        m("bi_private", 512, 0, 8, None, Ptr("")),
+        m("bi_blkg", 576, 0, 8, None, Ptr("blkcg_gq")),
+        m("issue_time_ns", 640, 0, 8, None, Scalar),
+        m("bi_iocost_cost", 704, 0, 8, None, Scalar),
+        m("bi_vcnt", 768, 0, 2, None, Scalar),
+        m("bi_max_vecs", 784, 0, 2, None, Scalar),
+        m("__bi_cnt", 800, 0, 4, None, Struct(48)),
+        m("bi_io_vec", 832, 0, 8, None, Ptr("bio_vec")),
+        m("bi_pool", 896, 0, 8, None, Ptr("bio_set")),
+    ]},
+    // 305
+    KStruct { name: "rq_list", size: 16, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Ptr("request")),
+        m("tail", 64, 0, 8, None, Ptr("request")),
+    ]},
+    // 306
+    KStruct { name: "compact_control", size: 288, is_union: false, members: &[
+        m("freepages", 0, 0, 176, Some(11), Struct(23)),
+        m("migratepages", 1408, 0, 16, None, Struct(23)),
+        m("nr_freepages", 1536, 0, 4, None, Scalar),
+        m("nr_migratepages", 1568, 0, 4, None, Scalar),
+        m("free_pfn", 1600, 0, 8, None, Scalar),
+        m("migrate_pfn", 1664, 0, 8, None, Scalar),
+        m("fast_start_pfn", 1728, 0, 8, None, Scalar),
+        m("zone", 1792, 0, 8, None, Ptr("zone")),
+        m("total_migrate_scanned", 1856, 0, 8, None, Scalar),
+        m("total_free_scanned", 1920, 0, 8, None, Scalar),
+        m("fast_search_fail", 1984, 0, 2, None, Scalar),
+        m("search_order", 2000, 0, 2, None, Scalar),
+        m("gfp_mask", 2016, 0, 4, None, Scalar),
+        m("order", 2048, 0, 4, None, Scalar),
+        m("migratetype", 2080, 0, 4, None, Scalar),
+        m("alloc_flags", 2112, 0, 4, None, Scalar),
+        m("highest_zoneidx", 2144, 0, 4, None, Scalar),
+        m("mode", 2176, 0, 4, None, Scalar),
+        m("ignore_skip_hint", 2208, 0, 1, None, Scalar),
+        m("no_set_skip_hint", 2216, 0, 1, None, Scalar),
+        m("ignore_block_suitable", 2224, 0, 1, None, Scalar),
+        m("direct_compaction", 2232, 0, 1, None, Scalar),
+        m("proactive_compaction", 2240, 0, 1, None, Scalar),
+        m("whole_zone", 2248, 0, 1, None, Scalar),
+        m("contended", 2256, 0, 1, None, Scalar),
+        m("finish_pageblock", 2264, 0, 1, None, Scalar),
+        m("alloc_contig", 2272, 0, 1, None, Scalar),
+    ]},
+    // 307
+    KStruct { name: "page", size: 64, is_union: false, members: &[
+        m("flags", 0, 0, 8, None, Struct(589)),
+        m("", 64, 0, 40, None, Struct(590)),
+        m("", 384, 0, 4, None, Struct(591)),
+        m("_refcount", 416, 0, 4, None, Struct(48)),
+        m("memcg_data", 448, 0, 8, None, Scalar),
+    ]},
+    // 308
+    KStruct { name: "", size: 48, is_union: false, members: &[
+        m("si_signo", 0, 0, 4, None, Scalar),
+        m("si_errno", 32, 0, 4, None, Scalar),
+        m("si_code", 64, 0, 4, None, Scalar),
+        m("_sifields", 128, 0, 32, None, Struct(592)),
+    ]},
+    // 309
     KStruct { name: "seqcount", size: 4, is_union: false, members: &[
         m("sequence", 0, 0, 4, None, Scalar),
     ]},
-    // 120
+    // 310
+    KStruct { name: "cgroup", size: 2240, is_union: false, members: &[
+        m("self", 0, 0, 208, None, Struct(234)),
+        m("flags", 1664, 0, 8, None, Scalar),
+        m("level", 1728, 0, 4, None, Scalar),
+        m("max_depth", 1760, 0, 4, None, Scalar),
+        m("nr_descendants", 1792, 0, 4, None, Scalar),
+        m("nr_dying_descendants", 1824, 0, 4, None, Scalar),
+        m("max_descendants", 1856, 0, 4, None, Scalar),
+        m("nr_populated_csets", 1888, 0, 4, None, Scalar),
+        m("nr_populated_domain_children", 1920, 0, 4, None, Scalar),
+        m("nr_populated_threaded_children", 1952, 0, 4, None, Scalar),
+        m("nr_threaded_children", 1984, 0, 4, None, Scalar),
+        m("kill_seq", 2016, 0, 4, None, Scalar),
+        m("kn", 2048, 0, 8, None, Ptr("kernfs_node")),
+        m("procs_file", 2112, 0, 56, None, Struct(327)),
+        m("events_file", 2560, 0, 56, None, Struct(327)),
+        m("psi_files", 3008, 0, 168, Some(3), Struct(327)),
+        m("subtree_control", 4352, 0, 2, None, Scalar),
+        m("subtree_ss_mask", 4368, 0, 2, None, Scalar),
+        m("old_subtree_control", 4384, 0, 2, None, Scalar),
+        m("old_subtree_ss_mask", 4400, 0, 2, None, Scalar),
+        m("subsys", 4416, 0, 96, Some(12), Ptr("cgroup_subsys_state")),
+        m("nr_dying_subsys", 5184, 0, 48, Some(12), Scalar),
+        m("root", 5568, 0, 8, None, Ptr("cgroup_root")),
+        m("cset_links", 5632, 0, 16, None, Struct(23)),
+        m("e_csets", 5760, 0, 192, Some(12), Struct(23)),
+        m("dom_cgrp", 7296, 0, 8, None, Ptr("cgroup")),
+        m("old_dom_cgrp", 7360, 0, 8, None, Ptr("cgroup")),
+        m("rstat_base_cpu", 7424, 0, 8, None, Ptr("cgroup_rstat_base_cpu")),
+        m("_pad_", 7680, 0, 0, None, Struct(596)),
+        m("last_bstat", 7680, 0, 32, None, Struct(597)),
+        m("bstat", 7936, 0, 32, None, Struct(597)),
+        m("prev_cputime", 8192, 0, 24, None, Struct(85)),
+        m("pidlists", 8384, 0, 16, None, Struct(23)),
+        m("pidlist_mutex", 8512, 0, 32, None, Struct(40)),
+        m("offline_waitq", 8768, 0, 24, None, Struct(204)),
+        m("release_agent_work", 8960, 0, 32, None, Struct(153)),
+        m("psi", 9216, 0, 8, None, Ptr("psi_group")),
+        m("bpf", 9280, 0, 1024, None, Struct(599)),
+        m("freezer", 17472, 0, 32, None, Struct(600)),
+        m("bpf_cgrp_storage", 17728, 0, 8, None, Ptr("bpf_local_storage")),
+        m("ancestors", 17792, 0, 0, Some(0), Ptr("cgroup")),
+    ]},
+    // 311
+    KStruct { name: "robust_list", size: 8, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("robust_list")),
+    ]},
+    // 312
+    KStruct { name: "compat_robust_list", size: 4, is_union: false, members: &[
+        m("next", 0, 0, 4, None, Scalar),
+    ]},
+    // 313
+    KStruct { name: "futex_key", size: 24, is_union: true, members: &[
+        m("shared", 0, 0, 24, None, Struct(601)),
+        m("private", 0, 0, 24, None, Struct(602)),
+        m("both", 0, 0, 24, None, Struct(603)),
+    ]},
+    // 314
+    KStruct { name: "perf_event_groups", size: 16, is_union: false, members: &[
+        m("tree", 0, 0, 8, None, Struct(22)),
+        m("index", 64, 0, 8, None, Scalar),
+    ]},
+    // 315
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("a", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 316
+    KStruct { name: "kmem_cache", size: 8416, is_union: false, members: &[
+        m("cpu_slab", 0, 0, 8, None, Ptr("kmem_cache_cpu")),
+        m("lock_key", 64, 0, 0, None, Struct(605)),
+        m("cpu_sheaves", 64, 0, 8, None, Ptr("slub_percpu_sheaves")),
+        m("flags", 128, 0, 4, None, Scalar),
+        m("min_partial", 192, 0, 8, None, Scalar),
+        m("size", 256, 0, 4, None, Scalar),
+        m("object_size", 288, 0, 4, None, Scalar),
+        m("reciprocal_size", 320, 0, 8, None, Struct(607)),
+        m("offset", 384, 0, 4, None, Scalar),
+        m("cpu_partial", 416, 0, 4, None, Scalar),
+        m("cpu_partial_slabs", 448, 0, 4, None, Scalar),
+        m("sheaf_capacity", 480, 0, 4, None, Scalar),
+        m("oo", 512, 0, 4, None, Struct(608)),
+        m("min", 544, 0, 4, None, Struct(608)),
+        m("allocflags", 576, 0, 4, None, Scalar),
+        m("refcount", 608, 0, 4, None, Scalar),
+        m("ctor", 640, 0, 8, None, Ptr("")),
+        m("inuse", 704, 0, 4, None, Scalar),
+        m("align", 736, 0, 4, None, Scalar),
+        m("red_left_pad", 768, 0, 4, None, Scalar),
+        m("name", 832, 0, 8, None, Ptr("")),
+        m("list", 896, 0, 16, None, Struct(23)),
+        m("kobj", 1024, 0, 64, None, Struct(341)),
+        m("random", 1536, 0, 8, None, Scalar),
+        m("remote_node_defrag_ratio", 1600, 0, 4, None, Scalar),
+        m("random_seq", 1664, 0, 8, None, Ptr("")),
+        m("useroffset", 1728, 0, 4, None, Scalar),
+        m("usersize", 1760, 0, 4, None, Scalar),
+        m("node", 1792, 0, 8192, Some(1024), Ptr("kmem_cache_node")),
+    ]},
+    // 317
+    KStruct { name: "", size: 128, is_union: true, members: &[
+        m("cpuset_mems_allowed", 0, 0, 128, None, Struct(116)),
+        m("user_nodemask", 0, 0, 128, None, Struct(116)),
+    ]},
+    // 318
     KStruct { name: "arch_tlbflush_unmap_batch", size: 40, is_union: false, members: &[
-        m("cpumask", 0, 0, 32, None, Struct(54)),
+        m("cpumask", 0, 0, 32, None, Struct(74)),
         m("unmapped_pages", 256, 0, 1, None, Scalar),
     ]},
-    // 121
+    // 319
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("head_tail", 0, 0, 8, None, Scalar),
+        m("", 0, 0, 8, None, Struct(610)),
+    ]},
+    // 320
+    KStruct { name: "fasync_struct", size: 48, is_union: false, members: &[
+        m("fa_lock", 0, 0, 8, None, Struct(219)),
+        m("magic", 64, 0, 4, None, Scalar),
+        m("fa_fd", 96, 0, 4, None, Scalar),
+        m("fa_next", 128, 0, 8, None, Ptr("fasync_struct")),
+        m("fa_file", 192, 0, 8, None, Ptr("file")),
+        m("fa_rcu", 256, 0, 16, None, Struct(58)),
+    ]},
+    // 321
+    KStruct { name: "pipe_buffer", size: 40, is_union: false, members: &[
+        m("page", 0, 0, 8, None, Ptr("page")),
+        m("offset", 64, 0, 4, None, Scalar),
+        m("len", 96, 0, 4, None, Scalar),
+        m("ops", 128, 0, 8, None, Ptr("pipe_buf_operations")),
+        m("flags", 192, 0, 4, None, Scalar),
+        m("private", 256, 0, 8, None, Scalar),
+    ]},
+    // 322
+    KStruct { name: "pipe_keeper", size: 64, is_union: false, members: &[
+        m("refs", 0, 0, 4, None, Struct(65)),
+        m("mode", 32, 0, 4, None, Scalar),
+        m("uid", 64, 0, 4, None, Struct(102)),
+        m("pid", 128, 0, 8, None, Ptr("pid")),
+        m("in", 192, 0, 8, None, Ptr("pipe_inode_info")),
+        m("nonblock", 256, 0, 4, None, Scalar),
+        m("ended", 320, 0, 24, None, Struct(204)),
+    ]},
+    // 323
+    KStruct { name: "mem_cgroup_id", size: 8, is_union: false, members: &[
+        m("id", 0, 0, 4, None, Scalar),
+        m("ref", 32, 0, 4, None, Struct(65)),
+    ]},
+    // 324
+    KStruct { name: "page_counter", size: 192, is_union: false, members: &[
+        m("usage", 0, 0, 8, None, Struct(41)),
+        m("failcnt", 64, 0, 8, None, Scalar),
+        m("_pad1_", 512, 0, 0, None, Struct(596)),
+        m("emin", 512, 0, 8, None, Scalar),
+        m("min_usage", 576, 0, 8, None, Struct(41)),
+        m("children_min_usage", 640, 0, 8, None, Struct(41)),
+        m("elow", 704, 0, 8, None, Scalar),
+        m("low_usage", 768, 0, 8, None, Struct(41)),
+        m("children_low_usage", 832, 0, 8, None, Struct(41)),
+        m("watermark", 896, 0, 8, None, Scalar),
+        m("local_watermark", 960, 0, 8, None, Scalar),
+        m("_pad2_", 1024, 0, 0, None, Struct(596)),
+        m("protection_support", 1024, 0, 1, None, Scalar),
+        m("track_failcnt", 1032, 0, 1, None, Scalar),
+        m("min", 1088, 0, 8, None, Scalar),
+        m("low", 1152, 0, 8, None, Scalar),
+        m("high", 1216, 0, 8, None, Scalar),
+        m("max", 1280, 0, 8, None, Scalar),
+        m("parent", 1344, 0, 8, None, Ptr("page_counter")),
+    ]},
+    // 325
+    KStruct { name: "", size: 192, is_union: true, members: &[
+        m("swap", 0, 0, 192, None, Struct(324)),
+        m("memsw", 0, 0, 192, None, Struct(324)),
+    ]},
+    // 326
+    KStruct { name: "vmpressure", size: 120, is_union: false, members: &[
+        m("scanned", 0, 0, 8, None, Scalar),
+        m("reclaimed", 64, 0, 8, None, Scalar),
+        m("tree_scanned", 128, 0, 8, None, Scalar),
+        m("tree_reclaimed", 192, 0, 8, None, Scalar),
+        m("sr_lock", 256, 0, 4, None, Struct(43)),
+        m("events", 320, 0, 16, None, Struct(23)),
+        m("events_lock", 448, 0, 32, None, Struct(40)),
+        m("work", 704, 0, 32, None, Struct(153)),
+    ]},
+    // 327
+    KStruct { name: "cgroup_file", size: 56, is_union: false, members: &[
+        m("kn", 0, 0, 8, None, Ptr("kernfs_node")),
+        m("notified_at", 64, 0, 8, None, Scalar),
+        m("notify_timer", 128, 0, 40, None, Struct(135)),
+    ]},
+    // 328
+    KStruct { name: "memcg_vmstats", size: 1712, is_union: false, members: &[
+        m("state", 0, 0, 320, Some(40), Scalar),
+        m("events", 2560, 0, 248, Some(31), Scalar),
+        m("state_local", 4544, 0, 320, Some(40), Scalar),
+        m("events_local", 7104, 0, 248, Some(31), Scalar),
+        m("state_pending", 9088, 0, 320, Some(40), Scalar),
+        m("events_pending", 11648, 0, 248, Some(31), Scalar),
+        m("stats_updates", 13632, 0, 4, None, Struct(48)),
+    ]},
+    // 329
+    KStruct { name: "memcg_vmstats_percpu", size: 1216, is_union: false, members: &[
+        m("stats_updates", 0, 0, 4, None, Scalar),
+        m("parent_pcpu", 64, 0, 8, None, Ptr("memcg_vmstats_percpu")),
+        m("vmstats", 128, 0, 8, None, Ptr("memcg_vmstats")),
+        m("state", 192, 0, 320, Some(40), Scalar),
+        m("events", 2752, 0, 248, Some(31), Scalar),
+        m("state_prev", 4736, 0, 320, Some(40), Scalar),
+        m("events_prev", 7296, 0, 248, Some(31), Scalar),
+    ]},
+    // 330
+    KStruct { name: "wb_domain", size: 120, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("completions", 64, 0, 48, None, Struct(612)),
+        m("period_timer", 448, 0, 40, None, Struct(135)),
+        m("period_time", 768, 0, 8, None, Scalar),
+        m("dirty_limit_tstamp", 832, 0, 8, None, Scalar),
+        m("dirty_limit", 896, 0, 8, None, Scalar),
+    ]},
+    // 331
+    KStruct { name: "memcg_cgwb_frn", size: 40, is_union: false, members: &[
+        m("bdi_id", 0, 0, 8, None, Scalar),
+        m("memcg_id", 64, 0, 4, None, Scalar),
+        m("at", 128, 0, 8, None, Scalar),
+        m("done", 192, 0, 16, None, Struct(613)),
+    ]},
+    // 332
+    KStruct { name: "deferred_split", size: 32, is_union: false, members: &[
+        m("split_queue_lock", 0, 0, 4, None, Struct(43)),
+        m("split_queue", 64, 0, 16, None, Struct(23)),
+        m("split_queue_len", 192, 0, 8, None, Scalar),
+    ]},
+    // 333
+    KStruct { name: "memcg1_events_percpu", size: 24, is_union: false, members: &[
+        m("nr_page_events", 0, 0, 8, None, Scalar),
+        m("targets", 64, 0, 16, Some(2), Scalar),
+    ]},
+    // 334
+    KStruct { name: "mem_cgroup_thresholds", size: 16, is_union: false, members: &[
+        m("primary", 0, 0, 8, None, Ptr("mem_cgroup_threshold_ary")),
+        m("spare", 64, 0, 8, None, Ptr("mem_cgroup_threshold_ary")),
+    ]},
+    // 335
+    KStruct { name: "mem_cgroup_per_node", size: 512, is_union: false, members: &[
+        m("memcg", 0, 0, 8, None, Ptr("mem_cgroup")),
+        m("lruvec_stats_percpu", 64, 0, 8, None, Ptr("lruvec_stats_percpu")),
+        m("lruvec_stats", 128, 0, 8, None, Ptr("lruvec_stats")),
+        m("shrinker_info", 192, 0, 8, None, Ptr("shrinker_info")),
+        m("tree_node", 256, 0, 24, None, Struct(79)),
+        m("usage_in_excess", 448, 0, 8, None, Scalar),
+        m("on_tree", 512, 0, 1, None, Scalar),
+        m("lruvec", 576, 0, 152, None, Struct(618)),
+        m("_pad2_", 2048, 0, 0, None, Struct(596)),
+        m("lru_zone_size", 2048, 0, 200, Some(25), Scalar),
+        m("iter", 3648, 0, 16, None, Struct(619)),
+    ]},
+    // 336
+    KStruct { name: "block_device", size: 904, is_union: false, members: &[
+        m("bd_start_sect", 0, 0, 8, None, Scalar),
+        m("bd_nr_sectors", 64, 0, 8, None, Scalar),
+        m("bd_disk", 128, 0, 8, None, Ptr("gendisk")),
+        m("bd_queue", 192, 0, 8, None, Ptr("request_queue")),
+        m("bd_stats", 256, 0, 8, None, Ptr("disk_stats")),
+        m("bd_stamp", 320, 0, 8, None, Scalar),
+        m("__bd_flags", 384, 0, 4, None, Struct(48)),
+        m("bd_dev", 416, 0, 4, None, Scalar),
+        m("bd_mapping", 448, 0, 8, None, Ptr("address_space")),
+        m("bd_openers", 512, 0, 4, None, Struct(48)),
+        m("bd_size_lock", 544, 0, 4, None, Struct(43)),
+        m("bd_claiming", 576, 0, 8, None, Ptr("")),
+        m("bd_holder", 640, 0, 8, None, Ptr("")),
+        m("bd_holder_ops", 704, 0, 8, None, Ptr("blk_holder_ops")),
+        m("bd_holder_lock", 768, 0, 32, None, Struct(40)),
+        m("bd_holders", 1024, 0, 4, None, Scalar),
+        m("bd_holder_dir", 1088, 0, 8, None, Ptr("kobject")),
+        m("bd_fsfreeze_count", 1152, 0, 4, None, Struct(48)),
+        m("bd_fsfreeze_mutex", 1216, 0, 32, None, Struct(40)),
+        m("bd_meta_info", 1472, 0, 8, None, Ptr("partition_meta_info")),
+        m("bd_writers", 1536, 0, 4, None, Scalar),
+        m("bd_security", 1600, 0, 8, None, Ptr("")),
+        m("bd_device", 1664, 0, 696, None, Struct(550)),
+    ]},
+    // 337
+    KStruct { name: "block_device_operations", size: 144, is_union: false, members: &[
+        m("submit_bio", 0, 0, 8, None, Ptr("")),
+        m("poll_bio", 64, 0, 8, None, Ptr("")),
+        m("open", 128, 0, 8, None, Ptr("")),
+        m("release", 192, 0, 8, None, Ptr("")),
+        m("ioctl", 256, 0, 8, None, Ptr("")),
+        m("compat_ioctl", 320, 0, 8, None, Ptr("")),
+        m("check_events", 384, 0, 8, None, Ptr("")),
+        m("unlock_native_capacity", 448, 0, 8, None, Ptr("")),
+        m("getgeo", 512, 0, 8, None, Ptr("")),
+        m("set_read_only", 576, 0, 8, None, Ptr("")),
+        m("free_disk", 640, 0, 8, None, Ptr("")),
+        m("swap_slot_free_notify", 704, 0, 8, None, Ptr("")),
+        m("report_zones", 768, 0, 8, None, Ptr("")),
+        m("devnode", 832, 0, 8, None, Ptr("")),
+        m("get_unique_id", 896, 0, 8, None, Ptr("")),
+        m("owner", 960, 0, 8, None, Ptr("module")),
+        m("pr_ops", 1024, 0, 8, None, Ptr("pr_ops")),
+        m("alternative_gpt_sector", 1088, 0, 8, None, Ptr("")),
+    ]},
+    // 338
+    KStruct { name: "request_queue", size: 984, is_union: false, members: &[
+        m("queuedata", 0, 0, 8, None, Ptr("")),
+        m("elevator", 64, 0, 8, None, Ptr("elevator_queue")),
+        m("mq_ops", 128, 0, 8, None, Ptr("blk_mq_ops")),
+        m("queue_ctx", 192, 0, 8, None, Ptr("blk_mq_ctx")),
+        m("queue_flags", 256, 0, 8, None, Scalar),
+        m("rq_timeout", 320, 0, 4, None, Scalar),
+        m("queue_depth", 352, 0, 4, None, Scalar),
+        m("refs", 384, 0, 4, None, Struct(65)),
+        m("nr_hw_queues", 416, 0, 4, None, Scalar),
+        m("hctx_table", 448, 0, 16, None, Struct(225)),
+        m("q_usage_counter", 576, 0, 16, None, Struct(187)),
+        m("io_lock_cls_key", 704, 0, 0, None, Struct(605)),
+        m("io_lockdep_map", 704, 0, 0, None, Struct(345)),
+        m("q_lock_cls_key", 704, 0, 0, None, Struct(605)),
+        m("q_lockdep_map", 704, 0, 0, None, Struct(345)),
+        m("last_merge", 704, 0, 8, None, Ptr("request")),
+        m("queue_lock", 768, 0, 4, None, Struct(43)),
+        m("quiesce_depth", 800, 0, 4, None, Scalar),
+        m("disk", 832, 0, 8, None, Ptr("gendisk")),
+        m("mq_kobj", 896, 0, 8, None, Ptr("kobject")),
+        m("limits", 960, 0, 192, None, Struct(627)),
+        m("dev", 2496, 0, 8, None, Ptr("device")),
+        m("rpm_status", 2560, 0, 4, None, Scalar),
+        m("pm_only", 2592, 0, 4, None, Struct(48)),
+        m("stats", 2624, 0, 8, None, Ptr("blk_queue_stats")),
+        m("rq_qos", 2688, 0, 8, None, Ptr("rq_qos")),
+        m("rq_qos_mutex", 2752, 0, 32, None, Struct(40)),
+        m("id", 3008, 0, 4, None, Scalar),
+        m("nr_requests", 3072, 0, 8, None, Scalar),
+        m("timeout", 3136, 0, 40, None, Struct(135)),
+        m("timeout_work", 3456, 0, 32, None, Struct(153)),
+        m("nr_active_requests_shared_tags", 3712, 0, 4, None, Struct(48)),
+        m("sched_shared_tags", 3776, 0, 8, None, Ptr("blk_mq_tags")),
+        m("icq_list", 3840, 0, 16, None, Struct(23)),
+        m("blkcg_pols", 3968, 0, 8, Some(1), Scalar),
+        m("root_blkg", 4032, 0, 8, None, Ptr("blkcg_gq")),
+        m("blkg_list", 4096, 0, 16, None, Struct(23)),
+        m("blkcg_mutex", 4224, 0, 32, None, Struct(40)),
+        m("node", 4480, 0, 4, None, Scalar),
+        m("requeue_lock", 4512, 0, 4, None, Struct(43)),
+        m("requeue_list", 4544, 0, 16, None, Struct(23)),
+        m("requeue_work", 4672, 0, 88, None, Struct(515)),
+        m("blk_trace", 5376, 0, 8, None, Ptr("blk_trace")),
+        m("fq", 5440, 0, 8, None, Ptr("blk_flush_queue")),
+        m("flush_list", 5504, 0, 16, None, Struct(23)),
+        m("elevator_lock", 5632, 0, 32, None, Struct(40)),
+        m("sysfs_lock", 5888, 0, 32, None, Struct(40)),
+        m("limits_lock", 6144, 0, 32, None, Struct(40)),
+        m("unused_hctx_list", 6400, 0, 16, None, Struct(23)),
+        m("unused_hctx_lock", 6528, 0, 4, None, Struct(43)),
+        m("mq_freeze_depth", 6560, 0, 4, None, Scalar),
+        m("td", 6592, 0, 8, None, Ptr("throtl_data")),
+        m("callback_head", 6656, 0, 16, None, Struct(58)),
+        m("mq_freeze_wq", 6784, 0, 24, None, Struct(204)),
+        m("mq_freeze_lock", 6976, 0, 32, None, Struct(40)),
+        m("tag_set", 7232, 0, 8, None, Ptr("blk_mq_tag_set")),
+        m("tag_set_list", 7296, 0, 16, None, Struct(23)),
+        m("debugfs_dir", 7424, 0, 8, None, Ptr("dentry")),
+        m("sched_debugfs_dir", 7488, 0, 8, None, Ptr("dentry")),
+        m("rqos_debugfs_dir", 7552, 0, 8, None, Ptr("dentry")),
+        m("debugfs_mutex", 7616, 0, 32, None, Struct(40)),
+    ]},
+    // 339
+    KStruct { name: "bio_set", size: 248, is_union: false, members: &[
+        m("bio_slab", 0, 0, 8, None, Ptr("kmem_cache")),
+        m("front_pad", 64, 0, 4, None, Scalar),
+        m("cache", 128, 0, 8, None, Ptr("bio_alloc_cache")),
+        m("bio_pool", 192, 0, 72, None, Struct(636)),
+        m("bvec_pool", 768, 0, 72, None, Struct(636)),
+        m("back_pad", 1344, 0, 4, None, Scalar),
+        m("rescue_lock", 1376, 0, 4, None, Struct(43)),
+        m("rescue_list", 1408, 0, 16, None, Struct(109)),
+        m("rescue_work", 1536, 0, 32, None, Struct(153)),
+        m("rescue_workqueue", 1792, 0, 8, None, Ptr("workqueue_struct")),
+        m("cpuhp_dead", 1856, 0, 16, None, Struct(60)),
+    ]},
+    // 340
+    KStruct { name: "backing_dev_info", size: 1160, is_union: false, members: &[
+        m("id", 0, 0, 8, None, Scalar),
+        m("rb_node", 64, 0, 24, None, Struct(79)),
+        m("bdi_list", 256, 0, 16, None, Struct(23)),
+        m("ra_pages", 384, 0, 8, None, Scalar),
+        m("io_pages", 448, 0, 8, None, Scalar),
+        m("refcnt", 512, 0, 4, None, Struct(459)),
+        m("capabilities", 544, 0, 4, None, Scalar),
+        m("min_ratio", 576, 0, 4, None, Scalar),
+        m("max_ratio", 608, 0, 4, None, Scalar),
+        m("max_prop_frac", 640, 0, 4, None, Scalar),
+        m("tot_write_bandwidth", 704, 0, 8, None, Struct(41)),
+        m("last_bdp_sleep", 768, 0, 8, None, Scalar),
+        m("wb", 832, 0, 800, None, Struct(476)),
+        m("wb_list", 7232, 0, 16, None, Struct(23)),
+        m("cgwb_tree", 7360, 0, 16, None, Struct(225)),
+        m("cgwb_release_mutex", 7488, 0, 32, None, Struct(40)),
+        m("wb_switch_rwsem", 7744, 0, 40, None, Struct(246)),
+        m("wb_waitq", 8064, 0, 24, None, Struct(204)),
+        m("dev", 8256, 0, 8, None, Ptr("device")),
+        m("dev_name", 8320, 0, 64, Some(64), Scalar),
+        m("owner", 8832, 0, 8, None, Ptr("device")),
+        m("laptop_mode_wb_timer", 8896, 0, 40, None, Struct(135)),
+        m("debug_dir", 9216, 0, 8, None, Ptr("dentry")),
+    ]},
+    // 341
+    KStruct { name: "kobject", size: 64, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("entry", 64, 0, 16, None, Struct(23)),
+        m("parent", 192, 0, 8, None, Ptr("kobject")),
+        m("kset", 256, 0, 8, None, Ptr("kset")),
+        m("ktype", 320, 0, 8, None, Ptr("kobj_type")),
+        m("sd", 384, 0, 8, None, Ptr("kernfs_node")),
+        m("kref", 448, 0, 4, None, Struct(459)),
+        m("state_initialized", 480, 1, 4, None, Scalar),
+        m("state_in_sysfs", 481, 1, 4, None, Scalar),
+        m("state_add_uevent_sent", 482, 1, 4, None, Scalar),
+        m("state_remove_uevent_sent", 483, 1, 4, None, Scalar),
+        m("uevent_suppress", 484, 1, 4, None, Scalar),
+    ]},
+    // 342
+    KStruct { name: "timer_rand_state", size: 24, is_union: false, members: &[
+        m("last_time", 0, 0, 8, None, Scalar),
+        m("last_delta", 64, 0, 8, None, Scalar),
+        m("last_delta2", 128, 0, 8, None, Scalar),
+    ]},
+    // 343
+    KStruct { name: "disk_events", size: 176, is_union: false, members: &[
+        m("node", 0, 0, 16, None, Struct(23)),
+        m("disk", 128, 0, 8, None, Ptr("gendisk")),
+        m("lock", 192, 0, 4, None, Struct(43)),
+        m("block_mutex", 256, 0, 32, None, Struct(40)),
+        m("block", 512, 0, 4, None, Scalar),
+        m("pending", 544, 0, 4, None, Scalar),
+        m("clearing", 576, 0, 4, None, Scalar),
+        m("poll_msecs", 640, 0, 8, None, Scalar),
+        m("dwork", 704, 0, 88, None, Struct(515)),
+    ]},
+    // 344
+    KStruct { name: "badblocks", size: 64, is_union: false, members: &[
+        m("dev", 0, 0, 8, None, Ptr("device")),
+        m("count", 64, 0, 4, None, Scalar),
+        m("unacked_exist", 96, 0, 4, None, Scalar),
+        m("shift", 128, 0, 4, None, Scalar),
+        m("page", 192, 0, 8, None, Ptr("")),
+        m("changed", 256, 0, 4, None, Scalar),
+        m("lock", 288, 0, 8, None, Struct(269)),
+        m("sector", 384, 0, 8, None, Scalar),
+        m("size", 448, 0, 8, None, Scalar),
+    ]},
+    // 345
+    KStruct { name: "lockdep_map", size: 0, is_union: false, members: &[
+    ]},
+    // 346
+    KStruct { name: "blk_independent_access_ranges", size: 72, is_union: false, members: &[
+        m("kobj", 0, 0, 64, None, Struct(341)),
+        m("sysfs_registered", 512, 0, 1, None, Scalar),
+        m("nr_ia_ranges", 544, 0, 4, None, Scalar),
+        m("ia_range", 576, 0, 0, Some(0), Struct(640)),
+    ]},
+    // 347
+    KStruct { name: "return_instance", size: 128, is_union: false, members: &[
+        m("hprobe", 0, 0, 16, None, Struct(641)),
+        m("func", 128, 0, 8, None, Scalar),
+        m("stack", 192, 0, 8, None, Scalar),
+        m("orig_ret_vaddr", 256, 0, 8, None, Scalar),
+        m("chained", 320, 0, 1, None, Scalar),
+        m("cons_cnt", 352, 0, 4, None, Scalar),
+        m("next", 384, 0, 8, None, Ptr("return_instance")),
+        m("rcu", 448, 0, 16, None, Struct(58)),
+        m("consumer", 576, 0, 16, None, Struct(642)),
+        m("extra_consumers", 704, 0, 8, None, Ptr("return_consumer")),
+    ]},
+    // 348
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("", 0, 0, 24, None, Struct(643)),
+        m("", 0, 0, 24, None, Struct(644)),
+    ]},
+    // 349
+    KStruct { name: "uprobe", size: 248, is_union: false, members: &[
+        m("rb_node", 0, 0, 24, None, Struct(79)),
+        m("ref", 192, 0, 4, None, Struct(65)),
+        m("register_rwsem", 256, 0, 40, None, Struct(246)),
+        m("consumer_rwsem", 576, 0, 40, None, Struct(246)),
+        m("pending_list", 896, 0, 16, None, Struct(23)),
+        m("consumers", 1024, 0, 16, None, Struct(23)),
+        m("inode", 1152, 0, 8, None, Ptr("inode")),
+        m("", 1216, 0, 32, None, Struct(417)),
+        m("offset", 1472, 0, 8, None, Scalar),
+        m("ref_ctr_offset", 1536, 0, 8, None, Scalar),
+        m("flags", 1600, 0, 8, None, Scalar),
+        m("arch", 1664, 0, 40, None, Struct(350)),
+    ]},
+    // 350
+    KStruct { name: "arch_uprobe", size: 40, is_union: false, members: &[
+        m("", 0, 0, 16, None, Struct(645)),
+        m("ops", 128, 0, 8, None, Ptr("uprobe_xol_ops")),
+        m("", 192, 0, 8, None, Struct(647)),
+        m("flags", 256, 0, 8, None, Scalar),
+    ]},
+    // 351
+    KStruct { name: "bpf_redirect_info", size: 64, is_union: false, members: &[
+        m("tgt_index", 0, 0, 8, None, Scalar),
+        m("tgt_value", 64, 0, 8, None, Ptr("")),
+        m("map", 128, 0, 8, None, Ptr("bpf_map")),
+        m("flags", 192, 0, 4, None, Scalar),
+        m("map_id", 224, 0, 4, None, Scalar),
+        m("map_type", 256, 0, 4, None, Scalar),
+        m("nh", 288, 0, 20, None, Struct(648)),
+        m("kern_flags", 448, 0, 4, None, Scalar),
+    ]},
+    // 352
+    KStruct { name: "unwind_cache", size: 16, is_union: false, members: &[
+        m("unwind_completed", 0, 0, 8, None, Scalar),
+        m("nr_entries", 64, 0, 4, None, Scalar),
+        m("entries", 128, 0, 0, Some(0), Scalar),
+    ]},
+    // 353
     KStruct { name: "unwind_task_id", size: 8, is_union: true, members: &[
-        m("", 0, 0, 8, None, Struct(156)),
+        m("", 0, 0, 8, None, Struct(649)),
         m("id", 0, 0, 8, None, Scalar),
     ]},
-    // 122
+    // 354
     KStruct { name: "desc_struct", size: 8, is_union: false, members: &[
         m("limit0", 0, 0, 2, None, Scalar),
         m("base0", 16, 0, 2, None, Scalar),
@@ -1642,198 +4810,1393 @@ pub static STRUCTS: &[KStruct] = &[
         m("g", 55, 1, 2, None, Scalar),
         m("base2", 56, 8, 2, None, Scalar),
     ]},
-    // 123
-    KStruct { name: "in6_addr", size: 16, is_union: false, members: &[
-        m("in6_u", 0, 0, 16, None, Struct(157)),
+    // 355
+    KStruct { name: "perf_event", size: 1352, is_union: false, members: &[
+        m("event_entry", 0, 0, 16, None, Struct(23)),
+        m("sibling_list", 128, 0, 16, None, Struct(23)),
+        m("active_list", 256, 0, 16, None, Struct(23)),
+        m("group_node", 384, 0, 24, None, Struct(79)),
+        m("group_index", 576, 0, 8, None, Scalar),
+        m("migrate_entry", 640, 0, 16, None, Struct(23)),
+        m("hlist_entry", 768, 0, 16, None, Struct(60)),
+        m("active_entry", 896, 0, 16, None, Struct(23)),
+        m("nr_siblings", 1024, 0, 4, None, Scalar),
+        m("event_caps", 1056, 0, 4, None, Scalar),
+        m("group_caps", 1088, 0, 4, None, Scalar),
+        m("group_generation", 1120, 0, 4, None, Scalar),
+        m("group_leader", 1152, 0, 8, None, Ptr("perf_event")),
+        m("pmu", 1216, 0, 8, None, Ptr("pmu")),
+        m("pmu_private", 1280, 0, 8, None, Ptr("")),
+        m("state", 1344, 0, 4, None, Scalar),
+        m("attach_state", 1376, 0, 4, None, Scalar),
+        m("count", 1408, 0, 8, None, Struct(651)),
+        m("child_count", 1472, 0, 8, None, Struct(41)),
+        m("total_time_enabled", 1536, 0, 8, None, Scalar),
+        m("total_time_running", 1600, 0, 8, None, Scalar),
+        m("tstamp", 1664, 0, 8, None, Scalar),
+        m("attr", 1728, 0, 136, None, Struct(652)),
+        m("header_size", 2816, 0, 2, None, Scalar),
+        m("id_header_size", 2832, 0, 2, None, Scalar),
+        m("read_size", 2848, 0, 2, None, Scalar),
+        m("hw", 2880, 0, 208, None, Struct(653)),
+        m("ctx", 4544, 0, 8, None, Ptr("perf_event_context")),
+        m("pmu_ctx", 4608, 0, 8, None, Ptr("perf_event_pmu_context")),
+        m("refcount", 4672, 0, 8, None, Struct(41)),
+        m("child_total_time_enabled", 4736, 0, 8, None, Struct(41)),
+        m("child_total_time_running", 4800, 0, 8, None, Struct(41)),
+        m("child_mutex", 4864, 0, 32, None, Struct(40)),
+        m("child_list", 5120, 0, 16, None, Struct(23)),
+        m("parent", 5248, 0, 8, None, Ptr("perf_event")),
+        m("oncpu", 5312, 0, 4, None, Scalar),
+        m("cpu", 5344, 0, 4, None, Scalar),
+        m("owner_entry", 5376, 0, 16, None, Struct(23)),
+        m("owner", 5504, 0, 8, None, Ptr("task_struct")),
+        m("owner_class", 5568, 0, 1, None, Scalar),
+        m("mmap_mutex", 5632, 0, 32, None, Struct(40)),
+        m("mmap_count", 5888, 0, 4, None, Struct(65)),
+        m("rb", 5952, 0, 8, None, Ptr("perf_buffer")),
+        m("rb_entry", 6016, 0, 16, None, Struct(23)),
+        m("rcu_batches", 6144, 0, 8, None, Scalar),
+        m("rcu_pending", 6208, 0, 4, None, Scalar),
+        m("waitq", 6272, 0, 24, None, Struct(204)),
+        m("fasync", 6464, 0, 8, None, Ptr("fasync_struct")),
+        m("pending_wakeup", 6528, 0, 4, None, Scalar),
+        m("pending_kill", 6560, 0, 4, None, Scalar),
+        m("pending_disable", 6592, 0, 4, None, Scalar),
+        m("pending_addr", 6656, 0, 8, None, Scalar),
+        m("pending_irq", 6720, 0, 32, None, Struct(205)),
+        m("pending_disable_irq", 6976, 0, 32, None, Struct(205)),
+        m("pending_task", 7232, 0, 16, None, Struct(58)),
+        m("pending_work", 7360, 0, 4, None, Scalar),
+        m("event_limit", 7392, 0, 4, None, Struct(48)),
+        m("addr_filters", 7424, 0, 24, None, Struct(656)),
+        m("addr_filter_ranges", 7616, 0, 8, None, Ptr("perf_addr_filter_range")),
+        m("addr_filters_gen", 7680, 0, 8, None, Scalar),
+        m("aux_event", 7744, 0, 8, None, Ptr("perf_event")),
+        m("destroy", 7808, 0, 8, None, Ptr("")),
+        m("callback_head", 7872, 0, 16, None, Struct(58)),
+        m("ns", 8000, 0, 8, None, Ptr("pid_namespace")),
+        m("id", 8064, 0, 8, None, Scalar),
+        m("lost_samples", 8128, 0, 8, None, Struct(41)),
+        m("clock", 8192, 0, 8, None, Ptr("")),
+        m("overflow_handler", 8256, 0, 8, None, Ptr("")),
+        m("overflow_handler_context", 8320, 0, 8, None, Ptr("")),
+        m("prog", 8384, 0, 8, None, Ptr("bpf_prog")),
+        m("bpf_cookie", 8448, 0, 8, None, Scalar),
+        m("tp_event", 8512, 0, 8, None, Ptr("trace_event_call")),
+        m("filter", 8576, 0, 8, None, Ptr("event_filter")),
+        m("ftrace_ops", 8640, 0, 216, None, Struct(660)),
+        m("cgrp", 10368, 0, 8, None, Ptr("perf_cgroup")),
+        m("security", 10432, 0, 8, None, Ptr("")),
+        m("sb_list", 10496, 0, 16, None, Struct(23)),
+        m("pmu_list", 10624, 0, 16, None, Struct(23)),
+        m("orig_type", 10752, 0, 4, None, Scalar),
     ]},
-    // 124
+    // 356
+    KStruct { name: "io_bitmap", size: 8208, is_union: false, members: &[
+        m("sequence", 0, 0, 8, None, Scalar),
+        m("refcnt", 64, 0, 4, None, Struct(65)),
+        m("max", 96, 0, 4, None, Scalar),
+        m("bitmap", 128, 0, 8192, Some(1024), Scalar),
+    ]},
+    // 357
+    KStruct { name: "in6_addr", size: 16, is_union: false, members: &[
+        m("in6_u", 0, 0, 16, None, Struct(662)),
+    ]},
+    // 358
+    KStruct { name: "ipv6_txoptions", size: 64, is_union: false, members: &[
+        m("refcnt", 0, 0, 4, None, Struct(65)),
+        m("tot_len", 32, 0, 4, None, Scalar),
+        m("opt_flen", 64, 0, 2, None, Scalar),
+        m("opt_nflen", 80, 0, 2, None, Scalar),
+        m("hopopt", 128, 0, 8, None, Ptr("ipv6_opt_hdr")),
+        m("dst0opt", 192, 0, 8, None, Ptr("ipv6_opt_hdr")),
+        m("srcrt", 256, 0, 8, None, Ptr("ipv6_rt_hdr")),
+        m("dst1opt", 320, 0, 8, None, Ptr("ipv6_opt_hdr")),
+        m("rcu", 384, 0, 16, None, Struct(58)),
+    ]},
+    // 359
     KStruct { name: "", size: 2, is_union: true, members: &[
-        m("bits", 0, 0, 2, None, Struct(158)),
+        m("bits", 0, 0, 2, None, Struct(665)),
         m("all", 0, 0, 2, None, Scalar),
     ]},
-    // 125
+    // 360
     KStruct { name: "in6_pktinfo", size: 20, is_union: false, members: &[
-        m("ipi6_addr", 0, 0, 16, None, Struct(123)),
+        m("ipi6_addr", 0, 0, 16, None, Struct(357)),
         m("ipi6_ifindex", 128, 0, 4, None, Scalar),
     ]},
-    // 126
+    // 361
     KStruct { name: "inet6_cork", size: 16, is_union: false, members: &[
         m("opt", 0, 0, 8, None, Ptr("ipv6_txoptions")),
         m("hop_limit", 64, 0, 1, None, Scalar),
         m("tclass", 72, 0, 1, None, Scalar),
         m("dontfrag", 80, 1, 1, None, Scalar),
     ]},
-    // 127
-    KStruct { name: "sock_common", size: 136, is_union: false, members: &[
-        m("", 0, 0, 8, None, Struct(159)),
-        m("", 64, 0, 4, None, Struct(160)),
-        m("", 96, 0, 4, None, Struct(161)),
-        m("skc_family", 128, 0, 2, None, Scalar),
-        m("skc_state", 144, 0, 1, None, Scalar),
-        m("skc_reuse", 152, 4, 1, None, Scalar),
-        m("skc_reuseport", 156, 1, 1, None, Scalar),
-        m("skc_ipv6only", 157, 1, 1, None, Scalar),
-        m("skc_net_refcnt", 158, 1, 1, None, Scalar),
-        m("skc_bound_dev_if", 160, 0, 4, None, Scalar),
-        m("", 192, 0, 16, None, Struct(162)),
-        m("skc_prot", 320, 0, 8, None, Ptr("proto")),
-        m("skc_net", 384, 0, 8, None, Struct(163)),
-        m("skc_v6_daddr", 448, 0, 16, None, Struct(123)),
-        m("skc_v6_rcv_saddr", 576, 0, 16, None, Struct(123)),
-        m("skc_cookie", 704, 0, 8, None, Struct(31)),
-        m("", 768, 0, 8, None, Struct(164)),
-        m("skc_dontcopy_begin", 832, 0, 0, Some(0), Scalar),
-        m("", 832, 0, 16, None, Struct(165)),
-        m("skc_tx_queue_mapping", 960, 0, 2, None, Scalar),
-        m("skc_rx_queue_mapping", 976, 0, 2, None, Scalar),
-        m("", 992, 0, 4, None, Struct(166)),
-        m("skc_refcnt", 1024, 0, 4, None, Struct(47)),
-        m("skc_dontcopy_end", 1056, 0, 0, Some(0), Scalar),
-        m("", 1056, 0, 4, None, Struct(167)),
+    // 362
+    KStruct { name: "ipv6_mc_socklist", size: 56, is_union: false, members: &[
+        m("addr", 0, 0, 16, None, Struct(357)),
+        m("ifindex", 128, 0, 4, None, Scalar),
+        m("sfmode", 160, 0, 4, None, Scalar),
+        m("next", 192, 0, 8, None, Ptr("ipv6_mc_socklist")),
+        m("sflist", 256, 0, 8, None, Ptr("ip6_sf_socklist")),
+        m("rcu", 320, 0, 16, None, Struct(58)),
     ]},
-    // 128
-    KStruct { name: "request_sock", size: 232, is_union: false, members: &[
-        m("__req_common", 0, 0, 136, None, Struct(127)),
-        m("dl_next", 1088, 0, 8, None, Ptr("request_sock")),
-        m("mss", 1152, 0, 2, None, Scalar),
-        m("num_retrans", 1168, 0, 1, None, Scalar),
-        m("syncookie", 1176, 1, 1, None, Scalar),
-        m("num_timeout", 1177, 7, 1, None, Scalar),
-        m("ts_recent", 1184, 0, 4, None, Scalar),
-        m("rsk_timer", 1216, 0, 40, None, Struct(79)),
-        m("rsk_ops", 1536, 0, 8, None, Ptr("request_sock_ops")),
-        m("sk", 1600, 0, 8, None, Ptr("sock")),
-        m("saved_syn", 1664, 0, 8, None, Ptr("saved_syn")),
-        m("secid", 1728, 0, 4, None, Scalar),
-        m("peer_secid", 1760, 0, 4, None, Scalar),
-        m("timeout", 1792, 0, 4, None, Scalar),
+    // 363
+    KStruct { name: "ipv6_ac_socklist", size: 32, is_union: false, members: &[
+        m("acl_addr", 0, 0, 16, None, Struct(357)),
+        m("acl_ifindex", 128, 0, 4, None, Scalar),
+        m("acl_next", 192, 0, 8, None, Ptr("ipv6_ac_socklist")),
     ]},
-    // 129
+    // 364
+    KStruct { name: "tcp_ao_addr", size: 16, is_union: true, members: &[
+        m("a4", 0, 0, 4, None, Struct(667)),
+        m("a6", 0, 0, 16, None, Struct(357)),
+    ]},
+    // 365
     KStruct { name: "", size: 16, is_union: true, members: &[
         m("ireq_opt", 0, 0, 8, None, Ptr("ip_options_rcu")),
-        m("", 0, 0, 16, None, Struct(168)),
+        m("", 0, 0, 16, None, Struct(668)),
     ]},
-    // 130
-    KStruct { name: "sk_buff_head", size: 24, is_union: false, members: &[
-        m("", 0, 0, 16, None, Struct(169)),
-        m("qlen", 128, 0, 4, None, Scalar),
-        m("lock", 160, 0, 4, None, Struct(33)),
+    // 366
+    KStruct { name: "udp_prod_queue", size: 64, is_union: false, members: &[
+        m("ll_root", 0, 0, 8, None, Struct(408)),
+        m("rmem_alloc", 64, 0, 4, None, Struct(48)),
     ]},
-    // 131
-    KStruct { name: "numa_drop_counters", size: 128, is_union: false, members: &[
-        m("drops0", 0, 0, 4, None, Struct(36)),
-        m("drops1", 512, 0, 4, None, Struct(36)),
+    // 367
+    KStruct { name: "sockaddr_un", size: 110, is_union: false, members: &[
+        m("sun_family", 0, 0, 2, None, Scalar),
+        m("sun_path", 16, 0, 108, Some(108), Scalar),
     ]},
-    // 132
-    KStruct { name: "", size: 24, is_union: false, members: &[
-        m("rmem_alloc", 0, 0, 4, None, Struct(36)),
-        m("len", 32, 0, 4, None, Scalar),
-        m("head", 64, 0, 8, None, Ptr("sk_buff")),
-        m("tail", 128, 0, 8, None, Ptr("sk_buff")),
+    // 368
+    KStruct { name: "vfsmount", size: 32, is_union: false, members: &[
+        m("mnt_root", 0, 0, 8, None, Ptr("dentry")),
+        m("mnt_sb", 64, 0, 8, None, Ptr("super_block")),
+        m("mnt_flags", 128, 0, 4, None, Scalar),
+        m("mnt_idmap", 192, 0, 8, None, Ptr("mnt_idmap")),
     ]},
-    // 133
-    KStruct { name: "", size: 8, is_union: true, members: &[
-        m("sk_wq", 0, 0, 8, None, Ptr("socket_wq")),
-        m("sk_wq_raw", 0, 0, 8, None, Ptr("socket_wq")),
+    // 369
+    KStruct { name: "dentry", size: 192, is_union: false, members: &[
+        m("d_flags", 0, 0, 4, None, Scalar),
+        m("d_seq", 32, 0, 4, None, Struct(117)),
+        m("d_hash", 64, 0, 16, None, Struct(670)),
+        m("d_parent", 192, 0, 8, None, Ptr("dentry")),
+        m("", 256, 0, 16, None, Struct(671)),
+        m("d_inode", 384, 0, 8, None, Ptr("inode")),
+        m("d_shortname", 448, 0, 40, None, Struct(672)),
+        m("d_op", 768, 0, 8, None, Ptr("dentry_operations")),
+        m("d_sb", 832, 0, 8, None, Ptr("super_block")),
+        m("d_time", 896, 0, 8, None, Scalar),
+        m("d_fsdata", 960, 0, 8, None, Ptr("")),
+        m("d_lockref", 1024, 0, 8, None, Struct(674)),
+        m("", 1088, 0, 16, None, Struct(675)),
+        m("d_sib", 1216, 0, 16, None, Struct(60)),
+        m("d_children", 1344, 0, 8, None, Struct(73)),
+        m("d_u", 1408, 0, 16, None, Struct(676)),
     ]},
-    // 134
-    KStruct { name: "", size: 32, is_union: false, members: &[
-        m("slock", 0, 0, 4, None, Struct(33)),
-        m("owned", 32, 0, 4, None, Scalar),
-        m("wq", 64, 0, 24, None, Struct(141)),
-    ]},
-    // 135
-    KStruct { name: "", size: 8, is_union: true, members: &[
-        m("sk_send_head", 0, 0, 8, None, Ptr("sk_buff")),
-        m("tcp_rtx_queue", 0, 0, 8, None, Struct(21)),
-    ]},
-    // 136
-    KStruct { name: "", size: 8, is_union: false, members: &[
-        m("raw_lock", 0, 0, 8, None, Struct(170)),
-    ]},
-    // 137
-    KStruct { name: "", size: 1, is_union: true, members: &[
-        m("sk_txrehash", 0, 0, 1, None, Scalar),
-        m("sk_scm_recv_flags", 0, 0, 1, None, Scalar),
-        m("", 0, 0, 1, None, Struct(171)),
-    ]},
-    // 138
-    KStruct { name: "sock_cgroup_data", size: 16, is_union: false, members: &[
-        m("cgroup", 0, 0, 8, None, Ptr("cgroup")),
-        m("classid", 64, 0, 4, None, Scalar),
-        m("prioidx", 96, 0, 2, None, Scalar),
-    ]},
-    // 139
-    KStruct { name: "", size: 0, is_union: false, members: &[
-    ]},
-    // 140
-    KStruct { name: "xarray", size: 16, is_union: false, members: &[
-        m("xa_lock", 0, 0, 4, None, Struct(33)),
-        m("xa_flags", 32, 0, 4, None, Scalar),
-        m("xa_head", 64, 0, 8, None, Ptr("")),
-    ]},
-    // 141
-    KStruct { name: "wait_queue_head", size: 24, is_union: false, members: &[
-        m("lock", 0, 0, 4, None, Struct(33)),
-        m("head", 64, 0, 16, None, Struct(22)),
-    ]},
-    // 142
+    // 370
     KStruct { name: "mptcp_addr_info", size: 24, is_union: false, members: &[
         m("id", 0, 0, 1, None, Scalar),
         m("family", 16, 0, 2, None, Scalar),
         m("port", 32, 0, 2, None, Scalar),
-        m("", 64, 0, 16, None, Struct(172)),
+        m("", 64, 0, 16, None, Struct(677)),
     ]},
-    // 143
+    // 371
     KStruct { name: "", size: 12, is_union: true, members: &[
-        m("", 0, 0, 12, None, Struct(173)),
-        m("reset", 0, 0, 12, None, Struct(173)),
+        m("", 0, 0, 12, None, Struct(678)),
+        m("reset", 0, 0, 12, None, Struct(678)),
     ]},
-    // 144
+    // 372
     KStruct { name: "mptcp_rm_list", size: 9, is_union: false, members: &[
         m("ids", 0, 0, 8, Some(8), Scalar),
         m("nr", 64, 0, 1, None, Scalar),
     ]},
-    // 145
-    KStruct { name: "inet_cork_full", size: 152, is_union: false, members: &[
-        m("base", 0, 0, 64, None, Struct(174)),
-        m("fl", 512, 0, 88, None, Struct(175)),
+    // 373
+    KStruct { name: "module", size: 768, is_union: false, members: &[
+        m("state", 0, 0, 4, None, Scalar),
+        m("list", 64, 0, 16, None, Struct(23)),
+        m("name", 192, 0, 56, Some(56), Scalar),
+        m("mkobj", 640, 0, 96, None, Struct(679)),
+        m("modinfo_attrs", 1408, 0, 8, None, Ptr("module_attribute")),
+        m("version", 1472, 0, 8, None, Ptr("")),
+        m("srcversion", 1536, 0, 8, None, Ptr("")),
+        m("holders_dir", 1600, 0, 8, None, Ptr("kobject")),
+        m("syms", 1664, 0, 8, None, Ptr("")),
+        m("crcs", 1728, 0, 8, None, Ptr("")),
+        m("num_syms", 1792, 0, 4, None, Scalar),
+        m("param_lock", 1856, 0, 32, None, Struct(40)),
+        m("kp", 2112, 0, 8, None, Ptr("kernel_param")),
+        m("num_kp", 2176, 0, 4, None, Scalar),
+        m("num_gpl_syms", 2208, 0, 4, None, Scalar),
+        m("gpl_syms", 2240, 0, 8, None, Ptr("")),
+        m("gpl_crcs", 2304, 0, 8, None, Ptr("")),
+        m("using_gplonly_symbols", 2368, 0, 1, None, Scalar),
+        m("async_probe_requested", 2376, 0, 1, None, Scalar),
+        m("num_exentries", 2400, 0, 4, None, Scalar),
+        m("extable", 2432, 0, 8, None, Ptr("exception_table_entry")),
+        m("init", 2496, 0, 8, None, Ptr("")),
+        m("mem", 2560, 0, 112, Some(7), Struct(683)),
+        m("arch", 3456, 0, 40, None, Struct(684)),
+        m("taints", 3776, 0, 8, None, Scalar),
+        m("num_bugs", 3840, 0, 4, None, Scalar),
+        m("bug_list", 3904, 0, 16, None, Struct(23)),
+        m("bug_table", 4032, 0, 8, None, Ptr("bug_entry")),
+        m("kallsyms", 4096, 0, 8, None, Ptr("mod_kallsyms")),
+        m("core_kallsyms", 4160, 0, 32, None, Struct(686)),
+        m("sect_attrs", 4416, 0, 8, None, Ptr("")),
+        m("notes_attrs", 4480, 0, 8, None, Ptr("")),
+        m("args", 4544, 0, 8, None, Ptr("")),
+        m("percpu", 4608, 0, 8, None, Ptr("")),
+        m("percpu_size", 4672, 0, 4, None, Scalar),
+        m("noinstr_text_start", 4736, 0, 8, None, Ptr("")),
+        m("noinstr_text_size", 4800, 0, 4, None, Scalar),
+        m("num_tracepoints", 4832, 0, 4, None, Scalar),
+        m("tracepoints_ptrs", 4864, 0, 8, None, Ptr("")),
+        m("num_srcu_structs", 4928, 0, 4, None, Scalar),
+        m("srcu_struct_ptrs", 4992, 0, 8, None, Ptr("")),
+        m("num_bpf_raw_events", 5056, 0, 4, None, Scalar),
+        m("bpf_raw_events", 5120, 0, 8, None, Ptr("bpf_raw_event_map")),
+        m("jump_entries", 5184, 0, 8, None, Ptr("jump_entry")),
+        m("num_jump_entries", 5248, 0, 4, None, Scalar),
+        m("num_trace_bprintk_fmt", 5280, 0, 4, None, Scalar),
+        m("trace_bprintk_fmt_start", 5312, 0, 8, None, Ptr("")),
+        m("trace_events", 5376, 0, 8, None, Ptr("")),
+        m("num_trace_events", 5440, 0, 4, None, Scalar),
+        m("trace_evals", 5504, 0, 8, None, Ptr("")),
+        m("num_trace_evals", 5568, 0, 4, None, Scalar),
+        m("num_ftrace_callsites", 5600, 0, 4, None, Scalar),
+        m("ftrace_callsites", 5632, 0, 8, None, Ptr("")),
+        m("num_static_call_sites", 5696, 0, 4, None, Scalar),
+        m("static_call_sites", 5760, 0, 8, None, Ptr("static_call_site")),
     ]},
-    // 146
+    // 374
+    KStruct { name: "ipv6_fl_socklist", size: 32, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("ipv6_fl_socklist")),
+        m("fl", 64, 0, 8, None, Ptr("ip6_flowlabel")),
+        m("rcu", 128, 0, 16, None, Struct(58)),
+    ]},
+    // 375
+    KStruct { name: "ip_options_rcu", size: 32, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("opt", 128, 0, 16, None, Struct(691)),
+    ]},
+    // 376
+    KStruct { name: "ip_mc_socklist", size: 48, is_union: false, members: &[
+        m("next_rcu", 0, 0, 8, None, Ptr("ip_mc_socklist")),
+        m("multi", 64, 0, 12, None, Struct(692)),
+        m("sfmode", 160, 0, 4, None, Scalar),
+        m("sflist", 192, 0, 8, None, Ptr("ip_sf_socklist")),
+        m("rcu", 256, 0, 16, None, Struct(58)),
+    ]},
+    // 377
+    KStruct { name: "inet_cork_full", size: 152, is_union: false, members: &[
+        m("base", 0, 0, 64, None, Struct(694)),
+        m("fl", 512, 0, 88, None, Struct(695)),
+    ]},
+    // 378
     KStruct { name: "fastopen_queue", size: 40, is_union: false, members: &[
         m("rskq_rst_head", 0, 0, 8, None, Ptr("request_sock")),
         m("rskq_rst_tail", 64, 0, 8, None, Ptr("request_sock")),
-        m("lock", 128, 0, 4, None, Struct(33)),
+        m("lock", 128, 0, 4, None, Struct(43)),
         m("qlen", 160, 0, 4, None, Scalar),
         m("max_qlen", 192, 0, 4, None, Scalar),
         m("ctx", 256, 0, 8, None, Ptr("tcp_fastopen_context")),
     ]},
-    // 147
+    // 379
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("net", 0, 0, 8, None, Ptr("net")),
+    ]},
+    // 380
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("sk_buff")),
+        m("prev", 64, 0, 8, None, Ptr("sk_buff")),
+        m("", 128, 0, 8, None, Struct(697)),
+    ]},
+    // 381
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("_skb_refdst", 0, 0, 8, None, Scalar),
+        m("destructor", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 382
+    KStruct { name: "", size: 56, is_union: false, members: &[
+        m("__pkt_type_offset", 0, 0, 0, Some(0), Scalar),
+        m("pkt_type", 0, 3, 1, None, Scalar),
+        m("ignore_df", 3, 1, 1, None, Scalar),
+        m("dst_pending_confirm", 4, 1, 1, None, Scalar),
+        m("ip_summed", 5, 2, 1, None, Scalar),
+        m("ooo_okay", 7, 1, 1, None, Scalar),
+        m("__mono_tc_offset", 8, 0, 0, Some(0), Scalar),
+        m("tstamp_type", 8, 2, 1, None, Scalar),
+        m("tc_at_ingress", 10, 1, 1, None, Scalar),
+        m("tc_skip_classify", 11, 1, 1, None, Scalar),
+        m("remcsum_offload", 12, 1, 1, None, Scalar),
+        m("csum_complete_sw", 13, 1, 1, None, Scalar),
+        m("csum_level", 14, 2, 1, None, Scalar),
+        m("inner_protocol_type", 16, 1, 1, None, Scalar),
+        m("l4_hash", 17, 1, 1, None, Scalar),
+        m("sw_hash", 18, 1, 1, None, Scalar),
+        m("no_fcs", 19, 1, 1, None, Scalar),
+        m("encapsulation", 20, 1, 1, None, Scalar),
+        m("encap_hdr_csum", 21, 1, 1, None, Scalar),
+        m("csum_valid", 22, 1, 1, None, Scalar),
+        m("nf_trace", 23, 1, 1, None, Scalar),
+        m("redirected", 24, 1, 1, None, Scalar),
+        m("from_ingress", 25, 1, 1, None, Scalar),
+        m("nf_skip_egress", 26, 1, 1, None, Scalar),
+        m("slow_gro", 27, 1, 1, None, Scalar),
+        m("unreadable", 28, 1, 1, None, Scalar),
+        m("tc_index", 32, 0, 2, None, Scalar),
+        m("alloc_cpu", 48, 0, 2, None, Scalar),
+        m("", 64, 0, 4, None, Struct(698)),
+        m("priority", 96, 0, 4, None, Scalar),
+        m("skb_iif", 128, 0, 4, None, Scalar),
+        m("hash", 160, 0, 4, None, Scalar),
+        m("", 192, 0, 4, None, Struct(699)),
+        m("", 224, 0, 4, None, Struct(700)),
+        m("secmark", 256, 0, 4, None, Scalar),
+        m("", 288, 0, 4, None, Struct(701)),
+        m("", 320, 0, 2, None, Struct(702)),
+        m("inner_transport_header", 336, 0, 2, None, Scalar),
+        m("inner_network_header", 352, 0, 2, None, Scalar),
+        m("inner_mac_header", 368, 0, 2, None, Scalar),
+        m("protocol", 384, 0, 2, None, Scalar),
+        m("transport_header", 400, 0, 2, None, Scalar),
+        m("network_header", 416, 0, 2, None, Scalar),
+        m("mac_header", 432, 0, 2, None, Scalar),
+    ]},
+    // 383
+    KStruct { name: "hrtimer_cpu_base", size: 640, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("cpu", 32, 0, 4, None, Scalar),
+        m("active_bases", 64, 0, 4, None, Scalar),
+        m("clock_was_set_seq", 96, 0, 4, None, Scalar),
+        m("hres_active", 128, 1, 4, None, Scalar),
+        m("in_hrtirq", 129, 1, 4, None, Scalar),
+        m("hang_detected", 130, 1, 4, None, Scalar),
+        m("softirq_activated", 131, 1, 4, None, Scalar),
+        m("online", 132, 1, 4, None, Scalar),
+        m("nr_events", 160, 0, 4, None, Scalar),
+        m("nr_retries", 192, 0, 2, None, Scalar),
+        m("nr_hangs", 208, 0, 2, None, Scalar),
+        m("max_hang_time", 224, 0, 4, None, Scalar),
+        m("expires_next", 256, 0, 8, None, Scalar),
+        m("next_timer", 320, 0, 8, None, Ptr("hrtimer")),
+        m("softirq_expires_next", 384, 0, 8, None, Scalar),
+        m("softirq_next_timer", 448, 0, 8, None, Ptr("hrtimer")),
+        m("clock_base", 512, 0, 512, Some(8), Struct(174)),
+        m("csd", 4608, 0, 32, None, Struct(448)),
+    ]},
+    // 384
+    KStruct { name: "seqcount_raw_spinlock", size: 4, is_union: false, members: &[
+        m("seqcount", 0, 0, 4, None, Struct(309)),
+    ]},
+    // 385
+    KStruct { name: "timerqueue_head", size: 16, is_union: false, members: &[
+        m("rb_root", 0, 0, 16, None, Struct(107)),
+    ]},
+    // 386
+    KStruct { name: "iov_iter", size: 40, is_union: false, members: &[
+        m("iter_type", 0, 0, 1, None, Scalar),
+        m("nofault", 8, 0, 1, None, Scalar),
+        m("data_source", 16, 0, 1, None, Scalar),
+        m("iov_offset", 64, 0, 8, None, Scalar),
+        m("", 128, 0, 16, None, Struct(703)),
+        m("", 256, 0, 8, None, Struct(704)),
+    ]},
+    // 387
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("msg_control", 0, 0, 8, None, Ptr("")),
+        m("msg_control_user", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 388
+    KStruct { name: "ubuf_info_ops", size: 16, is_union: false, members: &[
+        m("complete", 0, 0, 8, None, Ptr("")),
+        m("link_skb", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 389
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("skc_addrpair", 0, 0, 8, None, Scalar),
+        m("", 0, 0, 8, None, Struct(705)),
+    ]},
+    // 390
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("skc_hash", 0, 0, 4, None, Scalar),
+        m("skc_u16hashes", 0, 0, 4, Some(2), Scalar),
+    ]},
+    // 391
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("skc_portpair", 0, 0, 4, None, Scalar),
+        m("", 0, 0, 4, None, Struct(706)),
+    ]},
+    // 392
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("skc_bind_node", 0, 0, 16, None, Struct(60)),
+        m("skc_portaddr_node", 0, 0, 16, None, Struct(60)),
+    ]},
+    // 393
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("skc_flags", 0, 0, 8, None, Scalar),
+        m("skc_listener", 0, 0, 8, None, Ptr("sock")),
+        m("skc_tw_dr", 0, 0, 8, None, Ptr("inet_timewait_death_row")),
+    ]},
+    // 394
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("skc_node", 0, 0, 16, None, Struct(60)),
+        m("skc_nulls_node", 0, 0, 16, None, Struct(206)),
+    ]},
+    // 395
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("skc_incoming_cpu", 0, 0, 4, None, Scalar),
+        m("skc_rcv_wnd", 0, 0, 4, None, Scalar),
+        m("skc_tw_rcv_nxt", 0, 0, 4, None, Scalar),
+    ]},
+    // 396
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("skc_rxhash", 0, 0, 4, None, Scalar),
+        m("skc_window_clamp", 0, 0, 4, None, Scalar),
+        m("skc_tw_snd_nxt", 0, 0, 4, None, Scalar),
+    ]},
+    // 397
+    KStruct { name: "seq_operations", size: 32, is_union: false, members: &[
+        m("start", 0, 0, 8, None, Ptr("")),
+        m("stop", 64, 0, 8, None, Ptr("")),
+        m("next", 128, 0, 8, None, Ptr("")),
+        m("show", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 398
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("kptr", 0, 0, 32, None, Struct(708)),
+        m("graph_root", 0, 0, 24, None, Struct(709)),
+    ]},
+    // 399
+    KStruct { name: "btf_id_set8", size: 8, is_union: false, members: &[
+        m("cnt", 0, 0, 4, None, Scalar),
+        m("flags", 32, 0, 4, None, Scalar),
+        m("pairs", 64, 0, 0, Some(0), Struct(710)),
+    ]},
+    // 400
+    KStruct { name: "btf_kfunc_hook_filter", size: 136, is_union: false, members: &[
+        m("filters", 0, 0, 128, Some(16), Ptr("")),
+        m("nr_filters", 1024, 0, 4, None, Scalar),
+    ]},
+    // 401
+    KStruct { name: "btf_id_dtor_kfunc", size: 8, is_union: false, members: &[
+        m("btf_id", 0, 0, 4, None, Scalar),
+        m("kfunc_btf_id", 32, 0, 4, None, Scalar),
+    ]},
+    // 402
+    KStruct { name: "btf_struct_meta", size: 16, is_union: false, members: &[
+        m("btf_id", 0, 0, 4, None, Scalar),
+        m("record", 64, 0, 8, None, Ptr("btf_record")),
+    ]},
+    // 403
+    KStruct { name: "bpf_struct_ops_desc", size: 40, is_union: false, members: &[
+        m("st_ops", 0, 0, 8, None, Ptr("bpf_struct_ops")),
+        m("type", 64, 0, 8, None, Ptr("btf_type")),
+        m("value_type", 128, 0, 8, None, Ptr("btf_type")),
+        m("type_id", 192, 0, 4, None, Scalar),
+        m("value_id", 224, 0, 4, None, Scalar),
+        m("arg_info", 256, 0, 8, None, Ptr("bpf_struct_ops_arg_info")),
+    ]},
+    // 404
+    KStruct { name: "percpu_ref_data", size: 56, is_union: false, members: &[
+        m("count", 0, 0, 8, None, Struct(41)),
+        m("release", 64, 0, 8, None, Ptr("")),
+        m("confirm_switch", 128, 0, 8, None, Ptr("")),
+        m("force_atomic", 192, 1, 1, None, Scalar),
+        m("allow_reinit", 193, 1, 1, None, Scalar),
+        m("rcu", 256, 0, 16, None, Struct(58)),
+        m("ref", 384, 0, 8, None, Ptr("percpu_ref")),
+    ]},
+    // 405
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("size", 0, 0, 4, None, Scalar),
+        m("type", 0, 0, 4, None, Scalar),
+    ]},
+    // 406
+    KStruct { name: "bpf_verifier_ops", size: 56, is_union: false, members: &[
+        m("get_func_proto", 0, 0, 8, None, Ptr("")),
+        m("is_valid_access", 64, 0, 8, None, Ptr("")),
+        m("gen_prologue", 128, 0, 8, None, Ptr("")),
+        m("gen_epilogue", 192, 0, 8, None, Ptr("")),
+        m("gen_ld_abs", 256, 0, 8, None, Ptr("")),
+        m("convert_ctx_access", 320, 0, 8, None, Ptr("")),
+        m("btf_struct_access", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 407
+    KStruct { name: "btf_func_model", size: 27, is_union: false, members: &[
+        m("ret_size", 0, 0, 1, None, Scalar),
+        m("ret_flags", 8, 0, 1, None, Scalar),
+        m("nr_args", 16, 0, 1, None, Scalar),
+        m("arg_size", 24, 0, 12, Some(12), Scalar),
+        m("arg_flags", 120, 0, 12, Some(12), Scalar),
+    ]},
+    // 408
+    KStruct { name: "llist_head", size: 8, is_union: false, members: &[
+        m("first", 0, 0, 8, None, Ptr("llist_node")),
+    ]},
+    // 409
+    KStruct { name: "pcpu_freelist_head", size: 16, is_union: false, members: &[
+        m("first", 0, 0, 8, None, Ptr("pcpu_freelist_node")),
+        m("lock", 64, 0, 4, None, Struct(53)),
+    ]},
+    // 410
     KStruct { name: "", size: 192, is_union: true, members: &[
-        m("common_lru", 0, 0, 192, None, Struct(176)),
+        m("common_lru", 0, 0, 192, None, Struct(713)),
         m("percpu_lru", 0, 0, 8, None, Ptr("bpf_lru_list")),
     ]},
-    // 148
+    // 411
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("digest", 0, 0, 32, Some(32), Scalar),
+        m("tag", 0, 0, 8, Some(8), Scalar),
+    ]},
+    // 412
+    KStruct { name: "bpf_prog_stats", size: 32, is_union: false, members: &[
+        m("cnt", 0, 0, 8, None, Struct(715)),
+        m("nsecs", 64, 0, 8, None, Struct(715)),
+        m("misses", 128, 0, 8, None, Struct(715)),
+        m("syncp", 192, 0, 0, None, Struct(716)),
+    ]},
+    // 413
+    KStruct { name: "bpf_prog_aux", size: 1344, is_union: false, members: &[
+        m("refcnt", 0, 0, 8, None, Struct(41)),
+        m("used_map_cnt", 64, 0, 4, None, Scalar),
+        m("used_btf_cnt", 96, 0, 4, None, Scalar),
+        m("max_ctx_offset", 128, 0, 4, None, Scalar),
+        m("max_pkt_offset", 160, 0, 4, None, Scalar),
+        m("max_tp_access", 192, 0, 4, None, Scalar),
+        m("stack_depth", 224, 0, 4, None, Scalar),
+        m("id", 256, 0, 4, None, Scalar),
+        m("func_cnt", 288, 0, 4, None, Scalar),
+        m("real_func_cnt", 320, 0, 4, None, Scalar),
+        m("func_idx", 352, 0, 4, None, Scalar),
+        m("attach_btf_id", 384, 0, 4, None, Scalar),
+        m("attach_st_ops_member_off", 416, 0, 4, None, Scalar),
+        m("ctx_arg_info_size", 448, 0, 4, None, Scalar),
+        m("max_rdonly_access", 480, 0, 4, None, Scalar),
+        m("max_rdwr_access", 512, 0, 4, None, Scalar),
+        m("attach_btf", 576, 0, 8, None, Ptr("btf")),
+        m("ctx_arg_info", 640, 0, 8, None, Ptr("bpf_ctx_arg_aux")),
+        m("priv_stack_ptr", 704, 0, 8, None, Ptr("")),
+        m("dst_mutex", 768, 0, 32, None, Struct(40)),
+        m("dst_prog", 1024, 0, 8, None, Ptr("bpf_prog")),
+        m("dst_trampoline", 1088, 0, 8, None, Ptr("bpf_trampoline")),
+        m("saved_dst_ctx_type", 1152, 0, 4, None, Scalar),
+        m("saved_dst_prog_type", 1184, 0, 4, None, Scalar),
+        m("saved_dst_attach_type", 1216, 0, 4, None, Scalar),
+        m("verifier_zext", 1248, 0, 1, None, Scalar),
+        m("dev_bound", 1256, 0, 1, None, Scalar),
+        m("offload_requested", 1264, 0, 1, None, Scalar),
+        m("attach_btf_trace", 1272, 0, 1, None, Scalar),
+        m("attach_tracing_prog", 1280, 0, 1, None, Scalar),
+        m("tramp_linked", 1288, 0, 1, None, Scalar),
+        m("func_proto_unreliable", 1296, 0, 1, None, Scalar),
+        m("tail_call_reachable", 1304, 0, 1, None, Scalar),
+        m("xdp_has_frags", 1312, 0, 1, None, Scalar),
+        m("exception_cb", 1320, 0, 1, None, Scalar),
+        m("exception_boundary", 1328, 0, 1, None, Scalar),
+        m("is_extended", 1336, 0, 1, None, Scalar),
+        m("jits_use_priv_stack", 1344, 0, 1, None, Scalar),
+        m("priv_stack_requested", 1352, 0, 1, None, Scalar),
+        m("changes_pkt_data", 1360, 0, 1, None, Scalar),
+        m("might_sleep", 1368, 0, 1, None, Scalar),
+        m("kprobe_write_ctx", 1376, 0, 1, None, Scalar),
+        m("prog_array_member_cnt", 1408, 0, 8, None, Scalar),
+        m("ext_mutex", 1472, 0, 32, None, Struct(40)),
+        m("arena", 1728, 0, 8, None, Ptr("bpf_arena")),
+        m("recursion_detected", 1792, 0, 8, None, Ptr("")),
+        m("attach_func_proto", 1856, 0, 8, None, Ptr("btf_type")),
+        m("attach_func_name", 1920, 0, 8, None, Ptr("")),
+        m("func", 1984, 0, 8, None, Ptr("")),
+        m("main_prog_aux", 2048, 0, 8, None, Ptr("bpf_prog_aux")),
+        m("jit_data", 2112, 0, 8, None, Ptr("")),
+        m("poke_tab", 2176, 0, 8, None, Ptr("bpf_jit_poke_descriptor")),
+        m("kfunc_tab", 2240, 0, 8, None, Ptr("bpf_kfunc_desc_tab")),
+        m("kfunc_btf_tab", 2304, 0, 8, None, Ptr("bpf_kfunc_btf_tab")),
+        m("size_poke_tab", 2368, 0, 4, None, Scalar),
+        m("ksym", 2432, 0, 600, None, Struct(723)),
+        m("ops", 7232, 0, 8, None, Ptr("bpf_prog_ops")),
+        m("st_ops", 7296, 0, 8, None, Ptr("bpf_struct_ops")),
+        m("used_maps", 7360, 0, 8, None, Ptr("")),
+        m("used_maps_mutex", 7424, 0, 32, None, Struct(40)),
+        m("used_btfs", 7680, 0, 8, None, Ptr("btf_mod_pair")),
+        m("prog", 7744, 0, 8, None, Ptr("bpf_prog")),
+        m("user", 7808, 0, 8, None, Ptr("user_struct")),
+        m("init_private", 7872, 0, 1, None, Scalar),
+        m("init_owned", 7880, 0, 1, None, Scalar),
+        m("load_time", 7936, 0, 8, None, Scalar),
+        m("verified_insns", 8000, 0, 4, None, Scalar),
+        m("cgroup_atype", 8032, 0, 4, None, Scalar),
+        m("cgroup_storage", 8064, 0, 16, Some(2), Ptr("bpf_map")),
+        m("name", 8192, 0, 16, Some(16), Scalar),
+        m("bpf_exception_cb", 8320, 0, 8, None, Ptr("")),
+        m("stack_arg_sp_adjust", 8384, 0, 2, None, Scalar),
+        m("security", 8448, 0, 8, None, Ptr("")),
+        m("token", 8512, 0, 8, None, Ptr("bpf_token")),
+        m("offload", 8576, 0, 8, None, Ptr("bpf_prog_offload")),
+        m("btf", 8640, 0, 8, None, Ptr("btf")),
+        m("func_info", 8704, 0, 8, None, Ptr("bpf_func_info")),
+        m("func_info_aux", 8768, 0, 8, None, Ptr("bpf_func_info_aux")),
+        m("linfo", 8832, 0, 8, None, Ptr("bpf_line_info")),
+        m("jited_linfo", 8896, 0, 8, None, Ptr("")),
+        m("func_info_cnt", 8960, 0, 4, None, Scalar),
+        m("nr_linfo", 8992, 0, 4, None, Scalar),
+        m("linfo_idx", 9024, 0, 4, None, Scalar),
+        m("mod", 9088, 0, 8, None, Ptr("module")),
+        m("num_exentries", 9152, 0, 4, None, Scalar),
+        m("extable", 9216, 0, 8, None, Ptr("exception_table_entry")),
+        m("", 9280, 0, 56, None, Struct(731)),
+        m("stream", 9728, 0, 128, Some(2), Struct(732)),
+    ]},
+    // 414
+    KStruct { name: "sock_fprog_kern", size: 16, is_union: false, members: &[
+        m("len", 0, 0, 2, None, Scalar),
+        m("filter", 64, 0, 8, None, Ptr("sock_filter")),
+    ]},
+    // 415
+    KStruct { name: "", size: 0, is_union: true, members: &[
+        m("", 0, 0, 0, None, Struct(734)),
+        m("", 0, 0, 0, None, Struct(735)),
+    ]},
+    // 416
+    KStruct { name: "bpf_link_ops", size: 72, is_union: false, members: &[
+        m("release", 0, 0, 8, None, Ptr("")),
+        m("dealloc", 64, 0, 8, None, Ptr("")),
+        m("dealloc_deferred", 128, 0, 8, None, Ptr("")),
+        m("detach", 192, 0, 8, None, Ptr("")),
+        m("update_prog", 256, 0, 8, None, Ptr("")),
+        m("show_fdinfo", 320, 0, 8, None, Ptr("")),
+        m("fill_link_info", 384, 0, 8, None, Ptr("")),
+        m("update_map", 448, 0, 8, None, Ptr("")),
+        m("poll", 512, 0, 8, None, Ptr("")),
+    ]},
+    // 417
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("work", 0, 0, 32, None, Struct(153)),
+    ]},
+    // 418
     KStruct { name: "", size: 2, is_union: false, members: &[
         m("locked", 0, 0, 1, None, Scalar),
         m("pending", 8, 0, 1, None, Scalar),
     ]},
-    // 149
+    // 419
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("locked_pending", 0, 0, 2, None, Scalar),
         m("tail", 16, 0, 2, None, Scalar),
     ]},
-    // 150
+    // 420
+    KStruct { name: "rcuwait", size: 8, is_union: false, members: &[
+        m("task", 0, 0, 8, None, Ptr("task_struct")),
+    ]},
+    // 421
     KStruct { name: "", size: 8, is_union: true, members: &[
-        m("fnode", 0, 0, 8, None, Struct(177)),
+        m("fnode", 0, 0, 8, None, Struct(712)),
         m("batch_flink", 0, 0, 8, None, Ptr("htab_elem")),
     ]},
-    // 151
+    // 422
     KStruct { name: "", size: 16, is_union: true, members: &[
-        m("list", 0, 0, 16, None, Struct(22)),
-        m("llist", 0, 0, 8, None, Struct(111)),
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("llist", 0, 0, 8, None, Struct(226)),
     ]},
-    // 152
+    // 423
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("", 0, 0, 16, None, Struct(736)),
+        m("list", 0, 0, 16, None, Struct(737)),
+    ]},
+    // 424
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("dev", 0, 0, 8, None, Ptr("net_device")),
+        m("dev_rcu", 0, 0, 8, None, Ptr("net_device")),
+    ]},
+    // 425
+    KStruct { name: "dst_ops", size: 192, is_union: false, members: &[
+        m("family", 0, 0, 2, None, Scalar),
+        m("gc_thresh", 32, 0, 4, None, Scalar),
+        m("gc", 64, 0, 8, None, Ptr("")),
+        m("check", 128, 0, 8, None, Ptr("")),
+        m("default_advmss", 192, 0, 8, None, Ptr("")),
+        m("mtu", 256, 0, 8, None, Ptr("")),
+        m("cow_metrics", 320, 0, 8, None, Ptr("")),
+        m("destroy", 384, 0, 8, None, Ptr("")),
+        m("ifdown", 448, 0, 8, None, Ptr("")),
+        m("negative_advice", 512, 0, 8, None, Ptr("")),
+        m("link_failure", 576, 0, 8, None, Ptr("")),
+        m("update_pmtu", 640, 0, 8, None, Ptr("")),
+        m("redirect", 704, 0, 8, None, Ptr("")),
+        m("local_out", 768, 0, 8, None, Ptr("")),
+        m("neigh_lookup", 832, 0, 8, None, Ptr("")),
+        m("confirm_neigh", 896, 0, 8, None, Ptr("")),
+        m("kmem_cachep", 960, 0, 8, None, Ptr("kmem_cache")),
+        m("pcpuc_entries", 1024, 0, 40, None, Struct(274)),
+    ]},
+    // 426
+    KStruct { name: "xfrm_state", size: 816, is_union: false, members: &[
+        m("xs_net", 0, 0, 8, None, Struct(379)),
+        m("", 64, 0, 16, None, Struct(738)),
+        m("", 192, 0, 16, None, Struct(739)),
+        m("byspi", 320, 0, 16, None, Struct(60)),
+        m("byseq", 448, 0, 16, None, Struct(60)),
+        m("state_cache", 576, 0, 16, None, Struct(60)),
+        m("state_cache_input", 704, 0, 16, None, Struct(60)),
+        m("refcnt", 832, 0, 4, None, Struct(65)),
+        m("lock", 864, 0, 4, None, Struct(43)),
+        m("pcpu_num", 896, 0, 4, None, Scalar),
+        m("id", 928, 0, 24, None, Struct(740)),
+        m("sel", 1120, 0, 56, None, Struct(432)),
+        m("mark", 1568, 0, 8, None, Struct(431)),
+        m("if_id", 1632, 0, 4, None, Scalar),
+        m("tfcpad", 1664, 0, 4, None, Scalar),
+        m("genid", 1696, 0, 4, None, Scalar),
+        m("km", 1728, 0, 32, None, Struct(741)),
+        m("props", 1984, 0, 52, None, Struct(742)),
+        m("lft", 2432, 0, 64, None, Struct(433)),
+        m("aalg", 2944, 0, 8, None, Ptr("xfrm_algo_auth")),
+        m("ealg", 3008, 0, 8, None, Ptr("xfrm_algo")),
+        m("calg", 3072, 0, 8, None, Ptr("xfrm_algo")),
+        m("aead", 3136, 0, 8, None, Ptr("xfrm_algo_aead")),
+        m("geniv", 3200, 0, 8, None, Ptr("")),
+        m("new_mapping_sport", 3264, 0, 2, None, Scalar),
+        m("new_mapping", 3296, 0, 4, None, Scalar),
+        m("mapping_maxage", 3328, 0, 4, None, Scalar),
+        m("encap", 3392, 0, 8, None, Ptr("xfrm_encap_tmpl")),
+        m("nat_keepalive_interval", 3456, 0, 4, None, Scalar),
+        m("nat_keepalive_expiration", 3520, 0, 8, None, Scalar),
+        m("coaddr", 3584, 0, 8, None, Ptr("")),
+        m("tunnel", 3648, 0, 8, None, Ptr("xfrm_state")),
+        m("tunnel_users", 3712, 0, 4, None, Struct(48)),
+        m("replay", 3744, 0, 12, None, Struct(748)),
+        m("replay_esn", 3840, 0, 8, None, Ptr("xfrm_replay_state_esn")),
+        m("preplay", 3904, 0, 12, None, Struct(748)),
+        m("preplay_esn", 4032, 0, 8, None, Ptr("xfrm_replay_state_esn")),
+        m("repl_mode", 4096, 0, 4, None, Scalar),
+        m("xflags", 4128, 0, 4, None, Scalar),
+        m("replay_maxage", 4160, 0, 4, None, Scalar),
+        m("replay_maxdiff", 4192, 0, 4, None, Scalar),
+        m("rtimer", 4224, 0, 40, None, Struct(135)),
+        m("stats", 4544, 0, 12, None, Struct(750)),
+        m("curlft", 4672, 0, 32, None, Struct(434)),
+        m("mtimer", 4928, 0, 64, None, Struct(28)),
+        m("xso", 5440, 0, 32, None, Struct(439)),
+        m("saved_tmo", 5696, 0, 8, None, Scalar),
+        m("lastused", 5760, 0, 8, None, Scalar),
+        m("xfrag", 5824, 0, 16, None, Struct(129)),
+        m("type", 5952, 0, 8, None, Ptr("xfrm_type")),
+        m("inner_mode", 6016, 0, 3, None, Struct(752)),
+        m("inner_mode_iaf", 6040, 0, 3, None, Struct(752)),
+        m("outer_mode", 6064, 0, 3, None, Struct(752)),
+        m("type_offload", 6144, 0, 8, None, Ptr("xfrm_type_offload")),
+        m("security", 6208, 0, 8, None, Ptr("xfrm_sec_ctx")),
+        m("data", 6272, 0, 8, None, Ptr("")),
+        m("dir", 6336, 0, 1, None, Scalar),
+        m("mode_cbs", 6400, 0, 8, None, Ptr("xfrm_mode_cbs")),
+        m("mode_data", 6464, 0, 8, None, Ptr("")),
+    ]},
+    // 427
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("refcnt", 0, 0, 4, None, Struct(48)),
+    ]},
+    // 428
+    KStruct { name: "uncached_list", size: 24, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("head", 64, 0, 16, None, Struct(23)),
+    ]},
+    // 429
+    KStruct { name: "lwtunnel_state", size: 48, is_union: false, members: &[
+        m("type", 0, 0, 2, None, Scalar),
+        m("flags", 16, 0, 2, None, Scalar),
+        m("headroom", 32, 0, 2, None, Scalar),
+        m("refcnt", 64, 0, 4, None, Struct(48)),
+        m("orig_output", 128, 0, 8, None, Ptr("")),
+        m("orig_input", 192, 0, 8, None, Ptr("")),
+        m("rcu", 256, 0, 16, None, Struct(58)),
+        m("data", 384, 0, 0, Some(0), Scalar),
+    ]},
+    // 430
+    KStruct { name: "proto_ops", size: 224, is_union: false, members: &[
+        m("family", 0, 0, 4, None, Scalar),
+        m("owner", 64, 0, 8, None, Ptr("module")),
+        m("release", 128, 0, 8, None, Ptr("")),
+        m("bind", 192, 0, 8, None, Ptr("")),
+        m("connect", 256, 0, 8, None, Ptr("")),
+        m("socketpair", 320, 0, 8, None, Ptr("")),
+        m("accept", 384, 0, 8, None, Ptr("")),
+        m("getname", 448, 0, 8, None, Ptr("")),
+        m("poll", 512, 0, 8, None, Ptr("")),
+        m("ioctl", 576, 0, 8, None, Ptr("")),
+        m("compat_ioctl", 640, 0, 8, None, Ptr("")),
+        m("gettstamp", 704, 0, 8, None, Ptr("")),
+        m("listen", 768, 0, 8, None, Ptr("")),
+        m("shutdown", 832, 0, 8, None, Ptr("")),
+        m("setsockopt", 896, 0, 8, None, Ptr("")),
+        m("getsockopt", 960, 0, 8, None, Ptr("")),
+        m("show_fdinfo", 1024, 0, 8, None, Ptr("")),
+        m("sendmsg", 1088, 0, 8, None, Ptr("")),
+        m("recvmsg", 1152, 0, 8, None, Ptr("")),
+        m("mmap", 1216, 0, 8, None, Ptr("")),
+        m("splice_read", 1280, 0, 8, None, Ptr("")),
+        m("splice_eof", 1344, 0, 8, None, Ptr("")),
+        m("set_peek_off", 1408, 0, 8, None, Ptr("")),
+        m("peek_len", 1472, 0, 8, None, Ptr("")),
+        m("read_sock", 1536, 0, 8, None, Ptr("")),
+        m("read_skb", 1600, 0, 8, None, Ptr("")),
+        m("sendmsg_locked", 1664, 0, 8, None, Ptr("")),
+        m("set_rcvlowat", 1728, 0, 8, None, Ptr("")),
+    ]},
+    // 431
+    KStruct { name: "xfrm_mark", size: 8, is_union: false, members: &[
+        m("v", 0, 0, 4, None, Scalar),
+        m("m", 32, 0, 4, None, Scalar),
+    ]},
+    // 432
+    KStruct { name: "xfrm_selector", size: 56, is_union: false, members: &[
+        m("daddr", 0, 0, 16, None, Struct(747)),
+        m("saddr", 128, 0, 16, None, Struct(747)),
+        m("dport", 256, 0, 2, None, Scalar),
+        m("dport_mask", 272, 0, 2, None, Scalar),
+        m("sport", 288, 0, 2, None, Scalar),
+        m("sport_mask", 304, 0, 2, None, Scalar),
+        m("family", 320, 0, 2, None, Scalar),
+        m("prefixlen_d", 336, 0, 1, None, Scalar),
+        m("prefixlen_s", 344, 0, 1, None, Scalar),
+        m("proto", 352, 0, 1, None, Scalar),
+        m("ifindex", 384, 0, 4, None, Scalar),
+        m("user", 416, 0, 4, None, Scalar),
+    ]},
+    // 433
+    KStruct { name: "xfrm_lifetime_cfg", size: 64, is_union: false, members: &[
+        m("soft_byte_limit", 0, 0, 8, None, Scalar),
+        m("hard_byte_limit", 64, 0, 8, None, Scalar),
+        m("soft_packet_limit", 128, 0, 8, None, Scalar),
+        m("hard_packet_limit", 192, 0, 8, None, Scalar),
+        m("soft_add_expires_seconds", 256, 0, 8, None, Scalar),
+        m("hard_add_expires_seconds", 320, 0, 8, None, Scalar),
+        m("soft_use_expires_seconds", 384, 0, 8, None, Scalar),
+        m("hard_use_expires_seconds", 448, 0, 8, None, Scalar),
+    ]},
+    // 434
+    KStruct { name: "xfrm_lifetime_cur", size: 32, is_union: false, members: &[
+        m("bytes", 0, 0, 8, None, Scalar),
+        m("packets", 64, 0, 8, None, Scalar),
+        m("add_time", 128, 0, 8, None, Scalar),
+        m("use_time", 192, 0, 8, None, Scalar),
+    ]},
+    // 435
+    KStruct { name: "xfrm_policy_walk_entry", size: 24, is_union: false, members: &[
+        m("all", 0, 0, 16, None, Struct(23)),
+        m("dead", 128, 0, 1, None, Scalar),
+    ]},
+    // 436
+    KStruct { name: "xfrm_policy_queue", size: 72, is_union: false, members: &[
+        m("hold_queue", 0, 0, 24, None, Struct(209)),
+        m("hold_timer", 192, 0, 40, None, Struct(135)),
+        m("timeout", 512, 0, 8, None, Scalar),
+    ]},
+    // 437
+    KStruct { name: "xfrm_sec_ctx", size: 8, is_union: false, members: &[
+        m("ctx_doi", 0, 0, 1, None, Scalar),
+        m("ctx_alg", 8, 0, 1, None, Scalar),
+        m("ctx_len", 16, 0, 2, None, Scalar),
+        m("ctx_sid", 32, 0, 4, None, Scalar),
+        m("ctx_str", 64, 0, 0, Some(0), Scalar),
+    ]},
+    // 438
+    KStruct { name: "xfrm_tmpl", size: 64, is_union: false, members: &[
+        m("id", 0, 0, 24, None, Struct(740)),
+        m("saddr", 192, 0, 16, None, Struct(747)),
+        m("encap_family", 320, 0, 2, None, Scalar),
+        m("reqid", 352, 0, 4, None, Scalar),
+        m("mode", 384, 0, 1, None, Scalar),
+        m("share", 392, 0, 1, None, Scalar),
+        m("optional", 400, 0, 1, None, Scalar),
+        m("allalgs", 408, 0, 1, None, Scalar),
+        m("aalgos", 416, 0, 4, None, Scalar),
+        m("ealgos", 448, 0, 4, None, Scalar),
+        m("calgos", 480, 0, 4, None, Scalar),
+    ]},
+    // 439
+    KStruct { name: "xfrm_dev_offload", size: 32, is_union: false, members: &[
+        m("dev", 0, 0, 8, None, Ptr("net_device")),
+        m("dev_tracker", 64, 0, 0, None, Struct(224)),
+        m("real_dev", 64, 0, 8, None, Ptr("net_device")),
+        m("offload_handle", 128, 0, 8, None, Scalar),
+        m("dir", 192, 2, 1, None, Scalar),
+        m("type", 194, 2, 1, None, Scalar),
+        m("flags", 196, 2, 1, None, Scalar),
+    ]},
+    // 440
+    KStruct { name: "timewait_sock_ops", size: 24, is_union: false, members: &[
+        m("twsk_slab", 0, 0, 8, None, Ptr("kmem_cache")),
+        m("twsk_slab_name", 64, 0, 8, None, Ptr("")),
+        m("twsk_obj_size", 128, 0, 4, None, Scalar),
+    ]},
+    // 441
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("hashinfo", 0, 0, 8, None, Ptr("inet_hashinfo")),
+        m("udp_table", 0, 0, 8, None, Ptr("udp_table")),
+        m("raw_hash", 0, 0, 8, None, Ptr("raw_hashinfo")),
+        m("smc_hash", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 442
+    KStruct { name: "qrwlock", size: 8, is_union: false, members: &[
+        m("", 0, 0, 4, None, Struct(758)),
+        m("wait_lock", 32, 0, 4, None, Struct(53)),
+    ]},
+    // 443
+    KStruct { name: "", size: 1, is_union: false, members: &[
+        m("sk_scm_credentials", 0, 1, 1, None, Scalar),
+        m("sk_scm_security", 1, 1, 1, None, Scalar),
+        m("sk_scm_pidfd", 2, 1, 1, None, Scalar),
+        m("sk_scm_rights", 3, 1, 1, None, Scalar),
+        m("sk_scm_unused", 4, 4, 1, None, Scalar),
+    ]},
+    // 444
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("nr", 32, 0, 4, None, Scalar),
+        m("load_avg", 64, 0, 8, None, Scalar),
+        m("util_avg", 128, 0, 8, None, Scalar),
+        m("runnable_avg", 192, 0, 8, None, Scalar),
+    ]},
+    // 445
+    KStruct { name: "rt_prio_array", size: 1616, is_union: false, members: &[
+        m("bitmap", 0, 0, 16, Some(2), Scalar),
+        m("queue", 128, 0, 1600, Some(100), Struct(23)),
+    ]},
+    // 446
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("curr", 0, 0, 4, None, Scalar),
+        m("next", 32, 0, 4, None, Scalar),
+    ]},
+    // 447
+    KStruct { name: "plist_head", size: 16, is_union: false, members: &[
+        m("node_list", 0, 0, 16, None, Struct(23)),
+    ]},
+    // 448
+    KStruct { name: "__call_single_data", size: 32, is_union: false, members: &[
+        m("node", 0, 0, 16, None, Struct(66)),
+        m("func", 128, 0, 8, None, Ptr("")),
+        m("info", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 449
+    KStruct { name: "dl_rq", size: 104, is_union: false, members: &[
+        m("root", 0, 0, 16, None, Struct(107)),
+        m("dl_nr_running", 128, 0, 4, None, Scalar),
+        m("earliest_dl", 192, 0, 16, None, Struct(759)),
+        m("overloaded", 320, 0, 1, None, Scalar),
+        m("pushable_dl_tasks_root", 384, 0, 16, None, Struct(107)),
+        m("running_bw", 512, 0, 8, None, Scalar),
+        m("this_bw", 576, 0, 8, None, Scalar),
+        m("extra_bw", 640, 0, 8, None, Scalar),
+        m("max_bw", 704, 0, 8, None, Scalar),
+        m("bw_ratio", 768, 0, 8, None, Scalar),
+    ]},
+    // 450
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("donor", 0, 0, 8, None, Ptr("task_struct")),
+        m("curr", 0, 0, 8, None, Ptr("task_struct")),
+    ]},
+    // 451
+    KStruct { name: "root_domain", size: 4360, is_union: false, members: &[
+        m("refcount", 0, 0, 4, None, Struct(48)),
+        m("rto_count", 32, 0, 4, None, Struct(48)),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+        m("span", 192, 0, 32, Some(1), Struct(74)),
+        m("online", 448, 0, 32, Some(1), Struct(74)),
+        m("overloaded", 704, 0, 1, None, Scalar),
+        m("overutilized", 712, 0, 1, None, Scalar),
+        m("dlo_mask", 768, 0, 32, Some(1), Struct(74)),
+        m("dlo_count", 1024, 0, 4, None, Struct(48)),
+        m("dl_bw", 1088, 0, 24, None, Struct(760)),
+        m("cpudl", 1280, 0, 48, None, Struct(761)),
+        m("visit_cookie", 1664, 0, 8, None, Scalar),
+        m("rto_push_work", 1728, 0, 32, None, Struct(205)),
+        m("rto_lock", 1984, 0, 4, None, Struct(105)),
+        m("rto_loop", 2016, 0, 4, None, Scalar),
+        m("rto_cpu", 2048, 0, 4, None, Scalar),
+        m("rto_loop_next", 2080, 0, 4, None, Struct(48)),
+        m("rto_loop_start", 2112, 0, 4, None, Struct(48)),
+        m("rto_mask", 2176, 0, 32, Some(1), Struct(74)),
+        m("cpupri", 2432, 0, 4048, None, Struct(762)),
+        m("pd", 34816, 0, 8, None, Ptr("perf_domain")),
+    ]},
+    // 452
+    KStruct { name: "sched_domain", size: 160, is_union: false, members: &[
+        m("parent", 0, 0, 8, None, Ptr("sched_domain")),
+        m("child", 64, 0, 8, None, Ptr("sched_domain")),
+        m("groups", 128, 0, 8, None, Ptr("sched_group")),
+        m("min_interval", 192, 0, 8, None, Scalar),
+        m("max_interval", 256, 0, 8, None, Scalar),
+        m("busy_factor", 320, 0, 4, None, Scalar),
+        m("imbalance_pct", 352, 0, 4, None, Scalar),
+        m("cache_nice_tries", 384, 0, 4, None, Scalar),
+        m("imb_numa_nr", 416, 0, 4, None, Scalar),
+        m("nohz_idle", 448, 0, 4, None, Scalar),
+        m("flags", 480, 0, 4, None, Scalar),
+        m("level", 512, 0, 4, None, Scalar),
+        m("last_balance", 576, 0, 8, None, Scalar),
+        m("balance_interval", 640, 0, 4, None, Scalar),
+        m("nr_balance_failed", 672, 0, 4, None, Scalar),
+        m("newidle_call", 704, 0, 4, None, Scalar),
+        m("newidle_success", 736, 0, 4, None, Scalar),
+        m("newidle_ratio", 768, 0, 4, None, Scalar),
+        m("max_newidle_lb_cost", 832, 0, 8, None, Scalar),
+        m("last_decay_max_lb_cost", 896, 0, 8, None, Scalar),
+        m("name", 960, 0, 8, None, Ptr("")),
+        m("", 1024, 0, 16, None, Struct(765)),
+        m("shared", 1152, 0, 8, None, Ptr("sched_domain_shared")),
+        m("span_weight", 1216, 0, 4, None, Scalar),
+    ]},
+    // 453
+    KStruct { name: "balance_callback", size: 16, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("balance_callback")),
+        m("func", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 454
+    KStruct { name: "cpu_stop_work", size: 48, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("fn", 128, 0, 8, None, Ptr("")),
+        m("caller", 192, 0, 8, None, Scalar),
+        m("arg", 256, 0, 8, None, Ptr("")),
+        m("done", 320, 0, 8, None, Ptr("cpu_stop_done")),
+    ]},
+    // 455
+    KStruct { name: "cpuidle_state", size: 104, is_union: false, members: &[
+        m("name", 0, 0, 16, Some(16), Scalar),
+        m("desc", 128, 0, 32, Some(32), Scalar),
+        m("exit_latency_ns", 384, 0, 8, None, Scalar),
+        m("target_residency_ns", 448, 0, 8, None, Scalar),
+        m("flags", 512, 0, 4, None, Scalar),
+        m("exit_latency", 544, 0, 4, None, Scalar),
+        m("power_usage", 576, 0, 4, None, Scalar),
+        m("target_residency", 608, 0, 4, None, Scalar),
+        m("enter", 640, 0, 8, None, Ptr("")),
+        m("enter_dead", 704, 0, 8, None, Ptr("")),
+        m("enter_s2idle", 768, 0, 8, None, Ptr("")),
+    ]},
+    // 456
+    KStruct { name: "cgroup_subsys", size: 256, is_union: false, members: &[
+        m("css_alloc", 0, 0, 8, None, Ptr("")),
+        m("css_online", 64, 0, 8, None, Ptr("")),
+        m("css_offline", 128, 0, 8, None, Ptr("")),
+        m("css_released", 192, 0, 8, None, Ptr("")),
+        m("css_free", 256, 0, 8, None, Ptr("")),
+        m("css_reset", 320, 0, 8, None, Ptr("")),
+        m("css_killed", 384, 0, 8, None, Ptr("")),
+        m("css_rstat_flush", 448, 0, 8, None, Ptr("")),
+        m("css_extra_stat_show", 512, 0, 8, None, Ptr("")),
+        m("css_local_stat_show", 576, 0, 8, None, Ptr("")),
+        m("can_attach", 640, 0, 8, None, Ptr("")),
+        m("cancel_attach", 704, 0, 8, None, Ptr("")),
+        m("attach", 768, 0, 8, None, Ptr("")),
+        m("can_fork", 832, 0, 8, None, Ptr("")),
+        m("cancel_fork", 896, 0, 8, None, Ptr("")),
+        m("fork", 960, 0, 8, None, Ptr("")),
+        m("exit", 1024, 0, 8, None, Ptr("")),
+        m("release", 1088, 0, 8, None, Ptr("")),
+        m("bind", 1152, 0, 8, None, Ptr("")),
+        m("early_init", 1216, 1, 1, None, Scalar),
+        m("implicit_on_dfl", 1217, 1, 1, None, Scalar),
+        m("threaded", 1218, 1, 1, None, Scalar),
+        m("id", 1248, 0, 4, None, Scalar),
+        m("name", 1280, 0, 8, None, Ptr("")),
+        m("legacy_name", 1344, 0, 8, None, Ptr("")),
+        m("root", 1408, 0, 8, None, Ptr("cgroup_root")),
+        m("css_idr", 1472, 0, 24, None, Struct(524)),
+        m("cfts", 1664, 0, 16, None, Struct(23)),
+        m("dfl_cftypes", 1792, 0, 8, None, Ptr("cftype")),
+        m("legacy_cftypes", 1856, 0, 8, None, Ptr("cftype")),
+        m("depends_on", 1920, 0, 4, None, Scalar),
+        m("rstat_ss_lock", 1952, 0, 4, None, Struct(43)),
+        m("lhead", 1984, 0, 8, None, Ptr("llist_head")),
+    ]},
+    // 457
+    KStruct { name: "css_rstat_cpu", size: 32, is_union: false, members: &[
+        m("updated_children", 0, 0, 8, None, Ptr("cgroup_subsys_state")),
+        m("updated_next", 64, 0, 8, None, Ptr("cgroup_subsys_state")),
+        m("lnode", 128, 0, 8, None, Struct(226)),
+        m("owner", 192, 0, 8, None, Ptr("cgroup_subsys_state")),
+    ]},
+    // 458
+    KStruct { name: "rcu_work", size: 56, is_union: false, members: &[
+        m("work", 0, 0, 32, None, Struct(153)),
+        m("rcu", 256, 0, 16, None, Struct(58)),
+        m("wq", 384, 0, 8, None, Ptr("workqueue_struct")),
+    ]},
+    // 459
+    KStruct { name: "kref", size: 4, is_union: false, members: &[
+        m("refcount", 0, 0, 4, None, Struct(65)),
+    ]},
+    // 460
+    KStruct { name: "kthread_work", size: 40, is_union: false, members: &[
+        m("node", 0, 0, 16, None, Struct(23)),
+        m("func", 128, 0, 8, None, Ptr("")),
+        m("worker", 192, 0, 8, None, Ptr("kthread_worker")),
+        m("canceling", 256, 0, 4, None, Scalar),
+    ]},
+    // 461
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("mm_count", 0, 0, 4, None, Struct(48)),
+    ]},
+    // 462
+    KStruct { name: "maple_tree", size: 16, is_union: false, members: &[
+        m("", 0, 0, 4, None, Struct(769)),
+        m("ma_flags", 32, 0, 4, None, Scalar),
+        m("ma_root", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 463
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("pgd", 0, 0, 8, None, Scalar),
+    ]},
+    // 464
+    KStruct { name: "mm_cid", size: 16, is_union: false, members: &[
+        m("time", 0, 0, 8, None, Scalar),
+        m("cid", 64, 0, 4, None, Scalar),
+        m("recent_cid", 96, 0, 4, None, Scalar),
+    ]},
+    // 465
+    KStruct { name: "futex_private_hash", size: 64, is_union: false, members: &[
+        m("state", 0, 0, 4, None, Scalar),
+        m("hash_mask", 32, 0, 4, None, Scalar),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+        m("mm", 192, 0, 8, None, Ptr("")),
+        m("custom", 256, 0, 1, None, Scalar),
+        m("queues", 512, 0, 0, Some(0), Struct(770)),
+    ]},
+    // 466
+    KStruct { name: "linux_binfmt", size: 48, is_union: false, members: &[
+        m("lh", 0, 0, 16, None, Struct(23)),
+        m("module", 128, 0, 8, None, Ptr("module")),
+        m("load_binary", 192, 0, 8, None, Ptr("")),
+        m("core_dump", 256, 0, 8, None, Ptr("")),
+        m("min_coredump", 320, 0, 8, None, Scalar),
+    ]},
+    // 467
+    KStruct { name: "", size: 144, is_union: false, members: &[
+        m("ctx_id", 0, 0, 8, None, Scalar),
+        m("tlb_gen", 64, 0, 8, None, Struct(41)),
+        m("next_trim_cpumask", 128, 0, 8, None, Scalar),
+        m("ldt_usr_sem", 192, 0, 40, None, Struct(246)),
+        m("ldt", 512, 0, 8, None, Ptr("ldt_struct")),
+        m("flags", 576, 0, 8, None, Scalar),
+        m("lock", 640, 0, 32, None, Struct(40)),
+        m("vdso", 896, 0, 8, None, Ptr("")),
+        m("vdso_image", 960, 0, 8, None, Ptr("vdso_image")),
+        m("perf_rdpmc_allowed", 1024, 0, 4, None, Struct(48)),
+        m("pkey_allocation_map", 1056, 0, 2, None, Scalar),
+        m("execute_only_pkey", 1072, 0, 2, None, Scalar),
+        m("global_asid", 1088, 0, 2, None, Scalar),
+        m("asid_transition", 1104, 0, 1, None, Scalar),
+    ]},
+    // 468
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("__mm_flags", 0, 0, 8, Some(1), Scalar),
+    ]},
+    // 469
+    KStruct { name: "kioctx_table", size: 24, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("nr", 128, 0, 4, None, Scalar),
+        m("table", 192, 0, 0, Some(0), Ptr("kioctx")),
+    ]},
+    // 470
+    KStruct { name: "mmu_notifier_subscriptions", size: 80, is_union: false, members: &[
+        m("list", 0, 0, 8, None, Struct(73)),
+        m("has_itree", 64, 0, 1, None, Scalar),
+        m("lock", 96, 0, 4, None, Struct(43)),
+        m("invalidate_seq", 128, 0, 8, None, Scalar),
+        m("active_invalidate_ranges", 192, 0, 8, None, Scalar),
+        m("itree", 256, 0, 16, None, Struct(107)),
+        m("wq", 384, 0, 24, None, Struct(204)),
+        m("deferred_list", 576, 0, 8, None, Struct(73)),
+    ]},
+    // 471
+    KStruct { name: "uprobes_state", size: 16, is_union: false, members: &[
+        m("xol_area", 0, 0, 8, None, Ptr("xol_area")),
+        m("head_tramps", 64, 0, 8, None, Struct(73)),
+    ]},
+    // 472
+    KStruct { name: "posix_acl", size: 24, is_union: false, members: &[
+        m("", 0, 0, 24, None, Struct(775)),
+        m("a_entries", 192, 0, 0, Some(0), Struct(776)),
+    ]},
+    // 473
+    KStruct { name: "inode_operations", size: 256, is_union: false, members: &[
+        m("lookup", 0, 0, 8, None, Ptr("")),
+        m("get_link", 64, 0, 8, None, Ptr("")),
+        m("permission", 128, 0, 8, None, Ptr("")),
+        m("get_inode_acl", 192, 0, 8, None, Ptr("")),
+        m("readlink", 256, 0, 8, None, Ptr("")),
+        m("create", 320, 0, 8, None, Ptr("")),
+        m("link", 384, 0, 8, None, Ptr("")),
+        m("unlink", 448, 0, 8, None, Ptr("")),
+        m("symlink", 512, 0, 8, None, Ptr("")),
+        m("mkdir", 576, 0, 8, None, Ptr("")),
+        m("rmdir", 640, 0, 8, None, Ptr("")),
+        m("mknod", 704, 0, 8, None, Ptr("")),
+        m("rename", 768, 0, 8, None, Ptr("")),
+        m("setattr", 832, 0, 8, None, Ptr("")),
+        m("getattr", 896, 0, 8, None, Ptr("")),
+        m("listxattr", 960, 0, 8, None, Ptr("")),
+        m("fiemap", 1024, 0, 8, None, Ptr("")),
+        m("update_time", 1088, 0, 8, None, Ptr("")),
+        m("atomic_open", 1152, 0, 8, None, Ptr("")),
+        m("tmpfile", 1216, 0, 8, None, Ptr("")),
+        m("get_acl", 1280, 0, 8, None, Ptr("")),
+        m("set_acl", 1344, 0, 8, None, Ptr("")),
+        m("fileattr_set", 1408, 0, 8, None, Ptr("")),
+        m("fileattr_get", 1472, 0, 8, None, Ptr("")),
+        m("get_offset_ctx", 1536, 0, 8, None, Ptr("")),
+    ]},
+    // 474
+    KStruct { name: "super_block", size: 1472, is_union: false, members: &[
+        m("s_list", 0, 0, 16, None, Struct(23)),
+        m("s_dev", 128, 0, 4, None, Scalar),
+        m("s_blocksize_bits", 160, 0, 1, None, Scalar),
+        m("s_blocksize", 192, 0, 8, None, Scalar),
+        m("s_maxbytes", 256, 0, 8, None, Scalar),
+        m("s_type", 320, 0, 8, None, Ptr("file_system_type")),
+        m("s_op", 384, 0, 8, None, Ptr("super_operations")),
+        m("dq_op", 448, 0, 8, None, Ptr("dquot_operations")),
+        m("s_qcop", 512, 0, 8, None, Ptr("quotactl_ops")),
+        m("s_export_op", 576, 0, 8, None, Ptr("export_operations")),
+        m("s_flags", 640, 0, 8, None, Scalar),
+        m("s_iflags", 704, 0, 8, None, Scalar),
+        m("s_magic", 768, 0, 8, None, Scalar),
+        m("s_root", 832, 0, 8, None, Ptr("dentry")),
+        m("s_umount", 896, 0, 40, None, Struct(246)),
+        m("s_count", 1216, 0, 4, None, Scalar),
+        m("s_active", 1248, 0, 4, None, Struct(48)),
+        m("s_security", 1280, 0, 8, None, Ptr("")),
+        m("s_xattr", 1344, 0, 8, None, Ptr("")),
+        m("s_cop", 1408, 0, 8, None, Ptr("fscrypt_operations")),
+        m("s_master_keys", 1472, 0, 8, None, Ptr("fscrypt_keyring")),
+        m("s_roots", 1536, 0, 8, None, Struct(784)),
+        m("s_mounts", 1600, 0, 8, None, Ptr("mount")),
+        m("s_bdev", 1664, 0, 8, None, Ptr("block_device")),
+        m("s_bdev_file", 1728, 0, 8, None, Ptr("file")),
+        m("s_bdi", 1792, 0, 8, None, Ptr("backing_dev_info")),
+        m("s_mtd", 1856, 0, 8, None, Ptr("")),
+        m("s_instances", 1920, 0, 16, None, Struct(60)),
+        m("s_quota_types", 2048, 0, 4, None, Scalar),
+        m("s_dquot", 2112, 0, 312, None, Struct(785)),
+        m("s_writers", 4608, 0, 312, None, Struct(786)),
+        m("s_fs_info", 7104, 0, 8, None, Ptr("")),
+        m("s_time_gran", 7168, 0, 4, None, Scalar),
+        m("s_time_min", 7232, 0, 8, None, Scalar),
+        m("s_time_max", 7296, 0, 8, None, Scalar),
+        m("s_fsnotify_mask", 7360, 0, 4, None, Scalar),
+        m("s_fsnotify_info", 7424, 0, 8, None, Ptr("fsnotify_sb_info")),
+        m("s_id", 7488, 0, 32, Some(32), Scalar),
+        m("s_uuid", 7744, 0, 16, None, Struct(788)),
+        m("s_uuid_len", 7872, 0, 1, None, Scalar),
+        m("s_sysfs_name", 7880, 0, 37, Some(37), Scalar),
+        m("s_max_links", 8192, 0, 4, None, Scalar),
+        m("s_d_flags", 8224, 0, 4, None, Scalar),
+        m("s_vfs_rename_mutex", 8256, 0, 32, None, Struct(40)),
+        m("s_subtype", 8512, 0, 8, None, Ptr("")),
+        m("__s_d_op", 8576, 0, 8, None, Ptr("dentry_operations")),
+        m("s_shrink", 8640, 0, 8, None, Ptr("shrinker")),
+        m("s_remove_count", 8704, 0, 8, None, Struct(41)),
+        m("s_readonly_remount", 8768, 0, 4, None, Scalar),
+        m("s_wb_err", 8800, 0, 4, None, Scalar),
+        m("s_dio_done_wq", 8832, 0, 8, None, Ptr("workqueue_struct")),
+        m("s_pins", 8896, 0, 8, None, Struct(73)),
+        m("s_user_ns", 8960, 0, 8, None, Ptr("user_namespace")),
+        m("s_dentry_lru", 9024, 0, 48, None, Struct(790)),
+        m("s_inode_lru", 9408, 0, 48, None, Struct(790)),
+        m("rcu", 9792, 0, 16, None, Struct(58)),
+        m("destroy_work", 9920, 0, 32, None, Struct(153)),
+        m("s_sync_lock", 10176, 0, 32, None, Struct(40)),
+        m("s_stack_depth", 10432, 0, 4, None, Scalar),
+        m("s_inode_list_lock", 10752, 0, 4, None, Struct(43)),
+        m("s_inodes", 10816, 0, 16, None, Struct(23)),
+        m("s_inode_wblist_lock", 10944, 0, 4, None, Struct(43)),
+        m("s_inodes_wb", 11008, 0, 16, None, Struct(23)),
+        m("s_kept_inodes", 11136, 0, 8, None, Struct(408)),
+        m("s_kept_work", 11200, 0, 32, None, Struct(153)),
+    ]},
+    // 475
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("i_nlink", 0, 0, 4, None, Scalar),
+        m("__i_nlink", 0, 0, 4, None, Scalar),
+    ]},
+    // 476
+    KStruct { name: "bdi_writeback", size: 800, is_union: false, members: &[
+        m("bdi", 0, 0, 8, None, Ptr("backing_dev_info")),
+        m("state", 64, 0, 8, None, Scalar),
+        m("last_old_flush", 128, 0, 8, None, Scalar),
+        m("b_dirty", 192, 0, 16, None, Struct(23)),
+        m("b_io", 320, 0, 16, None, Struct(23)),
+        m("b_more_io", 448, 0, 16, None, Struct(23)),
+        m("b_dirty_time", 576, 0, 16, None, Struct(23)),
+        m("list_lock", 704, 0, 4, None, Struct(43)),
+        m("writeback_inodes", 736, 0, 4, None, Struct(48)),
+        m("stat", 768, 0, 160, Some(4), Struct(274)),
+        m("bw_time_stamp", 2048, 0, 8, None, Scalar),
+        m("dirtied_stamp", 2112, 0, 8, None, Scalar),
+        m("written_stamp", 2176, 0, 8, None, Scalar),
+        m("write_bandwidth", 2240, 0, 8, None, Scalar),
+        m("avg_write_bandwidth", 2304, 0, 8, None, Scalar),
+        m("dirty_ratelimit", 2368, 0, 8, None, Scalar),
+        m("balanced_dirty_ratelimit", 2432, 0, 8, None, Scalar),
+        m("completions", 2496, 0, 48, None, Struct(791)),
+        m("dirty_exceeded", 2880, 0, 4, None, Scalar),
+        m("start_all_reason", 2912, 0, 4, None, Scalar),
+        m("work_lock", 2944, 0, 4, None, Struct(43)),
+        m("work_list", 3008, 0, 16, None, Struct(23)),
+        m("dwork", 3136, 0, 88, None, Struct(515)),
+        m("bw_dwork", 3840, 0, 88, None, Struct(515)),
+        m("bdi_node", 4544, 0, 16, None, Struct(23)),
+        m("refcnt", 4672, 0, 16, None, Struct(187)),
+        m("memcg_completions", 4800, 0, 48, None, Struct(791)),
+        m("memcg_css", 5184, 0, 8, None, Ptr("cgroup_subsys_state")),
+        m("blkcg_css", 5248, 0, 8, None, Ptr("cgroup_subsys_state")),
+        m("memcg_node", 5312, 0, 16, None, Struct(23)),
+        m("blkcg_node", 5440, 0, 16, None, Struct(23)),
+        m("b_attached", 5568, 0, 16, None, Struct(23)),
+        m("offline_node", 5696, 0, 16, None, Struct(23)),
+        m("switch_work", 5824, 0, 32, None, Struct(153)),
+        m("switch_wbs_ctxs", 6080, 0, 8, None, Struct(408)),
+        m("", 6144, 0, 32, None, Struct(792)),
+    ]},
+    // 477
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("i_dentry", 0, 0, 8, None, Struct(73)),
+        m("i_rcu", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 478
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("i_fop", 0, 0, 8, None, Ptr("file_operations")),
+        m("free_inode", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 479
+    KStruct { name: "file_lock_context", size: 56, is_union: false, members: &[
+        m("flc_lock", 0, 0, 4, None, Struct(43)),
+        m("flc_flock", 64, 0, 16, None, Struct(23)),
+        m("flc_posix", 192, 0, 16, None, Struct(23)),
+        m("flc_lease", 320, 0, 16, None, Struct(23)),
+    ]},
+    // 480
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("i_devices", 0, 0, 16, None, Struct(23)),
+        m("i_linklen", 0, 0, 4, None, Scalar),
+    ]},
+    // 481
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("i_pipe", 0, 0, 8, None, Ptr("pipe_inode_info")),
+        m("i_cdev", 0, 0, 8, None, Ptr("cdev")),
+        m("i_link", 0, 0, 8, None, Ptr("")),
+        m("i_dir_seq", 0, 0, 4, None, Scalar),
+    ]},
+    // 482
+    KStruct { name: "fsnotify_mark_connector", size: 24, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("type", 32, 0, 1, None, Scalar),
+        m("prio", 40, 0, 1, None, Scalar),
+        m("flags", 48, 0, 2, None, Scalar),
+        m("", 64, 0, 8, None, Struct(794)),
+        m("list", 128, 0, 8, None, Struct(73)),
+    ]},
+    // 483
     KStruct { name: "", size: 40, is_union: false, members: &[
         m("uaddr", 0, 0, 8, None, Ptr("")),
         m("val", 64, 0, 4, None, Scalar),
@@ -1842,14 +6205,14 @@ pub static STRUCTS: &[KStruct] = &[
         m("time", 192, 0, 8, None, Scalar),
         m("uaddr2", 256, 0, 8, None, Ptr("")),
     ]},
-    // 153
+    // 484
     KStruct { name: "", size: 24, is_union: false, members: &[
         m("clockid", 0, 0, 4, None, Scalar),
         m("type", 32, 0, 4, None, Scalar),
-        m("", 64, 0, 8, None, Struct(178)),
+        m("", 64, 0, 8, None, Struct(795)),
         m("expires", 128, 0, 8, None, Scalar),
     ]},
-    // 154
+    // 485
     KStruct { name: "", size: 32, is_union: false, members: &[
         m("ufds", 0, 0, 8, None, Ptr("pollfd")),
         m("nfds", 64, 0, 4, None, Scalar),
@@ -1857,22 +6220,2262 @@ pub static STRUCTS: &[KStruct] = &[
         m("tv_sec", 128, 0, 8, None, Scalar),
         m("tv_nsec", 192, 0, 8, None, Scalar),
     ]},
-    // 155
-    KStruct { name: "timerqueue_head", size: 16, is_union: false, members: &[
-        m("rb_root", 0, 0, 16, None, Struct(72)),
+    // 486
+    KStruct { name: "pidfs_attr", size: 32, is_union: false, members: &[
+        m("xattrs", 0, 0, 8, None, Ptr("simple_xattrs")),
+        m("__pei", 64, 0, 16, None, Struct(798)),
+        m("exit_info", 192, 0, 8, None, Ptr("pidfs_exit_info")),
     ]},
-    // 156
+    // 487
+    KStruct { name: "ratelimit_state", size: 32, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("interval", 32, 0, 4, None, Scalar),
+        m("burst", 64, 0, 4, None, Scalar),
+        m("rs_n_left", 96, 0, 4, None, Struct(48)),
+        m("missed", 128, 0, 4, None, Struct(48)),
+        m("flags", 160, 0, 4, None, Scalar),
+        m("begin", 192, 0, 8, None, Scalar),
+    ]},
+    // 488
+    KStruct { name: "uid_gid_map", size: 64, is_union: false, members: &[
+        m("", 0, 0, 64, None, Struct(799)),
+    ]},
+    // 489
+    KStruct { name: "ns_common", size: 80, is_union: false, members: &[
+        m("ns_type", 0, 0, 4, None, Scalar),
+        m("stashed", 64, 0, 8, None, Ptr("dentry")),
+        m("ops", 128, 0, 8, None, Ptr("proc_ns_operations")),
+        m("inum", 192, 0, 4, None, Scalar),
+        m("__ns_ref", 224, 0, 4, None, Struct(65)),
+        m("", 256, 0, 48, None, Struct(801)),
+    ]},
+    // 490
+    KStruct { name: "ctl_table_set", size: 104, is_union: false, members: &[
+        m("is_seen", 0, 0, 8, None, Ptr("")),
+        m("dir", 64, 0, 96, None, Struct(802)),
+    ]},
+    // 491
+    KStruct { name: "ctl_table_header", size: 88, is_union: false, members: &[
+        m("", 0, 0, 24, None, Struct(803)),
+        m("unregistering", 192, 0, 8, None, Ptr("completion")),
+        m("ctl_table_arg", 256, 0, 8, None, Ptr("ctl_table")),
+        m("root", 320, 0, 8, None, Ptr("ctl_table_root")),
+        m("set", 384, 0, 8, None, Ptr("ctl_table_set")),
+        m("parent", 448, 0, 8, None, Ptr("ctl_dir")),
+        m("node", 512, 0, 8, None, Ptr("ctl_node")),
+        m("inodes", 576, 0, 8, None, Struct(73)),
+        m("type", 640, 0, 4, None, Scalar),
+    ]},
+    // 492
+    KStruct { name: "binfmt_misc", size: 32, is_union: false, members: &[
+        m("entries", 0, 0, 16, None, Struct(23)),
+        m("entries_lock", 128, 0, 8, None, Struct(219)),
+        m("enabled", 192, 0, 1, None, Scalar),
+    ]},
+    // 493
+    KStruct { name: "keyring_index_key", size: 40, is_union: false, members: &[
+        m("hash", 0, 0, 8, None, Scalar),
+        m("", 64, 0, 8, None, Struct(807)),
+        m("type", 128, 0, 8, None, Ptr("key_type")),
+        m("domain_tag", 192, 0, 8, None, Ptr("key_tag")),
+        m("description", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 494
+    KStruct { name: "", size: 40, is_union: false, members: &[
+        m("hash", 0, 0, 8, None, Scalar),
+        m("len_desc", 64, 0, 8, None, Scalar),
+        m("type", 128, 0, 8, None, Ptr("key_type")),
+        m("domain_tag", 192, 0, 8, None, Ptr("key_tag")),
+        m("description", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 495
+    KStruct { name: "key_payload", size: 32, is_union: true, members: &[
+        m("rcu_data0", 0, 0, 8, None, Ptr("")),
+        m("data", 0, 0, 32, Some(4), Ptr("")),
+    ]},
+    // 496
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("name_link", 0, 0, 16, None, Struct(23)),
+        m("keys", 128, 0, 16, None, Struct(808)),
+    ]},
+    // 497
+    KStruct { name: "key_type", size: 168, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("def_datalen", 64, 0, 8, None, Scalar),
+        m("flags", 128, 0, 4, None, Scalar),
+        m("vet_description", 192, 0, 8, None, Ptr("")),
+        m("preparse", 256, 0, 8, None, Ptr("")),
+        m("free_preparse", 320, 0, 8, None, Ptr("")),
+        m("instantiate", 384, 0, 8, None, Ptr("")),
+        m("update", 448, 0, 8, None, Ptr("")),
+        m("match_preparse", 512, 0, 8, None, Ptr("")),
+        m("match_free", 576, 0, 8, None, Ptr("")),
+        m("revoke", 640, 0, 8, None, Ptr("")),
+        m("destroy", 704, 0, 8, None, Ptr("")),
+        m("describe", 768, 0, 8, None, Ptr("")),
+        m("read", 832, 0, 8, None, Ptr("")),
+        m("request_key", 896, 0, 8, None, Ptr("")),
+        m("lookup_restriction", 960, 0, 8, None, Ptr("")),
+        m("asym_query", 1024, 0, 8, None, Ptr("")),
+        m("asym_eds_op", 1088, 0, 8, None, Ptr("")),
+        m("asym_verify_signature", 1152, 0, 8, None, Ptr("")),
+        m("link", 1216, 0, 16, None, Struct(23)),
+        m("lock_class", 1344, 0, 0, None, Struct(605)),
+    ]},
+    // 498
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("", 0, 0, 8, None, Struct(809)),
+        m("hash_len", 0, 0, 8, None, Scalar),
+    ]},
+    // 499
+    KStruct { name: "delayed_call", size: 16, is_union: false, members: &[
+        m("fn", 0, 0, 8, None, Ptr("")),
+        m("arg", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 500
+    KStruct { name: "file_operations", size: 272, is_union: false, members: &[
+        m("owner", 0, 0, 8, None, Ptr("module")),
+        m("fop_flags", 64, 0, 4, None, Scalar),
+        m("llseek", 128, 0, 8, None, Ptr("")),
+        m("read", 192, 0, 8, None, Ptr("")),
+        m("write", 256, 0, 8, None, Ptr("")),
+        m("read_iter", 320, 0, 8, None, Ptr("")),
+        m("write_iter", 384, 0, 8, None, Ptr("")),
+        m("iopoll", 448, 0, 8, None, Ptr("")),
+        m("iterate_shared", 512, 0, 8, None, Ptr("")),
+        m("poll", 576, 0, 8, None, Ptr("")),
+        m("unlocked_ioctl", 640, 0, 8, None, Ptr("")),
+        m("compat_ioctl", 704, 0, 8, None, Ptr("")),
+        m("mmap", 768, 0, 8, None, Ptr("")),
+        m("open", 832, 0, 8, None, Ptr("")),
+        m("flush", 896, 0, 8, None, Ptr("")),
+        m("release", 960, 0, 8, None, Ptr("")),
+        m("fsync", 1024, 0, 8, None, Ptr("")),
+        m("fasync", 1088, 0, 8, None, Ptr("")),
+        m("lock", 1152, 0, 8, None, Ptr("")),
+        m("get_unmapped_area", 1216, 0, 8, None, Ptr("")),
+        m("check_flags", 1280, 0, 8, None, Ptr("")),
+        m("flock", 1344, 0, 8, None, Ptr("")),
+        m("splice_write", 1408, 0, 8, None, Ptr("")),
+        m("splice_read", 1472, 0, 8, None, Ptr("")),
+        m("splice_eof", 1536, 0, 8, None, Ptr("")),
+        m("setlease", 1600, 0, 8, None, Ptr("")),
+        m("fallocate", 1664, 0, 8, None, Ptr("")),
+        m("show_fdinfo", 1728, 0, 8, None, Ptr("")),
+        m("copy_file_range", 1792, 0, 8, None, Ptr("")),
+        m("remap_file_range", 1856, 0, 8, None, Ptr("")),
+        m("fadvise", 1920, 0, 8, None, Ptr("")),
+        m("uring_cmd", 1984, 0, 8, None, Ptr("")),
+        m("uring_cmd_iopoll", 2048, 0, 8, None, Ptr("")),
+        m("mmap_prepare", 2112, 0, 8, None, Ptr("")),
+    ]},
+    // 501
+    KStruct { name: "fown_struct", size: 40, is_union: false, members: &[
+        m("file", 0, 0, 8, None, Ptr("file")),
+        m("lock", 64, 0, 8, None, Struct(219)),
+        m("pid", 128, 0, 8, None, Ptr("pid")),
+        m("pid_type", 192, 0, 4, None, Scalar),
+        m("uid", 224, 0, 4, None, Struct(102)),
+        m("euid", 256, 0, 4, None, Struct(102)),
+        m("signum", 288, 0, 4, None, Scalar),
+    ]},
+    // 502
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("f_path", 0, 0, 16, None, Struct(148)),
+        m("__f_path", 0, 0, 16, None, Struct(148)),
+    ]},
+    // 503
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("f_pos_lock", 0, 0, 32, None, Struct(40)),
+        m("f_pipe", 0, 0, 8, None, Scalar),
+    ]},
+    // 504
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("f_task_work", 0, 0, 16, None, Struct(58)),
+        m("f_llist", 0, 0, 8, None, Struct(226)),
+        m("f_ra", 0, 0, 32, None, Struct(810)),
+        m("f_freeptr", 0, 0, 8, None, Struct(811)),
+    ]},
+    // 505
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("refcnt", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 506
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("flags", 0, 0, 4, None, Scalar),
+        m("drain_next", 32, 1, 4, None, Scalar),
+        m("restricted", 33, 1, 4, None, Scalar),
+        m("off_timeout_used", 34, 1, 4, None, Scalar),
+        m("drain_active", 35, 1, 4, None, Scalar),
+        m("has_evfd", 36, 1, 4, None, Scalar),
+        m("task_complete", 37, 1, 4, None, Scalar),
+        m("lockless_cq", 38, 1, 4, None, Scalar),
+        m("syscall_iopoll", 39, 1, 4, None, Scalar),
+        m("poll_activated", 40, 1, 4, None, Scalar),
+        m("drain_disabled", 41, 1, 4, None, Scalar),
+        m("compat", 42, 1, 4, None, Scalar),
+        m("iowq_limits_set", 43, 1, 4, None, Scalar),
+        m("submitter_task", 64, 0, 8, None, Ptr("task_struct")),
+        m("rings", 128, 0, 8, None, Ptr("io_rings")),
+        m("refs", 192, 0, 16, None, Struct(187)),
+        m("clockid", 320, 0, 4, None, Scalar),
+        m("clock_offset", 352, 0, 4, None, Scalar),
+        m("notify_method", 384, 0, 4, None, Scalar),
+        m("sq_thread_idle", 416, 0, 4, None, Scalar),
+    ]},
+    // 507
+    KStruct { name: "", size: 448, is_union: false, members: &[
+        m("uring_lock", 0, 0, 32, None, Struct(40)),
+        m("sq_array", 256, 0, 8, None, Ptr("")),
+        m("sq_sqes", 320, 0, 8, None, Ptr("io_uring_sqe")),
+        m("cached_sq_head", 384, 0, 4, None, Scalar),
+        m("sq_entries", 416, 0, 4, None, Scalar),
+        m("cancel_seq", 448, 0, 4, None, Struct(48)),
+        m("poll_multi_queue", 480, 0, 1, None, Scalar),
+        m("iopoll_list", 512, 0, 16, None, Struct(814)),
+        m("file_table", 640, 0, 32, None, Struct(815)),
+        m("buf_table", 896, 0, 16, None, Struct(816)),
+        m("node_cache", 1024, 0, 24, None, Struct(511)),
+        m("imu_cache", 1216, 0, 24, None, Struct(511)),
+        m("submit_state", 1408, 0, 112, None, Struct(817)),
+        m("io_bl_xa", 2304, 0, 16, None, Struct(225)),
+        m("cancel_table", 2432, 0, 16, None, Struct(818)),
+        m("apoll_cache", 2560, 0, 24, None, Struct(511)),
+        m("netmsg_cache", 2752, 0, 24, None, Struct(511)),
+        m("rw_cache", 2944, 0, 24, None, Struct(511)),
+        m("cmd_cache", 3136, 0, 24, None, Struct(511)),
+        m("cancelable_uring_cmd", 3328, 0, 8, None, Struct(73)),
+        m("hybrid_poll_time", 3392, 0, 8, None, Scalar),
+    ]},
+    // 508
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("cqe_cached", 0, 0, 8, None, Ptr("io_uring_cqe")),
+        m("cqe_sentinel", 64, 0, 8, None, Ptr("io_uring_cqe")),
+        m("cached_cq_tail", 128, 0, 4, None, Scalar),
+        m("cq_entries", 160, 0, 4, None, Scalar),
+        m("io_ev_fd", 192, 0, 8, None, Ptr("io_ev_fd")),
+        m("cq_wait_arg", 256, 0, 8, None, Ptr("")),
+        m("cq_wait_size", 320, 0, 8, None, Scalar),
+    ]},
+    // 509
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("rings_rcu", 0, 0, 8, None, Ptr("io_rings")),
+        m("work_llist", 64, 0, 8, None, Struct(408)),
+        m("retry_llist", 128, 0, 8, None, Struct(408)),
+        m("check_cq", 192, 0, 8, None, Scalar),
+        m("cq_wait_nr", 256, 0, 4, None, Struct(48)),
+        m("cq_timeouts", 288, 0, 4, None, Struct(48)),
+        m("cq_wait", 320, 0, 24, None, Struct(204)),
+    ]},
+    // 510
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("timeout_lock", 0, 0, 4, None, Struct(105)),
+        m("timeout_list", 64, 0, 16, None, Struct(23)),
+        m("ltimeout_list", 192, 0, 16, None, Struct(23)),
+        m("cq_last_tm_flush", 320, 0, 4, None, Scalar),
+    ]},
+    // 511
+    KStruct { name: "io_alloc_cache", size: 24, is_union: false, members: &[
+        m("entries", 0, 0, 8, None, Ptr("")),
+        m("nr_cached", 64, 0, 4, None, Scalar),
+        m("max_cached", 96, 0, 4, None, Scalar),
+        m("elem_size", 128, 0, 4, None, Scalar),
+        m("init_clear", 160, 0, 4, None, Scalar),
+    ]},
+    // 512
+    KStruct { name: "io_sq_data", size: 152, is_union: false, members: &[
+        m("refs", 0, 0, 4, None, Struct(65)),
+        m("park_pending", 32, 0, 4, None, Struct(48)),
+        m("lock", 64, 0, 32, None, Struct(40)),
+        m("ctx_list", 320, 0, 16, None, Struct(23)),
+        m("thread", 448, 0, 8, None, Ptr("task_struct")),
+        m("wait", 512, 0, 24, None, Struct(204)),
+        m("sq_thread_idle", 704, 0, 4, None, Scalar),
+        m("sq_cpu", 736, 0, 4, None, Scalar),
+        m("task_pid", 768, 0, 4, None, Scalar),
+        m("task_tgid", 800, 0, 4, None, Scalar),
+        m("work_time", 832, 0, 8, None, Scalar),
+        m("state", 896, 0, 8, None, Scalar),
+        m("exited", 960, 0, 32, None, Struct(84)),
+    ]},
+    // 513
+    KStruct { name: "io_restriction", size: 24, is_union: false, members: &[
+        m("register_op", 0, 0, 8, Some(1), Scalar),
+        m("sqe_op", 64, 0, 8, Some(1), Scalar),
+        m("sqe_flags_allowed", 128, 0, 1, None, Scalar),
+        m("sqe_flags_required", 136, 0, 1, None, Scalar),
+        m("registered", 144, 0, 1, None, Scalar),
+    ]},
+    // 514
+    KStruct { name: "io_wq_hash", size: 40, is_union: false, members: &[
+        m("refs", 0, 0, 4, None, Struct(65)),
+        m("map", 64, 0, 8, None, Scalar),
+        m("wait", 128, 0, 24, None, Struct(204)),
+    ]},
+    // 515
+    KStruct { name: "delayed_work", size: 88, is_union: false, members: &[
+        m("work", 0, 0, 32, None, Struct(153)),
+        m("timer", 256, 0, 40, None, Struct(135)),
+        m("wq", 576, 0, 8, None, Ptr("workqueue_struct")),
+        m("cpu", 640, 0, 4, None, Scalar),
+    ]},
+    // 516
+    KStruct { name: "io_mapped_region", size: 24, is_union: false, members: &[
+        m("pages", 0, 0, 8, None, Ptr("")),
+        m("ptr", 64, 0, 8, None, Ptr("")),
+        m("nr_pages", 128, 0, 4, None, Scalar),
+        m("flags", 160, 0, 4, None, Scalar),
+    ]},
+    // 517
+    KStruct { name: "io_wq_acct", size: 72, is_union: false, members: &[
+        m("workers_lock", 0, 0, 4, None, Struct(105)),
+        m("nr_workers", 32, 0, 4, None, Scalar),
+        m("max_workers", 64, 0, 4, None, Scalar),
+        m("nr_running", 96, 0, 4, None, Struct(48)),
+        m("free_list", 128, 0, 8, None, Struct(195)),
+        m("all_list", 192, 0, 16, None, Struct(23)),
+        m("lock", 320, 0, 4, None, Struct(105)),
+        m("work_list", 384, 0, 16, None, Struct(814)),
+        m("flags", 512, 0, 8, None, Scalar),
+    ]},
+    // 518
+    KStruct { name: "io_wq_work", size: 16, is_union: false, members: &[
+        m("list", 0, 0, 8, None, Struct(821)),
+        m("flags", 64, 0, 4, None, Struct(48)),
+        m("cancel_seq", 96, 0, 4, None, Scalar),
+    ]},
+    // 519
+    KStruct { name: "new_utsname", size: 390, is_union: false, members: &[
+        m("sysname", 0, 0, 65, Some(65), Scalar),
+        m("nodename", 520, 0, 65, Some(65), Scalar),
+        m("release", 1040, 0, 65, Some(65), Scalar),
+        m("version", 1560, 0, 65, Some(65), Scalar),
+        m("machine", 2080, 0, 65, Some(65), Scalar),
+        m("domainname", 2600, 0, 65, Some(65), Scalar),
+    ]},
+    // 520
+    KStruct { name: "ipc_ids", size: 224, is_union: false, members: &[
+        m("in_use", 0, 0, 4, None, Scalar),
+        m("seq", 32, 0, 2, None, Scalar),
+        m("rwsem", 64, 0, 40, None, Struct(246)),
+        m("ipcs_idr", 384, 0, 24, None, Struct(524)),
+        m("max_idx", 576, 0, 4, None, Scalar),
+        m("last_idx", 608, 0, 4, None, Scalar),
+        m("next_id", 640, 0, 4, None, Scalar),
+        m("key_ht", 704, 0, 136, None, Struct(822)),
+    ]},
+    // 521
+    KStruct { name: "notifier_block", size: 24, is_union: false, members: &[
+        m("notifier_call", 0, 0, 8, None, Ptr("")),
+        m("next", 64, 0, 8, None, Ptr("notifier_block")),
+        m("priority", 128, 0, 4, None, Scalar),
+    ]},
+    // 522
+    KStruct { name: "mount", size: 352, is_union: false, members: &[
+        m("mnt_hash", 0, 0, 16, None, Struct(60)),
+        m("mnt_parent", 128, 0, 8, None, Ptr("mount")),
+        m("mnt_mountpoint", 192, 0, 8, None, Ptr("dentry")),
+        m("mnt", 256, 0, 32, None, Struct(368)),
+        m("", 512, 0, 24, None, Struct(823)),
+        m("mnt_pcp", 704, 0, 8, None, Ptr("mnt_pcp")),
+        m("mnt_mounts", 768, 0, 16, None, Struct(23)),
+        m("mnt_child", 896, 0, 16, None, Struct(23)),
+        m("mnt_next_for_sb", 1024, 0, 8, None, Ptr("mount")),
+        m("mnt_pprev_for_sb", 1088, 0, 8, None, Ptr("")),
+        m("mnt_devname", 1152, 0, 8, None, Ptr("")),
+        m("mnt_list", 1216, 0, 16, None, Struct(23)),
+        m("mnt_expire", 1344, 0, 16, None, Struct(23)),
+        m("mnt_share", 1472, 0, 16, None, Struct(23)),
+        m("mnt_slave_list", 1600, 0, 8, None, Struct(73)),
+        m("mnt_slave", 1664, 0, 16, None, Struct(60)),
+        m("mnt_master", 1792, 0, 8, None, Ptr("mount")),
+        m("mnt_ns", 1856, 0, 8, None, Ptr("mnt_namespace")),
+        m("mnt_mp", 1920, 0, 8, None, Ptr("mountpoint")),
+        m("", 1984, 0, 16, None, Struct(826)),
+        m("mnt_fsnotify_marks", 2112, 0, 8, None, Ptr("fsnotify_mark_connector")),
+        m("mnt_fsnotify_mask", 2176, 0, 4, None, Scalar),
+        m("to_notify", 2240, 0, 16, None, Struct(23)),
+        m("prev_ns", 2368, 0, 8, None, Ptr("mnt_namespace")),
+        m("mnt_t_flags", 2432, 0, 4, None, Scalar),
+        m("mnt_id", 2464, 0, 4, None, Scalar),
+        m("mnt_id_unique", 2496, 0, 8, None, Scalar),
+        m("mnt_group_id", 2560, 0, 4, None, Scalar),
+        m("mnt_expiry_mark", 2592, 0, 4, None, Scalar),
+        m("mnt_pins", 2624, 0, 8, None, Struct(73)),
+        m("mnt_stuck_children", 2688, 0, 8, None, Struct(73)),
+        m("overmount", 2752, 0, 8, None, Ptr("mount")),
+    ]},
+    // 523
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("mounts", 0, 0, 8, None, Struct(22)),
+        m("mnt_last_node", 64, 0, 8, None, Ptr("rb_node")),
+        m("mnt_first_node", 128, 0, 8, None, Ptr("rb_node")),
+    ]},
+    // 524
+    KStruct { name: "idr", size: 24, is_union: false, members: &[
+        m("idr_rt", 0, 0, 16, None, Struct(225)),
+        m("idr_base", 128, 0, 4, None, Scalar),
+        m("idr_next", 160, 0, 4, None, Scalar),
+    ]},
+    // 525
+    KStruct { name: "fs_pin", size: 72, is_union: false, members: &[
+        m("wait", 0, 0, 24, None, Struct(204)),
+        m("done", 192, 0, 4, None, Scalar),
+        m("s_list", 256, 0, 16, None, Struct(60)),
+        m("m_list", 384, 0, 16, None, Struct(60)),
+        m("kill", 512, 0, 8, None, Ptr("")),
+    ]},
+    // 526
+    KStruct { name: "key_tag", size: 24, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("usage", 128, 0, 4, None, Struct(65)),
+        m("removed", 160, 0, 1, None, Scalar),
+    ]},
+    // 527
+    KStruct { name: "ref_tracker_dir", size: 0, is_union: false, members: &[
+    ]},
+    // 528
+    KStruct { name: "proc_dir_entry", size: 168, is_union: false, members: &[
+        m("in_use", 0, 0, 4, None, Struct(48)),
+        m("refcnt", 32, 0, 4, None, Struct(65)),
+        m("pde_openers", 64, 0, 16, None, Struct(23)),
+        m("pde_unload_lock", 192, 0, 4, None, Struct(43)),
+        m("pde_unload_completion", 256, 0, 8, None, Ptr("completion")),
+        m("proc_iops", 320, 0, 8, None, Ptr("inode_operations")),
+        m("", 384, 0, 8, None, Struct(827)),
+        m("", 448, 0, 8, None, Struct(828)),
+        m("write", 512, 0, 8, None, Ptr("")),
+        m("data", 576, 0, 8, None, Ptr("")),
+        m("state_size", 640, 0, 4, None, Scalar),
+        m("low_ino", 672, 0, 4, None, Scalar),
+        m("nlink", 704, 0, 4, None, Scalar),
+        m("uid", 736, 0, 4, None, Struct(102)),
+        m("gid", 768, 0, 4, None, Struct(252)),
+        m("size", 832, 0, 8, None, Scalar),
+        m("parent", 896, 0, 8, None, Ptr("proc_dir_entry")),
+        m("subdir", 960, 0, 8, None, Struct(22)),
+        m("subdir_node", 1024, 0, 24, None, Struct(79)),
+        m("name", 1216, 0, 8, None, Ptr("")),
+        m("mode", 1280, 0, 2, None, Scalar),
+        m("flags", 1296, 0, 1, None, Scalar),
+        m("namelen", 1304, 0, 1, None, Scalar),
+        m("inline_name", 1312, 0, 0, Some(0), Scalar),
+    ]},
+    // 529
+    KStruct { name: "uevent_sock", size: 24, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("sk", 128, 0, 8, None, Ptr("sock")),
+    ]},
+    // 530
+    KStruct { name: "raw_notifier_head", size: 8, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Ptr("notifier_block")),
+    ]},
+    // 531
+    KStruct { name: "net_device", size: 2496, is_union: false, members: &[
+        m("__cacheline_group_begin__net_device_read_tx", 0, 0, 0, Some(0), Scalar),
+        m("", 0, 0, 8, None, Struct(829)),
+        m("netdev_ops", 64, 0, 8, None, Ptr("net_device_ops")),
+        m("header_ops", 128, 0, 8, None, Ptr("header_ops")),
+        m("_tx", 192, 0, 8, None, Ptr("netdev_queue")),
+        m("gso_partial_features", 256, 0, 8, None, Scalar),
+        m("real_num_tx_queues", 320, 0, 4, None, Scalar),
+        m("gso_max_size", 352, 0, 4, None, Scalar),
+        m("gso_ipv4_max_size", 384, 0, 4, None, Scalar),
+        m("gso_max_segs", 416, 0, 2, None, Scalar),
+        m("num_tc", 432, 0, 2, None, Scalar),
+        m("mtu", 448, 0, 4, None, Scalar),
+        m("needed_headroom", 480, 0, 2, None, Scalar),
+        m("tc_to_txq", 496, 0, 64, Some(16), Struct(833)),
+        m("xps_maps", 1024, 0, 16, Some(2), Ptr("xps_dev_maps")),
+        m("nf_hooks_egress", 1152, 0, 8, None, Ptr("nf_hook_entries")),
+        m("tcx_egress", 1216, 0, 8, None, Ptr("bpf_mprog_entry")),
+        m("__cacheline_group_end__net_device_read_tx", 1280, 0, 0, Some(0), Scalar),
+        m("__cacheline_group_begin__net_device_read_txrx", 1280, 0, 0, Some(0), Scalar),
+        m("", 1280, 0, 8, None, Struct(837)),
+        m("state", 1344, 0, 8, None, Scalar),
+        m("flags", 1408, 0, 4, None, Scalar),
+        m("hard_header_len", 1440, 0, 2, None, Scalar),
+        m("features", 1472, 0, 8, None, Scalar),
+        m("ip6_ptr", 1536, 0, 8, None, Ptr("inet6_dev")),
+        m("__cacheline_group_end__net_device_read_txrx", 1600, 0, 0, Some(0), Scalar),
+        m("__cacheline_group_begin__net_device_read_rx", 1600, 0, 0, Some(0), Scalar),
+        m("xdp_prog", 1600, 0, 8, None, Ptr("bpf_prog")),
+        m("ptype_specific", 1664, 0, 16, None, Struct(23)),
+        m("ifindex", 1792, 0, 4, None, Scalar),
+        m("real_num_rx_queues", 1824, 0, 4, None, Scalar),
+        m("_rx", 1856, 0, 8, None, Ptr("netdev_rx_queue")),
+        m("gro_max_size", 1920, 0, 4, None, Scalar),
+        m("gro_ipv4_max_size", 1952, 0, 4, None, Scalar),
+        m("rx_handler", 1984, 0, 8, None, Ptr("")),
+        m("rx_handler_data", 2048, 0, 8, None, Ptr("")),
+        m("nd_net", 2112, 0, 8, None, Struct(379)),
+        m("tcx_ingress", 2176, 0, 8, None, Ptr("bpf_mprog_entry")),
+        m("__cacheline_group_end__net_device_read_rx", 2240, 0, 0, Some(0), Scalar),
+        m("name", 2240, 0, 16, Some(16), Scalar),
+        m("name_node", 2368, 0, 8, None, Ptr("netdev_name_node")),
+        m("ifalias", 2432, 0, 8, None, Ptr("dev_ifalias")),
+        m("mem_end", 2496, 0, 8, None, Scalar),
+        m("mem_start", 2560, 0, 8, None, Scalar),
+        m("base_addr", 2624, 0, 8, None, Scalar),
+        m("dev_list", 2688, 0, 16, None, Struct(23)),
+        m("napi_list", 2816, 0, 16, None, Struct(23)),
+        m("unreg_list", 2944, 0, 16, None, Struct(23)),
+        m("close_list", 3072, 0, 16, None, Struct(23)),
+        m("ptype_all", 3200, 0, 16, None, Struct(23)),
+        m("adj_list", 3328, 0, 32, None, Struct(842)),
+        m("xdp_features", 3584, 0, 4, None, Scalar),
+        m("xdp_metadata_ops", 3648, 0, 8, None, Ptr("xdp_metadata_ops")),
+        m("xsk_tx_metadata_ops", 3712, 0, 8, None, Ptr("xsk_tx_metadata_ops")),
+        m("gflags", 3776, 0, 2, None, Scalar),
+        m("needed_tailroom", 3792, 0, 2, None, Scalar),
+        m("hw_features", 3840, 0, 8, None, Scalar),
+        m("wanted_features", 3904, 0, 8, None, Scalar),
+        m("vlan_features", 3968, 0, 8, None, Scalar),
+        m("hw_enc_features", 4032, 0, 8, None, Scalar),
+        m("mpls_features", 4096, 0, 8, None, Scalar),
+        m("mangleid_features", 4160, 0, 8, None, Scalar),
+        m("min_mtu", 4224, 0, 4, None, Scalar),
+        m("max_mtu", 4256, 0, 4, None, Scalar),
+        m("type", 4288, 0, 2, None, Scalar),
+        m("min_header_len", 4304, 0, 1, None, Scalar),
+        m("name_assign_type", 4312, 0, 1, None, Scalar),
+        m("group", 4320, 0, 4, None, Scalar),
+        m("stats", 4352, 0, 184, None, Struct(845)),
+        m("core_stats", 5824, 0, 8, None, Ptr("net_device_core_stats")),
+        m("carrier_up_count", 5888, 0, 4, None, Struct(48)),
+        m("carrier_down_count", 5920, 0, 4, None, Struct(48)),
+        m("ethtool_ops", 5952, 0, 8, None, Ptr("ethtool_ops")),
+        m("l3mdev_ops", 6016, 0, 8, None, Ptr("l3mdev_ops")),
+        m("ndisc_ops", 6080, 0, 8, None, Ptr("ndisc_ops")),
+        m("operstate", 6144, 0, 4, None, Scalar),
+        m("link_mode", 6176, 0, 1, None, Scalar),
+        m("if_port", 6184, 0, 1, None, Scalar),
+        m("dma", 6192, 0, 1, None, Scalar),
+        m("perm_addr", 6200, 0, 32, Some(32), Scalar),
+        m("addr_assign_type", 6456, 0, 1, None, Scalar),
+        m("addr_len", 6464, 0, 1, None, Scalar),
+        m("upper_level", 6472, 0, 1, None, Scalar),
+        m("lower_level", 6480, 0, 1, None, Scalar),
+        m("threaded", 6488, 0, 1, None, Scalar),
+        m("neigh_priv_len", 6496, 0, 2, None, Scalar),
+        m("dev_id", 6512, 0, 2, None, Scalar),
+        m("dev_port", 6528, 0, 2, None, Scalar),
+        m("irq", 6560, 0, 4, None, Scalar),
+        m("priv_len", 6592, 0, 4, None, Scalar),
+        m("addr_list_lock", 6624, 0, 4, None, Struct(43)),
+        m("uc", 6656, 0, 32, None, Struct(850)),
+        m("mc", 6912, 0, 32, None, Struct(850)),
+        m("dev_addrs", 7168, 0, 32, None, Struct(850)),
+        m("queues_kset", 7424, 0, 8, None, Ptr("kset")),
+        m("promiscuity", 7488, 0, 4, None, Scalar),
+        m("allmulti", 7520, 0, 4, None, Scalar),
+        m("uc_promisc", 7552, 0, 1, None, Scalar),
+        m("ip_ptr", 7616, 0, 8, None, Ptr("in_device")),
+        m("fib_nh_head", 7680, 0, 8, None, Struct(73)),
+        m("dev_addr", 7744, 0, 8, None, Ptr("")),
+        m("num_rx_queues", 7808, 0, 4, None, Scalar),
+        m("xdp_zc_max_segs", 7840, 0, 4, None, Scalar),
+        m("ingress_queue", 7872, 0, 8, None, Ptr("netdev_queue")),
+        m("nf_hooks_ingress", 7936, 0, 8, None, Ptr("nf_hook_entries")),
+        m("broadcast", 8000, 0, 32, Some(32), Scalar),
+        m("rx_cpu_rmap", 8256, 0, 8, None, Ptr("cpu_rmap")),
+        m("index_hlist", 8320, 0, 16, None, Struct(60)),
+        m("num_tx_queues", 8448, 0, 4, None, Scalar),
+        m("qdisc", 8512, 0, 8, None, Ptr("Qdisc")),
+        m("tx_queue_len", 8576, 0, 4, None, Scalar),
+        m("tx_global_lock", 8608, 0, 4, None, Struct(43)),
+        m("xdp_bulkq", 8640, 0, 8, None, Ptr("xdp_dev_bulk_queue")),
+        m("qdisc_hash", 8704, 0, 128, Some(16), Struct(73)),
+        m("watchdog_timer", 9728, 0, 40, None, Struct(135)),
+        m("watchdog_timeo", 10048, 0, 4, None, Scalar),
+        m("watchdog_lock", 10080, 0, 4, None, Struct(43)),
+        m("watchdog_ref_held", 10112, 0, 1, None, Scalar),
+        m("proto_down_reason", 10144, 0, 4, None, Scalar),
+        m("todo_list", 10176, 0, 16, None, Struct(23)),
+        m("pcpu_refcnt", 10304, 0, 8, None, Ptr("")),
+        m("refcnt_tracker", 10368, 0, 0, None, Struct(527)),
+        m("link_watch_list", 10368, 0, 16, None, Struct(23)),
+        m("reg_state", 10496, 0, 1, None, Scalar),
+        m("dismantle", 10504, 0, 1, None, Scalar),
+        m("moving_ns", 10512, 0, 1, None, Scalar),
+        m("rtnl_link_initializing", 10520, 0, 1, None, Scalar),
+        m("needs_free_netdev", 10528, 0, 1, None, Scalar),
+        m("priv_destructor", 10560, 0, 8, None, Ptr("")),
+        m("ml_priv", 10624, 0, 8, None, Ptr("")),
+        m("ml_priv_type", 10688, 0, 4, None, Scalar),
+        m("pcpu_stat_type", 10720, 8, 4, None, Scalar),
+        m("dev", 10752, 0, 696, None, Struct(550)),
+        m("sysfs_groups", 16320, 0, 40, Some(5), Ptr("attribute_group")),
+        m("sysfs_rx_queue_group", 16640, 0, 8, None, Ptr("attribute_group")),
+        m("rtnl_link_ops", 16704, 0, 8, None, Ptr("rtnl_link_ops")),
+        m("stat_ops", 16768, 0, 8, None, Ptr("netdev_stat_ops")),
+        m("queue_mgmt_ops", 16832, 0, 8, None, Ptr("netdev_queue_mgmt_ops")),
+        m("tso_max_size", 16896, 0, 4, None, Scalar),
+        m("tso_max_segs", 16928, 0, 2, None, Scalar),
+        m("dcbnl_ops", 16960, 0, 8, None, Ptr("dcbnl_rtnl_ops")),
+        m("prio_tc_map", 17024, 0, 16, Some(16), Scalar),
+        m("priomap", 17152, 0, 8, None, Ptr("netprio_map")),
+        m("link_topo", 17216, 0, 8, None, Ptr("phy_link_topology")),
+        m("phydev", 17280, 0, 8, None, Ptr("phy_device")),
+        m("sfp_bus", 17344, 0, 8, None, Ptr("")),
+        m("qdisc_tx_busylock", 17408, 0, 8, None, Ptr("lock_class_key")),
+        m("proto_down", 17472, 0, 1, None, Scalar),
+        m("irq_affinity_auto", 17480, 0, 1, None, Scalar),
+        m("rx_cpu_rmap_auto", 17488, 0, 1, None, Scalar),
+        m("see_all_hwtstamp_requests", 17496, 1, 8, None, Scalar),
+        m("change_proto_down", 17497, 1, 8, None, Scalar),
+        m("netns_immutable", 17498, 1, 8, None, Scalar),
+        m("fcoe_mtu", 17499, 1, 8, None, Scalar),
+        m("net_notifier_list", 17536, 0, 16, None, Struct(23)),
+        m("udp_tunnel_nic_info", 17664, 0, 8, None, Ptr("udp_tunnel_nic_info")),
+        m("udp_tunnel_nic", 17728, 0, 8, None, Ptr("udp_tunnel_nic")),
+        m("cfg", 17792, 0, 8, None, Ptr("netdev_config")),
+        m("cfg_pending", 17856, 0, 8, None, Ptr("netdev_config")),
+        m("ethtool", 17920, 0, 8, None, Ptr("ethtool_netdev_state")),
+        m("xdp_state", 17984, 0, 48, Some(3), Struct(867)),
+        m("dev_addr_shadow", 18368, 0, 32, Some(32), Scalar),
+        m("linkwatch_dev_tracker", 18624, 0, 0, None, Struct(224)),
+        m("watchdog_dev_tracker", 18624, 0, 0, None, Struct(224)),
+        m("dev_registered_tracker", 18624, 0, 0, None, Struct(224)),
+        m("offload_xstats_l3", 18624, 0, 8, None, Ptr("rtnl_hw_stats64")),
+        m("devlink_port", 18688, 0, 8, None, Ptr("devlink_port")),
+        m("page_pools", 18752, 0, 8, None, Struct(73)),
+        m("irq_moder", 18816, 0, 8, None, Ptr("dim_irq_moder")),
+        m("max_pacing_offload_horizon", 18880, 0, 8, None, Scalar),
+        m("napi_config", 18944, 0, 8, None, Ptr("napi_config")),
+        m("num_napi_configs", 19008, 0, 4, None, Scalar),
+        m("napi_defer_hard_irqs", 19040, 0, 4, None, Scalar),
+        m("gro_flush_timeout", 19072, 0, 8, None, Scalar),
+        m("up", 19136, 0, 1, None, Scalar),
+        m("request_ops_lock", 19144, 0, 1, None, Scalar),
+        m("lock", 19200, 0, 32, None, Struct(40)),
+        m("neighbours", 19456, 0, 16, Some(2), Struct(73)),
+        m("hwprov", 19584, 0, 8, None, Ptr("hwtstamp_provider")),
+        m("priv", 19968, 0, 0, Some(0), Scalar),
+    ]},
+    // 532
+    KStruct { name: "netns_core", size: 40, is_union: false, members: &[
+        m("sysctl_hdr", 0, 0, 8, None, Ptr("ctl_table_header")),
+        m("sysctl_somaxconn", 64, 0, 4, None, Scalar),
+        m("sysctl_optmem_max", 96, 0, 4, None, Scalar),
+        m("sysctl_txrehash", 128, 0, 1, None, Scalar),
+        m("sysctl_tstamp_allow_data", 136, 0, 1, None, Scalar),
+        m("prot_inuse", 192, 0, 8, None, Ptr("prot_inuse")),
+        m("rps_default_mask", 256, 0, 8, None, Ptr("cpumask")),
+    ]},
+    // 533
+    KStruct { name: "netns_mib", size: 120, is_union: false, members: &[
+        m("ip_statistics", 0, 0, 8, None, Ptr("ipstats_mib")),
+        m("ipv6_statistics", 64, 0, 8, None, Ptr("ipstats_mib")),
+        m("tcp_statistics", 128, 0, 8, None, Ptr("tcp_mib")),
+        m("net_statistics", 192, 0, 8, None, Ptr("linux_mib")),
+        m("udp_statistics", 256, 0, 8, None, Ptr("udp_mib")),
+        m("udp_stats_in6", 320, 0, 8, None, Ptr("udp_mib")),
+        m("xfrm_statistics", 384, 0, 8, None, Ptr("linux_xfrm_mib")),
+        m("mptcp_statistics", 448, 0, 8, None, Ptr("mptcp_mib")),
+        m("udplite_statistics", 512, 0, 8, None, Ptr("udp_mib")),
+        m("udplite_stats_in6", 576, 0, 8, None, Ptr("udp_mib")),
+        m("icmp_statistics", 640, 0, 8, None, Ptr("icmp_mib")),
+        m("icmpmsg_statistics", 704, 0, 8, None, Ptr("icmpmsg_mib")),
+        m("icmpv6_statistics", 768, 0, 8, None, Ptr("icmpv6_mib")),
+        m("icmpv6msg_statistics", 832, 0, 8, None, Ptr("icmpv6msg_mib")),
+        m("proc_net_devsnmp6", 896, 0, 8, None, Ptr("proc_dir_entry")),
+    ]},
+    // 534
+    KStruct { name: "netns_packet", size: 40, is_union: false, members: &[
+        m("sklist_lock", 0, 0, 32, None, Struct(40)),
+        m("sklist", 256, 0, 8, None, Struct(73)),
+    ]},
+    // 535
+    KStruct { name: "netns_unix", size: 32, is_union: false, members: &[
+        m("table", 0, 0, 16, None, Struct(884)),
+        m("sysctl_max_dgram_qlen", 128, 0, 4, None, Scalar),
+        m("ctl", 192, 0, 8, None, Ptr("ctl_table_header")),
+    ]},
+    // 536
+    KStruct { name: "netns_nexthop", size: 72, is_union: false, members: &[
+        m("rb_root", 0, 0, 8, None, Struct(22)),
+        m("devhash", 64, 0, 8, None, Ptr("hlist_head")),
+        m("seq", 128, 0, 4, None, Scalar),
+        m("last_id_allocated", 160, 0, 4, None, Scalar),
+        m("notifier_chain", 192, 0, 48, None, Struct(885)),
+    ]},
+    // 537
+    KStruct { name: "netns_ipv4", size: 960, is_union: false, members: &[
+        m("__cacheline_group_begin__netns_ipv4_read_tx", 0, 0, 0, Some(0), Scalar),
+        m("sysctl_tcp_early_retrans", 0, 0, 1, None, Scalar),
+        m("sysctl_tcp_tso_win_divisor", 8, 0, 1, None, Scalar),
+        m("sysctl_tcp_tso_rtt_log", 16, 0, 1, None, Scalar),
+        m("sysctl_tcp_autocorking", 24, 0, 1, None, Scalar),
+        m("sysctl_tcp_min_snd_mss", 32, 0, 4, None, Scalar),
+        m("sysctl_tcp_notsent_lowat", 64, 0, 4, None, Scalar),
+        m("sysctl_tcp_limit_output_bytes", 96, 0, 4, None, Scalar),
+        m("sysctl_tcp_min_rtt_wlen", 128, 0, 4, None, Scalar),
+        m("sysctl_tcp_wmem", 160, 0, 12, Some(3), Scalar),
+        m("sysctl_ip_fwd_use_pmtu", 256, 0, 1, None, Scalar),
+        m("__cacheline_group_end__netns_ipv4_read_tx", 264, 0, 0, Some(0), Scalar),
+        m("__cacheline_group_begin__netns_ipv4_read_txrx", 264, 0, 0, Some(0), Scalar),
+        m("sysctl_tcp_moderate_rcvbuf", 264, 0, 1, None, Scalar),
+        m("__cacheline_group_end__netns_ipv4_read_txrx", 272, 0, 0, Some(0), Scalar),
+        m("__cacheline_group_begin__netns_ipv4_read_rx", 272, 0, 0, Some(0), Scalar),
+        m("sysctl_ip_early_demux", 272, 0, 1, None, Scalar),
+        m("sysctl_tcp_early_demux", 280, 0, 1, None, Scalar),
+        m("sysctl_tcp_l3mdev_accept", 288, 0, 1, None, Scalar),
+        m("sysctl_tcp_reordering", 320, 0, 4, None, Scalar),
+        m("sysctl_tcp_rmem", 352, 0, 12, Some(3), Scalar),
+        m("__cacheline_group_end__netns_ipv4_read_rx", 448, 0, 0, Some(0), Scalar),
+        m("__cacheline_group_begin__icmp", 512, 0, 0, Some(0), Scalar),
+        m("icmp_global_credit", 512, 0, 4, None, Struct(48)),
+        m("icmp_global_stamp", 544, 0, 4, None, Scalar),
+        m("__cacheline_group_end__icmp", 576, 0, 0, Some(0), Scalar),
+        m("__cacheline_group_pad__icmp", 1024, 0, 0, None, Struct(224)),
+        m("tcp_death_row", 1024, 0, 128, None, Struct(707)),
+        m("udp_table", 2048, 0, 8, None, Ptr("udp_table")),
+        m("udp_tunnel_gro", 2112, 0, 32, Some(2), Struct(886)),
+        m("forw_hdr", 2368, 0, 8, None, Ptr("ctl_table_header")),
+        m("frags_hdr", 2432, 0, 8, None, Ptr("ctl_table_header")),
+        m("ipv4_hdr", 2496, 0, 8, None, Ptr("ctl_table_header")),
+        m("route_hdr", 2560, 0, 8, None, Ptr("ctl_table_header")),
+        m("xfrm4_hdr", 2624, 0, 8, None, Ptr("ctl_table_header")),
+        m("devconf_all", 2688, 0, 8, None, Ptr("ipv4_devconf")),
+        m("devconf_dflt", 2752, 0, 8, None, Ptr("ipv4_devconf")),
+        m("ra_chain", 2816, 0, 8, None, Ptr("ip_ra_chain")),
+        m("ra_mutex", 2880, 0, 32, None, Struct(40)),
+        m("rules_ops", 3136, 0, 8, None, Ptr("fib_rules_ops")),
+        m("fib_main", 3200, 0, 8, None, Ptr("fib_table")),
+        m("fib_default", 3264, 0, 8, None, Ptr("fib_table")),
+        m("fib_rules_require_fldissect", 3328, 0, 4, None, Scalar),
+        m("fib_has_custom_rules", 3360, 0, 1, None, Scalar),
+        m("fib_has_custom_local_routes", 3368, 0, 1, None, Scalar),
+        m("fib_offload_disabled", 3376, 0, 1, None, Scalar),
+        m("sysctl_tcp_shrink_window", 3384, 0, 1, None, Scalar),
+        m("fib_num_tclassid_users", 3392, 0, 4, None, Struct(48)),
+        m("fib_table_hash", 3456, 0, 8, None, Ptr("hlist_head")),
+        m("fibnl", 3520, 0, 8, None, Ptr("sock")),
+        m("fib_info_hash", 3584, 0, 8, None, Ptr("hlist_head")),
+        m("fib_info_hash_bits", 3648, 0, 4, None, Scalar),
+        m("fib_info_cnt", 3680, 0, 4, None, Scalar),
+        m("mc_autojoin_sk", 3712, 0, 8, None, Ptr("sock")),
+        m("peers", 3776, 0, 8, None, Ptr("inet_peer_base")),
+        m("fqdir", 3840, 0, 8, None, Ptr("fqdir")),
+        m("sysctl_icmp_echo_ignore_all", 3904, 0, 1, None, Scalar),
+        m("sysctl_icmp_echo_enable_probe", 3912, 0, 1, None, Scalar),
+        m("sysctl_icmp_echo_ignore_broadcasts", 3920, 0, 1, None, Scalar),
+        m("sysctl_icmp_ignore_bogus_error_responses", 3928, 0, 1, None, Scalar),
+        m("sysctl_icmp_errors_use_inbound_ifaddr", 3936, 0, 1, None, Scalar),
+        m("sysctl_icmp_ratelimit", 3968, 0, 4, None, Scalar),
+        m("sysctl_icmp_ratemask", 4000, 0, 4, None, Scalar),
+        m("sysctl_icmp_msgs_per_sec", 4032, 0, 4, None, Scalar),
+        m("sysctl_icmp_msgs_burst", 4064, 0, 4, None, Scalar),
+        m("ip_rt_min_pmtu", 4096, 0, 4, None, Scalar),
+        m("ip_rt_mtu_expires", 4128, 0, 4, None, Scalar),
+        m("ip_rt_min_advmss", 4160, 0, 4, None, Scalar),
+        m("ip_local_ports", 4192, 0, 8, None, Struct(893)),
+        m("sysctl_tcp_ecn", 4256, 0, 1, None, Scalar),
+        m("sysctl_tcp_ecn_option", 4264, 0, 1, None, Scalar),
+        m("sysctl_tcp_ecn_option_beacon", 4272, 0, 1, None, Scalar),
+        m("sysctl_tcp_ecn_fallback", 4280, 0, 1, None, Scalar),
+        m("sysctl_ip_default_ttl", 4288, 0, 1, None, Scalar),
+        m("sysctl_ip_no_pmtu_disc", 4296, 0, 1, None, Scalar),
+        m("sysctl_ip_fwd_update_priority", 4304, 0, 1, None, Scalar),
+        m("sysctl_ip_nonlocal_bind", 4312, 0, 1, None, Scalar),
+        m("sysctl_ip_autobind_reuse", 4320, 0, 1, None, Scalar),
+        m("sysctl_ip_dynaddr", 4328, 0, 1, None, Scalar),
+        m("sysctl_raw_l3mdev_accept", 4336, 0, 1, None, Scalar),
+        m("sysctl_udp_early_demux", 4344, 0, 1, None, Scalar),
+        m("sysctl_nexthop_compat_mode", 4352, 0, 1, None, Scalar),
+        m("sysctl_fwmark_reflect", 4360, 0, 1, None, Scalar),
+        m("sysctl_tcp_fwmark_accept", 4368, 0, 1, None, Scalar),
+        m("sysctl_tcp_mtu_probing", 4376, 0, 1, None, Scalar),
+        m("sysctl_tcp_mtu_probe_floor", 4384, 0, 4, None, Scalar),
+        m("sysctl_tcp_base_mss", 4416, 0, 4, None, Scalar),
+        m("sysctl_tcp_probe_threshold", 4448, 0, 4, None, Scalar),
+        m("sysctl_tcp_probe_interval", 4480, 0, 4, None, Scalar),
+        m("sysctl_tcp_keepalive_time", 4512, 0, 4, None, Scalar),
+        m("sysctl_tcp_keepalive_intvl", 4544, 0, 4, None, Scalar),
+        m("sysctl_tcp_keepalive_probes", 4576, 0, 1, None, Scalar),
+        m("sysctl_tcp_syn_retries", 4584, 0, 1, None, Scalar),
+        m("sysctl_tcp_synack_retries", 4592, 0, 1, None, Scalar),
+        m("sysctl_tcp_syncookies", 4600, 0, 1, None, Scalar),
+        m("sysctl_tcp_migrate_req", 4608, 0, 1, None, Scalar),
+        m("sysctl_tcp_comp_sack_nr", 4616, 0, 1, None, Scalar),
+        m("sysctl_tcp_backlog_ack_defer", 4624, 0, 1, None, Scalar),
+        m("sysctl_tcp_pingpong_thresh", 4632, 0, 1, None, Scalar),
+        m("sysctl_tcp_retries1", 4640, 0, 1, None, Scalar),
+        m("sysctl_tcp_retries2", 4648, 0, 1, None, Scalar),
+        m("sysctl_tcp_orphan_retries", 4656, 0, 1, None, Scalar),
+        m("sysctl_tcp_tw_reuse", 4664, 0, 1, None, Scalar),
+        m("sysctl_tcp_tw_reuse_delay", 4672, 0, 4, None, Scalar),
+        m("sysctl_tcp_fin_timeout", 4704, 0, 4, None, Scalar),
+        m("sysctl_tcp_sack", 4736, 0, 1, None, Scalar),
+        m("sysctl_tcp_window_scaling", 4744, 0, 1, None, Scalar),
+        m("sysctl_tcp_timestamps", 4752, 0, 1, None, Scalar),
+        m("sysctl_tcp_rto_min_us", 4768, 0, 4, None, Scalar),
+        m("sysctl_tcp_rto_max_ms", 4800, 0, 4, None, Scalar),
+        m("sysctl_tcp_recovery", 4832, 0, 1, None, Scalar),
+        m("sysctl_tcp_thin_linear_timeouts", 4840, 0, 1, None, Scalar),
+        m("sysctl_tcp_slow_start_after_idle", 4848, 0, 1, None, Scalar),
+        m("sysctl_tcp_retrans_collapse", 4856, 0, 1, None, Scalar),
+        m("sysctl_tcp_stdurg", 4864, 0, 1, None, Scalar),
+        m("sysctl_tcp_rfc1337", 4872, 0, 1, None, Scalar),
+        m("sysctl_tcp_abort_on_overflow", 4880, 0, 1, None, Scalar),
+        m("sysctl_tcp_fack", 4888, 0, 1, None, Scalar),
+        m("sysctl_tcp_max_reordering", 4896, 0, 4, None, Scalar),
+        m("sysctl_tcp_adv_win_scale", 4928, 0, 4, None, Scalar),
+        m("sysctl_tcp_dsack", 4960, 0, 1, None, Scalar),
+        m("sysctl_tcp_app_win", 4968, 0, 1, None, Scalar),
+        m("sysctl_tcp_frto", 4976, 0, 1, None, Scalar),
+        m("sysctl_tcp_nometrics_save", 4984, 0, 1, None, Scalar),
+        m("sysctl_tcp_no_ssthresh_metrics_save", 4992, 0, 1, None, Scalar),
+        m("sysctl_tcp_workaround_signed_windows", 5000, 0, 1, None, Scalar),
+        m("sysctl_tcp_challenge_ack_limit", 5024, 0, 4, None, Scalar),
+        m("sysctl_tcp_min_tso_segs", 5056, 0, 1, None, Scalar),
+        m("sysctl_tcp_reflect_tos", 5064, 0, 1, None, Scalar),
+        m("sysctl_tcp_invalid_ratelimit", 5088, 0, 4, None, Scalar),
+        m("sysctl_tcp_pacing_ss_ratio", 5120, 0, 4, None, Scalar),
+        m("sysctl_tcp_pacing_ca_ratio", 5152, 0, 4, None, Scalar),
+        m("sysctl_tcp_child_ehash_entries", 5184, 0, 4, None, Scalar),
+        m("sysctl_tcp_comp_sack_delay_ns", 5248, 0, 8, None, Scalar),
+        m("sysctl_tcp_comp_sack_slack_ns", 5312, 0, 8, None, Scalar),
+        m("sysctl_max_syn_backlog", 5376, 0, 4, None, Scalar),
+        m("sysctl_tcp_fastopen", 5408, 0, 4, None, Scalar),
+        m("tcp_congestion_control", 5440, 0, 8, None, Ptr("tcp_congestion_ops")),
+        m("tcp_fastopen_ctx", 5504, 0, 8, None, Ptr("tcp_fastopen_context")),
+        m("sysctl_tcp_fastopen_blackhole_timeout", 5568, 0, 4, None, Scalar),
+        m("tfo_active_disable_times", 5600, 0, 4, None, Struct(48)),
+        m("tfo_active_disable_stamp", 5632, 0, 8, None, Scalar),
+        m("tcp_challenge_timestamp", 5696, 0, 4, None, Scalar),
+        m("tcp_challenge_count", 5728, 0, 4, None, Scalar),
+        m("sysctl_tcp_plb_enabled", 5760, 0, 1, None, Scalar),
+        m("sysctl_tcp_plb_idle_rehash_rounds", 5768, 0, 1, None, Scalar),
+        m("sysctl_tcp_plb_rehash_rounds", 5776, 0, 1, None, Scalar),
+        m("sysctl_tcp_plb_suspend_rto_sec", 5784, 0, 1, None, Scalar),
+        m("sysctl_tcp_plb_cong_thresh", 5792, 0, 4, None, Scalar),
+        m("sysctl_udp_wmem_min", 5824, 0, 4, None, Scalar),
+        m("sysctl_udp_rmem_min", 5856, 0, 4, None, Scalar),
+        m("sysctl_fib_notify_on_flag_change", 5888, 0, 1, None, Scalar),
+        m("sysctl_tcp_syn_linear_timeouts", 5896, 0, 1, None, Scalar),
+        m("sysctl_udp_l3mdev_accept", 5904, 0, 1, None, Scalar),
+        m("sysctl_igmp_llm_reports", 5912, 0, 1, None, Scalar),
+        m("sysctl_igmp_max_memberships", 5920, 0, 4, None, Scalar),
+        m("sysctl_igmp_max_msf", 5952, 0, 4, None, Scalar),
+        m("sysctl_igmp_qrv", 5984, 0, 4, None, Scalar),
+        m("ping_group_range", 6016, 0, 16, None, Struct(894)),
+        m("ping_port_rover", 6144, 0, 2, None, Scalar),
+        m("dev_addr_genid", 6176, 0, 4, None, Struct(48)),
+        m("sysctl_udp_child_hash_entries", 6208, 0, 4, None, Scalar),
+        m("sysctl_local_reserved_ports", 6272, 0, 8, None, Ptr("")),
+        m("sysctl_ip_prot_sock", 6336, 0, 4, None, Scalar),
+        m("sysctl_fib_multipath_hash_seed", 6368, 0, 8, None, Struct(895)),
+        m("sysctl_fib_multipath_hash_fields", 6432, 0, 4, None, Scalar),
+        m("sysctl_fib_multipath_use_neigh", 6464, 0, 1, None, Scalar),
+        m("sysctl_fib_multipath_hash_policy", 6472, 0, 1, None, Scalar),
+        m("notifier_ops", 6528, 0, 8, None, Ptr("fib_notifier_ops")),
+        m("fib_seq", 6592, 0, 4, None, Scalar),
+        m("ipmr_notifier_ops", 6656, 0, 8, None, Ptr("fib_notifier_ops")),
+        m("ipmr_seq", 6720, 0, 4, None, Scalar),
+        m("rt_genid", 6752, 0, 4, None, Struct(48)),
+        m("ip_id_key", 6784, 0, 16, None, Struct(897)),
+        m("inet_addr_lst", 6912, 0, 8, None, Ptr("hlist_head")),
+        m("addr_chk_work", 6976, 0, 88, None, Struct(515)),
+    ]},
+    // 538
+    KStruct { name: "netns_ipv6", size: 832, is_union: false, members: &[
+        m("ip6_dst_ops", 0, 0, 192, None, Struct(425)),
+        m("sysctl", 1536, 0, 184, None, Struct(898)),
+        m("devconf_all", 3008, 0, 8, None, Ptr("ipv6_devconf")),
+        m("devconf_dflt", 3072, 0, 8, None, Ptr("ipv6_devconf")),
+        m("peers", 3136, 0, 8, None, Ptr("inet_peer_base")),
+        m("fqdir", 3200, 0, 8, None, Ptr("fqdir")),
+        m("fib6_null_entry", 3264, 0, 8, None, Ptr("fib6_info")),
+        m("ip6_null_entry", 3328, 0, 8, None, Ptr("rt6_info")),
+        m("rt6_stats", 3392, 0, 8, None, Ptr("rt6_statistics")),
+        m("ip6_fib_timer", 3456, 0, 40, None, Struct(135)),
+        m("fib_table_hash", 3776, 0, 8, None, Ptr("hlist_head")),
+        m("fib_table_hash_lock", 3840, 0, 4, None, Struct(43)),
+        m("fib6_main_tbl", 3904, 0, 8, None, Ptr("fib6_table")),
+        m("fib6_walkers", 3968, 0, 16, None, Struct(23)),
+        m("fib6_walker_lock", 4096, 0, 8, None, Struct(219)),
+        m("fib6_gc_lock", 4160, 0, 4, None, Struct(43)),
+        m("ip6_rt_gc_expire", 4192, 0, 4, None, Struct(48)),
+        m("ip6_rt_last_gc", 4224, 0, 8, None, Scalar),
+        m("flowlabel_has_excl", 4288, 0, 1, None, Scalar),
+        m("fib6_has_custom_rules", 4296, 0, 1, None, Scalar),
+        m("fib6_rules_require_fldissect", 4320, 0, 4, None, Scalar),
+        m("fib6_routes_require_src", 4352, 0, 4, None, Scalar),
+        m("ip6_prohibit_entry", 4416, 0, 8, None, Ptr("rt6_info")),
+        m("ip6_blk_hole_entry", 4480, 0, 8, None, Ptr("rt6_info")),
+        m("fib6_local_tbl", 4544, 0, 8, None, Ptr("fib6_table")),
+        m("fib6_rules_ops", 4608, 0, 8, None, Ptr("fib_rules_ops")),
+        m("ndisc_sk", 4672, 0, 8, None, Ptr("sock")),
+        m("tcp_sk", 4736, 0, 8, None, Ptr("sock")),
+        m("igmp_sk", 4800, 0, 8, None, Ptr("sock")),
+        m("mc_autojoin_sk", 4864, 0, 8, None, Ptr("sock")),
+        m("inet6_addr_lst", 4928, 0, 8, None, Ptr("hlist_head")),
+        m("addrconf_hash_lock", 4992, 0, 4, None, Struct(43)),
+        m("addr_chk_work", 5056, 0, 88, None, Struct(515)),
+        m("dev_addr_genid", 5760, 0, 4, None, Struct(48)),
+        m("fib6_sernum", 5792, 0, 4, None, Struct(48)),
+        m("seg6_data", 5824, 0, 8, None, Ptr("seg6_pernet_data")),
+        m("notifier_ops", 5888, 0, 8, None, Ptr("fib_notifier_ops")),
+        m("ip6mr_notifier_ops", 5952, 0, 8, None, Ptr("fib_notifier_ops")),
+        m("ipmr_seq", 6016, 0, 4, None, Scalar),
+        m("ip6addrlbl_table", 6080, 0, 16, None, Struct(905)),
+        m("ioam6_data", 6208, 0, 8, None, Ptr("ioam6_pernet_data")),
+    ]},
+    // 539
+    KStruct { name: "netns_nf", size: 264, is_union: false, members: &[
+        m("proc_netfilter", 0, 0, 8, None, Ptr("proc_dir_entry")),
+        m("nf_loggers", 64, 0, 88, Some(11), Ptr("nf_logger")),
+        m("nf_log_dir_header", 768, 0, 8, None, Ptr("ctl_table_header")),
+        m("nf_lwtnl_dir_header", 832, 0, 8, None, Ptr("ctl_table_header")),
+        m("hooks_ipv4", 896, 0, 40, Some(5), Ptr("nf_hook_entries")),
+        m("hooks_ipv6", 1216, 0, 40, Some(5), Ptr("nf_hook_entries")),
+        m("hooks_arp", 1536, 0, 24, Some(3), Ptr("nf_hook_entries")),
+        m("hooks_bridge", 1728, 0, 40, Some(5), Ptr("nf_hook_entries")),
+        m("defrag_ipv4_users", 2048, 0, 4, None, Scalar),
+        m("defrag_ipv6_users", 2080, 0, 4, None, Scalar),
+    ]},
+    // 540
+    KStruct { name: "netns_ct", size: 176, is_union: false, members: &[
+        m("ecache_dwork_pending", 0, 0, 1, None, Scalar),
+        m("sysctl_log_invalid", 8, 0, 1, None, Scalar),
+        m("sysctl_events", 16, 0, 1, None, Scalar),
+        m("sysctl_acct", 24, 0, 1, None, Scalar),
+        m("sysctl_tstamp", 32, 0, 1, None, Scalar),
+        m("sysctl_checksum", 40, 0, 1, None, Scalar),
+        m("stat", 64, 0, 8, None, Ptr("ip_conntrack_stat")),
+        m("nf_conntrack_event_cb", 128, 0, 8, None, Ptr("nf_ct_event_notifier")),
+        m("nf_ct_proto", 192, 0, 144, None, Struct(910)),
+        m("labels_used", 1344, 0, 4, None, Struct(48)),
+    ]},
+    // 541
+    KStruct { name: "netns_nftables", size: 8, is_union: false, members: &[
+        m("base_seq", 0, 0, 4, None, Scalar),
+        m("gencursor", 32, 0, 1, None, Scalar),
+    ]},
+    // 542
+    KStruct { name: "net_generic", size: 24, is_union: false, members: &[
+        m("", 0, 0, 24, None, Struct(911)),
+    ]},
+    // 543
+    KStruct { name: "netns_bpf", size: 64, is_union: false, members: &[
+        m("run_array", 0, 0, 16, Some(2), Ptr("bpf_prog_array")),
+        m("progs", 128, 0, 16, Some(2), Ptr("bpf_prog")),
+        m("links", 256, 0, 32, Some(2), Struct(23)),
+    ]},
+    // 544
+    KStruct { name: "netns_xfrm", size: 960, is_union: false, members: &[
+        m("state_all", 0, 0, 16, None, Struct(23)),
+        m("state_bydst", 128, 0, 8, None, Ptr("hlist_head")),
+        m("state_bysrc", 192, 0, 8, None, Ptr("hlist_head")),
+        m("state_byspi", 256, 0, 8, None, Ptr("hlist_head")),
+        m("state_byseq", 320, 0, 8, None, Ptr("hlist_head")),
+        m("state_cache_input", 384, 0, 8, None, Ptr("hlist_head")),
+        m("state_hmask", 448, 0, 4, None, Scalar),
+        m("state_num", 480, 0, 4, None, Scalar),
+        m("state_hash_work", 512, 0, 32, None, Struct(153)),
+        m("policy_all", 768, 0, 16, None, Struct(23)),
+        m("policy_byidx", 896, 0, 8, None, Ptr("hlist_head")),
+        m("policy_idx_hmask", 960, 0, 4, None, Scalar),
+        m("idx_generator", 992, 0, 4, None, Scalar),
+        m("policy_bydst", 1024, 0, 48, Some(3), Struct(913)),
+        m("policy_count", 1408, 0, 24, Some(6), Scalar),
+        m("policy_hash_work", 1600, 0, 32, None, Struct(153)),
+        m("policy_hthresh", 1856, 0, 48, None, Struct(914)),
+        m("inexact_bins", 2240, 0, 16, None, Struct(23)),
+        m("nlsk", 2368, 0, 8, None, Ptr("sock")),
+        m("nlsk_stash", 2432, 0, 8, None, Ptr("sock")),
+        m("sysctl_aevent_etime", 2496, 0, 4, None, Scalar),
+        m("sysctl_aevent_rseqth", 2528, 0, 4, None, Scalar),
+        m("sysctl_larval_drop", 2560, 0, 4, None, Scalar),
+        m("sysctl_acq_expires", 2592, 0, 4, None, Scalar),
+        m("policy_default", 2624, 0, 3, Some(3), Scalar),
+        m("sysctl_hdr", 2688, 0, 8, None, Ptr("ctl_table_header")),
+        m("xfrm4_dst_ops", 3072, 0, 192, None, Struct(425)),
+        m("xfrm6_dst_ops", 4608, 0, 192, None, Struct(425)),
+        m("xfrm_state_lock", 6144, 0, 4, None, Struct(43)),
+        m("xfrm_state_hash_generation", 6176, 0, 4, None, Struct(117)),
+        m("xfrm_policy_hash_generation", 6208, 0, 4, None, Struct(117)),
+        m("xfrm_policy_lock", 6240, 0, 4, None, Struct(43)),
+        m("xfrm_cfg_mutex", 6272, 0, 32, None, Struct(40)),
+        m("nat_keepalive_work", 6528, 0, 88, None, Struct(515)),
+    ]},
+    // 545
+    KStruct { name: "netns_mpls", size: 32, is_union: false, members: &[
+        m("ip_ttl_propagate", 0, 0, 4, None, Scalar),
+        m("default_ttl", 32, 0, 4, None, Scalar),
+        m("platform_labels", 64, 0, 8, None, Scalar),
+        m("platform_label", 128, 0, 8, None, Ptr("")),
+        m("ctl", 192, 0, 8, None, Ptr("ctl_table_header")),
+    ]},
+    // 546
+    KStruct { name: "netns_xdp", size: 40, is_union: false, members: &[
+        m("lock", 0, 0, 32, None, Struct(40)),
+        m("list", 256, 0, 8, None, Struct(73)),
+    ]},
+    // 547
+    KStruct { name: "timens_offsets", size: 32, is_union: false, members: &[
+        m("monotonic", 0, 0, 16, None, Struct(561)),
+        m("boottime", 128, 0, 16, None, Struct(561)),
+    ]},
+    // 548
+    KStruct { name: "core_thread", size: 16, is_union: false, members: &[
+        m("task", 0, 0, 8, None, Ptr("task_struct")),
+        m("next", 64, 0, 8, None, Ptr("core_thread")),
+    ]},
+    // 549
+    KStruct { name: "task_cputime_atomic", size: 24, is_union: false, members: &[
+        m("utime", 0, 0, 8, None, Struct(41)),
+        m("stime", 64, 0, 8, None, Struct(41)),
+        m("sum_exec_runtime", 128, 0, 8, None, Struct(41)),
+    ]},
+    // 550
+    KStruct { name: "device", size: 696, is_union: false, members: &[
+        m("kobj", 0, 0, 64, None, Struct(341)),
+        m("parent", 512, 0, 8, None, Ptr("device")),
+        m("p", 576, 0, 8, None, Ptr("device_private")),
+        m("init_name", 640, 0, 8, None, Ptr("")),
+        m("type", 704, 0, 8, None, Ptr("device_type")),
+        m("bus", 768, 0, 8, None, Ptr("bus_type")),
+        m("driver", 832, 0, 8, None, Ptr("device_driver")),
+        m("platform_data", 896, 0, 8, None, Ptr("")),
+        m("driver_data", 960, 0, 8, None, Ptr("")),
+        m("driver_override", 1024, 0, 16, None, Struct(919)),
+        m("mutex", 1152, 0, 32, None, Struct(40)),
+        m("links", 1408, 0, 56, None, Struct(920)),
+        m("power", 1856, 0, 264, None, Struct(921)),
+        m("pm_domain", 3968, 0, 8, None, Ptr("dev_pm_domain")),
+        m("msi", 4032, 0, 16, None, Struct(923)),
+        m("dma_mask", 4160, 0, 8, None, Ptr("")),
+        m("coherent_dma_mask", 4224, 0, 8, None, Scalar),
+        m("bus_dma_limit", 4288, 0, 8, None, Scalar),
+        m("dma_range_map", 4352, 0, 8, None, Ptr("bus_dma_region")),
+        m("dma_parms", 4416, 0, 8, None, Ptr("device_dma_parameters")),
+        m("dma_pools", 4480, 0, 16, None, Struct(23)),
+        m("dma_io_tlb_mem", 4608, 0, 8, None, Ptr("io_tlb_mem")),
+        m("archdata", 4672, 0, 0, None, Struct(927)),
+        m("of_node", 4672, 0, 8, None, Ptr("device_node")),
+        m("fwnode", 4736, 0, 8, None, Ptr("fwnode_handle")),
+        m("numa_node", 4800, 0, 4, None, Scalar),
+        m("devt", 4832, 0, 4, None, Scalar),
+        m("id", 4864, 0, 4, None, Scalar),
+        m("devres_lock", 4896, 0, 4, None, Struct(43)),
+        m("devres_head", 4928, 0, 16, None, Struct(23)),
+        m("class", 5056, 0, 8, None, Ptr("class")),
+        m("groups", 5120, 0, 8, None, Ptr("")),
+        m("release", 5184, 0, 8, None, Ptr("")),
+        m("iommu_group", 5248, 0, 8, None, Ptr("iommu_group")),
+        m("iommu", 5312, 0, 8, None, Ptr("dev_iommu")),
+        m("physical_location", 5376, 0, 8, None, Ptr("device_physical_location")),
+        m("removable", 5440, 0, 4, None, Scalar),
+        m("offline_disabled", 5472, 1, 1, None, Scalar),
+        m("offline", 5473, 1, 1, None, Scalar),
+        m("of_node_reused", 5474, 1, 1, None, Scalar),
+        m("state_synced", 5475, 1, 1, None, Scalar),
+        m("can_match", 5476, 1, 1, None, Scalar),
+        m("dma_skip_sync", 5477, 1, 1, None, Scalar),
+        m("dma_iommu", 5478, 1, 1, None, Scalar),
+        m("flags", 5504, 0, 8, Some(1), Scalar),
+    ]},
+    // 551
+    KStruct { name: "tty_driver", size: 192, is_union: false, members: &[
+        m("kref", 0, 0, 4, None, Struct(459)),
+        m("cdevs", 64, 0, 8, None, Ptr("")),
+        m("owner", 128, 0, 8, None, Ptr("module")),
+        m("driver_name", 192, 0, 8, None, Ptr("")),
+        m("name", 256, 0, 8, None, Ptr("")),
+        m("name_base", 320, 0, 4, None, Scalar),
+        m("major", 352, 0, 4, None, Scalar),
+        m("minor_start", 384, 0, 4, None, Scalar),
+        m("num", 416, 0, 4, None, Scalar),
+        m("type", 448, 0, 4, None, Scalar),
+        m("subtype", 480, 0, 4, None, Scalar),
+        m("init_termios", 512, 0, 44, None, Struct(556)),
+        m("flags", 896, 0, 8, None, Scalar),
+        m("proc_entry", 960, 0, 8, None, Ptr("proc_dir_entry")),
+        m("other", 1024, 0, 8, None, Ptr("tty_driver")),
+        m("ttys", 1088, 0, 8, None, Ptr("")),
+        m("ports", 1152, 0, 8, None, Ptr("")),
+        m("termios", 1216, 0, 8, None, Ptr("")),
+        m("driver_state", 1280, 0, 8, None, Ptr("")),
+        m("ops", 1344, 0, 8, None, Ptr("tty_operations")),
+        m("tty_drivers", 1408, 0, 16, None, Struct(23)),
+    ]},
+    // 552
+    KStruct { name: "tty_port", size: 376, is_union: false, members: &[
+        m("buf", 0, 0, 136, None, Struct(934)),
+        m("tty", 1088, 0, 8, None, Ptr("tty_struct")),
+        m("itty", 1152, 0, 8, None, Ptr("tty_struct")),
+        m("ops", 1216, 0, 8, None, Ptr("tty_port_operations")),
+        m("client_ops", 1280, 0, 8, None, Ptr("tty_port_client_operations")),
+        m("lock", 1344, 0, 4, None, Struct(43)),
+        m("blocked_open", 1376, 0, 4, None, Scalar),
+        m("count", 1408, 0, 4, None, Scalar),
+        m("open_wait", 1472, 0, 24, None, Struct(204)),
+        m("delta_msr_wait", 1664, 0, 24, None, Struct(204)),
+        m("flags", 1856, 0, 8, None, Scalar),
+        m("iflags", 1920, 0, 8, None, Scalar),
+        m("console", 1984, 1, 1, None, Scalar),
+        m("mutex", 2048, 0, 32, None, Struct(40)),
+        m("buf_mutex", 2304, 0, 32, None, Struct(40)),
+        m("xmit_buf", 2560, 0, 8, None, Ptr("")),
+        m("xmit_fifo", 2624, 0, 24, None, Struct(937)),
+        m("close_delay", 2816, 0, 4, None, Scalar),
+        m("closing_wait", 2848, 0, 4, None, Scalar),
+        m("drain_delay", 2880, 0, 4, None, Scalar),
+        m("kref", 2912, 0, 4, None, Struct(459)),
+        m("client_data", 2944, 0, 8, None, Ptr("")),
+    ]},
+    // 553
+    KStruct { name: "tty_operations", size: 272, is_union: false, members: &[
+        m("lookup", 0, 0, 8, None, Ptr("")),
+        m("install", 64, 0, 8, None, Ptr("")),
+        m("remove", 128, 0, 8, None, Ptr("")),
+        m("open", 192, 0, 8, None, Ptr("")),
+        m("close", 256, 0, 8, None, Ptr("")),
+        m("shutdown", 320, 0, 8, None, Ptr("")),
+        m("cleanup", 384, 0, 8, None, Ptr("")),
+        m("write", 448, 0, 8, None, Ptr("")),
+        m("put_char", 512, 0, 8, None, Ptr("")),
+        m("flush_chars", 576, 0, 8, None, Ptr("")),
+        m("write_room", 640, 0, 8, None, Ptr("")),
+        m("chars_in_buffer", 704, 0, 8, None, Ptr("")),
+        m("ioctl", 768, 0, 8, None, Ptr("")),
+        m("compat_ioctl", 832, 0, 8, None, Ptr("")),
+        m("set_termios", 896, 0, 8, None, Ptr("")),
+        m("throttle", 960, 0, 8, None, Ptr("")),
+        m("unthrottle", 1024, 0, 8, None, Ptr("")),
+        m("stop", 1088, 0, 8, None, Ptr("")),
+        m("start", 1152, 0, 8, None, Ptr("")),
+        m("hangup", 1216, 0, 8, None, Ptr("")),
+        m("break_ctl", 1280, 0, 8, None, Ptr("")),
+        m("flush_buffer", 1344, 0, 8, None, Ptr("")),
+        m("ldisc_ok", 1408, 0, 8, None, Ptr("")),
+        m("set_ldisc", 1472, 0, 8, None, Ptr("")),
+        m("wait_until_sent", 1536, 0, 8, None, Ptr("")),
+        m("send_xchar", 1600, 0, 8, None, Ptr("")),
+        m("tiocmget", 1664, 0, 8, None, Ptr("")),
+        m("tiocmset", 1728, 0, 8, None, Ptr("")),
+        m("resize", 1792, 0, 8, None, Ptr("")),
+        m("get_icount", 1856, 0, 8, None, Ptr("")),
+        m("get_serial", 1920, 0, 8, None, Ptr("")),
+        m("set_serial", 1984, 0, 8, None, Ptr("")),
+        m("show_fdinfo", 2048, 0, 8, None, Ptr("")),
+        m("proc_show", 2112, 0, 8, None, Ptr("")),
+    ]},
+    // 554
+    KStruct { name: "tty_ldisc", size: 16, is_union: false, members: &[
+        m("ops", 0, 0, 8, None, Ptr("tty_ldisc_ops")),
+        m("tty", 64, 0, 8, None, Ptr("tty_struct")),
+    ]},
+    // 555
+    KStruct { name: "ld_semaphore", size: 48, is_union: false, members: &[
+        m("count", 0, 0, 8, None, Struct(41)),
+        m("wait_lock", 64, 0, 4, None, Struct(105)),
+        m("wait_readers", 96, 0, 4, None, Scalar),
+        m("read_wait", 128, 0, 16, None, Struct(23)),
+        m("write_wait", 256, 0, 16, None, Struct(23)),
+    ]},
+    // 556
+    KStruct { name: "ktermios", size: 44, is_union: false, members: &[
+        m("c_iflag", 0, 0, 4, None, Scalar),
+        m("c_oflag", 32, 0, 4, None, Scalar),
+        m("c_cflag", 64, 0, 4, None, Scalar),
+        m("c_lflag", 96, 0, 4, None, Scalar),
+        m("c_line", 128, 0, 1, None, Scalar),
+        m("c_cc", 136, 0, 19, Some(19), Scalar),
+        m("c_ispeed", 288, 0, 4, None, Scalar),
+        m("c_ospeed", 320, 0, 4, None, Scalar),
+    ]},
+    // 557
+    KStruct { name: "winsize", size: 8, is_union: false, members: &[
+        m("ws_row", 0, 0, 2, None, Scalar),
+        m("ws_col", 16, 0, 2, None, Scalar),
+        m("ws_xpixel", 32, 0, 2, None, Scalar),
+        m("ws_ypixel", 48, 0, 2, None, Scalar),
+    ]},
+    // 558
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("stopped", 32, 0, 1, None, Scalar),
+        m("tco_stopped", 40, 0, 1, None, Scalar),
+    ]},
+    // 559
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("pgrp", 0, 0, 8, None, Ptr("pid")),
+        m("session", 64, 0, 8, None, Ptr("pid")),
+        m("lock", 128, 0, 4, None, Struct(43)),
+        m("pktstatus", 160, 0, 1, None, Scalar),
+        m("packet", 168, 0, 1, None, Scalar),
+    ]},
+    // 560
+    KStruct { name: "sigaction", size: 32, is_union: false, members: &[
+        m("sa_handler", 0, 0, 8, None, Ptr("")),
+        m("sa_flags", 64, 0, 8, None, Scalar),
+        m("sa_restorer", 128, 0, 8, None, Ptr("")),
+        m("sa_mask", 192, 0, 8, None, Struct(99)),
+    ]},
+    // 561
+    KStruct { name: "timespec64", size: 16, is_union: false, members: &[
+        m("tv_sec", 0, 0, 8, None, Scalar),
+        m("tv_nsec", 64, 0, 8, None, Scalar),
+    ]},
+    // 562
+    KStruct { name: "audit_cap_data", size: 40, is_union: false, members: &[
+        m("permitted", 0, 0, 8, None, Struct(253)),
+        m("inheritable", 64, 0, 8, None, Struct(253)),
+        m("", 128, 0, 8, None, Struct(939)),
+        m("ambient", 192, 0, 8, None, Struct(253)),
+        m("rootid", 256, 0, 4, None, Struct(102)),
+    ]},
+    // 563
+    KStruct { name: "", size: 128, is_union: true, members: &[
+        m("", 0, 0, 128, None, Struct(940)),
+        m("__align", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 564
+    KStruct { name: "lsm_prop_selinux", size: 4, is_union: false, members: &[
+        m("secid", 0, 0, 4, None, Scalar),
+    ]},
+    // 565
+    KStruct { name: "lsm_prop_smack", size: 0, is_union: false, members: &[
+    ]},
+    // 566
+    KStruct { name: "lsm_prop_apparmor", size: 0, is_union: false, members: &[
+    ]},
+    // 567
+    KStruct { name: "lsm_prop_bpf", size: 4, is_union: false, members: &[
+        m("secid", 0, 0, 4, None, Scalar),
+    ]},
+    // 568
+    KStruct { name: "audit_chunk", size: 80, is_union: false, members: &[
+        m("hash", 0, 0, 16, None, Struct(23)),
+        m("key", 128, 0, 8, None, Scalar),
+        m("mark", 192, 0, 8, None, Ptr("fsnotify_mark")),
+        m("trees", 256, 0, 16, None, Struct(23)),
+        m("count", 384, 0, 4, None, Scalar),
+        m("refs", 448, 0, 8, None, Struct(41)),
+        m("head", 512, 0, 16, None, Struct(58)),
+        m("owners", 640, 0, 0, Some(0), Struct(942)),
+    ]},
+    // 569
+    KStruct { name: "", size: 56, is_union: false, members: &[
+        m("nargs", 0, 0, 4, None, Scalar),
+        m("args", 64, 0, 48, Some(6), Scalar),
+    ]},
+    // 570
+    KStruct { name: "", size: 48, is_union: false, members: &[
+        m("uid", 0, 0, 4, None, Struct(102)),
+        m("gid", 32, 0, 4, None, Struct(252)),
+        m("mode", 64, 0, 2, None, Scalar),
+        m("oprop", 96, 0, 8, None, Struct(296)),
+        m("has_perm", 160, 0, 4, None, Scalar),
+        m("perm_uid", 192, 0, 4, None, Scalar),
+        m("perm_gid", 224, 0, 4, None, Scalar),
+        m("perm_mode", 256, 0, 2, None, Scalar),
+        m("qbytes", 320, 0, 8, None, Scalar),
+    ]},
+    // 571
+    KStruct { name: "", size: 72, is_union: false, members: &[
+        m("mqdes", 0, 0, 4, None, Scalar),
+        m("mqstat", 64, 0, 64, None, Struct(943)),
+    ]},
+    // 572
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("mqdes", 0, 0, 4, None, Scalar),
+        m("sigev_signo", 32, 0, 4, None, Scalar),
+    ]},
+    // 573
+    KStruct { name: "", size: 40, is_union: false, members: &[
+        m("mqdes", 0, 0, 4, None, Scalar),
+        m("msg_len", 64, 0, 8, None, Scalar),
+        m("msg_prio", 128, 0, 4, None, Scalar),
+        m("abs_timeout", 192, 0, 16, None, Struct(561)),
+    ]},
+    // 574
+    KStruct { name: "", size: 72, is_union: false, members: &[
+        m("oflag", 0, 0, 4, None, Scalar),
+        m("mode", 32, 0, 2, None, Scalar),
+        m("attr", 64, 0, 64, None, Struct(943)),
+    ]},
+    // 575
+    KStruct { name: "", size: 48, is_union: false, members: &[
+        m("pid", 0, 0, 4, None, Scalar),
+        m("cap", 64, 0, 40, None, Struct(562)),
+    ]},
+    // 576
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("fd", 0, 0, 4, None, Scalar),
+        m("flags", 32, 0, 4, None, Scalar),
+    ]},
+    // 577
+    KStruct { name: "open_how", size: 24, is_union: false, members: &[
+        m("flags", 0, 0, 8, None, Scalar),
+        m("mode", 64, 0, 8, None, Scalar),
+        m("resolve", 128, 0, 8, None, Scalar),
+    ]},
+    // 578
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("argc", 0, 0, 4, None, Scalar),
+    ]},
+    // 579
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 580
+    KStruct { name: "", size: 112, is_union: false, members: &[
+        m("ntp_data", 0, 0, 96, None, Struct(944)),
+        m("tk_injoffset", 768, 0, 16, None, Struct(561)),
+    ]},
+    // 581
+    KStruct { name: "action_cache", size: 128, is_union: false, members: &[
+        m("allow_native", 0, 0, 64, Some(8), Scalar),
+        m("allow_compat", 512, 0, 64, Some(8), Scalar),
+    ]},
+    // 582
+    KStruct { name: "notification", size: 32, is_union: false, members: &[
+        m("requests", 0, 0, 4, None, Struct(48)),
+        m("flags", 32, 0, 4, None, Scalar),
+        m("next_id", 64, 0, 8, None, Scalar),
+        m("notifications", 128, 0, 16, None, Struct(23)),
+    ]},
+    // 583
+    KStruct { name: "bvec_iter", size: 20, is_union: false, members: &[
+        m("bi_sector", 0, 0, 8, None, Scalar),
+        m("bi_size", 64, 0, 4, None, Scalar),
+        m("bi_idx", 96, 0, 4, None, Scalar),
+        m("bi_bvec_done", 128, 0, 4, None, Scalar),
+    ]},
+    // 584
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("bi_cookie", 0, 0, 4, None, Scalar),
+        m("__bi_nr_segments", 0, 0, 4, None, Scalar),
+    ]},
+    // 585
+    KStruct { name: "blkcg_gq", size: 368, is_union: false, members: &[
+        m("q", 0, 0, 8, None, Ptr("request_queue")),
+        m("q_node", 64, 0, 16, None, Struct(23)),
+        m("blkcg_node", 192, 0, 16, None, Struct(60)),
+        m("blkcg", 320, 0, 8, None, Ptr("blkcg")),
+        m("parent", 384, 0, 8, None, Ptr("blkcg_gq")),
+        m("refcnt", 448, 0, 16, None, Struct(187)),
+        m("online", 576, 0, 1, None, Scalar),
+        m("iostat_cpu", 640, 0, 8, None, Ptr("blkg_iostat_set")),
+        m("iostat", 704, 0, 120, None, Struct(946)),
+        m("pd", 1664, 0, 48, Some(6), Ptr("blkg_policy_data")),
+        m("async_bio_lock", 2048, 0, 4, None, Struct(43)),
+        m("async_bios", 2112, 0, 16, None, Struct(109)),
+        m("", 2240, 0, 32, None, Struct(948)),
+        m("use_delay", 2496, 0, 4, None, Struct(48)),
+        m("delay_nsec", 2560, 0, 8, None, Struct(41)),
+        m("delay_start", 2624, 0, 8, None, Struct(41)),
+        m("last_delay", 2688, 0, 8, None, Scalar),
+        m("last_use", 2752, 0, 4, None, Scalar),
+        m("callback_head", 2816, 0, 16, None, Struct(58)),
+    ]},
+    // 586
+    KStruct { name: "bio_vec", size: 16, is_union: false, members: &[
+        m("bv_page", 0, 0, 8, None, Ptr("page")),
+        m("bv_len", 64, 0, 4, None, Scalar),
+        m("bv_offset", 96, 0, 4, None, Scalar),
+    ]},
+    // 587
+    KStruct { name: "request", size: 248, is_union: false, members: &[
+        m("q", 0, 0, 8, None, Ptr("request_queue")),
+        m("mq_ctx", 64, 0, 8, None, Ptr("blk_mq_ctx")),
+        m("mq_hctx", 128, 0, 8, None, Ptr("blk_mq_hw_ctx")),
+        m("cmd_flags", 192, 0, 4, None, Scalar),
+        m("rq_flags", 224, 0, 4, None, Scalar),
+        m("tag", 256, 0, 4, None, Scalar),
+        m("internal_tag", 288, 0, 4, None, Scalar),
+        m("timeout", 320, 0, 4, None, Scalar),
+        m("__data_len", 352, 0, 4, None, Scalar),
+        m("__sector", 384, 0, 8, None, Scalar),
+        m("bio", 448, 0, 8, None, Ptr("bio")),
+        m("biotail", 512, 0, 8, None, Ptr("bio")),
+        m("", 576, 0, 16, None, Struct(950)),
+        m("part", 704, 0, 8, None, Ptr("block_device")),
+        m("alloc_time_ns", 768, 0, 8, None, Scalar),
+        m("start_time_ns", 832, 0, 8, None, Scalar),
+        m("io_start_time_ns", 896, 0, 8, None, Scalar),
+        m("wbt_flags", 960, 0, 2, None, Scalar),
+        m("stats_sectors", 976, 0, 2, None, Scalar),
+        m("nr_phys_segments", 992, 0, 2, None, Scalar),
+        m("nr_integrity_segments", 1008, 0, 2, None, Scalar),
+        m("state", 1024, 0, 4, None, Scalar),
+        m("ref", 1056, 0, 4, None, Struct(48)),
+        m("deadline", 1088, 0, 8, None, Scalar),
+        m("", 1152, 0, 16, None, Struct(951)),
+        m("", 1280, 0, 24, None, Struct(952)),
+        m("elv", 1472, 0, 24, None, Struct(953)),
+        m("flush", 1664, 0, 16, None, Struct(954)),
+        m("fifo_time", 1792, 0, 8, None, Scalar),
+        m("end_io", 1856, 0, 8, None, Ptr("")),
+        m("end_io_data", 1920, 0, 8, None, Ptr("")),
+    ]},
+    // 588
+    KStruct { name: "zone", size: 1984, is_union: false, members: &[
+        m("_watermark", 0, 0, 32, Some(4), Scalar),
+        m("watermark_boost", 256, 0, 8, None, Scalar),
+        m("nr_reserved_highatomic", 320, 0, 8, None, Scalar),
+        m("nr_free_highatomic", 384, 0, 8, None, Scalar),
+        m("lowmem_reserve", 448, 0, 40, Some(5), Scalar),
+        m("node", 768, 0, 4, None, Scalar),
+        m("zone_pgdat", 832, 0, 8, None, Ptr("pglist_data")),
+        m("per_cpu_pageset", 896, 0, 8, None, Ptr("per_cpu_pages")),
+        m("per_cpu_zonestats", 960, 0, 8, None, Ptr("per_cpu_zonestat")),
+        m("pageset_high_min", 1024, 0, 4, None, Scalar),
+        m("pageset_high_max", 1056, 0, 4, None, Scalar),
+        m("pageset_batch", 1088, 0, 4, None, Scalar),
+        m("zone_start_pfn", 1152, 0, 8, None, Scalar),
+        m("managed_pages", 1216, 0, 8, None, Struct(41)),
+        m("spanned_pages", 1280, 0, 8, None, Scalar),
+        m("present_pages", 1344, 0, 8, None, Scalar),
+        m("present_early_pages", 1408, 0, 8, None, Scalar),
+        m("name", 1472, 0, 8, None, Ptr("")),
+        m("nr_isolate_pageblock", 1536, 0, 8, None, Scalar),
+        m("span_seqlock", 1600, 0, 8, None, Struct(269)),
+        m("initialized", 1664, 0, 4, None, Scalar),
+        m("block_free", 1728, 0, 8, None, Ptr("")),
+        m("block_stuck", 1792, 0, 8, None, Ptr("")),
+        m("block_free_base", 1856, 0, 8, None, Scalar),
+        m("block_free_nr", 1920, 0, 8, None, Scalar),
+        m("_pad1_", 2048, 0, 0, None, Struct(596)),
+        m("free_area", 2048, 0, 1408, Some(11), Struct(958)),
+        m("flags", 13312, 0, 8, None, Scalar),
+        m("lock", 13376, 0, 4, None, Struct(43)),
+        m("trylock_free_pages", 13440, 0, 8, None, Struct(408)),
+        m("_pad2_", 13824, 0, 0, None, Struct(596)),
+        m("percpu_drift_mark", 13824, 0, 8, None, Scalar),
+        m("compact_cached_free_pfn", 13888, 0, 8, None, Scalar),
+        m("compact_cached_migrate_pfn", 13952, 0, 16, Some(2), Scalar),
+        m("compact_init_migrate_pfn", 14080, 0, 8, None, Scalar),
+        m("compact_init_free_pfn", 14144, 0, 8, None, Scalar),
+        m("compact_considered", 14208, 0, 4, None, Scalar),
+        m("compact_defer_shift", 14240, 0, 4, None, Scalar),
+        m("compact_order_failed", 14272, 0, 4, None, Scalar),
+        m("compact_blockskip_flush", 14304, 0, 1, None, Scalar),
+        m("contiguous", 14312, 0, 1, None, Scalar),
+        m("_pad3_", 14336, 0, 0, None, Struct(596)),
+        m("vm_stat", 14336, 0, 88, Some(11), Struct(41)),
+        m("vm_numa_event", 15040, 0, 48, Some(6), Struct(41)),
+    ]},
+    // 589
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("f", 0, 0, 8, None, Scalar),
+    ]},
+    // 590
+    KStruct { name: "", size: 40, is_union: true, members: &[
+        m("", 0, 0, 40, None, Struct(959)),
+        m("", 0, 0, 40, None, Struct(960)),
+        m("", 0, 0, 8, None, Struct(961)),
+        m("", 0, 0, 16, None, Struct(962)),
+        m("callback_head", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 591
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("page_type", 0, 0, 4, None, Scalar),
+        m("_mapcount", 0, 0, 4, None, Struct(48)),
+    ]},
+    // 592
+    KStruct { name: "__sifields", size: 32, is_union: true, members: &[
+        m("_kill", 0, 0, 8, None, Struct(963)),
+        m("_timer", 0, 0, 24, None, Struct(964)),
+        m("_rt", 0, 0, 16, None, Struct(965)),
+        m("_sigchld", 0, 0, 32, None, Struct(966)),
+        m("_sigfault", 0, 0, 32, None, Struct(967)),
+        m("_sigpoll", 0, 0, 16, None, Struct(968)),
+        m("_sigsys", 0, 0, 16, None, Struct(969)),
+    ]},
+    // 593
+    KStruct { name: "kernfs_node", size: 136, is_union: false, members: &[
+        m("count", 0, 0, 4, None, Struct(48)),
+        m("active", 32, 0, 4, None, Struct(48)),
+        m("__parent", 64, 0, 8, None, Ptr("kernfs_node")),
+        m("name", 128, 0, 8, None, Ptr("")),
+        m("rb", 192, 0, 24, None, Struct(79)),
+        m("ns", 384, 0, 8, None, Ptr("")),
+        m("hash", 448, 0, 4, None, Scalar),
+        m("flags", 480, 0, 2, None, Scalar),
+        m("mode", 496, 0, 2, None, Scalar),
+        m("", 512, 0, 32, None, Struct(970)),
+        m("id", 768, 0, 8, None, Scalar),
+        m("priv", 832, 0, 8, None, Ptr("")),
+        m("iattr", 896, 0, 8, None, Ptr("kernfs_iattrs")),
+        m("rcu", 960, 0, 16, None, Struct(58)),
+    ]},
+    // 594
+    KStruct { name: "cgroup_root", size: 6528, is_union: false, members: &[
+        m("kf_root", 0, 0, 8, None, Ptr("kernfs_root")),
+        m("subsys_mask", 64, 0, 4, None, Scalar),
+        m("hierarchy_id", 96, 0, 4, None, Scalar),
+        m("root_list", 128, 0, 16, None, Struct(23)),
+        m("rcu", 256, 0, 16, None, Struct(58)),
+        m("cgrp", 512, 0, 2240, None, Struct(310)),
+        m("cgrp_ancestor_storage", 18432, 0, 8, None, Ptr("cgroup")),
+        m("nr_cgrps", 18496, 0, 4, None, Struct(48)),
+        m("flags", 18528, 0, 4, None, Scalar),
+        m("release_agent_path", 18560, 0, 4096, Some(4096), Scalar),
+        m("name", 51328, 0, 64, Some(64), Scalar),
+    ]},
+    // 595
+    KStruct { name: "cgroup_rstat_base_cpu", size: 128, is_union: false, members: &[
+        m("bsync", 0, 0, 0, None, Struct(716)),
+        m("bstat", 0, 0, 32, None, Struct(597)),
+        m("last_bstat", 256, 0, 32, None, Struct(597)),
+        m("subtree_bstat", 512, 0, 32, None, Struct(597)),
+        m("last_subtree_bstat", 768, 0, 32, None, Struct(597)),
+    ]},
+    // 596
+    KStruct { name: "cacheline_padding", size: 0, is_union: false, members: &[
+        m("x", 0, 0, 0, Some(0), Scalar),
+    ]},
+    // 597
+    KStruct { name: "cgroup_base_stat", size: 32, is_union: false, members: &[
+        m("cputime", 0, 0, 24, None, Struct(973)),
+        m("ntime", 192, 0, 8, None, Scalar),
+    ]},
+    // 598
+    KStruct { name: "psi_group", size: 720, is_union: false, members: &[
+        m("parent", 0, 0, 8, None, Ptr("psi_group")),
+        m("enabled", 64, 0, 1, None, Scalar),
+        m("avgs_lock", 128, 0, 32, None, Struct(40)),
+        m("pcpu", 384, 0, 8, None, Ptr("psi_group_cpu")),
+        m("avg_total", 448, 0, 48, Some(6), Scalar),
+        m("avg_last_update", 832, 0, 8, None, Scalar),
+        m("avg_next_update", 896, 0, 8, None, Scalar),
+        m("avgs_work", 960, 0, 88, None, Struct(515)),
+        m("avg_triggers", 1664, 0, 16, None, Struct(23)),
+        m("avg_nr_triggers", 1792, 0, 24, Some(6), Scalar),
+        m("total", 1984, 0, 96, Some(12), Scalar),
+        m("avg", 2752, 0, 144, Some(18), Scalar),
+        m("rtpoll_task", 3904, 0, 8, None, Ptr("task_struct")),
+        m("rtpoll_timer", 3968, 0, 40, None, Struct(135)),
+        m("rtpoll_wait", 4288, 0, 24, None, Struct(204)),
+        m("rtpoll_wakeup", 4480, 0, 4, None, Struct(48)),
+        m("rtpoll_scheduled", 4512, 0, 4, None, Struct(48)),
+        m("rtpoll_trigger_lock", 4544, 0, 32, None, Struct(40)),
+        m("rtpoll_triggers", 4800, 0, 16, None, Struct(23)),
+        m("rtpoll_nr_triggers", 4928, 0, 24, Some(6), Scalar),
+        m("rtpoll_states", 5120, 0, 4, None, Scalar),
+        m("rtpoll_min_period", 5184, 0, 8, None, Scalar),
+        m("rtpoll_total", 5248, 0, 48, Some(6), Scalar),
+        m("rtpoll_next_update", 5632, 0, 8, None, Scalar),
+        m("rtpoll_until", 5696, 0, 8, None, Scalar),
+    ]},
+    // 599
+    KStruct { name: "cgroup_bpf", size: 1024, is_union: false, members: &[
+        m("effective", 0, 0, 304, Some(38), Ptr("bpf_prog_array")),
+        m("progs", 2432, 0, 304, Some(38), Struct(73)),
+        m("flags", 4864, 0, 38, Some(38), Scalar),
+        m("revisions", 5184, 0, 304, Some(38), Scalar),
+        m("storages", 7616, 0, 16, None, Struct(23)),
+        m("inactive", 7744, 0, 8, None, Ptr("bpf_prog_array")),
+        m("refcnt", 7808, 0, 16, None, Struct(187)),
+        m("release_work", 7936, 0, 32, None, Struct(153)),
+    ]},
+    // 600
+    KStruct { name: "cgroup_freezer_state", size: 32, is_union: false, members: &[
+        m("freeze", 0, 0, 1, None, Scalar),
+        m("e_freeze", 8, 0, 1, None, Scalar),
+        m("nr_frozen_descendants", 32, 0, 4, None, Scalar),
+        m("nr_frozen_tasks", 64, 0, 4, None, Scalar),
+        m("freeze_seq", 96, 0, 4, None, Struct(117)),
+        m("freeze_start_nsec", 128, 0, 8, None, Scalar),
+        m("frozen_nsec", 192, 0, 8, None, Scalar),
+    ]},
+    // 601
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("i_seq", 0, 0, 8, None, Scalar),
+        m("pgoff", 64, 0, 8, None, Scalar),
+        m("offset", 128, 0, 4, None, Scalar),
+    ]},
+    // 602
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(975)),
+        m("address", 64, 0, 8, None, Scalar),
+        m("offset", 128, 0, 4, None, Scalar),
+    ]},
+    // 603
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("ptr", 0, 0, 8, None, Scalar),
+        m("word", 64, 0, 8, None, Scalar),
+        m("offset", 128, 0, 4, None, Scalar),
+        m("node", 160, 0, 4, None, Scalar),
+    ]},
+    // 604
+    KStruct { name: "kmem_cache_cpu", size: 48, is_union: false, members: &[
+        m("", 0, 0, 16, None, Struct(976)),
+        m("slab", 128, 0, 8, None, Ptr("slab")),
+        m("partial", 192, 0, 8, None, Ptr("slab")),
+        m("lock", 256, 0, 1, None, Struct(978)),
+    ]},
+    // 605
+    KStruct { name: "lock_class_key", size: 0, is_union: false, members: &[
+    ]},
+    // 606
+    KStruct { name: "slub_percpu_sheaves", size: 32, is_union: false, members: &[
+        m("lock", 0, 0, 1, None, Struct(978)),
+        m("main", 64, 0, 8, None, Ptr("slab_sheaf")),
+        m("spare", 128, 0, 8, None, Ptr("slab_sheaf")),
+        m("rcu_free", 192, 0, 8, None, Ptr("slab_sheaf")),
+    ]},
+    // 607
+    KStruct { name: "reciprocal_value", size: 8, is_union: false, members: &[
+        m("m", 0, 0, 4, None, Scalar),
+        m("sh1", 32, 0, 1, None, Scalar),
+        m("sh2", 40, 0, 1, None, Scalar),
+    ]},
+    // 608
+    KStruct { name: "kmem_cache_order_objects", size: 4, is_union: false, members: &[
+        m("x", 0, 0, 4, None, Scalar),
+    ]},
+    // 609
+    KStruct { name: "kmem_cache_node", size: 72, is_union: false, members: &[
+        m("list_lock", 0, 0, 4, None, Struct(43)),
+        m("nr_partial", 64, 0, 8, None, Scalar),
+        m("partial", 128, 0, 16, None, Struct(23)),
+        m("nr_slabs", 256, 0, 8, None, Struct(41)),
+        m("total_objects", 320, 0, 8, None, Struct(41)),
+        m("full", 384, 0, 16, None, Struct(23)),
+        m("barn", 512, 0, 8, None, Ptr("node_barn")),
+    ]},
+    // 610
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("head", 0, 0, 4, None, Scalar),
+        m("tail", 32, 0, 4, None, Scalar),
+    ]},
+    // 611
+    KStruct { name: "pipe_buf_operations", size: 32, is_union: false, members: &[
+        m("confirm", 0, 0, 8, None, Ptr("")),
+        m("release", 64, 0, 8, None, Ptr("")),
+        m("try_steal", 128, 0, 8, None, Ptr("")),
+        m("get", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 612
+    KStruct { name: "fprop_global", size: 48, is_union: false, members: &[
+        m("events", 0, 0, 40, None, Struct(274)),
+        m("period", 320, 0, 4, None, Scalar),
+        m("sequence", 352, 0, 4, None, Struct(309)),
+    ]},
+    // 613
+    KStruct { name: "wb_completion", size: 16, is_union: false, members: &[
+        m("cnt", 0, 0, 4, None, Struct(48)),
+        m("waitq", 64, 0, 8, None, Ptr("wait_queue_head")),
+    ]},
+    // 614
+    KStruct { name: "mem_cgroup_threshold_ary", size: 8, is_union: false, members: &[
+        m("current_threshold", 0, 0, 4, None, Scalar),
+        m("size", 32, 0, 4, None, Scalar),
+        m("entries", 64, 0, 0, Some(0), Struct(981)),
+    ]},
+    // 615
+    KStruct { name: "lruvec_stats_percpu", size: 528, is_union: false, members: &[
+        m("state", 0, 0, 264, Some(33), Scalar),
+        m("state_prev", 2112, 0, 264, Some(33), Scalar),
+    ]},
+    // 616
+    KStruct { name: "lruvec_stats", size: 792, is_union: false, members: &[
+        m("state", 0, 0, 264, Some(33), Scalar),
+        m("state_local", 2112, 0, 264, Some(33), Scalar),
+        m("state_pending", 4224, 0, 264, Some(33), Scalar),
+    ]},
+    // 617
+    KStruct { name: "shrinker_info", size: 24, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("map_nr_max", 128, 0, 4, None, Scalar),
+        m("unit", 192, 0, 0, Some(0), Ptr("shrinker_info_unit")),
+    ]},
+    // 618
+    KStruct { name: "lruvec", size: 152, is_union: false, members: &[
+        m("lists", 0, 0, 80, Some(5), Struct(23)),
+        m("lru_lock", 640, 0, 4, None, Struct(43)),
+        m("anon_cost", 704, 0, 8, None, Scalar),
+        m("file_cost", 768, 0, 8, None, Scalar),
+        m("nonresident_age", 832, 0, 8, None, Struct(41)),
+        m("refaults", 896, 0, 16, Some(2), Scalar),
+        m("flags", 1024, 0, 8, None, Scalar),
+        m("pgdat", 1088, 0, 8, None, Ptr("pglist_data")),
+        m("zswap_lruvec_state", 1152, 0, 8, None, Struct(983)),
+    ]},
+    // 619
+    KStruct { name: "mem_cgroup_reclaim_iter", size: 16, is_union: false, members: &[
+        m("position", 0, 0, 8, None, Ptr("mem_cgroup")),
+        m("generation", 64, 0, 4, None, Struct(48)),
+    ]},
+    // 620
+    KStruct { name: "disk_stats", size: 152, is_union: false, members: &[
+        m("nsecs", 0, 0, 32, Some(4), Scalar),
+        m("sectors", 256, 0, 32, Some(4), Scalar),
+        m("ios", 512, 0, 32, Some(4), Scalar),
+        m("merges", 768, 0, 32, Some(4), Scalar),
+        m("io_ticks", 1024, 0, 8, None, Scalar),
+        m("in_flight", 1088, 0, 16, Some(2), Struct(315)),
+    ]},
+    // 621
+    KStruct { name: "blk_holder_ops", size: 32, is_union: false, members: &[
+        m("mark_dead", 0, 0, 8, None, Ptr("")),
+        m("sync", 64, 0, 8, None, Ptr("")),
+        m("freeze", 128, 0, 8, None, Ptr("")),
+        m("thaw", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 622
+    KStruct { name: "partition_meta_info", size: 101, is_union: false, members: &[
+        m("uuid", 0, 0, 37, Some(37), Scalar),
+        m("volname", 296, 0, 64, Some(64), Scalar),
+    ]},
+    // 623
+    KStruct { name: "pr_ops", size: 56, is_union: false, members: &[
+        m("pr_register", 0, 0, 8, None, Ptr("")),
+        m("pr_reserve", 64, 0, 8, None, Ptr("")),
+        m("pr_release", 128, 0, 8, None, Ptr("")),
+        m("pr_preempt", 192, 0, 8, None, Ptr("")),
+        m("pr_clear", 256, 0, 8, None, Ptr("")),
+        m("pr_read_keys", 320, 0, 8, None, Ptr("")),
+        m("pr_read_reservation", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 624
+    KStruct { name: "elevator_queue", size: 640, is_union: false, members: &[
+        m("type", 0, 0, 8, None, Ptr("elevator_type")),
+        m("et", 64, 0, 8, None, Ptr("elevator_tags")),
+        m("elevator_data", 128, 0, 8, None, Ptr("")),
+        m("kobj", 192, 0, 64, None, Struct(341)),
+        m("sysfs_lock", 704, 0, 32, None, Struct(40)),
+        m("flags", 960, 0, 8, None, Scalar),
+        m("hash", 1024, 0, 512, Some(64), Struct(73)),
+    ]},
+    // 625
+    KStruct { name: "blk_mq_ops", size: 136, is_union: false, members: &[
+        m("queue_rq", 0, 0, 8, None, Ptr("")),
+        m("commit_rqs", 64, 0, 8, None, Ptr("")),
+        m("queue_rqs", 128, 0, 8, None, Ptr("")),
+        m("get_budget", 192, 0, 8, None, Ptr("")),
+        m("put_budget", 256, 0, 8, None, Ptr("")),
+        m("set_rq_budget_token", 320, 0, 8, None, Ptr("")),
+        m("get_rq_budget_token", 384, 0, 8, None, Ptr("")),
+        m("timeout", 448, 0, 8, None, Ptr("")),
+        m("poll", 512, 0, 8, None, Ptr("")),
+        m("complete", 576, 0, 8, None, Ptr("")),
+        m("init_hctx", 640, 0, 8, None, Ptr("")),
+        m("exit_hctx", 704, 0, 8, None, Ptr("")),
+        m("init_request", 768, 0, 8, None, Ptr("")),
+        m("exit_request", 832, 0, 8, None, Ptr("")),
+        m("cleanup_rq", 896, 0, 8, None, Ptr("")),
+        m("busy", 960, 0, 8, None, Ptr("")),
+        m("map_queues", 1024, 0, 8, None, Ptr("")),
+    ]},
+    // 626
+    KStruct { name: "blk_mq_ctx", size: 192, is_union: false, members: &[
+        m("", 0, 0, 64, None, Struct(986)),
+        m("cpu", 512, 0, 4, None, Scalar),
+        m("index_hw", 544, 0, 6, Some(3), Scalar),
+        m("hctxs", 640, 0, 24, Some(3), Ptr("blk_mq_hw_ctx")),
+        m("queue", 832, 0, 8, None, Ptr("request_queue")),
+        m("ctxs", 896, 0, 8, None, Ptr("blk_mq_ctxs")),
+        m("kobj", 960, 0, 64, None, Struct(341)),
+    ]},
+    // 627
+    KStruct { name: "queue_limits", size: 192, is_union: false, members: &[
+        m("features", 0, 0, 4, None, Scalar),
+        m("flags", 32, 0, 4, None, Scalar),
+        m("seg_boundary_mask", 64, 0, 8, None, Scalar),
+        m("virt_boundary_mask", 128, 0, 8, None, Scalar),
+        m("max_hw_sectors", 192, 0, 4, None, Scalar),
+        m("max_dev_sectors", 224, 0, 4, None, Scalar),
+        m("chunk_sectors", 256, 0, 4, None, Scalar),
+        m("max_sectors", 288, 0, 4, None, Scalar),
+        m("max_user_sectors", 320, 0, 4, None, Scalar),
+        m("max_segment_size", 352, 0, 4, None, Scalar),
+        m("min_segment_size", 384, 0, 4, None, Scalar),
+        m("physical_block_size", 416, 0, 4, None, Scalar),
+        m("logical_block_size", 448, 0, 4, None, Scalar),
+        m("alignment_offset", 480, 0, 4, None, Scalar),
+        m("io_min", 512, 0, 4, None, Scalar),
+        m("io_opt", 544, 0, 4, None, Scalar),
+        m("max_discard_sectors", 576, 0, 4, None, Scalar),
+        m("max_hw_discard_sectors", 608, 0, 4, None, Scalar),
+        m("max_user_discard_sectors", 640, 0, 4, None, Scalar),
+        m("max_secure_erase_sectors", 672, 0, 4, None, Scalar),
+        m("max_write_zeroes_sectors", 704, 0, 4, None, Scalar),
+        m("max_wzeroes_unmap_sectors", 736, 0, 4, None, Scalar),
+        m("max_hw_wzeroes_unmap_sectors", 768, 0, 4, None, Scalar),
+        m("max_user_wzeroes_unmap_sectors", 800, 0, 4, None, Scalar),
+        m("max_hw_zone_append_sectors", 832, 0, 4, None, Scalar),
+        m("max_zone_append_sectors", 864, 0, 4, None, Scalar),
+        m("discard_granularity", 896, 0, 4, None, Scalar),
+        m("discard_alignment", 928, 0, 4, None, Scalar),
+        m("zone_write_granularity", 960, 0, 4, None, Scalar),
+        m("atomic_write_hw_max", 992, 0, 4, None, Scalar),
+        m("atomic_write_max_sectors", 1024, 0, 4, None, Scalar),
+        m("atomic_write_hw_boundary", 1056, 0, 4, None, Scalar),
+        m("atomic_write_boundary_sectors", 1088, 0, 4, None, Scalar),
+        m("atomic_write_hw_unit_min", 1120, 0, 4, None, Scalar),
+        m("atomic_write_unit_min", 1152, 0, 4, None, Scalar),
+        m("atomic_write_hw_unit_max", 1184, 0, 4, None, Scalar),
+        m("atomic_write_unit_max", 1216, 0, 4, None, Scalar),
+        m("max_segments", 1248, 0, 2, None, Scalar),
+        m("max_integrity_segments", 1264, 0, 2, None, Scalar),
+        m("max_discard_segments", 1280, 0, 2, None, Scalar),
+        m("max_write_streams", 1296, 0, 2, None, Scalar),
+        m("write_stream_granularity", 1312, 0, 4, None, Scalar),
+        m("max_open_zones", 1344, 0, 4, None, Scalar),
+        m("max_active_zones", 1376, 0, 4, None, Scalar),
+        m("dma_alignment", 1408, 0, 4, None, Scalar),
+        m("dma_pad_mask", 1440, 0, 4, None, Scalar),
+        m("integrity", 1472, 0, 7, None, Struct(988)),
+    ]},
+    // 628
+    KStruct { name: "blk_queue_stats", size: 24, is_union: false, members: &[
+        m("callbacks", 0, 0, 16, None, Struct(23)),
+        m("lock", 128, 0, 4, None, Struct(43)),
+        m("accounting", 160, 0, 4, None, Scalar),
+    ]},
+    // 629
+    KStruct { name: "rq_qos", size: 32, is_union: false, members: &[
+        m("ops", 0, 0, 8, None, Ptr("rq_qos_ops")),
+        m("disk", 64, 0, 8, None, Ptr("gendisk")),
+        m("id", 128, 0, 4, None, Scalar),
+        m("next", 192, 0, 8, None, Ptr("rq_qos")),
+    ]},
+    // 630
+    KStruct { name: "blk_mq_tags", size: 200, is_union: false, members: &[
+        m("nr_tags", 0, 0, 4, None, Scalar),
+        m("nr_reserved_tags", 32, 0, 4, None, Scalar),
+        m("active_queues", 64, 0, 4, None, Scalar),
+        m("bitmap_tags", 128, 0, 64, None, Struct(990)),
+        m("breserved_tags", 640, 0, 64, None, Struct(990)),
+        m("rqs", 1152, 0, 8, None, Ptr("")),
+        m("static_rqs", 1216, 0, 8, None, Ptr("")),
+        m("page_list", 1280, 0, 16, None, Struct(23)),
+        m("lock", 1408, 0, 4, None, Struct(43)),
+        m("callback_head", 1472, 0, 16, None, Struct(58)),
+    ]},
+    // 631
+    KStruct { name: "blk_trace", size: 96, is_union: false, members: &[
+        m("trace_state", 0, 0, 4, None, Scalar),
+        m("rchan", 64, 0, 8, None, Ptr("rchan")),
+        m("sequence", 128, 0, 8, None, Ptr("")),
+        m("msg_data", 192, 0, 8, None, Ptr("")),
+        m("act_mask", 256, 0, 2, None, Scalar),
+        m("start_lba", 320, 0, 8, None, Scalar),
+        m("end_lba", 384, 0, 8, None, Scalar),
+        m("pid", 448, 0, 4, None, Scalar),
+        m("dev", 480, 0, 4, None, Scalar),
+        m("dir", 512, 0, 8, None, Ptr("dentry")),
+        m("running_list", 576, 0, 16, None, Struct(23)),
+        m("dropped", 704, 0, 4, None, Struct(48)),
+    ]},
+    // 632
+    KStruct { name: "blk_flush_queue", size: 80, is_union: false, members: &[
+        m("mq_flush_lock", 0, 0, 4, None, Struct(43)),
+        m("flush_pending_idx", 32, 1, 4, None, Scalar),
+        m("flush_running_idx", 33, 1, 4, None, Scalar),
+        m("rq_status", 40, 0, 1, None, Scalar),
+        m("flush_pending_since", 64, 0, 8, None, Scalar),
+        m("flush_queue", 128, 0, 32, Some(2), Struct(23)),
+        m("flush_data_in_flight", 384, 0, 8, None, Scalar),
+        m("flush_rq", 448, 0, 8, None, Ptr("request")),
+        m("callback_head", 512, 0, 16, None, Struct(58)),
+    ]},
+    // 633
+    KStruct { name: "throtl_data", size: 192, is_union: false, members: &[
+        m("service_queue", 0, 0, 128, None, Struct(992)),
+        m("queue", 1024, 0, 8, None, Ptr("request_queue")),
+        m("nr_queued", 1088, 0, 8, Some(2), Scalar),
+        m("throtl_slice", 1152, 0, 4, None, Scalar),
+        m("dispatch_work", 1216, 0, 32, None, Struct(153)),
+        m("track_bio_latency", 1472, 0, 1, None, Scalar),
+    ]},
+    // 634
+    KStruct { name: "blk_mq_tag_set", size: 232, is_union: false, members: &[
+        m("ops", 0, 0, 8, None, Ptr("blk_mq_ops")),
+        m("map", 64, 0, 48, Some(3), Struct(993)),
+        m("nr_maps", 448, 0, 4, None, Scalar),
+        m("nr_hw_queues", 480, 0, 4, None, Scalar),
+        m("queue_depth", 512, 0, 4, None, Scalar),
+        m("reserved_tags", 544, 0, 4, None, Scalar),
+        m("cmd_size", 576, 0, 4, None, Scalar),
+        m("numa_node", 608, 0, 4, None, Scalar),
+        m("timeout", 640, 0, 4, None, Scalar),
+        m("flags", 672, 0, 4, None, Scalar),
+        m("driver_data", 704, 0, 8, None, Ptr("")),
+        m("tags", 768, 0, 8, None, Ptr("")),
+        m("shared_tags", 832, 0, 8, None, Ptr("blk_mq_tags")),
+        m("tag_list_lock", 896, 0, 32, None, Struct(40)),
+        m("tag_list", 1152, 0, 16, None, Struct(23)),
+        m("srcu", 1280, 0, 8, None, Ptr("srcu_struct")),
+        m("tags_srcu", 1344, 0, 24, None, Struct(994)),
+        m("update_nr_hwq_lock", 1536, 0, 40, None, Struct(246)),
+    ]},
+    // 635
+    KStruct { name: "bio_alloc_cache", size: 24, is_union: false, members: &[
+        m("free_list", 0, 0, 8, None, Ptr("bio")),
+        m("free_list_irq", 64, 0, 8, None, Ptr("bio")),
+        m("nr", 128, 0, 4, None, Scalar),
+        m("nr_irq", 160, 0, 4, None, Scalar),
+    ]},
+    // 636
+    KStruct { name: "mempool", size: 72, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("min_nr", 32, 0, 4, None, Scalar),
+        m("curr_nr", 64, 0, 4, None, Scalar),
+        m("elements", 128, 0, 8, None, Ptr("")),
+        m("pool_data", 192, 0, 8, None, Ptr("")),
+        m("alloc", 256, 0, 8, None, Ptr("")),
+        m("free", 320, 0, 8, None, Ptr("")),
+        m("wait", 384, 0, 24, None, Struct(204)),
+    ]},
+    // 637
+    KStruct { name: "workqueue_struct", size: 320, is_union: false, members: &[
+        m("pwqs", 0, 0, 16, None, Struct(23)),
+        m("list", 128, 0, 16, None, Struct(23)),
+        m("mutex", 256, 0, 32, None, Struct(40)),
+        m("work_color", 512, 0, 4, None, Scalar),
+        m("flush_color", 544, 0, 4, None, Scalar),
+        m("nr_pwqs_to_flush", 576, 0, 4, None, Struct(48)),
+        m("first_flusher", 640, 0, 8, None, Ptr("wq_flusher")),
+        m("flusher_queue", 704, 0, 16, None, Struct(23)),
+        m("flusher_overflow", 832, 0, 16, None, Struct(23)),
+        m("maydays", 960, 0, 16, None, Struct(23)),
+        m("rescuer", 1088, 0, 8, None, Ptr("worker")),
+        m("nr_drainers", 1152, 0, 4, None, Scalar),
+        m("max_active", 1184, 0, 4, None, Scalar),
+        m("min_active", 1216, 0, 4, None, Scalar),
+        m("saved_max_active", 1248, 0, 4, None, Scalar),
+        m("saved_min_active", 1280, 0, 4, None, Scalar),
+        m("unbound_attrs", 1344, 0, 8, None, Ptr("workqueue_attrs")),
+        m("dfl_pwq", 1408, 0, 8, None, Ptr("pool_workqueue")),
+        m("wq_dev", 1472, 0, 8, None, Ptr("wq_device")),
+        m("name", 1536, 0, 32, Some(32), Scalar),
+        m("rcu", 1792, 0, 16, None, Struct(58)),
+        m("flags", 2048, 0, 4, None, Scalar),
+        m("cpu_pwq", 2112, 0, 8, None, Ptr("")),
+        m("node_nr_active", 2176, 0, 0, Some(0), Ptr("wq_node_nr_active")),
+    ]},
+    // 638
+    KStruct { name: "kset", size: 96, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("list_lock", 128, 0, 4, None, Struct(43)),
+        m("kobj", 192, 0, 64, None, Struct(341)),
+        m("uevent_ops", 704, 0, 8, None, Ptr("kset_uevent_ops")),
+    ]},
+    // 639
+    KStruct { name: "kobj_type", size: 48, is_union: false, members: &[
+        m("release", 0, 0, 8, None, Ptr("")),
+        m("sysfs_ops", 64, 0, 8, None, Ptr("sysfs_ops")),
+        m("default_groups", 128, 0, 8, None, Ptr("")),
+        m("child_ns_type", 192, 0, 8, None, Ptr("")),
+        m("namespace", 256, 0, 8, None, Ptr("")),
+        m("get_ownership", 320, 0, 8, None, Ptr("")),
+    ]},
+    // 640
+    KStruct { name: "blk_independent_access_range", size: 80, is_union: false, members: &[
+        m("kobj", 0, 0, 64, None, Struct(341)),
+        m("sector", 512, 0, 8, None, Scalar),
+        m("nr_sectors", 576, 0, 8, None, Scalar),
+    ]},
+    // 641
+    KStruct { name: "hprobe", size: 16, is_union: false, members: &[
+        m("state", 0, 0, 4, None, Scalar),
+        m("srcu_idx", 32, 0, 4, None, Scalar),
+        m("uprobe", 64, 0, 8, None, Ptr("uprobe")),
+    ]},
+    // 642
+    KStruct { name: "return_consumer", size: 16, is_union: false, members: &[
+        m("cookie", 0, 0, 8, None, Scalar),
+        m("id", 64, 0, 8, None, Scalar),
+    ]},
+    // 643
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("autask", 0, 0, 16, None, Struct(1003)),
+        m("vaddr", 128, 0, 8, None, Scalar),
+    ]},
+    // 644
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("dup_xol_work", 0, 0, 16, None, Struct(58)),
+        m("dup_xol_addr", 128, 0, 8, None, Scalar),
+    ]},
+    // 645
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("insn", 0, 0, 16, Some(16), Scalar),
+        m("ixol", 0, 0, 16, Some(16), Scalar),
+    ]},
+    // 646
+    KStruct { name: "uprobe_xol_ops", size: 32, is_union: false, members: &[
+        m("emulate", 0, 0, 8, None, Ptr("")),
+        m("pre_xol", 64, 0, 8, None, Ptr("")),
+        m("post_xol", 128, 0, 8, None, Ptr("")),
+        m("abort", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 647
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("branch", 0, 0, 8, None, Struct(1004)),
+        m("defparam", 0, 0, 2, None, Struct(1005)),
+        m("push", 0, 0, 2, None, Struct(1006)),
+    ]},
+    // 648
+    KStruct { name: "bpf_nh_params", size: 20, is_union: false, members: &[
+        m("nh_family", 0, 0, 4, None, Scalar),
+        m("", 32, 0, 16, None, Struct(1007)),
+    ]},
+    // 649
     KStruct { name: "", size: 8, is_union: false, members: &[
         m("cpu", 0, 0, 4, None, Scalar),
         m("cnt", 32, 0, 4, None, Scalar),
     ]},
-    // 157
+    // 650
+    KStruct { name: "pmu", size: 320, is_union: false, members: &[
+        m("entry", 0, 0, 16, None, Struct(23)),
+        m("events_lock", 128, 0, 4, None, Struct(43)),
+        m("events", 192, 0, 16, None, Struct(23)),
+        m("module", 320, 0, 8, None, Ptr("module")),
+        m("dev", 384, 0, 8, None, Ptr("device")),
+        m("parent", 448, 0, 8, None, Ptr("device")),
+        m("attr_groups", 512, 0, 8, None, Ptr("")),
+        m("attr_update", 576, 0, 8, None, Ptr("")),
+        m("name", 640, 0, 8, None, Ptr("")),
+        m("type", 704, 0, 4, None, Scalar),
+        m("capabilities", 736, 0, 4, None, Scalar),
+        m("scope", 768, 0, 4, None, Scalar),
+        m("cpu_pmu_context", 832, 0, 8, None, Ptr("")),
+        m("exclusive_cnt", 896, 0, 4, None, Struct(48)),
+        m("task_ctx_nr", 928, 0, 4, None, Scalar),
+        m("hrtimer_interval_ms", 960, 0, 4, None, Scalar),
+        m("nr_addr_filters", 992, 0, 4, None, Scalar),
+        m("pmu_enable", 1024, 0, 8, None, Ptr("")),
+        m("pmu_disable", 1088, 0, 8, None, Ptr("")),
+        m("event_init", 1152, 0, 8, None, Ptr("")),
+        m("event_mapped", 1216, 0, 8, None, Ptr("")),
+        m("event_unmapped", 1280, 0, 8, None, Ptr("")),
+        m("add", 1344, 0, 8, None, Ptr("")),
+        m("del", 1408, 0, 8, None, Ptr("")),
+        m("start", 1472, 0, 8, None, Ptr("")),
+        m("stop", 1536, 0, 8, None, Ptr("")),
+        m("read", 1600, 0, 8, None, Ptr("")),
+        m("start_txn", 1664, 0, 8, None, Ptr("")),
+        m("commit_txn", 1728, 0, 8, None, Ptr("")),
+        m("cancel_txn", 1792, 0, 8, None, Ptr("")),
+        m("event_idx", 1856, 0, 8, None, Ptr("")),
+        m("sched_task", 1920, 0, 8, None, Ptr("")),
+        m("task_ctx_cache", 1984, 0, 8, None, Ptr("kmem_cache")),
+        m("setup_aux", 2048, 0, 8, None, Ptr("")),
+        m("free_aux", 2112, 0, 8, None, Ptr("")),
+        m("snapshot_aux", 2176, 0, 8, None, Ptr("")),
+        m("addr_filters_validate", 2240, 0, 8, None, Ptr("")),
+        m("addr_filters_sync", 2304, 0, 8, None, Ptr("")),
+        m("aux_output_match", 2368, 0, 8, None, Ptr("")),
+        m("filter", 2432, 0, 8, None, Ptr("")),
+        m("check_period", 2496, 0, 8, None, Ptr("")),
+    ]},
+    // 651
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("a", 0, 0, 8, None, Struct(315)),
+    ]},
+    // 652
+    KStruct { name: "perf_event_attr", size: 136, is_union: false, members: &[
+        m("type", 0, 0, 4, None, Scalar),
+        m("size", 32, 0, 4, None, Scalar),
+        m("config", 64, 0, 8, None, Scalar),
+        m("", 128, 0, 8, None, Struct(1008)),
+        m("sample_type", 192, 0, 8, None, Scalar),
+        m("read_format", 256, 0, 8, None, Scalar),
+        m("disabled", 320, 1, 8, None, Scalar),
+        m("inherit", 321, 1, 8, None, Scalar),
+        m("pinned", 322, 1, 8, None, Scalar),
+        m("exclusive", 323, 1, 8, None, Scalar),
+        m("exclude_user", 324, 1, 8, None, Scalar),
+        m("exclude_kernel", 325, 1, 8, None, Scalar),
+        m("exclude_hv", 326, 1, 8, None, Scalar),
+        m("exclude_idle", 327, 1, 8, None, Scalar),
+        m("mmap", 328, 1, 8, None, Scalar),
+        m("comm", 329, 1, 8, None, Scalar),
+        m("freq", 330, 1, 8, None, Scalar),
+        m("inherit_stat", 331, 1, 8, None, Scalar),
+        m("enable_on_exec", 332, 1, 8, None, Scalar),
+        m("task", 333, 1, 8, None, Scalar),
+        m("watermark", 334, 1, 8, None, Scalar),
+        m("precise_ip", 335, 2, 8, None, Scalar),
+        m("mmap_data", 337, 1, 8, None, Scalar),
+        m("sample_id_all", 338, 1, 8, None, Scalar),
+        m("exclude_host", 339, 1, 8, None, Scalar),
+        m("exclude_guest", 340, 1, 8, None, Scalar),
+        m("exclude_callchain_kernel", 341, 1, 8, None, Scalar),
+        m("exclude_callchain_user", 342, 1, 8, None, Scalar),
+        m("mmap2", 343, 1, 8, None, Scalar),
+        m("comm_exec", 344, 1, 8, None, Scalar),
+        m("use_clockid", 345, 1, 8, None, Scalar),
+        m("context_switch", 346, 1, 8, None, Scalar),
+        m("write_backward", 347, 1, 8, None, Scalar),
+        m("namespaces", 348, 1, 8, None, Scalar),
+        m("ksymbol", 349, 1, 8, None, Scalar),
+        m("bpf_event", 350, 1, 8, None, Scalar),
+        m("aux_output", 351, 1, 8, None, Scalar),
+        m("cgroup", 352, 1, 8, None, Scalar),
+        m("text_poke", 353, 1, 8, None, Scalar),
+        m("build_id", 354, 1, 8, None, Scalar),
+        m("inherit_thread", 355, 1, 8, None, Scalar),
+        m("remove_on_exec", 356, 1, 8, None, Scalar),
+        m("sigtrap", 357, 1, 8, None, Scalar),
+        m("__reserved_1", 358, 26, 8, None, Scalar),
+        m("", 384, 0, 4, None, Struct(1009)),
+        m("bp_type", 416, 0, 4, None, Scalar),
+        m("", 448, 0, 8, None, Struct(1010)),
+        m("", 512, 0, 8, None, Struct(1011)),
+        m("branch_sample_type", 576, 0, 8, None, Scalar),
+        m("sample_regs_user", 640, 0, 8, None, Scalar),
+        m("sample_stack_user", 704, 0, 4, None, Scalar),
+        m("clockid", 736, 0, 4, None, Scalar),
+        m("sample_regs_intr", 768, 0, 8, None, Scalar),
+        m("aux_watermark", 832, 0, 4, None, Scalar),
+        m("sample_max_stack", 864, 0, 2, None, Scalar),
+        m("__reserved_2", 880, 0, 2, None, Scalar),
+        m("aux_sample_size", 896, 0, 4, None, Scalar),
+        m("", 928, 0, 4, None, Struct(1012)),
+        m("sig_data", 960, 0, 8, None, Scalar),
+        m("config3", 1024, 0, 8, None, Scalar),
+    ]},
+    // 653
+    KStruct { name: "hw_perf_event", size: 208, is_union: false, members: &[
+        m("", 0, 0, 112, None, Struct(1013)),
+        m("target", 896, 0, 8, None, Ptr("task_struct")),
+        m("addr_filters", 960, 0, 8, None, Ptr("")),
+        m("addr_filters_gen", 1024, 0, 8, None, Scalar),
+        m("state", 1088, 0, 4, None, Scalar),
+        m("prev_count", 1152, 0, 8, None, Struct(651)),
+        m("sample_period", 1216, 0, 8, None, Scalar),
+        m("", 1280, 0, 16, None, Struct(1014)),
+        m("interrupts_seq", 1408, 0, 8, None, Scalar),
+        m("interrupts", 1472, 0, 8, None, Scalar),
+        m("freq_time_stamp", 1536, 0, 8, None, Scalar),
+        m("freq_count_stamp", 1600, 0, 8, None, Scalar),
+    ]},
+    // 654
+    KStruct { name: "perf_event_pmu_context", size: 112, is_union: false, members: &[
+        m("pmu", 0, 0, 8, None, Ptr("pmu")),
+        m("ctx", 64, 0, 8, None, Ptr("perf_event_context")),
+        m("pmu_ctx_entry", 128, 0, 16, None, Struct(23)),
+        m("pinned_active", 256, 0, 16, None, Struct(23)),
+        m("flexible_active", 384, 0, 16, None, Struct(23)),
+        m("embedded", 512, 1, 4, None, Scalar),
+        m("nr_events", 544, 0, 4, None, Scalar),
+        m("nr_cgroups", 576, 0, 4, None, Scalar),
+        m("nr_freq", 608, 0, 4, None, Scalar),
+        m("refcount", 640, 0, 4, None, Struct(48)),
+        m("callback_head", 704, 0, 16, None, Struct(58)),
+        m("rotate_necessary", 832, 0, 4, None, Scalar),
+    ]},
+    // 655
+    KStruct { name: "perf_buffer", size: 280, is_union: false, members: &[
+        m("refcount", 0, 0, 4, None, Struct(65)),
+        m("callback_head", 64, 0, 16, None, Struct(58)),
+        m("nr_pages", 192, 0, 4, None, Scalar),
+        m("overwrite", 224, 0, 4, None, Scalar),
+        m("paused", 256, 0, 4, None, Scalar),
+        m("poll", 288, 0, 4, None, Struct(48)),
+        m("head", 320, 0, 8, None, Struct(315)),
+        m("nest", 384, 0, 4, None, Scalar),
+        m("events", 448, 0, 8, None, Struct(315)),
+        m("wakeup", 512, 0, 8, None, Struct(315)),
+        m("lost", 576, 0, 8, None, Struct(315)),
+        m("watermark", 640, 0, 8, None, Scalar),
+        m("aux_watermark", 704, 0, 8, None, Scalar),
+        m("event_lock", 768, 0, 4, None, Struct(43)),
+        m("event_list", 832, 0, 16, None, Struct(23)),
+        m("mmap_count", 960, 0, 4, None, Struct(65)),
+        m("mmap_locked", 1024, 0, 8, None, Scalar),
+        m("mmap_user", 1088, 0, 8, None, Ptr("user_struct")),
+        m("aux_mutex", 1152, 0, 32, None, Struct(40)),
+        m("aux_head", 1408, 0, 8, None, Scalar),
+        m("aux_nest", 1472, 0, 4, None, Scalar),
+        m("aux_wakeup", 1536, 0, 8, None, Scalar),
+        m("aux_pgoff", 1600, 0, 8, None, Scalar),
+        m("aux_nr_pages", 1664, 0, 4, None, Scalar),
+        m("aux_overwrite", 1696, 0, 4, None, Scalar),
+        m("aux_mmap_count", 1728, 0, 4, None, Struct(65)),
+        m("aux_mmap_locked", 1792, 0, 8, None, Scalar),
+        m("free_aux", 1856, 0, 8, None, Ptr("")),
+        m("aux_refcount", 1920, 0, 4, None, Struct(65)),
+        m("aux_in_sampling", 1952, 0, 4, None, Scalar),
+        m("aux_in_pause_resume", 1984, 0, 4, None, Scalar),
+        m("aux_pages", 2048, 0, 8, None, Ptr("")),
+        m("aux_priv", 2112, 0, 8, None, Ptr("")),
+        m("user_page", 2176, 0, 8, None, Ptr("perf_event_mmap_page")),
+        m("data_pages", 2240, 0, 0, Some(0), Ptr("")),
+    ]},
+    // 656
+    KStruct { name: "perf_addr_filters_head", size: 24, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("lock", 128, 0, 4, None, Struct(105)),
+        m("nr_file_filters", 160, 0, 4, None, Scalar),
+    ]},
+    // 657
+    KStruct { name: "perf_addr_filter_range", size: 16, is_union: false, members: &[
+        m("start", 0, 0, 8, None, Scalar),
+        m("size", 64, 0, 8, None, Scalar),
+    ]},
+    // 658
+    KStruct { name: "trace_event_call", size: 120, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("class", 128, 0, 8, None, Ptr("trace_event_class")),
+        m("", 192, 0, 8, None, Struct(1017)),
+        m("event", 256, 0, 32, None, Struct(1018)),
+        m("print_fmt", 512, 0, 8, None, Ptr("")),
+        m("", 576, 0, 8, None, Struct(1019)),
+        m("data", 640, 0, 8, None, Ptr("")),
+        m("flags", 704, 0, 4, None, Scalar),
+        m("perf_refcount", 736, 0, 4, None, Scalar),
+        m("perf_events", 768, 0, 8, None, Ptr("hlist_head")),
+        m("prog_array", 832, 0, 8, None, Ptr("bpf_prog_array")),
+        m("perf_perm", 896, 0, 8, None, Ptr("")),
+    ]},
+    // 659
+    KStruct { name: "event_filter", size: 16, is_union: false, members: &[
+        m("prog", 0, 0, 8, None, Ptr("prog_entry")),
+        m("filter_string", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 660
+    KStruct { name: "ftrace_ops", size: 216, is_union: false, members: &[
+        m("func", 0, 0, 8, None, Ptr("")),
+        m("next", 64, 0, 8, None, Ptr("ftrace_ops")),
+        m("flags", 128, 0, 8, None, Scalar),
+        m("private", 192, 0, 8, None, Ptr("")),
+        m("saved_func", 256, 0, 8, None, Ptr("")),
+        m("local_hash", 320, 0, 48, None, Struct(1021)),
+        m("func_hash", 704, 0, 8, None, Ptr("ftrace_ops_hash")),
+        m("old_hash", 768, 0, 48, None, Struct(1021)),
+        m("trampoline", 1152, 0, 8, None, Scalar),
+        m("trampoline_size", 1216, 0, 8, None, Scalar),
+        m("list", 1280, 0, 16, None, Struct(23)),
+        m("subop_list", 1408, 0, 16, None, Struct(23)),
+        m("ops_func", 1536, 0, 8, None, Ptr("")),
+        m("managed", 1600, 0, 8, None, Ptr("ftrace_ops")),
+        m("direct_call", 1664, 0, 8, None, Scalar),
+    ]},
+    // 661
+    KStruct { name: "perf_cgroup", size: 216, is_union: false, members: &[
+        m("css", 0, 0, 208, None, Struct(234)),
+        m("info", 1664, 0, 8, None, Ptr("perf_cgroup_info")),
+    ]},
+    // 662
     KStruct { name: "", size: 16, is_union: true, members: &[
         m("u6_addr8", 0, 0, 16, Some(16), Scalar),
         m("u6_addr16", 0, 0, 16, Some(8), Scalar),
         m("u6_addr32", 0, 0, 16, Some(4), Scalar),
     ]},
-    // 158
+    // 663
+    KStruct { name: "ipv6_opt_hdr", size: 2, is_union: false, members: &[
+        m("nexthdr", 0, 0, 1, None, Scalar),
+        m("hdrlen", 8, 0, 1, None, Scalar),
+    ]},
+    // 664
+    KStruct { name: "ipv6_rt_hdr", size: 4, is_union: false, members: &[
+        m("nexthdr", 0, 0, 1, None, Scalar),
+        m("hdrlen", 8, 0, 1, None, Scalar),
+        m("type", 16, 0, 1, None, Scalar),
+        m("segments_left", 24, 0, 1, None, Scalar),
+    ]},
+    // 665
     KStruct { name: "", size: 2, is_union: false, members: &[
         m("srcrt", 0, 1, 2, None, Scalar),
         m("osrcrt", 1, 1, 2, None, Scalar),
@@ -1890,82 +8493,82 @@ pub static STRUCTS: &[KStruct] = &[
         m("rxorigdstaddr", 13, 1, 2, None, Scalar),
         m("recvfragsize", 14, 1, 2, None, Scalar),
     ]},
-    // 159
-    KStruct { name: "", size: 8, is_union: true, members: &[
-        m("skc_addrpair", 0, 0, 8, None, Scalar),
-        m("", 0, 0, 8, None, Struct(179)),
+    // 666
+    KStruct { name: "ip6_sf_socklist", size: 24, is_union: false, members: &[
+        m("sl_max", 0, 0, 4, None, Scalar),
+        m("sl_count", 32, 0, 4, None, Scalar),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+        m("sl_addr", 192, 0, 0, Some(0), Struct(357)),
     ]},
-    // 160
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("skc_hash", 0, 0, 4, None, Scalar),
-        m("skc_u16hashes", 0, 0, 4, Some(2), Scalar),
+    // 667
+    KStruct { name: "in_addr", size: 4, is_union: false, members: &[
+        m("s_addr", 0, 0, 4, None, Scalar),
     ]},
-    // 161
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("skc_portpair", 0, 0, 4, None, Scalar),
-        m("", 0, 0, 4, None, Struct(180)),
-    ]},
-    // 162
-    KStruct { name: "", size: 16, is_union: true, members: &[
-        m("skc_bind_node", 0, 0, 16, None, Struct(43)),
-        m("skc_portaddr_node", 0, 0, 16, None, Struct(43)),
-    ]},
-    // 163
-    KStruct { name: "", size: 8, is_union: false, members: &[
-        m("net", 0, 0, 8, None, Ptr("net")),
-    ]},
-    // 164
-    KStruct { name: "", size: 8, is_union: true, members: &[
-        m("skc_flags", 0, 0, 8, None, Scalar),
-        m("skc_listener", 0, 0, 8, None, Ptr("sock")),
-        m("skc_tw_dr", 0, 0, 8, None, Ptr("inet_timewait_death_row")),
-    ]},
-    // 165
-    KStruct { name: "", size: 16, is_union: true, members: &[
-        m("skc_node", 0, 0, 16, None, Struct(43)),
-        m("skc_nulls_node", 0, 0, 16, None, Struct(108)),
-    ]},
-    // 166
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("skc_incoming_cpu", 0, 0, 4, None, Scalar),
-        m("skc_rcv_wnd", 0, 0, 4, None, Scalar),
-        m("skc_tw_rcv_nxt", 0, 0, 4, None, Scalar),
-    ]},
-    // 167
-    KStruct { name: "", size: 4, is_union: true, members: &[
-        m("skc_rxhash", 0, 0, 4, None, Scalar),
-        m("skc_window_clamp", 0, 0, 4, None, Scalar),
-        m("skc_tw_snd_nxt", 0, 0, 4, None, Scalar),
-    ]},
-    // 168
+    // 668
     KStruct { name: "", size: 16, is_union: false, members: &[
         m("ipv6_opt", 0, 0, 8, None, Ptr("ipv6_txoptions")),
         m("pktopts", 64, 0, 8, None, Ptr("sk_buff")),
     ]},
-    // 169
+    // 669
+    KStruct { name: "mnt_idmap", size: 136, is_union: false, members: &[
+        m("uid_map", 0, 0, 64, None, Struct(488)),
+        m("gid_map", 512, 0, 64, None, Struct(488)),
+        m("count", 1024, 0, 4, None, Struct(65)),
+    ]},
+    // 670
+    KStruct { name: "hlist_bl_node", size: 16, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("hlist_bl_node")),
+        m("pprev", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 671
     KStruct { name: "", size: 16, is_union: true, members: &[
-        m("", 0, 0, 16, None, Struct(181)),
-        m("list", 0, 0, 16, None, Struct(182)),
+        m("__d_name", 0, 0, 16, None, Struct(265)),
+        m("d_name", 0, 0, 16, None, Struct(265)),
     ]},
-    // 170
-    KStruct { name: "qrwlock", size: 8, is_union: false, members: &[
-        m("", 0, 0, 4, None, Struct(183)),
-        m("wait_lock", 32, 0, 4, None, Struct(39)),
+    // 672
+    KStruct { name: "shortname_store", size: 40, is_union: true, members: &[
+        m("string", 0, 0, 40, Some(40), Scalar),
+        m("words", 0, 0, 40, Some(5), Scalar),
     ]},
-    // 171
-    KStruct { name: "", size: 1, is_union: false, members: &[
-        m("sk_scm_credentials", 0, 1, 1, None, Scalar),
-        m("sk_scm_security", 1, 1, 1, None, Scalar),
-        m("sk_scm_pidfd", 2, 1, 1, None, Scalar),
-        m("sk_scm_rights", 3, 1, 1, None, Scalar),
-        m("sk_scm_unused", 4, 4, 1, None, Scalar),
+    // 673
+    KStruct { name: "dentry_operations", size: 128, is_union: false, members: &[
+        m("d_revalidate", 0, 0, 8, None, Ptr("")),
+        m("d_weak_revalidate", 64, 0, 8, None, Ptr("")),
+        m("d_hash", 128, 0, 8, None, Ptr("")),
+        m("d_compare", 192, 0, 8, None, Ptr("")),
+        m("d_delete", 256, 0, 8, None, Ptr("")),
+        m("d_init", 320, 0, 8, None, Ptr("")),
+        m("d_release", 384, 0, 8, None, Ptr("")),
+        m("d_prune", 448, 0, 8, None, Ptr("")),
+        m("d_iput", 512, 0, 8, None, Ptr("")),
+        m("d_dname", 576, 0, 8, None, Ptr("")),
+        m("d_automount", 640, 0, 8, None, Ptr("")),
+        m("d_manage", 704, 0, 8, None, Ptr("")),
+        m("d_real", 768, 0, 8, None, Ptr("")),
+        m("d_unalias_trylock", 832, 0, 8, None, Ptr("")),
+        m("d_unalias_unlock", 896, 0, 8, None, Ptr("")),
     ]},
-    // 172
+    // 674
+    KStruct { name: "lockref", size: 8, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(1023)),
+    ]},
+    // 675
     KStruct { name: "", size: 16, is_union: true, members: &[
-        m("addr", 0, 0, 4, None, Struct(184)),
-        m("addr6", 0, 0, 16, None, Struct(123)),
+        m("d_lru", 0, 0, 16, None, Struct(23)),
+        m("d_wait", 0, 0, 8, None, Ptr("wait_queue_head")),
     ]},
-    // 173
+    // 676
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("d_alias", 0, 0, 16, None, Struct(60)),
+        m("d_in_lookup_hash", 0, 0, 16, None, Struct(670)),
+        m("d_rcu", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 677
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("addr", 0, 0, 4, None, Struct(667)),
+        m("addr6", 0, 0, 16, None, Struct(357)),
+    ]},
+    // 678
     KStruct { name: "", size: 12, is_union: false, members: &[
         m("addr_signal", 0, 0, 1, None, Scalar),
         m("server_side", 8, 0, 1, None, Scalar),
@@ -1980,7 +8583,132 @@ pub static STRUCTS: &[KStruct] = &[
         m("extra_subflows", 80, 0, 1, None, Scalar),
         m("status", 88, 0, 1, None, Scalar),
     ]},
-    // 174
+    // 679
+    KStruct { name: "module_kobject", size: 96, is_union: false, members: &[
+        m("kobj", 0, 0, 64, None, Struct(341)),
+        m("mod", 512, 0, 8, None, Ptr("module")),
+        m("drivers_dir", 576, 0, 8, None, Ptr("kobject")),
+        m("mp", 640, 0, 8, None, Ptr("module_param_attrs")),
+        m("kobj_completion", 704, 0, 8, None, Ptr("completion")),
+    ]},
+    // 680
+    KStruct { name: "module_attribute", size: 56, is_union: false, members: &[
+        m("attr", 0, 0, 16, None, Struct(1025)),
+        m("show", 128, 0, 8, None, Ptr("")),
+        m("store", 192, 0, 8, None, Ptr("")),
+        m("setup", 256, 0, 8, None, Ptr("")),
+        m("test", 320, 0, 8, None, Ptr("")),
+        m("free", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 681
+    KStruct { name: "kernel_param", size: 40, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("mod", 64, 0, 8, None, Ptr("module")),
+        m("ops", 128, 0, 8, None, Ptr("kernel_param_ops")),
+        m("perm", 192, 0, 2, None, Scalar),
+        m("level", 208, 0, 1, None, Scalar),
+        m("flags", 216, 0, 1, None, Scalar),
+        m("", 256, 0, 8, None, Struct(1027)),
+    ]},
+    // 682
+    KStruct { name: "exception_table_entry", size: 12, is_union: false, members: &[
+        m("insn", 0, 0, 4, None, Scalar),
+        m("fixup", 32, 0, 4, None, Scalar),
+        m("data", 64, 0, 4, None, Scalar),
+    ]},
+    // 683
+    KStruct { name: "module_memory", size: 16, is_union: false, members: &[
+        m("base", 0, 0, 8, None, Ptr("")),
+        m("is_rox", 64, 0, 1, None, Scalar),
+        m("size", 96, 0, 4, None, Scalar),
+    ]},
+    // 684
+    KStruct { name: "mod_arch_specific", size: 40, is_union: false, members: &[
+        m("num_orcs", 0, 0, 4, None, Scalar),
+        m("orc_unwind_ip", 64, 0, 8, None, Ptr("")),
+        m("orc_unwind", 128, 0, 8, None, Ptr("orc_entry")),
+        m("its_pages", 192, 0, 16, None, Struct(1029)),
+    ]},
+    // 685
+    KStruct { name: "bug_entry", size: 12, is_union: false, members: &[
+        m("bug_addr_disp", 0, 0, 4, None, Scalar),
+        m("file_disp", 32, 0, 4, None, Scalar),
+        m("line", 64, 0, 2, None, Scalar),
+        m("flags", 80, 0, 2, None, Scalar),
+    ]},
+    // 686
+    KStruct { name: "mod_kallsyms", size: 32, is_union: false, members: &[
+        m("symtab", 0, 0, 8, None, Ptr("elf64_sym")),
+        m("num_symtab", 64, 0, 4, None, Scalar),
+        m("strtab", 128, 0, 8, None, Ptr("")),
+        m("typetab", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 687
+    KStruct { name: "bpf_raw_event_map", size: 32, is_union: false, members: &[
+        m("tp", 0, 0, 8, None, Ptr("tracepoint")),
+        m("bpf_func", 64, 0, 8, None, Ptr("")),
+        m("num_args", 128, 0, 4, None, Scalar),
+        m("writable_size", 160, 0, 4, None, Scalar),
+    ]},
+    // 688
+    KStruct { name: "jump_entry", size: 16, is_union: false, members: &[
+        m("code", 0, 0, 4, None, Scalar),
+        m("target", 32, 0, 4, None, Scalar),
+        m("key", 64, 0, 8, None, Scalar),
+    ]},
+    // 689
+    KStruct { name: "static_call_site", size: 8, is_union: false, members: &[
+        m("addr", 0, 0, 4, None, Scalar),
+        m("key", 32, 0, 4, None, Scalar),
+    ]},
+    // 690
+    KStruct { name: "ip6_flowlabel", size: 104, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("ip6_flowlabel")),
+        m("label", 64, 0, 4, None, Scalar),
+        m("users", 96, 0, 4, None, Struct(48)),
+        m("dst", 128, 0, 16, None, Struct(357)),
+        m("opt", 256, 0, 8, None, Ptr("ipv6_txoptions")),
+        m("linger", 320, 0, 8, None, Scalar),
+        m("rcu", 384, 0, 16, None, Struct(58)),
+        m("share", 512, 0, 1, None, Scalar),
+        m("owner", 576, 0, 8, None, Struct(1032)),
+        m("lastuse", 640, 0, 8, None, Scalar),
+        m("expires", 704, 0, 8, None, Scalar),
+        m("fl_net", 768, 0, 8, None, Ptr("net")),
+    ]},
+    // 691
+    KStruct { name: "ip_options", size: 16, is_union: false, members: &[
+        m("faddr", 0, 0, 4, None, Scalar),
+        m("nexthop", 32, 0, 4, None, Scalar),
+        m("optlen", 64, 0, 1, None, Scalar),
+        m("srr", 72, 0, 1, None, Scalar),
+        m("rr", 80, 0, 1, None, Scalar),
+        m("ts", 88, 0, 1, None, Scalar),
+        m("is_strictroute", 96, 1, 1, None, Scalar),
+        m("srr_is_hit", 97, 1, 1, None, Scalar),
+        m("is_changed", 98, 1, 1, None, Scalar),
+        m("rr_needaddr", 99, 1, 1, None, Scalar),
+        m("ts_needtime", 100, 1, 1, None, Scalar),
+        m("ts_needaddr", 101, 1, 1, None, Scalar),
+        m("router_alert", 104, 0, 1, None, Scalar),
+        m("cipso", 112, 0, 1, None, Scalar),
+        m("__pad2", 120, 0, 1, None, Scalar),
+        m("__data", 128, 0, 0, Some(0), Scalar),
+    ]},
+    // 692
+    KStruct { name: "ip_mreqn", size: 12, is_union: false, members: &[
+        m("imr_multiaddr", 0, 0, 4, None, Struct(667)),
+        m("imr_address", 32, 0, 4, None, Struct(667)),
+        m("imr_ifindex", 64, 0, 4, None, Scalar),
+    ]},
+    // 693
+    KStruct { name: "ip_sf_socklist", size: 24, is_union: false, members: &[
+        m("sl_max", 0, 0, 4, None, Scalar),
+        m("sl_count", 32, 0, 4, None, Scalar),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+        m("sl_addr", 192, 0, 0, Some(0), Scalar),
+    ]},
+    // 694
     KStruct { name: "inet_cork", size: 64, is_union: false, members: &[
         m("flags", 0, 0, 4, None, Scalar),
         m("addr", 32, 0, 4, None, Scalar),
@@ -1997,72 +8725,5179 @@ pub static STRUCTS: &[KStruct] = &[
         m("transmit_time", 384, 0, 8, None, Scalar),
         m("mark", 448, 0, 4, None, Scalar),
     ]},
-    // 175
+    // 695
     KStruct { name: "flowi", size: 88, is_union: false, members: &[
-        m("u", 0, 0, 88, None, Struct(185)),
+        m("u", 0, 0, 88, None, Struct(1033)),
     ]},
-    // 176
-    KStruct { name: "bpf_common_lru", size: 192, is_union: false, members: &[
-        m("lru_list", 0, 0, 128, None, Struct(186)),
-        m("local_list", 1024, 0, 8, None, Ptr("bpf_lru_locallist")),
+    // 696
+    KStruct { name: "tcp_fastopen_context", size: 56, is_union: false, members: &[
+        m("key", 0, 0, 32, Some(2), Struct(897)),
+        m("num", 256, 0, 4, None, Scalar),
+        m("rcu", 320, 0, 16, None, Struct(58)),
     ]},
-    // 177
-    KStruct { name: "pcpu_freelist_node", size: 8, is_union: false, members: &[
-        m("next", 0, 0, 8, None, Ptr("pcpu_freelist_node")),
-    ]},
-    // 178
+    // 697
     KStruct { name: "", size: 8, is_union: true, members: &[
-        m("rmtp", 0, 0, 8, None, Ptr("__kernel_timespec")),
-        m("compat_rmtp", 0, 0, 8, None, Ptr("old_timespec32")),
+        m("dev", 0, 0, 8, None, Ptr("net_device")),
+        m("dev_scratch", 0, 0, 8, None, Scalar),
     ]},
-    // 179
+    // 698
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("csum", 0, 0, 4, None, Scalar),
+        m("", 0, 0, 4, None, Struct(1034)),
+    ]},
+    // 699
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("vlan_all", 0, 0, 4, None, Scalar),
+        m("", 0, 0, 4, None, Struct(1035)),
+    ]},
+    // 700
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("napi_id", 0, 0, 4, None, Scalar),
+        m("sender_cpu", 0, 0, 4, None, Scalar),
+    ]},
+    // 701
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("mark", 0, 0, 4, None, Scalar),
+        m("reserved_tailroom", 0, 0, 4, None, Scalar),
+    ]},
+    // 702
+    KStruct { name: "", size: 2, is_union: true, members: &[
+        m("inner_protocol", 0, 0, 2, None, Scalar),
+        m("inner_ipproto", 0, 0, 1, None, Scalar),
+    ]},
+    // 703
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("__ubuf_iovec", 0, 0, 16, None, Struct(1036)),
+        m("", 0, 0, 16, None, Struct(1037)),
+    ]},
+    // 704
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("nr_segs", 0, 0, 8, None, Scalar),
+        m("folioq_slot", 0, 0, 1, None, Scalar),
+        m("xarray_start", 0, 0, 8, None, Scalar),
+    ]},
+    // 705
     KStruct { name: "", size: 8, is_union: false, members: &[
         m("skc_daddr", 0, 0, 4, None, Scalar),
         m("skc_rcv_saddr", 32, 0, 4, None, Scalar),
     ]},
-    // 180
+    // 706
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("skc_dport", 0, 0, 2, None, Scalar),
         m("skc_num", 16, 0, 2, None, Scalar),
     ]},
-    // 181
+    // 707
+    KStruct { name: "inet_timewait_death_row", size: 128, is_union: false, members: &[
+        m("tw_refcount", 0, 0, 4, None, Struct(65)),
+        m("hashinfo", 512, 0, 8, None, Ptr("inet_hashinfo")),
+        m("sysctl_max_tw_buckets", 576, 0, 4, None, Scalar),
+    ]},
+    // 708
+    KStruct { name: "btf_field_kptr", size: 32, is_union: false, members: &[
+        m("btf", 0, 0, 8, None, Ptr("btf")),
+        m("module", 64, 0, 8, None, Ptr("module")),
+        m("dtor", 128, 0, 8, None, Ptr("")),
+        m("btf_id", 192, 0, 4, None, Scalar),
+    ]},
+    // 709
+    KStruct { name: "btf_field_graph_root", size: 24, is_union: false, members: &[
+        m("btf", 0, 0, 8, None, Ptr("btf")),
+        m("value_btf_id", 64, 0, 4, None, Scalar),
+        m("node_offset", 96, 0, 4, None, Scalar),
+        m("value_rec", 128, 0, 8, None, Ptr("btf_record")),
+    ]},
+    // 710
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("id", 0, 0, 4, None, Scalar),
+        m("flags", 32, 0, 4, None, Scalar),
+    ]},
+    // 711
+    KStruct { name: "bpf_struct_ops_arg_info", size: 16, is_union: false, members: &[
+        m("info", 0, 0, 8, None, Ptr("bpf_ctx_arg_aux")),
+        m("cnt", 64, 0, 4, None, Scalar),
+    ]},
+    // 712
+    KStruct { name: "pcpu_freelist_node", size: 8, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("pcpu_freelist_node")),
+    ]},
+    // 713
+    KStruct { name: "bpf_common_lru", size: 192, is_union: false, members: &[
+        m("lru_list", 0, 0, 128, None, Struct(714)),
+        m("local_list", 1024, 0, 8, None, Ptr("bpf_lru_locallist")),
+    ]},
+    // 714
+    KStruct { name: "bpf_lru_list", size: 128, is_union: false, members: &[
+        m("lists", 0, 0, 48, Some(3), Struct(23)),
+        m("counts", 384, 0, 8, Some(2), Scalar),
+        m("next_inactive_rotation", 448, 0, 8, None, Ptr("list_head")),
+        m("lock", 512, 0, 4, None, Struct(53)),
+    ]},
+    // 715
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("v", 0, 0, 8, None, Struct(651)),
+    ]},
+    // 716
+    KStruct { name: "u64_stats_sync", size: 0, is_union: false, members: &[
+    ]},
+    // 717
+    KStruct { name: "bpf_ctx_arg_aux", size: 32, is_union: false, members: &[
+        m("offset", 0, 0, 4, None, Scalar),
+        m("reg_type", 32, 0, 4, None, Scalar),
+        m("btf", 64, 0, 8, None, Ptr("btf")),
+        m("btf_id", 128, 0, 4, None, Scalar),
+        m("ref_obj_id", 160, 0, 4, None, Scalar),
+        m("refcounted", 192, 0, 1, None, Scalar),
+    ]},
+    // 718
+    KStruct { name: "bpf_trampoline", size: 200, is_union: false, members: &[
+        m("hlist", 0, 0, 16, None, Struct(60)),
+        m("fops", 128, 0, 8, None, Ptr("ftrace_ops")),
+        m("mutex", 192, 0, 32, None, Struct(40)),
+        m("refcnt", 448, 0, 4, None, Struct(65)),
+        m("flags", 480, 0, 4, None, Scalar),
+        m("key", 512, 0, 8, None, Scalar),
+        m("init_private", 576, 0, 1, None, Scalar),
+        m("func", 640, 0, 48, None, Struct(1039)),
+        m("extension_prog", 1024, 0, 8, None, Ptr("bpf_prog")),
+        m("progs_hlist", 1088, 0, 24, Some(3), Struct(73)),
+        m("progs_cnt", 1280, 0, 12, Some(3), Scalar),
+        m("cur_image", 1408, 0, 8, None, Ptr("bpf_tramp_image")),
+        m("images", 1472, 0, 16, None, Struct(23)),
+    ]},
+    // 719
+    KStruct { name: "bpf_arena", size: 400, is_union: false, members: &[
+        m("map", 0, 0, 296, None, Struct(1)),
+        m("user_vm_start", 2368, 0, 8, None, Scalar),
+        m("user_vm_end", 2432, 0, 8, None, Scalar),
+        m("kern_vm", 2496, 0, 8, None, Ptr("vm_struct")),
+        m("rt", 2560, 0, 32, None, Struct(1041)),
+        m("vma_list", 2816, 0, 16, None, Struct(23)),
+        m("lock", 2944, 0, 32, None, Struct(40)),
+    ]},
+    // 720
+    KStruct { name: "bpf_jit_poke_descriptor", size: 56, is_union: false, members: &[
+        m("tailcall_target", 0, 0, 8, None, Ptr("")),
+        m("tailcall_bypass", 64, 0, 8, None, Ptr("")),
+        m("bypass_addr", 128, 0, 8, None, Ptr("")),
+        m("aux", 192, 0, 8, None, Ptr("")),
+        m("", 256, 0, 16, None, Struct(1042)),
+        m("tailcall_target_stable", 384, 0, 1, None, Scalar),
+        m("adj_off", 392, 0, 1, None, Scalar),
+        m("reason", 400, 0, 2, None, Scalar),
+        m("insn_idx", 416, 0, 4, None, Scalar),
+    ]},
+    // 721
+    KStruct { name: "bpf_kfunc_desc_tab", size: 12296, is_union: false, members: &[
+        m("descs", 0, 0, 12288, Some(256), Struct(1043)),
+        m("nr_descs", 98304, 0, 4, None, Scalar),
+    ]},
+    // 722
+    KStruct { name: "bpf_kfunc_btf_tab", size: 6152, is_union: false, members: &[
+        m("descs", 0, 0, 6144, Some(256), Struct(1044)),
+        m("nr_descs", 49152, 0, 4, None, Scalar),
+    ]},
+    // 723
+    KStruct { name: "bpf_ksym", size: 600, is_union: false, members: &[
+        m("start", 0, 0, 8, None, Scalar),
+        m("end", 64, 0, 8, None, Scalar),
+        m("name", 128, 0, 512, Some(512), Scalar),
+        m("lnode", 4224, 0, 16, None, Struct(23)),
+        m("tnode", 4352, 0, 48, None, Struct(1045)),
+        m("prog", 4736, 0, 1, None, Scalar),
+        m("init_private", 4744, 0, 1, None, Scalar),
+    ]},
+    // 724
+    KStruct { name: "bpf_prog_ops", size: 8, is_union: false, members: &[
+        m("test_run", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 725
+    KStruct { name: "btf_mod_pair", size: 16, is_union: false, members: &[
+        m("btf", 0, 0, 8, None, Ptr("btf")),
+        m("module", 64, 0, 8, None, Ptr("module")),
+    ]},
+    // 726
+    KStruct { name: "bpf_token", size: 88, is_union: false, members: &[
+        m("work", 0, 0, 32, None, Struct(153)),
+        m("refcnt", 256, 0, 8, None, Struct(41)),
+        m("userns", 320, 0, 8, None, Ptr("user_namespace")),
+        m("allowed_cmds", 384, 0, 8, None, Scalar),
+        m("allowed_maps", 448, 0, 8, None, Scalar),
+        m("allowed_progs", 512, 0, 8, None, Scalar),
+        m("allowed_attachs", 576, 0, 8, None, Scalar),
+        m("security", 640, 0, 8, None, Ptr("")),
+    ]},
+    // 727
+    KStruct { name: "bpf_prog_offload", size: 72, is_union: false, members: &[
+        m("prog", 0, 0, 8, None, Ptr("bpf_prog")),
+        m("netdev", 64, 0, 8, None, Ptr("net_device")),
+        m("offdev", 128, 0, 8, None, Ptr("bpf_offload_dev")),
+        m("dev_priv", 192, 0, 8, None, Ptr("")),
+        m("offloads", 256, 0, 16, None, Struct(23)),
+        m("dev_state", 384, 0, 1, None, Scalar),
+        m("opt_failed", 392, 0, 1, None, Scalar),
+        m("jited_image", 448, 0, 8, None, Ptr("")),
+        m("jited_len", 512, 0, 4, None, Scalar),
+    ]},
+    // 728
+    KStruct { name: "bpf_func_info", size: 8, is_union: false, members: &[
+        m("insn_off", 0, 0, 4, None, Scalar),
+        m("type_id", 32, 0, 4, None, Scalar),
+    ]},
+    // 729
+    KStruct { name: "bpf_func_info_aux", size: 4, is_union: false, members: &[
+        m("linkage", 0, 0, 2, None, Scalar),
+        m("unreliable", 16, 0, 1, None, Scalar),
+        m("called", 24, 1, 1, None, Scalar),
+        m("verified", 25, 1, 1, None, Scalar),
+    ]},
+    // 730
+    KStruct { name: "bpf_line_info", size: 16, is_union: false, members: &[
+        m("insn_off", 0, 0, 4, None, Scalar),
+        m("file_name_off", 32, 0, 4, None, Scalar),
+        m("line_off", 64, 0, 4, None, Scalar),
+        m("line_col", 96, 0, 4, None, Scalar),
+    ]},
+    // 731
+    KStruct { name: "", size: 56, is_union: true, members: &[
+        m("work", 0, 0, 32, None, Struct(153)),
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("rwork", 0, 0, 56, None, Struct(458)),
+    ]},
+    // 732
+    KStruct { name: "bpf_stream", size: 64, is_union: false, members: &[
+        m("capacity", 0, 0, 4, None, Struct(48)),
+        m("log", 64, 0, 8, None, Struct(408)),
+        m("lock", 128, 0, 32, None, Struct(40)),
+        m("backlog_head", 384, 0, 8, None, Ptr("llist_node")),
+        m("backlog_tail", 448, 0, 8, None, Ptr("llist_node")),
+    ]},
+    // 733
+    KStruct { name: "sock_filter", size: 8, is_union: false, members: &[
+        m("code", 0, 0, 2, None, Scalar),
+        m("jt", 16, 0, 1, None, Scalar),
+        m("jf", 24, 0, 1, None, Scalar),
+        m("k", 32, 0, 4, None, Scalar),
+    ]},
+    // 734
+    KStruct { name: "", size: 0, is_union: false, members: &[
+        m("__empty_insns", 0, 0, 0, None, Struct(224)),
+        m("insns", 0, 0, 0, Some(0), Struct(733)),
+    ]},
+    // 735
+    KStruct { name: "", size: 0, is_union: false, members: &[
+        m("__empty_insnsi", 0, 0, 0, None, Struct(224)),
+        m("insnsi", 0, 0, 0, Some(0), Struct(1047)),
+    ]},
+    // 736
     KStruct { name: "", size: 16, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("sk_buff")),
         m("prev", 64, 0, 8, None, Ptr("sk_buff")),
     ]},
-    // 182
+    // 737
     KStruct { name: "sk_buff_list", size: 16, is_union: false, members: &[
         m("next", 0, 0, 8, None, Ptr("sk_buff")),
         m("prev", 64, 0, 8, None, Ptr("sk_buff")),
     ]},
-    // 183
+    // 738
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("gclist", 0, 0, 16, None, Struct(60)),
+        m("bydst", 0, 0, 16, None, Struct(60)),
+    ]},
+    // 739
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("dev_gclist", 0, 0, 16, None, Struct(60)),
+        m("bysrc", 0, 0, 16, None, Struct(60)),
+    ]},
+    // 740
+    KStruct { name: "xfrm_id", size: 24, is_union: false, members: &[
+        m("daddr", 0, 0, 16, None, Struct(747)),
+        m("spi", 128, 0, 4, None, Scalar),
+        m("proto", 160, 0, 1, None, Scalar),
+    ]},
+    // 741
+    KStruct { name: "xfrm_state_walk", size: 32, is_union: false, members: &[
+        m("all", 0, 0, 16, None, Struct(23)),
+        m("state", 128, 0, 1, None, Scalar),
+        m("dying", 136, 0, 1, None, Scalar),
+        m("proto", 144, 0, 1, None, Scalar),
+        m("seq", 160, 0, 4, None, Scalar),
+        m("filter", 192, 0, 8, None, Ptr("xfrm_address_filter")),
+    ]},
+    // 742
+    KStruct { name: "", size: 52, is_union: false, members: &[
+        m("reqid", 0, 0, 4, None, Scalar),
+        m("mode", 32, 0, 1, None, Scalar),
+        m("replay_window", 40, 0, 1, None, Scalar),
+        m("aalgo", 48, 0, 1, None, Scalar),
+        m("ealgo", 56, 0, 1, None, Scalar),
+        m("calgo", 64, 0, 1, None, Scalar),
+        m("flags", 72, 0, 1, None, Scalar),
+        m("family", 80, 0, 2, None, Scalar),
+        m("saddr", 96, 0, 16, None, Struct(747)),
+        m("header_len", 224, 0, 4, None, Scalar),
+        m("enc_hdr_len", 256, 0, 4, None, Scalar),
+        m("trailer_len", 288, 0, 4, None, Scalar),
+        m("extra_flags", 320, 0, 4, None, Scalar),
+        m("smark", 352, 0, 8, None, Struct(431)),
+    ]},
+    // 743
+    KStruct { name: "xfrm_algo_auth", size: 72, is_union: false, members: &[
+        m("alg_name", 0, 0, 64, Some(64), Scalar),
+        m("alg_key_len", 512, 0, 4, None, Scalar),
+        m("alg_trunc_len", 544, 0, 4, None, Scalar),
+        m("alg_key", 576, 0, 0, Some(0), Scalar),
+    ]},
+    // 744
+    KStruct { name: "xfrm_algo", size: 68, is_union: false, members: &[
+        m("alg_name", 0, 0, 64, Some(64), Scalar),
+        m("alg_key_len", 512, 0, 4, None, Scalar),
+        m("alg_key", 544, 0, 0, Some(0), Scalar),
+    ]},
+    // 745
+    KStruct { name: "xfrm_algo_aead", size: 72, is_union: false, members: &[
+        m("alg_name", 0, 0, 64, Some(64), Scalar),
+        m("alg_key_len", 512, 0, 4, None, Scalar),
+        m("alg_icv_len", 544, 0, 4, None, Scalar),
+        m("alg_key", 576, 0, 0, Some(0), Scalar),
+    ]},
+    // 746
+    KStruct { name: "xfrm_encap_tmpl", size: 24, is_union: false, members: &[
+        m("encap_type", 0, 0, 2, None, Scalar),
+        m("encap_sport", 16, 0, 2, None, Scalar),
+        m("encap_dport", 32, 0, 2, None, Scalar),
+        m("encap_oa", 64, 0, 16, None, Struct(747)),
+    ]},
+    // 747
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("a4", 0, 0, 4, None, Scalar),
+        m("a6", 0, 0, 16, Some(4), Scalar),
+        m("in6", 0, 0, 16, None, Struct(357)),
+    ]},
+    // 748
+    KStruct { name: "xfrm_replay_state", size: 12, is_union: false, members: &[
+        m("oseq", 0, 0, 4, None, Scalar),
+        m("seq", 32, 0, 4, None, Scalar),
+        m("bitmap", 64, 0, 4, None, Scalar),
+    ]},
+    // 749
+    KStruct { name: "xfrm_replay_state_esn", size: 24, is_union: false, members: &[
+        m("bmp_len", 0, 0, 4, None, Scalar),
+        m("oseq", 32, 0, 4, None, Scalar),
+        m("seq", 64, 0, 4, None, Scalar),
+        m("oseq_hi", 96, 0, 4, None, Scalar),
+        m("seq_hi", 128, 0, 4, None, Scalar),
+        m("replay_window", 160, 0, 4, None, Scalar),
+        m("bmp", 192, 0, 0, Some(0), Scalar),
+    ]},
+    // 750
+    KStruct { name: "xfrm_stats", size: 12, is_union: false, members: &[
+        m("replay_window", 0, 0, 4, None, Scalar),
+        m("replay", 32, 0, 4, None, Scalar),
+        m("integrity_failed", 64, 0, 4, None, Scalar),
+    ]},
+    // 751
+    KStruct { name: "xfrm_type", size: 56, is_union: false, members: &[
+        m("owner", 0, 0, 8, None, Ptr("module")),
+        m("proto", 64, 0, 1, None, Scalar),
+        m("flags", 72, 0, 1, None, Scalar),
+        m("init_state", 128, 0, 8, None, Ptr("")),
+        m("destructor", 192, 0, 8, None, Ptr("")),
+        m("input", 256, 0, 8, None, Ptr("")),
+        m("output", 320, 0, 8, None, Ptr("")),
+        m("reject", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 752
+    KStruct { name: "xfrm_mode", size: 3, is_union: false, members: &[
+        m("encap", 0, 0, 1, None, Scalar),
+        m("family", 8, 0, 1, None, Scalar),
+        m("flags", 16, 0, 1, None, Scalar),
+    ]},
+    // 753
+    KStruct { name: "xfrm_type_offload", size: 40, is_union: false, members: &[
+        m("owner", 0, 0, 8, None, Ptr("module")),
+        m("proto", 64, 0, 1, None, Scalar),
+        m("encap", 128, 0, 8, None, Ptr("")),
+        m("input_tail", 192, 0, 8, None, Ptr("")),
+        m("xmit", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 754
+    KStruct { name: "xfrm_mode_cbs", size: 88, is_union: false, members: &[
+        m("owner", 0, 0, 8, None, Ptr("module")),
+        m("init_state", 64, 0, 8, None, Ptr("")),
+        m("clone_state", 128, 0, 8, None, Ptr("")),
+        m("destroy_state", 192, 0, 8, None, Ptr("")),
+        m("user_init", 256, 0, 8, None, Ptr("")),
+        m("copy_to_user", 320, 0, 8, None, Ptr("")),
+        m("sa_len", 384, 0, 8, None, Ptr("")),
+        m("get_inner_mtu", 448, 0, 8, None, Ptr("")),
+        m("input", 512, 0, 8, None, Ptr("")),
+        m("output", 576, 0, 8, None, Ptr("")),
+        m("prepare_output", 640, 0, 8, None, Ptr("")),
+    ]},
+    // 755
+    KStruct { name: "inet_hashinfo", size: 128, is_union: false, members: &[
+        m("ehash", 0, 0, 8, None, Ptr("inet_ehash_bucket")),
+        m("ehash_locks", 64, 0, 8, None, Ptr("spinlock")),
+        m("ehash_mask", 128, 0, 4, None, Scalar),
+        m("ehash_locks_mask", 160, 0, 4, None, Scalar),
+        m("bind_bucket_cachep", 192, 0, 8, None, Ptr("kmem_cache")),
+        m("bhash", 256, 0, 8, None, Ptr("inet_bind_hashbucket")),
+        m("bind2_bucket_cachep", 320, 0, 8, None, Ptr("kmem_cache")),
+        m("bhash2", 384, 0, 8, None, Ptr("inet_bind_hashbucket")),
+        m("bhash_size", 448, 0, 4, None, Scalar),
+        m("lhash2_mask", 480, 0, 4, None, Scalar),
+        m("lhash2", 512, 0, 8, None, Ptr("inet_listen_hashbucket")),
+        m("pernet", 576, 0, 1, None, Scalar),
+    ]},
+    // 756
+    KStruct { name: "udp_table", size: 32, is_union: false, members: &[
+        m("hash", 0, 0, 8, None, Ptr("udp_hslot")),
+        m("hash2", 64, 0, 8, None, Ptr("udp_hslot_main")),
+        m("hash4", 128, 0, 8, None, Ptr("udp_hslot")),
+        m("mask", 192, 0, 4, None, Scalar),
+        m("log", 224, 0, 4, None, Scalar),
+    ]},
+    // 757
+    KStruct { name: "raw_hashinfo", size: 2112, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("ht", 512, 0, 2048, Some(256), Struct(73)),
+    ]},
+    // 758
     KStruct { name: "", size: 4, is_union: true, members: &[
-        m("cnts", 0, 0, 4, None, Struct(36)),
-        m("", 0, 0, 4, None, Struct(187)),
+        m("cnts", 0, 0, 4, None, Struct(48)),
+        m("", 0, 0, 4, None, Struct(1054)),
     ]},
-    // 184
-    KStruct { name: "in_addr", size: 4, is_union: false, members: &[
-        m("s_addr", 0, 0, 4, None, Scalar),
+    // 759
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("curr", 0, 0, 8, None, Scalar),
+        m("next", 64, 0, 8, None, Scalar),
     ]},
-    // 185
+    // 760
+    KStruct { name: "dl_bw", size: 24, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("bw", 64, 0, 8, None, Scalar),
+        m("total_bw", 128, 0, 8, None, Scalar),
+    ]},
+    // 761
+    KStruct { name: "cpudl", size: 48, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("size", 32, 0, 4, None, Scalar),
+        m("free_cpus", 64, 0, 32, Some(1), Struct(74)),
+        m("elements", 320, 0, 8, None, Ptr("cpudl_item")),
+    ]},
+    // 762
+    KStruct { name: "cpupri", size: 4048, is_union: false, members: &[
+        m("pri_to_cpu", 0, 0, 4040, Some(101), Struct(1056)),
+        m("cpu_to_pri", 32320, 0, 8, None, Ptr("")),
+    ]},
+    // 763
+    KStruct { name: "perf_domain", size: 32, is_union: false, members: &[
+        m("em_pd", 0, 0, 8, None, Ptr("em_perf_domain")),
+        m("next", 64, 0, 8, None, Ptr("perf_domain")),
+        m("rcu", 128, 0, 16, None, Struct(58)),
+    ]},
+    // 764
+    KStruct { name: "sched_group", size: 40, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("sched_group")),
+        m("ref", 64, 0, 4, None, Struct(48)),
+        m("group_weight", 96, 0, 4, None, Scalar),
+        m("cores", 128, 0, 4, None, Scalar),
+        m("sgc", 192, 0, 8, None, Ptr("sched_group_capacity")),
+        m("asym_prefer_cpu", 256, 0, 4, None, Scalar),
+        m("flags", 288, 0, 4, None, Scalar),
+        m("cpumask", 320, 0, 0, Some(0), Scalar),
+    ]},
+    // 765
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("private", 0, 0, 8, None, Ptr("")),
+        m("rcu", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 766
+    KStruct { name: "sched_domain_shared", size: 16, is_union: false, members: &[
+        m("ref", 0, 0, 4, None, Struct(48)),
+        m("nr_busy_cpus", 32, 0, 4, None, Struct(48)),
+        m("has_idle_cores", 64, 0, 4, None, Scalar),
+        m("nr_idle_scan", 96, 0, 4, None, Scalar),
+    ]},
+    // 767
+    KStruct { name: "cpu_stop_done", size: 40, is_union: false, members: &[
+        m("nr_todo", 0, 0, 4, None, Struct(48)),
+        m("ret", 32, 0, 4, None, Scalar),
+        m("completion", 64, 0, 32, None, Struct(84)),
+    ]},
+    // 768
+    KStruct { name: "cftype", size: 216, is_union: false, members: &[
+        m("name", 0, 0, 64, Some(64), Scalar),
+        m("private", 512, 0, 8, None, Scalar),
+        m("max_write_len", 576, 0, 8, None, Scalar),
+        m("flags", 640, 0, 4, None, Scalar),
+        m("file_offset", 672, 0, 4, None, Scalar),
+        m("ss", 704, 0, 8, None, Ptr("cgroup_subsys")),
+        m("node", 768, 0, 16, None, Struct(23)),
+        m("kf_ops", 896, 0, 8, None, Ptr("kernfs_ops")),
+        m("open", 960, 0, 8, None, Ptr("")),
+        m("release", 1024, 0, 8, None, Ptr("")),
+        m("read_u64", 1088, 0, 8, None, Ptr("")),
+        m("read_s64", 1152, 0, 8, None, Ptr("")),
+        m("seq_show", 1216, 0, 8, None, Ptr("")),
+        m("seq_start", 1280, 0, 8, None, Ptr("")),
+        m("seq_next", 1344, 0, 8, None, Ptr("")),
+        m("seq_stop", 1408, 0, 8, None, Ptr("")),
+        m("write_u64", 1472, 0, 8, None, Ptr("")),
+        m("write_s64", 1536, 0, 8, None, Ptr("")),
+        m("write", 1600, 0, 8, None, Ptr("")),
+        m("poll", 1664, 0, 8, None, Ptr("")),
+        m("lockdep_key", 1728, 0, 0, None, Struct(605)),
+    ]},
+    // 769
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("ma_lock", 0, 0, 4, None, Struct(43)),
+    ]},
+    // 770
+    KStruct { name: "futex_hash_bucket", size: 64, is_union: false, members: &[
+        m("waiters", 0, 0, 4, None, Struct(48)),
+        m("lock", 32, 0, 4, None, Struct(43)),
+        m("chain", 64, 0, 16, None, Struct(447)),
+    ]},
+    // 771
+    KStruct { name: "ldt_struct", size: 16, is_union: false, members: &[
+        m("entries", 0, 0, 8, None, Ptr("desc_struct")),
+        m("nr_entries", 64, 0, 4, None, Scalar),
+        m("slot", 96, 0, 4, None, Scalar),
+    ]},
+    // 772
+    KStruct { name: "vdso_image", size: 104, is_union: false, members: &[
+        m("data", 0, 0, 8, None, Ptr("")),
+        m("size", 64, 0, 8, None, Scalar),
+        m("alt", 128, 0, 8, None, Scalar),
+        m("alt_len", 192, 0, 8, None, Scalar),
+        m("extable_base", 256, 0, 8, None, Scalar),
+        m("extable_len", 320, 0, 8, None, Scalar),
+        m("extable", 384, 0, 8, None, Ptr("")),
+        m("sym___kernel_sigreturn", 448, 0, 8, None, Scalar),
+        m("sym___kernel_rt_sigreturn", 512, 0, 8, None, Scalar),
+        m("sym___kernel_vsyscall", 576, 0, 8, None, Scalar),
+        m("sym_int80_landing_pad", 640, 0, 8, None, Scalar),
+        m("sym_vdso32_sigreturn_landing_pad", 704, 0, 8, None, Scalar),
+        m("sym_vdso32_rt_sigreturn_landing_pad", 768, 0, 8, None, Scalar),
+    ]},
+    // 773
+    KStruct { name: "kioctx", size: 576, is_union: false, members: &[
+        m("users", 0, 0, 16, None, Struct(187)),
+        m("dead", 128, 0, 4, None, Struct(48)),
+        m("reqs", 192, 0, 16, None, Struct(187)),
+        m("user_id", 320, 0, 8, None, Scalar),
+        m("cpu", 384, 0, 8, None, Ptr("kioctx_cpu")),
+        m("req_batch", 448, 0, 4, None, Scalar),
+        m("max_reqs", 480, 0, 4, None, Scalar),
+        m("nr_events", 512, 0, 4, None, Scalar),
+        m("mmap_base", 576, 0, 8, None, Scalar),
+        m("mmap_size", 640, 0, 8, None, Scalar),
+        m("ring_folios", 704, 0, 8, None, Ptr("")),
+        m("nr_pages", 768, 0, 8, None, Scalar),
+        m("free_rwork", 832, 0, 56, None, Struct(458)),
+        m("rq_wait", 1280, 0, 8, None, Ptr("ctx_rq_wait")),
+        m("", 1536, 0, 64, None, Struct(1062)),
+        m("", 2048, 0, 64, None, Struct(1063)),
+        m("", 2560, 0, 64, None, Struct(1064)),
+        m("", 3072, 0, 64, None, Struct(1065)),
+        m("internal_folios", 3584, 0, 64, Some(8), Ptr("folio")),
+        m("aio_ring_file", 4096, 0, 8, None, Ptr("file")),
+        m("id", 4160, 0, 4, None, Scalar),
+    ]},
+    // 774
+    KStruct { name: "xol_area", size: 48, is_union: false, members: &[
+        m("wq", 0, 0, 24, None, Struct(204)),
+        m("bitmap", 192, 0, 8, None, Ptr("")),
+        m("page", 256, 0, 8, None, Ptr("page")),
+        m("vaddr", 320, 0, 8, None, Scalar),
+    ]},
+    // 775
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("", 0, 0, 24, None, Struct(1067)),
+        m("hdr", 0, 0, 24, None, Struct(1068)),
+    ]},
+    // 776
+    KStruct { name: "posix_acl_entry", size: 8, is_union: false, members: &[
+        m("e_tag", 0, 0, 2, None, Scalar),
+        m("e_perm", 16, 0, 2, None, Scalar),
+        m("", 32, 0, 4, None, Struct(1069)),
+    ]},
+    // 777
+    KStruct { name: "file_system_type", size: 72, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("fs_flags", 64, 0, 4, None, Scalar),
+        m("init_fs_context", 128, 0, 8, None, Ptr("")),
+        m("parameters", 192, 0, 8, None, Ptr("fs_parameter_spec")),
+        m("mount", 256, 0, 8, None, Ptr("")),
+        m("kill_sb", 320, 0, 8, None, Ptr("")),
+        m("owner", 384, 0, 8, None, Ptr("module")),
+        m("next", 448, 0, 8, None, Ptr("file_system_type")),
+        m("fs_supers", 512, 0, 8, None, Struct(73)),
+        m("s_lock_key", 576, 0, 0, None, Struct(605)),
+        m("s_umount_key", 576, 0, 0, None, Struct(605)),
+        m("s_vfs_rename_key", 576, 0, 0, None, Struct(605)),
+        m("s_writers_key", 576, 0, 0, Some(3), Struct(605)),
+        m("i_lock_key", 576, 0, 0, None, Struct(605)),
+        m("i_mutex_key", 576, 0, 0, None, Struct(605)),
+        m("invalidate_lock_key", 576, 0, 0, None, Struct(605)),
+        m("i_mutex_dir_key", 576, 0, 0, None, Struct(605)),
+    ]},
+    // 778
+    KStruct { name: "super_operations", size: 216, is_union: false, members: &[
+        m("alloc_inode", 0, 0, 8, None, Ptr("")),
+        m("destroy_inode", 64, 0, 8, None, Ptr("")),
+        m("free_inode", 128, 0, 8, None, Ptr("")),
+        m("dirty_inode", 192, 0, 8, None, Ptr("")),
+        m("write_inode", 256, 0, 8, None, Ptr("")),
+        m("drop_inode", 320, 0, 8, None, Ptr("")),
+        m("evict_inode", 384, 0, 8, None, Ptr("")),
+        m("put_super", 448, 0, 8, None, Ptr("")),
+        m("sync_fs", 512, 0, 8, None, Ptr("")),
+        m("freeze_super", 576, 0, 8, None, Ptr("")),
+        m("freeze_fs", 640, 0, 8, None, Ptr("")),
+        m("thaw_super", 704, 0, 8, None, Ptr("")),
+        m("unfreeze_fs", 768, 0, 8, None, Ptr("")),
+        m("statfs", 832, 0, 8, None, Ptr("")),
+        m("remount_fs", 896, 0, 8, None, Ptr("")),
+        m("umount_begin", 960, 0, 8, None, Ptr("")),
+        m("show_options", 1024, 0, 8, None, Ptr("")),
+        m("show_devname", 1088, 0, 8, None, Ptr("")),
+        m("show_path", 1152, 0, 8, None, Ptr("")),
+        m("show_stats", 1216, 0, 8, None, Ptr("")),
+        m("quota_read", 1280, 0, 8, None, Ptr("")),
+        m("quota_write", 1344, 0, 8, None, Ptr("")),
+        m("get_dquots", 1408, 0, 8, None, Ptr("")),
+        m("nr_cached_objects", 1472, 0, 8, None, Ptr("")),
+        m("free_cached_objects", 1536, 0, 8, None, Ptr("")),
+        m("remove_bdev", 1600, 0, 8, None, Ptr("")),
+        m("shutdown", 1664, 0, 8, None, Ptr("")),
+    ]},
+    // 779
+    KStruct { name: "dquot_operations", size: 88, is_union: false, members: &[
+        m("write_dquot", 0, 0, 8, None, Ptr("")),
+        m("alloc_dquot", 64, 0, 8, None, Ptr("")),
+        m("destroy_dquot", 128, 0, 8, None, Ptr("")),
+        m("acquire_dquot", 192, 0, 8, None, Ptr("")),
+        m("release_dquot", 256, 0, 8, None, Ptr("")),
+        m("mark_dirty", 320, 0, 8, None, Ptr("")),
+        m("write_info", 384, 0, 8, None, Ptr("")),
+        m("get_reserved_space", 448, 0, 8, None, Ptr("")),
+        m("get_projid", 512, 0, 8, None, Ptr("")),
+        m("get_inode_usage", 576, 0, 8, None, Ptr("")),
+        m("get_next_id", 640, 0, 8, None, Ptr("")),
+    ]},
+    // 780
+    KStruct { name: "quotactl_ops", size: 88, is_union: false, members: &[
+        m("quota_on", 0, 0, 8, None, Ptr("")),
+        m("quota_off", 64, 0, 8, None, Ptr("")),
+        m("quota_enable", 128, 0, 8, None, Ptr("")),
+        m("quota_disable", 192, 0, 8, None, Ptr("")),
+        m("quota_sync", 256, 0, 8, None, Ptr("")),
+        m("set_info", 320, 0, 8, None, Ptr("")),
+        m("get_dqblk", 384, 0, 8, None, Ptr("")),
+        m("get_nextdqblk", 448, 0, 8, None, Ptr("")),
+        m("set_dqblk", 512, 0, 8, None, Ptr("")),
+        m("get_state", 576, 0, 8, None, Ptr("")),
+        m("rm_xquota", 640, 0, 8, None, Ptr("")),
+    ]},
+    // 781
+    KStruct { name: "export_operations", size: 96, is_union: false, members: &[
+        m("encode_fh", 0, 0, 8, None, Ptr("")),
+        m("fh_to_dentry", 64, 0, 8, None, Ptr("")),
+        m("fh_to_parent", 128, 0, 8, None, Ptr("")),
+        m("get_name", 192, 0, 8, None, Ptr("")),
+        m("get_parent", 256, 0, 8, None, Ptr("")),
+        m("commit_metadata", 320, 0, 8, None, Ptr("")),
+        m("get_uuid", 384, 0, 8, None, Ptr("")),
+        m("map_blocks", 448, 0, 8, None, Ptr("")),
+        m("commit_blocks", 512, 0, 8, None, Ptr("")),
+        m("permission", 576, 0, 8, None, Ptr("")),
+        m("open", 640, 0, 8, None, Ptr("")),
+        m("flags", 704, 0, 8, None, Scalar),
+    ]},
+    // 782
+    KStruct { name: "fscrypt_operations", size: 72, is_union: false, members: &[
+        m("inode_info_offs", 0, 0, 8, None, Scalar),
+        m("needs_bounce_pages", 64, 1, 4, None, Scalar),
+        m("has_32bit_inodes", 65, 1, 4, None, Scalar),
+        m("supports_subblock_data_units", 66, 1, 4, None, Scalar),
+        m("legacy_key_prefix", 128, 0, 8, None, Ptr("")),
+        m("get_context", 192, 0, 8, None, Ptr("")),
+        m("set_context", 256, 0, 8, None, Ptr("")),
+        m("get_dummy_policy", 320, 0, 8, None, Ptr("")),
+        m("empty_dir", 384, 0, 8, None, Ptr("")),
+        m("has_stable_inodes", 448, 0, 8, None, Ptr("")),
+        m("get_devices", 512, 0, 8, None, Ptr("")),
+    ]},
+    // 783
+    KStruct { name: "fscrypt_keyring", size: 1032, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("key_hashtable", 64, 0, 1024, Some(128), Struct(73)),
+    ]},
+    // 784
+    KStruct { name: "hlist_bl_head", size: 8, is_union: false, members: &[
+        m("first", 0, 0, 8, None, Ptr("hlist_bl_node")),
+    ]},
+    // 785
+    KStruct { name: "quota_info", size: 312, is_union: false, members: &[
+        m("flags", 0, 0, 4, None, Scalar),
+        m("dqio_sem", 64, 0, 40, None, Struct(246)),
+        m("files", 384, 0, 24, Some(3), Ptr("inode")),
+        m("info", 576, 0, 216, Some(3), Struct(1071)),
+        m("ops", 2304, 0, 24, Some(3), Ptr("quota_format_ops")),
+    ]},
+    // 786
+    KStruct { name: "sb_writers", size: 312, is_union: false, members: &[
+        m("frozen", 0, 0, 2, None, Scalar),
+        m("freeze_kcount", 32, 0, 4, None, Scalar),
+        m("freeze_ucount", 64, 0, 4, None, Scalar),
+        m("freeze_owner", 128, 0, 8, None, Ptr("")),
+        m("rw_sem", 192, 0, 288, Some(3), Struct(1073)),
+    ]},
+    // 787
+    KStruct { name: "fsnotify_sb_info", size: 32, is_union: false, members: &[
+        m("sb_marks", 0, 0, 8, None, Ptr("fsnotify_mark_connector")),
+        m("watched_objects", 64, 0, 24, Some(3), Struct(41)),
+    ]},
+    // 788
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("b", 0, 0, 16, Some(16), Scalar),
+    ]},
+    // 789
+    KStruct { name: "shrinker", size: 128, is_union: false, members: &[
+        m("count_objects", 0, 0, 8, None, Ptr("")),
+        m("scan_objects", 64, 0, 8, None, Ptr("")),
+        m("batch", 128, 0, 8, None, Scalar),
+        m("seeks", 192, 0, 4, None, Scalar),
+        m("flags", 224, 0, 4, None, Scalar),
+        m("refcount", 256, 0, 4, None, Struct(65)),
+        m("done", 320, 0, 32, None, Struct(84)),
+        m("rcu", 576, 0, 16, None, Struct(58)),
+        m("private_data", 704, 0, 8, None, Ptr("")),
+        m("list", 768, 0, 16, None, Struct(23)),
+        m("id", 896, 0, 4, None, Scalar),
+        m("nr_deferred", 960, 0, 8, None, Ptr("")),
+    ]},
+    // 790
+    KStruct { name: "list_lru", size: 48, is_union: false, members: &[
+        m("node", 0, 0, 8, None, Ptr("list_lru_node")),
+        m("list", 64, 0, 16, None, Struct(23)),
+        m("shrinker_id", 192, 0, 4, None, Scalar),
+        m("memcg_aware", 224, 0, 1, None, Scalar),
+        m("xa", 256, 0, 16, None, Struct(225)),
+    ]},
+    // 791
+    KStruct { name: "fprop_local_percpu", size: 48, is_union: false, members: &[
+        m("events", 0, 0, 40, None, Struct(274)),
+        m("period", 320, 0, 4, None, Scalar),
+        m("lock", 352, 0, 4, None, Struct(105)),
+    ]},
+    // 792
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("release_work", 0, 0, 32, None, Struct(153)),
+        m("rcu", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 793
+    KStruct { name: "cdev", size: 104, is_union: false, members: &[
+        m("kobj", 0, 0, 64, None, Struct(341)),
+        m("owner", 512, 0, 8, None, Ptr("module")),
+        m("ops", 576, 0, 8, None, Ptr("file_operations")),
+        m("list", 640, 0, 16, None, Struct(23)),
+        m("dev", 768, 0, 4, None, Scalar),
+        m("count", 800, 0, 4, None, Scalar),
+    ]},
+    // 794
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("obj", 0, 0, 8, None, Ptr("")),
+        m("destroy_next", 0, 0, 8, None, Ptr("fsnotify_mark_connector")),
+    ]},
+    // 795
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rmtp", 0, 0, 8, None, Ptr("__kernel_timespec")),
+        m("compat_rmtp", 0, 0, 8, None, Ptr("old_timespec32")),
+    ]},
+    // 796
+    KStruct { name: "pollfd", size: 8, is_union: false, members: &[
+        m("fd", 0, 0, 4, None, Scalar),
+        m("events", 32, 0, 2, None, Scalar),
+        m("revents", 48, 0, 2, None, Scalar),
+    ]},
+    // 797
+    KStruct { name: "simple_xattrs", size: 16, is_union: false, members: &[
+        m("rb_root", 0, 0, 8, None, Struct(22)),
+        m("lock", 64, 0, 8, None, Struct(219)),
+    ]},
+    // 798
+    KStruct { name: "pidfs_exit_info", size: 16, is_union: false, members: &[
+        m("cgroupid", 0, 0, 8, None, Scalar),
+        m("exit_code", 64, 0, 4, None, Scalar),
+        m("coredump_mask", 96, 0, 4, None, Scalar),
+    ]},
+    // 799
+    KStruct { name: "", size: 64, is_union: true, members: &[
+        m("", 0, 0, 64, None, Struct(1077)),
+        m("", 0, 0, 16, None, Struct(1078)),
+    ]},
+    // 800
+    KStruct { name: "proc_ns_operations", size: 56, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("real_ns_name", 64, 0, 8, None, Ptr("")),
+        m("get", 128, 0, 8, None, Ptr("")),
+        m("put", 192, 0, 8, None, Ptr("")),
+        m("install", 256, 0, 8, None, Ptr("")),
+        m("owner", 320, 0, 8, None, Ptr("")),
+        m("get_parent", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 801
+    KStruct { name: "", size: 48, is_union: true, members: &[
+        m("", 0, 0, 48, None, Struct(1079)),
+        m("ns_rcu", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 802
+    KStruct { name: "ctl_dir", size: 96, is_union: false, members: &[
+        m("header", 0, 0, 88, None, Struct(491)),
+        m("root", 704, 0, 8, None, Struct(22)),
+    ]},
+    // 803
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("", 0, 0, 24, None, Struct(1080)),
+        m("rcu", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 804
+    KStruct { name: "ctl_table", size: 56, is_union: false, members: &[
+        m("procname", 0, 0, 8, None, Ptr("")),
+        m("data", 64, 0, 8, None, Ptr("")),
+        m("maxlen", 128, 0, 4, None, Scalar),
+        m("mode", 160, 0, 2, None, Scalar),
+        m("proc_handler", 192, 0, 8, None, Ptr("")),
+        m("poll", 256, 0, 8, None, Ptr("ctl_table_poll")),
+        m("extra1", 320, 0, 8, None, Ptr("")),
+        m("extra2", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 805
+    KStruct { name: "ctl_table_root", size: 128, is_union: false, members: &[
+        m("default_set", 0, 0, 104, None, Struct(490)),
+        m("lookup", 832, 0, 8, None, Ptr("")),
+        m("set_ownership", 896, 0, 8, None, Ptr("")),
+        m("permissions", 960, 0, 8, None, Ptr("")),
+    ]},
+    // 806
+    KStruct { name: "ctl_node", size: 32, is_union: false, members: &[
+        m("node", 0, 0, 24, None, Struct(79)),
+        m("header", 192, 0, 8, None, Ptr("ctl_table_header")),
+    ]},
+    // 807
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("", 0, 0, 8, None, Struct(1082)),
+        m("x", 0, 0, 8, None, Scalar),
+    ]},
+    // 808
+    KStruct { name: "assoc_array", size: 16, is_union: false, members: &[
+        m("root", 0, 0, 8, None, Ptr("")),
+        m("nr_leaves_on_tree", 64, 0, 8, None, Scalar),
+    ]},
+    // 809
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("hash", 0, 0, 4, None, Scalar),
+        m("len", 32, 0, 4, None, Scalar),
+    ]},
+    // 810
+    KStruct { name: "file_ra_state", size: 32, is_union: false, members: &[
+        m("start", 0, 0, 8, None, Scalar),
+        m("size", 64, 0, 4, None, Scalar),
+        m("async_size", 96, 0, 4, None, Scalar),
+        m("ra_pages", 128, 0, 4, None, Scalar),
+        m("order", 160, 0, 2, None, Scalar),
+        m("mmap_miss", 176, 0, 2, None, Scalar),
+        m("prev_pos", 192, 0, 8, None, Scalar),
+    ]},
+    // 811
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("v", 0, 0, 8, None, Scalar),
+    ]},
+    // 812
+    KStruct { name: "io_rings", size: 64, is_union: false, members: &[
+        m("sq", 0, 0, 8, None, Struct(1083)),
+        m("cq", 64, 0, 8, None, Struct(1083)),
+        m("sq_ring_mask", 128, 0, 4, None, Scalar),
+        m("cq_ring_mask", 160, 0, 4, None, Scalar),
+        m("sq_ring_entries", 192, 0, 4, None, Scalar),
+        m("cq_ring_entries", 224, 0, 4, None, Scalar),
+        m("sq_dropped", 256, 0, 4, None, Scalar),
+        m("sq_flags", 288, 0, 4, None, Struct(48)),
+        m("cq_flags", 320, 0, 4, None, Scalar),
+        m("cq_overflow", 352, 0, 4, None, Scalar),
+        m("cqes", 512, 0, 0, Some(0), Struct(819)),
+    ]},
+    // 813
+    KStruct { name: "io_uring_sqe", size: 64, is_union: false, members: &[
+        m("opcode", 0, 0, 1, None, Scalar),
+        m("flags", 8, 0, 1, None, Scalar),
+        m("ioprio", 16, 0, 2, None, Scalar),
+        m("fd", 32, 0, 4, None, Scalar),
+        m("", 64, 0, 8, None, Struct(1084)),
+        m("", 128, 0, 8, None, Struct(1085)),
+        m("len", 192, 0, 4, None, Scalar),
+        m("", 224, 0, 4, None, Struct(1086)),
+        m("user_data", 256, 0, 8, None, Scalar),
+        m("", 320, 0, 2, None, Struct(1087)),
+        m("personality", 336, 0, 2, None, Scalar),
+        m("", 352, 0, 4, None, Struct(1088)),
+        m("", 384, 0, 16, None, Struct(1089)),
+    ]},
+    // 814
+    KStruct { name: "io_wq_work_list", size: 16, is_union: false, members: &[
+        m("first", 0, 0, 8, None, Ptr("io_wq_work_node")),
+        m("last", 64, 0, 8, None, Ptr("io_wq_work_node")),
+    ]},
+    // 815
+    KStruct { name: "io_file_table", size: 32, is_union: false, members: &[
+        m("data", 0, 0, 16, None, Struct(816)),
+        m("bitmap", 128, 0, 8, None, Ptr("")),
+        m("alloc_hint", 192, 0, 4, None, Scalar),
+    ]},
+    // 816
+    KStruct { name: "io_rsrc_data", size: 16, is_union: false, members: &[
+        m("nr", 0, 0, 4, None, Scalar),
+        m("nodes", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 817
+    KStruct { name: "io_submit_state", size: 112, is_union: false, members: &[
+        m("free_list", 0, 0, 8, None, Struct(821)),
+        m("compl_reqs", 64, 0, 16, None, Struct(814)),
+        m("link", 192, 0, 16, None, Struct(1090)),
+        m("plug_started", 320, 0, 1, None, Scalar),
+        m("need_plug", 328, 0, 1, None, Scalar),
+        m("cq_flush", 336, 0, 1, None, Scalar),
+        m("submit_nr", 352, 0, 2, None, Scalar),
+        m("plug", 384, 0, 64, None, Struct(110)),
+    ]},
+    // 818
+    KStruct { name: "io_hash_table", size: 16, is_union: false, members: &[
+        m("hbs", 0, 0, 8, None, Ptr("io_hash_bucket")),
+        m("hash_bits", 64, 0, 4, None, Scalar),
+    ]},
+    // 819
+    KStruct { name: "io_uring_cqe", size: 16, is_union: false, members: &[
+        m("user_data", 0, 0, 8, None, Scalar),
+        m("res", 64, 0, 4, None, Scalar),
+        m("flags", 96, 0, 4, None, Scalar),
+        m("big_cqe", 128, 0, 0, Some(0), Scalar),
+    ]},
+    // 820
+    KStruct { name: "io_ev_fd", size: 40, is_union: false, members: &[
+        m("cq_ev_fd", 0, 0, 8, None, Ptr("eventfd_ctx")),
+        m("eventfd_async", 64, 0, 4, None, Scalar),
+        m("last_cq_tail", 96, 0, 4, None, Scalar),
+        m("refs", 128, 0, 4, None, Struct(65)),
+        m("ops", 160, 0, 4, None, Struct(48)),
+        m("rcu", 192, 0, 16, None, Struct(58)),
+    ]},
+    // 821
+    KStruct { name: "io_wq_work_node", size: 8, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("io_wq_work_node")),
+    ]},
+    // 822
+    KStruct { name: "rhashtable", size: 136, is_union: false, members: &[
+        m("tbl", 0, 0, 8, None, Ptr("bucket_table")),
+        m("key_len", 64, 0, 4, None, Scalar),
+        m("max_elems", 96, 0, 4, None, Scalar),
+        m("p", 128, 0, 40, None, Struct(1094)),
+        m("rhlist", 448, 0, 1, None, Scalar),
+        m("run_work", 512, 0, 32, None, Struct(153)),
+        m("mutex", 768, 0, 32, None, Struct(40)),
+        m("lock", 1024, 0, 4, None, Struct(43)),
+        m("nelems", 1056, 0, 4, None, Struct(48)),
+    ]},
+    // 823
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("mnt_node", 0, 0, 24, None, Struct(79)),
+        m("mnt_rcu", 0, 0, 16, None, Struct(58)),
+        m("mnt_llist", 0, 0, 8, None, Struct(226)),
+    ]},
+    // 824
+    KStruct { name: "mnt_pcp", size: 8, is_union: false, members: &[
+        m("mnt_count", 0, 0, 4, None, Scalar),
+        m("mnt_writers", 32, 0, 4, None, Scalar),
+    ]},
+    // 825
+    KStruct { name: "mountpoint", size: 32, is_union: false, members: &[
+        m("m_hash", 0, 0, 16, None, Struct(60)),
+        m("m_dentry", 128, 0, 8, None, Ptr("dentry")),
+        m("m_list", 192, 0, 8, None, Struct(73)),
+    ]},
+    // 826
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("mnt_mp_list", 0, 0, 16, None, Struct(60)),
+        m("mnt_umount", 0, 0, 16, None, Struct(60)),
+    ]},
+    // 827
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("proc_ops", 0, 0, 8, None, Ptr("proc_ops")),
+        m("proc_dir_ops", 0, 0, 8, None, Ptr("file_operations")),
+    ]},
+    // 828
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("seq_ops", 0, 0, 8, None, Ptr("seq_operations")),
+        m("single_show", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 829
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("", 0, 0, 8, None, Struct(1096)),
+        m("priv_flags_fast", 0, 0, 8, None, Struct(1096)),
+    ]},
+    // 830
+    KStruct { name: "net_device_ops", size: 656, is_union: false, members: &[
+        m("ndo_init", 0, 0, 8, None, Ptr("")),
+        m("ndo_uninit", 64, 0, 8, None, Ptr("")),
+        m("ndo_open", 128, 0, 8, None, Ptr("")),
+        m("ndo_stop", 192, 0, 8, None, Ptr("")),
+        m("ndo_start_xmit", 256, 0, 8, None, Ptr("")),
+        m("ndo_features_check", 320, 0, 8, None, Ptr("")),
+        m("ndo_select_queue", 384, 0, 8, None, Ptr("")),
+        m("ndo_change_rx_flags", 448, 0, 8, None, Ptr("")),
+        m("ndo_set_rx_mode", 512, 0, 8, None, Ptr("")),
+        m("ndo_set_mac_address", 576, 0, 8, None, Ptr("")),
+        m("ndo_validate_addr", 640, 0, 8, None, Ptr("")),
+        m("ndo_do_ioctl", 704, 0, 8, None, Ptr("")),
+        m("ndo_eth_ioctl", 768, 0, 8, None, Ptr("")),
+        m("ndo_siocbond", 832, 0, 8, None, Ptr("")),
+        m("ndo_siocwandev", 896, 0, 8, None, Ptr("")),
+        m("ndo_siocdevprivate", 960, 0, 8, None, Ptr("")),
+        m("ndo_set_config", 1024, 0, 8, None, Ptr("")),
+        m("ndo_change_mtu", 1088, 0, 8, None, Ptr("")),
+        m("ndo_neigh_setup", 1152, 0, 8, None, Ptr("")),
+        m("ndo_tx_timeout", 1216, 0, 8, None, Ptr("")),
+        m("ndo_get_stats64", 1280, 0, 8, None, Ptr("")),
+        m("ndo_has_offload_stats", 1344, 0, 8, None, Ptr("")),
+        m("ndo_get_offload_stats", 1408, 0, 8, None, Ptr("")),
+        m("ndo_get_stats", 1472, 0, 8, None, Ptr("")),
+        m("ndo_vlan_rx_add_vid", 1536, 0, 8, None, Ptr("")),
+        m("ndo_vlan_rx_kill_vid", 1600, 0, 8, None, Ptr("")),
+        m("ndo_set_vf_mac", 1664, 0, 8, None, Ptr("")),
+        m("ndo_set_vf_vlan", 1728, 0, 8, None, Ptr("")),
+        m("ndo_set_vf_rate", 1792, 0, 8, None, Ptr("")),
+        m("ndo_set_vf_spoofchk", 1856, 0, 8, None, Ptr("")),
+        m("ndo_set_vf_trust", 1920, 0, 8, None, Ptr("")),
+        m("ndo_get_vf_config", 1984, 0, 8, None, Ptr("")),
+        m("ndo_set_vf_link_state", 2048, 0, 8, None, Ptr("")),
+        m("ndo_get_vf_stats", 2112, 0, 8, None, Ptr("")),
+        m("ndo_set_vf_port", 2176, 0, 8, None, Ptr("")),
+        m("ndo_get_vf_port", 2240, 0, 8, None, Ptr("")),
+        m("ndo_get_vf_guid", 2304, 0, 8, None, Ptr("")),
+        m("ndo_set_vf_guid", 2368, 0, 8, None, Ptr("")),
+        m("ndo_set_vf_rss_query_en", 2432, 0, 8, None, Ptr("")),
+        m("ndo_setup_tc", 2496, 0, 8, None, Ptr("")),
+        m("ndo_rx_flow_steer", 2560, 0, 8, None, Ptr("")),
+        m("ndo_add_slave", 2624, 0, 8, None, Ptr("")),
+        m("ndo_del_slave", 2688, 0, 8, None, Ptr("")),
+        m("ndo_get_xmit_slave", 2752, 0, 8, None, Ptr("")),
+        m("ndo_sk_get_lower_dev", 2816, 0, 8, None, Ptr("")),
+        m("ndo_fix_features", 2880, 0, 8, None, Ptr("")),
+        m("ndo_set_features", 2944, 0, 8, None, Ptr("")),
+        m("ndo_neigh_construct", 3008, 0, 8, None, Ptr("")),
+        m("ndo_neigh_destroy", 3072, 0, 8, None, Ptr("")),
+        m("ndo_fdb_add", 3136, 0, 8, None, Ptr("")),
+        m("ndo_fdb_del", 3200, 0, 8, None, Ptr("")),
+        m("ndo_fdb_del_bulk", 3264, 0, 8, None, Ptr("")),
+        m("ndo_fdb_dump", 3328, 0, 8, None, Ptr("")),
+        m("ndo_fdb_get", 3392, 0, 8, None, Ptr("")),
+        m("ndo_mdb_add", 3456, 0, 8, None, Ptr("")),
+        m("ndo_mdb_del", 3520, 0, 8, None, Ptr("")),
+        m("ndo_mdb_del_bulk", 3584, 0, 8, None, Ptr("")),
+        m("ndo_mdb_dump", 3648, 0, 8, None, Ptr("")),
+        m("ndo_mdb_get", 3712, 0, 8, None, Ptr("")),
+        m("ndo_bridge_setlink", 3776, 0, 8, None, Ptr("")),
+        m("ndo_bridge_getlink", 3840, 0, 8, None, Ptr("")),
+        m("ndo_bridge_dellink", 3904, 0, 8, None, Ptr("")),
+        m("ndo_change_carrier", 3968, 0, 8, None, Ptr("")),
+        m("ndo_get_phys_port_id", 4032, 0, 8, None, Ptr("")),
+        m("ndo_get_port_parent_id", 4096, 0, 8, None, Ptr("")),
+        m("ndo_get_phys_port_name", 4160, 0, 8, None, Ptr("")),
+        m("ndo_dfwd_add_station", 4224, 0, 8, None, Ptr("")),
+        m("ndo_dfwd_del_station", 4288, 0, 8, None, Ptr("")),
+        m("ndo_set_tx_maxrate", 4352, 0, 8, None, Ptr("")),
+        m("ndo_get_iflink", 4416, 0, 8, None, Ptr("")),
+        m("ndo_fill_metadata_dst", 4480, 0, 8, None, Ptr("")),
+        m("ndo_set_rx_headroom", 4544, 0, 8, None, Ptr("")),
+        m("ndo_bpf", 4608, 0, 8, None, Ptr("")),
+        m("ndo_xdp_xmit", 4672, 0, 8, None, Ptr("")),
+        m("ndo_xdp_get_xmit_slave", 4736, 0, 8, None, Ptr("")),
+        m("ndo_xsk_wakeup", 4800, 0, 8, None, Ptr("")),
+        m("ndo_tunnel_ctl", 4864, 0, 8, None, Ptr("")),
+        m("ndo_get_peer_dev", 4928, 0, 8, None, Ptr("")),
+        m("ndo_fill_forward_path", 4992, 0, 8, None, Ptr("")),
+        m("ndo_get_tstamp", 5056, 0, 8, None, Ptr("")),
+        m("ndo_hwtstamp_get", 5120, 0, 8, None, Ptr("")),
+        m("ndo_hwtstamp_set", 5184, 0, 8, None, Ptr("")),
+    ]},
+    // 831
+    KStruct { name: "header_ops", size: 48, is_union: false, members: &[
+        m("create", 0, 0, 8, None, Ptr("")),
+        m("parse", 64, 0, 8, None, Ptr("")),
+        m("cache", 128, 0, 8, None, Ptr("")),
+        m("cache_update", 192, 0, 8, None, Ptr("")),
+        m("validate", 256, 0, 8, None, Ptr("")),
+        m("parse_protocol", 320, 0, 8, None, Ptr("")),
+    ]},
+    // 832
+    KStruct { name: "netdev_queue", size: 320, is_union: false, members: &[
+        m("dev", 0, 0, 8, None, Ptr("net_device")),
+        m("dev_tracker", 64, 0, 0, None, Struct(224)),
+        m("qdisc", 64, 0, 8, None, Ptr("Qdisc")),
+        m("qdisc_sleeping", 128, 0, 8, None, Ptr("Qdisc")),
+        m("kobj", 192, 0, 64, None, Struct(341)),
+        m("groups", 704, 0, 8, None, Ptr("")),
+        m("tx_maxrate", 768, 0, 8, None, Scalar),
+        m("trans_timeout", 832, 0, 8, None, Struct(41)),
+        m("sb_dev", 896, 0, 8, None, Ptr("net_device")),
+        m("pool", 960, 0, 8, None, Ptr("xsk_buff_pool")),
+        m("dql", 1024, 0, 128, None, Struct(1098)),
+        m("_xmit_lock", 2048, 0, 4, None, Struct(43)),
+        m("xmit_lock_owner", 2080, 0, 4, None, Scalar),
+        m("trans_start", 2112, 0, 8, None, Scalar),
+        m("state", 2176, 0, 8, None, Scalar),
+        m("napi", 2240, 0, 8, None, Ptr("napi_struct")),
+        m("numa_node", 2304, 0, 4, None, Scalar),
+    ]},
+    // 833
+    KStruct { name: "netdev_tc_txq", size: 4, is_union: false, members: &[
+        m("count", 0, 0, 2, None, Scalar),
+        m("offset", 16, 0, 2, None, Scalar),
+    ]},
+    // 834
+    KStruct { name: "xps_dev_maps", size: 24, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("nr_ids", 128, 0, 4, None, Scalar),
+        m("num_tc", 160, 0, 2, None, Scalar),
+        m("attr_map", 192, 0, 0, Some(0), Ptr("xps_map")),
+    ]},
+    // 835
+    KStruct { name: "nf_hook_entries", size: 8, is_union: false, members: &[
+        m("num_hook_entries", 0, 0, 2, None, Scalar),
+        m("hooks", 64, 0, 0, Some(0), Struct(1101)),
+    ]},
+    // 836
+    KStruct { name: "bpf_mprog_entry", size: 520, is_union: false, members: &[
+        m("fp_items", 0, 0, 512, Some(64), Struct(1102)),
+        m("parent", 4096, 0, 8, None, Ptr("bpf_mprog_bundle")),
+    ]},
+    // 837
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("lstats", 0, 0, 8, None, Ptr("pcpu_lstats")),
+        m("tstats", 0, 0, 8, None, Ptr("pcpu_sw_netstats")),
+        m("dstats", 0, 0, 8, None, Ptr("pcpu_dstats")),
+    ]},
+    // 838
+    KStruct { name: "inet6_dev", size: 1048, is_union: false, members: &[
+        m("dev", 0, 0, 8, None, Ptr("net_device")),
+        m("dev_tracker", 64, 0, 0, None, Struct(224)),
+        m("addr_list", 64, 0, 16, None, Struct(23)),
+        m("mc_list", 192, 0, 8, None, Ptr("ifmcaddr6")),
+        m("mc_tomb", 256, 0, 8, None, Ptr("ifmcaddr6")),
+        m("mc_qrv", 320, 0, 1, None, Scalar),
+        m("mc_gq_running", 328, 0, 1, None, Scalar),
+        m("mc_ifc_count", 336, 0, 1, None, Scalar),
+        m("mc_dad_count", 344, 0, 1, None, Scalar),
+        m("mc_v1_seen", 384, 0, 8, None, Scalar),
+        m("mc_qi", 448, 0, 8, None, Scalar),
+        m("mc_qri", 512, 0, 8, None, Scalar),
+        m("mc_maxdelay", 576, 0, 8, None, Scalar),
+        m("mc_gq_work", 640, 0, 88, None, Struct(515)),
+        m("mc_ifc_work", 1344, 0, 88, None, Struct(515)),
+        m("mc_dad_work", 2048, 0, 88, None, Struct(515)),
+        m("mc_query_work", 2752, 0, 88, None, Struct(515)),
+        m("mc_report_work", 3456, 0, 88, None, Struct(515)),
+        m("mc_query_queue", 4160, 0, 24, None, Struct(209)),
+        m("mc_report_queue", 4352, 0, 24, None, Struct(209)),
+        m("mc_query_lock", 4544, 0, 4, None, Struct(43)),
+        m("mc_report_lock", 4576, 0, 4, None, Struct(43)),
+        m("mc_lock", 4608, 0, 32, None, Struct(40)),
+        m("ac_list", 4864, 0, 8, None, Ptr("ifacaddr6")),
+        m("lock", 4928, 0, 8, None, Struct(219)),
+        m("refcnt", 4992, 0, 4, None, Struct(65)),
+        m("if_flags", 5024, 0, 4, None, Scalar),
+        m("dead", 5056, 0, 4, None, Scalar),
+        m("desync_factor", 5088, 0, 4, None, Scalar),
+        m("tempaddr_list", 5120, 0, 16, None, Struct(23)),
+        m("token", 5248, 0, 16, None, Struct(357)),
+        m("nd_parms", 5376, 0, 8, None, Ptr("neigh_parms")),
+        m("cnf", 5440, 0, 256, None, Struct(899)),
+        m("stats", 7488, 0, 32, None, Struct(1110)),
+        m("rs_timer", 7744, 0, 40, None, Struct(135)),
+        m("rs_interval", 8064, 0, 4, None, Scalar),
+        m("rs_probes", 8096, 0, 1, None, Scalar),
+        m("tstamp", 8128, 0, 8, None, Scalar),
+        m("rcu", 8192, 0, 16, None, Struct(58)),
+        m("ra_mtu", 8320, 0, 4, None, Scalar),
+    ]},
+    // 839
+    KStruct { name: "netdev_rx_queue", size: 192, is_union: false, members: &[
+        m("xdp_rxq", 0, 0, 64, None, Struct(1111)),
+        m("rps_map", 512, 0, 8, None, Ptr("rps_map")),
+        m("rps_flow_table", 576, 0, 8, None, Ptr("rps_dev_flow_table")),
+        m("kobj", 640, 0, 64, None, Struct(341)),
+        m("groups", 1152, 0, 8, None, Ptr("")),
+        m("dev", 1216, 0, 8, None, Ptr("net_device")),
+        m("dev_tracker", 1280, 0, 0, None, Struct(224)),
+        m("pool", 1280, 0, 8, None, Ptr("xsk_buff_pool")),
+        m("napi", 1344, 0, 8, None, Ptr("napi_struct")),
+        m("mp_params", 1408, 0, 16, None, Struct(1114)),
+    ]},
+    // 840
+    KStruct { name: "netdev_name_node", size: 64, is_union: false, members: &[
+        m("hlist", 0, 0, 16, None, Struct(60)),
+        m("list", 128, 0, 16, None, Struct(23)),
+        m("dev", 256, 0, 8, None, Ptr("net_device")),
+        m("name", 320, 0, 8, None, Ptr("")),
+        m("rcu", 384, 0, 16, None, Struct(58)),
+    ]},
+    // 841
+    KStruct { name: "dev_ifalias", size: 16, is_union: false, members: &[
+        m("rcuhead", 0, 0, 16, None, Struct(58)),
+        m("ifalias", 128, 0, 0, Some(0), Scalar),
+    ]},
+    // 842
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("upper", 0, 0, 16, None, Struct(23)),
+        m("lower", 128, 0, 16, None, Struct(23)),
+    ]},
+    // 843
+    KStruct { name: "xdp_metadata_ops", size: 24, is_union: false, members: &[
+        m("xmo_rx_timestamp", 0, 0, 8, None, Ptr("")),
+        m("xmo_rx_hash", 64, 0, 8, None, Ptr("")),
+        m("xmo_rx_vlan_tag", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 844
+    KStruct { name: "xsk_tx_metadata_ops", size: 32, is_union: false, members: &[
+        m("tmo_request_timestamp", 0, 0, 8, None, Ptr("")),
+        m("tmo_fill_timestamp", 64, 0, 8, None, Ptr("")),
+        m("tmo_request_checksum", 128, 0, 8, None, Ptr("")),
+        m("tmo_request_launch_time", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 845
+    KStruct { name: "net_device_stats", size: 184, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(1115)),
+        m("", 64, 0, 8, None, Struct(1116)),
+        m("", 128, 0, 8, None, Struct(1117)),
+        m("", 192, 0, 8, None, Struct(1118)),
+        m("", 256, 0, 8, None, Struct(1119)),
+        m("", 320, 0, 8, None, Struct(1120)),
+        m("", 384, 0, 8, None, Struct(1121)),
+        m("", 448, 0, 8, None, Struct(1122)),
+        m("", 512, 0, 8, None, Struct(1123)),
+        m("", 576, 0, 8, None, Struct(1124)),
+        m("", 640, 0, 8, None, Struct(1125)),
+        m("", 704, 0, 8, None, Struct(1126)),
+        m("", 768, 0, 8, None, Struct(1127)),
+        m("", 832, 0, 8, None, Struct(1128)),
+        m("", 896, 0, 8, None, Struct(1129)),
+        m("", 960, 0, 8, None, Struct(1130)),
+        m("", 1024, 0, 8, None, Struct(1131)),
+        m("", 1088, 0, 8, None, Struct(1132)),
+        m("", 1152, 0, 8, None, Struct(1133)),
+        m("", 1216, 0, 8, None, Struct(1134)),
+        m("", 1280, 0, 8, None, Struct(1135)),
+        m("", 1344, 0, 8, None, Struct(1136)),
+        m("", 1408, 0, 8, None, Struct(1137)),
+    ]},
+    // 846
+    KStruct { name: "net_device_core_stats", size: 32, is_union: false, members: &[
+        m("rx_dropped", 0, 0, 8, None, Scalar),
+        m("tx_dropped", 64, 0, 8, None, Scalar),
+        m("rx_nohandler", 128, 0, 8, None, Scalar),
+        m("rx_otherhost_dropped", 192, 0, 8, None, Scalar),
+    ]},
+    // 847
+    KStruct { name: "ethtool_ops", size: 656, is_union: false, members: &[
+        m("supported_input_xfrm", 0, 8, 4, None, Scalar),
+        m("cap_link_lanes_supported", 8, 1, 4, None, Scalar),
+        m("rxfh_per_ctx_fields", 9, 1, 4, None, Scalar),
+        m("rxfh_per_ctx_key", 10, 1, 4, None, Scalar),
+        m("cap_rss_rxnfc_adds", 11, 1, 4, None, Scalar),
+        m("rxfh_indir_space", 32, 0, 4, None, Scalar),
+        m("rxfh_key_space", 64, 0, 2, None, Scalar),
+        m("rxfh_priv_size", 80, 0, 2, None, Scalar),
+        m("rxfh_max_num_contexts", 96, 0, 4, None, Scalar),
+        m("supported_coalesce_params", 128, 0, 4, None, Scalar),
+        m("supported_ring_params", 160, 0, 4, None, Scalar),
+        m("supported_hwtstamp_qualifiers", 192, 0, 4, None, Scalar),
+        m("get_drvinfo", 256, 0, 8, None, Ptr("")),
+        m("get_regs_len", 320, 0, 8, None, Ptr("")),
+        m("get_regs", 384, 0, 8, None, Ptr("")),
+        m("get_wol", 448, 0, 8, None, Ptr("")),
+        m("set_wol", 512, 0, 8, None, Ptr("")),
+        m("get_msglevel", 576, 0, 8, None, Ptr("")),
+        m("set_msglevel", 640, 0, 8, None, Ptr("")),
+        m("nway_reset", 704, 0, 8, None, Ptr("")),
+        m("get_link", 768, 0, 8, None, Ptr("")),
+        m("get_link_ext_state", 832, 0, 8, None, Ptr("")),
+        m("get_link_ext_stats", 896, 0, 8, None, Ptr("")),
+        m("get_eeprom_len", 960, 0, 8, None, Ptr("")),
+        m("get_eeprom", 1024, 0, 8, None, Ptr("")),
+        m("set_eeprom", 1088, 0, 8, None, Ptr("")),
+        m("get_coalesce", 1152, 0, 8, None, Ptr("")),
+        m("set_coalesce", 1216, 0, 8, None, Ptr("")),
+        m("get_ringparam", 1280, 0, 8, None, Ptr("")),
+        m("set_ringparam", 1344, 0, 8, None, Ptr("")),
+        m("get_pause_stats", 1408, 0, 8, None, Ptr("")),
+        m("get_pauseparam", 1472, 0, 8, None, Ptr("")),
+        m("set_pauseparam", 1536, 0, 8, None, Ptr("")),
+        m("self_test", 1600, 0, 8, None, Ptr("")),
+        m("get_strings", 1664, 0, 8, None, Ptr("")),
+        m("set_phys_id", 1728, 0, 8, None, Ptr("")),
+        m("get_ethtool_stats", 1792, 0, 8, None, Ptr("")),
+        m("begin", 1856, 0, 8, None, Ptr("")),
+        m("complete", 1920, 0, 8, None, Ptr("")),
+        m("get_priv_flags", 1984, 0, 8, None, Ptr("")),
+        m("set_priv_flags", 2048, 0, 8, None, Ptr("")),
+        m("get_sset_count", 2112, 0, 8, None, Ptr("")),
+        m("get_rxnfc", 2176, 0, 8, None, Ptr("")),
+        m("set_rxnfc", 2240, 0, 8, None, Ptr("")),
+        m("flash_device", 2304, 0, 8, None, Ptr("")),
+        m("reset", 2368, 0, 8, None, Ptr("")),
+        m("get_rx_ring_count", 2432, 0, 8, None, Ptr("")),
+        m("get_rxfh_key_size", 2496, 0, 8, None, Ptr("")),
+        m("get_rxfh_indir_size", 2560, 0, 8, None, Ptr("")),
+        m("get_rxfh", 2624, 0, 8, None, Ptr("")),
+        m("set_rxfh", 2688, 0, 8, None, Ptr("")),
+        m("get_rxfh_fields", 2752, 0, 8, None, Ptr("")),
+        m("set_rxfh_fields", 2816, 0, 8, None, Ptr("")),
+        m("create_rxfh_context", 2880, 0, 8, None, Ptr("")),
+        m("modify_rxfh_context", 2944, 0, 8, None, Ptr("")),
+        m("remove_rxfh_context", 3008, 0, 8, None, Ptr("")),
+        m("get_channels", 3072, 0, 8, None, Ptr("")),
+        m("set_channels", 3136, 0, 8, None, Ptr("")),
+        m("get_dump_flag", 3200, 0, 8, None, Ptr("")),
+        m("get_dump_data", 3264, 0, 8, None, Ptr("")),
+        m("set_dump", 3328, 0, 8, None, Ptr("")),
+        m("get_ts_info", 3392, 0, 8, None, Ptr("")),
+        m("get_ts_stats", 3456, 0, 8, None, Ptr("")),
+        m("get_module_info", 3520, 0, 8, None, Ptr("")),
+        m("get_module_eeprom", 3584, 0, 8, None, Ptr("")),
+        m("get_eee", 3648, 0, 8, None, Ptr("")),
+        m("set_eee", 3712, 0, 8, None, Ptr("")),
+        m("get_tunable", 3776, 0, 8, None, Ptr("")),
+        m("set_tunable", 3840, 0, 8, None, Ptr("")),
+        m("get_per_queue_coalesce", 3904, 0, 8, None, Ptr("")),
+        m("set_per_queue_coalesce", 3968, 0, 8, None, Ptr("")),
+        m("get_link_ksettings", 4032, 0, 8, None, Ptr("")),
+        m("set_link_ksettings", 4096, 0, 8, None, Ptr("")),
+        m("get_fec_stats", 4160, 0, 8, None, Ptr("")),
+        m("get_fecparam", 4224, 0, 8, None, Ptr("")),
+        m("set_fecparam", 4288, 0, 8, None, Ptr("")),
+        m("get_ethtool_phy_stats", 4352, 0, 8, None, Ptr("")),
+        m("get_phy_tunable", 4416, 0, 8, None, Ptr("")),
+        m("set_phy_tunable", 4480, 0, 8, None, Ptr("")),
+        m("get_module_eeprom_by_page", 4544, 0, 8, None, Ptr("")),
+        m("set_module_eeprom_by_page", 4608, 0, 8, None, Ptr("")),
+        m("get_eth_phy_stats", 4672, 0, 8, None, Ptr("")),
+        m("get_eth_mac_stats", 4736, 0, 8, None, Ptr("")),
+        m("get_eth_ctrl_stats", 4800, 0, 8, None, Ptr("")),
+        m("get_rmon_stats", 4864, 0, 8, None, Ptr("")),
+        m("get_module_power_mode", 4928, 0, 8, None, Ptr("")),
+        m("set_module_power_mode", 4992, 0, 8, None, Ptr("")),
+        m("get_mm", 5056, 0, 8, None, Ptr("")),
+        m("set_mm", 5120, 0, 8, None, Ptr("")),
+        m("get_mm_stats", 5184, 0, 8, None, Ptr("")),
+    ]},
+    // 848
+    KStruct { name: "l3mdev_ops", size: 32, is_union: false, members: &[
+        m("l3mdev_fib_table", 0, 0, 8, None, Ptr("")),
+        m("l3mdev_l3_rcv", 64, 0, 8, None, Ptr("")),
+        m("l3mdev_l3_out", 128, 0, 8, None, Ptr("")),
+        m("l3mdev_link_scope_lookup", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 849
+    KStruct { name: "ndisc_ops", size: 40, is_union: false, members: &[
+        m("parse_options", 0, 0, 8, None, Ptr("")),
+        m("update", 64, 0, 8, None, Ptr("")),
+        m("opt_addr_space", 128, 0, 8, None, Ptr("")),
+        m("fill_addr_option", 192, 0, 8, None, Ptr("")),
+        m("prefix_rcv_add_addr", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 850
+    KStruct { name: "netdev_hw_addr_list", size: 32, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("count", 128, 0, 4, None, Scalar),
+        m("tree", 192, 0, 8, None, Struct(22)),
+    ]},
+    // 851
+    KStruct { name: "in_device", size: 360, is_union: false, members: &[
+        m("dev", 0, 0, 8, None, Ptr("net_device")),
+        m("dev_tracker", 64, 0, 0, None, Struct(224)),
+        m("refcnt", 64, 0, 4, None, Struct(65)),
+        m("dead", 96, 0, 4, None, Scalar),
+        m("ifa_list", 128, 0, 8, None, Ptr("in_ifaddr")),
+        m("mc_list", 192, 0, 8, None, Ptr("ip_mc_list")),
+        m("mc_hash", 256, 0, 8, None, Ptr("")),
+        m("mc_count", 320, 0, 4, None, Scalar),
+        m("mc_tomb_lock", 352, 0, 4, None, Struct(43)),
+        m("mc_tomb", 384, 0, 8, None, Ptr("ip_mc_list")),
+        m("mr_v1_seen", 448, 0, 8, None, Scalar),
+        m("mr_v2_seen", 512, 0, 8, None, Scalar),
+        m("mr_qi", 576, 0, 8, None, Scalar),
+        m("mr_qri", 640, 0, 8, None, Scalar),
+        m("mr_qrv", 704, 0, 1, None, Scalar),
+        m("mr_gq_running", 712, 0, 1, None, Scalar),
+        m("mr_maxdelay", 736, 0, 4, None, Scalar),
+        m("mr_ifc_count", 768, 0, 4, None, Scalar),
+        m("mr_gq_timer", 832, 0, 40, None, Struct(135)),
+        m("mr_ifc_timer", 1152, 0, 40, None, Struct(135)),
+        m("arp_parms", 1472, 0, 8, None, Ptr("neigh_parms")),
+        m("cnf", 1536, 0, 152, None, Struct(887)),
+        m("callback_head", 2752, 0, 16, None, Struct(58)),
+    ]},
+    // 852
+    KStruct { name: "cpu_rmap", size: 16, is_union: false, members: &[
+        m("refcount", 0, 0, 4, None, Struct(459)),
+        m("size", 32, 0, 2, None, Scalar),
+        m("obj", 64, 0, 8, None, Ptr("")),
+        m("near", 128, 0, 0, Some(0), Struct(1140)),
+    ]},
+    // 853
+    KStruct { name: "Qdisc", size: 384, is_union: false, members: &[
+        m("enqueue", 0, 0, 8, None, Ptr("")),
+        m("dequeue", 64, 0, 8, None, Ptr("")),
+        m("flags", 128, 0, 4, None, Scalar),
+        m("limit", 160, 0, 4, None, Scalar),
+        m("ops", 192, 0, 8, None, Ptr("Qdisc_ops")),
+        m("stab", 256, 0, 8, None, Ptr("qdisc_size_table")),
+        m("hash", 320, 0, 16, None, Struct(60)),
+        m("handle", 448, 0, 4, None, Scalar),
+        m("parent", 480, 0, 4, None, Scalar),
+        m("dev_queue", 512, 0, 8, None, Ptr("netdev_queue")),
+        m("rate_est", 576, 0, 8, None, Ptr("net_rate_estimator")),
+        m("cpu_bstats", 640, 0, 8, None, Ptr("gnet_stats_basic_sync")),
+        m("cpu_qstats", 704, 0, 8, None, Ptr("gnet_stats_queue")),
+        m("pad", 768, 0, 4, None, Scalar),
+        m("refcnt", 800, 0, 4, None, Struct(65)),
+        m("gso_skb", 1024, 0, 24, None, Struct(209)),
+        m("q", 1216, 0, 24, None, Struct(1146)),
+        m("bstats", 1408, 0, 16, None, Struct(1144)),
+        m("qstats", 1536, 0, 20, None, Struct(1145)),
+        m("owner", 1696, 0, 4, None, Scalar),
+        m("state", 1728, 0, 8, None, Scalar),
+        m("state2", 1792, 0, 8, None, Scalar),
+        m("next_sched", 1856, 0, 8, None, Ptr("Qdisc")),
+        m("skb_bad_txq", 1920, 0, 24, None, Struct(209)),
+        m("busylock", 2560, 0, 4, None, Struct(43)),
+        m("seqlock", 2592, 0, 4, None, Struct(43)),
+        m("rcu", 2624, 0, 16, None, Struct(58)),
+        m("dev_tracker", 2752, 0, 0, None, Struct(224)),
+        m("root_lock_key", 2752, 0, 0, None, Struct(605)),
+        m("privdata", 3072, 0, 0, Some(0), Scalar),
+    ]},
+    // 854
+    KStruct { name: "xdp_dev_bulk_queue", size: 176, is_union: false, members: &[
+        m("q", 0, 0, 128, Some(16), Ptr("xdp_frame")),
+        m("flush_node", 1024, 0, 16, None, Struct(23)),
+        m("dev", 1152, 0, 8, None, Ptr("net_device")),
+        m("dev_rx", 1216, 0, 8, None, Ptr("net_device")),
+        m("xdp_prog", 1280, 0, 8, None, Ptr("bpf_prog")),
+        m("count", 1344, 0, 4, None, Scalar),
+        m("bq_lock", 1376, 0, 0, None, Struct(224)),
+    ]},
+    // 855
+    KStruct { name: "attribute_group", size: 48, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("is_visible", 64, 0, 8, None, Ptr("")),
+        m("is_bin_visible", 128, 0, 8, None, Ptr("")),
+        m("bin_size", 192, 0, 8, None, Ptr("")),
+        m("attrs", 256, 0, 8, None, Ptr("")),
+        m("bin_attrs", 320, 0, 8, None, Ptr("")),
+    ]},
+    // 856
+    KStruct { name: "rtnl_link_ops", size: 232, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("srcu", 128, 0, 24, None, Struct(994)),
+        m("kind", 320, 0, 8, None, Ptr("")),
+        m("priv_size", 384, 0, 8, None, Scalar),
+        m("alloc", 448, 0, 8, None, Ptr("")),
+        m("setup", 512, 0, 8, None, Ptr("")),
+        m("netns_refund", 576, 0, 1, None, Scalar),
+        m("peer_type", 592, 0, 2, None, Scalar),
+        m("maxtype", 608, 0, 4, None, Scalar),
+        m("policy", 640, 0, 8, None, Ptr("nla_policy")),
+        m("validate", 704, 0, 8, None, Ptr("")),
+        m("newlink", 768, 0, 8, None, Ptr("")),
+        m("changelink", 832, 0, 8, None, Ptr("")),
+        m("dellink", 896, 0, 8, None, Ptr("")),
+        m("get_size", 960, 0, 8, None, Ptr("")),
+        m("fill_info", 1024, 0, 8, None, Ptr("")),
+        m("get_xstats_size", 1088, 0, 8, None, Ptr("")),
+        m("fill_xstats", 1152, 0, 8, None, Ptr("")),
+        m("get_num_tx_queues", 1216, 0, 8, None, Ptr("")),
+        m("get_num_rx_queues", 1280, 0, 8, None, Ptr("")),
+        m("slave_maxtype", 1344, 0, 4, None, Scalar),
+        m("slave_policy", 1408, 0, 8, None, Ptr("nla_policy")),
+        m("slave_changelink", 1472, 0, 8, None, Ptr("")),
+        m("get_slave_size", 1536, 0, 8, None, Ptr("")),
+        m("fill_slave_info", 1600, 0, 8, None, Ptr("")),
+        m("get_link_net", 1664, 0, 8, None, Ptr("")),
+        m("get_linkxstats_size", 1728, 0, 8, None, Ptr("")),
+        m("fill_linkxstats", 1792, 0, 8, None, Ptr("")),
+    ]},
+    // 857
+    KStruct { name: "netdev_stat_ops", size: 24, is_union: false, members: &[
+        m("get_queue_stats_rx", 0, 0, 8, None, Ptr("")),
+        m("get_queue_stats_tx", 64, 0, 8, None, Ptr("")),
+        m("get_base_stats", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 858
+    KStruct { name: "netdev_queue_mgmt_ops", size: 48, is_union: false, members: &[
+        m("ndo_queue_mem_size", 0, 0, 8, None, Scalar),
+        m("ndo_queue_mem_alloc", 64, 0, 8, None, Ptr("")),
+        m("ndo_queue_mem_free", 128, 0, 8, None, Ptr("")),
+        m("ndo_queue_start", 192, 0, 8, None, Ptr("")),
+        m("ndo_queue_stop", 256, 0, 8, None, Ptr("")),
+        m("ndo_queue_get_dma_dev", 320, 0, 8, None, Ptr("")),
+    ]},
+    // 859
+    KStruct { name: "dcbnl_rtnl_ops", size: 424, is_union: false, members: &[
+        m("ieee_getets", 0, 0, 8, None, Ptr("")),
+        m("ieee_setets", 64, 0, 8, None, Ptr("")),
+        m("ieee_getmaxrate", 128, 0, 8, None, Ptr("")),
+        m("ieee_setmaxrate", 192, 0, 8, None, Ptr("")),
+        m("ieee_getqcn", 256, 0, 8, None, Ptr("")),
+        m("ieee_setqcn", 320, 0, 8, None, Ptr("")),
+        m("ieee_getqcnstats", 384, 0, 8, None, Ptr("")),
+        m("ieee_getpfc", 448, 0, 8, None, Ptr("")),
+        m("ieee_setpfc", 512, 0, 8, None, Ptr("")),
+        m("ieee_getapp", 576, 0, 8, None, Ptr("")),
+        m("ieee_setapp", 640, 0, 8, None, Ptr("")),
+        m("ieee_delapp", 704, 0, 8, None, Ptr("")),
+        m("ieee_peer_getets", 768, 0, 8, None, Ptr("")),
+        m("ieee_peer_getpfc", 832, 0, 8, None, Ptr("")),
+        m("getstate", 896, 0, 8, None, Ptr("")),
+        m("setstate", 960, 0, 8, None, Ptr("")),
+        m("getpermhwaddr", 1024, 0, 8, None, Ptr("")),
+        m("setpgtccfgtx", 1088, 0, 8, None, Ptr("")),
+        m("setpgbwgcfgtx", 1152, 0, 8, None, Ptr("")),
+        m("setpgtccfgrx", 1216, 0, 8, None, Ptr("")),
+        m("setpgbwgcfgrx", 1280, 0, 8, None, Ptr("")),
+        m("getpgtccfgtx", 1344, 0, 8, None, Ptr("")),
+        m("getpgbwgcfgtx", 1408, 0, 8, None, Ptr("")),
+        m("getpgtccfgrx", 1472, 0, 8, None, Ptr("")),
+        m("getpgbwgcfgrx", 1536, 0, 8, None, Ptr("")),
+        m("setpfccfg", 1600, 0, 8, None, Ptr("")),
+        m("getpfccfg", 1664, 0, 8, None, Ptr("")),
+        m("setall", 1728, 0, 8, None, Ptr("")),
+        m("getcap", 1792, 0, 8, None, Ptr("")),
+        m("getnumtcs", 1856, 0, 8, None, Ptr("")),
+        m("setnumtcs", 1920, 0, 8, None, Ptr("")),
+        m("getpfcstate", 1984, 0, 8, None, Ptr("")),
+        m("setpfcstate", 2048, 0, 8, None, Ptr("")),
+        m("getbcncfg", 2112, 0, 8, None, Ptr("")),
+        m("setbcncfg", 2176, 0, 8, None, Ptr("")),
+        m("getbcnrp", 2240, 0, 8, None, Ptr("")),
+        m("setbcnrp", 2304, 0, 8, None, Ptr("")),
+        m("setapp", 2368, 0, 8, None, Ptr("")),
+        m("getapp", 2432, 0, 8, None, Ptr("")),
+        m("getfeatcfg", 2496, 0, 8, None, Ptr("")),
+        m("setfeatcfg", 2560, 0, 8, None, Ptr("")),
+        m("getdcbx", 2624, 0, 8, None, Ptr("")),
+        m("setdcbx", 2688, 0, 8, None, Ptr("")),
+        m("peer_getappinfo", 2752, 0, 8, None, Ptr("")),
+        m("peer_getapptable", 2816, 0, 8, None, Ptr("")),
+        m("cee_peer_getpg", 2880, 0, 8, None, Ptr("")),
+        m("cee_peer_getpfc", 2944, 0, 8, None, Ptr("")),
+        m("dcbnl_getbuffer", 3008, 0, 8, None, Ptr("")),
+        m("dcbnl_setbuffer", 3072, 0, 8, None, Ptr("")),
+        m("dcbnl_setapptrust", 3136, 0, 8, None, Ptr("")),
+        m("dcbnl_getapptrust", 3200, 0, 8, None, Ptr("")),
+        m("dcbnl_setrewr", 3264, 0, 8, None, Ptr("")),
+        m("dcbnl_delrewr", 3328, 0, 8, None, Ptr("")),
+    ]},
+    // 860
+    KStruct { name: "netprio_map", size: 24, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("priomap_len", 128, 0, 4, None, Scalar),
+        m("priomap", 160, 0, 0, Some(0), Scalar),
+    ]},
+    // 861
+    KStruct { name: "phy_link_topology", size: 24, is_union: false, members: &[
+        m("phys", 0, 0, 16, None, Struct(225)),
+        m("next_phy_index", 128, 0, 4, None, Scalar),
+    ]},
+    // 862
+    KStruct { name: "phy_device", size: 1408, is_union: false, members: &[
+        m("mdio", 0, 0, 800, None, Struct(1149)),
+        m("drv", 6400, 0, 8, None, Ptr("phy_driver")),
+        m("devlink", 6464, 0, 8, None, Ptr("device_link")),
+        m("phyindex", 6528, 0, 4, None, Scalar),
+        m("phy_id", 6560, 0, 4, None, Scalar),
+        m("c45_ids", 6592, 0, 136, None, Struct(1152)),
+        m("is_c45", 7680, 1, 4, None, Scalar),
+        m("is_internal", 7681, 1, 4, None, Scalar),
+        m("is_pseudo_fixed_link", 7682, 1, 4, None, Scalar),
+        m("is_gigabit_capable", 7683, 1, 4, None, Scalar),
+        m("has_fixups", 7684, 1, 4, None, Scalar),
+        m("suspended", 7685, 1, 4, None, Scalar),
+        m("suspended_by_mdio_bus", 7686, 1, 4, None, Scalar),
+        m("sysfs_links", 7687, 1, 4, None, Scalar),
+        m("loopback_enabled", 7688, 1, 4, None, Scalar),
+        m("downshifted_rate", 7689, 1, 4, None, Scalar),
+        m("is_on_sfp_module", 7690, 1, 4, None, Scalar),
+        m("mac_managed_pm", 7691, 1, 4, None, Scalar),
+        m("wol_enabled", 7692, 1, 4, None, Scalar),
+        m("is_genphy_driven", 7693, 1, 4, None, Scalar),
+        m("autoneg", 7694, 1, 4, None, Scalar),
+        m("link", 7695, 1, 4, None, Scalar),
+        m("autoneg_complete", 7696, 1, 4, None, Scalar),
+        m("interrupts", 7697, 1, 4, None, Scalar),
+        m("irq_suspended", 7698, 1, 4, None, Scalar),
+        m("irq_rerun", 7699, 1, 4, None, Scalar),
+        m("default_timestamp", 7700, 1, 4, None, Scalar),
+        m("rate_matching", 7712, 0, 4, None, Scalar),
+        m("state", 7744, 0, 4, None, Scalar),
+        m("dev_flags", 7776, 0, 4, None, Scalar),
+        m("interface", 7808, 0, 4, None, Scalar),
+        m("possible_interfaces", 7872, 0, 8, Some(1), Scalar),
+        m("speed", 7936, 0, 4, None, Scalar),
+        m("duplex", 7968, 0, 4, None, Scalar),
+        m("port", 8000, 0, 4, None, Scalar),
+        m("pause", 8032, 0, 4, None, Scalar),
+        m("asym_pause", 8064, 0, 4, None, Scalar),
+        m("master_slave_get", 8096, 0, 1, None, Scalar),
+        m("master_slave_set", 8104, 0, 1, None, Scalar),
+        m("master_slave_state", 8112, 0, 1, None, Scalar),
+        m("supported", 8128, 0, 16, Some(2), Scalar),
+        m("advertising", 8256, 0, 16, Some(2), Scalar),
+        m("lp_advertising", 8384, 0, 16, Some(2), Scalar),
+        m("adv_old", 8512, 0, 16, Some(2), Scalar),
+        m("supported_eee", 8640, 0, 16, Some(2), Scalar),
+        m("advertising_eee", 8768, 0, 16, Some(2), Scalar),
+        m("eee_disabled_modes", 8896, 0, 16, Some(2), Scalar),
+        m("enable_tx_lpi", 9024, 0, 1, None, Scalar),
+        m("eee_active", 9032, 0, 1, None, Scalar),
+        m("eee_cfg", 9056, 0, 8, None, Struct(1153)),
+        m("host_interfaces", 9152, 0, 8, Some(1), Scalar),
+        m("leds", 9216, 0, 16, None, Struct(23)),
+        m("irq", 9344, 0, 4, None, Scalar),
+        m("priv", 9408, 0, 8, None, Ptr("")),
+        m("skb", 9472, 0, 8, None, Ptr("sk_buff")),
+        m("ehdr", 9536, 0, 8, None, Ptr("")),
+        m("nest", 9600, 0, 8, None, Ptr("nlattr")),
+        m("state_queue", 9664, 0, 88, None, Struct(515)),
+        m("lock", 10368, 0, 32, None, Struct(40)),
+        m("sfp_bus_attached", 10624, 0, 1, None, Scalar),
+        m("sfp_bus", 10688, 0, 8, None, Ptr("")),
+        m("phylink", 10752, 0, 8, None, Ptr("")),
+        m("attached_dev", 10816, 0, 8, None, Ptr("net_device")),
+        m("mii_ts", 10880, 0, 8, None, Ptr("mii_timestamper")),
+        m("psec", 10944, 0, 8, None, Ptr("")),
+        m("mdix", 11008, 0, 1, None, Scalar),
+        m("mdix_ctrl", 11016, 0, 1, None, Scalar),
+        m("pma_extable", 11040, 0, 4, None, Scalar),
+        m("link_down_events", 11072, 0, 4, None, Scalar),
+        m("phy_link_change", 11136, 0, 8, None, Ptr("")),
+        m("adjust_link", 11200, 0, 8, None, Ptr("")),
+    ]},
+    // 863
+    KStruct { name: "udp_tunnel_nic_info", size: 72, is_union: false, members: &[
+        m("set_port", 0, 0, 8, None, Ptr("")),
+        m("unset_port", 64, 0, 8, None, Ptr("")),
+        m("sync_table", 128, 0, 8, None, Ptr("")),
+        m("shared", 192, 0, 8, None, Ptr("udp_tunnel_nic_shared")),
+        m("flags", 256, 0, 4, None, Scalar),
+        m("tables", 288, 0, 32, Some(4), Struct(1157)),
+    ]},
+    // 864
+    KStruct { name: "udp_tunnel_nic", size: 144, is_union: false, members: &[
+        m("work", 0, 0, 88, None, Struct(515)),
+        m("dev", 704, 0, 8, None, Ptr("net_device")),
+        m("lock", 768, 0, 32, None, Struct(40)),
+        m("need_sync", 1024, 1, 1, None, Scalar),
+        m("need_replay", 1025, 1, 1, None, Scalar),
+        m("n_tables", 1056, 0, 4, None, Scalar),
+        m("missed", 1088, 0, 8, None, Scalar),
+        m("entries", 1152, 0, 0, Some(0), Ptr("udp_tunnel_nic_table_entry")),
+    ]},
+    // 865
+    KStruct { name: "netdev_config", size: 8, is_union: false, members: &[
+        m("hds_thresh", 0, 0, 4, None, Scalar),
+        m("hds_config", 32, 0, 1, None, Scalar),
+    ]},
+    // 866
+    KStruct { name: "ethtool_netdev_state", size: 56, is_union: false, members: &[
+        m("rss_ctx", 0, 0, 16, None, Struct(225)),
+        m("rss_lock", 128, 0, 32, None, Struct(40)),
+        m("wol_enabled", 384, 1, 4, None, Scalar),
+        m("module_fw_flash_in_progress", 385, 1, 4, None, Scalar),
+    ]},
+    // 867
+    KStruct { name: "bpf_xdp_entity", size: 16, is_union: false, members: &[
+        m("prog", 0, 0, 8, None, Ptr("bpf_prog")),
+        m("link", 64, 0, 8, None, Ptr("bpf_xdp_link")),
+    ]},
+    // 868
+    KStruct { name: "rtnl_hw_stats64", size: 72, is_union: false, members: &[
+        m("rx_packets", 0, 0, 8, None, Scalar),
+        m("tx_packets", 64, 0, 8, None, Scalar),
+        m("rx_bytes", 128, 0, 8, None, Scalar),
+        m("tx_bytes", 192, 0, 8, None, Scalar),
+        m("rx_errors", 256, 0, 8, None, Scalar),
+        m("tx_errors", 320, 0, 8, None, Scalar),
+        m("rx_dropped", 384, 0, 8, None, Scalar),
+        m("tx_dropped", 448, 0, 8, None, Scalar),
+        m("multicast", 512, 0, 8, None, Scalar),
+    ]},
+    // 869
+    KStruct { name: "devlink_port", size: 288, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("region_list", 128, 0, 16, None, Struct(23)),
+        m("devlink", 256, 0, 8, None, Ptr("")),
+        m("ops", 320, 0, 8, None, Ptr("devlink_port_ops")),
+        m("index", 384, 0, 4, None, Scalar),
+        m("type_lock", 416, 0, 4, None, Struct(43)),
+        m("type", 448, 0, 4, None, Scalar),
+        m("desired_type", 480, 0, 4, None, Scalar),
+        m("", 512, 0, 32, None, Struct(1161)),
+        m("attrs", 768, 0, 60, None, Struct(1162)),
+        m("attrs_set", 1248, 1, 1, None, Scalar),
+        m("switch_port", 1249, 1, 1, None, Scalar),
+        m("registered", 1250, 1, 1, None, Scalar),
+        m("initialized", 1251, 1, 1, None, Scalar),
+        m("type_warn_dw", 1280, 0, 88, None, Struct(515)),
+        m("reporter_list", 1984, 0, 16, None, Struct(23)),
+        m("devlink_rate", 2112, 0, 8, None, Ptr("devlink_rate")),
+        m("linecard", 2176, 0, 8, None, Ptr("")),
+        m("rel_index", 2240, 0, 4, None, Scalar),
+    ]},
+    // 870
+    KStruct { name: "dim_irq_moder", size: 40, is_union: false, members: &[
+        m("profile_flags", 0, 0, 1, None, Scalar),
+        m("coal_flags", 8, 0, 1, None, Scalar),
+        m("dim_rx_mode", 16, 0, 1, None, Scalar),
+        m("dim_tx_mode", 24, 0, 1, None, Scalar),
+        m("rx_profile", 64, 0, 8, None, Ptr("dim_cq_moder")),
+        m("tx_profile", 128, 0, 8, None, Ptr("dim_cq_moder")),
+        m("rx_dim_work", 192, 0, 8, None, Ptr("")),
+        m("tx_dim_work", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 871
+    KStruct { name: "napi_config", size: 64, is_union: false, members: &[
+        m("gro_flush_timeout", 0, 0, 8, None, Scalar),
+        m("irq_suspend_timeout", 64, 0, 8, None, Scalar),
+        m("defer_hard_irqs", 128, 0, 4, None, Scalar),
+        m("affinity_mask", 192, 0, 32, None, Struct(74)),
+        m("threaded", 448, 0, 1, None, Scalar),
+        m("napi_id", 480, 0, 4, None, Scalar),
+    ]},
+    // 872
+    KStruct { name: "hwtstamp_provider", size: 40, is_union: false, members: &[
+        m("callback_head", 0, 0, 16, None, Struct(58)),
+        m("source", 128, 0, 4, None, Scalar),
+        m("phydev", 192, 0, 8, None, Ptr("phy_device")),
+        m("desc", 256, 0, 8, None, Struct(1165)),
+    ]},
+    // 873
+    KStruct { name: "prot_inuse", size: 260, is_union: false, members: &[
+        m("all", 0, 0, 4, None, Scalar),
+        m("val", 32, 0, 256, Some(64), Scalar),
+    ]},
+    // 874
+    KStruct { name: "ipstats_mib", size: 304, is_union: false, members: &[
+        m("mibs", 0, 0, 304, Some(38), Scalar),
+        m("syncp", 2432, 0, 0, None, Struct(716)),
+    ]},
+    // 875
+    KStruct { name: "tcp_mib", size: 128, is_union: false, members: &[
+        m("mibs", 0, 0, 128, Some(16), Scalar),
+    ]},
+    // 876
+    KStruct { name: "linux_mib", size: 1088, is_union: false, members: &[
+        m("mibs", 0, 0, 1088, Some(136), Scalar),
+    ]},
+    // 877
+    KStruct { name: "udp_mib", size: 80, is_union: false, members: &[
+        m("mibs", 0, 0, 80, Some(10), Scalar),
+    ]},
+    // 878
+    KStruct { name: "linux_xfrm_mib", size: 264, is_union: false, members: &[
+        m("mibs", 0, 0, 264, Some(33), Scalar),
+    ]},
+    // 879
+    KStruct { name: "mptcp_mib", size: 616, is_union: false, members: &[
+        m("mibs", 0, 0, 616, Some(77), Scalar),
+    ]},
+    // 880
+    KStruct { name: "icmp_mib", size: 240, is_union: false, members: &[
+        m("mibs", 0, 0, 240, Some(30), Scalar),
+    ]},
+    // 881
+    KStruct { name: "icmpmsg_mib", size: 4096, is_union: false, members: &[
+        m("mibs", 0, 0, 4096, Some(512), Struct(41)),
+    ]},
+    // 882
+    KStruct { name: "icmpv6_mib", size: 56, is_union: false, members: &[
+        m("mibs", 0, 0, 56, Some(7), Scalar),
+    ]},
+    // 883
+    KStruct { name: "icmpv6msg_mib", size: 4096, is_union: false, members: &[
+        m("mibs", 0, 0, 4096, Some(512), Struct(41)),
+    ]},
+    // 884
+    KStruct { name: "unix_table", size: 16, is_union: false, members: &[
+        m("locks", 0, 0, 8, None, Ptr("spinlock")),
+        m("buckets", 64, 0, 8, None, Ptr("hlist_head")),
+    ]},
+    // 885
+    KStruct { name: "blocking_notifier_head", size: 48, is_union: false, members: &[
+        m("rwsem", 0, 0, 40, None, Struct(246)),
+        m("head", 320, 0, 8, None, Ptr("notifier_block")),
+    ]},
+    // 886
+    KStruct { name: "udp_tunnel_gro", size: 16, is_union: false, members: &[
+        m("sk", 0, 0, 8, None, Ptr("sock")),
+        m("list", 64, 0, 8, None, Struct(73)),
+    ]},
+    // 887
+    KStruct { name: "ipv4_devconf", size: 152, is_union: false, members: &[
+        m("sysctl", 0, 0, 8, None, Ptr("")),
+        m("data", 64, 0, 132, Some(33), Scalar),
+        m("state", 1152, 0, 8, Some(1), Scalar),
+    ]},
+    // 888
+    KStruct { name: "ip_ra_chain", size: 40, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("ip_ra_chain")),
+        m("sk", 64, 0, 8, None, Ptr("sock")),
+        m("", 128, 0, 8, None, Struct(1166)),
+        m("rcu", 192, 0, 16, None, Struct(58)),
+    ]},
+    // 889
+    KStruct { name: "fib_rules_ops", size: 176, is_union: false, members: &[
+        m("family", 0, 0, 4, None, Scalar),
+        m("list", 64, 0, 16, None, Struct(23)),
+        m("rule_size", 192, 0, 4, None, Scalar),
+        m("addr_size", 224, 0, 4, None, Scalar),
+        m("unresolved_rules", 256, 0, 4, None, Scalar),
+        m("nr_goto_rules", 288, 0, 4, None, Scalar),
+        m("fib_rules_seq", 320, 0, 4, None, Scalar),
+        m("action", 384, 0, 8, None, Ptr("")),
+        m("suppress", 448, 0, 8, None, Ptr("")),
+        m("match", 512, 0, 8, None, Ptr("")),
+        m("configure", 576, 0, 8, None, Ptr("")),
+        m("delete", 640, 0, 8, None, Ptr("")),
+        m("compare", 704, 0, 8, None, Ptr("")),
+        m("fill", 768, 0, 8, None, Ptr("")),
+        m("nlmsg_payload", 832, 0, 8, None, Ptr("")),
+        m("flush_cache", 896, 0, 8, None, Ptr("")),
+        m("nlgroup", 960, 0, 4, None, Scalar),
+        m("rules_list", 1024, 0, 16, None, Struct(23)),
+        m("owner", 1152, 0, 8, None, Ptr("module")),
+        m("fro_net", 1216, 0, 8, None, Ptr("net")),
+        m("rcu", 1280, 0, 16, None, Struct(58)),
+    ]},
+    // 890
+    KStruct { name: "fib_table", size: 48, is_union: false, members: &[
+        m("tb_hlist", 0, 0, 16, None, Struct(60)),
+        m("tb_id", 128, 0, 4, None, Scalar),
+        m("tb_num_default", 160, 0, 4, None, Scalar),
+        m("rcu", 192, 0, 16, None, Struct(58)),
+        m("tb_data", 320, 0, 8, None, Ptr("")),
+        m("__data", 384, 0, 0, Some(0), Scalar),
+    ]},
+    // 891
+    KStruct { name: "inet_peer_base", size: 24, is_union: false, members: &[
+        m("rb_root", 0, 0, 8, None, Struct(22)),
+        m("lock", 64, 0, 8, None, Struct(269)),
+        m("total", 128, 0, 4, None, Scalar),
+    ]},
+    // 892
+    KStruct { name: "fqdir", size: 320, is_union: false, members: &[
+        m("high_thresh", 0, 0, 8, None, Scalar),
+        m("low_thresh", 64, 0, 8, None, Scalar),
+        m("timeout", 128, 0, 4, None, Scalar),
+        m("max_dist", 160, 0, 4, None, Scalar),
+        m("f", 192, 0, 8, None, Ptr("inet_frags")),
+        m("net", 256, 0, 8, None, Ptr("net")),
+        m("dead", 320, 0, 1, None, Scalar),
+        m("rhashtable", 512, 0, 136, None, Struct(822)),
+        m("mem", 2048, 0, 8, None, Struct(41)),
+        m("destroy_work", 2112, 0, 32, None, Struct(153)),
+        m("free_list", 2368, 0, 8, None, Struct(226)),
+    ]},
+    // 893
+    KStruct { name: "local_ports", size: 8, is_union: false, members: &[
+        m("range", 0, 0, 4, None, Scalar),
+        m("warned", 32, 0, 1, None, Scalar),
+    ]},
+    // 894
+    KStruct { name: "ping_group_range", size: 16, is_union: false, members: &[
+        m("lock", 0, 0, 8, None, Struct(269)),
+        m("range", 64, 0, 8, Some(2), Struct(252)),
+    ]},
+    // 895
+    KStruct { name: "sysctl_fib_multipath_hash_seed", size: 8, is_union: false, members: &[
+        m("user_seed", 0, 0, 4, None, Scalar),
+        m("mp_seed", 32, 0, 4, None, Scalar),
+    ]},
+    // 896
+    KStruct { name: "fib_notifier_ops", size: 64, is_union: false, members: &[
+        m("family", 0, 0, 4, None, Scalar),
+        m("list", 64, 0, 16, None, Struct(23)),
+        m("fib_seq_read", 192, 0, 8, None, Ptr("")),
+        m("fib_dump", 256, 0, 8, None, Ptr("")),
+        m("owner", 320, 0, 8, None, Ptr("module")),
+        m("rcu", 384, 0, 16, None, Struct(58)),
+    ]},
+    // 897
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("key", 0, 0, 16, Some(2), Scalar),
+    ]},
+    // 898
+    KStruct { name: "netns_sysctl_ipv6", size: 184, is_union: false, members: &[
+        m("hdr", 0, 0, 8, None, Ptr("ctl_table_header")),
+        m("route_hdr", 64, 0, 8, None, Ptr("ctl_table_header")),
+        m("icmp_hdr", 128, 0, 8, None, Ptr("ctl_table_header")),
+        m("frags_hdr", 192, 0, 8, None, Ptr("ctl_table_header")),
+        m("xfrm6_hdr", 256, 0, 8, None, Ptr("ctl_table_header")),
+        m("flush_delay", 320, 0, 4, None, Scalar),
+        m("ip6_rt_max_size", 352, 0, 4, None, Scalar),
+        m("ip6_rt_gc_min_interval", 384, 0, 4, None, Scalar),
+        m("ip6_rt_gc_timeout", 416, 0, 4, None, Scalar),
+        m("ip6_rt_gc_interval", 448, 0, 4, None, Scalar),
+        m("ip6_rt_gc_elasticity", 480, 0, 4, None, Scalar),
+        m("ip6_rt_mtu_expires", 512, 0, 4, None, Scalar),
+        m("ip6_rt_min_advmss", 544, 0, 4, None, Scalar),
+        m("multipath_hash_fields", 576, 0, 4, None, Scalar),
+        m("multipath_hash_policy", 608, 0, 1, None, Scalar),
+        m("bindv6only", 616, 0, 1, None, Scalar),
+        m("flowlabel_consistency", 624, 0, 1, None, Scalar),
+        m("auto_flowlabels", 632, 0, 1, None, Scalar),
+        m("icmpv6_time", 640, 0, 4, None, Scalar),
+        m("icmpv6_echo_ignore_all", 672, 0, 1, None, Scalar),
+        m("icmpv6_echo_ignore_multicast", 680, 0, 1, None, Scalar),
+        m("icmpv6_echo_ignore_anycast", 688, 0, 1, None, Scalar),
+        m("icmpv6_ratemask", 704, 0, 32, Some(4), Scalar),
+        m("icmpv6_ratemask_ptr", 960, 0, 8, None, Ptr("")),
+        m("anycast_src_echo_reply", 1024, 0, 1, None, Scalar),
+        m("ip_nonlocal_bind", 1032, 0, 1, None, Scalar),
+        m("fwmark_reflect", 1040, 0, 1, None, Scalar),
+        m("flowlabel_state_ranges", 1048, 0, 1, None, Scalar),
+        m("idgen_retries", 1056, 0, 4, None, Scalar),
+        m("idgen_delay", 1088, 0, 4, None, Scalar),
+        m("flowlabel_reflect", 1120, 0, 4, None, Scalar),
+        m("max_dst_opts_cnt", 1152, 0, 4, None, Scalar),
+        m("max_hbh_opts_cnt", 1184, 0, 4, None, Scalar),
+        m("max_dst_opts_len", 1216, 0, 4, None, Scalar),
+        m("max_hbh_opts_len", 1248, 0, 4, None, Scalar),
+        m("seg6_flowlabel", 1280, 0, 4, None, Scalar),
+        m("ioam6_id", 1312, 0, 4, None, Scalar),
+        m("ioam6_id_wide", 1344, 0, 8, None, Scalar),
+        m("skip_notify_on_dev_down", 1408, 0, 1, None, Scalar),
+        m("fib_notify_on_flag_change", 1416, 0, 1, None, Scalar),
+        m("icmpv6_error_anycast_as_unicast", 1424, 0, 1, None, Scalar),
+    ]},
+    // 899
+    KStruct { name: "ipv6_devconf", size: 256, is_union: false, members: &[
+        m("__cacheline_group_begin__ipv6_devconf_read_txrx", 0, 0, 0, Some(0), Scalar),
+        m("disable_ipv6", 0, 0, 4, None, Scalar),
+        m("hop_limit", 32, 0, 4, None, Scalar),
+        m("mtu6", 64, 0, 4, None, Scalar),
+        m("forwarding", 96, 0, 4, None, Scalar),
+        m("force_forwarding", 128, 0, 4, None, Scalar),
+        m("disable_policy", 160, 0, 4, None, Scalar),
+        m("proxy_ndp", 192, 0, 4, None, Scalar),
+        m("__cacheline_group_end__ipv6_devconf_read_txrx", 224, 0, 0, Some(0), Scalar),
+        m("accept_ra", 224, 0, 4, None, Scalar),
+        m("accept_redirects", 256, 0, 4, None, Scalar),
+        m("autoconf", 288, 0, 4, None, Scalar),
+        m("dad_transmits", 320, 0, 4, None, Scalar),
+        m("rtr_solicits", 352, 0, 4, None, Scalar),
+        m("rtr_solicit_interval", 384, 0, 4, None, Scalar),
+        m("rtr_solicit_max_interval", 416, 0, 4, None, Scalar),
+        m("rtr_solicit_delay", 448, 0, 4, None, Scalar),
+        m("force_mld_version", 480, 0, 4, None, Scalar),
+        m("mldv1_unsolicited_report_interval", 512, 0, 4, None, Scalar),
+        m("mldv2_unsolicited_report_interval", 544, 0, 4, None, Scalar),
+        m("use_tempaddr", 576, 0, 4, None, Scalar),
+        m("temp_valid_lft", 608, 0, 4, None, Scalar),
+        m("temp_prefered_lft", 640, 0, 4, None, Scalar),
+        m("regen_min_advance", 672, 0, 4, None, Scalar),
+        m("regen_max_retry", 704, 0, 4, None, Scalar),
+        m("max_desync_factor", 736, 0, 4, None, Scalar),
+        m("max_addresses", 768, 0, 4, None, Scalar),
+        m("accept_ra_defrtr", 800, 0, 4, None, Scalar),
+        m("ra_defrtr_metric", 832, 0, 4, None, Scalar),
+        m("accept_ra_min_hop_limit", 864, 0, 4, None, Scalar),
+        m("accept_ra_min_lft", 896, 0, 4, None, Scalar),
+        m("accept_ra_pinfo", 928, 0, 4, None, Scalar),
+        m("ignore_routes_with_linkdown", 960, 0, 4, None, Scalar),
+        m("accept_ra_rtr_pref", 992, 0, 4, None, Scalar),
+        m("rtr_probe_interval", 1024, 0, 4, None, Scalar),
+        m("accept_ra_rt_info_min_plen", 1056, 0, 4, None, Scalar),
+        m("accept_ra_rt_info_max_plen", 1088, 0, 4, None, Scalar),
+        m("accept_source_route", 1120, 0, 4, None, Scalar),
+        m("accept_ra_from_local", 1152, 0, 4, None, Scalar),
+        m("optimistic_dad", 1184, 0, 4, None, Scalar),
+        m("use_optimistic", 1216, 0, 4, None, Scalar),
+        m("drop_unicast_in_l2_multicast", 1248, 0, 4, None, Scalar),
+        m("accept_dad", 1280, 0, 4, None, Scalar),
+        m("force_tllao", 1312, 0, 4, None, Scalar),
+        m("ndisc_notify", 1344, 0, 4, None, Scalar),
+        m("suppress_frag_ndisc", 1376, 0, 4, None, Scalar),
+        m("accept_ra_mtu", 1408, 0, 4, None, Scalar),
+        m("drop_unsolicited_na", 1440, 0, 4, None, Scalar),
+        m("accept_untracked_na", 1472, 0, 4, None, Scalar),
+        m("stable_secret", 1504, 0, 20, None, Struct(1168)),
+        m("use_oif_addrs_only", 1664, 0, 4, None, Scalar),
+        m("keep_addr_on_down", 1696, 0, 4, None, Scalar),
+        m("seg6_enabled", 1728, 0, 4, None, Scalar),
+        m("enhanced_dad", 1760, 0, 4, None, Scalar),
+        m("addr_gen_mode", 1792, 0, 4, None, Scalar),
+        m("ndisc_tclass", 1824, 0, 4, None, Scalar),
+        m("rpl_seg_enabled", 1856, 0, 4, None, Scalar),
+        m("ioam6_id", 1888, 0, 4, None, Scalar),
+        m("ioam6_id_wide", 1920, 0, 4, None, Scalar),
+        m("ioam6_enabled", 1952, 0, 1, None, Scalar),
+        m("ndisc_evict_nocarrier", 1960, 0, 1, None, Scalar),
+        m("ra_honor_pio_life", 1968, 0, 1, None, Scalar),
+        m("ra_honor_pio_pflag", 1976, 0, 1, None, Scalar),
+        m("sysctl_header", 1984, 0, 8, None, Ptr("ctl_table_header")),
+    ]},
+    // 900
+    KStruct { name: "fib6_info", size: 200, is_union: false, members: &[
+        m("fib6_table", 0, 0, 8, None, Ptr("fib6_table")),
+        m("fib6_next", 64, 0, 8, None, Ptr("fib6_info")),
+        m("fib6_node", 128, 0, 8, None, Ptr("fib6_node")),
+        m("", 192, 0, 16, None, Struct(1170)),
+        m("fib6_nsiblings", 320, 0, 4, None, Scalar),
+        m("fib6_ref", 352, 0, 4, None, Struct(65)),
+        m("expires", 384, 0, 8, None, Scalar),
+        m("gc_link", 448, 0, 16, None, Struct(60)),
+        m("fib6_metrics", 576, 0, 8, None, Ptr("dst_metrics")),
+        m("fib6_dst", 640, 0, 20, None, Struct(1172)),
+        m("fib6_flags", 800, 0, 4, None, Scalar),
+        m("fib6_src", 832, 0, 20, None, Struct(1172)),
+        m("fib6_prefsrc", 992, 0, 20, None, Struct(1172)),
+        m("fib6_metric", 1152, 0, 4, None, Scalar),
+        m("fib6_protocol", 1184, 0, 1, None, Scalar),
+        m("fib6_type", 1192, 0, 1, None, Scalar),
+        m("offload", 1200, 0, 1, None, Scalar),
+        m("trap", 1208, 0, 1, None, Scalar),
+        m("offload_failed", 1216, 0, 1, None, Scalar),
+        m("should_flush", 1224, 1, 1, None, Scalar),
+        m("dst_nocount", 1225, 1, 1, None, Scalar),
+        m("dst_nopolicy", 1226, 1, 1, None, Scalar),
+        m("fib6_destroying", 1227, 1, 1, None, Scalar),
+        m("unused", 1228, 4, 1, None, Scalar),
+        m("purge_link", 1280, 0, 16, None, Struct(23)),
+        m("rcu", 1408, 0, 16, None, Struct(58)),
+        m("nh", 1536, 0, 8, None, Ptr("nexthop")),
+        m("fib6_nh", 1600, 0, 0, Some(0), Struct(1174)),
+    ]},
+    // 901
+    KStruct { name: "rt6_info", size: 224, is_union: false, members: &[
+        m("dst", 0, 0, 136, None, Struct(211)),
+        m("from", 1088, 0, 8, None, Ptr("fib6_info")),
+        m("sernum", 1152, 0, 4, None, Scalar),
+        m("rt6i_dst", 1184, 0, 20, None, Struct(1172)),
+        m("rt6i_src", 1344, 0, 20, None, Struct(1172)),
+        m("rt6i_gateway", 1504, 0, 16, None, Struct(357)),
+        m("rt6i_idev", 1664, 0, 8, None, Ptr("inet6_dev")),
+        m("rt6i_flags", 1728, 0, 4, None, Scalar),
+        m("rt6i_nfheader_len", 1760, 0, 2, None, Scalar),
+    ]},
+    // 902
+    KStruct { name: "rt6_statistics", size: 24, is_union: false, members: &[
+        m("fib_nodes", 0, 0, 4, None, Scalar),
+        m("fib_route_nodes", 32, 0, 4, None, Scalar),
+        m("fib_rt_entries", 64, 0, 4, None, Scalar),
+        m("fib_rt_cache", 96, 0, 4, None, Scalar),
+        m("fib_discarded_routes", 128, 0, 4, None, Scalar),
+        m("fib_rt_alloc", 160, 0, 4, None, Struct(48)),
+    ]},
+    // 903
+    KStruct { name: "fib6_table", size: 136, is_union: false, members: &[
+        m("tb6_hlist", 0, 0, 16, None, Struct(60)),
+        m("tb6_id", 128, 0, 4, None, Scalar),
+        m("tb6_lock", 160, 0, 4, None, Struct(43)),
+        m("tb6_root", 192, 0, 72, None, Struct(1169)),
+        m("tb6_peers", 768, 0, 24, None, Struct(891)),
+        m("flags", 960, 0, 4, None, Scalar),
+        m("fib_seq", 992, 0, 4, None, Scalar),
+        m("tb6_gc_hlist", 1024, 0, 8, None, Struct(73)),
+    ]},
+    // 904
+    KStruct { name: "seg6_pernet_data", size: 40, is_union: false, members: &[
+        m("lock", 0, 0, 32, None, Struct(40)),
+        m("tun_src", 256, 0, 8, None, Ptr("in6_addr")),
+    ]},
+    // 905
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Struct(73)),
+        m("lock", 64, 0, 4, None, Struct(43)),
+        m("seq", 96, 0, 4, None, Scalar),
+    ]},
+    // 906
+    KStruct { name: "ioam6_pernet_data", size: 304, is_union: false, members: &[
+        m("lock", 0, 0, 32, None, Struct(40)),
+        m("namespaces", 256, 0, 136, None, Struct(822)),
+        m("schemas", 1344, 0, 136, None, Struct(822)),
+    ]},
+    // 907
+    KStruct { name: "nf_logger", size: 32, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("type", 64, 0, 4, None, Scalar),
+        m("logfn", 128, 0, 8, None, Ptr("")),
+        m("me", 192, 0, 8, None, Ptr("module")),
+    ]},
+    // 908
+    KStruct { name: "ip_conntrack_stat", size: 52, is_union: false, members: &[
+        m("found", 0, 0, 4, None, Scalar),
+        m("invalid", 32, 0, 4, None, Scalar),
+        m("insert", 64, 0, 4, None, Scalar),
+        m("insert_failed", 96, 0, 4, None, Scalar),
+        m("clash_resolve", 128, 0, 4, None, Scalar),
+        m("drop", 160, 0, 4, None, Scalar),
+        m("early_drop", 192, 0, 4, None, Scalar),
+        m("error", 224, 0, 4, None, Scalar),
+        m("expect_new", 256, 0, 4, None, Scalar),
+        m("expect_create", 288, 0, 4, None, Scalar),
+        m("expect_delete", 320, 0, 4, None, Scalar),
+        m("search_restart", 352, 0, 4, None, Scalar),
+        m("chaintoolong", 384, 0, 4, None, Scalar),
+    ]},
+    // 909
+    KStruct { name: "nf_ct_event_notifier", size: 16, is_union: false, members: &[
+        m("ct_event", 0, 0, 8, None, Ptr("")),
+        m("exp_event", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 910
+    KStruct { name: "nf_ip_net", size: 144, is_union: false, members: &[
+        m("generic", 0, 0, 4, None, Struct(1175)),
+        m("tcp", 32, 0, 60, None, Struct(1176)),
+        m("udp", 512, 0, 8, None, Struct(1177)),
+        m("icmp", 576, 0, 4, None, Struct(1178)),
+        m("icmpv6", 608, 0, 4, None, Struct(1178)),
+        m("sctp", 640, 0, 40, None, Struct(1179)),
+        m("gre", 960, 0, 24, None, Struct(1180)),
+    ]},
+    // 911
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("s", 0, 0, 24, None, Struct(1181)),
+        m("", 0, 0, 0, None, Struct(1182)),
+    ]},
+    // 912
+    KStruct { name: "bpf_prog_array", size: 16, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("items", 128, 0, 0, Some(0), Struct(1183)),
+    ]},
+    // 913
+    KStruct { name: "xfrm_policy_hash", size: 16, is_union: false, members: &[
+        m("table", 0, 0, 8, None, Ptr("hlist_head")),
+        m("hmask", 64, 0, 4, None, Scalar),
+        m("dbits4", 96, 0, 1, None, Scalar),
+        m("sbits4", 104, 0, 1, None, Scalar),
+        m("dbits6", 112, 0, 1, None, Scalar),
+        m("sbits6", 120, 0, 1, None, Scalar),
+    ]},
+    // 914
+    KStruct { name: "xfrm_policy_hthresh", size: 48, is_union: false, members: &[
+        m("work", 0, 0, 32, None, Struct(153)),
+        m("lock", 256, 0, 8, None, Struct(269)),
+        m("lbits4", 320, 0, 1, None, Scalar),
+        m("rbits4", 328, 0, 1, None, Scalar),
+        m("lbits6", 336, 0, 1, None, Scalar),
+        m("rbits6", 344, 0, 1, None, Scalar),
+    ]},
+    // 915
+    KStruct { name: "device_private", size: 216, is_union: false, members: &[
+        m("klist_children", 0, 0, 40, None, Struct(1184)),
+        m("knode_parent", 320, 0, 32, None, Struct(1185)),
+        m("knode_driver", 576, 0, 32, None, Struct(1185)),
+        m("knode_bus", 832, 0, 32, None, Struct(1185)),
+        m("knode_class", 1088, 0, 32, None, Struct(1185)),
+        m("deferred_probe", 1344, 0, 16, None, Struct(23)),
+        m("async_driver", 1472, 0, 8, None, Ptr("device_driver")),
+        m("deferred_probe_reason", 1536, 0, 8, None, Ptr("")),
+        m("device", 1600, 0, 8, None, Ptr("device")),
+        m("dead", 1664, 1, 1, None, Scalar),
+    ]},
+    // 916
+    KStruct { name: "device_type", size: 48, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("groups", 64, 0, 8, None, Ptr("")),
+        m("uevent", 128, 0, 8, None, Ptr("")),
+        m("devnode", 192, 0, 8, None, Ptr("")),
+        m("release", 256, 0, 8, None, Ptr("")),
+        m("pm", 320, 0, 8, None, Ptr("dev_pm_ops")),
+    ]},
+    // 917
+    KStruct { name: "bus_type", size: 168, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("dev_name", 64, 0, 8, None, Ptr("")),
+        m("bus_groups", 128, 0, 8, None, Ptr("")),
+        m("dev_groups", 192, 0, 8, None, Ptr("")),
+        m("drv_groups", 256, 0, 8, None, Ptr("")),
+        m("match", 320, 0, 8, None, Ptr("")),
+        m("uevent", 384, 0, 8, None, Ptr("")),
+        m("probe", 448, 0, 8, None, Ptr("")),
+        m("sync_state", 512, 0, 8, None, Ptr("")),
+        m("remove", 576, 0, 8, None, Ptr("")),
+        m("shutdown", 640, 0, 8, None, Ptr("")),
+        m("irq_get_affinity", 704, 0, 8, None, Ptr("")),
+        m("online", 768, 0, 8, None, Ptr("")),
+        m("offline", 832, 0, 8, None, Ptr("")),
+        m("suspend", 896, 0, 8, None, Ptr("")),
+        m("resume", 960, 0, 8, None, Ptr("")),
+        m("num_vf", 1024, 0, 8, None, Ptr("")),
+        m("dma_configure", 1088, 0, 8, None, Ptr("")),
+        m("dma_cleanup", 1152, 0, 8, None, Ptr("")),
+        m("pm", 1216, 0, 8, None, Ptr("dev_pm_ops")),
+        m("driver_override", 1280, 0, 1, None, Scalar),
+        m("need_parent_lock", 1288, 0, 1, None, Scalar),
+    ]},
+    // 918
+    KStruct { name: "device_driver", size: 144, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("bus", 64, 0, 8, None, Ptr("bus_type")),
+        m("owner", 128, 0, 8, None, Ptr("module")),
+        m("mod_name", 192, 0, 8, None, Ptr("")),
+        m("suppress_bind_attrs", 256, 0, 1, None, Scalar),
+        m("probe_type", 288, 0, 4, None, Scalar),
+        m("of_match_table", 320, 0, 8, None, Ptr("of_device_id")),
+        m("acpi_match_table", 384, 0, 8, None, Ptr("acpi_device_id")),
+        m("probe", 448, 0, 8, None, Ptr("")),
+        m("sync_state", 512, 0, 8, None, Ptr("")),
+        m("remove", 576, 0, 8, None, Ptr("")),
+        m("shutdown", 640, 0, 8, None, Ptr("")),
+        m("suspend", 704, 0, 8, None, Ptr("")),
+        m("resume", 768, 0, 8, None, Ptr("")),
+        m("groups", 832, 0, 8, None, Ptr("")),
+        m("dev_groups", 896, 0, 8, None, Ptr("")),
+        m("pm", 960, 0, 8, None, Ptr("dev_pm_ops")),
+        m("coredump", 1024, 0, 8, None, Ptr("")),
+        m("p", 1088, 0, 8, None, Ptr("driver_private")),
+    ]},
+    // 919
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("lock", 64, 0, 4, None, Struct(43)),
+    ]},
+    // 920
+    KStruct { name: "dev_links_info", size: 56, is_union: false, members: &[
+        m("suppliers", 0, 0, 16, None, Struct(23)),
+        m("consumers", 128, 0, 16, None, Struct(23)),
+        m("defer_sync", 256, 0, 16, None, Struct(23)),
+        m("status", 384, 0, 4, None, Scalar),
+    ]},
+    // 921
+    KStruct { name: "dev_pm_info", size: 264, is_union: false, members: &[
+        m("power_state", 0, 0, 4, None, Struct(1190)),
+        m("can_wakeup", 32, 1, 1, None, Scalar),
+        m("async_suspend", 33, 1, 1, None, Scalar),
+        m("in_dpm_list", 34, 1, 1, None, Scalar),
+        m("is_prepared", 35, 1, 1, None, Scalar),
+        m("is_suspended", 36, 1, 1, None, Scalar),
+        m("is_noirq_suspended", 37, 1, 1, None, Scalar),
+        m("is_late_suspended", 38, 1, 1, None, Scalar),
+        m("no_pm", 39, 1, 1, None, Scalar),
+        m("early_init", 40, 1, 1, None, Scalar),
+        m("direct_complete", 41, 1, 1, None, Scalar),
+        m("driver_flags", 64, 0, 4, None, Scalar),
+        m("lock", 96, 0, 4, None, Struct(43)),
+        m("should_wakeup", 128, 1, 1, None, Scalar),
+        m("suspend_timer", 192, 0, 64, None, Struct(28)),
+        m("timer_expires", 704, 0, 8, None, Scalar),
+        m("work", 768, 0, 32, None, Struct(153)),
+        m("wait_queue", 1024, 0, 24, None, Struct(204)),
+        m("wakeirq", 1216, 0, 8, None, Ptr("wake_irq")),
+        m("usage_count", 1280, 0, 4, None, Struct(48)),
+        m("child_count", 1312, 0, 4, None, Struct(48)),
+        m("disable_depth", 1344, 3, 4, None, Scalar),
+        m("idle_notification", 1347, 1, 1, None, Scalar),
+        m("request_pending", 1348, 1, 1, None, Scalar),
+        m("deferred_resume", 1349, 1, 1, None, Scalar),
+        m("needs_force_resume", 1350, 1, 1, None, Scalar),
+        m("runtime_auto", 1351, 1, 1, None, Scalar),
+        m("ignore_children", 1352, 1, 1, None, Scalar),
+        m("no_callbacks", 1353, 1, 1, None, Scalar),
+        m("irq_safe", 1354, 1, 1, None, Scalar),
+        m("use_autosuspend", 1355, 1, 1, None, Scalar),
+        m("timer_autosuspends", 1356, 1, 1, None, Scalar),
+        m("memalloc_noio", 1357, 1, 1, None, Scalar),
+        m("links_count", 1376, 0, 4, None, Scalar),
+        m("request", 1408, 0, 4, None, Scalar),
+        m("runtime_status", 1440, 0, 4, None, Scalar),
+        m("last_status", 1472, 0, 4, None, Scalar),
+        m("runtime_error", 1504, 0, 4, None, Scalar),
+        m("autosuspend_delay", 1536, 0, 4, None, Scalar),
+        m("last_busy", 1600, 0, 8, None, Scalar),
+        m("active_time", 1664, 0, 8, None, Scalar),
+        m("suspended_time", 1728, 0, 8, None, Scalar),
+        m("accounting_timestamp", 1792, 0, 8, None, Scalar),
+        m("subsys_data", 1856, 0, 8, None, Ptr("pm_subsys_data")),
+        m("set_latency_tolerance", 1920, 0, 8, None, Ptr("")),
+        m("qos", 1984, 0, 8, None, Ptr("dev_pm_qos")),
+        m("detach_power_off", 2048, 1, 1, None, Scalar),
+    ]},
+    // 922
+    KStruct { name: "dev_pm_domain", size: 232, is_union: false, members: &[
+        m("ops", 0, 0, 184, None, Struct(1186)),
+        m("start", 1472, 0, 8, None, Ptr("")),
+        m("detach", 1536, 0, 8, None, Ptr("")),
+        m("activate", 1600, 0, 8, None, Ptr("")),
+        m("sync", 1664, 0, 8, None, Ptr("")),
+        m("dismiss", 1728, 0, 8, None, Ptr("")),
+        m("set_performance_state", 1792, 0, 8, None, Ptr("")),
+    ]},
+    // 923
+    KStruct { name: "dev_msi_info", size: 16, is_union: false, members: &[
+        m("domain", 0, 0, 8, None, Ptr("irq_domain")),
+        m("data", 64, 0, 8, None, Ptr("msi_device_data")),
+    ]},
+    // 924
+    KStruct { name: "bus_dma_region", size: 24, is_union: false, members: &[
+        m("cpu_start", 0, 0, 8, None, Scalar),
+        m("dma_start", 64, 0, 8, None, Scalar),
+        m("size", 128, 0, 8, None, Scalar),
+    ]},
+    // 925
+    KStruct { name: "device_dma_parameters", size: 16, is_union: false, members: &[
+        m("max_segment_size", 0, 0, 4, None, Scalar),
+        m("min_align_mask", 32, 0, 4, None, Scalar),
+        m("segment_boundary_mask", 64, 0, 8, None, Scalar),
+    ]},
+    // 926
+    KStruct { name: "io_tlb_mem", size: 112, is_union: false, members: &[
+        m("defpool", 0, 0, 64, None, Struct(1196)),
+        m("nslabs", 512, 0, 8, None, Scalar),
+        m("debugfs", 576, 0, 8, None, Ptr("dentry")),
+        m("force_bounce", 640, 0, 1, None, Scalar),
+        m("for_alloc", 648, 0, 1, None, Scalar),
+        m("total_used", 704, 0, 8, None, Struct(41)),
+        m("used_hiwater", 768, 0, 8, None, Struct(41)),
+        m("transient_nslabs", 832, 0, 8, None, Struct(41)),
+    ]},
+    // 927
+    KStruct { name: "dev_archdata", size: 0, is_union: false, members: &[
+    ]},
+    // 928
+    KStruct { name: "device_node", size: 144, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("phandle", 64, 0, 4, None, Scalar),
+        m("full_name", 128, 0, 8, None, Ptr("")),
+        m("fwnode", 192, 0, 64, None, Struct(929)),
+        m("properties", 704, 0, 8, None, Ptr("property")),
+        m("deadprops", 768, 0, 8, None, Ptr("property")),
+        m("parent", 832, 0, 8, None, Ptr("device_node")),
+        m("child", 896, 0, 8, None, Ptr("device_node")),
+        m("sibling", 960, 0, 8, None, Ptr("device_node")),
+        m("_flags", 1024, 0, 8, None, Scalar),
+        m("data", 1088, 0, 8, None, Ptr("")),
+    ]},
+    // 929
+    KStruct { name: "fwnode_handle", size: 64, is_union: false, members: &[
+        m("secondary", 0, 0, 8, None, Ptr("fwnode_handle")),
+        m("ops", 64, 0, 8, None, Ptr("fwnode_operations")),
+        m("dev", 128, 0, 8, None, Ptr("device")),
+        m("suppliers", 192, 0, 16, None, Struct(23)),
+        m("consumers", 320, 0, 16, None, Struct(23)),
+        m("flags", 448, 0, 8, None, Scalar),
+    ]},
+    // 930
+    KStruct { name: "class", size: 96, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("class_groups", 64, 0, 8, None, Ptr("")),
+        m("dev_groups", 128, 0, 8, None, Ptr("")),
+        m("dev_uevent", 192, 0, 8, None, Ptr("")),
+        m("devnode", 256, 0, 8, None, Ptr("")),
+        m("class_release", 320, 0, 8, None, Ptr("")),
+        m("dev_release", 384, 0, 8, None, Ptr("")),
+        m("shutdown_pre", 448, 0, 8, None, Ptr("")),
+        m("ns_type", 512, 0, 8, None, Ptr("kobj_ns_type_operations")),
+        m("namespace", 576, 0, 8, None, Ptr("")),
+        m("get_ownership", 640, 0, 8, None, Ptr("")),
+        m("pm", 704, 0, 8, None, Ptr("dev_pm_ops")),
+    ]},
+    // 931
+    KStruct { name: "iommu_group", size: 224, is_union: false, members: &[
+        m("kobj", 0, 0, 64, None, Struct(341)),
+        m("devices_kobj", 512, 0, 8, None, Ptr("kobject")),
+        m("devices", 576, 0, 16, None, Struct(23)),
+        m("pasid_array", 704, 0, 16, None, Struct(225)),
+        m("mutex", 832, 0, 32, None, Struct(40)),
+        m("iommu_data", 1088, 0, 8, None, Ptr("")),
+        m("iommu_data_release", 1152, 0, 8, None, Ptr("")),
+        m("name", 1216, 0, 8, None, Ptr("")),
+        m("id", 1280, 0, 4, None, Scalar),
+        m("default_domain", 1344, 0, 8, None, Ptr("iommu_domain")),
+        m("blocking_domain", 1408, 0, 8, None, Ptr("iommu_domain")),
+        m("domain", 1472, 0, 8, None, Ptr("iommu_domain")),
+        m("entry", 1536, 0, 16, None, Struct(23)),
+        m("owner_cnt", 1664, 0, 4, None, Scalar),
+        m("owner", 1728, 0, 8, None, Ptr("")),
+    ]},
+    // 932
+    KStruct { name: "dev_iommu", size: 72, is_union: false, members: &[
+        m("lock", 0, 0, 32, None, Struct(40)),
+        m("fault_param", 256, 0, 8, None, Ptr("iommu_fault_param")),
+        m("fwspec", 320, 0, 8, None, Ptr("iommu_fwspec")),
+        m("iommu_dev", 384, 0, 8, None, Ptr("iommu_device")),
+        m("priv", 448, 0, 8, None, Ptr("")),
+        m("max_pasids", 512, 0, 4, None, Scalar),
+        m("attach_deferred", 544, 1, 4, None, Scalar),
+        m("pci_32bit_workaround", 545, 1, 4, None, Scalar),
+        m("require_direct", 546, 1, 4, None, Scalar),
+        m("shadow_on_flush", 547, 1, 4, None, Scalar),
+    ]},
+    // 933
+    KStruct { name: "device_physical_location", size: 16, is_union: false, members: &[
+        m("panel", 0, 0, 4, None, Scalar),
+        m("vertical_position", 32, 0, 4, None, Scalar),
+        m("horizontal_position", 64, 0, 4, None, Scalar),
+        m("dock", 96, 0, 1, None, Scalar),
+        m("lid", 104, 0, 1, None, Scalar),
+    ]},
+    // 934
+    KStruct { name: "tty_bufhead", size: 136, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Ptr("tty_buffer")),
+        m("work", 64, 0, 32, None, Struct(153)),
+        m("lock", 320, 0, 32, None, Struct(40)),
+        m("priority", 576, 0, 4, None, Struct(48)),
+        m("sentinel", 640, 0, 32, None, Struct(1204)),
+        m("free", 896, 0, 8, None, Struct(408)),
+        m("mem_used", 960, 0, 4, None, Struct(48)),
+        m("mem_limit", 992, 0, 4, None, Scalar),
+        m("tail", 1024, 0, 8, None, Ptr("tty_buffer")),
+    ]},
+    // 935
+    KStruct { name: "tty_port_operations", size: 40, is_union: false, members: &[
+        m("carrier_raised", 0, 0, 8, None, Ptr("")),
+        m("dtr_rts", 64, 0, 8, None, Ptr("")),
+        m("shutdown", 128, 0, 8, None, Ptr("")),
+        m("activate", 192, 0, 8, None, Ptr("")),
+        m("destruct", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 936
+    KStruct { name: "tty_port_client_operations", size: 24, is_union: false, members: &[
+        m("receive_buf", 0, 0, 8, None, Ptr("")),
+        m("lookahead_buf", 64, 0, 8, None, Ptr("")),
+        m("write_wakeup", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 937
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("", 0, 0, 24, None, Struct(1205)),
+        m("buf", 192, 0, 0, Some(0), Scalar),
+    ]},
+    // 938
+    KStruct { name: "tty_ldisc_ops", size: 144, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("num", 64, 0, 4, None, Scalar),
+        m("open", 128, 0, 8, None, Ptr("")),
+        m("close", 192, 0, 8, None, Ptr("")),
+        m("flush_buffer", 256, 0, 8, None, Ptr("")),
+        m("read", 320, 0, 8, None, Ptr("")),
+        m("write", 384, 0, 8, None, Ptr("")),
+        m("ioctl", 448, 0, 8, None, Ptr("")),
+        m("compat_ioctl", 512, 0, 8, None, Ptr("")),
+        m("set_termios", 576, 0, 8, None, Ptr("")),
+        m("poll", 640, 0, 8, None, Ptr("")),
+        m("hangup", 704, 0, 8, None, Ptr("")),
+        m("receive_buf", 768, 0, 8, None, Ptr("")),
+        m("write_wakeup", 832, 0, 8, None, Ptr("")),
+        m("dcd_change", 896, 0, 8, None, Ptr("")),
+        m("receive_buf2", 960, 0, 8, None, Ptr("")),
+        m("lookahead_buf", 1024, 0, 8, None, Ptr("")),
+        m("owner", 1088, 0, 8, None, Ptr("module")),
+    ]},
+    // 939
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("fE", 0, 0, 4, None, Scalar),
+        m("effective", 0, 0, 8, None, Struct(253)),
+    ]},
+    // 940
+    KStruct { name: "", size: 128, is_union: false, members: &[
+        m("ss_family", 0, 0, 2, None, Scalar),
+        m("__data", 16, 0, 126, Some(126), Scalar),
+    ]},
+    // 941
+    KStruct { name: "fsnotify_mark", size: 72, is_union: false, members: &[
+        m("mask", 0, 0, 4, None, Scalar),
+        m("refcnt", 32, 0, 4, None, Struct(65)),
+        m("group", 64, 0, 8, None, Ptr("fsnotify_group")),
+        m("g_list", 128, 0, 16, None, Struct(23)),
+        m("lock", 256, 0, 4, None, Struct(43)),
+        m("obj_list", 320, 0, 16, None, Struct(60)),
+        m("connector", 448, 0, 8, None, Ptr("fsnotify_mark_connector")),
+        m("ignore_mask", 512, 0, 4, None, Scalar),
+        m("flags", 544, 0, 4, None, Scalar),
+    ]},
+    // 942
+    KStruct { name: "audit_node", size: 32, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("owner", 128, 0, 8, None, Ptr("audit_tree")),
+        m("index", 192, 0, 4, None, Scalar),
+    ]},
+    // 943
+    KStruct { name: "mq_attr", size: 64, is_union: false, members: &[
+        m("mq_flags", 0, 0, 8, None, Scalar),
+        m("mq_maxmsg", 64, 0, 8, None, Scalar),
+        m("mq_msgsize", 128, 0, 8, None, Scalar),
+        m("mq_curmsgs", 192, 0, 8, None, Scalar),
+        m("__reserved", 256, 0, 32, Some(4), Scalar),
+    ]},
+    // 944
+    KStruct { name: "audit_ntp_data", size: 96, is_union: false, members: &[
+        m("vals", 0, 0, 96, Some(6), Struct(1208)),
+    ]},
+    // 945
+    KStruct { name: "blkcg", size: 344, is_union: false, members: &[
+        m("css", 0, 0, 208, None, Struct(234)),
+        m("lock", 1664, 0, 4, None, Struct(43)),
+        m("online_pin", 1696, 0, 4, None, Struct(65)),
+        m("congestion_count", 1728, 0, 4, None, Struct(48)),
+        m("blkg_tree", 1792, 0, 16, None, Struct(225)),
+        m("blkg_hint", 1920, 0, 8, None, Ptr("blkcg_gq")),
+        m("blkg_list", 1984, 0, 8, None, Struct(73)),
+        m("cpd", 2048, 0, 48, Some(6), Ptr("blkcg_policy_data")),
+        m("all_blkcgs_node", 2432, 0, 16, None, Struct(23)),
+        m("lhead", 2560, 0, 8, None, Ptr("llist_head")),
+        m("cgwb_list", 2624, 0, 16, None, Struct(23)),
+    ]},
+    // 946
+    KStruct { name: "blkg_iostat_set", size: 120, is_union: false, members: &[
+        m("sync", 0, 0, 0, None, Struct(716)),
+        m("blkg", 0, 0, 8, None, Ptr("blkcg_gq")),
+        m("lnode", 64, 0, 8, None, Struct(226)),
+        m("lqueued", 128, 0, 4, None, Scalar),
+        m("cur", 192, 0, 48, None, Struct(1210)),
+        m("last", 576, 0, 48, None, Struct(1210)),
+    ]},
+    // 947
+    KStruct { name: "blkg_policy_data", size: 16, is_union: false, members: &[
+        m("blkg", 0, 0, 8, None, Ptr("blkcg_gq")),
+        m("plid", 64, 0, 4, None, Scalar),
+        m("online", 96, 0, 1, None, Scalar),
+    ]},
+    // 948
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("async_bio_work", 0, 0, 32, None, Struct(153)),
+        m("free_work", 0, 0, 32, None, Struct(153)),
+    ]},
+    // 949
+    KStruct { name: "blk_mq_hw_ctx", size: 512, is_union: false, members: &[
+        m("", 0, 0, 64, None, Struct(1211)),
+        m("run_work", 512, 0, 88, None, Struct(515)),
+        m("cpumask", 1216, 0, 32, Some(1), Struct(74)),
+        m("next_cpu", 1472, 0, 4, None, Scalar),
+        m("next_cpu_batch", 1504, 0, 4, None, Scalar),
+        m("flags", 1536, 0, 8, None, Scalar),
+        m("sched_data", 1600, 0, 8, None, Ptr("")),
+        m("queue", 1664, 0, 8, None, Ptr("request_queue")),
+        m("fq", 1728, 0, 8, None, Ptr("blk_flush_queue")),
+        m("driver_data", 1792, 0, 8, None, Ptr("")),
+        m("ctx_map", 1856, 0, 32, None, Struct(1212)),
+        m("dispatch_from", 2112, 0, 8, None, Ptr("blk_mq_ctx")),
+        m("dispatch_busy", 2176, 0, 4, None, Scalar),
+        m("type", 2208, 0, 2, None, Scalar),
+        m("nr_ctx", 2224, 0, 2, None, Scalar),
+        m("ctxs", 2240, 0, 8, None, Ptr("")),
+        m("dispatch_wait_lock", 2304, 0, 4, None, Struct(43)),
+        m("dispatch_wait", 2368, 0, 40, None, Struct(151)),
+        m("wait_index", 2688, 0, 4, None, Struct(48)),
+        m("tags", 2752, 0, 8, None, Ptr("blk_mq_tags")),
+        m("sched_tags", 2816, 0, 8, None, Ptr("blk_mq_tags")),
+        m("numa_node", 2880, 0, 4, None, Scalar),
+        m("queue_num", 2912, 0, 4, None, Scalar),
+        m("nr_active", 2944, 0, 4, None, Struct(48)),
+        m("cpuhp_online", 3008, 0, 16, None, Struct(60)),
+        m("cpuhp_dead", 3136, 0, 16, None, Struct(60)),
+        m("kobj", 3264, 0, 64, None, Struct(341)),
+        m("hctx_list", 3776, 0, 16, None, Struct(23)),
+    ]},
+    // 950
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("queuelist", 0, 0, 16, None, Struct(23)),
+        m("rq_next", 0, 0, 8, None, Ptr("request")),
+    ]},
+    // 951
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("hash", 0, 0, 16, None, Struct(60)),
+        m("ipi_list", 0, 0, 8, None, Struct(226)),
+    ]},
+    // 952
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("rb_node", 0, 0, 24, None, Struct(79)),
+        m("special_vec", 0, 0, 16, None, Struct(586)),
+    ]},
+    // 953
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("icq", 0, 0, 8, None, Ptr("io_cq")),
+        m("priv", 64, 0, 16, Some(2), Ptr("")),
+    ]},
+    // 954
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("seq", 0, 0, 4, None, Scalar),
+        m("saved_end_io", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 955
+    KStruct { name: "pglist_data", size: 174848, is_union: false, members: &[
+        m("node_zones", 0, 0, 9920, Some(5), Struct(588)),
+        m("node_zonelists", 79360, 0, 163872, Some(2), Struct(1214)),
+        m("nr_zones", 1390336, 0, 4, None, Scalar),
+        m("node_size_lock", 1390368, 0, 4, None, Struct(43)),
+        m("node_start_pfn", 1390400, 0, 8, None, Scalar),
+        m("node_present_pages", 1390464, 0, 8, None, Scalar),
+        m("node_spanned_pages", 1390528, 0, 8, None, Scalar),
+        m("node_id", 1390592, 0, 4, None, Scalar),
+        m("kswapd_wait", 1390656, 0, 24, None, Struct(204)),
+        m("pfmemalloc_wait", 1390848, 0, 24, None, Struct(204)),
+        m("reclaim_wait", 1391040, 0, 96, Some(4), Struct(204)),
+        m("nr_writeback_throttled", 1391808, 0, 4, None, Struct(48)),
+        m("nr_reclaim_start", 1391872, 0, 8, None, Scalar),
+        m("kswapd_lock", 1391936, 0, 32, None, Struct(40)),
+        m("kswapd", 1392192, 0, 8, None, Ptr("task_struct")),
+        m("kswapd_order", 1392256, 0, 4, None, Scalar),
+        m("kswapd_highest_zoneidx", 1392288, 0, 4, None, Scalar),
+        m("kswapd_failures", 1392320, 0, 4, None, Struct(48)),
+        m("kcompactd_max_order", 1392352, 0, 4, None, Scalar),
+        m("kcompactd_highest_zoneidx", 1392384, 0, 4, None, Scalar),
+        m("kcompactd_wait", 1392448, 0, 24, None, Struct(204)),
+        m("kcompactd", 1392640, 0, 8, None, Ptr("task_struct")),
+        m("proactive_compact_trigger", 1392704, 0, 1, None, Scalar),
+        m("totalreserve_pages", 1392768, 0, 8, None, Scalar),
+        m("min_unmapped_pages", 1392832, 0, 8, None, Scalar),
+        m("min_slab_pages", 1392896, 0, 8, None, Scalar),
+        m("_pad1_", 1393152, 0, 0, None, Struct(596)),
+        m("first_deferred_pfn", 1393152, 0, 8, None, Scalar),
+        m("nr_deferred_pages", 1393216, 0, 8, None, Scalar),
+        m("deferred_split_queue", 1393280, 0, 32, None, Struct(332)),
+        m("nbp_rl_start", 1393536, 0, 4, None, Scalar),
+        m("nbp_rl_nr_cand", 1393600, 0, 8, None, Scalar),
+        m("nbp_threshold", 1393664, 0, 4, None, Scalar),
+        m("nbp_th_start", 1393696, 0, 4, None, Scalar),
+        m("nbp_th_nr_cand", 1393728, 0, 8, None, Scalar),
+        m("__lruvec", 1393792, 0, 152, None, Struct(618)),
+        m("flags", 1395008, 0, 8, None, Scalar),
+        m("_pad2_", 1395200, 0, 0, None, Struct(596)),
+        m("per_cpu_nodestats", 1395200, 0, 8, None, Ptr("per_cpu_nodestat")),
+        m("vm_stat", 1395264, 0, 408, Some(51), Struct(41)),
+        m("memtier", 1398528, 0, 8, None, Ptr("memory_tier")),
+    ]},
+    // 956
+    KStruct { name: "per_cpu_pages", size: 256, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("count", 32, 0, 4, None, Scalar),
+        m("high", 64, 0, 4, None, Scalar),
+        m("high_min", 96, 0, 4, None, Scalar),
+        m("high_max", 128, 0, 4, None, Scalar),
+        m("batch", 160, 0, 4, None, Scalar),
+        m("flags", 192, 0, 1, None, Scalar),
+        m("alloc_factor", 200, 0, 1, None, Scalar),
+        m("expire", 208, 0, 1, None, Scalar),
+        m("free_count", 224, 0, 2, None, Scalar),
+        m("lists", 256, 0, 224, Some(14), Struct(23)),
+    ]},
+    // 957
+    KStruct { name: "per_cpu_zonestat", size: 64, is_union: false, members: &[
+        m("vm_stat_diff", 0, 0, 11, Some(11), Scalar),
+        m("stat_threshold", 88, 0, 1, None, Scalar),
+        m("vm_numa_event", 128, 0, 48, Some(6), Scalar),
+    ]},
+    // 958
+    KStruct { name: "free_area", size: 128, is_union: false, members: &[
+        m("free_list", 0, 0, 80, Some(5), Struct(23)),
+        m("nr_free", 640, 0, 8, None, Scalar),
+        m("nr_unreported", 704, 0, 40, Some(5), Scalar),
+    ]},
+    // 959
+    KStruct { name: "", size: 40, is_union: false, members: &[
+        m("", 0, 0, 16, None, Struct(1217)),
+        m("mapping", 128, 0, 8, None, Ptr("address_space")),
+        m("", 192, 0, 8, None, Struct(1218)),
+        m("private", 256, 0, 8, None, Scalar),
+    ]},
+    // 960
+    KStruct { name: "", size: 40, is_union: false, members: &[
+        m("pp_magic", 0, 0, 8, None, Scalar),
+        m("pp", 64, 0, 8, None, Ptr("page_pool")),
+        m("_pp_mapping_pad", 128, 0, 8, None, Scalar),
+        m("dma_addr", 192, 0, 8, None, Scalar),
+        m("pp_ref_count", 256, 0, 8, None, Struct(41)),
+    ]},
+    // 961
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("compound_head", 0, 0, 8, None, Scalar),
+    ]},
+    // 962
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("_unused_pgmap_compound_head", 0, 0, 8, None, Ptr("")),
+        m("zone_device_data", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 963
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("_pid", 0, 0, 4, None, Scalar),
+        m("_uid", 32, 0, 4, None, Scalar),
+    ]},
+    // 964
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("_tid", 0, 0, 4, None, Scalar),
+        m("_overrun", 32, 0, 4, None, Scalar),
+        m("_sigval", 64, 0, 8, None, Struct(1220)),
+        m("_sys_private", 128, 0, 4, None, Scalar),
+    ]},
+    // 965
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("_pid", 0, 0, 4, None, Scalar),
+        m("_uid", 32, 0, 4, None, Scalar),
+        m("_sigval", 64, 0, 8, None, Struct(1220)),
+    ]},
+    // 966
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("_pid", 0, 0, 4, None, Scalar),
+        m("_uid", 32, 0, 4, None, Scalar),
+        m("_status", 64, 0, 4, None, Scalar),
+        m("_utime", 128, 0, 8, None, Scalar),
+        m("_stime", 192, 0, 8, None, Scalar),
+    ]},
+    // 967
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("_addr", 0, 0, 8, None, Ptr("")),
+        m("", 64, 0, 24, None, Struct(1221)),
+    ]},
+    // 968
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("_band", 0, 0, 8, None, Scalar),
+        m("_fd", 64, 0, 4, None, Scalar),
+    ]},
+    // 969
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("_call_addr", 0, 0, 8, None, Ptr("")),
+        m("_syscall", 64, 0, 4, None, Scalar),
+        m("_arch", 96, 0, 4, None, Scalar),
+    ]},
+    // 970
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("dir", 0, 0, 32, None, Struct(1222)),
+        m("symlink", 0, 0, 8, None, Struct(1223)),
+        m("attr", 0, 0, 32, None, Struct(1224)),
+    ]},
+    // 971
+    KStruct { name: "kernfs_iattrs", size: 80, is_union: false, members: &[
+        m("ia_uid", 0, 0, 4, None, Struct(102)),
+        m("ia_gid", 32, 0, 4, None, Struct(252)),
+        m("ia_atime", 64, 0, 16, None, Struct(561)),
+        m("ia_mtime", 192, 0, 16, None, Struct(561)),
+        m("ia_ctime", 320, 0, 16, None, Struct(561)),
+        m("xattrs", 448, 0, 16, None, Struct(797)),
+        m("nr_user_xattrs", 576, 0, 4, None, Struct(48)),
+        m("user_xattr_size", 608, 0, 4, None, Struct(48)),
+    ]},
+    // 972
+    KStruct { name: "kernfs_root", size: 248, is_union: false, members: &[
+        m("kn", 0, 0, 8, None, Ptr("kernfs_node")),
+        m("flags", 64, 0, 4, None, Scalar),
+        m("ino_idr", 128, 0, 24, None, Struct(524)),
+        m("kernfs_idr_lock", 320, 0, 4, None, Struct(43)),
+        m("last_id_lowbits", 352, 0, 4, None, Scalar),
+        m("id_highbits", 384, 0, 4, None, Scalar),
+        m("syscall_ops", 448, 0, 8, None, Ptr("kernfs_syscall_ops")),
+        m("supers", 512, 0, 16, None, Struct(23)),
+        m("deactivate_waitq", 640, 0, 24, None, Struct(204)),
+        m("kernfs_rwsem", 832, 0, 40, None, Struct(246)),
+        m("kernfs_iattr_rwsem", 1152, 0, 40, None, Struct(246)),
+        m("kernfs_supers_rwsem", 1472, 0, 40, None, Struct(246)),
+        m("kernfs_rename_lock", 1792, 0, 8, None, Struct(219)),
+        m("rcu", 1856, 0, 16, None, Struct(58)),
+    ]},
+    // 973
+    KStruct { name: "task_cputime", size: 24, is_union: false, members: &[
+        m("stime", 0, 0, 8, None, Scalar),
+        m("utime", 64, 0, 8, None, Scalar),
+        m("sum_exec_runtime", 128, 0, 8, None, Scalar),
+    ]},
+    // 974
+    KStruct { name: "psi_group_cpu", size: 128, is_union: false, members: &[
+        m("tasks", 0, 0, 16, Some(4), Scalar),
+        m("state_mask", 128, 0, 4, None, Scalar),
+        m("times", 160, 0, 28, Some(7), Scalar),
+        m("state_start", 384, 0, 8, None, Scalar),
+        m("times_prev", 512, 0, 56, Some(14), Scalar),
+    ]},
+    // 975
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("mm", 0, 0, 8, None, Ptr("mm_struct")),
+        m("mm_seq", 0, 0, 8, None, Scalar),
+    ]},
+    // 976
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("", 0, 0, 16, None, Struct(1226)),
+        m("freelist_tid", 0, 0, 16, None, Struct(1227)),
+    ]},
+    // 977
+    KStruct { name: "slab", size: 64, is_union: false, members: &[
+        m("flags", 0, 0, 8, None, Struct(589)),
+        m("slab_cache", 64, 0, 8, None, Ptr("kmem_cache")),
+        m("", 128, 0, 32, None, Struct(1228)),
+        m("__page_type", 384, 0, 4, None, Scalar),
+        m("__page_refcount", 416, 0, 4, None, Struct(48)),
+        m("obj_exts", 448, 0, 8, None, Scalar),
+    ]},
+    // 978
+    KStruct { name: "", size: 1, is_union: false, members: &[
+        m("acquired", 0, 0, 1, None, Scalar),
+    ]},
+    // 979
+    KStruct { name: "slab_sheaf", size: 32, is_union: false, members: &[
+        m("", 0, 0, 16, None, Struct(1229)),
+        m("cache", 128, 0, 8, None, Ptr("kmem_cache")),
+        m("size", 192, 0, 4, None, Scalar),
+        m("node", 224, 0, 4, None, Scalar),
+        m("objects", 256, 0, 0, Some(0), Ptr("")),
+    ]},
+    // 980
+    KStruct { name: "node_barn", size: 48, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("sheaves_full", 64, 0, 16, None, Struct(23)),
+        m("sheaves_empty", 192, 0, 16, None, Struct(23)),
+        m("nr_full", 320, 0, 4, None, Scalar),
+        m("nr_empty", 352, 0, 4, None, Scalar),
+    ]},
+    // 981
+    KStruct { name: "mem_cgroup_threshold", size: 16, is_union: false, members: &[
+        m("eventfd", 0, 0, 8, None, Ptr("eventfd_ctx")),
+        m("threshold", 64, 0, 8, None, Scalar),
+    ]},
+    // 982
+    KStruct { name: "shrinker_info_unit", size: 520, is_union: false, members: &[
+        m("nr_deferred", 0, 0, 512, Some(64), Struct(41)),
+        m("map", 4096, 0, 8, Some(1), Scalar),
+    ]},
+    // 983
+    KStruct { name: "zswap_lruvec_state", size: 8, is_union: false, members: &[
+        m("nr_disk_swapins", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 984
+    KStruct { name: "elevator_type", size: 288, is_union: false, members: &[
+        m("icq_cache", 0, 0, 8, None, Ptr("kmem_cache")),
+        m("ops", 64, 0, 192, None, Struct(1230)),
+        m("icq_size", 1600, 0, 8, None, Scalar),
+        m("icq_align", 1664, 0, 8, None, Scalar),
+        m("elevator_attrs", 1728, 0, 8, None, Ptr("elv_fs_entry")),
+        m("elevator_name", 1792, 0, 8, None, Ptr("")),
+        m("elevator_alias", 1856, 0, 8, None, Ptr("")),
+        m("elevator_owner", 1920, 0, 8, None, Ptr("module")),
+        m("icq_cache_name", 1984, 0, 22, Some(22), Scalar),
+        m("list", 2176, 0, 16, None, Struct(23)),
+    ]},
+    // 985
+    KStruct { name: "elevator_tags", size: 8, is_union: false, members: &[
+        m("nr_hw_queues", 0, 0, 4, None, Scalar),
+        m("nr_requests", 32, 0, 4, None, Scalar),
+        m("tags", 64, 0, 0, Some(0), Ptr("blk_mq_tags")),
+    ]},
+    // 986
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("rq_lists", 64, 0, 48, Some(3), Struct(23)),
+    ]},
+    // 987
+    KStruct { name: "blk_mq_ctxs", size: 72, is_union: false, members: &[
+        m("kobj", 0, 0, 64, None, Struct(341)),
+        m("queue_ctx", 512, 0, 8, None, Ptr("blk_mq_ctx")),
+    ]},
+    // 988
+    KStruct { name: "blk_integrity", size: 7, is_union: false, members: &[
+        m("flags", 0, 0, 1, None, Scalar),
+        m("csum_type", 8, 0, 1, None, Scalar),
+        m("metadata_size", 16, 0, 1, None, Scalar),
+        m("pi_offset", 24, 0, 1, None, Scalar),
+        m("interval_exp", 32, 0, 1, None, Scalar),
+        m("tag_size", 40, 0, 1, None, Scalar),
+        m("pi_tuple_size", 48, 0, 1, None, Scalar),
+    ]},
+    // 989
+    KStruct { name: "rq_qos_ops", size: 88, is_union: false, members: &[
+        m("throttle", 0, 0, 8, None, Ptr("")),
+        m("track", 64, 0, 8, None, Ptr("")),
+        m("merge", 128, 0, 8, None, Ptr("")),
+        m("issue", 192, 0, 8, None, Ptr("")),
+        m("requeue", 256, 0, 8, None, Ptr("")),
+        m("done", 320, 0, 8, None, Ptr("")),
+        m("done_bio", 384, 0, 8, None, Ptr("")),
+        m("cleanup", 448, 0, 8, None, Ptr("")),
+        m("queue_depth_changed", 512, 0, 8, None, Ptr("")),
+        m("exit", 576, 0, 8, None, Ptr("")),
+        m("debugfs_attrs", 640, 0, 8, None, Ptr("")),
+    ]},
+    // 990
+    KStruct { name: "sbitmap_queue", size: 64, is_union: false, members: &[
+        m("sb", 0, 0, 32, None, Struct(1212)),
+        m("wake_batch", 256, 0, 4, None, Scalar),
+        m("wake_index", 288, 0, 4, None, Struct(48)),
+        m("ws", 320, 0, 8, None, Ptr("sbq_wait_state")),
+        m("ws_active", 384, 0, 4, None, Struct(48)),
+        m("min_shallow_depth", 416, 0, 4, None, Scalar),
+        m("completion_cnt", 448, 0, 4, None, Struct(48)),
+        m("wakeup_cnt", 480, 0, 4, None, Struct(48)),
+    ]},
+    // 991
+    KStruct { name: "rchan", size: 360, is_union: false, members: &[
+        m("version", 0, 0, 4, None, Scalar),
+        m("subbuf_size", 64, 0, 8, None, Scalar),
+        m("n_subbufs", 128, 0, 8, None, Scalar),
+        m("alloc_size", 192, 0, 8, None, Scalar),
+        m("cb", 256, 0, 8, None, Ptr("rchan_callbacks")),
+        m("kref", 320, 0, 4, None, Struct(459)),
+        m("private_data", 384, 0, 8, None, Ptr("")),
+        m("buf", 448, 0, 8, None, Ptr("")),
+        m("is_global", 512, 0, 4, None, Scalar),
+        m("list", 576, 0, 16, None, Struct(23)),
+        m("parent", 704, 0, 8, None, Ptr("dentry")),
+        m("has_base_filename", 768, 0, 4, None, Scalar),
+        m("base_filename", 800, 0, 255, Some(255), Scalar),
+    ]},
+    // 992
+    KStruct { name: "throtl_service_queue", size: 128, is_union: false, members: &[
+        m("parent_sq", 0, 0, 8, None, Ptr("throtl_service_queue")),
+        m("queued", 64, 0, 32, Some(2), Struct(23)),
+        m("nr_queued_bps", 320, 0, 8, Some(2), Scalar),
+        m("nr_queued_iops", 384, 0, 8, Some(2), Scalar),
+        m("pending_tree", 448, 0, 16, None, Struct(107)),
+        m("nr_pending", 576, 0, 4, None, Scalar),
+        m("first_pending_disptime", 640, 0, 8, None, Scalar),
+        m("pending_timer", 704, 0, 40, None, Struct(135)),
+    ]},
+    // 993
+    KStruct { name: "blk_mq_queue_map", size: 16, is_union: false, members: &[
+        m("mq_map", 0, 0, 8, None, Ptr("")),
+        m("nr_queues", 64, 0, 4, None, Scalar),
+        m("queue_offset", 96, 0, 4, None, Scalar),
+    ]},
+    // 994
+    KStruct { name: "srcu_struct", size: 24, is_union: false, members: &[
+        m("srcu_ctrp", 0, 0, 8, None, Ptr("srcu_ctr")),
+        m("sda", 64, 0, 8, None, Ptr("srcu_data")),
+        m("dep_map", 128, 0, 0, None, Struct(345)),
+        m("srcu_sup", 128, 0, 8, None, Ptr("srcu_usage")),
+    ]},
+    // 995
+    KStruct { name: "wq_flusher", size: 56, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("flush_color", 128, 0, 4, None, Scalar),
+        m("done", 192, 0, 32, None, Struct(84)),
+    ]},
+    // 996
+    KStruct { name: "worker", size: 168, is_union: false, members: &[
+        m("", 0, 0, 16, None, Struct(1237)),
+        m("current_work", 128, 0, 8, None, Ptr("work_struct")),
+        m("current_func", 192, 0, 8, None, Ptr("")),
+        m("current_pwq", 256, 0, 8, None, Ptr("pool_workqueue")),
+        m("current_at", 320, 0, 8, None, Scalar),
+        m("current_color", 384, 0, 4, None, Scalar),
+        m("sleeping", 416, 0, 4, None, Scalar),
+        m("last_func", 448, 0, 8, None, Ptr("")),
+        m("scheduled", 512, 0, 16, None, Struct(23)),
+        m("task", 640, 0, 8, None, Ptr("task_struct")),
+        m("pool", 704, 0, 8, None, Ptr("worker_pool")),
+        m("node", 768, 0, 16, None, Struct(23)),
+        m("last_active", 896, 0, 8, None, Scalar),
+        m("flags", 960, 0, 4, None, Scalar),
+        m("id", 992, 0, 4, None, Scalar),
+        m("desc", 1024, 0, 32, Some(32), Scalar),
+        m("rescue_wq", 1280, 0, 8, None, Ptr("workqueue_struct")),
+    ]},
+    // 997
+    KStruct { name: "workqueue_attrs", size: 88, is_union: false, members: &[
+        m("nice", 0, 0, 4, None, Scalar),
+        m("cpumask", 64, 0, 32, Some(1), Struct(74)),
+        m("__pod_cpumask", 320, 0, 32, Some(1), Struct(74)),
+        m("affn_strict", 576, 0, 1, None, Scalar),
+        m("affn_scope", 608, 0, 4, None, Scalar),
+        m("ordered", 640, 0, 1, None, Scalar),
+    ]},
+    // 998
+    KStruct { name: "pool_workqueue", size: 512, is_union: false, members: &[
+        m("pool", 0, 0, 8, None, Ptr("worker_pool")),
+        m("wq", 64, 0, 8, None, Ptr("workqueue_struct")),
+        m("work_color", 128, 0, 4, None, Scalar),
+        m("flush_color", 160, 0, 4, None, Scalar),
+        m("refcnt", 192, 0, 4, None, Scalar),
+        m("nr_in_flight", 224, 0, 64, Some(16), Scalar),
+        m("plugged", 736, 0, 1, None, Scalar),
+        m("nr_active", 768, 0, 4, None, Scalar),
+        m("inactive_works", 832, 0, 16, None, Struct(23)),
+        m("pending_node", 960, 0, 16, None, Struct(23)),
+        m("pwqs_node", 1088, 0, 16, None, Struct(23)),
+        m("mayday_node", 1216, 0, 16, None, Struct(23)),
+        m("mayday_cursor", 1344, 0, 32, None, Struct(153)),
+        m("stats", 1600, 0, 64, Some(8), Scalar),
+        m("release_work", 2112, 0, 40, None, Struct(460)),
+        m("rcu", 2432, 0, 16, None, Struct(58)),
+    ]},
+    // 999
+    KStruct { name: "wq_device", size: 704, is_union: false, members: &[
+        m("wq", 0, 0, 8, None, Ptr("workqueue_struct")),
+        m("dev", 64, 0, 696, None, Struct(550)),
+    ]},
+    // 1000
+    KStruct { name: "wq_node_nr_active", size: 32, is_union: false, members: &[
+        m("max", 0, 0, 4, None, Scalar),
+        m("nr", 32, 0, 4, None, Struct(48)),
+        m("lock", 64, 0, 4, None, Struct(105)),
+        m("pending_pwqs", 128, 0, 16, None, Struct(23)),
+    ]},
+    // 1001
+    KStruct { name: "kset_uevent_ops", size: 24, is_union: false, members: &[
+        m("filter", 0, 0, 8, None, Ptr("")),
+        m("name", 64, 0, 8, None, Ptr("")),
+        m("uevent", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 1002
+    KStruct { name: "sysfs_ops", size: 16, is_union: false, members: &[
+        m("show", 0, 0, 8, None, Ptr("")),
+        m("store", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 1003
+    KStruct { name: "arch_uprobe_task", size: 16, is_union: false, members: &[
+        m("saved_scratch_register", 0, 0, 8, None, Scalar),
+        m("saved_trap_nr", 64, 0, 4, None, Scalar),
+        m("saved_tf", 96, 0, 4, None, Scalar),
+    ]},
+    // 1004
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("offs", 0, 0, 4, None, Scalar),
+        m("ilen", 32, 0, 1, None, Scalar),
+        m("opc1", 40, 0, 1, None, Scalar),
+    ]},
+    // 1005
+    KStruct { name: "", size: 2, is_union: false, members: &[
+        m("fixups", 0, 0, 1, None, Scalar),
+        m("ilen", 8, 0, 1, None, Scalar),
+    ]},
+    // 1006
+    KStruct { name: "", size: 2, is_union: false, members: &[
+        m("reg_offset", 0, 0, 1, None, Scalar),
+        m("ilen", 8, 0, 1, None, Scalar),
+    ]},
+    // 1007
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("ipv4_nh", 0, 0, 4, None, Scalar),
+        m("ipv6_nh", 0, 0, 16, None, Struct(357)),
+    ]},
+    // 1008
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("sample_period", 0, 0, 8, None, Scalar),
+        m("sample_freq", 0, 0, 8, None, Scalar),
+    ]},
+    // 1009
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("wakeup_events", 0, 0, 4, None, Scalar),
+        m("wakeup_watermark", 0, 0, 4, None, Scalar),
+    ]},
+    // 1010
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("bp_addr", 0, 0, 8, None, Scalar),
+        m("kprobe_func", 0, 0, 8, None, Scalar),
+        m("uprobe_path", 0, 0, 8, None, Scalar),
+        m("config1", 0, 0, 8, None, Scalar),
+    ]},
+    // 1011
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("bp_len", 0, 0, 8, None, Scalar),
+        m("kprobe_addr", 0, 0, 8, None, Scalar),
+        m("probe_offset", 0, 0, 8, None, Scalar),
+        m("config2", 0, 0, 8, None, Scalar),
+    ]},
+    // 1012
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("aux_action", 0, 0, 4, None, Scalar),
+        m("", 0, 0, 4, None, Struct(1239)),
+    ]},
+    // 1013
+    KStruct { name: "", size: 112, is_union: true, members: &[
+        m("", 0, 0, 112, None, Struct(1240)),
+        m("", 0, 0, 16, None, Struct(1241)),
+        m("", 0, 0, 64, None, Struct(1242)),
+        m("", 0, 0, 16, None, Struct(1243)),
+        m("", 0, 0, 16, None, Struct(1244)),
+        m("", 0, 0, 40, None, Struct(1245)),
+        m("", 0, 0, 24, None, Struct(1246)),
+    ]},
+    // 1014
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("", 0, 0, 16, None, Struct(1247)),
+        m("", 0, 0, 16, None, Struct(1248)),
+    ]},
+    // 1015
+    KStruct { name: "perf_event_mmap_page", size: 1088, is_union: false, members: &[
+        m("version", 0, 0, 4, None, Scalar),
+        m("compat_version", 32, 0, 4, None, Scalar),
+        m("lock", 64, 0, 4, None, Scalar),
+        m("index", 96, 0, 4, None, Scalar),
+        m("offset", 128, 0, 8, None, Scalar),
+        m("time_enabled", 192, 0, 8, None, Scalar),
+        m("time_running", 256, 0, 8, None, Scalar),
+        m("", 320, 0, 8, None, Struct(1249)),
+        m("pmc_width", 384, 0, 2, None, Scalar),
+        m("time_shift", 400, 0, 2, None, Scalar),
+        m("time_mult", 416, 0, 4, None, Scalar),
+        m("time_offset", 448, 0, 8, None, Scalar),
+        m("time_zero", 512, 0, 8, None, Scalar),
+        m("size", 576, 0, 4, None, Scalar),
+        m("__reserved_1", 608, 0, 4, None, Scalar),
+        m("time_cycles", 640, 0, 8, None, Scalar),
+        m("time_mask", 704, 0, 8, None, Scalar),
+        m("__reserved", 768, 0, 928, Some(928), Scalar),
+        m("data_head", 8192, 0, 8, None, Scalar),
+        m("data_tail", 8256, 0, 8, None, Scalar),
+        m("data_offset", 8320, 0, 8, None, Scalar),
+        m("data_size", 8384, 0, 8, None, Scalar),
+        m("aux_head", 8448, 0, 8, None, Scalar),
+        m("aux_tail", 8512, 0, 8, None, Scalar),
+        m("aux_offset", 8576, 0, 8, None, Scalar),
+        m("aux_size", 8640, 0, 8, None, Scalar),
+    ]},
+    // 1016
+    KStruct { name: "trace_event_class", size: 72, is_union: false, members: &[
+        m("system", 0, 0, 8, None, Ptr("")),
+        m("probe", 64, 0, 8, None, Ptr("")),
+        m("perf_probe", 128, 0, 8, None, Ptr("")),
+        m("reg", 192, 0, 8, None, Ptr("")),
+        m("fields_array", 256, 0, 8, None, Ptr("trace_event_fields")),
+        m("get_fields", 320, 0, 8, None, Ptr("")),
+        m("fields", 384, 0, 16, None, Struct(23)),
+        m("raw_init", 512, 0, 8, None, Ptr("")),
+    ]},
+    // 1017
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("tp", 0, 0, 8, None, Ptr("tracepoint")),
+    ]},
+    // 1018
+    KStruct { name: "trace_event", size: 32, is_union: false, members: &[
+        m("node", 0, 0, 16, None, Struct(60)),
+        m("type", 128, 0, 4, None, Scalar),
+        m("funcs", 192, 0, 8, None, Ptr("trace_event_functions")),
+    ]},
+    // 1019
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("module", 0, 0, 8, None, Ptr("")),
+        m("refcnt", 0, 0, 4, None, Struct(48)),
+    ]},
+    // 1020
+    KStruct { name: "prog_entry", size: 16, is_union: false, members: &[
+        m("target", 0, 0, 4, None, Scalar),
+        m("when_to_branch", 32, 0, 4, None, Scalar),
+        m("pred", 64, 0, 8, None, Ptr("filter_pred")),
+    ]},
+    // 1021
+    KStruct { name: "ftrace_ops_hash", size: 48, is_union: false, members: &[
+        m("notrace_hash", 0, 0, 8, None, Ptr("ftrace_hash")),
+        m("filter_hash", 64, 0, 8, None, Ptr("ftrace_hash")),
+        m("regex_lock", 128, 0, 32, None, Struct(40)),
+    ]},
+    // 1022
+    KStruct { name: "perf_cgroup_info", size: 32, is_union: false, members: &[
+        m("time", 0, 0, 8, None, Scalar),
+        m("timestamp", 64, 0, 8, None, Scalar),
+        m("timeoffset", 128, 0, 8, None, Scalar),
+        m("active", 192, 0, 4, None, Scalar),
+    ]},
+    // 1023
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("lock_count", 0, 0, 8, None, Scalar),
+        m("", 0, 0, 8, None, Struct(1254)),
+    ]},
+    // 1024
+    KStruct { name: "module_param_attrs", size: 56, is_union: false, members: &[
+        m("num", 0, 0, 4, None, Scalar),
+        m("grp", 64, 0, 48, None, Struct(855)),
+        m("attrs", 448, 0, 0, Some(0), Struct(1255)),
+    ]},
+    // 1025
+    KStruct { name: "attribute", size: 16, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("mode", 64, 0, 2, None, Scalar),
+    ]},
+    // 1026
+    KStruct { name: "kernel_param_ops", size: 32, is_union: false, members: &[
+        m("flags", 0, 0, 4, None, Scalar),
+        m("set", 64, 0, 8, None, Ptr("")),
+        m("get", 128, 0, 8, None, Ptr("")),
+        m("free", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 1027
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("arg", 0, 0, 8, None, Ptr("")),
+        m("str", 0, 0, 8, None, Ptr("kparam_string")),
+        m("arr", 0, 0, 8, None, Ptr("kparam_array")),
+    ]},
+    // 1028
+    KStruct { name: "orc_entry", size: 6, is_union: false, members: &[
+        m("sp_offset", 0, 0, 2, None, Scalar),
+        m("bp_offset", 16, 0, 2, None, Scalar),
+        m("sp_reg", 32, 4, 4, None, Scalar),
+        m("bp_reg", 36, 4, 4, None, Scalar),
+        m("type", 40, 3, 4, None, Scalar),
+        m("signal", 43, 1, 4, None, Scalar),
+    ]},
+    // 1029
+    KStruct { name: "its_array", size: 16, is_union: false, members: &[
+        m("pages", 0, 0, 8, None, Ptr("")),
+        m("num", 64, 0, 4, None, Scalar),
+    ]},
+    // 1030
+    KStruct { name: "elf64_sym", size: 24, is_union: false, members: &[
+        m("st_name", 0, 0, 4, None, Scalar),
+        m("st_info", 32, 0, 1, None, Scalar),
+        m("st_other", 40, 0, 1, None, Scalar),
+        m("st_shndx", 48, 0, 2, None, Scalar),
+        m("st_value", 64, 0, 8, None, Scalar),
+        m("st_size", 128, 0, 8, None, Scalar),
+    ]},
+    // 1031
+    KStruct { name: "tracepoint", size: 72, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("key", 64, 0, 16, None, Struct(1258)),
+        m("static_call_key", 192, 0, 8, None, Ptr("static_call_key")),
+        m("static_call_tramp", 256, 0, 8, None, Ptr("")),
+        m("iterator", 320, 0, 8, None, Ptr("")),
+        m("probestub", 384, 0, 8, None, Ptr("")),
+        m("funcs", 448, 0, 8, None, Ptr("tracepoint_func")),
+        m("ext", 512, 0, 8, None, Ptr("tracepoint_ext")),
+    ]},
+    // 1032
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("pid", 0, 0, 8, None, Ptr("pid")),
+        m("uid", 0, 0, 4, None, Struct(102)),
+    ]},
+    // 1033
     KStruct { name: "", size: 88, is_union: true, members: &[
-        m("__fl_common", 0, 0, 40, None, Struct(188)),
-        m("ip4", 0, 0, 56, None, Struct(189)),
-        m("ip6", 0, 0, 88, None, Struct(190)),
+        m("__fl_common", 0, 0, 40, None, Struct(1262)),
+        m("ip4", 0, 0, 56, None, Struct(1263)),
+        m("ip6", 0, 0, 88, None, Struct(1264)),
     ]},
-    // 186
-    KStruct { name: "bpf_lru_list", size: 128, is_union: false, members: &[
-        m("lists", 0, 0, 48, Some(3), Struct(22)),
-        m("counts", 384, 0, 8, Some(2), Scalar),
-        m("next_inactive_rotation", 448, 0, 8, None, Ptr("list_head")),
-        m("lock", 512, 0, 4, None, Struct(39)),
+    // 1034
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("csum_start", 0, 0, 2, None, Scalar),
+        m("csum_offset", 16, 0, 2, None, Scalar),
     ]},
-    // 187
+    // 1035
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("vlan_proto", 0, 0, 2, None, Scalar),
+        m("vlan_tci", 16, 0, 2, None, Scalar),
+    ]},
+    // 1036
+    KStruct { name: "iovec", size: 16, is_union: false, members: &[
+        m("iov_base", 0, 0, 8, None, Ptr("")),
+        m("iov_len", 64, 0, 8, None, Scalar),
+    ]},
+    // 1037
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(1265)),
+        m("count", 64, 0, 8, None, Scalar),
+    ]},
+    // 1038
+    KStruct { name: "bpf_lru_locallist", size: 32, is_union: false, members: &[
+        m("pending_list", 0, 0, 16, None, Struct(23)),
+        m("free_llist", 128, 0, 8, None, Struct(408)),
+        m("next_steal", 192, 0, 2, None, Scalar),
+        m("lock", 224, 0, 4, None, Struct(53)),
+    ]},
+    // 1039
+    KStruct { name: "", size: 48, is_union: false, members: &[
+        m("model", 0, 0, 27, None, Struct(407)),
+        m("addr", 256, 0, 8, None, Ptr("")),
+        m("ftrace_managed", 320, 0, 1, None, Scalar),
+    ]},
+    // 1040
+    KStruct { name: "bpf_tramp_image", size: 712, is_union: false, members: &[
+        m("image", 0, 0, 8, None, Ptr("")),
+        m("size", 64, 0, 4, None, Scalar),
+        m("ksym", 128, 0, 600, None, Struct(723)),
+        m("pcref", 4928, 0, 16, None, Struct(187)),
+        m("call_orig", 5056, 0, 1, None, Scalar),
+        m("tr", 5120, 0, 8, None, Ptr("bpf_trampoline")),
+        m("list", 5184, 0, 16, None, Struct(23)),
+        m("nr_skips", 5312, 0, 4, None, Scalar),
+        m("skips", 5376, 0, 8, None, Ptr("bpf_tramp_skip")),
+        m("", 5440, 0, 32, None, Struct(417)),
+    ]},
+    // 1041
+    KStruct { name: "range_tree", size: 32, is_union: false, members: &[
+        m("it_root", 0, 0, 16, None, Struct(107)),
+        m("range_size_root", 128, 0, 16, None, Struct(107)),
+    ]},
+    // 1042
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("tail_call", 0, 0, 16, None, Struct(1267)),
+    ]},
+    // 1043
+    KStruct { name: "bpf_kfunc_desc", size: 48, is_union: false, members: &[
+        m("func_model", 0, 0, 27, None, Struct(407)),
+        m("func_id", 224, 0, 4, None, Scalar),
+        m("imm", 256, 0, 4, None, Scalar),
+        m("offset", 288, 0, 2, None, Scalar),
+        m("addr", 320, 0, 8, None, Scalar),
+    ]},
+    // 1044
+    KStruct { name: "bpf_kfunc_btf", size: 24, is_union: false, members: &[
+        m("btf", 0, 0, 8, None, Ptr("btf")),
+        m("module", 64, 0, 8, None, Ptr("module")),
+        m("offset", 128, 0, 2, None, Scalar),
+    ]},
+    // 1045
+    KStruct { name: "latch_tree_node", size: 48, is_union: false, members: &[
+        m("node", 0, 0, 48, Some(2), Struct(79)),
+    ]},
+    // 1046
+    KStruct { name: "bpf_offload_dev", size: 32, is_union: false, members: &[
+        m("ops", 0, 0, 8, None, Ptr("bpf_prog_offload_ops")),
+        m("netdevs", 64, 0, 16, None, Struct(23)),
+        m("priv", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 1047
+    KStruct { name: "bpf_insn", size: 8, is_union: false, members: &[
+        m("code", 0, 0, 1, None, Scalar),
+        m("dst_reg", 8, 4, 1, None, Scalar),
+        m("src_reg", 12, 4, 1, None, Scalar),
+        m("off", 16, 0, 2, None, Scalar),
+        m("imm", 32, 0, 4, None, Scalar),
+    ]},
+    // 1048
+    KStruct { name: "xfrm_address_filter", size: 36, is_union: false, members: &[
+        m("saddr", 0, 0, 16, None, Struct(747)),
+        m("daddr", 128, 0, 16, None, Struct(747)),
+        m("family", 256, 0, 2, None, Scalar),
+        m("splen", 272, 0, 1, None, Scalar),
+        m("dplen", 280, 0, 1, None, Scalar),
+    ]},
+    // 1049
+    KStruct { name: "inet_ehash_bucket", size: 8, is_union: false, members: &[
+        m("chain", 0, 0, 8, None, Struct(195)),
+    ]},
+    // 1050
+    KStruct { name: "inet_bind_hashbucket", size: 16, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("chain", 64, 0, 8, None, Struct(73)),
+    ]},
+    // 1051
+    KStruct { name: "inet_listen_hashbucket", size: 16, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("nulls_head", 64, 0, 8, None, Struct(195)),
+    ]},
+    // 1052
+    KStruct { name: "udp_hslot", size: 16, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(1269)),
+        m("count", 64, 0, 4, None, Scalar),
+        m("lock", 96, 0, 4, None, Struct(43)),
+    ]},
+    // 1053
+    KStruct { name: "udp_hslot_main", size: 32, is_union: false, members: &[
+        m("hslot", 0, 0, 16, None, Struct(1052)),
+        m("hash4_cnt", 128, 0, 4, None, Scalar),
+    ]},
+    // 1054
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("wlocked", 0, 0, 1, None, Scalar),
         m("__lstate", 8, 0, 3, Some(3), Scalar),
     ]},
-    // 188
+    // 1055
+    KStruct { name: "cpudl_item", size: 16, is_union: false, members: &[
+        m("dl", 0, 0, 8, None, Scalar),
+        m("cpu", 64, 0, 4, None, Scalar),
+        m("idx", 96, 0, 4, None, Scalar),
+    ]},
+    // 1056
+    KStruct { name: "cpupri_vec", size: 40, is_union: false, members: &[
+        m("count", 0, 0, 4, None, Struct(48)),
+        m("mask", 64, 0, 32, Some(1), Struct(74)),
+    ]},
+    // 1057
+    KStruct { name: "em_perf_domain", size: 32, is_union: false, members: &[
+        m("em_table", 0, 0, 8, None, Ptr("em_perf_table")),
+        m("nr_perf_states", 64, 0, 4, None, Scalar),
+        m("min_perf_state", 96, 0, 4, None, Scalar),
+        m("max_perf_state", 128, 0, 4, None, Scalar),
+        m("flags", 192, 0, 8, None, Scalar),
+        m("cpus", 256, 0, 0, Some(0), Scalar),
+    ]},
+    // 1058
+    KStruct { name: "sched_group_capacity", size: 48, is_union: false, members: &[
+        m("ref", 0, 0, 4, None, Struct(48)),
+        m("capacity", 64, 0, 8, None, Scalar),
+        m("min_capacity", 128, 0, 8, None, Scalar),
+        m("max_capacity", 192, 0, 8, None, Scalar),
+        m("next_update", 256, 0, 8, None, Scalar),
+        m("imbalance", 320, 0, 4, None, Scalar),
+        m("id", 352, 0, 4, None, Scalar),
+        m("cpumask", 384, 0, 0, Some(0), Scalar),
+    ]},
+    // 1059
+    KStruct { name: "kernfs_ops", size: 104, is_union: false, members: &[
+        m("open", 0, 0, 8, None, Ptr("")),
+        m("release", 64, 0, 8, None, Ptr("")),
+        m("seq_show", 128, 0, 8, None, Ptr("")),
+        m("seq_start", 192, 0, 8, None, Ptr("")),
+        m("seq_next", 256, 0, 8, None, Ptr("")),
+        m("seq_stop", 320, 0, 8, None, Ptr("")),
+        m("read", 384, 0, 8, None, Ptr("")),
+        m("atomic_write_len", 448, 0, 8, None, Scalar),
+        m("prealloc", 512, 0, 1, None, Scalar),
+        m("write", 576, 0, 8, None, Ptr("")),
+        m("poll", 640, 0, 8, None, Ptr("")),
+        m("mmap", 704, 0, 8, None, Ptr("")),
+        m("llseek", 768, 0, 8, None, Ptr("")),
+    ]},
+    // 1060
+    KStruct { name: "kioctx_cpu", size: 4, is_union: false, members: &[
+        m("reqs_available", 0, 0, 4, None, Scalar),
+    ]},
+    // 1061
+    KStruct { name: "ctx_rq_wait", size: 40, is_union: false, members: &[
+        m("comp", 0, 0, 32, None, Struct(84)),
+        m("count", 256, 0, 4, None, Struct(48)),
+    ]},
+    // 1062
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("reqs_available", 0, 0, 4, None, Struct(48)),
+    ]},
+    // 1063
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("ctx_lock", 0, 0, 4, None, Struct(43)),
+        m("active_reqs", 64, 0, 16, None, Struct(23)),
+    ]},
+    // 1064
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("ring_lock", 0, 0, 32, None, Struct(40)),
+        m("wait", 256, 0, 24, None, Struct(204)),
+    ]},
+    // 1065
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("tail", 0, 0, 4, None, Scalar),
+        m("completed_events", 32, 0, 4, None, Scalar),
+        m("completion_lock", 64, 0, 4, None, Struct(43)),
+    ]},
+    // 1066
+    KStruct { name: "folio", size: 256, is_union: false, members: &[
+        m("", 0, 0, 64, None, Struct(1271)),
+        m("", 512, 0, 64, None, Struct(1272)),
+        m("", 1024, 0, 64, None, Struct(1273)),
+        m("", 1536, 0, 64, None, Struct(1274)),
+    ]},
+    // 1067
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("a_refcount", 0, 0, 4, None, Struct(65)),
+        m("a_count", 32, 0, 4, None, Scalar),
+        m("a_rcu", 64, 0, 16, None, Struct(58)),
+    ]},
+    // 1068
+    KStruct { name: "posix_acl_hdr", size: 24, is_union: false, members: &[
+        m("a_refcount", 0, 0, 4, None, Struct(65)),
+        m("a_count", 32, 0, 4, None, Scalar),
+        m("a_rcu", 64, 0, 16, None, Struct(58)),
+    ]},
+    // 1069
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("e_uid", 0, 0, 4, None, Struct(102)),
+        m("e_gid", 0, 0, 4, None, Struct(252)),
+    ]},
+    // 1070
+    KStruct { name: "fs_parameter_spec", size: 32, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("type", 64, 0, 8, None, Ptr("")),
+        m("opt", 128, 0, 1, None, Scalar),
+        m("flags", 144, 0, 2, None, Scalar),
+        m("data", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 1071
+    KStruct { name: "mem_dqinfo", size: 72, is_union: false, members: &[
+        m("dqi_format", 0, 0, 8, None, Ptr("quota_format_type")),
+        m("dqi_fmt_id", 64, 0, 4, None, Scalar),
+        m("dqi_dirty_list", 128, 0, 16, None, Struct(23)),
+        m("dqi_flags", 256, 0, 8, None, Scalar),
+        m("dqi_bgrace", 320, 0, 4, None, Scalar),
+        m("dqi_igrace", 352, 0, 4, None, Scalar),
+        m("dqi_max_spc_limit", 384, 0, 8, None, Scalar),
+        m("dqi_max_ino_limit", 448, 0, 8, None, Scalar),
+        m("dqi_priv", 512, 0, 8, None, Ptr("")),
+    ]},
+    // 1072
+    KStruct { name: "quota_format_ops", size: 64, is_union: false, members: &[
+        m("check_quota_file", 0, 0, 8, None, Ptr("")),
+        m("read_file_info", 64, 0, 8, None, Ptr("")),
+        m("write_file_info", 128, 0, 8, None, Ptr("")),
+        m("free_file_info", 192, 0, 8, None, Ptr("")),
+        m("read_dqblk", 256, 0, 8, None, Ptr("")),
+        m("commit_dqblk", 320, 0, 8, None, Ptr("")),
+        m("release_dqblk", 384, 0, 8, None, Ptr("")),
+        m("get_next_id", 448, 0, 8, None, Ptr("")),
+    ]},
+    // 1073
+    KStruct { name: "percpu_rw_semaphore", size: 96, is_union: false, members: &[
+        m("rss", 0, 0, 48, None, Struct(1276)),
+        m("read_count", 384, 0, 8, None, Ptr("")),
+        m("writer", 448, 0, 8, None, Struct(420)),
+        m("waiters", 512, 0, 24, None, Struct(204)),
+        m("block", 704, 0, 4, None, Struct(48)),
+    ]},
+    // 1074
+    KStruct { name: "list_lru_node", size: 64, is_union: false, members: &[
+        m("lru", 0, 0, 32, None, Struct(1277)),
+        m("nr_items", 256, 0, 8, None, Struct(41)),
+    ]},
+    // 1075
+    KStruct { name: "__kernel_timespec", size: 16, is_union: false, members: &[
+        m("tv_sec", 0, 0, 8, None, Scalar),
+        m("tv_nsec", 64, 0, 8, None, Scalar),
+    ]},
+    // 1076
+    KStruct { name: "old_timespec32", size: 8, is_union: false, members: &[
+        m("tv_sec", 0, 0, 4, None, Scalar),
+        m("tv_nsec", 32, 0, 4, None, Scalar),
+    ]},
+    // 1077
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("extent", 0, 0, 60, Some(5), Struct(1278)),
+        m("nr_extents", 480, 0, 4, None, Scalar),
+    ]},
+    // 1078
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("forward", 0, 0, 8, None, Ptr("uid_gid_extent")),
+        m("reverse", 64, 0, 8, None, Ptr("uid_gid_extent")),
+    ]},
+    // 1079
+    KStruct { name: "", size: 48, is_union: false, members: &[
+        m("ns_id", 0, 0, 8, None, Scalar),
+        m("ns_tree_node", 64, 0, 24, None, Struct(79)),
+        m("ns_list_node", 256, 0, 16, None, Struct(23)),
+    ]},
+    // 1080
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("ctl_table", 0, 0, 8, None, Ptr("ctl_table")),
+        m("ctl_table_size", 64, 0, 4, None, Scalar),
+        m("used", 96, 0, 4, None, Scalar),
+        m("count", 128, 0, 4, None, Scalar),
+        m("nreg", 160, 0, 4, None, Scalar),
+    ]},
+    // 1081
+    KStruct { name: "ctl_table_poll", size: 32, is_union: false, members: &[
+        m("event", 0, 0, 4, None, Struct(48)),
+        m("wait", 64, 0, 24, None, Struct(204)),
+    ]},
+    // 1082
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("desc_len", 0, 0, 2, None, Scalar),
+        m("desc", 16, 0, 6, Some(6), Scalar),
+    ]},
+    // 1083
+    KStruct { name: "io_uring", size: 8, is_union: false, members: &[
+        m("head", 0, 0, 4, None, Scalar),
+        m("tail", 32, 0, 4, None, Scalar),
+    ]},
+    // 1084
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("off", 0, 0, 8, None, Scalar),
+        m("addr2", 0, 0, 8, None, Scalar),
+        m("", 0, 0, 8, None, Struct(1279)),
+    ]},
+    // 1085
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("addr", 0, 0, 8, None, Scalar),
+        m("splice_off_in", 0, 0, 8, None, Scalar),
+        m("", 0, 0, 8, None, Struct(1280)),
+    ]},
+    // 1086
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("rw_flags", 0, 0, 4, None, Scalar),
+        m("fsync_flags", 0, 0, 4, None, Scalar),
+        m("poll_events", 0, 0, 2, None, Scalar),
+        m("poll32_events", 0, 0, 4, None, Scalar),
+        m("sync_range_flags", 0, 0, 4, None, Scalar),
+        m("msg_flags", 0, 0, 4, None, Scalar),
+        m("timeout_flags", 0, 0, 4, None, Scalar),
+        m("accept_flags", 0, 0, 4, None, Scalar),
+        m("cancel_flags", 0, 0, 4, None, Scalar),
+        m("open_flags", 0, 0, 4, None, Scalar),
+        m("statx_flags", 0, 0, 4, None, Scalar),
+        m("fadvise_advice", 0, 0, 4, None, Scalar),
+        m("splice_flags", 0, 0, 4, None, Scalar),
+        m("rename_flags", 0, 0, 4, None, Scalar),
+        m("unlink_flags", 0, 0, 4, None, Scalar),
+        m("hardlink_flags", 0, 0, 4, None, Scalar),
+        m("xattr_flags", 0, 0, 4, None, Scalar),
+        m("msg_ring_flags", 0, 0, 4, None, Scalar),
+        m("uring_cmd_flags", 0, 0, 4, None, Scalar),
+        m("waitid_flags", 0, 0, 4, None, Scalar),
+        m("futex_flags", 0, 0, 4, None, Scalar),
+        m("install_fd_flags", 0, 0, 4, None, Scalar),
+        m("nop_flags", 0, 0, 4, None, Scalar),
+        m("pipe_flags", 0, 0, 4, None, Scalar),
+    ]},
+    // 1087
+    KStruct { name: "", size: 2, is_union: true, members: &[
+        m("buf_index", 0, 0, 2, None, Scalar),
+        m("buf_group", 0, 0, 2, None, Scalar),
+    ]},
+    // 1088
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("splice_fd_in", 0, 0, 4, None, Scalar),
+        m("file_index", 0, 0, 4, None, Scalar),
+        m("zcrx_ifq_idx", 0, 0, 4, None, Scalar),
+        m("optlen", 0, 0, 4, None, Scalar),
+        m("", 0, 0, 4, None, Struct(1281)),
+        m("", 0, 0, 4, None, Struct(1282)),
+    ]},
+    // 1089
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("", 0, 0, 16, None, Struct(1283)),
+        m("", 0, 0, 16, None, Struct(1284)),
+        m("optval", 0, 0, 8, None, Scalar),
+        m("cmd", 0, 0, 0, Some(0), Scalar),
+    ]},
+    // 1090
+    KStruct { name: "io_submit_link", size: 16, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Ptr("io_kiocb")),
+        m("last", 64, 0, 8, None, Ptr("io_kiocb")),
+    ]},
+    // 1091
+    KStruct { name: "io_hash_bucket", size: 64, is_union: false, members: &[
+        m("list", 0, 0, 8, None, Struct(73)),
+    ]},
+    // 1092
+    KStruct { name: "eventfd_ctx", size: 48, is_union: false, members: &[
+        m("kref", 0, 0, 4, None, Struct(459)),
+        m("wqh", 64, 0, 24, None, Struct(204)),
+        m("count", 256, 0, 8, None, Scalar),
+        m("flags", 320, 0, 4, None, Scalar),
+        m("id", 352, 0, 4, None, Scalar),
+    ]},
+    // 1093
+    KStruct { name: "bucket_table", size: 64, is_union: false, members: &[
+        m("size", 0, 0, 4, None, Scalar),
+        m("nest", 32, 0, 4, None, Scalar),
+        m("hash_rnd", 64, 0, 4, None, Scalar),
+        m("walkers", 128, 0, 16, None, Struct(23)),
+        m("rcu", 256, 0, 16, None, Struct(58)),
+        m("future_tbl", 384, 0, 8, None, Ptr("bucket_table")),
+        m("dep_map", 448, 0, 0, None, Struct(345)),
+        m("buckets", 512, 0, 0, Some(0), Ptr("rhash_lock_head")),
+    ]},
+    // 1094
+    KStruct { name: "rhashtable_params", size: 40, is_union: false, members: &[
+        m("nelem_hint", 0, 0, 2, None, Scalar),
+        m("key_len", 16, 0, 2, None, Scalar),
+        m("key_offset", 32, 0, 2, None, Scalar),
+        m("head_offset", 48, 0, 2, None, Scalar),
+        m("max_size", 64, 0, 4, None, Scalar),
+        m("min_size", 96, 0, 2, None, Scalar),
+        m("automatic_shrinking", 112, 0, 1, None, Scalar),
+        m("hashfn", 128, 0, 8, None, Ptr("")),
+        m("obj_hashfn", 192, 0, 8, None, Ptr("")),
+        m("obj_cmpfn", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 1095
+    KStruct { name: "proc_ops", size: 96, is_union: false, members: &[
+        m("proc_flags", 0, 0, 4, None, Scalar),
+        m("proc_open", 64, 0, 8, None, Ptr("")),
+        m("proc_read", 128, 0, 8, None, Ptr("")),
+        m("proc_read_iter", 192, 0, 8, None, Ptr("")),
+        m("proc_write", 256, 0, 8, None, Ptr("")),
+        m("proc_lseek", 320, 0, 8, None, Ptr("")),
+        m("proc_release", 384, 0, 8, None, Ptr("")),
+        m("proc_poll", 448, 0, 8, None, Ptr("")),
+        m("proc_ioctl", 512, 0, 8, None, Ptr("")),
+        m("proc_compat_ioctl", 576, 0, 8, None, Ptr("")),
+        m("proc_mmap", 640, 0, 8, None, Ptr("")),
+        m("proc_get_unmapped_area", 704, 0, 8, None, Ptr("")),
+    ]},
+    // 1096
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("priv_flags", 0, 32, 8, None, Scalar),
+        m("lltx", 32, 1, 8, None, Scalar),
+        m("netmem_tx", 33, 1, 8, None, Scalar),
+    ]},
+    // 1097
+    KStruct { name: "xsk_buff_pool", size: 256, is_union: false, members: &[
+        m("dev", 0, 0, 8, None, Ptr("device")),
+        m("netdev", 64, 0, 8, None, Ptr("net_device")),
+        m("xsk_tx_list", 128, 0, 16, None, Struct(23)),
+        m("xsk_tx_list_lock", 256, 0, 4, None, Struct(43)),
+        m("users", 288, 0, 4, None, Struct(65)),
+        m("umem", 320, 0, 8, None, Ptr("xdp_umem")),
+        m("work", 384, 0, 32, None, Struct(153)),
+        m("rx_lock", 640, 0, 4, None, Struct(43)),
+        m("free_list", 704, 0, 16, None, Struct(23)),
+        m("xskb_list", 832, 0, 16, None, Struct(23)),
+        m("heads_cnt", 960, 0, 4, None, Scalar),
+        m("queue_id", 992, 0, 2, None, Scalar),
+        m("fq", 1024, 0, 8, None, Ptr("xsk_queue")),
+        m("cq", 1088, 0, 8, None, Ptr("xsk_queue")),
+        m("dma_pages", 1152, 0, 8, None, Ptr("")),
+        m("heads", 1216, 0, 8, None, Ptr("xdp_buff_xsk")),
+        m("tx_descs", 1280, 0, 8, None, Ptr("xdp_desc")),
+        m("chunk_mask", 1344, 0, 8, None, Scalar),
+        m("addrs_cnt", 1408, 0, 8, None, Scalar),
+        m("free_list_cnt", 1472, 0, 4, None, Scalar),
+        m("dma_pages_cnt", 1504, 0, 4, None, Scalar),
+        m("free_heads_cnt", 1536, 0, 4, None, Scalar),
+        m("headroom", 1568, 0, 4, None, Scalar),
+        m("chunk_size", 1600, 0, 4, None, Scalar),
+        m("chunk_shift", 1632, 0, 4, None, Scalar),
+        m("frame_len", 1664, 0, 4, None, Scalar),
+        m("xdp_zc_max_segs", 1696, 0, 4, None, Scalar),
+        m("tx_metadata_len", 1728, 0, 1, None, Scalar),
+        m("cached_need_wakeup", 1736, 0, 1, None, Scalar),
+        m("uses_need_wakeup", 1744, 0, 1, None, Scalar),
+        m("unaligned", 1752, 0, 1, None, Scalar),
+        m("tx_sw_csum", 1760, 0, 1, None, Scalar),
+        m("addrs", 1792, 0, 8, None, Ptr("")),
+        m("cq_prod_lock", 1856, 0, 4, None, Struct(43)),
+        m("cq_cached_prod_lock", 1888, 0, 4, None, Struct(43)),
+        m("free_heads", 1920, 0, 0, Some(0), Ptr("xdp_buff_xsk")),
+    ]},
+    // 1098
+    KStruct { name: "dql", size: 128, is_union: false, members: &[
+        m("num_queued", 0, 0, 4, None, Scalar),
+        m("adj_limit", 32, 0, 4, None, Scalar),
+        m("last_obj_cnt", 64, 0, 4, None, Scalar),
+        m("stall_thrs", 96, 0, 2, None, Scalar),
+        m("history_head", 128, 0, 8, None, Scalar),
+        m("history", 192, 0, 32, Some(4), Scalar),
+        m("limit", 512, 0, 4, None, Scalar),
+        m("num_completed", 544, 0, 4, None, Scalar),
+        m("prev_ovlimit", 576, 0, 4, None, Scalar),
+        m("prev_num_queued", 608, 0, 4, None, Scalar),
+        m("prev_last_obj_cnt", 640, 0, 4, None, Scalar),
+        m("lowest_slack", 672, 0, 4, None, Scalar),
+        m("slack_start_time", 704, 0, 8, None, Scalar),
+        m("max_limit", 768, 0, 4, None, Scalar),
+        m("min_limit", 800, 0, 4, None, Scalar),
+        m("slack_hold_time", 832, 0, 4, None, Scalar),
+        m("stall_max", 864, 0, 2, None, Scalar),
+        m("last_reap", 896, 0, 8, None, Scalar),
+        m("stall_cnt", 960, 0, 8, None, Scalar),
+    ]},
+    // 1099
+    KStruct { name: "napi_struct", size: 496, is_union: false, members: &[
+        m("poll_list", 0, 0, 16, None, Struct(23)),
+        m("state", 128, 0, 8, None, Scalar),
+        m("weight", 192, 0, 4, None, Scalar),
+        m("defer_hard_irqs_count", 224, 0, 4, None, Scalar),
+        m("poll", 256, 0, 8, None, Ptr("")),
+        m("list_owner", 320, 0, 4, None, Scalar),
+        m("dev", 384, 0, 8, None, Ptr("net_device")),
+        m("skb", 448, 0, 8, None, Ptr("sk_buff")),
+        m("gro", 512, 0, 224, None, Struct(1291)),
+        m("timer", 2304, 0, 64, None, Struct(28)),
+        m("thread", 2816, 0, 8, None, Ptr("task_struct")),
+        m("gro_flush_timeout", 2880, 0, 8, None, Scalar),
+        m("irq_suspend_timeout", 2944, 0, 8, None, Scalar),
+        m("defer_hard_irqs", 3008, 0, 4, None, Scalar),
+        m("napi_id", 3040, 0, 4, None, Scalar),
+        m("dev_list", 3072, 0, 16, None, Struct(23)),
+        m("napi_hash_node", 3200, 0, 16, None, Struct(60)),
+        m("irq", 3328, 0, 4, None, Scalar),
+        m("notify", 3392, 0, 56, None, Struct(1292)),
+        m("napi_rmap_idx", 3840, 0, 4, None, Scalar),
+        m("index", 3872, 0, 4, None, Scalar),
+        m("config", 3904, 0, 8, None, Ptr("napi_config")),
+    ]},
+    // 1100
+    KStruct { name: "xps_map", size: 24, is_union: false, members: &[
+        m("len", 0, 0, 4, None, Scalar),
+        m("alloc_len", 32, 0, 4, None, Scalar),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+        m("queues", 192, 0, 0, Some(0), Scalar),
+    ]},
+    // 1101
+    KStruct { name: "nf_hook_entry", size: 16, is_union: false, members: &[
+        m("hook", 0, 0, 8, None, Ptr("")),
+        m("priv", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 1102
+    KStruct { name: "bpf_mprog_fp", size: 8, is_union: false, members: &[
+        m("prog", 0, 0, 8, None, Ptr("bpf_prog")),
+    ]},
+    // 1103
+    KStruct { name: "bpf_mprog_bundle", size: 1576, is_union: false, members: &[
+        m("a", 0, 0, 520, None, Struct(836)),
+        m("b", 4160, 0, 520, None, Struct(836)),
+        m("cp_items", 8320, 0, 512, Some(64), Struct(1293)),
+        m("ref", 12416, 0, 8, None, Ptr("bpf_prog")),
+        m("revision", 12480, 0, 8, None, Struct(41)),
+        m("count", 12544, 0, 4, None, Scalar),
+    ]},
+    // 1104
+    KStruct { name: "pcpu_lstats", size: 16, is_union: false, members: &[
+        m("packets", 0, 0, 8, None, Struct(715)),
+        m("bytes", 64, 0, 8, None, Struct(715)),
+        m("syncp", 128, 0, 0, None, Struct(716)),
+    ]},
+    // 1105
+    KStruct { name: "pcpu_sw_netstats", size: 32, is_union: false, members: &[
+        m("rx_packets", 0, 0, 8, None, Struct(715)),
+        m("rx_bytes", 64, 0, 8, None, Struct(715)),
+        m("tx_packets", 128, 0, 8, None, Struct(715)),
+        m("tx_bytes", 192, 0, 8, None, Struct(715)),
+        m("syncp", 256, 0, 0, None, Struct(716)),
+    ]},
+    // 1106
+    KStruct { name: "pcpu_dstats", size: 64, is_union: false, members: &[
+        m("rx_packets", 0, 0, 8, None, Struct(715)),
+        m("rx_bytes", 64, 0, 8, None, Struct(715)),
+        m("tx_packets", 128, 0, 8, None, Struct(715)),
+        m("tx_bytes", 192, 0, 8, None, Struct(715)),
+        m("rx_drops", 256, 0, 8, None, Struct(715)),
+        m("tx_drops", 320, 0, 8, None, Struct(715)),
+        m("syncp", 384, 0, 0, None, Struct(716)),
+    ]},
+    // 1107
+    KStruct { name: "ifmcaddr6", size: 208, is_union: false, members: &[
+        m("mca_addr", 0, 0, 16, None, Struct(357)),
+        m("idev", 128, 0, 8, None, Ptr("inet6_dev")),
+        m("next", 192, 0, 8, None, Ptr("ifmcaddr6")),
+        m("mca_sources", 256, 0, 8, None, Ptr("ip6_sf_list")),
+        m("mca_tomb", 320, 0, 8, None, Ptr("ip6_sf_list")),
+        m("mca_sfmode", 384, 0, 4, None, Scalar),
+        m("mca_crcount", 416, 0, 1, None, Scalar),
+        m("mca_sfcount", 448, 0, 16, Some(2), Scalar),
+        m("mca_work", 576, 0, 88, None, Struct(515)),
+        m("mca_flags", 1280, 0, 4, None, Scalar),
+        m("mca_users", 1312, 0, 4, None, Scalar),
+        m("mca_refcnt", 1344, 0, 4, None, Struct(65)),
+        m("mca_cstamp", 1408, 0, 8, None, Scalar),
+        m("mca_tstamp", 1472, 0, 8, None, Scalar),
+        m("rcu", 1536, 0, 16, None, Struct(58)),
+    ]},
+    // 1108
+    KStruct { name: "ifacaddr6", size: 88, is_union: false, members: &[
+        m("aca_addr", 0, 0, 16, None, Struct(357)),
+        m("aca_rt", 128, 0, 8, None, Ptr("fib6_info")),
+        m("aca_next", 192, 0, 8, None, Ptr("ifacaddr6")),
+        m("aca_addr_lst", 256, 0, 16, None, Struct(60)),
+        m("aca_users", 384, 0, 4, None, Scalar),
+        m("aca_refcnt", 416, 0, 4, None, Struct(65)),
+        m("aca_cstamp", 448, 0, 8, None, Scalar),
+        m("aca_tstamp", 512, 0, 8, None, Scalar),
+        m("rcu", 576, 0, 16, None, Struct(58)),
+    ]},
+    // 1109
+    KStruct { name: "neigh_parms", size: 152, is_union: false, members: &[
+        m("net", 0, 0, 8, None, Struct(379)),
+        m("dev", 64, 0, 8, None, Ptr("net_device")),
+        m("dev_tracker", 128, 0, 0, None, Struct(224)),
+        m("list", 128, 0, 16, None, Struct(23)),
+        m("neigh_setup", 256, 0, 8, None, Ptr("")),
+        m("tbl", 320, 0, 8, None, Ptr("neigh_table")),
+        m("sysctl_table", 384, 0, 8, None, Ptr("")),
+        m("dead", 448, 0, 4, None, Scalar),
+        m("refcnt", 480, 0, 4, None, Struct(65)),
+        m("callback_head", 512, 0, 16, None, Struct(58)),
+        m("reachable_time", 640, 0, 4, None, Scalar),
+        m("qlen", 672, 0, 4, None, Scalar),
+        m("data", 704, 0, 56, Some(14), Scalar),
+        m("data_state", 1152, 0, 8, Some(1), Scalar),
+    ]},
+    // 1110
+    KStruct { name: "ipv6_devstat", size: 32, is_union: false, members: &[
+        m("proc_dir_entry", 0, 0, 8, None, Ptr("proc_dir_entry")),
+        m("ipv6", 64, 0, 8, None, Ptr("ipstats_mib")),
+        m("icmpv6dev", 128, 0, 8, None, Ptr("icmpv6_mib_device")),
+        m("icmpv6msgdev", 192, 0, 8, None, Ptr("icmpv6msg_mib_device")),
+    ]},
+    // 1111
+    KStruct { name: "xdp_rxq_info", size: 64, is_union: false, members: &[
+        m("dev", 0, 0, 8, None, Ptr("net_device")),
+        m("queue_index", 64, 0, 4, None, Scalar),
+        m("reg_state", 96, 0, 4, None, Scalar),
+        m("mem", 128, 0, 8, None, Struct(1298)),
+        m("frag_size", 192, 0, 4, None, Scalar),
+    ]},
+    // 1112
+    KStruct { name: "rps_map", size: 24, is_union: false, members: &[
+        m("len", 0, 0, 4, None, Scalar),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+        m("cpus", 192, 0, 0, Some(0), Scalar),
+    ]},
+    // 1113
+    KStruct { name: "rps_dev_flow_table", size: 24, is_union: false, members: &[
+        m("log", 0, 0, 1, None, Scalar),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+        m("flows", 192, 0, 0, Some(0), Struct(1299)),
+    ]},
+    // 1114
+    KStruct { name: "pp_memory_provider_params", size: 16, is_union: false, members: &[
+        m("mp_priv", 0, 0, 8, None, Ptr("")),
+        m("mp_ops", 64, 0, 8, None, Ptr("memory_provider_ops")),
+    ]},
+    // 1115
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_packets", 0, 0, 8, None, Scalar),
+        m("__rx_packets", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1116
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tx_packets", 0, 0, 8, None, Scalar),
+        m("__tx_packets", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1117
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_bytes", 0, 0, 8, None, Scalar),
+        m("__rx_bytes", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1118
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tx_bytes", 0, 0, 8, None, Scalar),
+        m("__tx_bytes", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1119
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_errors", 0, 0, 8, None, Scalar),
+        m("__rx_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1120
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tx_errors", 0, 0, 8, None, Scalar),
+        m("__tx_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1121
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_dropped", 0, 0, 8, None, Scalar),
+        m("__rx_dropped", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1122
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tx_dropped", 0, 0, 8, None, Scalar),
+        m("__tx_dropped", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1123
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("multicast", 0, 0, 8, None, Scalar),
+        m("__multicast", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1124
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("collisions", 0, 0, 8, None, Scalar),
+        m("__collisions", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1125
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_length_errors", 0, 0, 8, None, Scalar),
+        m("__rx_length_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1126
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_over_errors", 0, 0, 8, None, Scalar),
+        m("__rx_over_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1127
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_crc_errors", 0, 0, 8, None, Scalar),
+        m("__rx_crc_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1128
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_frame_errors", 0, 0, 8, None, Scalar),
+        m("__rx_frame_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1129
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_fifo_errors", 0, 0, 8, None, Scalar),
+        m("__rx_fifo_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1130
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_missed_errors", 0, 0, 8, None, Scalar),
+        m("__rx_missed_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1131
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tx_aborted_errors", 0, 0, 8, None, Scalar),
+        m("__tx_aborted_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1132
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tx_carrier_errors", 0, 0, 8, None, Scalar),
+        m("__tx_carrier_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1133
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tx_fifo_errors", 0, 0, 8, None, Scalar),
+        m("__tx_fifo_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1134
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tx_heartbeat_errors", 0, 0, 8, None, Scalar),
+        m("__tx_heartbeat_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1135
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tx_window_errors", 0, 0, 8, None, Scalar),
+        m("__tx_window_errors", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1136
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("rx_compressed", 0, 0, 8, None, Scalar),
+        m("__rx_compressed", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1137
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("tx_compressed", 0, 0, 8, None, Scalar),
+        m("__tx_compressed", 0, 0, 8, None, Struct(41)),
+    ]},
+    // 1138
+    KStruct { name: "in_ifaddr", size: 120, is_union: false, members: &[
+        m("addr_lst", 0, 0, 16, None, Struct(60)),
+        m("ifa_next", 128, 0, 8, None, Ptr("in_ifaddr")),
+        m("ifa_dev", 192, 0, 8, None, Ptr("in_device")),
+        m("callback_head", 256, 0, 16, None, Struct(58)),
+        m("ifa_local", 384, 0, 4, None, Scalar),
+        m("ifa_address", 416, 0, 4, None, Scalar),
+        m("ifa_mask", 448, 0, 4, None, Scalar),
+        m("ifa_rt_priority", 480, 0, 4, None, Scalar),
+        m("ifa_broadcast", 512, 0, 4, None, Scalar),
+        m("ifa_scope", 544, 0, 1, None, Scalar),
+        m("ifa_prefixlen", 552, 0, 1, None, Scalar),
+        m("ifa_proto", 560, 0, 1, None, Scalar),
+        m("ifa_flags", 576, 0, 4, None, Scalar),
+        m("ifa_label", 608, 0, 16, Some(16), Scalar),
+        m("ifa_valid_lft", 736, 0, 4, None, Scalar),
+        m("ifa_preferred_lft", 768, 0, 4, None, Scalar),
+        m("ifa_cstamp", 832, 0, 8, None, Scalar),
+        m("ifa_tstamp", 896, 0, 8, None, Scalar),
+    ]},
+    // 1139
+    KStruct { name: "ip_mc_list", size: 160, is_union: false, members: &[
+        m("interface", 0, 0, 8, None, Ptr("in_device")),
+        m("multiaddr", 64, 0, 4, None, Scalar),
+        m("sfmode", 96, 0, 4, None, Scalar),
+        m("sources", 128, 0, 8, None, Ptr("ip_sf_list")),
+        m("tomb", 192, 0, 8, None, Ptr("ip_sf_list")),
+        m("sfcount", 256, 0, 16, Some(2), Scalar),
+        m("", 384, 0, 8, None, Struct(1302)),
+        m("next_hash", 448, 0, 8, None, Ptr("ip_mc_list")),
+        m("timer", 512, 0, 40, None, Struct(135)),
+        m("users", 832, 0, 4, None, Scalar),
+        m("refcnt", 864, 0, 4, None, Struct(65)),
+        m("lock", 896, 0, 4, None, Struct(43)),
+        m("tm_running", 928, 0, 1, None, Scalar),
+        m("reporter", 936, 0, 1, None, Scalar),
+        m("unsolicit_count", 944, 0, 1, None, Scalar),
+        m("loaded", 952, 0, 1, None, Scalar),
+        m("gsquery", 960, 0, 1, None, Scalar),
+        m("crcount", 968, 0, 1, None, Scalar),
+        m("mca_cstamp", 1024, 0, 8, None, Scalar),
+        m("mca_tstamp", 1088, 0, 8, None, Scalar),
+        m("rcu", 1152, 0, 16, None, Struct(58)),
+    ]},
+    // 1140
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("index", 0, 0, 2, None, Scalar),
+        m("dist", 16, 0, 2, None, Scalar),
+    ]},
+    // 1141
+    KStruct { name: "Qdisc_ops", size: 176, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("Qdisc_ops")),
+        m("cl_ops", 64, 0, 8, None, Ptr("Qdisc_class_ops")),
+        m("id", 128, 0, 16, Some(16), Scalar),
+        m("priv_size", 256, 0, 4, None, Scalar),
+        m("static_flags", 288, 0, 4, None, Scalar),
+        m("enqueue", 320, 0, 8, None, Ptr("")),
+        m("dequeue", 384, 0, 8, None, Ptr("")),
+        m("peek", 448, 0, 8, None, Ptr("")),
+        m("init", 512, 0, 8, None, Ptr("")),
+        m("reset", 576, 0, 8, None, Ptr("")),
+        m("destroy", 640, 0, 8, None, Ptr("")),
+        m("change", 704, 0, 8, None, Ptr("")),
+        m("attach", 768, 0, 8, None, Ptr("")),
+        m("change_tx_queue_len", 832, 0, 8, None, Ptr("")),
+        m("change_real_num_tx", 896, 0, 8, None, Ptr("")),
+        m("dump", 960, 0, 8, None, Ptr("")),
+        m("dump_stats", 1024, 0, 8, None, Ptr("")),
+        m("ingress_block_set", 1088, 0, 8, None, Ptr("")),
+        m("egress_block_set", 1152, 0, 8, None, Ptr("")),
+        m("ingress_block_get", 1216, 0, 8, None, Ptr("")),
+        m("egress_block_get", 1280, 0, 8, None, Ptr("")),
+        m("owner", 1344, 0, 8, None, Ptr("module")),
+    ]},
+    // 1142
+    KStruct { name: "qdisc_size_table", size: 64, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("list", 128, 0, 16, None, Struct(23)),
+        m("szopts", 256, 0, 24, None, Struct(1304)),
+        m("refcnt", 448, 0, 4, None, Scalar),
+        m("data", 480, 0, 0, Some(0), Scalar),
+    ]},
+    // 1143
+    KStruct { name: "net_rate_estimator", size: 136, is_union: false, members: &[
+        m("bstats", 0, 0, 8, None, Ptr("gnet_stats_basic_sync")),
+        m("stats_lock", 64, 0, 8, None, Ptr("spinlock")),
+        m("running", 128, 0, 1, None, Scalar),
+        m("cpu_bstats", 192, 0, 8, None, Ptr("gnet_stats_basic_sync")),
+        m("ewma_log", 256, 0, 1, None, Scalar),
+        m("intvl_log", 264, 0, 1, None, Scalar),
+        m("seq", 288, 0, 4, None, Struct(309)),
+        m("last_packets", 320, 0, 8, None, Scalar),
+        m("last_bytes", 384, 0, 8, None, Scalar),
+        m("avpps", 448, 0, 8, None, Scalar),
+        m("avbps", 512, 0, 8, None, Scalar),
+        m("next_jiffies", 576, 0, 8, None, Scalar),
+        m("timer", 640, 0, 40, None, Struct(135)),
+        m("rcu", 960, 0, 16, None, Struct(58)),
+    ]},
+    // 1144
+    KStruct { name: "gnet_stats_basic_sync", size: 16, is_union: false, members: &[
+        m("bytes", 0, 0, 8, None, Struct(715)),
+        m("packets", 64, 0, 8, None, Struct(715)),
+        m("syncp", 128, 0, 0, None, Struct(716)),
+    ]},
+    // 1145
+    KStruct { name: "gnet_stats_queue", size: 20, is_union: false, members: &[
+        m("qlen", 0, 0, 4, None, Scalar),
+        m("backlog", 32, 0, 4, None, Scalar),
+        m("drops", 64, 0, 4, None, Scalar),
+        m("requeues", 96, 0, 4, None, Scalar),
+        m("overlimits", 128, 0, 4, None, Scalar),
+    ]},
+    // 1146
+    KStruct { name: "qdisc_skb_head", size: 24, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Ptr("sk_buff")),
+        m("tail", 64, 0, 8, None, Ptr("sk_buff")),
+        m("qlen", 128, 0, 4, None, Scalar),
+        m("lock", 160, 0, 4, None, Struct(43)),
+    ]},
+    // 1147
+    KStruct { name: "xdp_frame", size: 40, is_union: false, members: &[
+        m("data", 0, 0, 8, None, Ptr("")),
+        m("len", 64, 0, 4, None, Scalar),
+        m("headroom", 96, 0, 4, None, Scalar),
+        m("metasize", 128, 0, 4, None, Scalar),
+        m("mem_type", 160, 32, 4, None, Scalar),
+        m("dev_rx", 192, 0, 8, None, Ptr("net_device")),
+        m("frame_sz", 256, 0, 4, None, Scalar),
+        m("flags", 288, 0, 4, None, Scalar),
+    ]},
+    // 1148
+    KStruct { name: "nla_policy", size: 16, is_union: false, members: &[
+        m("type", 0, 0, 1, None, Scalar),
+        m("validation_type", 8, 0, 1, None, Scalar),
+        m("len", 16, 0, 2, None, Scalar),
+        m("", 64, 0, 8, None, Struct(1305)),
+    ]},
+    // 1149
+    KStruct { name: "mdio_device", size: 800, is_union: false, members: &[
+        m("dev", 0, 0, 696, None, Struct(550)),
+        m("bus", 5568, 0, 8, None, Ptr("mii_bus")),
+        m("modalias", 5632, 0, 32, Some(32), Scalar),
+        m("bus_match", 5888, 0, 8, None, Ptr("")),
+        m("device_free", 5952, 0, 8, None, Ptr("")),
+        m("device_remove", 6016, 0, 8, None, Ptr("")),
+        m("addr", 6080, 0, 4, None, Scalar),
+        m("flags", 6112, 0, 4, None, Scalar),
+        m("reset_state", 6144, 0, 4, None, Scalar),
+        m("reset_gpio", 6208, 0, 8, None, Ptr("")),
+        m("reset_ctrl", 6272, 0, 8, None, Ptr("")),
+        m("reset_assert_delay", 6336, 0, 4, None, Scalar),
+        m("reset_deassert_delay", 6368, 0, 4, None, Scalar),
+    ]},
+    // 1150
+    KStruct { name: "phy_driver", size: 592, is_union: false, members: &[
+        m("mdiodrv", 0, 0, 152, None, Struct(1307)),
+        m("phy_id", 1216, 0, 4, None, Scalar),
+        m("name", 1280, 0, 8, None, Ptr("")),
+        m("phy_id_mask", 1344, 0, 4, None, Scalar),
+        m("features", 1408, 0, 8, None, Ptr("")),
+        m("flags", 1472, 0, 4, None, Scalar),
+        m("driver_data", 1536, 0, 8, None, Ptr("")),
+        m("soft_reset", 1600, 0, 8, None, Ptr("")),
+        m("config_init", 1664, 0, 8, None, Ptr("")),
+        m("probe", 1728, 0, 8, None, Ptr("")),
+        m("get_features", 1792, 0, 8, None, Ptr("")),
+        m("inband_caps", 1856, 0, 8, None, Ptr("")),
+        m("config_inband", 1920, 0, 8, None, Ptr("")),
+        m("get_rate_matching", 1984, 0, 8, None, Ptr("")),
+        m("suspend", 2048, 0, 8, None, Ptr("")),
+        m("resume", 2112, 0, 8, None, Ptr("")),
+        m("config_aneg", 2176, 0, 8, None, Ptr("")),
+        m("aneg_done", 2240, 0, 8, None, Ptr("")),
+        m("read_status", 2304, 0, 8, None, Ptr("")),
+        m("config_intr", 2368, 0, 8, None, Ptr("")),
+        m("handle_interrupt", 2432, 0, 8, None, Ptr("")),
+        m("remove", 2496, 0, 8, None, Ptr("")),
+        m("match_phy_device", 2560, 0, 8, None, Ptr("")),
+        m("set_wol", 2624, 0, 8, None, Ptr("")),
+        m("get_wol", 2688, 0, 8, None, Ptr("")),
+        m("link_change_notify", 2752, 0, 8, None, Ptr("")),
+        m("read_mmd", 2816, 0, 8, None, Ptr("")),
+        m("write_mmd", 2880, 0, 8, None, Ptr("")),
+        m("read_page", 2944, 0, 8, None, Ptr("")),
+        m("write_page", 3008, 0, 8, None, Ptr("")),
+        m("module_info", 3072, 0, 8, None, Ptr("")),
+        m("module_eeprom", 3136, 0, 8, None, Ptr("")),
+        m("cable_test_start", 3200, 0, 8, None, Ptr("")),
+        m("cable_test_tdr_start", 3264, 0, 8, None, Ptr("")),
+        m("cable_test_get_status", 3328, 0, 8, None, Ptr("")),
+        m("get_phy_stats", 3392, 0, 8, None, Ptr("")),
+        m("get_link_stats", 3456, 0, 8, None, Ptr("")),
+        m("update_stats", 3520, 0, 8, None, Ptr("")),
+        m("get_sset_count", 3584, 0, 8, None, Ptr("")),
+        m("get_strings", 3648, 0, 8, None, Ptr("")),
+        m("get_stats", 3712, 0, 8, None, Ptr("")),
+        m("get_tunable", 3776, 0, 8, None, Ptr("")),
+        m("set_tunable", 3840, 0, 8, None, Ptr("")),
+        m("set_loopback", 3904, 0, 8, None, Ptr("")),
+        m("get_sqi", 3968, 0, 8, None, Ptr("")),
+        m("get_sqi_max", 4032, 0, 8, None, Ptr("")),
+        m("get_plca_cfg", 4096, 0, 8, None, Ptr("")),
+        m("set_plca_cfg", 4160, 0, 8, None, Ptr("")),
+        m("get_plca_status", 4224, 0, 8, None, Ptr("")),
+        m("led_brightness_set", 4288, 0, 8, None, Ptr("")),
+        m("led_blink_set", 4352, 0, 8, None, Ptr("")),
+        m("led_hw_is_supported", 4416, 0, 8, None, Ptr("")),
+        m("led_hw_control_set", 4480, 0, 8, None, Ptr("")),
+        m("led_hw_control_get", 4544, 0, 8, None, Ptr("")),
+        m("led_polarity_set", 4608, 0, 8, None, Ptr("")),
+        m("get_next_update_time", 4672, 0, 8, None, Ptr("")),
+    ]},
+    // 1151
+    KStruct { name: "device_link", size: 800, is_union: false, members: &[
+        m("supplier", 0, 0, 8, None, Ptr("device")),
+        m("s_node", 64, 0, 16, None, Struct(23)),
+        m("consumer", 192, 0, 8, None, Ptr("device")),
+        m("c_node", 256, 0, 16, None, Struct(23)),
+        m("link_dev", 384, 0, 696, None, Struct(550)),
+        m("status", 5952, 0, 4, None, Scalar),
+        m("flags", 5984, 0, 4, None, Scalar),
+        m("rpm_active", 6016, 0, 4, None, Struct(65)),
+        m("kref", 6048, 0, 4, None, Struct(459)),
+        m("rm_work", 6080, 0, 32, None, Struct(153)),
+        m("supplier_preactivated", 6336, 0, 1, None, Scalar),
+    ]},
+    // 1152
+    KStruct { name: "phy_c45_device_ids", size: 136, is_union: false, members: &[
+        m("devices_in_package", 0, 0, 4, None, Scalar),
+        m("mmds_present", 32, 0, 4, None, Scalar),
+        m("device_ids", 64, 0, 128, Some(32), Scalar),
+    ]},
+    // 1153
+    KStruct { name: "eee_config", size: 8, is_union: false, members: &[
+        m("tx_lpi_timer", 0, 0, 4, None, Scalar),
+        m("tx_lpi_enabled", 32, 0, 1, None, Scalar),
+        m("eee_enabled", 40, 0, 1, None, Scalar),
+    ]},
+    // 1154
+    KStruct { name: "nlattr", size: 4, is_union: false, members: &[
+        m("nla_len", 0, 0, 2, None, Scalar),
+        m("nla_type", 16, 0, 2, None, Scalar),
+    ]},
+    // 1155
+    KStruct { name: "mii_timestamper", size: 48, is_union: false, members: &[
+        m("rxtstamp", 0, 0, 8, None, Ptr("")),
+        m("txtstamp", 64, 0, 8, None, Ptr("")),
+        m("hwtstamp", 128, 0, 8, None, Ptr("")),
+        m("link_state", 192, 0, 8, None, Ptr("")),
+        m("ts_info", 256, 0, 8, None, Ptr("")),
+        m("device", 320, 0, 8, None, Ptr("device")),
+    ]},
+    // 1156
+    KStruct { name: "udp_tunnel_nic_shared", size: 24, is_union: false, members: &[
+        m("udp_tunnel_nic_info", 0, 0, 8, None, Ptr("udp_tunnel_nic")),
+        m("devices", 64, 0, 16, None, Struct(23)),
+    ]},
+    // 1157
+    KStruct { name: "udp_tunnel_nic_table_info", size: 8, is_union: false, members: &[
+        m("n_entries", 0, 0, 4, None, Scalar),
+        m("tunnel_types", 32, 0, 4, None, Scalar),
+    ]},
+    // 1158
+    KStruct { name: "udp_tunnel_nic_table_entry", size: 8, is_union: false, members: &[
+        m("port", 0, 0, 2, None, Scalar),
+        m("type", 16, 0, 1, None, Scalar),
+        m("flags", 24, 0, 1, None, Scalar),
+        m("use_cnt", 32, 0, 2, None, Scalar),
+        m("hw_priv", 48, 0, 1, None, Scalar),
+    ]},
+    // 1159
+    KStruct { name: "bpf_xdp_link", size: 104, is_union: false, members: &[
+        m("link", 0, 0, 88, None, Struct(202)),
+        m("dev", 704, 0, 8, None, Ptr("net_device")),
+        m("flags", 768, 0, 4, None, Scalar),
+    ]},
+    // 1160
+    KStruct { name: "devlink_port_ops", size: 144, is_union: false, members: &[
+        m("port_split", 0, 0, 8, None, Ptr("")),
+        m("port_unsplit", 64, 0, 8, None, Ptr("")),
+        m("port_type_set", 128, 0, 8, None, Ptr("")),
+        m("port_del", 192, 0, 8, None, Ptr("")),
+        m("port_fn_hw_addr_get", 256, 0, 8, None, Ptr("")),
+        m("port_fn_hw_addr_set", 320, 0, 8, None, Ptr("")),
+        m("port_fn_roce_get", 384, 0, 8, None, Ptr("")),
+        m("port_fn_roce_set", 448, 0, 8, None, Ptr("")),
+        m("port_fn_migratable_get", 512, 0, 8, None, Ptr("")),
+        m("port_fn_migratable_set", 576, 0, 8, None, Ptr("")),
+        m("port_fn_state_get", 640, 0, 8, None, Ptr("")),
+        m("port_fn_state_set", 704, 0, 8, None, Ptr("")),
+        m("port_fn_ipsec_crypto_get", 768, 0, 8, None, Ptr("")),
+        m("port_fn_ipsec_crypto_set", 832, 0, 8, None, Ptr("")),
+        m("port_fn_ipsec_packet_get", 896, 0, 8, None, Ptr("")),
+        m("port_fn_ipsec_packet_set", 960, 0, 8, None, Ptr("")),
+        m("port_fn_max_io_eqs_get", 1024, 0, 8, None, Ptr("")),
+        m("port_fn_max_io_eqs_set", 1088, 0, 8, None, Ptr("")),
+    ]},
+    // 1161
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("type_eth", 0, 0, 32, None, Struct(1308)),
+        m("type_ib", 0, 0, 8, None, Struct(1309)),
+    ]},
+    // 1162
+    KStruct { name: "devlink_port_attrs", size: 60, is_union: false, members: &[
+        m("split", 0, 1, 1, None, Scalar),
+        m("splittable", 1, 1, 1, None, Scalar),
+        m("no_phys_port_name", 2, 1, 1, None, Scalar),
+        m("lanes", 32, 0, 4, None, Scalar),
+        m("flavour", 64, 0, 4, None, Scalar),
+        m("switch_id", 96, 0, 33, None, Struct(1310)),
+        m("", 384, 0, 12, None, Struct(1311)),
+    ]},
+    // 1163
+    KStruct { name: "devlink_rate", size: 120, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("type", 128, 0, 4, None, Scalar),
+        m("devlink", 192, 0, 8, None, Ptr("")),
+        m("priv", 256, 0, 8, None, Ptr("")),
+        m("tx_share", 320, 0, 8, None, Scalar),
+        m("tx_max", 384, 0, 8, None, Scalar),
+        m("parent", 448, 0, 8, None, Ptr("devlink_rate")),
+        m("", 512, 0, 16, None, Struct(1312)),
+        m("tx_priority", 640, 0, 4, None, Scalar),
+        m("tx_weight", 672, 0, 4, None, Scalar),
+        m("tc_bw", 704, 0, 32, Some(8), Scalar),
+    ]},
+    // 1164
+    KStruct { name: "dim_cq_moder", size: 24, is_union: false, members: &[
+        m("usec", 0, 0, 2, None, Scalar),
+        m("pkts", 16, 0, 2, None, Scalar),
+        m("comps", 32, 0, 2, None, Scalar),
+        m("cq_period_mode", 48, 0, 1, None, Scalar),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+    ]},
+    // 1165
+    KStruct { name: "hwtstamp_provider_desc", size: 8, is_union: false, members: &[
+        m("index", 0, 0, 4, None, Scalar),
+        m("qualifier", 32, 0, 4, None, Scalar),
+    ]},
+    // 1166
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("destructor", 0, 0, 8, None, Ptr("")),
+        m("saved_sk", 0, 0, 8, None, Ptr("sock")),
+    ]},
+    // 1167
+    KStruct { name: "inet_frags", size: 128, is_union: false, members: &[
+        m("qsize", 0, 0, 4, None, Scalar),
+        m("constructor", 64, 0, 8, None, Ptr("")),
+        m("destructor", 128, 0, 8, None, Ptr("")),
+        m("frag_expire", 192, 0, 8, None, Ptr("")),
+        m("frags_cachep", 256, 0, 8, None, Ptr("kmem_cache")),
+        m("frags_cache_name", 320, 0, 8, None, Ptr("")),
+        m("rhash_params", 384, 0, 40, None, Struct(1094)),
+        m("refcnt", 704, 0, 4, None, Struct(65)),
+        m("completion", 768, 0, 32, None, Struct(84)),
+    ]},
+    // 1168
+    KStruct { name: "ipv6_stable_secret", size: 20, is_union: false, members: &[
+        m("initialized", 0, 0, 1, None, Scalar),
+        m("secret", 32, 0, 16, None, Struct(357)),
+    ]},
+    // 1169
+    KStruct { name: "fib6_node", size: 72, is_union: false, members: &[
+        m("parent", 0, 0, 8, None, Ptr("fib6_node")),
+        m("left", 64, 0, 8, None, Ptr("fib6_node")),
+        m("right", 128, 0, 8, None, Ptr("fib6_node")),
+        m("subtree", 192, 0, 8, None, Ptr("fib6_node")),
+        m("leaf", 256, 0, 8, None, Ptr("fib6_info")),
+        m("fn_bit", 320, 0, 2, None, Scalar),
+        m("fn_flags", 336, 0, 2, None, Scalar),
+        m("fn_sernum", 352, 0, 4, None, Scalar),
+        m("rr_ptr", 384, 0, 8, None, Ptr("fib6_info")),
+        m("rcu", 448, 0, 16, None, Struct(58)),
+    ]},
+    // 1170
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("fib6_siblings", 0, 0, 16, None, Struct(23)),
+        m("nh_list", 0, 0, 16, None, Struct(23)),
+    ]},
+    // 1171
+    KStruct { name: "dst_metrics", size: 72, is_union: false, members: &[
+        m("metrics", 0, 0, 68, Some(17), Scalar),
+        m("refcnt", 544, 0, 4, None, Struct(65)),
+    ]},
+    // 1172
+    KStruct { name: "rt6key", size: 20, is_union: false, members: &[
+        m("addr", 0, 0, 16, None, Struct(357)),
+        m("plen", 128, 0, 4, None, Scalar),
+    ]},
+    // 1173
+    KStruct { name: "nexthop", size: 136, is_union: false, members: &[
+        m("rb_node", 0, 0, 24, None, Struct(79)),
+        m("fi_list", 192, 0, 16, None, Struct(23)),
+        m("f6i_list", 320, 0, 16, None, Struct(23)),
+        m("fdb_list", 448, 0, 16, None, Struct(23)),
+        m("grp_list", 576, 0, 16, None, Struct(23)),
+        m("net", 704, 0, 8, None, Ptr("net")),
+        m("id", 768, 0, 4, None, Scalar),
+        m("protocol", 800, 0, 1, None, Scalar),
+        m("nh_flags", 808, 0, 1, None, Scalar),
+        m("is_group", 816, 0, 1, None, Scalar),
+        m("dead", 824, 0, 1, None, Scalar),
+        m("lock", 832, 0, 4, None, Struct(43)),
+        m("refcnt", 864, 0, 4, None, Struct(65)),
+        m("rcu", 896, 0, 16, None, Struct(58)),
+        m("", 1024, 0, 8, None, Struct(1313)),
+    ]},
+    // 1174
+    KStruct { name: "fib6_nh", size: 96, is_union: false, members: &[
+        m("nh_common", 0, 0, 72, None, Struct(1314)),
+        m("last_probe", 576, 0, 8, None, Scalar),
+        m("rt6i_pcpu", 640, 0, 8, None, Ptr("")),
+        m("rt6i_exception_bucket", 704, 0, 8, None, Ptr("rt6_exception_bucket")),
+    ]},
+    // 1175
+    KStruct { name: "nf_generic_net", size: 4, is_union: false, members: &[
+        m("timeout", 0, 0, 4, None, Scalar),
+    ]},
+    // 1176
+    KStruct { name: "nf_tcp_net", size: 60, is_union: false, members: &[
+        m("timeouts", 0, 0, 56, Some(14), Scalar),
+        m("tcp_loose", 448, 0, 1, None, Scalar),
+        m("tcp_be_liberal", 456, 0, 1, None, Scalar),
+        m("tcp_max_retrans", 464, 0, 1, None, Scalar),
+        m("tcp_ignore_invalid_rst", 472, 0, 1, None, Scalar),
+    ]},
+    // 1177
+    KStruct { name: "nf_udp_net", size: 8, is_union: false, members: &[
+        m("timeouts", 0, 0, 8, Some(2), Scalar),
+    ]},
+    // 1178
+    KStruct { name: "nf_icmp_net", size: 4, is_union: false, members: &[
+        m("timeout", 0, 0, 4, None, Scalar),
+    ]},
+    // 1179
+    KStruct { name: "nf_sctp_net", size: 40, is_union: false, members: &[
+        m("timeouts", 0, 0, 40, Some(10), Scalar),
+    ]},
+    // 1180
+    KStruct { name: "nf_gre_net", size: 24, is_union: false, members: &[
+        m("keymap_list", 0, 0, 16, None, Struct(23)),
+        m("timeouts", 128, 0, 8, Some(2), Scalar),
+    ]},
+    // 1181
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("len", 0, 0, 4, None, Scalar),
+        m("rcu", 64, 0, 16, None, Struct(58)),
+    ]},
+    // 1182
+    KStruct { name: "", size: 0, is_union: false, members: &[
+        m("__empty_ptr", 0, 0, 0, None, Struct(224)),
+        m("ptr", 0, 0, 0, Some(0), Ptr("")),
+    ]},
+    // 1183
+    KStruct { name: "bpf_prog_array_item", size: 24, is_union: false, members: &[
+        m("prog", 0, 0, 8, None, Ptr("bpf_prog")),
+        m("", 64, 0, 16, None, Struct(1316)),
+    ]},
+    // 1184
+    KStruct { name: "klist", size: 40, is_union: false, members: &[
+        m("k_lock", 0, 0, 4, None, Struct(43)),
+        m("k_list", 64, 0, 16, None, Struct(23)),
+        m("get", 192, 0, 8, None, Ptr("")),
+        m("put", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 1185
+    KStruct { name: "klist_node", size: 32, is_union: false, members: &[
+        m("n_klist", 0, 0, 8, None, Ptr("")),
+        m("n_node", 64, 0, 16, None, Struct(23)),
+        m("n_ref", 192, 0, 4, None, Struct(459)),
+    ]},
+    // 1186
+    KStruct { name: "dev_pm_ops", size: 184, is_union: false, members: &[
+        m("prepare", 0, 0, 8, None, Ptr("")),
+        m("complete", 64, 0, 8, None, Ptr("")),
+        m("suspend", 128, 0, 8, None, Ptr("")),
+        m("resume", 192, 0, 8, None, Ptr("")),
+        m("freeze", 256, 0, 8, None, Ptr("")),
+        m("thaw", 320, 0, 8, None, Ptr("")),
+        m("poweroff", 384, 0, 8, None, Ptr("")),
+        m("restore", 448, 0, 8, None, Ptr("")),
+        m("suspend_late", 512, 0, 8, None, Ptr("")),
+        m("resume_early", 576, 0, 8, None, Ptr("")),
+        m("freeze_late", 640, 0, 8, None, Ptr("")),
+        m("thaw_early", 704, 0, 8, None, Ptr("")),
+        m("poweroff_late", 768, 0, 8, None, Ptr("")),
+        m("restore_early", 832, 0, 8, None, Ptr("")),
+        m("suspend_noirq", 896, 0, 8, None, Ptr("")),
+        m("resume_noirq", 960, 0, 8, None, Ptr("")),
+        m("freeze_noirq", 1024, 0, 8, None, Ptr("")),
+        m("thaw_noirq", 1088, 0, 8, None, Ptr("")),
+        m("poweroff_noirq", 1152, 0, 8, None, Ptr("")),
+        m("restore_noirq", 1216, 0, 8, None, Ptr("")),
+        m("runtime_suspend", 1280, 0, 8, None, Ptr("")),
+        m("runtime_resume", 1344, 0, 8, None, Ptr("")),
+        m("runtime_idle", 1408, 0, 8, None, Ptr("")),
+    ]},
+    // 1187
+    KStruct { name: "of_device_id", size: 200, is_union: false, members: &[
+        m("name", 0, 0, 32, Some(32), Scalar),
+        m("type", 256, 0, 32, Some(32), Scalar),
+        m("compatible", 512, 0, 128, Some(128), Scalar),
+        m("data", 1536, 0, 8, None, Ptr("")),
+    ]},
+    // 1188
+    KStruct { name: "acpi_device_id", size: 32, is_union: false, members: &[
+        m("id", 0, 0, 16, Some(16), Scalar),
+        m("driver_data", 128, 0, 8, None, Scalar),
+        m("cls", 192, 0, 4, None, Scalar),
+        m("cls_msk", 224, 0, 4, None, Scalar),
+    ]},
+    // 1189
+    KStruct { name: "driver_private", size: 152, is_union: false, members: &[
+        m("kobj", 0, 0, 64, None, Struct(341)),
+        m("klist_devices", 512, 0, 40, None, Struct(1184)),
+        m("knode_bus", 832, 0, 32, None, Struct(1185)),
+        m("mkobj", 1088, 0, 8, None, Ptr("module_kobject")),
+        m("driver", 1152, 0, 8, None, Ptr("device_driver")),
+    ]},
+    // 1190
+    KStruct { name: "pm_message", size: 4, is_union: false, members: &[
+        m("event", 0, 0, 4, None, Scalar),
+    ]},
+    // 1191
+    KStruct { name: "wake_irq", size: 24, is_union: false, members: &[
+        m("dev", 0, 0, 8, None, Ptr("device")),
+        m("status", 64, 0, 4, None, Scalar),
+        m("irq", 96, 0, 4, None, Scalar),
+        m("name", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 1192
+    KStruct { name: "pm_subsys_data", size: 64, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("refcount", 32, 0, 4, None, Scalar),
+        m("clock_op_might_sleep", 64, 0, 4, None, Scalar),
+        m("clock_mutex", 128, 0, 32, None, Struct(40)),
+        m("clock_list", 384, 0, 16, None, Struct(23)),
+    ]},
+    // 1193
+    KStruct { name: "dev_pm_qos", size: 304, is_union: false, members: &[
+        m("resume_latency", 0, 0, 40, None, Struct(1317)),
+        m("latency_tolerance", 320, 0, 40, None, Struct(1317)),
+        m("freq", 640, 0, 176, None, Struct(1318)),
+        m("flags", 2048, 0, 24, None, Struct(1319)),
+        m("resume_latency_req", 2240, 0, 8, None, Ptr("dev_pm_qos_request")),
+        m("latency_tolerance_req", 2304, 0, 8, None, Ptr("dev_pm_qos_request")),
+        m("flags_req", 2368, 0, 8, None, Ptr("dev_pm_qos_request")),
+    ]},
+    // 1194
+    KStruct { name: "irq_domain", size: 184, is_union: false, members: &[
+        m("link", 0, 0, 16, None, Struct(23)),
+        m("name", 128, 0, 8, None, Ptr("")),
+        m("ops", 192, 0, 8, None, Ptr("irq_domain_ops")),
+        m("host_data", 256, 0, 8, None, Ptr("")),
+        m("flags", 320, 0, 4, None, Scalar),
+        m("mapcount", 352, 0, 4, None, Scalar),
+        m("mutex", 384, 0, 32, None, Struct(40)),
+        m("root", 640, 0, 8, None, Ptr("irq_domain")),
+        m("fwnode", 704, 0, 8, None, Ptr("fwnode_handle")),
+        m("bus_token", 768, 0, 4, None, Scalar),
+        m("gc", 832, 0, 8, None, Ptr("irq_domain_chip_generic")),
+        m("dev", 896, 0, 8, None, Ptr("device")),
+        m("pm_dev", 960, 0, 8, None, Ptr("device")),
+        m("parent", 1024, 0, 8, None, Ptr("irq_domain")),
+        m("msi_parent_ops", 1088, 0, 8, None, Ptr("msi_parent_ops")),
+        m("exit", 1152, 0, 8, None, Ptr("")),
+        m("hwirq_max", 1216, 0, 8, None, Scalar),
+        m("revmap_size", 1280, 0, 4, None, Scalar),
+        m("revmap_tree", 1344, 0, 16, None, Struct(225)),
+        m("revmap", 1472, 0, 0, Some(0), Ptr("irq_data")),
+    ]},
+    // 1195
+    KStruct { name: "msi_device_data", size: 72, is_union: false, members: &[
+        m("properties", 0, 0, 8, None, Scalar),
+        m("mutex", 64, 0, 32, None, Struct(40)),
+        m("__domains", 320, 0, 24, Some(1), Struct(1325)),
+        m("__iter_idx", 512, 0, 8, None, Scalar),
+    ]},
+    // 1196
+    KStruct { name: "io_tlb_pool", size: 64, is_union: false, members: &[
+        m("start", 0, 0, 8, None, Scalar),
+        m("end", 64, 0, 8, None, Scalar),
+        m("vaddr", 128, 0, 8, None, Ptr("")),
+        m("nslabs", 192, 0, 8, None, Scalar),
+        m("late_alloc", 256, 0, 1, None, Scalar),
+        m("nareas", 288, 0, 4, None, Scalar),
+        m("area_nslabs", 320, 0, 4, None, Scalar),
+        m("areas", 384, 0, 8, None, Ptr("io_tlb_area")),
+        m("slots", 448, 0, 8, None, Ptr("io_tlb_slot")),
+    ]},
+    // 1197
+    KStruct { name: "property", size: 32, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("length", 64, 0, 4, None, Scalar),
+        m("value", 128, 0, 8, None, Ptr("")),
+        m("next", 192, 0, 8, None, Ptr("property")),
+    ]},
+    // 1198
+    KStruct { name: "fwnode_operations", size: 184, is_union: false, members: &[
+        m("get", 0, 0, 8, None, Ptr("")),
+        m("put", 64, 0, 8, None, Ptr("")),
+        m("device_is_available", 128, 0, 8, None, Ptr("")),
+        m("device_get_match_data", 192, 0, 8, None, Ptr("")),
+        m("device_dma_supported", 256, 0, 8, None, Ptr("")),
+        m("device_get_dma_attr", 320, 0, 8, None, Ptr("")),
+        m("property_present", 384, 0, 8, None, Ptr("")),
+        m("property_read_bool", 448, 0, 8, None, Ptr("")),
+        m("property_read_int_array", 512, 0, 8, None, Ptr("")),
+        m("property_read_string_array", 576, 0, 8, None, Ptr("")),
+        m("get_name", 640, 0, 8, None, Ptr("")),
+        m("get_name_prefix", 704, 0, 8, None, Ptr("")),
+        m("get_parent", 768, 0, 8, None, Ptr("")),
+        m("get_next_child_node", 832, 0, 8, None, Ptr("")),
+        m("get_named_child_node", 896, 0, 8, None, Ptr("")),
+        m("get_reference_args", 960, 0, 8, None, Ptr("")),
+        m("graph_get_next_endpoint", 1024, 0, 8, None, Ptr("")),
+        m("graph_get_remote_endpoint", 1088, 0, 8, None, Ptr("")),
+        m("graph_get_port_parent", 1152, 0, 8, None, Ptr("")),
+        m("graph_parse_endpoint", 1216, 0, 8, None, Ptr("")),
+        m("iomap", 1280, 0, 8, None, Ptr("")),
+        m("irq_get", 1344, 0, 8, None, Ptr("")),
+        m("add_links", 1408, 0, 8, None, Ptr("")),
+    ]},
+    // 1199
+    KStruct { name: "kobj_ns_type_operations", size: 48, is_union: false, members: &[
+        m("type", 0, 0, 4, None, Scalar),
+        m("current_may_mount", 64, 0, 8, None, Ptr("")),
+        m("grab_current_ns", 128, 0, 8, None, Ptr("")),
+        m("netlink_ns", 192, 0, 8, None, Ptr("")),
+        m("initial_ns", 256, 0, 8, None, Ptr("")),
+        m("drop_ns", 320, 0, 8, None, Ptr("")),
+    ]},
+    // 1200
+    KStruct { name: "iommu_domain", size: 104, is_union: false, members: &[
+        m("type", 0, 0, 4, None, Scalar),
+        m("cookie_type", 32, 0, 4, None, Scalar),
+        m("ops", 64, 0, 8, None, Ptr("iommu_domain_ops")),
+        m("dirty_ops", 128, 0, 8, None, Ptr("iommu_dirty_ops")),
+        m("owner", 192, 0, 8, None, Ptr("iommu_ops")),
+        m("pgsize_bitmap", 256, 0, 8, None, Scalar),
+        m("geometry", 320, 0, 24, None, Struct(1331)),
+        m("iopf_handler", 512, 0, 8, None, Ptr("")),
+        m("", 576, 0, 32, None, Struct(1332)),
+    ]},
+    // 1201
+    KStruct { name: "iommu_fault_param", size: 120, is_union: false, members: &[
+        m("lock", 0, 0, 32, None, Struct(40)),
+        m("users", 256, 0, 4, None, Struct(65)),
+        m("rcu", 320, 0, 16, None, Struct(58)),
+        m("dev", 448, 0, 8, None, Ptr("device")),
+        m("queue", 512, 0, 8, None, Ptr("iopf_queue")),
+        m("queue_list", 576, 0, 16, None, Struct(23)),
+        m("partial", 704, 0, 16, None, Struct(23)),
+        m("faults", 832, 0, 16, None, Struct(23)),
+    ]},
+    // 1202
+    KStruct { name: "iommu_fwspec", size: 16, is_union: false, members: &[
+        m("iommu_fwnode", 0, 0, 8, None, Ptr("fwnode_handle")),
+        m("flags", 64, 0, 4, None, Scalar),
+        m("num_ids", 96, 0, 4, None, Scalar),
+        m("ids", 128, 0, 0, Some(0), Scalar),
+    ]},
+    // 1203
+    KStruct { name: "iommu_device", size: 56, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("ops", 128, 0, 8, None, Ptr("iommu_ops")),
+        m("fwnode", 192, 0, 8, None, Ptr("fwnode_handle")),
+        m("dev", 256, 0, 8, None, Ptr("device")),
+        m("singleton_group", 320, 0, 8, None, Ptr("iommu_group")),
+        m("max_pasids", 384, 0, 4, None, Scalar),
+        m("ready", 416, 0, 1, None, Scalar),
+    ]},
+    // 1204
+    KStruct { name: "tty_buffer", size: 32, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(1334)),
+        m("used", 64, 0, 4, None, Scalar),
+        m("size", 96, 0, 4, None, Scalar),
+        m("commit", 128, 0, 4, None, Scalar),
+        m("lookahead", 160, 0, 4, None, Scalar),
+        m("read", 192, 0, 4, None, Scalar),
+        m("flags", 224, 0, 1, None, Scalar),
+        m("data", 256, 0, 0, Some(0), Scalar),
+    ]},
+    // 1205
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("kfifo", 0, 0, 24, None, Struct(1335)),
+        m("type", 0, 0, 8, None, Ptr("")),
+        m("const_type", 0, 0, 8, None, Ptr("")),
+        m("rectype", 0, 0, 8, None, Ptr("")),
+        m("ptr", 0, 0, 8, None, Ptr("")),
+        m("ptr_const", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1206
+    KStruct { name: "fsnotify_group", size: 320, is_union: false, members: &[
+        m("ops", 0, 0, 8, None, Ptr("fsnotify_ops")),
+        m("refcnt", 64, 0, 4, None, Struct(65)),
+        m("notification_lock", 96, 0, 4, None, Struct(43)),
+        m("notification_list", 128, 0, 16, None, Struct(23)),
+        m("notification_waitq", 256, 0, 24, None, Struct(204)),
+        m("q_len", 448, 0, 4, None, Scalar),
+        m("max_events", 480, 0, 4, None, Scalar),
+        m("priority", 512, 0, 4, None, Scalar),
+        m("shutdown", 544, 0, 1, None, Scalar),
+        m("flags", 576, 0, 4, None, Scalar),
+        m("owner_flags", 608, 0, 4, None, Scalar),
+        m("mark_mutex", 640, 0, 32, None, Struct(40)),
+        m("user_waits", 896, 0, 4, None, Struct(48)),
+        m("marks_list", 960, 0, 16, None, Struct(23)),
+        m("fsn_fa", 1088, 0, 8, None, Ptr("fasync_struct")),
+        m("overflow_event", 1152, 0, 8, None, Ptr("fsnotify_event")),
+        m("memcg", 1216, 0, 8, None, Ptr("mem_cgroup")),
+        m("user_ns", 1280, 0, 8, None, Ptr("user_namespace")),
+        m("", 1344, 0, 152, None, Struct(1338)),
+    ]},
+    // 1207
+    KStruct { name: "audit_tree", size: 96, is_union: false, members: &[
+        m("count", 0, 0, 4, None, Struct(65)),
+        m("goner", 32, 0, 4, None, Scalar),
+        m("root", 64, 0, 8, None, Ptr("audit_chunk")),
+        m("chunks", 128, 0, 16, None, Struct(23)),
+        m("rules", 256, 0, 16, None, Struct(23)),
+        m("list", 384, 0, 16, None, Struct(23)),
+        m("same_root", 512, 0, 16, None, Struct(23)),
+        m("head", 640, 0, 16, None, Struct(58)),
+        m("pathname", 768, 0, 0, Some(0), Scalar),
+    ]},
+    // 1208
+    KStruct { name: "audit_ntp_val", size: 16, is_union: false, members: &[
+        m("oldval", 0, 0, 8, None, Scalar),
+        m("newval", 64, 0, 8, None, Scalar),
+    ]},
+    // 1209
+    KStruct { name: "blkcg_policy_data", size: 16, is_union: false, members: &[
+        m("blkcg", 0, 0, 8, None, Ptr("blkcg")),
+        m("plid", 64, 0, 4, None, Scalar),
+    ]},
+    // 1210
+    KStruct { name: "blkg_iostat", size: 48, is_union: false, members: &[
+        m("bytes", 0, 0, 24, Some(3), Scalar),
+        m("ios", 192, 0, 24, Some(3), Scalar),
+    ]},
+    // 1211
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("dispatch", 64, 0, 16, None, Struct(23)),
+        m("state", 192, 0, 8, None, Scalar),
+    ]},
+    // 1212
+    KStruct { name: "sbitmap", size: 32, is_union: false, members: &[
+        m("depth", 0, 0, 4, None, Scalar),
+        m("shift", 32, 0, 4, None, Scalar),
+        m("map_nr", 64, 0, 4, None, Scalar),
+        m("round_robin", 96, 0, 1, None, Scalar),
+        m("map", 128, 0, 8, None, Ptr("sbitmap_word")),
+        m("alloc_hint", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 1213
+    KStruct { name: "io_cq", size: 56, is_union: false, members: &[
+        m("q", 0, 0, 8, None, Ptr("request_queue")),
+        m("ioc", 64, 0, 8, None, Ptr("io_context")),
+        m("", 128, 0, 16, None, Struct(1340)),
+        m("", 256, 0, 16, None, Struct(1341)),
+        m("flags", 384, 0, 4, None, Scalar),
+    ]},
+    // 1214
+    KStruct { name: "zonelist", size: 81936, is_union: false, members: &[
+        m("_zonerefs", 0, 0, 81936, Some(5121), Struct(1342)),
+    ]},
+    // 1215
+    KStruct { name: "per_cpu_nodestat", size: 52, is_union: false, members: &[
+        m("stat_threshold", 0, 0, 1, None, Scalar),
+        m("vm_node_stat_diff", 8, 0, 51, Some(51), Scalar),
+    ]},
+    // 1216
+    KStruct { name: "memory_tier", size: 864, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("memory_types", 128, 0, 16, None, Struct(23)),
+        m("adistance_start", 256, 0, 4, None, Scalar),
+        m("dev", 320, 0, 696, None, Struct(550)),
+        m("lower_tier_mask", 5888, 0, 128, None, Struct(116)),
+    ]},
+    // 1217
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("lru", 0, 0, 16, None, Struct(23)),
+        m("buddy_list", 0, 0, 16, None, Struct(23)),
+        m("pcp_list", 0, 0, 16, None, Struct(23)),
+        m("pcp_llist", 0, 0, 8, None, Struct(226)),
+    ]},
+    // 1218
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("__folio_index", 0, 0, 8, None, Scalar),
+        m("share", 0, 0, 8, None, Scalar),
+        m("buddy_since", 0, 0, 8, None, Scalar),
+    ]},
+    // 1219
+    KStruct { name: "page_pool", size: 1664, is_union: false, members: &[
+        m("p", 0, 0, 48, None, Struct(1343)),
+        m("cpuid", 384, 0, 4, None, Scalar),
+        m("pages_state_hold_cnt", 416, 0, 4, None, Scalar),
+        m("has_init_callback", 448, 1, 1, None, Scalar),
+        m("dma_map", 449, 1, 1, None, Scalar),
+        m("dma_sync", 450, 1, 1, None, Scalar),
+        m("dma_sync_for_cpu", 451, 1, 1, None, Scalar),
+        m("__cacheline_group_begin__frag", 512, 0, 0, Some(0), Scalar),
+        m("frag_users", 512, 0, 8, None, Scalar),
+        m("frag_page", 576, 0, 8, None, Scalar),
+        m("frag_offset", 640, 0, 4, None, Scalar),
+        m("__cacheline_group_end__frag", 704, 0, 0, Some(0), Scalar),
+        m("__cacheline_group_pad__frag", 768, 0, 0, None, Struct(224)),
+        m("release_dw", 768, 0, 88, None, Struct(515)),
+        m("disconnect", 1472, 0, 8, None, Ptr("")),
+        m("defer_start", 1536, 0, 8, None, Scalar),
+        m("defer_warn", 1600, 0, 8, None, Scalar),
+        m("xdp_mem_id", 1664, 0, 4, None, Scalar),
+        m("alloc", 2048, 0, 1032, None, Struct(1344)),
+        m("ring", 10752, 0, 192, None, Struct(1345)),
+        m("mp_priv", 12288, 0, 8, None, Ptr("")),
+        m("mp_ops", 12352, 0, 8, None, Ptr("memory_provider_ops")),
+        m("dma_mapped", 12416, 0, 16, None, Struct(225)),
+        m("pages_state_release_cnt", 12544, 0, 4, None, Struct(48)),
+        m("user_cnt", 12576, 0, 4, None, Struct(65)),
+        m("destroy_cnt", 12608, 0, 8, None, Scalar),
+        m("slow", 12672, 0, 32, None, Struct(1346)),
+        m("user", 12928, 0, 32, None, Struct(1347)),
+    ]},
+    // 1220
+    KStruct { name: "sigval", size: 8, is_union: true, members: &[
+        m("sival_int", 0, 0, 4, None, Scalar),
+        m("sival_ptr", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1221
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("_trapno", 0, 0, 4, None, Scalar),
+        m("_addr_lsb", 0, 0, 2, None, Scalar),
+        m("_addr_bnd", 0, 0, 24, None, Struct(1348)),
+        m("_addr_pkey", 0, 0, 12, None, Struct(1349)),
+        m("_perf", 0, 0, 16, None, Struct(1350)),
+    ]},
+    // 1222
+    KStruct { name: "kernfs_elem_dir", size: 32, is_union: false, members: &[
+        m("subdirs", 0, 0, 8, None, Scalar),
+        m("children", 64, 0, 8, None, Struct(22)),
+        m("root", 128, 0, 8, None, Ptr("kernfs_root")),
+        m("rev", 192, 0, 8, None, Scalar),
+    ]},
+    // 1223
+    KStruct { name: "kernfs_elem_symlink", size: 8, is_union: false, members: &[
+        m("target_kn", 0, 0, 8, None, Ptr("kernfs_node")),
+    ]},
+    // 1224
+    KStruct { name: "kernfs_elem_attr", size: 32, is_union: false, members: &[
+        m("ops", 0, 0, 8, None, Ptr("kernfs_ops")),
+        m("open", 64, 0, 8, None, Ptr("kernfs_open_node")),
+        m("size", 128, 0, 8, None, Scalar),
+        m("notify_next", 192, 0, 8, None, Ptr("kernfs_node")),
+    ]},
+    // 1225
+    KStruct { name: "kernfs_syscall_ops", size: 40, is_union: false, members: &[
+        m("show_options", 0, 0, 8, None, Ptr("")),
+        m("mkdir", 64, 0, 8, None, Ptr("")),
+        m("rmdir", 128, 0, 8, None, Ptr("")),
+        m("rename", 192, 0, 8, None, Ptr("")),
+        m("show_path", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 1226
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("freelist", 0, 0, 8, None, Ptr("")),
+        m("tid", 64, 0, 8, None, Scalar),
+    ]},
+    // 1227
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("", 0, 0, 16, None, Struct(1352)),
+        m("full", 0, 0, 16, None, Scalar),
+    ]},
+    // 1228
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("", 0, 0, 32, None, Struct(1353)),
+        m("callback_head", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 1229
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("callback_head", 0, 0, 16, None, Struct(58)),
+        m("barn_list", 0, 0, 16, None, Struct(23)),
+        m("capacity", 0, 0, 4, None, Scalar),
+    ]},
+    // 1230
+    KStruct { name: "elevator_mq_ops", size: 192, is_union: false, members: &[
+        m("init_sched", 0, 0, 8, None, Ptr("")),
+        m("exit_sched", 64, 0, 8, None, Ptr("")),
+        m("init_hctx", 128, 0, 8, None, Ptr("")),
+        m("exit_hctx", 192, 0, 8, None, Ptr("")),
+        m("depth_updated", 256, 0, 8, None, Ptr("")),
+        m("alloc_sched_data", 320, 0, 8, None, Ptr("")),
+        m("free_sched_data", 384, 0, 8, None, Ptr("")),
+        m("allow_merge", 448, 0, 8, None, Ptr("")),
+        m("bio_merge", 512, 0, 8, None, Ptr("")),
+        m("request_merge", 576, 0, 8, None, Ptr("")),
+        m("request_merged", 640, 0, 8, None, Ptr("")),
+        m("requests_merged", 704, 0, 8, None, Ptr("")),
+        m("limit_depth", 768, 0, 8, None, Ptr("")),
+        m("prepare_request", 832, 0, 8, None, Ptr("")),
+        m("finish_request", 896, 0, 8, None, Ptr("")),
+        m("insert_requests", 960, 0, 8, None, Ptr("")),
+        m("dispatch_request", 1024, 0, 8, None, Ptr("")),
+        m("has_work", 1088, 0, 8, None, Ptr("")),
+        m("completed_request", 1152, 0, 8, None, Ptr("")),
+        m("requeue_request", 1216, 0, 8, None, Ptr("")),
+        m("former_request", 1280, 0, 8, None, Ptr("")),
+        m("next_request", 1344, 0, 8, None, Ptr("")),
+        m("init_icq", 1408, 0, 8, None, Ptr("")),
+        m("exit_icq", 1472, 0, 8, None, Ptr("")),
+    ]},
+    // 1231
+    KStruct { name: "elv_fs_entry", size: 32, is_union: false, members: &[
+        m("attr", 0, 0, 16, None, Struct(1025)),
+        m("show", 128, 0, 8, None, Ptr("")),
+        m("store", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 1232
+    KStruct { name: "sbq_wait_state", size: 64, is_union: false, members: &[
+        m("wait", 0, 0, 24, None, Struct(204)),
+    ]},
+    // 1233
+    KStruct { name: "rchan_callbacks", size: 24, is_union: false, members: &[
+        m("subbuf_start", 0, 0, 8, None, Ptr("")),
+        m("create_buf_file", 64, 0, 8, None, Ptr("")),
+        m("remove_buf_file", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 1234
+    KStruct { name: "srcu_ctr", size: 16, is_union: false, members: &[
+        m("srcu_locks", 0, 0, 8, None, Struct(41)),
+        m("srcu_unlocks", 64, 0, 8, None, Struct(41)),
+    ]},
+    // 1235
+    KStruct { name: "srcu_data", size: 384, is_union: false, members: &[
+        m("srcu_ctrs", 0, 0, 32, Some(2), Struct(1234)),
+        m("srcu_reader_flavor", 256, 0, 4, None, Scalar),
+        m("lock", 512, 0, 4, None, Struct(43)),
+        m("srcu_cblist", 576, 0, 120, None, Struct(1354)),
+        m("srcu_gp_seq_needed", 1536, 0, 8, None, Scalar),
+        m("srcu_gp_seq_needed_exp", 1600, 0, 8, None, Scalar),
+        m("srcu_cblist_invoking", 1664, 0, 1, None, Scalar),
+        m("delay_work", 1728, 0, 40, None, Struct(135)),
+        m("work", 2048, 0, 32, None, Struct(153)),
+        m("srcu_barrier_head", 2304, 0, 16, None, Struct(58)),
+        m("mynode", 2432, 0, 8, None, Ptr("srcu_node")),
+        m("grpmask", 2496, 0, 8, None, Scalar),
+        m("cpu", 2560, 0, 4, None, Scalar),
+        m("ssp", 2624, 0, 8, None, Ptr("srcu_struct")),
+    ]},
+    // 1236
+    KStruct { name: "srcu_usage", size: 376, is_union: false, members: &[
+        m("node", 0, 0, 8, None, Ptr("srcu_node")),
+        m("level", 64, 0, 24, Some(3), Ptr("srcu_node")),
+        m("srcu_size_state", 256, 0, 4, None, Scalar),
+        m("srcu_cb_mutex", 320, 0, 32, None, Struct(40)),
+        m("lock", 576, 0, 4, None, Struct(43)),
+        m("srcu_gp_mutex", 640, 0, 32, None, Struct(40)),
+        m("srcu_gp_seq", 896, 0, 8, None, Scalar),
+        m("srcu_gp_seq_needed", 960, 0, 8, None, Scalar),
+        m("srcu_gp_seq_needed_exp", 1024, 0, 8, None, Scalar),
+        m("srcu_gp_start", 1088, 0, 8, None, Scalar),
+        m("srcu_last_gp_end", 1152, 0, 8, None, Scalar),
+        m("srcu_size_jiffies", 1216, 0, 8, None, Scalar),
+        m("srcu_n_lock_retries", 1280, 0, 8, None, Scalar),
+        m("srcu_n_exp_nodelay", 1344, 0, 8, None, Scalar),
+        m("sda_is_static", 1408, 0, 1, None, Scalar),
+        m("srcu_barrier_seq", 1472, 0, 8, None, Scalar),
+        m("srcu_barrier_mutex", 1536, 0, 32, None, Struct(40)),
+        m("srcu_barrier_completion", 1792, 0, 32, None, Struct(84)),
+        m("srcu_barrier_cpu_cnt", 2048, 0, 4, None, Struct(48)),
+        m("reschedule_jiffies", 2112, 0, 8, None, Scalar),
+        m("reschedule_count", 2176, 0, 8, None, Scalar),
+        m("work", 2240, 0, 88, None, Struct(515)),
+        m("srcu_ssp", 2944, 0, 8, None, Ptr("srcu_struct")),
+    ]},
+    // 1237
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("entry", 0, 0, 16, None, Struct(23)),
+        m("hentry", 0, 0, 16, None, Struct(60)),
+    ]},
+    // 1238
+    KStruct { name: "worker_pool", size: 792, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("cpu", 32, 0, 4, None, Scalar),
+        m("node", 64, 0, 4, None, Scalar),
+        m("id", 96, 0, 4, None, Scalar),
+        m("flags", 128, 0, 4, None, Scalar),
+        m("watchdog_ts", 192, 0, 8, None, Scalar),
+        m("cpu_stall", 256, 0, 1, None, Scalar),
+        m("nr_running", 288, 0, 4, None, Scalar),
+        m("worklist", 320, 0, 16, None, Struct(23)),
+        m("nr_workers", 448, 0, 4, None, Scalar),
+        m("nr_idle", 480, 0, 4, None, Scalar),
+        m("idle_list", 512, 0, 16, None, Struct(23)),
+        m("idle_timer", 640, 0, 40, None, Struct(135)),
+        m("idle_cull_work", 960, 0, 32, None, Struct(153)),
+        m("mayday_timer", 1216, 0, 40, None, Struct(135)),
+        m("busy_hash", 1536, 0, 512, Some(64), Struct(73)),
+        m("manager", 5632, 0, 8, None, Ptr("worker")),
+        m("workers", 5696, 0, 16, None, Struct(23)),
+        m("worker_ida", 5824, 0, 16, None, Struct(1356)),
+        m("attrs", 5952, 0, 8, None, Ptr("workqueue_attrs")),
+        m("hash_node", 6016, 0, 16, None, Struct(60)),
+        m("refcnt", 6144, 0, 4, None, Scalar),
+        m("rcu", 6208, 0, 16, None, Struct(58)),
+    ]},
+    // 1239
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("aux_start_paused", 0, 1, 4, None, Scalar),
+        m("aux_pause", 1, 1, 4, None, Scalar),
+        m("aux_resume", 2, 1, 4, None, Scalar),
+        m("__reserved_3", 3, 29, 4, None, Scalar),
+    ]},
+    // 1240
+    KStruct { name: "", size: 112, is_union: false, members: &[
+        m("config", 0, 0, 8, None, Scalar),
+        m("config1", 64, 0, 8, None, Scalar),
+        m("last_tag", 128, 0, 8, None, Scalar),
+        m("dyn_constraint", 192, 0, 8, None, Scalar),
+        m("config_base", 256, 0, 8, None, Scalar),
+        m("event_base", 320, 0, 8, None, Scalar),
+        m("event_base_rdpmc", 384, 0, 4, None, Scalar),
+        m("idx", 416, 0, 4, None, Scalar),
+        m("last_cpu", 448, 0, 4, None, Scalar),
+        m("flags", 480, 0, 4, None, Scalar),
+        m("extra_reg", 512, 0, 24, None, Struct(1357)),
+        m("branch_reg", 704, 0, 24, None, Struct(1357)),
+    ]},
+    // 1241
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("aux_config", 0, 0, 8, None, Scalar),
+        m("aux_paused", 64, 0, 4, None, Scalar),
+    ]},
+    // 1242
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("hrtimer", 0, 0, 64, None, Struct(28)),
+    ]},
+    // 1243
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("tp_list", 0, 0, 16, None, Struct(23)),
+    ]},
+    // 1244
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("pwr_acc", 0, 0, 8, None, Scalar),
+        m("ptsc", 64, 0, 8, None, Scalar),
+    ]},
+    // 1245
+    KStruct { name: "", size: 40, is_union: false, members: &[
+        m("info", 0, 0, 24, None, Struct(1358)),
+        m("bp_list", 192, 0, 16, None, Struct(1359)),
+    ]},
+    // 1246
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("iommu_bank", 0, 0, 1, None, Scalar),
+        m("iommu_cntr", 8, 0, 1, None, Scalar),
+        m("padding", 16, 0, 2, None, Scalar),
+        m("conf", 64, 0, 8, None, Scalar),
+        m("conf1", 128, 0, 8, None, Scalar),
+    ]},
+    // 1247
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("last_period", 0, 0, 8, None, Scalar),
+        m("period_left", 64, 0, 8, None, Struct(651)),
+    ]},
+    // 1248
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("saved_metric", 0, 0, 8, None, Scalar),
+        m("saved_slots", 64, 0, 8, None, Scalar),
+    ]},
+    // 1249
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("capabilities", 0, 0, 8, None, Scalar),
+        m("", 0, 0, 8, None, Struct(1360)),
+    ]},
+    // 1250
+    KStruct { name: "trace_event_fields", size: 40, is_union: false, members: &[
+        m("type", 0, 0, 8, None, Ptr("")),
+        m("", 64, 0, 32, None, Struct(1361)),
+    ]},
+    // 1251
+    KStruct { name: "trace_event_functions", size: 32, is_union: false, members: &[
+        m("trace", 0, 0, 8, None, Ptr("")),
+        m("raw", 64, 0, 8, None, Ptr("")),
+        m("hex", 128, 0, 8, None, Ptr("")),
+        m("binary", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 1252
+    KStruct { name: "filter_pred", size: 64, is_union: false, members: &[
+        m("regex", 0, 0, 8, None, Ptr("regex")),
+        m("mask", 64, 0, 8, None, Ptr("cpumask")),
+        m("ops", 128, 0, 8, None, Ptr("")),
+        m("field", 192, 0, 8, None, Ptr("ftrace_event_field")),
+        m("val", 256, 0, 8, None, Scalar),
+        m("val2", 320, 0, 8, None, Scalar),
+        m("fn_num", 384, 0, 4, None, Scalar),
+        m("offset", 416, 0, 4, None, Scalar),
+        m("not", 448, 0, 4, None, Scalar),
+        m("op", 480, 0, 4, None, Scalar),
+    ]},
+    // 1253
+    KStruct { name: "ftrace_hash", size: 48, is_union: false, members: &[
+        m("size_bits", 0, 0, 8, None, Scalar),
+        m("buckets", 64, 0, 8, None, Ptr("hlist_head")),
+        m("count", 128, 0, 8, None, Scalar),
+        m("flags", 192, 0, 8, None, Scalar),
+        m("rcu", 256, 0, 16, None, Struct(58)),
+    ]},
+    // 1254
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("count", 32, 0, 4, None, Scalar),
+    ]},
+    // 1255
+    KStruct { name: "param_attribute", size: 64, is_union: false, members: &[
+        m("mattr", 0, 0, 56, None, Struct(680)),
+        m("param", 448, 0, 8, None, Ptr("kernel_param")),
+    ]},
+    // 1256
+    KStruct { name: "kparam_string", size: 16, is_union: false, members: &[
+        m("maxlen", 0, 0, 4, None, Scalar),
+        m("string", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 1257
+    KStruct { name: "kparam_array", size: 32, is_union: false, members: &[
+        m("max", 0, 0, 4, None, Scalar),
+        m("elemsize", 32, 0, 4, None, Scalar),
+        m("num", 64, 0, 8, None, Ptr("")),
+        m("ops", 128, 0, 8, None, Ptr("kernel_param_ops")),
+        m("elem", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 1258
+    KStruct { name: "static_key_false", size: 16, is_union: false, members: &[
+        m("key", 0, 0, 16, None, Struct(1364)),
+    ]},
+    // 1259
+    KStruct { name: "static_call_key", size: 16, is_union: false, members: &[
+        m("func", 0, 0, 8, None, Ptr("")),
+        m("", 64, 0, 8, None, Struct(1365)),
+    ]},
+    // 1260
+    KStruct { name: "tracepoint_func", size: 24, is_union: false, members: &[
+        m("func", 0, 0, 8, None, Ptr("")),
+        m("data", 64, 0, 8, None, Ptr("")),
+        m("prio", 128, 0, 4, None, Scalar),
+    ]},
+    // 1261
+    KStruct { name: "tracepoint_ext", size: 24, is_union: false, members: &[
+        m("regfunc", 0, 0, 8, None, Ptr("")),
+        m("unregfunc", 64, 0, 8, None, Ptr("")),
+        m("faultable", 128, 1, 4, None, Scalar),
+    ]},
+    // 1262
     KStruct { name: "flowi_common", size: 40, is_union: false, members: &[
         m("flowic_oif", 0, 0, 4, None, Scalar),
         m("flowic_iif", 32, 0, 4, None, Scalar),
@@ -2073,49 +13908,1827 @@ pub static STRUCTS: &[KStruct] = &[
         m("flowic_proto", 144, 0, 1, None, Scalar),
         m("flowic_flags", 152, 0, 1, None, Scalar),
         m("flowic_secid", 160, 0, 4, None, Scalar),
-        m("flowic_uid", 192, 0, 4, None, Struct(67)),
+        m("flowic_uid", 192, 0, 4, None, Struct(102)),
         m("flowic_multipath_hash", 224, 0, 4, None, Scalar),
-        m("flowic_tun_key", 256, 0, 8, None, Struct(191)),
+        m("flowic_tun_key", 256, 0, 8, None, Struct(1366)),
     ]},
-    // 189
+    // 1263
     KStruct { name: "flowi4", size: 56, is_union: false, members: &[
-        m("__fl_common", 0, 0, 40, None, Struct(188)),
+        m("__fl_common", 0, 0, 40, None, Struct(1262)),
         m("saddr", 320, 0, 4, None, Scalar),
         m("daddr", 352, 0, 4, None, Scalar),
-        m("uli", 384, 0, 4, None, Struct(192)),
+        m("uli", 384, 0, 4, None, Struct(1367)),
     ]},
-    // 190
+    // 1264
     KStruct { name: "flowi6", size: 88, is_union: false, members: &[
-        m("__fl_common", 0, 0, 40, None, Struct(188)),
-        m("daddr", 320, 0, 16, None, Struct(123)),
-        m("saddr", 448, 0, 16, None, Struct(123)),
+        m("__fl_common", 0, 0, 40, None, Struct(1262)),
+        m("daddr", 320, 0, 16, None, Struct(357)),
+        m("saddr", 448, 0, 16, None, Struct(357)),
         m("flowlabel", 576, 0, 4, None, Scalar),
-        m("uli", 608, 0, 4, None, Struct(192)),
+        m("uli", 608, 0, 4, None, Struct(1367)),
         m("mp_hash", 640, 0, 4, None, Scalar),
     ]},
-    // 191
+    // 1265
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("__iov", 0, 0, 8, None, Ptr("iovec")),
+        m("kvec", 0, 0, 8, None, Ptr("kvec")),
+        m("bvec", 0, 0, 8, None, Ptr("bio_vec")),
+        m("folioq", 0, 0, 8, None, Ptr("folio_queue")),
+        m("xarray", 0, 0, 8, None, Ptr("xarray")),
+        m("ubuf", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1266
+    KStruct { name: "bpf_tramp_skip", size: 24, is_union: false, members: &[
+        m("prog", 0, 0, 8, None, Ptr("bpf_prog")),
+        m("nop", 64, 0, 8, None, Ptr("")),
+        m("target", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 1267
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("map", 0, 0, 8, None, Ptr("bpf_map")),
+        m("key", 64, 0, 4, None, Scalar),
+    ]},
+    // 1268
+    KStruct { name: "bpf_prog_offload_ops", size: 56, is_union: false, members: &[
+        m("insn_hook", 0, 0, 8, None, Ptr("")),
+        m("finalize", 64, 0, 8, None, Ptr("")),
+        m("replace_insn", 128, 0, 8, None, Ptr("")),
+        m("remove_insns", 192, 0, 8, None, Ptr("")),
+        m("prepare", 256, 0, 8, None, Ptr("")),
+        m("translate", 320, 0, 8, None, Ptr("")),
+        m("destroy", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 1269
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("head", 0, 0, 8, None, Struct(73)),
+        m("nulls_head", 0, 0, 8, None, Struct(195)),
+    ]},
+    // 1270
+    KStruct { name: "em_perf_table", size: 24, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("kref", 128, 0, 4, None, Struct(459)),
+        m("state", 192, 0, 0, Some(0), Struct(1370)),
+    ]},
+    // 1271
+    KStruct { name: "", size: 64, is_union: true, members: &[
+        m("", 0, 0, 64, None, Struct(1371)),
+        m("page", 0, 0, 64, None, Struct(307)),
+    ]},
+    // 1272
+    KStruct { name: "", size: 64, is_union: true, members: &[
+        m("", 0, 0, 64, None, Struct(1372)),
+        m("__page_1", 0, 0, 64, None, Struct(307)),
+    ]},
+    // 1273
+    KStruct { name: "", size: 64, is_union: true, members: &[
+        m("", 0, 0, 32, None, Struct(1373)),
+        m("__page_2", 0, 0, 64, None, Struct(307)),
+    ]},
+    // 1274
+    KStruct { name: "", size: 64, is_union: true, members: &[
+        m("", 0, 0, 48, None, Struct(1374)),
+        m("__page_3", 0, 0, 64, None, Struct(307)),
+    ]},
+    // 1275
+    KStruct { name: "quota_format_type", size: 32, is_union: false, members: &[
+        m("qf_fmt_id", 0, 0, 4, None, Scalar),
+        m("qf_ops", 64, 0, 8, None, Ptr("quota_format_ops")),
+        m("qf_owner", 128, 0, 8, None, Ptr("module")),
+        m("qf_next", 192, 0, 8, None, Ptr("quota_format_type")),
+    ]},
+    // 1276
+    KStruct { name: "rcu_sync", size: 48, is_union: false, members: &[
+        m("gp_state", 0, 0, 4, None, Scalar),
+        m("gp_count", 32, 0, 4, None, Scalar),
+        m("gp_wait", 64, 0, 24, None, Struct(204)),
+        m("cb_head", 256, 0, 16, None, Struct(58)),
+    ]},
+    // 1277
+    KStruct { name: "list_lru_one", size: 32, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("nr_items", 128, 0, 8, None, Scalar),
+        m("lock", 192, 0, 4, None, Struct(43)),
+    ]},
+    // 1278
+    KStruct { name: "uid_gid_extent", size: 12, is_union: false, members: &[
+        m("first", 0, 0, 4, None, Scalar),
+        m("lower_first", 32, 0, 4, None, Scalar),
+        m("count", 64, 0, 4, None, Scalar),
+    ]},
+    // 1279
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("cmd_op", 0, 0, 4, None, Scalar),
+        m("__pad1", 32, 0, 4, None, Scalar),
+    ]},
+    // 1280
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("level", 0, 0, 4, None, Scalar),
+        m("optname", 32, 0, 4, None, Scalar),
+    ]},
+    // 1281
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("addr_len", 0, 0, 2, None, Scalar),
+        m("__pad3", 16, 0, 2, Some(1), Scalar),
+    ]},
+    // 1282
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("write_stream", 0, 0, 1, None, Scalar),
+        m("__pad4", 8, 0, 3, Some(3), Scalar),
+    ]},
+    // 1283
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("addr3", 0, 0, 8, None, Scalar),
+        m("__pad2", 64, 0, 8, Some(1), Scalar),
+    ]},
+    // 1284
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("attr_ptr", 0, 0, 8, None, Scalar),
+        m("attr_type_mask", 64, 0, 8, None, Scalar),
+    ]},
+    // 1285
+    KStruct { name: "io_kiocb", size: 248, is_union: false, members: &[
+        m("", 0, 0, 64, None, Struct(1375)),
+        m("opcode", 512, 0, 1, None, Scalar),
+        m("iopoll_completed", 520, 0, 1, None, Scalar),
+        m("buf_index", 528, 0, 2, None, Scalar),
+        m("nr_tw", 544, 0, 4, None, Scalar),
+        m("flags", 576, 0, 8, None, Scalar),
+        m("cqe", 640, 0, 16, None, Struct(1376)),
+        m("ctx", 768, 0, 8, None, Ptr("io_ring_ctx")),
+        m("tctx", 832, 0, 8, None, Ptr("io_uring_task")),
+        m("", 896, 0, 8, None, Struct(1377)),
+        m("", 960, 0, 8, None, Struct(1378)),
+        m("file_node", 1024, 0, 8, None, Ptr("io_rsrc_node")),
+        m("refs", 1088, 0, 4, None, Struct(48)),
+        m("cancel_seq_set", 1120, 0, 1, None, Scalar),
+        m("io_task_work", 1152, 0, 16, None, Struct(1380)),
+        m("", 1280, 0, 16, None, Struct(1381)),
+        m("apoll", 1408, 0, 8, None, Ptr("async_poll")),
+        m("async_data", 1472, 0, 8, None, Ptr("")),
+        m("poll_refs", 1536, 0, 4, None, Struct(48)),
+        m("link", 1600, 0, 8, None, Ptr("io_kiocb")),
+        m("creds", 1664, 0, 8, None, Ptr("cred")),
+        m("work", 1728, 0, 16, None, Struct(518)),
+        m("big_cqe", 1856, 0, 16, None, Struct(1383)),
+    ]},
+    // 1286
+    KStruct { name: "rhash_lock_head", size: 0, is_union: false, members: &[
+    ]},
+    // 1287
+    KStruct { name: "xdp_umem", size: 112, is_union: false, members: &[
+        m("addrs", 0, 0, 8, None, Ptr("")),
+        m("size", 64, 0, 8, None, Scalar),
+        m("headroom", 128, 0, 4, None, Scalar),
+        m("chunk_size", 160, 0, 4, None, Scalar),
+        m("chunks", 192, 0, 4, None, Scalar),
+        m("npgs", 224, 0, 4, None, Scalar),
+        m("user", 256, 0, 8, None, Ptr("user_struct")),
+        m("users", 320, 0, 4, None, Struct(65)),
+        m("flags", 352, 0, 1, None, Scalar),
+        m("tx_metadata_len", 360, 0, 1, None, Scalar),
+        m("zc", 368, 0, 1, None, Scalar),
+        m("pgs", 384, 0, 8, None, Ptr("")),
+        m("id", 448, 0, 4, None, Scalar),
+        m("xsk_dma_list", 512, 0, 16, None, Struct(23)),
+        m("work", 640, 0, 32, None, Struct(153)),
+    ]},
+    // 1288
+    KStruct { name: "xsk_queue", size: 48, is_union: false, members: &[
+        m("ring_mask", 0, 0, 4, None, Scalar),
+        m("nentries", 32, 0, 4, None, Scalar),
+        m("cached_prod", 64, 0, 4, None, Scalar),
+        m("cached_cons", 96, 0, 4, None, Scalar),
+        m("ring", 128, 0, 8, None, Ptr("xdp_ring")),
+        m("invalid_descs", 192, 0, 8, None, Scalar),
+        m("queue_empty_descs", 256, 0, 8, None, Scalar),
+        m("ring_vmalloc_size", 320, 0, 8, None, Scalar),
+    ]},
+    // 1289
+    KStruct { name: "xdp_buff_xsk", size: 128, is_union: false, members: &[
+        m("xdp", 0, 0, 56, None, Struct(1385)),
+        m("cb", 448, 0, 24, Some(24), Scalar),
+        m("dma", 640, 0, 8, None, Scalar),
+        m("frame_dma", 704, 0, 8, None, Scalar),
+        m("pool", 768, 0, 8, None, Ptr("xsk_buff_pool")),
+        m("list_node", 832, 0, 16, None, Struct(23)),
+    ]},
+    // 1290
+    KStruct { name: "xdp_desc", size: 16, is_union: false, members: &[
+        m("addr", 0, 0, 8, None, Scalar),
+        m("len", 64, 0, 4, None, Scalar),
+        m("options", 96, 0, 4, None, Scalar),
+    ]},
+    // 1291
+    KStruct { name: "gro_node", size: 224, is_union: false, members: &[
+        m("bitmask", 0, 0, 8, None, Scalar),
+        m("hash", 64, 0, 192, Some(8), Struct(1386)),
+        m("rx_list", 1600, 0, 16, None, Struct(23)),
+        m("rx_count", 1728, 0, 4, None, Scalar),
+        m("cached_napi_id", 1760, 0, 4, None, Scalar),
+    ]},
+    // 1292
+    KStruct { name: "irq_affinity_notify", size: 56, is_union: false, members: &[
+        m("irq", 0, 0, 4, None, Scalar),
+        m("kref", 32, 0, 4, None, Struct(459)),
+        m("work", 64, 0, 32, None, Struct(153)),
+        m("notify", 320, 0, 8, None, Ptr("")),
+        m("release", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 1293
+    KStruct { name: "bpf_mprog_cp", size: 8, is_union: false, members: &[
+        m("link", 0, 0, 8, None, Ptr("bpf_link")),
+    ]},
+    // 1294
+    KStruct { name: "ip6_sf_list", size: 64, is_union: false, members: &[
+        m("sf_next", 0, 0, 8, None, Ptr("ip6_sf_list")),
+        m("sf_addr", 64, 0, 16, None, Struct(357)),
+        m("sf_count", 192, 0, 16, Some(2), Scalar),
+        m("sf_gsresp", 320, 0, 1, None, Scalar),
+        m("sf_oldin", 328, 0, 1, None, Scalar),
+        m("sf_crcount", 336, 0, 1, None, Scalar),
+        m("rcu", 384, 0, 16, None, Struct(58)),
+    ]},
+    // 1295
+    KStruct { name: "neigh_table", size: 632, is_union: false, members: &[
+        m("family", 0, 0, 4, None, Scalar),
+        m("entry_size", 32, 0, 4, None, Scalar),
+        m("key_len", 64, 0, 4, None, Scalar),
+        m("protocol", 96, 0, 2, None, Scalar),
+        m("hash", 128, 0, 8, None, Ptr("")),
+        m("key_eq", 192, 0, 8, None, Ptr("")),
+        m("constructor", 256, 0, 8, None, Ptr("")),
+        m("pconstructor", 320, 0, 8, None, Ptr("")),
+        m("pdestructor", 384, 0, 8, None, Ptr("")),
+        m("proxy_redo", 448, 0, 8, None, Ptr("")),
+        m("is_multicast", 512, 0, 8, None, Ptr("")),
+        m("allow_add", 576, 0, 8, None, Ptr("")),
+        m("id", 640, 0, 8, None, Ptr("")),
+        m("parms", 704, 0, 152, None, Struct(1109)),
+        m("parms_list", 1920, 0, 16, None, Struct(23)),
+        m("gc_interval", 2048, 0, 4, None, Scalar),
+        m("gc_thresh1", 2080, 0, 4, None, Scalar),
+        m("gc_thresh2", 2112, 0, 4, None, Scalar),
+        m("gc_thresh3", 2144, 0, 4, None, Scalar),
+        m("last_flush", 2176, 0, 8, None, Scalar),
+        m("gc_work", 2240, 0, 88, None, Struct(515)),
+        m("managed_work", 2944, 0, 88, None, Struct(515)),
+        m("proxy_timer", 3648, 0, 40, None, Struct(135)),
+        m("proxy_queue", 3968, 0, 24, None, Struct(209)),
+        m("entries", 4160, 0, 4, None, Struct(48)),
+        m("gc_entries", 4192, 0, 4, None, Struct(48)),
+        m("gc_list", 4224, 0, 16, None, Struct(23)),
+        m("managed_list", 4352, 0, 16, None, Struct(23)),
+        m("lock", 4480, 0, 8, None, Struct(219)),
+        m("last_rand", 4544, 0, 8, None, Scalar),
+        m("stats", 4608, 0, 8, None, Ptr("neigh_statistics")),
+        m("nht", 4672, 0, 8, None, Ptr("neigh_hash_table")),
+        m("phash_lock", 4736, 0, 32, None, Struct(40)),
+        m("phash_buckets", 4992, 0, 8, None, Ptr("")),
+    ]},
+    // 1296
+    KStruct { name: "icmpv6_mib_device", size: 56, is_union: false, members: &[
+        m("mibs", 0, 0, 56, Some(7), Struct(41)),
+    ]},
+    // 1297
+    KStruct { name: "icmpv6msg_mib_device", size: 4096, is_union: false, members: &[
+        m("mibs", 0, 0, 4096, Some(512), Struct(41)),
+    ]},
+    // 1298
+    KStruct { name: "xdp_mem_info", size: 8, is_union: false, members: &[
+        m("type", 0, 0, 4, None, Scalar),
+        m("id", 32, 0, 4, None, Scalar),
+    ]},
+    // 1299
+    KStruct { name: "rps_dev_flow", size: 12, is_union: false, members: &[
+        m("cpu", 0, 0, 2, None, Scalar),
+        m("filter", 16, 0, 2, None, Scalar),
+        m("last_qtail", 32, 0, 4, None, Scalar),
+        m("hash", 64, 0, 4, None, Scalar),
+    ]},
+    // 1300
+    KStruct { name: "memory_provider_ops", size: 48, is_union: false, members: &[
+        m("alloc_netmems", 0, 0, 8, None, Ptr("")),
+        m("release_netmem", 64, 0, 8, None, Ptr("")),
+        m("init", 128, 0, 8, None, Ptr("")),
+        m("destroy", 192, 0, 8, None, Ptr("")),
+        m("nl_fill", 256, 0, 8, None, Ptr("")),
+        m("uninstall", 320, 0, 8, None, Ptr("")),
+    ]},
+    // 1301
+    KStruct { name: "ip_sf_list", size: 32, is_union: false, members: &[
+        m("sf_next", 0, 0, 8, None, Ptr("ip_sf_list")),
+        m("sf_count", 64, 0, 16, Some(2), Scalar),
+        m("sf_inaddr", 192, 0, 4, None, Scalar),
+        m("sf_gsresp", 224, 0, 1, None, Scalar),
+        m("sf_oldin", 232, 0, 1, None, Scalar),
+        m("sf_crcount", 240, 0, 1, None, Scalar),
+    ]},
+    // 1302
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("next", 0, 0, 8, None, Ptr("ip_mc_list")),
+        m("next_rcu", 0, 0, 8, None, Ptr("ip_mc_list")),
+    ]},
+    // 1303
+    KStruct { name: "Qdisc_class_ops", size: 112, is_union: false, members: &[
+        m("flags", 0, 0, 4, None, Scalar),
+        m("select_queue", 64, 0, 8, None, Ptr("")),
+        m("graft", 128, 0, 8, None, Ptr("")),
+        m("leaf", 192, 0, 8, None, Ptr("")),
+        m("qlen_notify", 256, 0, 8, None, Ptr("")),
+        m("find", 320, 0, 8, None, Ptr("")),
+        m("change", 384, 0, 8, None, Ptr("")),
+        m("delete", 448, 0, 8, None, Ptr("")),
+        m("walk", 512, 0, 8, None, Ptr("")),
+        m("tcf_block", 576, 0, 8, None, Ptr("")),
+        m("bind_tcf", 640, 0, 8, None, Ptr("")),
+        m("unbind_tcf", 704, 0, 8, None, Ptr("")),
+        m("dump", 768, 0, 8, None, Ptr("")),
+        m("dump_stats", 832, 0, 8, None, Ptr("")),
+    ]},
+    // 1304
+    KStruct { name: "tc_sizespec", size: 24, is_union: false, members: &[
+        m("cell_log", 0, 0, 1, None, Scalar),
+        m("size_log", 8, 0, 1, None, Scalar),
+        m("cell_align", 16, 0, 2, None, Scalar),
+        m("overhead", 32, 0, 4, None, Scalar),
+        m("linklayer", 64, 0, 4, None, Scalar),
+        m("mpu", 96, 0, 4, None, Scalar),
+        m("mtu", 128, 0, 4, None, Scalar),
+        m("tsize", 160, 0, 4, None, Scalar),
+    ]},
+    // 1305
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("strict_start_type", 0, 0, 2, None, Scalar),
+        m("bitfield32_valid", 0, 0, 4, None, Scalar),
+        m("mask", 0, 0, 4, None, Scalar),
+        m("reject_message", 0, 0, 8, None, Ptr("")),
+        m("nested_policy", 0, 0, 8, None, Ptr("nla_policy")),
+        m("range", 0, 0, 8, None, Ptr("netlink_range_validation")),
+        m("range_signed", 0, 0, 8, None, Ptr("netlink_range_validation_signed")),
+        m("", 0, 0, 4, None, Struct(1391)),
+        m("validate", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1306
+    KStruct { name: "mii_bus", size: 2336, is_union: false, members: &[
+        m("owner", 0, 0, 8, None, Ptr("module")),
+        m("name", 64, 0, 8, None, Ptr("")),
+        m("id", 128, 0, 61, Some(61), Scalar),
+        m("priv", 640, 0, 8, None, Ptr("")),
+        m("read", 704, 0, 8, None, Ptr("")),
+        m("write", 768, 0, 8, None, Ptr("")),
+        m("read_c45", 832, 0, 8, None, Ptr("")),
+        m("write_c45", 896, 0, 8, None, Ptr("")),
+        m("reset", 960, 0, 8, None, Ptr("")),
+        m("stats", 1024, 0, 1024, Some(32), Struct(1392)),
+        m("mdio_lock", 9216, 0, 32, None, Struct(40)),
+        m("parent", 9472, 0, 8, None, Ptr("device")),
+        m("state", 9536, 0, 4, None, Scalar),
+        m("dev", 9600, 0, 696, None, Struct(550)),
+        m("mdio_map", 15168, 0, 256, Some(32), Ptr("mdio_device")),
+        m("phy_mask", 17216, 0, 4, None, Scalar),
+        m("phy_ignore_ta_mask", 17248, 0, 4, None, Scalar),
+        m("irq", 17280, 0, 128, Some(32), Scalar),
+        m("reset_delay_us", 18304, 0, 4, None, Scalar),
+        m("reset_post_delay_us", 18336, 0, 4, None, Scalar),
+        m("reset_gpiod", 18368, 0, 8, None, Ptr("")),
+        m("shared_lock", 18432, 0, 32, None, Struct(40)),
+    ]},
+    // 1307
+    KStruct { name: "mdio_driver_common", size: 152, is_union: false, members: &[
+        m("driver", 0, 0, 144, None, Struct(918)),
+        m("flags", 1152, 0, 4, None, Scalar),
+    ]},
+    // 1308
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("netdev", 0, 0, 8, None, Ptr("net_device")),
+        m("ifindex", 64, 0, 4, None, Scalar),
+        m("ifname", 96, 0, 16, Some(16), Scalar),
+    ]},
+    // 1309
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("ibdev", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1310
+    KStruct { name: "netdev_phys_item_id", size: 33, is_union: false, members: &[
+        m("id", 0, 0, 32, Some(32), Scalar),
+        m("id_len", 256, 0, 1, None, Scalar),
+    ]},
+    // 1311
+    KStruct { name: "", size: 12, is_union: true, members: &[
+        m("phys", 0, 0, 8, None, Struct(1393)),
+        m("pci_pf", 0, 0, 8, None, Struct(1394)),
+        m("pci_vf", 0, 0, 12, None, Struct(1395)),
+        m("pci_sf", 0, 0, 12, None, Struct(1396)),
+    ]},
+    // 1312
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("devlink_port", 0, 0, 8, None, Ptr("devlink_port")),
+        m("", 0, 0, 16, None, Struct(1397)),
+    ]},
+    // 1313
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("nh_info", 0, 0, 8, None, Ptr("nh_info")),
+        m("nh_grp", 0, 0, 8, None, Ptr("nh_group")),
+    ]},
+    // 1314
+    KStruct { name: "fib_nh_common", size: 72, is_union: false, members: &[
+        m("nhc_dev", 0, 0, 8, None, Ptr("net_device")),
+        m("nhc_dev_tracker", 64, 0, 0, None, Struct(224)),
+        m("nhc_oif", 64, 0, 4, None, Scalar),
+        m("nhc_scope", 96, 0, 1, None, Scalar),
+        m("nhc_family", 104, 0, 1, None, Scalar),
+        m("nhc_gw_family", 112, 0, 1, None, Scalar),
+        m("nhc_flags", 120, 0, 1, None, Scalar),
+        m("nhc_lwtstate", 128, 0, 8, None, Ptr("lwtunnel_state")),
+        m("nhc_gw", 192, 0, 16, None, Struct(1400)),
+        m("nhc_weight", 320, 0, 4, None, Scalar),
+        m("nhc_upper_bound", 352, 0, 4, None, Struct(48)),
+        m("nhc_pcpu_rth_output", 384, 0, 8, None, Ptr("")),
+        m("nhc_rth_input", 448, 0, 8, None, Ptr("rtable")),
+        m("nhc_exceptions", 512, 0, 8, None, Ptr("fnhe_hash_bucket")),
+    ]},
+    // 1315
+    KStruct { name: "rt6_exception_bucket", size: 16, is_union: false, members: &[
+        m("chain", 0, 0, 8, None, Struct(73)),
+        m("depth", 64, 0, 4, None, Scalar),
+    ]},
+    // 1316
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("cgroup_storage", 0, 0, 16, Some(2), Ptr("bpf_cgroup_storage")),
+        m("bpf_cookie", 0, 0, 8, None, Scalar),
+    ]},
+    // 1317
+    KStruct { name: "pm_qos_constraints", size: 40, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(447)),
+        m("target_value", 128, 0, 4, None, Scalar),
+        m("default_value", 160, 0, 4, None, Scalar),
+        m("no_constraint_value", 192, 0, 4, None, Scalar),
+        m("type", 224, 0, 4, None, Scalar),
+        m("notifiers", 256, 0, 8, None, Ptr("blocking_notifier_head")),
+    ]},
+    // 1318
+    KStruct { name: "freq_constraints", size: 176, is_union: false, members: &[
+        m("min_freq", 0, 0, 40, None, Struct(1317)),
+        m("min_freq_notifiers", 320, 0, 48, None, Struct(885)),
+        m("max_freq", 704, 0, 40, None, Struct(1317)),
+        m("max_freq_notifiers", 1024, 0, 48, None, Struct(885)),
+    ]},
+    // 1319
+    KStruct { name: "pm_qos_flags", size: 24, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("effective_flags", 128, 0, 4, None, Scalar),
+    ]},
+    // 1320
+    KStruct { name: "dev_pm_qos_request", size: 72, is_union: false, members: &[
+        m("type", 0, 0, 4, None, Scalar),
+        m("data", 64, 0, 56, None, Struct(1404)),
+        m("dev", 512, 0, 8, None, Ptr("device")),
+    ]},
+    // 1321
+    KStruct { name: "irq_domain_ops", size: 80, is_union: false, members: &[
+        m("match", 0, 0, 8, None, Ptr("")),
+        m("select", 64, 0, 8, None, Ptr("")),
+        m("map", 128, 0, 8, None, Ptr("")),
+        m("unmap", 192, 0, 8, None, Ptr("")),
+        m("xlate", 256, 0, 8, None, Ptr("")),
+        m("alloc", 320, 0, 8, None, Ptr("")),
+        m("free", 384, 0, 8, None, Ptr("")),
+        m("activate", 448, 0, 8, None, Ptr("")),
+        m("deactivate", 512, 0, 8, None, Ptr("")),
+        m("translate", 576, 0, 8, None, Ptr("")),
+    ]},
+    // 1322
+    KStruct { name: "irq_domain_chip_generic", size: 32, is_union: false, members: &[
+        m("irqs_per_chip", 0, 0, 4, None, Scalar),
+        m("num_chips", 32, 0, 4, None, Scalar),
+        m("irq_flags_to_clear", 64, 0, 4, None, Scalar),
+        m("irq_flags_to_set", 96, 0, 4, None, Scalar),
+        m("gc_flags", 128, 0, 4, None, Scalar),
+        m("exit", 192, 0, 8, None, Ptr("")),
+        m("gc", 256, 0, 0, Some(0), Ptr("irq_chip_generic")),
+    ]},
+    // 1323
+    KStruct { name: "msi_parent_ops", size: 40, is_union: false, members: &[
+        m("supported_flags", 0, 0, 4, None, Scalar),
+        m("required_flags", 32, 0, 4, None, Scalar),
+        m("chip_flags", 64, 0, 4, None, Scalar),
+        m("bus_select_token", 96, 0, 4, None, Scalar),
+        m("bus_select_mask", 128, 0, 4, None, Scalar),
+        m("prefix", 192, 0, 8, None, Ptr("")),
+        m("init_dev_msi_info", 256, 0, 8, None, Ptr("")),
+    ]},
+    // 1324
+    KStruct { name: "irq_data", size: 56, is_union: false, members: &[
+        m("mask", 0, 0, 4, None, Scalar),
+        m("irq", 32, 0, 4, None, Scalar),
+        m("hwirq", 64, 0, 8, None, Scalar),
+        m("common", 128, 0, 8, None, Ptr("irq_common_data")),
+        m("chip", 192, 0, 8, None, Ptr("irq_chip")),
+        m("domain", 256, 0, 8, None, Ptr("irq_domain")),
+        m("parent_data", 320, 0, 8, None, Ptr("irq_data")),
+        m("chip_data", 384, 0, 8, None, Ptr("")),
+    ]},
+    // 1325
+    KStruct { name: "msi_dev_domain", size: 24, is_union: false, members: &[
+        m("store", 0, 0, 16, None, Struct(225)),
+        m("domain", 128, 0, 8, None, Ptr("irq_domain")),
+    ]},
+    // 1326
+    KStruct { name: "io_tlb_area", size: 16, is_union: false, members: &[
+        m("used", 0, 0, 8, None, Scalar),
+        m("index", 64, 0, 4, None, Scalar),
+        m("lock", 96, 0, 4, None, Struct(43)),
+    ]},
+    // 1327
+    KStruct { name: "io_tlb_slot", size: 24, is_union: false, members: &[
+        m("orig_addr", 0, 0, 8, None, Scalar),
+        m("alloc_size", 64, 0, 8, None, Scalar),
+        m("list", 128, 0, 2, None, Scalar),
+        m("pad_slots", 144, 0, 2, None, Scalar),
+    ]},
+    // 1328
+    KStruct { name: "iommu_domain_ops", size: 96, is_union: false, members: &[
+        m("attach_dev", 0, 0, 8, None, Ptr("")),
+        m("set_dev_pasid", 64, 0, 8, None, Ptr("")),
+        m("map_pages", 128, 0, 8, None, Ptr("")),
+        m("unmap_pages", 192, 0, 8, None, Ptr("")),
+        m("flush_iotlb_all", 256, 0, 8, None, Ptr("")),
+        m("iotlb_sync_map", 320, 0, 8, None, Ptr("")),
+        m("iotlb_sync", 384, 0, 8, None, Ptr("")),
+        m("cache_invalidate_user", 448, 0, 8, None, Ptr("")),
+        m("iova_to_phys", 512, 0, 8, None, Ptr("")),
+        m("enforce_cache_coherency", 576, 0, 8, None, Ptr("")),
+        m("set_pgtable_quirks", 640, 0, 8, None, Ptr("")),
+        m("free", 704, 0, 8, None, Ptr("")),
+    ]},
+    // 1329
+    KStruct { name: "iommu_dirty_ops", size: 16, is_union: false, members: &[
+        m("set_dirty_tracking", 0, 0, 8, None, Ptr("")),
+        m("read_and_clear_dirty", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 1330
+    KStruct { name: "iommu_ops", size: 200, is_union: false, members: &[
+        m("capable", 0, 0, 8, None, Ptr("")),
+        m("hw_info", 64, 0, 8, None, Ptr("")),
+        m("domain_alloc_identity", 128, 0, 8, None, Ptr("")),
+        m("domain_alloc_paging_flags", 192, 0, 8, None, Ptr("")),
+        m("domain_alloc_paging", 256, 0, 8, None, Ptr("")),
+        m("domain_alloc_sva", 320, 0, 8, None, Ptr("")),
+        m("domain_alloc_nested", 384, 0, 8, None, Ptr("")),
+        m("probe_device", 448, 0, 8, None, Ptr("")),
+        m("release_device", 512, 0, 8, None, Ptr("")),
+        m("probe_finalize", 576, 0, 8, None, Ptr("")),
+        m("device_group", 640, 0, 8, None, Ptr("")),
+        m("get_resv_regions", 704, 0, 8, None, Ptr("")),
+        m("of_xlate", 768, 0, 8, None, Ptr("")),
+        m("is_attach_deferred", 832, 0, 8, None, Ptr("")),
+        m("page_response", 896, 0, 8, None, Ptr("")),
+        m("def_domain_type", 960, 0, 8, None, Ptr("")),
+        m("get_viommu_size", 1024, 0, 8, None, Ptr("")),
+        m("viommu_init", 1088, 0, 8, None, Ptr("")),
+        m("default_domain_ops", 1152, 0, 8, None, Ptr("iommu_domain_ops")),
+        m("owner", 1216, 0, 8, None, Ptr("module")),
+        m("identity_domain", 1280, 0, 8, None, Ptr("iommu_domain")),
+        m("blocked_domain", 1344, 0, 8, None, Ptr("iommu_domain")),
+        m("release_domain", 1408, 0, 8, None, Ptr("iommu_domain")),
+        m("default_domain", 1472, 0, 8, None, Ptr("iommu_domain")),
+        m("user_pasid_table", 1536, 1, 1, None, Scalar),
+    ]},
+    // 1331
+    KStruct { name: "iommu_domain_geometry", size: 24, is_union: false, members: &[
+        m("aperture_start", 0, 0, 8, None, Scalar),
+        m("aperture_end", 64, 0, 8, None, Scalar),
+        m("force_aperture", 128, 0, 1, None, Scalar),
+    ]},
+    // 1332
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("iova_cookie", 0, 0, 8, None, Ptr("iommu_dma_cookie")),
+        m("msi_cookie", 0, 0, 8, None, Ptr("iommu_dma_msi_cookie")),
+        m("iommufd_hwpt", 0, 0, 8, None, Ptr("")),
+        m("", 0, 0, 16, None, Struct(1410)),
+        m("", 0, 0, 32, None, Struct(1411)),
+    ]},
+    // 1333
+    KStruct { name: "iopf_queue", size: 56, is_union: false, members: &[
+        m("wq", 0, 0, 8, None, Ptr("workqueue_struct")),
+        m("devices", 64, 0, 16, None, Struct(23)),
+        m("lock", 192, 0, 32, None, Struct(40)),
+    ]},
+    // 1334
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("next", 0, 0, 8, None, Ptr("tty_buffer")),
+        m("free", 0, 0, 8, None, Struct(226)),
+    ]},
+    // 1335
+    KStruct { name: "__kfifo", size: 24, is_union: false, members: &[
+        m("in", 0, 0, 4, None, Scalar),
+        m("out", 32, 0, 4, None, Scalar),
+        m("mask", 64, 0, 4, None, Scalar),
+        m("esize", 96, 0, 4, None, Scalar),
+        m("data", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 1336
+    KStruct { name: "fsnotify_ops", size: 48, is_union: false, members: &[
+        m("handle_event", 0, 0, 8, None, Ptr("")),
+        m("handle_inode_event", 64, 0, 8, None, Ptr("")),
+        m("free_group_priv", 128, 0, 8, None, Ptr("")),
+        m("freeing_mark", 192, 0, 8, None, Ptr("")),
+        m("free_event", 256, 0, 8, None, Ptr("")),
+        m("free_mark", 320, 0, 8, None, Ptr("")),
+    ]},
+    // 1337
+    KStruct { name: "fsnotify_event", size: 16, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+    ]},
+    // 1338
+    KStruct { name: "", size: 152, is_union: true, members: &[
+        m("private", 0, 0, 8, None, Ptr("")),
+        m("inotify_data", 0, 0, 40, None, Struct(1412)),
+        m("fanotify_data", 0, 0, 152, None, Struct(1413)),
+    ]},
+    // 1339
+    KStruct { name: "sbitmap_word", size: 128, is_union: false, members: &[
+        m("word", 0, 0, 8, None, Scalar),
+        m("cleared", 512, 0, 8, None, Scalar),
+        m("swap_lock", 576, 0, 4, None, Struct(105)),
+    ]},
+    // 1340
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("q_node", 0, 0, 16, None, Struct(23)),
+        m("__rcu_icq_cache", 0, 0, 8, None, Ptr("kmem_cache")),
+    ]},
+    // 1341
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("ioc_node", 0, 0, 16, None, Struct(60)),
+        m("__rcu_head", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 1342
+    KStruct { name: "zoneref", size: 16, is_union: false, members: &[
+        m("zone", 0, 0, 8, None, Ptr("zone")),
+        m("zone_idx", 64, 0, 4, None, Scalar),
+    ]},
+    // 1343
+    KStruct { name: "page_pool_params_fast", size: 48, is_union: false, members: &[
+        m("order", 0, 0, 4, None, Scalar),
+        m("pool_size", 32, 0, 4, None, Scalar),
+        m("nid", 64, 0, 4, None, Scalar),
+        m("dev", 128, 0, 8, None, Ptr("device")),
+        m("napi", 192, 0, 8, None, Ptr("napi_struct")),
+        m("dma_dir", 256, 0, 4, None, Scalar),
+        m("max_len", 288, 0, 4, None, Scalar),
+        m("offset", 320, 0, 4, None, Scalar),
+    ]},
+    // 1344
+    KStruct { name: "pp_alloc_cache", size: 1032, is_union: false, members: &[
+        m("count", 0, 0, 4, None, Scalar),
+        m("cache", 64, 0, 1024, Some(128), Scalar),
+    ]},
+    // 1345
+    KStruct { name: "ptr_ring", size: 192, is_union: false, members: &[
+        m("producer", 0, 0, 4, None, Scalar),
+        m("producer_lock", 32, 0, 4, None, Struct(43)),
+        m("consumer_head", 512, 0, 4, None, Scalar),
+        m("consumer_tail", 544, 0, 4, None, Scalar),
+        m("consumer_lock", 576, 0, 4, None, Struct(43)),
+        m("size", 1024, 0, 4, None, Scalar),
+        m("batch", 1056, 0, 4, None, Scalar),
+        m("queue", 1088, 0, 8, None, Ptr("")),
+    ]},
+    // 1346
+    KStruct { name: "page_pool_params_slow", size: 32, is_union: false, members: &[
+        m("netdev", 0, 0, 8, None, Ptr("net_device")),
+        m("queue_idx", 64, 0, 4, None, Scalar),
+        m("flags", 96, 0, 4, None, Scalar),
+        m("init_callback", 128, 0, 8, None, Ptr("")),
+        m("init_arg", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 1347
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(60)),
+        m("detach_time", 128, 0, 8, None, Scalar),
+        m("id", 192, 0, 4, None, Scalar),
+    ]},
+    // 1348
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("_dummy_bnd", 0, 0, 8, Some(8), Scalar),
+        m("_lower", 64, 0, 8, None, Ptr("")),
+        m("_upper", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 1349
+    KStruct { name: "", size: 12, is_union: false, members: &[
+        m("_dummy_pkey", 0, 0, 8, Some(8), Scalar),
+        m("_pkey", 64, 0, 4, None, Scalar),
+    ]},
+    // 1350
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("_data", 0, 0, 8, None, Scalar),
+        m("_type", 64, 0, 4, None, Scalar),
+        m("_flags", 96, 0, 4, None, Scalar),
+    ]},
+    // 1351
+    KStruct { name: "kernfs_open_node", size: 72, is_union: false, members: &[
+        m("callback_head", 0, 0, 16, None, Struct(58)),
+        m("event", 128, 0, 4, None, Struct(48)),
+        m("poll", 192, 0, 24, None, Struct(204)),
+        m("files", 384, 0, 16, None, Struct(23)),
+        m("nr_mmapped", 512, 0, 4, None, Scalar),
+        m("nr_to_release", 544, 0, 4, None, Scalar),
+    ]},
+    // 1352
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("freelist", 0, 0, 8, None, Ptr("")),
+        m("counter", 64, 0, 8, None, Scalar),
+    ]},
+    // 1353
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("", 0, 0, 16, None, Struct(1414)),
+        m("", 128, 0, 16, None, Struct(1415)),
+    ]},
+    // 1354
+    KStruct { name: "rcu_segcblist", size: 120, is_union: false, members: &[
+        m("head", 0, 0, 8, None, Ptr("callback_head")),
+        m("tails", 64, 0, 32, Some(4), Ptr("")),
+        m("gp_seq", 320, 0, 32, Some(4), Scalar),
+        m("len", 576, 0, 8, None, Struct(41)),
+        m("seglen", 640, 0, 32, Some(4), Scalar),
+        m("flags", 896, 0, 1, None, Scalar),
+    ]},
+    // 1355
+    KStruct { name: "srcu_node", size: 96, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("srcu_have_cbs", 64, 0, 32, Some(4), Scalar),
+        m("srcu_data_have_cbs", 320, 0, 32, Some(4), Scalar),
+        m("srcu_gp_seq_needed_exp", 576, 0, 8, None, Scalar),
+        m("srcu_parent", 640, 0, 8, None, Ptr("srcu_node")),
+        m("grplo", 704, 0, 4, None, Scalar),
+        m("grphi", 736, 0, 4, None, Scalar),
+    ]},
+    // 1356
+    KStruct { name: "ida", size: 16, is_union: false, members: &[
+        m("xa", 0, 0, 16, None, Struct(225)),
+    ]},
+    // 1357
+    KStruct { name: "hw_perf_event_extra", size: 24, is_union: false, members: &[
+        m("config", 0, 0, 8, None, Scalar),
+        m("reg", 64, 0, 4, None, Scalar),
+        m("alloc", 96, 0, 4, None, Scalar),
+        m("idx", 128, 0, 4, None, Scalar),
+    ]},
+    // 1358
+    KStruct { name: "arch_hw_breakpoint", size: 24, is_union: false, members: &[
+        m("address", 0, 0, 8, None, Scalar),
+        m("mask", 64, 0, 8, None, Scalar),
+        m("len", 128, 0, 1, None, Scalar),
+        m("type", 136, 0, 1, None, Scalar),
+    ]},
+    // 1359
+    KStruct { name: "rhlist_head", size: 16, is_union: false, members: &[
+        m("rhead", 0, 0, 8, None, Struct(1416)),
+        m("next", 64, 0, 8, None, Ptr("rhlist_head")),
+    ]},
+    // 1360
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("cap_bit0", 0, 1, 8, None, Scalar),
+        m("cap_bit0_is_deprecated", 1, 1, 8, None, Scalar),
+        m("cap_user_rdpmc", 2, 1, 8, None, Scalar),
+        m("cap_user_time", 3, 1, 8, None, Scalar),
+        m("cap_user_time_zero", 4, 1, 8, None, Scalar),
+        m("cap_user_time_short", 5, 1, 8, None, Scalar),
+        m("cap_____res", 6, 58, 8, None, Scalar),
+    ]},
+    // 1361
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("", 0, 0, 32, None, Struct(1417)),
+        m("define_fields", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1362
+    KStruct { name: "regex", size: 272, is_union: false, members: &[
+        m("pattern", 0, 0, 256, Some(256), Scalar),
+        m("len", 2048, 0, 4, None, Scalar),
+        m("field_len", 2080, 0, 4, None, Scalar),
+        m("match", 2112, 0, 8, None, Ptr("")),
+    ]},
+    // 1363
+    KStruct { name: "ftrace_event_field", size: 56, is_union: false, members: &[
+        m("link", 0, 0, 16, None, Struct(23)),
+        m("name", 128, 0, 8, None, Ptr("")),
+        m("type", 192, 0, 8, None, Ptr("")),
+        m("filter_type", 256, 0, 4, None, Scalar),
+        m("offset", 288, 0, 4, None, Scalar),
+        m("size", 320, 0, 4, None, Scalar),
+        m("is_signed", 352, 1, 4, None, Scalar),
+        m("needs_test", 353, 1, 4, None, Scalar),
+        m("len", 384, 0, 4, None, Scalar),
+    ]},
+    // 1364
+    KStruct { name: "static_key", size: 16, is_union: false, members: &[
+        m("enabled", 0, 0, 4, None, Struct(48)),
+        m("", 64, 0, 8, None, Struct(1418)),
+    ]},
+    // 1365
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("type", 0, 0, 8, None, Scalar),
+        m("mods", 0, 0, 8, None, Ptr("static_call_mod")),
+        m("sites", 0, 0, 8, None, Ptr("static_call_site")),
+    ]},
+    // 1366
     KStruct { name: "flowi_tunnel", size: 8, is_union: false, members: &[
         m("tun_id", 0, 0, 8, None, Scalar),
     ]},
-    // 192
+    // 1367
     KStruct { name: "flowi_uli", size: 4, is_union: true, members: &[
-        m("ports", 0, 0, 4, None, Struct(193)),
-        m("icmpt", 0, 0, 2, None, Struct(194)),
+        m("ports", 0, 0, 4, None, Struct(1420)),
+        m("icmpt", 0, 0, 2, None, Struct(1421)),
         m("gre_key", 0, 0, 4, None, Scalar),
-        m("mht", 0, 0, 1, None, Struct(195)),
+        m("mht", 0, 0, 1, None, Struct(1422)),
     ]},
-    // 193
+    // 1368
+    KStruct { name: "kvec", size: 16, is_union: false, members: &[
+        m("iov_base", 0, 0, 8, None, Ptr("")),
+        m("iov_len", 64, 0, 8, None, Scalar),
+    ]},
+    // 1369
+    KStruct { name: "folio_queue", size: 328, is_union: false, members: &[
+        m("vec", 0, 0, 256, None, Struct(1423)),
+        m("orders", 2048, 0, 31, Some(31), Scalar),
+        m("next", 2304, 0, 8, None, Ptr("folio_queue")),
+        m("prev", 2368, 0, 8, None, Ptr("folio_queue")),
+        m("marks", 2432, 0, 8, None, Scalar),
+        m("marks2", 2496, 0, 8, None, Scalar),
+        m("rreq_id", 2560, 0, 4, None, Scalar),
+        m("debug_id", 2592, 0, 4, None, Scalar),
+    ]},
+    // 1370
+    KStruct { name: "em_perf_state", size: 40, is_union: false, members: &[
+        m("performance", 0, 0, 8, None, Scalar),
+        m("frequency", 64, 0, 8, None, Scalar),
+        m("power", 128, 0, 8, None, Scalar),
+        m("cost", 192, 0, 8, None, Scalar),
+        m("flags", 256, 0, 8, None, Scalar),
+    ]},
+    // 1371
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("flags", 0, 0, 8, None, Struct(589)),
+        m("", 64, 0, 16, None, Struct(1424)),
+        m("mapping", 192, 0, 8, None, Ptr("address_space")),
+        m("", 256, 0, 8, None, Struct(1425)),
+        m("", 320, 0, 8, None, Struct(1426)),
+        m("_mapcount", 384, 0, 4, None, Struct(48)),
+        m("_refcount", 416, 0, 4, None, Struct(48)),
+        m("memcg_data", 448, 0, 8, None, Scalar),
+    ]},
+    // 1372
+    KStruct { name: "", size: 64, is_union: false, members: &[
+        m("_flags_1", 0, 0, 8, None, Scalar),
+        m("_head_1", 64, 0, 8, None, Scalar),
+        m("", 128, 0, 32, None, Struct(1427)),
+        m("_mapcount_1", 384, 0, 4, None, Struct(48)),
+        m("_refcount_1", 416, 0, 4, None, Struct(48)),
+        m("_nr_pages", 448, 0, 4, None, Scalar),
+    ]},
+    // 1373
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("_flags_2", 0, 0, 8, None, Scalar),
+        m("_head_2", 64, 0, 8, None, Scalar),
+        m("_deferred_list", 128, 0, 16, None, Struct(23)),
+    ]},
+    // 1374
+    KStruct { name: "", size: 48, is_union: false, members: &[
+        m("_flags_3", 0, 0, 8, None, Scalar),
+        m("_head_3", 64, 0, 8, None, Scalar),
+        m("_hugetlb_subpool", 128, 0, 8, None, Ptr("")),
+        m("_hugetlb_cgroup", 192, 0, 8, None, Ptr("")),
+        m("_hugetlb_cgroup_rsvd", 256, 0, 8, None, Ptr("")),
+        m("_hugetlb_hwpoison", 320, 0, 8, None, Ptr("")),
+    ]},
+    // 1375
+    KStruct { name: "", size: 64, is_union: true, members: &[
+        m("file", 0, 0, 8, None, Ptr("file")),
+        m("cmd", 0, 0, 64, None, Struct(1428)),
+    ]},
+    // 1376
+    KStruct { name: "io_cqe", size: 16, is_union: false, members: &[
+        m("user_data", 0, 0, 8, None, Scalar),
+        m("res", 64, 0, 4, None, Scalar),
+        m("", 96, 0, 4, None, Struct(1429)),
+    ]},
+    // 1377
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("kbuf", 0, 0, 8, None, Ptr("io_buffer")),
+        m("buf_node", 0, 0, 8, None, Ptr("io_rsrc_node")),
+    ]},
+    // 1378
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("comp_list", 0, 0, 8, None, Struct(821)),
+        m("apoll_events", 0, 0, 4, None, Scalar),
+    ]},
+    // 1379
+    KStruct { name: "io_rsrc_node", size: 24, is_union: false, members: &[
+        m("type", 0, 0, 1, None, Scalar),
+        m("refs", 32, 0, 4, None, Scalar),
+        m("tag", 64, 0, 8, None, Scalar),
+        m("", 128, 0, 8, None, Struct(1431)),
+    ]},
+    // 1380
+    KStruct { name: "io_task_work", size: 16, is_union: false, members: &[
+        m("node", 0, 0, 8, None, Struct(226)),
+        m("func", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 1381
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("hash_node", 0, 0, 16, None, Struct(60)),
+        m("iopoll_start", 0, 0, 8, None, Scalar),
+        m("callback_head", 0, 0, 16, None, Struct(58)),
+    ]},
+    // 1382
+    KStruct { name: "async_poll", size: 72, is_union: false, members: &[
+        m("poll", 0, 0, 64, None, Struct(1432)),
+        m("double_poll", 512, 0, 8, None, Ptr("io_poll")),
+    ]},
+    // 1383
+    KStruct { name: "io_big_cqe", size: 16, is_union: false, members: &[
+        m("extra1", 0, 0, 8, None, Scalar),
+        m("extra2", 64, 0, 8, None, Scalar),
+    ]},
+    // 1384
+    KStruct { name: "xdp_ring", size: 320, is_union: false, members: &[
+        m("producer", 0, 0, 4, None, Scalar),
+        m("pad1", 512, 0, 4, None, Scalar),
+        m("consumer", 1024, 0, 4, None, Scalar),
+        m("pad2", 1536, 0, 4, None, Scalar),
+        m("flags", 1568, 0, 4, None, Scalar),
+        m("pad3", 2048, 0, 4, None, Scalar),
+    ]},
+    // 1385
+    KStruct { name: "xdp_buff", size: 56, is_union: false, members: &[
+        m("data", 0, 0, 8, None, Ptr("")),
+        m("data_end", 64, 0, 8, None, Ptr("")),
+        m("data_meta", 128, 0, 8, None, Ptr("")),
+        m("data_hard_start", 192, 0, 8, None, Ptr("")),
+        m("rxq", 256, 0, 8, None, Ptr("xdp_rxq_info")),
+        m("txq", 320, 0, 8, None, Ptr("xdp_txq_info")),
+        m("", 384, 0, 8, None, Struct(1434)),
+    ]},
+    // 1386
+    KStruct { name: "gro_list", size: 24, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("count", 128, 0, 4, None, Scalar),
+    ]},
+    // 1387
+    KStruct { name: "neigh_statistics", size: 96, is_union: false, members: &[
+        m("allocs", 0, 0, 8, None, Scalar),
+        m("destroys", 64, 0, 8, None, Scalar),
+        m("hash_grows", 128, 0, 8, None, Scalar),
+        m("res_failed", 192, 0, 8, None, Scalar),
+        m("lookups", 256, 0, 8, None, Scalar),
+        m("hits", 320, 0, 8, None, Scalar),
+        m("rcv_probes_mcast", 384, 0, 8, None, Scalar),
+        m("rcv_probes_ucast", 448, 0, 8, None, Scalar),
+        m("periodic_gc_runs", 512, 0, 8, None, Scalar),
+        m("forced_gc_runs", 576, 0, 8, None, Scalar),
+        m("unres_discards", 640, 0, 8, None, Scalar),
+        m("table_fulls", 704, 0, 8, None, Scalar),
+    ]},
+    // 1388
+    KStruct { name: "neigh_hash_table", size: 48, is_union: false, members: &[
+        m("hash_heads", 0, 0, 8, None, Ptr("hlist_head")),
+        m("hash_shift", 64, 0, 4, None, Scalar),
+        m("hash_rnd", 96, 0, 16, Some(4), Scalar),
+        m("rcu", 256, 0, 16, None, Struct(58)),
+    ]},
+    // 1389
+    KStruct { name: "netlink_range_validation", size: 16, is_union: false, members: &[
+        m("min", 0, 0, 8, None, Scalar),
+        m("max", 64, 0, 8, None, Scalar),
+    ]},
+    // 1390
+    KStruct { name: "netlink_range_validation_signed", size: 16, is_union: false, members: &[
+        m("min", 0, 0, 8, None, Scalar),
+        m("max", 64, 0, 8, None, Scalar),
+    ]},
+    // 1391
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("min", 0, 0, 2, None, Scalar),
+        m("max", 16, 0, 2, None, Scalar),
+    ]},
+    // 1392
+    KStruct { name: "mdio_bus_stats", size: 32, is_union: false, members: &[
+        m("transfers", 0, 0, 8, None, Struct(715)),
+        m("errors", 64, 0, 8, None, Struct(715)),
+        m("writes", 128, 0, 8, None, Struct(715)),
+        m("reads", 192, 0, 8, None, Struct(715)),
+        m("syncp", 256, 0, 0, None, Struct(716)),
+    ]},
+    // 1393
+    KStruct { name: "devlink_port_phys_attrs", size: 8, is_union: false, members: &[
+        m("port_number", 0, 0, 4, None, Scalar),
+        m("split_subport_number", 32, 0, 4, None, Scalar),
+    ]},
+    // 1394
+    KStruct { name: "devlink_port_pci_pf_attrs", size: 8, is_union: false, members: &[
+        m("controller", 0, 0, 4, None, Scalar),
+        m("pf", 32, 0, 2, None, Scalar),
+        m("external", 48, 1, 1, None, Scalar),
+    ]},
+    // 1395
+    KStruct { name: "devlink_port_pci_vf_attrs", size: 12, is_union: false, members: &[
+        m("controller", 0, 0, 4, None, Scalar),
+        m("pf", 32, 0, 2, None, Scalar),
+        m("vf", 48, 0, 2, None, Scalar),
+        m("external", 64, 1, 1, None, Scalar),
+    ]},
+    // 1396
+    KStruct { name: "devlink_port_pci_sf_attrs", size: 12, is_union: false, members: &[
+        m("controller", 0, 0, 4, None, Scalar),
+        m("sf", 32, 0, 4, None, Scalar),
+        m("pf", 64, 0, 2, None, Scalar),
+        m("external", 80, 1, 1, None, Scalar),
+    ]},
+    // 1397
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("refcnt", 64, 0, 4, None, Struct(65)),
+    ]},
+    // 1398
+    KStruct { name: "nh_info", size: 144, is_union: false, members: &[
+        m("dev_hash", 0, 0, 16, None, Struct(60)),
+        m("nh_parent", 128, 0, 8, None, Ptr("nexthop")),
+        m("family", 192, 0, 1, None, Scalar),
+        m("reject_nh", 200, 0, 1, None, Scalar),
+        m("fdb_nh", 208, 0, 1, None, Scalar),
+        m("", 256, 0, 112, None, Struct(1435)),
+    ]},
+    // 1399
+    KStruct { name: "nh_group", size: 24, is_union: false, members: &[
+        m("spare", 0, 0, 8, None, Ptr("nh_group")),
+        m("num_nh", 64, 0, 2, None, Scalar),
+        m("is_multipath", 80, 0, 1, None, Scalar),
+        m("hash_threshold", 88, 0, 1, None, Scalar),
+        m("resilient", 96, 0, 1, None, Scalar),
+        m("fdb_nh", 104, 0, 1, None, Scalar),
+        m("has_v4", 112, 0, 1, None, Scalar),
+        m("hw_stats", 120, 0, 1, None, Scalar),
+        m("res_table", 128, 0, 8, None, Ptr("nh_res_table")),
+        m("nh_entries", 192, 0, 0, Some(0), Struct(1437)),
+    ]},
+    // 1400
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("ipv4", 0, 0, 4, None, Scalar),
+        m("ipv6", 0, 0, 16, None, Struct(357)),
+    ]},
+    // 1401
+    KStruct { name: "rtable", size: 176, is_union: false, members: &[
+        m("dst", 0, 0, 136, None, Struct(211)),
+        m("rt_genid", 1088, 0, 4, None, Scalar),
+        m("rt_flags", 1120, 0, 4, None, Scalar),
+        m("rt_type", 1152, 0, 2, None, Scalar),
+        m("rt_is_input", 1168, 0, 1, None, Scalar),
+        m("rt_uses_gateway", 1176, 0, 1, None, Scalar),
+        m("rt_iif", 1184, 0, 4, None, Scalar),
+        m("rt_gw_family", 1216, 0, 1, None, Scalar),
+        m("", 1248, 0, 16, None, Struct(1438)),
+        m("rt_mtu_locked", 1376, 1, 4, None, Scalar),
+        m("rt_pmtu", 1377, 31, 4, None, Scalar),
+    ]},
+    // 1402
+    KStruct { name: "fnhe_hash_bucket", size: 8, is_union: false, members: &[
+        m("chain", 0, 0, 8, None, Ptr("fib_nh_exception")),
+    ]},
+    // 1403
+    KStruct { name: "bpf_cgroup_storage", size: 104, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(1440)),
+        m("map", 64, 0, 8, None, Ptr("bpf_cgroup_storage_map")),
+        m("key", 128, 0, 16, None, Struct(1442)),
+        m("list_map", 256, 0, 16, None, Struct(23)),
+        m("list_cg", 384, 0, 16, None, Struct(23)),
+        m("node", 512, 0, 24, None, Struct(79)),
+        m("rcu", 704, 0, 16, None, Struct(58)),
+    ]},
+    // 1404
+    KStruct { name: "", size: 56, is_union: true, members: &[
+        m("pnode", 0, 0, 40, None, Struct(78)),
+        m("flr", 0, 0, 24, None, Struct(1443)),
+        m("freq", 0, 0, 56, None, Struct(1444)),
+    ]},
+    // 1405
+    KStruct { name: "irq_chip_generic", size: 120, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(105)),
+        m("reg_base", 64, 0, 8, None, Ptr("")),
+        m("reg_readl", 128, 0, 8, None, Ptr("")),
+        m("reg_writel", 192, 0, 8, None, Ptr("")),
+        m("suspend", 256, 0, 8, None, Ptr("")),
+        m("resume", 320, 0, 8, None, Ptr("")),
+        m("irq_base", 384, 0, 4, None, Scalar),
+        m("irq_cnt", 416, 0, 4, None, Scalar),
+        m("mask_cache", 448, 0, 4, None, Scalar),
+        m("wake_enabled", 480, 0, 4, None, Scalar),
+        m("wake_active", 512, 0, 4, None, Scalar),
+        m("num_ct", 544, 0, 4, None, Scalar),
+        m("private", 576, 0, 8, None, Ptr("")),
+        m("installed", 640, 0, 8, None, Scalar),
+        m("unused", 704, 0, 8, None, Scalar),
+        m("domain", 768, 0, 8, None, Ptr("irq_domain")),
+        m("list", 832, 0, 16, None, Struct(23)),
+        m("chip_types", 960, 0, 0, Some(0), Struct(1445)),
+    ]},
+    // 1406
+    KStruct { name: "irq_common_data", size: 88, is_union: false, members: &[
+        m("state_use_accessors", 0, 0, 4, None, Scalar),
+        m("node", 32, 0, 4, None, Scalar),
+        m("handler_data", 64, 0, 8, None, Ptr("")),
+        m("msi_desc", 128, 0, 8, None, Ptr("msi_desc")),
+        m("affinity", 192, 0, 32, Some(1), Struct(74)),
+        m("effective_affinity", 448, 0, 32, Some(1), Struct(74)),
+    ]},
+    // 1407
+    KStruct { name: "irq_chip", size: 272, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("irq_startup", 64, 0, 8, None, Ptr("")),
+        m("irq_shutdown", 128, 0, 8, None, Ptr("")),
+        m("irq_enable", 192, 0, 8, None, Ptr("")),
+        m("irq_disable", 256, 0, 8, None, Ptr("")),
+        m("irq_ack", 320, 0, 8, None, Ptr("")),
+        m("irq_mask", 384, 0, 8, None, Ptr("")),
+        m("irq_mask_ack", 448, 0, 8, None, Ptr("")),
+        m("irq_unmask", 512, 0, 8, None, Ptr("")),
+        m("irq_eoi", 576, 0, 8, None, Ptr("")),
+        m("irq_set_affinity", 640, 0, 8, None, Ptr("")),
+        m("irq_retrigger", 704, 0, 8, None, Ptr("")),
+        m("irq_set_type", 768, 0, 8, None, Ptr("")),
+        m("irq_set_wake", 832, 0, 8, None, Ptr("")),
+        m("irq_bus_lock", 896, 0, 8, None, Ptr("")),
+        m("irq_bus_sync_unlock", 960, 0, 8, None, Ptr("")),
+        m("irq_suspend", 1024, 0, 8, None, Ptr("")),
+        m("irq_resume", 1088, 0, 8, None, Ptr("")),
+        m("irq_pm_shutdown", 1152, 0, 8, None, Ptr("")),
+        m("irq_calc_mask", 1216, 0, 8, None, Ptr("")),
+        m("irq_print_chip", 1280, 0, 8, None, Ptr("")),
+        m("irq_request_resources", 1344, 0, 8, None, Ptr("")),
+        m("irq_release_resources", 1408, 0, 8, None, Ptr("")),
+        m("irq_compose_msi_msg", 1472, 0, 8, None, Ptr("")),
+        m("irq_write_msi_msg", 1536, 0, 8, None, Ptr("")),
+        m("irq_get_irqchip_state", 1600, 0, 8, None, Ptr("")),
+        m("irq_set_irqchip_state", 1664, 0, 8, None, Ptr("")),
+        m("irq_set_vcpu_affinity", 1728, 0, 8, None, Ptr("")),
+        m("ipi_send_single", 1792, 0, 8, None, Ptr("")),
+        m("ipi_send_mask", 1856, 0, 8, None, Ptr("")),
+        m("irq_nmi_setup", 1920, 0, 8, None, Ptr("")),
+        m("irq_nmi_teardown", 1984, 0, 8, None, Ptr("")),
+        m("irq_force_complete_move", 2048, 0, 8, None, Ptr("")),
+        m("flags", 2112, 0, 8, None, Scalar),
+    ]},
+    // 1408
+    KStruct { name: "iommu_dma_cookie", size: 248, is_union: false, members: &[
+        m("iovad", 0, 0, 128, None, Struct(1447)),
+        m("msi_page_list", 1024, 0, 16, None, Struct(23)),
+        m("", 1152, 0, 8, None, Struct(1448)),
+        m("fq_flush_start_cnt", 1216, 0, 8, None, Struct(41)),
+        m("fq_flush_finish_cnt", 1280, 0, 8, None, Struct(41)),
+        m("fq_timer", 1344, 0, 40, None, Struct(135)),
+        m("fq_timer_on", 1664, 0, 4, None, Struct(48)),
+        m("fq_domain", 1728, 0, 8, None, Ptr("iommu_domain")),
+        m("options", 1792, 0, 24, None, Struct(1449)),
+    ]},
+    // 1409
+    KStruct { name: "iommu_dma_msi_cookie", size: 24, is_union: false, members: &[
+        m("msi_iova", 0, 0, 8, None, Scalar),
+        m("msi_page_list", 64, 0, 16, None, Struct(23)),
+    ]},
+    // 1410
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("handler", 0, 0, 8, None, Ptr("")),
+        m("handler_token", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 1411
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("mm", 0, 0, 8, None, Ptr("mm_struct")),
+        m("users", 64, 0, 4, None, Scalar),
+        m("next", 128, 0, 16, None, Struct(23)),
+    ]},
+    // 1412
+    KStruct { name: "inotify_group_private_data", size: 40, is_union: false, members: &[
+        m("idr_lock", 0, 0, 4, None, Struct(43)),
+        m("idr", 64, 0, 24, None, Struct(524)),
+        m("ucounts", 256, 0, 8, None, Ptr("ucounts")),
+    ]},
+    // 1413
+    KStruct { name: "fanotify_group_private_data", size: 152, is_union: false, members: &[
+        m("merge_hash", 0, 0, 8, None, Ptr("hlist_head")),
+        m("access_list", 64, 0, 16, None, Struct(23)),
+        m("access_waitq", 192, 0, 24, None, Struct(204)),
+        m("flags", 384, 0, 4, None, Scalar),
+        m("f_flags", 416, 0, 4, None, Scalar),
+        m("ucounts", 448, 0, 8, None, Ptr("ucounts")),
+        m("error_events_pool", 512, 0, 72, None, Struct(636)),
+        m("perm_grp_list", 1088, 0, 16, None, Struct(23)),
+    ]},
+    // 1414
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("slab_list", 0, 0, 16, None, Struct(23)),
+        m("", 0, 0, 16, None, Struct(1450)),
+        m("", 0, 0, 16, None, Struct(1451)),
+    ]},
+    // 1415
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("", 0, 0, 16, None, Struct(1452)),
+        m("freelist_counter", 0, 0, 16, None, Struct(1227)),
+    ]},
+    // 1416
+    KStruct { name: "rhash_head", size: 8, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("rhash_head")),
+    ]},
+    // 1417
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("name", 0, 0, 8, None, Ptr("")),
+        m("size", 64, 0, 4, None, Scalar),
+        m("align", 96, 0, 4, None, Scalar),
+        m("is_signed", 128, 1, 4, None, Scalar),
+        m("needs_test", 129, 1, 4, None, Scalar),
+        m("filter_type", 160, 0, 4, None, Scalar),
+        m("len", 192, 0, 4, None, Scalar),
+    ]},
+    // 1418
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("type", 0, 0, 8, None, Scalar),
+        m("entries", 0, 0, 8, None, Ptr("jump_entry")),
+        m("next", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1419
+    KStruct { name: "static_call_mod", size: 24, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("static_call_mod")),
+        m("mod", 64, 0, 8, None, Ptr("module")),
+        m("sites", 128, 0, 8, None, Ptr("static_call_site")),
+    ]},
+    // 1420
     KStruct { name: "", size: 4, is_union: false, members: &[
         m("dport", 0, 0, 2, None, Scalar),
         m("sport", 16, 0, 2, None, Scalar),
     ]},
-    // 194
+    // 1421
     KStruct { name: "", size: 2, is_union: false, members: &[
         m("type", 0, 0, 1, None, Scalar),
         m("code", 8, 0, 1, None, Scalar),
     ]},
-    // 195
+    // 1422
     KStruct { name: "", size: 1, is_union: false, members: &[
         m("type", 0, 0, 1, None, Scalar),
+    ]},
+    // 1423
+    KStruct { name: "folio_batch", size: 256, is_union: false, members: &[
+        m("nr", 0, 0, 1, None, Scalar),
+        m("i", 8, 0, 1, None, Scalar),
+        m("percpu_pvec_drained", 16, 0, 1, None, Scalar),
+        m("folios", 64, 0, 248, Some(31), Ptr("folio")),
+    ]},
+    // 1424
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("lru", 0, 0, 16, None, Struct(23)),
+        m("", 0, 0, 16, None, Struct(1453)),
+        m("pgmap", 0, 0, 8, None, Ptr("dev_pagemap")),
+    ]},
+    // 1425
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("index", 0, 0, 8, None, Scalar),
+        m("share", 0, 0, 8, None, Scalar),
+    ]},
+    // 1426
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("private", 0, 0, 8, None, Ptr("")),
+        m("swap", 0, 0, 8, None, Struct(1455)),
+    ]},
+    // 1427
+    KStruct { name: "", size: 32, is_union: true, members: &[
+        m("", 0, 0, 32, None, Struct(1456)),
+        m("_usable_1", 0, 0, 32, Some(4), Scalar),
+    ]},
+    // 1428
+    KStruct { name: "io_cmd_data", size: 64, is_union: false, members: &[
+        m("file", 0, 0, 8, None, Ptr("file")),
+        m("data", 64, 0, 56, Some(56), Scalar),
+    ]},
+    // 1429
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("flags", 0, 0, 4, None, Scalar),
+        m("fd", 0, 0, 4, None, Scalar),
+    ]},
+    // 1430
+    KStruct { name: "io_buffer", size: 32, is_union: false, members: &[
+        m("list", 0, 0, 16, None, Struct(23)),
+        m("addr", 128, 0, 8, None, Scalar),
+        m("len", 192, 0, 4, None, Scalar),
+        m("bid", 224, 0, 2, None, Scalar),
+        m("bgid", 240, 0, 2, None, Scalar),
+    ]},
+    // 1431
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("file_ptr", 0, 0, 8, None, Scalar),
+        m("buf", 0, 0, 8, None, Ptr("io_mapped_ubuf")),
+    ]},
+    // 1432
+    KStruct { name: "io_poll", size: 64, is_union: false, members: &[
+        m("file", 0, 0, 8, None, Ptr("file")),
+        m("head", 64, 0, 8, None, Ptr("wait_queue_head")),
+        m("events", 128, 0, 4, None, Scalar),
+        m("retries", 160, 0, 4, None, Scalar),
+        m("wait", 192, 0, 40, None, Struct(151)),
+    ]},
+    // 1433
+    KStruct { name: "xdp_txq_info", size: 8, is_union: false, members: &[
+        m("dev", 0, 0, 8, None, Ptr("net_device")),
+    ]},
+    // 1434
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("", 0, 0, 8, None, Struct(1458)),
+        m("frame_sz_flags_init", 0, 0, 8, None, Scalar),
+    ]},
+    // 1435
+    KStruct { name: "", size: 112, is_union: true, members: &[
+        m("fib_nhc", 0, 0, 72, None, Struct(1314)),
+        m("fib_nh", 0, 0, 112, None, Struct(1459)),
+        m("fib6_nh", 0, 0, 96, None, Struct(1174)),
+    ]},
+    // 1436
+    KStruct { name: "nh_res_table", size: 144, is_union: false, members: &[
+        m("net", 0, 0, 8, None, Ptr("net")),
+        m("nhg_id", 64, 0, 4, None, Scalar),
+        m("upkeep_dw", 128, 0, 88, None, Struct(515)),
+        m("uw_nh_entries", 832, 0, 16, None, Struct(23)),
+        m("unbalanced_since", 960, 0, 8, None, Scalar),
+        m("idle_timer", 1024, 0, 4, None, Scalar),
+        m("unbalanced_timer", 1056, 0, 4, None, Scalar),
+        m("num_nh_buckets", 1088, 0, 2, None, Scalar),
+        m("nh_buckets", 1152, 0, 0, Some(0), Struct(1460)),
+    ]},
+    // 1437
+    KStruct { name: "nh_grp_entry", size: 80, is_union: false, members: &[
+        m("nh", 0, 0, 8, None, Ptr("nexthop")),
+        m("stats", 64, 0, 8, None, Ptr("nh_grp_entry_stats")),
+        m("weight", 128, 0, 2, None, Scalar),
+        m("", 192, 0, 24, None, Struct(1462)),
+        m("nh_list", 384, 0, 16, None, Struct(23)),
+        m("nh_parent", 512, 0, 8, None, Ptr("nexthop")),
+        m("packets_hw", 576, 0, 8, None, Scalar),
+    ]},
+    // 1438
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("rt_gw4", 0, 0, 4, None, Scalar),
+        m("rt_gw6", 0, 0, 16, None, Struct(357)),
+    ]},
+    // 1439
+    KStruct { name: "fib_nh_exception", size: 80, is_union: false, members: &[
+        m("fnhe_next", 0, 0, 8, None, Ptr("fib_nh_exception")),
+        m("fnhe_genid", 64, 0, 4, None, Scalar),
+        m("fnhe_daddr", 96, 0, 4, None, Scalar),
+        m("fnhe_pmtu", 128, 0, 4, None, Scalar),
+        m("fnhe_mtu_locked", 160, 0, 1, None, Scalar),
+        m("fnhe_gw", 192, 0, 4, None, Scalar),
+        m("fnhe_expires", 256, 0, 8, None, Scalar),
+        m("fnhe_rth_input", 320, 0, 8, None, Ptr("rtable")),
+        m("fnhe_rth_output", 384, 0, 8, None, Ptr("rtable")),
+        m("fnhe_stamp", 448, 0, 8, None, Scalar),
+        m("rcu", 512, 0, 16, None, Struct(58)),
+    ]},
+    // 1440
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("buf", 0, 0, 8, None, Ptr("bpf_storage_buffer")),
+        m("percpu_buf", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1441
+    KStruct { name: "bpf_cgroup_storage_map", size: 328, is_union: false, members: &[
+        m("map", 0, 0, 296, None, Struct(1)),
+        m("lock", 2368, 0, 4, None, Struct(43)),
+        m("root", 2432, 0, 8, None, Struct(22)),
+        m("list", 2496, 0, 16, None, Struct(23)),
+    ]},
+    // 1442
+    KStruct { name: "bpf_cgroup_storage_key", size: 16, is_union: false, members: &[
+        m("cgroup_inode_id", 0, 0, 8, None, Scalar),
+        m("attach_type", 64, 0, 4, None, Scalar),
+    ]},
+    // 1443
+    KStruct { name: "pm_qos_flags_request", size: 24, is_union: false, members: &[
+        m("node", 0, 0, 16, None, Struct(23)),
+        m("flags", 128, 0, 4, None, Scalar),
+    ]},
+    // 1444
+    KStruct { name: "freq_qos_request", size: 56, is_union: false, members: &[
+        m("type", 0, 0, 4, None, Scalar),
+        m("pnode", 64, 0, 40, None, Struct(78)),
+        m("qos", 384, 0, 8, None, Ptr("freq_constraints")),
+    ]},
+    // 1445
+    KStruct { name: "irq_chip_type", size: 344, is_union: false, members: &[
+        m("chip", 0, 0, 272, None, Struct(1407)),
+        m("regs", 2176, 0, 48, None, Struct(1464)),
+        m("handler", 2560, 0, 8, None, Ptr("")),
+        m("type", 2624, 0, 4, None, Scalar),
+        m("mask_cache_priv", 2656, 0, 4, None, Scalar),
+        m("mask_cache", 2688, 0, 8, None, Ptr("")),
+    ]},
+    // 1446
+    KStruct { name: "msi_desc", size: 96, is_union: false, members: &[
+        m("irq", 0, 0, 4, None, Scalar),
+        m("nvec_used", 32, 0, 4, None, Scalar),
+        m("dev", 64, 0, 8, None, Ptr("device")),
+        m("msg", 128, 0, 12, None, Struct(1465)),
+        m("affinity", 256, 0, 8, None, Ptr("irq_affinity_desc")),
+        m("sysfs_attrs", 320, 0, 8, None, Ptr("device_attribute")),
+        m("write_msi_msg", 384, 0, 8, None, Ptr("")),
+        m("write_msi_msg_data", 448, 0, 8, None, Ptr("")),
+        m("msi_index", 512, 0, 2, None, Scalar),
+        m("", 576, 0, 24, None, Struct(1468)),
+    ]},
+    // 1447
+    KStruct { name: "iova_domain", size: 128, is_union: false, members: &[
+        m("iova_rbtree_lock", 0, 0, 4, None, Struct(43)),
+        m("rbroot", 64, 0, 8, None, Struct(22)),
+        m("cached_node", 128, 0, 8, None, Ptr("rb_node")),
+        m("cached32_node", 192, 0, 8, None, Ptr("rb_node")),
+        m("granule", 256, 0, 8, None, Scalar),
+        m("start_pfn", 320, 0, 8, None, Scalar),
+        m("dma_32bit_pfn", 384, 0, 8, None, Scalar),
+        m("max32_alloc_size", 448, 0, 8, None, Scalar),
+        m("anchor", 512, 0, 40, None, Struct(1469)),
+        m("rcaches", 832, 0, 8, None, Ptr("iova_rcache")),
+        m("cpuhp_dead", 896, 0, 16, None, Struct(60)),
+    ]},
+    // 1448
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("single_fq", 0, 0, 8, None, Ptr("iova_fq")),
+        m("percpu_fq", 0, 0, 8, None, Ptr("iova_fq")),
+    ]},
+    // 1449
+    KStruct { name: "iommu_dma_options", size: 24, is_union: false, members: &[
+        m("qt", 0, 0, 4, None, Scalar),
+        m("fq_size", 64, 0, 8, None, Scalar),
+        m("fq_timeout", 128, 0, 4, None, Scalar),
+    ]},
+    // 1450
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("llnode", 0, 0, 8, None, Struct(226)),
+        m("flush_freelist", 64, 0, 8, None, Ptr("")),
+    ]},
+    // 1451
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("next", 0, 0, 8, None, Ptr("slab")),
+        m("slabs", 64, 0, 4, None, Scalar),
+    ]},
+    // 1452
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("freelist", 0, 0, 8, None, Ptr("")),
+        m("", 64, 0, 8, None, Struct(1472)),
+    ]},
+    // 1453
+    KStruct { name: "", size: 16, is_union: false, members: &[
+        m("__filler", 0, 0, 8, None, Ptr("")),
+        m("mlock_count", 64, 0, 4, None, Scalar),
+    ]},
+    // 1454
+    KStruct { name: "dev_pagemap", size: 160, is_union: false, members: &[
+        m("altmap", 0, 0, 56, None, Struct(1473)),
+        m("ref", 448, 0, 16, None, Struct(187)),
+        m("done", 576, 0, 32, None, Struct(84)),
+        m("type", 832, 0, 4, None, Scalar),
+        m("flags", 864, 0, 4, None, Scalar),
+        m("vmemmap_shift", 896, 0, 8, None, Scalar),
+        m("ops", 960, 0, 8, None, Ptr("dev_pagemap_ops")),
+        m("owner", 1024, 0, 8, None, Ptr("")),
+        m("nr_range", 1088, 0, 4, None, Scalar),
+        m("", 1152, 0, 16, None, Struct(1475)),
+    ]},
+    // 1455
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("val", 0, 0, 8, None, Scalar),
+    ]},
+    // 1456
+    KStruct { name: "", size: 32, is_union: false, members: &[
+        m("_large_mapcount", 0, 0, 4, None, Struct(48)),
+        m("_nr_pages_mapped", 32, 0, 4, None, Struct(48)),
+        m("_entire_mapcount", 64, 0, 4, None, Struct(48)),
+        m("_pincount", 96, 0, 4, None, Struct(48)),
+        m("_mm_id_mapcount", 128, 0, 8, Some(2), Scalar),
+        m("", 192, 0, 8, None, Struct(1476)),
+    ]},
+    // 1457
+    KStruct { name: "io_mapped_ubuf", size: 56, is_union: false, members: &[
+        m("ubuf", 0, 0, 8, None, Scalar),
+        m("len", 64, 0, 4, None, Scalar),
+        m("nr_bvecs", 96, 0, 4, None, Scalar),
+        m("folio_shift", 128, 0, 4, None, Scalar),
+        m("refs", 160, 0, 4, None, Struct(65)),
+        m("acct_pages", 192, 0, 8, None, Scalar),
+        m("release", 256, 0, 8, None, Ptr("")),
+        m("priv", 320, 0, 8, None, Ptr("")),
+        m("is_kbuf", 384, 0, 1, None, Scalar),
+        m("dir", 392, 0, 1, None, Scalar),
+        m("bvec", 448, 0, 0, Some(0), Struct(586)),
+    ]},
+    // 1458
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("frame_sz", 0, 0, 4, None, Scalar),
+        m("flags", 32, 0, 4, None, Scalar),
+    ]},
+    // 1459
+    KStruct { name: "fib_nh", size: 112, is_union: false, members: &[
+        m("nh_common", 0, 0, 72, None, Struct(1314)),
+        m("nh_hash", 576, 0, 16, None, Struct(60)),
+        m("nh_parent", 704, 0, 8, None, Ptr("fib_info")),
+        m("nh_tclassid", 768, 0, 4, None, Scalar),
+        m("nh_saddr", 800, 0, 4, None, Scalar),
+        m("nh_saddr_genid", 832, 0, 4, None, Scalar),
+    ]},
+    // 1460
+    KStruct { name: "nh_res_bucket", size: 32, is_union: false, members: &[
+        m("nh_entry", 0, 0, 8, None, Ptr("nh_grp_entry")),
+        m("used_time", 64, 0, 8, None, Struct(41)),
+        m("migrated_time", 128, 0, 8, None, Scalar),
+        m("occupied", 192, 0, 1, None, Scalar),
+        m("nh_flags", 200, 0, 1, None, Scalar),
+    ]},
+    // 1461
+    KStruct { name: "nh_grp_entry_stats", size: 8, is_union: false, members: &[
+        m("packets", 0, 0, 8, None, Struct(715)),
+        m("syncp", 64, 0, 0, None, Struct(716)),
+    ]},
+    // 1462
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("hthr", 0, 0, 4, None, Struct(1478)),
+        m("res", 0, 0, 24, None, Struct(1479)),
+    ]},
+    // 1463
+    KStruct { name: "bpf_storage_buffer", size: 16, is_union: false, members: &[
+        m("rcu", 0, 0, 16, None, Struct(58)),
+        m("data", 128, 0, 0, Some(0), Scalar),
+    ]},
+    // 1464
+    KStruct { name: "irq_chip_regs", size: 48, is_union: false, members: &[
+        m("enable", 0, 0, 8, None, Scalar),
+        m("disable", 64, 0, 8, None, Scalar),
+        m("mask", 128, 0, 8, None, Scalar),
+        m("ack", 192, 0, 8, None, Scalar),
+        m("eoi", 256, 0, 8, None, Scalar),
+        m("type", 320, 0, 8, None, Scalar),
+    ]},
+    // 1465
+    KStruct { name: "msi_msg", size: 12, is_union: false, members: &[
+        m("", 0, 0, 4, None, Struct(1480)),
+        m("", 32, 0, 4, None, Struct(1481)),
+        m("", 64, 0, 4, None, Struct(1482)),
+    ]},
+    // 1466
+    KStruct { name: "irq_affinity_desc", size: 40, is_union: false, members: &[
+        m("mask", 0, 0, 32, None, Struct(74)),
+        m("is_managed", 256, 1, 4, None, Scalar),
+    ]},
+    // 1467
+    KStruct { name: "device_attribute", size: 32, is_union: false, members: &[
+        m("attr", 0, 0, 16, None, Struct(1025)),
+        m("show", 128, 0, 8, None, Ptr("")),
+        m("store", 192, 0, 8, None, Ptr("")),
+    ]},
+    // 1468
+    KStruct { name: "", size: 24, is_union: true, members: &[
+        m("pci", 0, 0, 24, None, Struct(1483)),
+        m("data", 0, 0, 16, None, Struct(1484)),
+    ]},
+    // 1469
+    KStruct { name: "iova", size: 40, is_union: false, members: &[
+        m("node", 0, 0, 24, None, Struct(79)),
+        m("pfn_hi", 192, 0, 8, None, Scalar),
+        m("pfn_lo", 256, 0, 8, None, Scalar),
+    ]},
+    // 1470
+    KStruct { name: "iova_rcache", size: 120, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("depot_size", 32, 0, 4, None, Scalar),
+        m("depot", 64, 0, 8, None, Ptr("iova_magazine")),
+        m("cpu_rcaches", 128, 0, 8, None, Ptr("iova_cpu_rcache")),
+        m("iovad", 192, 0, 8, None, Ptr("iova_domain")),
+        m("work", 256, 0, 88, None, Struct(515)),
+    ]},
+    // 1471
+    KStruct { name: "iova_fq", size: 16, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("head", 32, 0, 4, None, Scalar),
+        m("tail", 64, 0, 4, None, Scalar),
+        m("mod_mask", 96, 0, 4, None, Scalar),
+        m("entries", 128, 0, 0, Some(0), Struct(1487)),
+    ]},
+    // 1472
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("counters", 0, 0, 8, None, Scalar),
+        m("", 0, 0, 4, None, Struct(1488)),
+    ]},
+    // 1473
+    KStruct { name: "vmem_altmap", size: 56, is_union: false, members: &[
+        m("base_pfn", 0, 0, 8, None, Scalar),
+        m("end_pfn", 64, 0, 8, None, Scalar),
+        m("reserve", 128, 0, 8, None, Scalar),
+        m("free", 192, 0, 8, None, Scalar),
+        m("align", 256, 0, 8, None, Scalar),
+        m("alloc", 320, 0, 8, None, Scalar),
+        m("inaccessible", 384, 0, 1, None, Scalar),
+    ]},
+    // 1474
+    KStruct { name: "dev_pagemap_ops", size: 24, is_union: false, members: &[
+        m("page_free", 0, 0, 8, None, Ptr("")),
+        m("migrate_to_ram", 64, 0, 8, None, Ptr("")),
+        m("memory_failure", 128, 0, 8, None, Ptr("")),
+    ]},
+    // 1475
+    KStruct { name: "", size: 16, is_union: true, members: &[
+        m("range", 0, 0, 16, None, Struct(1489)),
+        m("", 0, 0, 0, None, Struct(1490)),
+    ]},
+    // 1476
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("_mm_id", 0, 0, 8, Some(2), Scalar),
+        m("_mm_ids", 0, 0, 8, None, Scalar),
+    ]},
+    // 1477
+    KStruct { name: "fib_info", size: 128, is_union: false, members: &[
+        m("fib_hash", 0, 0, 16, None, Struct(60)),
+        m("fib_lhash", 128, 0, 16, None, Struct(60)),
+        m("nh_list", 256, 0, 16, None, Struct(23)),
+        m("fib_net", 384, 0, 8, None, Ptr("net")),
+        m("fib_treeref", 448, 0, 4, None, Struct(65)),
+        m("fib_clntref", 480, 0, 4, None, Struct(65)),
+        m("fib_flags", 512, 0, 4, None, Scalar),
+        m("fib_dead", 544, 0, 1, None, Scalar),
+        m("fib_protocol", 552, 0, 1, None, Scalar),
+        m("fib_scope", 560, 0, 1, None, Scalar),
+        m("fib_type", 568, 0, 1, None, Scalar),
+        m("fib_prefsrc", 576, 0, 4, None, Scalar),
+        m("fib_tb_id", 608, 0, 4, None, Scalar),
+        m("fib_priority", 640, 0, 4, None, Scalar),
+        m("fib_metrics", 704, 0, 8, None, Ptr("dst_metrics")),
+        m("fib_nhs", 768, 0, 4, None, Scalar),
+        m("fib_nh_is_v6", 800, 0, 1, None, Scalar),
+        m("nh_updated", 808, 0, 1, None, Scalar),
+        m("pfsrc_removed", 816, 0, 1, None, Scalar),
+        m("nh", 832, 0, 8, None, Ptr("nexthop")),
+        m("rcu", 896, 0, 16, None, Struct(58)),
+        m("fib_nh", 1024, 0, 0, Some(0), Struct(1459)),
+    ]},
+    // 1478
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("upper_bound", 0, 0, 4, None, Struct(48)),
+    ]},
+    // 1479
+    KStruct { name: "", size: 24, is_union: false, members: &[
+        m("uw_nh_entry", 0, 0, 16, None, Struct(23)),
+        m("count_buckets", 128, 0, 2, None, Scalar),
+        m("wants_buckets", 144, 0, 2, None, Scalar),
+    ]},
+    // 1480
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("address_lo", 0, 0, 4, None, Scalar),
+        m("arch_addr_lo", 0, 0, 4, None, Struct(1491)),
+    ]},
+    // 1481
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("address_hi", 0, 0, 4, None, Scalar),
+        m("arch_addr_hi", 0, 0, 4, None, Struct(1492)),
+    ]},
+    // 1482
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("data", 0, 0, 4, None, Scalar),
+        m("arch_data", 0, 0, 4, None, Struct(1493)),
+    ]},
+    // 1483
+    KStruct { name: "pci_msi_desc", size: 24, is_union: false, members: &[
+        m("", 0, 0, 4, None, Struct(1494)),
+        m("msi_attrib", 32, 0, 8, None, Struct(1495)),
+        m("", 128, 0, 8, None, Struct(1496)),
+    ]},
+    // 1484
+    KStruct { name: "msi_desc_data", size: 16, is_union: false, members: &[
+        m("dcookie", 0, 0, 8, None, Struct(1497)),
+        m("icookie", 64, 0, 8, None, Struct(1498)),
+    ]},
+    // 1485
+    KStruct { name: "iova_magazine", size: 1024, is_union: false, members: &[
+        m("", 0, 0, 8, None, Struct(1499)),
+        m("pfns", 64, 0, 1016, Some(127), Scalar),
+    ]},
+    // 1486
+    KStruct { name: "iova_cpu_rcache", size: 24, is_union: false, members: &[
+        m("lock", 0, 0, 4, None, Struct(43)),
+        m("loaded", 64, 0, 8, None, Ptr("iova_magazine")),
+        m("prev", 128, 0, 8, None, Ptr("iova_magazine")),
+    ]},
+    // 1487
+    KStruct { name: "iova_fq_entry", size: 40, is_union: false, members: &[
+        m("iova_pfn", 0, 0, 8, None, Scalar),
+        m("pages", 64, 0, 8, None, Scalar),
+        m("freelist", 128, 0, 16, None, Struct(1500)),
+        m("counter", 256, 0, 8, None, Scalar),
+    ]},
+    // 1488
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("inuse", 0, 16, 4, None, Scalar),
+        m("objects", 16, 15, 4, None, Scalar),
+        m("frozen", 31, 1, 4, None, Scalar),
+    ]},
+    // 1489
+    KStruct { name: "range", size: 16, is_union: false, members: &[
+        m("start", 0, 0, 8, None, Scalar),
+        m("end", 64, 0, 8, None, Scalar),
+    ]},
+    // 1490
+    KStruct { name: "", size: 0, is_union: false, members: &[
+        m("__empty_ranges", 0, 0, 0, None, Struct(224)),
+        m("ranges", 0, 0, 0, Some(0), Struct(1489)),
+    ]},
+    // 1491
+    KStruct { name: "x86_msi_addr_lo", size: 4, is_union: false, members: &[
+        m("", 0, 0, 4, None, Struct(1501)),
+    ]},
+    // 1492
+    KStruct { name: "x86_msi_addr_hi", size: 4, is_union: false, members: &[
+        m("reserved", 0, 8, 4, None, Scalar),
+        m("destid_8_31", 8, 24, 4, None, Scalar),
+    ]},
+    // 1493
+    KStruct { name: "x86_msi_data", size: 4, is_union: false, members: &[
+        m("", 0, 0, 4, None, Struct(1502)),
+    ]},
+    // 1494
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("msi_mask", 0, 0, 4, None, Scalar),
+        m("msix_ctrl", 0, 0, 4, None, Scalar),
+    ]},
+    // 1495
+    KStruct { name: "", size: 8, is_union: false, members: &[
+        m("is_msix", 0, 1, 1, None, Scalar),
+        m("multiple", 1, 3, 1, None, Scalar),
+        m("multi_cap", 4, 3, 1, None, Scalar),
+        m("can_mask", 7, 1, 1, None, Scalar),
+        m("is_64", 8, 1, 1, None, Scalar),
+        m("is_virtual", 9, 1, 1, None, Scalar),
+        m("default_irq", 32, 0, 4, None, Scalar),
+    ]},
+    // 1496
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("mask_pos", 0, 0, 1, None, Scalar),
+        m("mask_base", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1497
+    KStruct { name: "msi_domain_cookie", size: 8, is_union: true, members: &[
+        m("value", 0, 0, 8, None, Scalar),
+        m("ptr", 0, 0, 8, None, Ptr("")),
+        m("iobase", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1498
+    KStruct { name: "msi_instance_cookie", size: 8, is_union: true, members: &[
+        m("value", 0, 0, 8, None, Scalar),
+        m("ptr", 0, 0, 8, None, Ptr("")),
+    ]},
+    // 1499
+    KStruct { name: "", size: 8, is_union: true, members: &[
+        m("size", 0, 0, 8, None, Scalar),
+        m("next", 0, 0, 8, None, Ptr("iova_magazine")),
+    ]},
+    // 1500
+    KStruct { name: "iommu_pages_list", size: 16, is_union: false, members: &[
+        m("pages", 0, 0, 16, None, Struct(23)),
+    ]},
+    // 1501
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("", 0, 0, 4, None, Struct(1503)),
+        m("", 0, 0, 4, None, Struct(1504)),
+    ]},
+    // 1502
+    KStruct { name: "", size: 4, is_union: true, members: &[
+        m("", 0, 0, 4, None, Struct(1505)),
+        m("dmar_subhandle", 0, 0, 4, None, Scalar),
+    ]},
+    // 1503
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("reserved_0", 0, 2, 4, None, Scalar),
+        m("dest_mode_logical", 2, 1, 4, None, Scalar),
+        m("redirect_hint", 3, 1, 4, None, Scalar),
+        m("reserved_1", 4, 1, 4, None, Scalar),
+        m("virt_destid_8_14", 5, 7, 4, None, Scalar),
+        m("destid_0_7", 12, 8, 4, None, Scalar),
+        m("base_address", 20, 12, 4, None, Scalar),
+    ]},
+    // 1504
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("dmar_reserved_0", 0, 2, 4, None, Scalar),
+        m("dmar_index_15", 2, 1, 4, None, Scalar),
+        m("dmar_subhandle_valid", 3, 1, 4, None, Scalar),
+        m("dmar_format", 4, 1, 4, None, Scalar),
+        m("dmar_index_0_14", 5, 15, 4, None, Scalar),
+        m("dmar_base_address", 20, 12, 4, None, Scalar),
+    ]},
+    // 1505
+    KStruct { name: "", size: 4, is_union: false, members: &[
+        m("vector", 0, 8, 4, None, Scalar),
+        m("delivery_mode", 8, 3, 4, None, Scalar),
+        m("dest_mode_logical", 11, 1, 4, None, Scalar),
+        m("reserved", 12, 2, 4, None, Scalar),
+        m("active_low", 14, 1, 4, None, Scalar),
+        m("is_level", 15, 1, 4, None, Scalar),
     ]},
 ];

@@ -8,9 +8,9 @@
 //! partial and misaligned loads of the member, negative, past-the-end and variable
 //! offsets, 32-bit arithmetic, pointer + pointer, and the walked pointers passed to helpers
 //! as sockets. Reads the kernel makes with faulting loads this runtime does not have
-//! (through a pointer read out of a union, through a pointer to anything but a struct, or
-//! into a struct whose layout is not recorded) are left out: `verifier_btf_pointers` checks
-//! that those are `NotVerified`.
+//! (through a pointer read out of a union, through a pointer to anything but a struct), and
+//! reads into structs that were not recorded when the category was generated, are left
+//! out: `verifier_btf_pointers` checks what those give.
 
 use crate::asm::*;
 use crate::{Out, Rng};
