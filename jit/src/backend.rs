@@ -323,6 +323,8 @@ impl ProgramFacts {
                     bit(dst)
                 }
                 Instruction::LdImm64 { dst, .. } => bit(dst),
+                // Reads only the blank region, never the frame.
+                Instruction::ProbeLoad { dst, src, .. } => bit(dst) | bit(src),
                 Instruction::Load {
                     dst,
                     src,
@@ -467,7 +469,9 @@ fn registers_read_and_written(insn: &Instruction) -> (u16, u16) {
         Instruction::Alu { dst, src, .. } => (bit(dst) | op(src), bit(dst)),
         Instruction::Neg { dst, .. } | Instruction::Endian { dst, .. } => (bit(dst), bit(dst)),
         Instruction::LdImm64 { dst, .. } => (0, bit(dst)),
-        Instruction::Load { dst, src, .. } => (bit(src), bit(dst)),
+        Instruction::Load { dst, src, .. } | Instruction::ProbeLoad { dst, src, .. } => {
+            (bit(src), bit(dst))
+        }
         Instruction::Store { dst, src, .. } | Instruction::Jump { dst, src, .. } => {
             (bit(dst) | op(src), 0)
         }

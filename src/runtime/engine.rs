@@ -208,6 +208,12 @@ impl Executor {
         engine: Engine,
         verification: &Verification,
     ) -> Result<Executor, RuntimeError> {
+        // A verified program runs as verified: its loads through untrusted kernel memory
+        // are faulting loads (`Stats::faulting_loads`).
+        let program = match verification {
+            Verification::Verified(verified) => verified.verified_program().program_arc().clone(),
+            Verification::NotVerified { .. } => program,
+        };
         match (engine, verification) {
             (Engine::Interpreter, _) => Interpreter::from_arc(program.clone(), helpers)
                 .map(|i| Executor::Interpreter(Box::new(i)))

@@ -697,3 +697,93 @@ fn the_map_struct_image_is_a_bounded_read_only_region() {
         }
     }
 }
+
+/// Faulting loads (`Instruction::ProbeLoad`, the kernel's `BPF_PROBE_MEM`/`_MEMSX`, which
+/// the verifier writes for loads through untrusted kernel memory): inside the blank region
+/// they read it, every size, zero- and sign-extending; anywhere else (just before it, a
+/// load crossing its end, NULL, the context, an address that wraps) they give 0 and read
+/// nothing, on the interpreter and every JIT variant alike.
+#[test]
+fn faulting_loads_read_the_blank_structs_and_give_zero_elsewhere() {
+    use sockops_vm::vmlinux::{blank, kstruct_index};
+    let region = blank::region();
+    let task = kstruct_index("task_struct").expect("recorded");
+    let base = blank::blank_addr(task).expect("task_struct has a blank");
+    let &(slot, target) = blank::pointer_members(task).first().expect("pointer slots");
+    let at = base + u64::from(slot);
+    expect_r0(
+        &format!("lddw %r2, {at}\nprobe_ldxdw %r0, [%r2+0]\nexit"),
+        &[],
+        target,
+    );
+    expect_r0(
+        &format!("lddw %r2, {}\nprobe_ldxdw %r0, [%r2-8]\nexit", at + 8),
+        &[],
+        target,
+    );
+    let sizes = [("b", 1u64), ("h", 2), ("w", 4), ("dw", 8)];
+    for k in 0..8u64 {
+        for (suffix, len) in sizes {
+            let raw = blank::probe_read(at + k, len);
+            assert_eq!(
+                raw.to_le_bytes()[..len as usize],
+                target.to_le_bytes()[k as usize..(k + len).min(8) as usize]
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(0))
+                    .take(len as usize)
+                    .collect::<Vec<u8>>()[..],
+                "the reference read at +{k}"
+            );
+            expect_r0(
+                &format!("lddw %r2, {}\nprobe_ldx{suffix} %r0, [%r2+{k}]\nexit", at),
+                &[],
+                raw,
+            );
+            if len < 8 {
+                let bits = 8 * len;
+                let signed = ((raw << (64 - bits)) as i64 >> (64 - bits)) as u64;
+                expect_r0(
+                    &format!("lddw %r2, {}\nprobe_ldxs{suffix} %r0, [%r2+{k}]\nexit", at),
+                    &[],
+                    signed,
+                );
+            }
+        }
+    }
+    let end = region.start + region.len;
+    // The last 8 bytes are inside; one byte further crosses the end.
+    expect_r0(
+        &format!("lddw %r2, {}\nprobe_ldxdw %r0, [%r2+0]\nexit", end - 8),
+        &[],
+        blank::probe_read(end - 8, 8),
+    );
+    for (suffix, len) in sizes {
+        let text = format!(
+            "lddw %r2, {}\nmov %r0, 7\nprobe_ldx{suffix} %r0, [%r2+0]\nexit",
+            end - len + 1
+        );
+        assert_eq!(
+            differential_asm(&text, &[]).result,
+            Ok(0),
+            "crossing the end: {text}"
+        );
+    }
+    for (what, addr, off) in [
+        ("just before the start", region.start - 1, 0),
+        ("NULL", 0, 0),
+        ("NULL plus an offset", 0, 100),
+        ("an address that wraps", u64::MAX - 3, 8),
+        ("far past the end", end, 4096),
+    ] {
+        for (suffix, _) in sizes {
+            let text =
+                format!("lddw %r2, {addr}\nmov %r0, 7\nprobe_ldx{suffix} %r0, [%r2+{off}]\nexit");
+            let obs = differential_asm(&text, &[]);
+            assert_eq!(obs.result, Ok(0), "{what}: {text}");
+        }
+    }
+    // The context is run memory, but not kernel memory: a faulting load does not read it.
+    expect_r0("probe_ldxw %r0, [%r1+0]\nexit", &[0xff; 8], 0);
+    expect_r0("stdw [%r10-8], -1\nprobe_ldxdw %r0, [%r10-8]\nexit", &[], 0);
+}

@@ -28,6 +28,7 @@ mod vlog;
 
 use std::sync::Arc;
 
+use sockops_vm::opcode::{BPF_MEMSX, BPF_PROBE_MEM, BPF_PROBE_MEMSX, mode};
 use sockops_vm::{HelperTable, Insn, MapDef, MapType, Program, VerifiedProgram};
 
 pub use error::VerifyError;
@@ -82,6 +83,11 @@ pub struct Stats {
     pub stack_depth: Vec<i32>,
     /// The kernel-style log when `VerifyOptions::log_level` > 0, else empty.
     pub log: String,
+    /// The loads that read untrusted kernel memory (through `rdonly_untrusted_mem` or a
+    /// pointer read out of a union): the kernel runs them as faulting loads
+    /// (`BPF_PROBE_MEM`), and so does the verified program (`Instruction::ProbeLoad`),
+    /// which reads the blank kernel structs and gives 0 for any other address.
+    pub faulting_loads: Vec<usize>,
 }
 
 /// A program the verifier accepted. Only `verify` creates one; the engines take it as proof
@@ -206,7 +212,24 @@ fn verify_inner(
                 unsupported: true,
             })
         }
-        Ok(stats) => Ok((stats, cfg.subprog_starts.clone())),
+        Ok(mut stats) => match env.faulting_loads() {
+            Ok(faulting) => {
+                stats.faulting_loads = faulting;
+                Ok((stats, cfg.subprog_starts.clone()))
+            }
+            Err(pc) => {
+                let message = format!(
+                    "insn {pc} loads through untrusted kernel memory (a faulting load) on one path and through other memory on another: not supported by this runtime"
+                );
+                let log = std::mem::take(&mut env.log);
+                Err(VerifyError {
+                    pc,
+                    log: format!("{log}{message}\n"),
+                    message,
+                    unsupported: true,
+                })
+            }
+        },
         Err(r) => {
             let log = std::mem::take(&mut env.log);
             if r.glued {
@@ -240,7 +263,9 @@ pub fn verify(
     verify_shared(&Arc::new(program.clone()), helpers, opts)
 }
 
-/// `verify` for a program already shared: the `Verified` result holds the same `Arc`.
+/// `verify` for a program already shared: the `Verified` result holds the same `Arc`, or a
+/// copy whose loads through untrusted kernel memory are faulting loads
+/// (`Stats::faulting_loads`).
 pub fn verify_shared(
     program: &Arc<Program>,
     helpers: &HelperTable,
@@ -263,10 +288,29 @@ pub fn verify_shared(
         o.gpl_compatible = license_is_gpl_compatible(&program.license);
     }
     let (stats, subprog_starts) = verify_inner(&program.insns, &maps, &frozen_values, helpers, &o)?;
+    // As the kernel's `convert_ctx_accesses`: loads through untrusted kernel memory become
+    // faulting loads (`BPF_PROBE_MEM`, `BPF_PROBE_MEMSX`), in a copy of the program.
+    let program = if stats.faulting_loads.is_empty() {
+        program.clone()
+    } else {
+        let mut rewritten = Program::clone(program);
+        for &pc in &stats.faulting_loads {
+            if let Some(insn) = rewritten.insns.get_mut(pc) {
+                let probe = if mode(insn.opcode) == BPF_MEMSX {
+                    BPF_PROBE_MEMSX
+                } else {
+                    BPF_PROBE_MEM
+                };
+                insn.opcode = (insn.opcode & !mode(0xff)) | probe;
+            }
+        }
+        Arc::new(rewritten)
+    };
     // SAFETY: `verify_inner` accepted exactly these instructions against these maps: every
     // path was explored with memory accesses, jumps, calls and helper arguments checked by
-    // the kernel's rules; `subprog_starts` comes from the same pass. The program is behind an
-    // `Arc` nobody can mutate through.
-    let program = unsafe { VerifiedProgram::new_unchecked(program.clone(), subprog_starts) };
+    // the kernel's rules; `subprog_starts` comes from the same pass. The only change, loads
+    // made faulting loads, narrows what they may read to the blank structs. The program is
+    // behind an `Arc` nobody can mutate through.
+    let program = unsafe { VerifiedProgram::new_unchecked(program, subprog_starts) };
     Ok(Verified { program, stats })
 }

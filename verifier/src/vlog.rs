@@ -254,6 +254,10 @@ pub(crate) fn reg(r: &RegState, frameno: u8) -> String {
         return snum(r.var.value() as i64);
     }
     let mut s = r.typ.name().to_string();
+    if r.typ.is_btf() {
+        // `ptr_tcp_sock`, `untrusted_ptr_hlist_node`: the struct's name follows the type.
+        s.push_str(crate::btf_walk::type_name(r.map));
+    }
     if r.typ == RegType::Stack {
         if r.frameno != frameno {
             let _ = write!(s, "[{}]", r.frameno);

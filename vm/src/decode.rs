@@ -110,6 +110,18 @@ pub fn decode_slot(insn: Insn, next: Option<Insn>) -> Result<Instruction, Decode
         BPF_LD => decode_ld(insn, next),
         BPF_LDX => {
             let m = mode(code);
+            if (m == BPF_PROBE_MEM || m == BPF_PROBE_MEMSX) && insn.imm == 0 {
+                if m == BPF_PROBE_MEMSX && size(code) == BPF_DW {
+                    return Err(DecodeErrorKind::UnknownOpcode(code));
+                }
+                return Ok(Instruction::ProbeLoad {
+                    size: mem_size(code),
+                    sign_extend: m == BPF_PROBE_MEMSX,
+                    dst: reg(insn.dst)?,
+                    src: reg(insn.src)?,
+                    off: insn.off,
+                });
+            }
             if (m != BPF_MEM && m != BPF_MEMSX) || insn.imm != 0 {
                 return Err(DecodeErrorKind::LdxReserved);
             }

@@ -215,6 +215,20 @@ impl fmt::Display for Instruction {
                 R(dst),
                 Mem(src, off)
             ),
+            Instruction::ProbeLoad {
+                size,
+                sign_extend,
+                dst,
+                src,
+                off,
+            } => write!(
+                f,
+                "probe_ldx{}{} {}, {}",
+                if sign_extend { "s" } else { "" },
+                size_suffix(size),
+                R(dst),
+                Mem(src, off)
+            ),
             Instruction::Store {
                 size,
                 dst,

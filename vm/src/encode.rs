@@ -239,6 +239,26 @@ fn raw_slots(ins: &Instruction) -> Option<EncodedInsn> {
                 0,
             ))
         }
+        Instruction::ProbeLoad {
+            size,
+            sign_extend,
+            dst,
+            src,
+            off,
+        } => {
+            let mode_bits = if sign_extend {
+                BPF_PROBE_MEMSX
+            } else {
+                BPF_PROBE_MEM
+            };
+            one(Insn::new(
+                BPF_LDX | mode_bits | size_bits(size),
+                r(dst),
+                r(src),
+                off,
+                0,
+            ))
+        }
         Instruction::Store {
             size,
             dst,

@@ -242,6 +242,24 @@ pub enum Instruction {
         /// Signed offset.
         off: i16,
     },
+    /// A faulting load: `dst = *(size *)(src + off)` where the address lies inside the blank
+    /// kernel structs (`vmlinux::blank`), 0 anywhere else. The kernel's verifier writes
+    /// `BPF_PROBE_MEM` / `BPF_PROBE_MEMSX` loads in place of loads through untrusted kernel
+    /// pointers, whose bad addresses its JIT turns into 0; this verifier does the same for
+    /// loads through untrusted memory and pointers read out of unions. Programs handed to a
+    /// verifier may not contain it (`BPF_LDX uses reserved fields`).
+    ProbeLoad {
+        /// Access size.
+        size: Size,
+        /// Sign-extend the loaded value.
+        sign_extend: bool,
+        /// Destination register.
+        dst: Reg,
+        /// Base address register.
+        src: Reg,
+        /// Signed offset.
+        off: i16,
+    },
     /// `*(size *)(dst + off) = src` (register or immediate).
     Store {
         /// Access size.

@@ -103,6 +103,12 @@ pub const BPF_ABS: u8 = 0x20;
 pub const BPF_IND: u8 = 0x40;
 /// Memory mode: regular memory access.
 pub const BPF_MEM: u8 = 0x60;
+/// Memory mode of an LDX the verifier rewrote as a faulting load (the kernel's
+/// `BPF_PROBE_MEM`, numerically `BPF_ABS`); programs may not contain it.
+pub const BPF_PROBE_MEM: u8 = 0x20;
+/// `BPF_PROBE_MEM` for a sign-extending load (the kernel's `BPF_PROBE_MEMSX`, numerically
+/// `BPF_IND`).
+pub const BPF_PROBE_MEMSX: u8 = 0x40;
 /// Memory mode: sign-extending load (cpu v4).
 pub const BPF_MEMSX: u8 = 0x80;
 /// Memory mode: atomic operation (STX class).

@@ -11,7 +11,7 @@
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
 use sockops_vm::{AtomicOp, Operand, Reg, Size};
 
-use super::regs::{CALL_TARGET, TMP_A, TMP_B, TMP_C, TMP_D, ZR, asm, host_reg};
+use super::regs::{CALL_TARGET, TMP_A, TMP_B, TMP_C, TMP_D, TMP_E, ZR, asm, host_reg};
 use super::{Compiler, Cond, Src, StubKind};
 use crate::error::JitError;
 use crate::runtime::{Status, offsets};
@@ -205,6 +205,52 @@ impl Compiler<'_> {
             (Size::W, true) => access!(self, addr, ldrsw, ldursw, X(d)),
         }
         Ok(())
+    }
+
+    /// A faulting load (`Instruction::ProbeLoad`): the address (in `tmp_c`) minus the blank
+    /// region's start plus `len`, in `tmp_d`, must not carry and must be at most the
+    /// region's length (both constants of the process), or `dst` is 0 and nothing is read.
+    /// Checked and unchecked code alike: the test is what makes the load safe.
+    pub(super) fn emit_probe_load(
+        &mut self,
+        size: Size,
+        sign_extend: bool,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) {
+        let blanks = sockops_vm::vmlinux::blank::region();
+        let (d, s) = (host_reg(dst), host_reg(src));
+        let (zero, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        if off == 0 {
+            asm!(self.ops; mov tmp_c, X(s));
+        } else {
+            self.emit_add_immediate(TMP_C, s, i64::from(off));
+        }
+        self.emit_constant(TMP_D, blanks.start);
+        asm!(self.ops
+            ; sub tmp_d, tmp_c, tmp_d
+            ; adds tmp_d, tmp_d, size.bytes() as u32
+        );
+        self.emit_branch(Cond::Hs, zero);
+        self.emit_constant(TMP_E, blanks.len);
+        asm!(self.ops; cmp tmp_d, tmp_e);
+        self.emit_branch(Cond::Hi, zero);
+        match (size, sign_extend) {
+            (Size::B, false) => asm!(self.ops; ldrb W(d), [tmp_c]),
+            (Size::H, false) => asm!(self.ops; ldrh W(d), [tmp_c]),
+            (Size::W, false) => asm!(self.ops; ldr W(d), [tmp_c]),
+            (Size::DW, _) => asm!(self.ops; ldr X(d), [tmp_c]),
+            (Size::B, true) => asm!(self.ops; ldrsb X(d), [tmp_c]),
+            (Size::H, true) => asm!(self.ops; ldrsh X(d), [tmp_c]),
+            (Size::W, true) => asm!(self.ops; ldrsw X(d), [tmp_c]),
+        }
+        asm!(self.ops
+            ; b =>done
+            ; =>zero
+            ; mov X(d), xzr
+            ; =>done
+        );
     }
 
     pub(super) fn emit_store(&mut self, pc: usize, size: Size, dst: Reg, off: i16, src: Operand) {

@@ -563,6 +563,16 @@ impl<'a> Compiler<'a> {
                 src,
                 off,
             } => self.emit_load(pc, size, sign_extend, dst, src, off),
+            Instruction::ProbeLoad {
+                size,
+                sign_extend,
+                dst,
+                src,
+                off,
+            } => {
+                self.emit_probe_load(size, sign_extend, dst, src, off);
+                Ok(())
+            }
             Instruction::Store {
                 size,
                 dst,

@@ -195,6 +195,48 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// A faulting load (`Instruction::ProbeLoad`): the address minus the blank region's
+    /// start plus `len`, in `tmp_b`, must not carry and must be at most the region's length
+    /// (both constants of the process), or `dst` is 0 and nothing is read. Checked and
+    /// unchecked code alike: the test is what makes the load safe.
+    pub(super) fn emit_probe_load(
+        &mut self,
+        size: Size,
+        sign_extend: bool,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) {
+        let blanks = sockops_vm::vmlinux::blank::region();
+        let (d, s, off) = (host_reg(dst), host_reg(src), i32::from(off));
+        let (zero, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        asm!(self.ops
+            ; lea tmp_b, [Rq(s) + off]
+            ; mov tmp_a, QWORD blanks.start as i64
+            ; sub tmp_b, tmp_a
+            ; add tmp_b, size.bytes() as i32
+            ; jc =>zero
+            ; mov tmp_a, QWORD blanks.len as i64
+            ; cmp tmp_b, tmp_a
+            ; ja =>zero
+        );
+        match (size, sign_extend) {
+            (Size::B, false) => asm!(self.ops; movzx Rd(d), BYTE [Rq(s) + off]),
+            (Size::H, false) => asm!(self.ops; movzx Rd(d), WORD [Rq(s) + off]),
+            (Size::W, false) => asm!(self.ops; mov Rd(d), DWORD [Rq(s) + off]),
+            (Size::DW, _) => asm!(self.ops; mov Rq(d), QWORD [Rq(s) + off]),
+            (Size::B, true) => asm!(self.ops; movsx Rq(d), BYTE [Rq(s) + off]),
+            (Size::H, true) => asm!(self.ops; movsx Rq(d), WORD [Rq(s) + off]),
+            (Size::W, true) => asm!(self.ops; movsxd Rq(d), DWORD [Rq(s) + off]),
+        }
+        asm!(self.ops
+            ; jmp =>done
+            ; =>zero
+            ; xor Rd(d), Rd(d)
+            ; =>done
+        );
+    }
+
     pub(super) fn emit_store(&mut self, pc: usize, size: Size, dst: Reg, off: i16, src: Operand) {
         self.emit_access_check(pc, dst, off, size.bytes(), true);
         let (d, off) = (host_reg(dst), off as i32);

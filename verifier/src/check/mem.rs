@@ -96,10 +96,18 @@ impl Env<'_> {
         t: RegType,
         allow_trust_mismatch: bool,
     ) -> Result<(), Reject> {
+        // Untrusted memory too, on the live 6.18 kernel (not in the 6.18.y source read
+        // here): one load may not read it on one path and the stack or a map value on
+        // another ("same insn cannot be used with different pointers"), though it may read
+        // it and trusted BTF memory (the merge below).
         let mismatch_ok = |t: RegType| {
             !matches!(
                 t,
-                RegType::Ctx | RegType::Sock | RegType::SockCommon | RegType::TcpSock
+                RegType::Ctx
+                    | RegType::Sock
+                    | RegType::SockCommon
+                    | RegType::TcpSock
+                    | RegType::UntrustedMem
             ) && !t.is_btf()
         };
         let mem_or_btf = |t: RegType| {
@@ -140,6 +148,11 @@ impl Env<'_> {
             sx,
             false,
         )?;
+        if !matches!(t, RegType::UntrustedMem | RegType::BtfUntrustedUnion)
+            && let Some(kind) = self.load_kinds.get_mut(pc)
+        {
+            *kind |= super::PLAIN_LOAD;
+        }
         self.save_aux_ptr_type(pc, t, true)
     }
 
@@ -618,9 +631,9 @@ impl Env<'_> {
                         format!("R{regno} cannot write into {}", reg.typ.name()),
                     ));
                 }
-                self.note_probe_load(
+                self.note_faulting_read(
                     pc,
-                    format!("R{regno} read through rdonly_untrusted_mem (a faulting load in the kernel) is not supported by this runtime"),
+                    format!("R{regno} read through rdonly_untrusted_mem (a faulting load in the kernel) by an instruction other than a load is not supported by this runtime"),
                 );
                 if let Val::Load(d) = val {
                     self.regs_mut()[d as usize] = RegState::unknown();
@@ -872,9 +885,9 @@ impl Env<'_> {
             .unsupported());
         };
         if reg.typ == RegType::BtfUntrustedUnion {
-            self.note_probe_load(
+            self.note_faulting_read(
                 pc,
-                format!("R{regno} read through untrusted_ptr_{tname} read out of a union (a faulting load in the kernel) is not supported by this runtime"),
+                format!("R{regno} read through untrusted_ptr_{tname} read out of a union (a faulting load in the kernel) by an instruction other than a load is not supported by this runtime"),
             );
         }
         self.btf_struct_load(pc, reg.typ, tindex, off, size, val)

@@ -29,6 +29,10 @@ pub const INSN_LIMIT: u64 = 1_000_000;
 pub const JMP_SEQ_LIMIT: usize = 8192;
 /// Maximum call depth (`MAX_CALL_FRAMES`).
 pub const MAX_CALL_FRAMES: usize = 8;
+/// `Env::load_kinds`: the instruction loads through untrusted kernel memory on some path.
+pub const FAULTING_LOAD: u8 = 1;
+/// `Env::load_kinds`: the instruction loads through any other pointer on some path.
+pub const PLAIN_LOAD: u8 = 2;
 
 /// A checkpoint: an explored state stored at a prune point.
 struct Node {
@@ -212,6 +216,9 @@ pub(crate) struct Env<'a> {
     /// The first instruction that needs a faulting load (`BPF_PROBE_MEM`) the runtime does
     /// not have, and why: a program the kernel would accept is then not verified.
     pub probe_load: Option<(usize, String)>,
+    /// Per instruction, how its loads read: [`FAULTING_LOAD`] (through untrusted memory or
+    /// a pointer out of a union: the kernel's `BPF_PROBE_MEM`) and/or [`PLAIN_LOAD`].
+    pub load_kinds: Vec<u8>,
     pub insn_processed: u64,
     jmps_processed: u64,
     prev_jmps: u64,
@@ -310,6 +317,7 @@ impl<'a> Env<'a> {
             call_edges: Vec::new(),
             id_gen: 0,
             probe_load: None,
+            load_kinds: vec![0; insns.len()],
             insn_processed: 0,
             jmps_processed: 0,
             prev_jmps: 0,
@@ -353,6 +361,36 @@ impl<'a> Env<'a> {
         if self.probe_load.is_none() {
             self.probe_load = Some((pc, why));
         }
+    }
+
+    /// Notes that the load at `pc` reads untrusted kernel memory, which the kernel reads
+    /// with a faulting load: an LDX becomes one (`Instruction::ProbeLoad`) if every path
+    /// reads that way; any other instruction is not supported (`note_probe_load`).
+    pub fn note_faulting_read(&mut self, pc: usize, why: String) {
+        let ldx = self
+            .insns
+            .get(pc)
+            .is_some_and(|i| sockops_vm::opcode::class(i.opcode) == sockops_vm::opcode::BPF_LDX);
+        match self.load_kinds.get_mut(pc) {
+            Some(kind) if ldx => *kind |= FAULTING_LOAD,
+            _ => self.note_probe_load(pc, why),
+        }
+    }
+
+    /// The loads that become faulting loads, or the first one that reads untrusted kernel
+    /// memory on one path and other memory on another (which one instruction cannot do
+    /// here: a faulting load reads only the blank structs).
+    pub fn faulting_loads(&self) -> Result<Vec<usize>, usize> {
+        let mut out = Vec::new();
+        for (pc, &kind) in self.load_kinds.iter().enumerate() {
+            if kind == FAULTING_LOAD | PLAIN_LOAD {
+                return Err(pc);
+            }
+            if kind == FAULTING_LOAD {
+                out.push(pc);
+            }
+        }
+        Ok(out)
     }
 
     pub fn new_id(&mut self) -> u32 {
@@ -862,6 +900,7 @@ impl<'a> Env<'a> {
             peak_states: self.peak_states as u64,
             stack_depth: self.subprog_depth.clone(),
             log: std::mem::take(&mut self.log),
+            faulting_loads: Vec::new(),
         })
     }
 

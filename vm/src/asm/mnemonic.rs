@@ -311,6 +311,25 @@ fn other(m: &str, ops: &[&str]) -> Result<Line, AsmErrorKind> {
             BPF_STORE_REL,
         )));
     }
+    if let Some((mode, size)) =
+        m.strip_prefix("probe_ldx")
+            .and_then(|s| match s.strip_prefix('s') {
+                Some(s) => lookup(SIZES, s)
+                    .filter(|&z| z != BPF_DW)
+                    .map(|z| (BPF_PROBE_MEMSX, z)),
+                None => lookup(SIZES, s).map(|z| (BPF_PROBE_MEM, z)),
+            })
+    {
+        count(m, ops, "2", ops.len() == 2)?;
+        let (src, off) = parse_mem(ops[1])?;
+        return Ok(Line::one(Insn::new(
+            BPF_LDX | mode | size,
+            parse_reg(ops[0])?,
+            src,
+            off,
+            0,
+        )));
+    }
     if let Some(size) = m
         .strip_prefix("ldxs")
         .and_then(|s| lookup(SIZES, s))

@@ -39,6 +39,8 @@ pub(crate) enum Code {
     LdImm64,
     // Loads (`imm` = sign-extended offset), plain and sign-extending.
     LdxB, LdxH, LdxW, LdxDW, LdxSB, LdxSH, LdxSW,
+    /// A faulting load (`imm` = offset, `aux` = length, plus 0x100 to sign-extend).
+    ProbeLdx,
     // Stores of a register (`imm` = offset) and of an immediate (`aux` = offset, `imm` = value).
     StxB, StxH, StxW, StxDW, StB, StH, StW, StDW,
     /// Unconditional jump to `aux`.
@@ -260,6 +262,19 @@ fn lower_one(
                 imm: off as i64 as u64,
             }
         }
+        Instruction::ProbeLoad {
+            size,
+            sign_extend,
+            dst,
+            src,
+            off,
+        } => Op {
+            code: Code::ProbeLdx,
+            dst: dst.index() as u8,
+            src: src.index() as u8,
+            aux: size.bytes() as u32 | if sign_extend { 0x100 } else { 0 },
+            imm: off as i64 as u64,
+        },
         Instruction::Store {
             size,
             dst,

@@ -765,6 +765,10 @@ fn run_ops(
             C::LdxSB => r!(op.dst) = load!(op, at, 1) as u8 as i8 as i64 as u64,
             C::LdxSH => r!(op.dst) = load!(op, at, 2) as u16 as i16 as i64 as u64,
             C::LdxSW => r!(op.dst) = load!(op, at, 4) as u32 as i32 as i64 as u64,
+            C::ProbeLdx => {
+                let addr = r!(op.src).wrapping_add(op.imm);
+                r!(op.dst) = probe_load(addr, op.aux & 0xff, op.aux & 0x100 != 0);
+            }
             C::StxB => store!(op, at, 1, reg),
             C::StxH => store!(op, at, 2, reg),
             C::StxW => store!(op, at, 4, reg),
@@ -1094,10 +1098,23 @@ fn run_generic(
         Instruction::Neg { .. }
         | Instruction::Endian { .. }
         | Instruction::Load { .. }
+        | Instruction::ProbeLoad { .. }
         | Instruction::Store { .. }
         | Instruction::Exit => Err(err(ExecErrorKind::Unsupported(
             "an instruction with its own lowered form reached the generic path",
         ))),
+    }
+}
+
+/// A faulting load of `len` bytes at `addr` (`vmlinux::blank::probe_read`), sign-extended
+/// from `len` bytes if asked.
+fn probe_load(addr: u64, len: u32, sign_extend: bool) -> u64 {
+    let v = crate::vmlinux::blank::probe_read(addr, u64::from(len));
+    match (sign_extend, len) {
+        (true, 1) => v as u8 as i8 as i64 as u64,
+        (true, 2) => v as u16 as i16 as i64 as u64,
+        (true, 4) => v as u32 as i32 as i64 as u64,
+        _ => v,
     }
 }
 

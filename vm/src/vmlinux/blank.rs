@@ -182,6 +182,28 @@ pub fn region() -> Region {
     }
 }
 
+/// A faulting load (`Instruction::ProbeLoad`): the `len` bytes (1, 2, 4 or 8) at `addr`,
+/// little-endian and zero-extended, when they lie inside the blank region; 0 anywhere else,
+/// as the kernel's JIT gives 0 for a faulting address. The engines that compile code
+/// inline the same bounds test against [`region`].
+pub fn probe_read(addr: u64, len: u64) -> u64 {
+    let b = blanks();
+    let inside = addr
+        .checked_sub(b.base)
+        .and_then(|rel| rel.checked_add(len))
+        .is_some_and(|end| end <= b.len);
+    if !inside || !matches!(len, 1 | 2 | 4 | 8) {
+        return 0;
+    }
+    let mut bytes = [0u8; 8];
+    // SAFETY: `[addr, addr + len)` lies inside the blank allocation, which is leaked (never
+    // freed) and never written after `build` published it.
+    unsafe {
+        std::ptr::copy_nonoverlapping(addr as *const u8, bytes.as_mut_ptr(), len as usize);
+    }
+    u64::from_le_bytes(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
