@@ -6,7 +6,9 @@
 //! Accesses are unchecked (the JIT runs verified programs) unless the program is compiled
 //! with checked memory: then each access is first tested inline against the context window,
 //! and out of line against the stack window, the last region found, and finally the run's
-//! memory map through the check trampoline (as on x86-64).
+//! memory map through the check trampoline (as on x86-64). Faulting loads
+//! (`Instruction::ProbeLoad`) always test their address against the blank region inline and
+//! give 0 outside it.
 
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
 use sockops_vm::{AtomicOp, Operand, Reg, Size};
