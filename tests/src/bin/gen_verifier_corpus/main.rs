@@ -19,6 +19,7 @@ mod gen_btf_sock;
 mod gen_btf_task_casts;
 mod gen_ctx;
 mod gen_dynptr;
+mod gen_faulting_loads;
 mod gen_flow;
 mod gen_helpers;
 mod gen_mem;
@@ -245,6 +246,7 @@ fn main() {
     gen_btf_task_casts::generate(&mut rng, &mut out);
     gen_dynptr::generate(&mut rng, &mut out);
     gen_btf_pointers::generate(&mut rng, &mut out);
+    gen_faulting_loads::generate(&mut rng, &mut out);
 
     let mut files: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
