@@ -99,7 +99,7 @@ fn pointer_members(index: u16) -> Vec<Member> {
             let at = base + m.bit_offset / 8;
             match m.elem {
                 KElem::Struct(i) => walk(i, at, in_union, depth + 1, out),
-                KElem::Ptr(target) if at % 8 == 0 => out.push(Member {
+                KElem::Ptr(target) if at.is_multiple_of(8) => out.push(Member {
                     off: at,
                     target,
                     in_union,
