@@ -353,7 +353,6 @@ impl<'a> Env<'a> {
         self.opts.strict
     }
 
-    /// A fresh id.
     /// Notes that the instruction at `pc` reads memory the kernel reads with a faulting
     /// load. Judging goes on as the kernel's; if the kernel's rules accept the program, the
     /// verdict is "not supported" at the first such instruction.
@@ -393,6 +392,7 @@ impl<'a> Env<'a> {
         Ok(out)
     }
 
+    /// A fresh id.
     pub fn new_id(&mut self) -> u32 {
         self.id_gen += 1;
         self.id_gen
