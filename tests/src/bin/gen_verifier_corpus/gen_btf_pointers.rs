@@ -23,14 +23,15 @@ const SK_OFF: i16 = 184;
 
 /// The sources: how a program gets r7 (name for the struct, prologue).
 #[derive(Clone, Copy)]
-enum Source {
+pub(crate) enum Source {
     Task,
     TcpSock,
     Map,
 }
 
 impl Source {
-    fn root(self) -> &'static str {
+    /// The struct r7 points to.
+    pub(crate) fn root(self) -> &'static str {
         match self {
             Source::Task => "task_struct",
             Source::TcpSock => "tcp_sock",
@@ -39,8 +40,23 @@ impl Source {
     }
 }
 
-/// `r6 = ctx; r7 = source; body; return 1`.
+/// `r6 = ctx; r7 = source; body; return 1`, with an 8-byte array map for `Source::Map`.
 fn program(src: Source, body: &[Insn]) -> (Vec<Insn>, Vec<MapDef>) {
+    program_with(
+        src,
+        body,
+        MapDef {
+            map_type: MapType::Array,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 4,
+            map_flags: 0,
+        },
+    )
+}
+
+/// `r6 = ctx; r7 = source; body; return 1`; `map` is the map of `Source::Map`.
+pub(crate) fn program_with(src: Source, body: &[Insn], map: MapDef) -> (Vec<Insn>, Vec<MapDef>) {
     let mut p = P::new();
     p.i(mov64_reg(R6, R1));
     let mut maps = Vec::new();
@@ -57,13 +73,7 @@ fn program(src: Source, body: &[Insn]) -> (Vec<Insn>, Vec<MapDef>) {
         }
         Source::Map => {
             p.w(ld_map(R7, 0));
-            maps.push(MapDef {
-                map_type: MapType::Array,
-                key_size: 4,
-                value_size: 8,
-                max_entries: 4,
-                map_flags: 0,
-            });
+            maps.push(map);
         }
     }
     for i in body {
@@ -112,7 +122,8 @@ fn followed(root: u16) -> Vec<(u32, u16)> {
         .collect()
 }
 
-fn sample<T: Copy>(rng: &mut Rng, v: &[T], n: usize) -> Vec<T> {
+/// `n` picks from `v` (with repeats), or all of `v` if it is no longer.
+pub(crate) fn sample<T: Copy>(rng: &mut Rng, v: &[T], n: usize) -> Vec<T> {
     if v.len() <= n {
         return v.to_vec();
     }

@@ -11,31 +11,12 @@
 //! read out of a union) are left out: `verifier_btf_pointers` covers those.
 
 use crate::asm::*;
+use crate::gen_btf_pointers::{Source, program_with, sample};
 use crate::{Out, Rng};
 use sockops_ctx::vmlinux::{KElem, kstruct, kstruct_index};
 use sockops_verifier::{VerifyOptions, verify_insns};
 use sockops_vm::opcode::*;
 use sockops_vm::{HelperTable, Insn, MapDef, MapType};
-
-const SK_OFF: i16 = 184;
-
-/// The sources: how a program gets r7.
-#[derive(Clone, Copy)]
-enum Source {
-    Task,
-    TcpSock,
-    Map,
-}
-
-impl Source {
-    fn root(self) -> &'static str {
-        match self {
-            Source::Task => "task_struct",
-            Source::TcpSock => "tcp_sock",
-            Source::Map => "bpf_array",
-        }
-    }
-}
 
 fn array_map() -> MapDef {
     MapDef {
@@ -49,30 +30,7 @@ fn array_map() -> MapDef {
 
 /// `r6 = ctx; r7 = source; body; return 1`.
 fn program(src: Source, body: &[Insn]) -> (Vec<Insn>, Vec<MapDef>) {
-    let mut p = P::new();
-    p.i(mov64_reg(R6, R1));
-    let mut maps = Vec::new();
-    match src {
-        Source::Task => {
-            p.i(call(158)).i(mov64_reg(R7, R0));
-        }
-        Source::TcpSock => {
-            p.i(ldx(8, R1, R6, SK_OFF));
-            p.i(jmp_imm(BPF_JNE, R1, 0, 2)).ret(1);
-            p.i(call(137));
-            p.i(jmp_imm(BPF_JNE, R0, 0, 2)).ret(1);
-            p.i(mov64_reg(R7, R0));
-        }
-        Source::Map => {
-            p.w(ld_map(R7, 0));
-            maps.push(array_map());
-        }
-    }
-    for i in body {
-        p.i(*i);
-    }
-    p.ret(1);
-    (p.done(), maps)
+    program_with(src, body, array_map())
 }
 
 /// A pointer member of a root struct: its offset, the struct it points to (`""` for
@@ -127,13 +85,6 @@ fn scalars(target: &str) -> Vec<(u32, u8)> {
         .filter(|m| [1, 2, 4, 8].contains(&m.size))
         .map(|m| (m.bit_offset / 8, m.size as u8))
         .collect()
-}
-
-fn sample<T: Copy>(rng: &mut Rng, v: &[T], n: usize) -> Vec<T> {
-    if v.len() <= n {
-        return v.to_vec();
-    }
-    (0..n).map(|_| rng.pick(v)).collect()
 }
 
 /// Whether this verifier leaves the program unjudged (`NotVerified`).
